@@ -1,0 +1,53 @@
+# itcd build, test and demo targets. Everything needs only Go.
+
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+# A tile is a BeagleBone Green: ARM Cortex-A8, linux/arm with GOARM=7.
+ARM_ENV := GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0
+
+.PHONY: all build arm test vet race cross bench demo fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/itcd ./cmd/itcd
+
+# arm cross-builds the tile binary.
+arm:
+	$(ARM_ENV) $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/itcd-linux-armv7 ./cmd/itcd
+
+# test is what CI runs: vet, the unit tests and fuzz seed corpora under the
+# race detector, and a check that the tile build still compiles.
+test: vet race cross
+
+vet:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+race:
+	$(GO) test -race -timeout 10m $(PKGS)
+
+cross:
+	$(ARM_ENV) $(GO) build $(PKGS)
+
+# bench runs every Go benchmark once; BENCHMARKS.md records the figures.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+# fuzz runs each fuzz target for FUZZTIME (go test allows one target a run).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# demo runs the main job on a simulated grid.
+demo: build
+	$(BIN)/itcd sim --grid 4x4
+
+clean:
+	rm -rf $(BIN)
