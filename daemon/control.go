@@ -1,0 +1,294 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// The control socket speaks one JSON object a line each way:
+//
+//	request:  {"cmd":"status","args":{...}}
+//	response: {"ok":true,"result":{...}} or {"ok":false,"error":"..."}
+//
+// Requests are at most MaxControlRequest bytes.
+
+// MaxControlRequest bounds one request line on control.sock.
+const MaxControlRequest = 64 << 10
+
+// ControlRequest is one request on control.sock.
+type ControlRequest struct {
+	Cmd  string          `json:"cmd"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// ControlResponse is the answer to one request.
+type ControlResponse struct {
+	OK     bool            `json:"ok"`
+	Error  string          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+func (d *Daemon) serveControl(ctx context.Context, c *net.UnixConn) {
+	r := bufio.NewReaderSize(c, 4096)
+	enc := json.NewEncoder(c)
+	for {
+		line, err := readLine(r, MaxControlRequest)
+		if err != nil {
+			if err != errLineTooLong {
+				return
+			}
+			enc.Encode(ControlResponse{Error: fmt.Sprintf("request longer than %d bytes", MaxControlRequest)})
+			return
+		}
+		var req ControlRequest
+		var resp ControlResponse
+		if err := json.Unmarshal(line, &req); err != nil {
+			resp.Error = "request is not JSON: " + err.Error()
+		} else if result, err := d.control(ctx, req); err != nil {
+			resp.Error = err.Error()
+		} else if resp.Result, err = json.Marshal(result); err != nil {
+			resp.Error = err.Error()
+		} else {
+			resp.OK = true
+		}
+		if err := enc.Encode(resp); err != nil {
+			return
+		}
+	}
+}
+
+var errLineTooLong = fmt.Errorf("line too long")
+
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if err != nil {
+			return nil, err
+		}
+		line = append(line, chunk...)
+		if len(line) > max {
+			return nil, errLineTooLong
+		}
+		if !isPrefix {
+			return line, nil
+		}
+	}
+}
+
+func (d *Daemon) control(ctx context.Context, req ControlRequest) (any, error) {
+	switch req.Cmd {
+	case "status":
+		return d.Status(), nil
+	case "ping":
+		return "pong", nil
+	}
+	for _, h := range d.inproc {
+		if ch, ok := h.svc.(ControlHandler); ok {
+			for _, c := range ch.Commands() {
+				if c == req.Cmd {
+					return ch.Control(ctx, req.Cmd, req.Args)
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("unknown command %q", req.Cmd)
+}
+
+// Status is what `itcd status` shows.
+type Status struct {
+	Tile      tep.TileID     `json:"tile"`
+	Version   int            `json:"protocol_version"`
+	Device    string         `json:"device"`
+	Uptime    float64        `json:"uptime_s"`
+	RunDir    string         `json:"run_dir"`
+	StateDir  string         `json:"state_dir"`
+	Links     []LinkStatus   `json:"links"`
+	Services  []ServiceOwner `json:"services"`
+	MFMClient bool           `json:"mfm_client"`
+	MFMRefuse uint64         `json:"mfm_refused"`
+	Malformed uint64         `json:"malformed"`
+	Local     Count          `json:"local_in"`
+	Sections  map[string]any `json:"sections,omitempty"`
+}
+
+// LinkStatus is one direction in Status.
+type LinkStatus struct {
+	Dir       packet.Dir       `json:"dir"`
+	Link      string           `json:"link"`
+	State     NeighbourState   `json:"state"`
+	Tile      *tep.TileID      `json:"tile,omitempty"`
+	Since     float64          `json:"since_s"`
+	LastHeard *float64         `json:"last_heard_s_ago,omitempty"`
+	RTT       *float64         `json:"rtt_ms,omitempty"`
+	Uptime    uint32           `json:"peer_uptime_s,omitempty"`
+	In        map[string]Count `json:"in"`
+	Out       map[string]Count `json:"out"`
+	Dropped   uint64           `json:"dropped"`
+	Unowned   uint64           `json:"unowned"`
+	Malformed uint64           `json:"malformed"`
+	Suspect   uint64           `json:"suspect"`
+	Errors    uint64           `json:"write_errors"`
+	Hellos    uint64           `json:"hellos"`
+	Connects  uint64           `json:"connects"`
+}
+
+// ServiceOwner is one owned service number in Status.
+type ServiceOwner struct {
+	Number  packet.Service `json:"number"`
+	Owner   string         `json:"owner"`
+	Dropped uint64         `json:"dropped"`
+}
+
+// Status returns a snapshot of the daemon's state and counters.
+func (d *Daemon) Status() Status {
+	now := time.Now()
+	st := Status{
+		Tile:      d.self,
+		Version:   ProtocolVersion,
+		Device:    d.cfg.Device,
+		Uptime:    now.Sub(d.started).Seconds(),
+		RunDir:    d.cfg.RunDir,
+		StateDir:  d.cfg.StateDir,
+		MFMRefuse: d.mfm.refused.Load(),
+		Malformed: d.stats.malformed.Load(),
+		Local:     d.stats.local.snapshot(),
+	}
+	d.mfm.mu.Lock()
+	st.MFMClient = d.mfm.client != nil
+	d.mfm.mu.Unlock()
+	links := d.dev.Status()
+	d.nbr.mu.Lock()
+	for _, dir := range packet.Links {
+		n := &d.nbr.n[dir]
+		ls := &d.stats.link[dir]
+		l := LinkStatus{
+			Dir: dir, Link: links[dir].String(), State: n.state,
+			In: map[string]Count{}, Out: map[string]Count{},
+			Dropped: ls.dropped.Load(), Unowned: ls.unowned.Load(), Malformed: ls.malformed.Load(),
+			Suspect: ls.suspect.Load(), Errors: ls.writeErrors.Load(), Hellos: n.hellos, Connects: n.connects,
+		}
+		if !n.since.IsZero() {
+			l.Since = now.Sub(n.since).Seconds()
+		}
+		if n.state == Live {
+			t := n.tile
+			l.Tile = &t
+			l.Uptime = n.uptime
+			if n.srtt > 0 {
+				ms := float64(n.srtt) / float64(time.Millisecond)
+				l.RTT = &ms
+			}
+		}
+		if !n.lastHeard.IsZero() {
+			ago := now.Sub(n.lastHeard).Seconds()
+			l.LastHeard = &ago
+		}
+		for c := 0; c < numClasses; c++ {
+			l.In[classNames[c]] = ls.in[c].snapshot()
+			l.Out[classNames[c]] = ls.out[c].snapshot()
+		}
+		st.Links = append(st.Links, l)
+	}
+	d.nbr.mu.Unlock()
+	for s := packet.ServiceLiveness; s <= packet.MaxService; s++ {
+		o := d.owners[s].Load()
+		if o == nil {
+			continue
+		}
+		so := ServiceOwner{Number: s, Owner: o.name}
+		switch {
+		case o.svc != nil:
+			so.Owner = "itcd " + o.name
+			so.Dropped = o.svc.dropped.Load()
+		case o.client != nil:
+			so.Dropped = o.client.dropped.Load()
+		}
+		st.Services = append(st.Services, so)
+	}
+	for _, h := range d.inproc {
+		if r, ok := h.svc.(StatusReporter); ok {
+			if st.Sections == nil {
+				st.Sections = map[string]any{}
+			}
+			st.Sections[h.svc.Name()] = r.Status()
+		}
+	}
+	return st
+}
+
+// ControlClient talks to a running daemon's control.sock.
+type ControlClient struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// DialControl connects to the daemon whose run dir is runDir.
+func DialControl(runDir string) (*ControlClient, error) {
+	path := filepath.Join(runDir, ControlSocket)
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		if _, serr := os.Stat(path); serr != nil {
+			return nil, fmt.Errorf("no itcd control socket at %s: is itcd running with --run-dir %s?", path, runDir)
+		}
+		return nil, fmt.Errorf("connect to %s: %w", path, err)
+	}
+	return &ControlClient{conn: c, r: bufio.NewReader(c)}, nil
+}
+
+// Call sends one request and decodes the result into out (if not nil).
+func (cc *ControlClient) Call(cmd string, args any, out any) error {
+	req := ControlRequest{Cmd: cmd}
+	if args != nil {
+		b, err := json.Marshal(args)
+		if err != nil {
+			return err
+		}
+		req.Args = b
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if _, err := cc.conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("control: %w", err)
+	}
+	line, err := readLine(cc.r, 64<<20)
+	if err != nil {
+		return fmt.Errorf("control: no answer: %w", err)
+	}
+	var resp ControlResponse
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return fmt.Errorf("control: bad answer: %w", err)
+	}
+	if !resp.OK {
+		return fmt.Errorf("itcd: %s", resp.Error)
+	}
+	if out != nil {
+		return json.Unmarshal(resp.Result, out)
+	}
+	return nil
+}
+
+// Close closes the connection.
+func (cc *ControlClient) Close() error { return cc.conn.Close() }
+
+// sortedKeys is used to print maps in a stable order.
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

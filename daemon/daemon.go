@@ -1,0 +1,256 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// ProtocolVersion is the version of the liveness protocol this daemon speaks.
+const ProtocolVersion = 1
+
+// Options are what the daemon is given rather than configured with.
+type Options struct {
+	// Device is the packet device. It is required; OpenDevice opens the
+	// one the Config names. The daemon closes it when Run returns.
+	Device dev.Device
+	// Services are the in-process services to run.
+	Services []Service
+	// Logger receives the log; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Daemon is one tile's itcd: it owns the packet device, keeps the model of
+// each neighbour and hands every packet to whoever must have it.
+type Daemon struct {
+	cfg     Config
+	dev     dev.Device
+	log     *slog.Logger
+	self    tep.TileID
+	started time.Time
+	hub     *tep.Hub
+	ready   chan struct{}
+
+	out     outbound
+	owners  [packet.MaxService + 1]atomic.Pointer[owner]
+	inproc  []*serviceHost
+	nbr     neighbours
+	stats   stats
+	mfm     mfmChannel
+	sockets sockets
+
+	running atomic.Bool
+}
+
+// owner is whoever owns a service number: an in-process service or a
+// program on the service socket.
+type owner struct {
+	name string
+	// deliver hands over a service packet; false means it was dropped.
+	deliver func(from packet.Dir, pkt []byte, payload []byte) bool
+	svc     *serviceHost // in-process owner, or nil
+	client  *svcClient   // socket owner, or nil
+}
+
+// New prepares a daemon. It loads or creates the tile identity in the state
+// dir; nothing runs until Run.
+func New(cfg Config, opt Options) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if opt.Device == nil {
+		return nil, errors.New("daemon: no packet device")
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	self, err := loadIdentity(filepath.Join(cfg.StateDir, "tile-id"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		cfg:   cfg,
+		dev:   opt.Device,
+		log:   log.With("tile", self.String()),
+		self:  self,
+		hub:   tep.NewHub(),
+		ready: make(chan struct{}),
+	}
+	d.out.init(&cfg)
+	d.nbr.init()
+	d.owners[packet.ServiceLiveness].Store(&owner{name: "itcd liveness"})
+	for _, s := range opt.Services {
+		n := s.Number()
+		if n <= packet.ServiceLiveness || n > packet.MaxService {
+			return nil, fmt.Errorf("service %s: number %d is not one a service may own (2..63)", s.Name(), n)
+		}
+		h := newServiceHost(d, s)
+		o := &owner{name: s.Name(), deliver: h.deliver, svc: h}
+		if !d.owners[n].CompareAndSwap(nil, o) {
+			return nil, fmt.Errorf("service %s: %w: %d belongs to %s", s.Name(), ErrServiceTaken, n, d.owners[n].Load().name)
+		}
+		d.inproc = append(d.inproc, h)
+	}
+	return d, nil
+}
+
+// Self returns the tile identity.
+func (d *Daemon) Self() tep.TileID { return d.self }
+
+// Hub returns the hub on which the daemon publishes Tile Events.
+func (d *Daemon) Hub() *tep.Hub { return d.hub }
+
+// Ready is closed once the daemon runs and its sockets accept connections.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// Config returns the configuration the daemon runs with.
+func (d *Daemon) Config() Config { return d.cfg }
+
+// Run runs the daemon until ctx ends, then stops every goroutine it
+// started, closes the device and removes its sockets.
+func (d *Daemon) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("daemon: Run called twice")
+	}
+	d.started = time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if err := d.sockets.listen(d); err != nil {
+		d.dev.Close()
+		return err
+	}
+	var wg sync.WaitGroup
+	goroutine := func(name string, f func(context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(ctx)
+			d.log.Debug("stopped", "goroutine", name)
+		}()
+	}
+	goroutine("reader", d.readLoop)
+	goroutine("writer", d.writeLoop)
+	goroutine("neighbours", d.neighbourLoop)
+	d.sockets.serve(ctx, goroutine)
+	for _, h := range d.inproc {
+		h := h
+		goroutine("service "+h.svc.Name(), func(ctx context.Context) {
+			if err := h.svc.Serve(ctx, h, h.inbox()); err != nil && ctx.Err() == nil {
+				d.log.Error("service stopped", "service", h.svc.Name(), "err", err)
+			}
+		})
+	}
+	close(d.ready)
+	d.log.Info("itcd running", "device", d.cfg.Device, "run_dir", d.cfg.RunDir, "state_dir", d.cfg.StateDir)
+
+	<-ctx.Done()
+	d.log.Info("itcd stopping")
+	d.sockets.close()
+	d.dev.Close() // unblocks the reader
+	wg.Wait()
+	d.sockets.cleanup()
+	return nil
+}
+
+// readLoop reads packets from the device and demultiplexes them. It never
+// blocks on a consumer: everything it hands on goes into bounded queues.
+func (d *Daemon) readLoop(ctx context.Context) {
+	buf := make([]byte, packet.MaxLen)
+	for {
+		n, err := d.dev.ReadPacket(buf)
+		if err != nil {
+			if errors.Is(err, dev.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			d.log.Warn("device read failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		d.demux(buf[:n])
+	}
+}
+
+// demux hands one packet from the device to its consumer.
+func (d *Daemon) demux(b []byte) {
+	p, err := packet.Decode(b)
+	if err != nil {
+		dir, ok := packet.RoutedDir(b)
+		if ok && dir.IsLink() {
+			d.stats.link[dir].malformed.Add(1)
+		} else {
+			d.stats.malformed.Add(1)
+		}
+		d.log.Debug("malformed packet dropped", "err", err, "len", len(b))
+		return
+	}
+	switch p.Kind {
+	case packet.KindMFM, packet.KindService:
+		ls := &d.stats.link[p.Dir]
+		c := classOf(p.Kind)
+		ls.in[c].add(len(b))
+		if p.Suspect() {
+			ls.suspect.Add(1)
+			return
+		}
+		if p.Kind == packet.KindMFM {
+			if !d.mfm.deliver(b) {
+				ls.dropped.Add(1)
+			}
+			return
+		}
+		if p.Service == packet.ServiceLiveness {
+			d.nbr.heard(d, p.Dir, p.Payload)
+			return
+		}
+		o := d.owners[p.Service].Load()
+		if o == nil {
+			ls.unowned.Add(1)
+			return
+		}
+		if !o.deliver(p.Dir, b, p.Payload) {
+			ls.dropped.Add(1)
+		}
+	case packet.KindLocal:
+		d.stats.local.add(len(b))
+		switch p.Local {
+		case packet.LocalControl:
+			// The PRU reports link sync; the device's status file is the
+			// authority, so poke the neighbour loop to look again.
+			d.log.Info("link control packet", "code", string(rune(firstByte(p.Payload))))
+			d.nbr.poke()
+		case packet.LocalDebug, packet.LocalLabelled:
+			d.log.Debug("debug packet", "type", p.Local.String(), "payload", fmt.Sprintf("%x", p.Payload))
+		default:
+			d.log.Debug("unexpected local packet from device", "type", p.Local.String())
+		}
+	case packet.KindNonStandard:
+		d.stats.local.add(len(b))
+		d.log.Debug("non-standard packet", "ascii", string(rune(p.ASCII)), "len", len(b))
+	}
+}
+
+func firstByte(b []byte) byte {
+	if len(b) == 0 {
+		return '?'
+	}
+	return b[0]
+}

@@ -1,0 +1,330 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// echoService answers every packet with the same payload and records what
+// it saw.
+type echoService struct {
+	mu     sync.Mutex
+	got    [][]byte
+	events []tep.Event
+}
+
+func (e *echoService) Number() packet.Service { return 9 }
+func (e *echoService) Name() string           { return "echo" }
+func (e *echoService) Serve(ctx context.Context, h Host, in Inbox) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-in.Packets:
+			e.mu.Lock()
+			e.got = append(e.got, append([]byte(nil), m.Payload()...))
+			e.mu.Unlock()
+			if string(m.Payload()) == "ping" {
+				h.Send(m.From, []byte("pong"))
+			}
+		case ev := <-in.Events:
+			e.mu.Lock()
+			e.events = append(e.events, ev)
+			e.mu.Unlock()
+		}
+	}
+}
+
+func (e *echoService) saw(s string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, g := range e.got {
+		if string(g) == s {
+			return true
+		}
+	}
+	return false
+}
+
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.RunDir = filepath.Join(dir, "run")
+	cfg.Device = "udp" // not opened here; the test hands in a device
+	cfg.UDP.Listen = "127.0.0.1:0"
+	cfg.HelloInterval = Duration(20 * time.Millisecond)
+	cfg.DeadAfter = Duration(300 * time.Millisecond)
+	return cfg
+}
+
+type runningDaemon struct {
+	*Daemon
+	cancel context.CancelFunc
+	done   chan error
+	svc    *echoService
+	once   sync.Once
+}
+
+func startDaemon(t *testing.T, cfg Config, d dev.Device) *runningDaemon {
+	t.Helper()
+	svc := &echoService{}
+	dm, err := New(cfg, Options{Device: d, Services: []Service{svc}, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningDaemon{Daemon: dm, cancel: cancel, done: make(chan error, 1), svc: svc}
+	go func() { r.done <- dm.Run(ctx) }()
+	t.Cleanup(r.stop)
+	select {
+	case <-dm.Ready():
+	case err := <-r.done:
+		t.Fatalf("daemon stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon not ready")
+	}
+	return r
+}
+
+func (r *runningDaemon) stop() {
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			panic("daemon did not stop within 10s")
+		}
+	})
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func waitEvent(t *testing.T, sub *tep.Subscription, want packet.Event, dir packet.Dir) tep.Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-sub.C():
+			if e.Kind == want && e.Dir == dir {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %v event for %v", want, dir)
+		}
+	}
+}
+
+func TestTwoDaemonsConnectExchangeAndDisconnect(t *testing.T) {
+	a, b := dev.Pipe(packet.ET, 64)
+	ca, cb := testConfig(t), testConfig(t)
+	// Subscribe before start so no event is missed.
+	da := startDaemon(t, ca, a)
+	subA := da.Hub().Subscribe(16)
+	db := startDaemon(t, cb, b)
+
+	e := waitEvent(t, subA, packet.EventConnect, packet.ET)
+	if e.Tile != db.Self() {
+		t.Fatalf("A sees tile %v on ET, want B's %v", e.Tile, db.Self())
+	}
+	eventually(t, "B sees A live", func() bool { return db.nbr.isLive(packet.WT) })
+
+	// In-process service: A's echo service pings B's, B answers.
+	ha := da.inproc[0]
+	if err := ha.Send(packet.ET, []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B's service got ping", func() bool { return db.svc.saw("ping") })
+	eventually(t, "A's service got pong", func() bool { return da.svc.saw("pong") })
+
+	st := da.Status()
+	var et LinkStatus
+	for _, l := range st.Links {
+		if l.Dir == packet.ET {
+			et = l
+		}
+	}
+	if et.State != Live || et.Tile == nil || *et.Tile != db.Self() || et.Out["service"].Packets == 0 {
+		t.Fatalf("status of ET on A: %+v", et)
+	}
+
+	// B goes away: A reports a disconnect.
+	db.stop()
+	waitEvent(t, subA, packet.EventDisconnect, packet.ET)
+	if da.nbr.isLive(packet.ET) {
+		t.Fatal("A still thinks ET is live")
+	}
+}
+
+func TestSilentNeighbourTimesOut(t *testing.T) {
+	a, b := dev.Pipe(packet.NE, 64)
+	da := startDaemon(t, testConfig(t), a)
+	sub := da.Hub().Subscribe(16)
+	db := startDaemon(t, testConfig(t), b)
+	waitEvent(t, sub, packet.EventConnect, packet.NE)
+	// The link stays up but B's daemon stops talking: A notices by the
+	// liveness deadline alone.
+	db.stop()
+	waitEvent(t, sub, packet.EventDisconnect, packet.NE)
+}
+
+func TestMFMSocketCarriesPacketsAndEvents(t *testing.T) {
+	a, b := dev.Pipe(packet.ET, 64)
+	ca, cb := testConfig(t), testConfig(t)
+	da := startDaemon(t, ca, a)
+	db := startDaemon(t, cb, b)
+	eventually(t, "link live at both ends", func() bool { return db.nbr.isLive(packet.WT) && da.nbr.isLive(packet.ET) })
+
+	ma := dialPacket(t, filepath.Join(ca.RunDir, MFMSocket))
+	mb := dialPacket(t, filepath.Join(cb.RunDir, MFMSocket))
+	// B's client first hears that A is there.
+	expectTEP(t, mb, packet.EventConnect, packet.WT)
+	eventually(t, "B has an mfm client", func() bool { return db.Status().MFMClient })
+
+	// A malformed write is refused and the connection stays usable.
+	if _, err := ma.Write([]byte{0x80, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	pkt, _ := packet.AppendMFM(nil, packet.ET, false, false, []byte("site data"))
+	if _, err := ma.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	for {
+		mb.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := mb.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := packet.Decode(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Kind == packet.KindMFM {
+			if p.Dir != packet.WT || string(p.Payload) != "site data" {
+				t.Fatalf("got %+v", p)
+			}
+			break
+		}
+	}
+	eventually(t, "A counted the refused packet", func() bool { return da.Status().MFMRefuse == 1 })
+}
+
+func TestServiceSocketBindAndExchange(t *testing.T) {
+	a, b := dev.Pipe(packet.SE, 64)
+	ca, cb := testConfig(t), testConfig(t)
+	da := startDaemon(t, ca, a)
+	db := startDaemon(t, cb, b)
+	eventually(t, "link live at both ends", func() bool { return db.nbr.isLive(packet.NW) && da.nbr.isLive(packet.SE) })
+
+	sa := dialPacket(t, filepath.Join(ca.RunDir, ServiceSocket))
+	sb := dialPacket(t, filepath.Join(cb.RunDir, ServiceSocket))
+	bind(t, sa, "bind 20", "ok 20")
+	bind(t, sb, "bind 20", "ok 20")
+	// The number is taken now.
+	sc := dialPacket(t, filepath.Join(ca.RunDir, ServiceSocket))
+	bind(t, sc, "bind 20", "error: service 20 is owned by pid")
+	// In-process services' numbers are refused too.
+	sd := dialPacket(t, filepath.Join(ca.RunDir, ServiceSocket))
+	bind(t, sd, "bind 9", "error: service 9 is owned by echo")
+
+	expectTEP(t, sb, packet.EventConnect, packet.NW)
+	pkt, _ := packet.AppendService(nil, packet.SE, 20, []byte("hello from A"))
+	if _, err := sa.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	sb.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, err := sb.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := packet.Decode(buf[:n])
+		if p.Kind == packet.KindService {
+			if p.Service != 20 || p.Dir != packet.NW || string(p.Payload) != "hello from A" {
+				t.Fatalf("got %+v", p)
+			}
+			break
+		}
+	}
+	// Closing the owner frees the number.
+	sa.Close()
+	eventually(t, "service 20 freed", func() bool {
+		c := dialPacket(t, filepath.Join(ca.RunDir, ServiceSocket))
+		defer c.Close()
+		c.Write([]byte("bind 20"))
+		n, _ := c.Read(buf)
+		return string(buf[:n]) == "ok 20"
+	})
+}
+
+func dialPacket(t *testing.T, path string) *net.UnixConn {
+	t.Helper()
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func bind(t *testing.T, c *net.UnixConn, req, wantPrefix string) {
+	t.Helper()
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("%s: %v", req, err)
+	}
+	if got := string(buf[:n]); len(got) < len(wantPrefix) || got[:len(wantPrefix)] != wantPrefix {
+		t.Fatalf("%s: got %q, want %q...", req, got, wantPrefix)
+	}
+}
+
+func expectTEP(t *testing.T, c *net.UnixConn, kind packet.Event, dir packet.Dir) {
+	t.Helper()
+	buf := make([]byte, 256)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for TEP %v %v: %v", kind, dir, err)
+		}
+		if e, err := tep.Parse(buf[:n]); err == nil && e.Kind == kind && e.Dir == dir {
+			return
+		}
+	}
+}
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

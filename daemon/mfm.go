@@ -1,0 +1,136 @@
+package daemon
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// mfmChannel is mfmt2's one channel: every MFMT packet from any link and
+// every Tile Event Packet go to the connected client on mfm.sock, and the
+// MFMT packets it writes go out on the links they name.
+type mfmChannel struct {
+	mu      sync.Mutex
+	client  *packetClient
+	refused atomic.Uint64 // malformed or non-MFM packets written by the client
+}
+
+// packetClient is a connection that receives whole packets through a
+// bounded queue, so the reader never waits on it.
+type packetClient struct {
+	conn    *net.UnixConn
+	q       chan slot
+	dropped atomic.Uint64
+}
+
+func newPacketClient(c *net.UnixConn, n int) *packetClient {
+	return &packetClient{conn: c, q: make(chan slot, n)}
+}
+
+func (pc *packetClient) send(b []byte) bool {
+	var s slot
+	s.n = uint8(copy(s.b[:], b))
+	select {
+	case pc.q <- s:
+		return true
+	default:
+		pc.dropped.Add(1)
+		return false
+	}
+}
+
+// writeLoop copies queued packets to the connection until ctx ends or the
+// connection fails.
+func (pc *packetClient) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-pc.q:
+			if _, err := pc.conn.Write(s.b[:s.n]); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (m *mfmChannel) deliver(b []byte) bool {
+	m.mu.Lock()
+	c := m.client
+	m.mu.Unlock()
+	return c != nil && c.send(b)
+}
+
+func (m *mfmChannel) event(e tep.Event) {
+	var buf [tep.PacketLen]byte
+	if b, err := tep.Append(buf[:0], e); err == nil {
+		m.deliver(b)
+	}
+}
+
+// serveMFM runs one mfm.sock connection. Only one client (mfmt2) may hold
+// the channel at a time.
+func (d *Daemon) serveMFM(ctx context.Context, c *net.UnixConn) {
+	pc := newPacketClient(c, d.cfg.InboxLen)
+	d.mfm.mu.Lock()
+	if d.mfm.client != nil {
+		d.mfm.mu.Unlock()
+		d.log.Warn("mfm.sock: refused a second client: mfmt2 already holds the MFM channel", "pid", peerPID(c))
+		return
+	}
+	d.mfm.client = pc
+	d.mfm.mu.Unlock()
+	d.log.Info("mfm.sock: client connected", "pid", peerPID(c))
+	defer func() {
+		d.mfm.mu.Lock()
+		d.mfm.client = nil
+		d.mfm.mu.Unlock()
+		d.log.Info("mfm.sock: client gone")
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pc.writeLoop(ctx)
+		c.Close() // ends the read below if the write side failed
+	}()
+	defer func() { cancel(); <-done }()
+	// Tell the new client who is there already.
+	for _, n := range d.nbr.live() {
+		d.mfm.event(tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
+	}
+
+	buf := make([]byte, packet.MaxLen+1)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		p, err := packet.Decode(buf[:n])
+		if err != nil || p.Kind != packet.KindMFM {
+			d.mfm.refused.Add(1)
+			if err == nil {
+				d.log.Debug("mfm.sock: refused a packet that is not MFM traffic", "kind", p.Kind.String())
+			} else {
+				d.log.Debug("mfm.sock: refused a malformed packet", "err", err)
+			}
+			continue
+		}
+		// MFM traffic is never dropped for a full queue: wait for room, as
+		// a blocking write to the kernel device would.
+		for !d.out.enqueueMFM(p.Dir, buf[:n]) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d.cfg.WriteRetry.D()):
+			}
+		}
+	}
+}

@@ -1,0 +1,287 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	"sync"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// NeighbourState is what the daemon knows of the tile at the far end of a
+// link.
+type NeighbourState uint8
+
+const (
+	// Absent: the link is down.
+	Absent NeighbourState = iota
+	// LinkUp: the link is synchronised but no itcd has been heard on it.
+	LinkUp
+	// Live: the far tile's itcd says hello on the liveness service.
+	Live
+)
+
+func (s NeighbourState) String() string {
+	return [...]string{"absent", "link-up", "live"}[s]
+}
+
+// MarshalText prints the state by name.
+func (s NeighbourState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// The liveness hello (service 1), byte by byte in notes/protocol.md.
+const (
+	helloType    = 1
+	helloLen     = 34
+	maxHelloSkew = 10 * time.Minute // an echoed timestamp older than this is ignored
+)
+
+type hello struct {
+	version  uint8
+	tile     tep.TileID
+	uptime   uint32 // seconds
+	services uint64 // bit n: offers service n
+	ts       uint32 // sender's clock, ms
+	echoTS   uint32 // the last ts the sender heard from us, 0 if none
+	echoHold uint32 // ms between hearing echoTS and sending this hello
+}
+
+func appendHello(dst []byte, h *hello) []byte {
+	dst = append(dst, helloType, h.version)
+	dst = append(dst, h.tile[:]...)
+	dst = binary.BigEndian.AppendUint32(dst, h.uptime)
+	dst = binary.BigEndian.AppendUint64(dst, h.services)
+	dst = binary.BigEndian.AppendUint32(dst, h.ts)
+	dst = binary.BigEndian.AppendUint32(dst, h.echoTS)
+	return binary.BigEndian.AppendUint32(dst, h.echoHold)
+}
+
+// parseHello reads a hello; bytes past helloLen are ignored so later
+// versions can extend it.
+func parseHello(b []byte) (hello, bool) {
+	var h hello
+	if len(b) < helloLen || b[0] != helloType || b[1] == 0 {
+		return h, false
+	}
+	h.version = b[1]
+	copy(h.tile[:], b[2:10])
+	h.uptime = binary.BigEndian.Uint32(b[10:])
+	h.services = binary.BigEndian.Uint64(b[14:])
+	h.ts = binary.BigEndian.Uint32(b[22:])
+	h.echoTS = binary.BigEndian.Uint32(b[26:])
+	h.echoHold = binary.BigEndian.Uint32(b[30:])
+	return h, !h.tile.IsZero()
+}
+
+type neighbour struct {
+	state     NeighbourState
+	tile      tep.TileID
+	version   uint8
+	services  uint64
+	uptime    uint32
+	since     time.Time // entered the current state
+	lastHeard time.Time
+	srtt      time.Duration
+	peerTS    uint32
+	peerTSAt  time.Time
+	hellos    uint64
+	badHellos uint64
+	connects  uint64
+}
+
+// neighbours is the model of the six far tiles. Events are published while
+// mu is held, so every consumer sees them in the order they happened.
+type neighbours struct {
+	mu    sync.Mutex
+	n     [8]neighbour
+	poked chan struct{}
+	epoch time.Time
+}
+
+func (ns *neighbours) init() {
+	ns.poked = make(chan struct{}, 1)
+	ns.epoch = time.Now()
+}
+
+func (ns *neighbours) poke() { notify(ns.poked) }
+
+func (ns *neighbours) clock(t time.Time) uint32 { return uint32(t.Sub(ns.epoch).Milliseconds()) }
+
+func (ns *neighbours) isLive(d packet.Dir) bool {
+	if !d.IsLink() {
+		return false
+	}
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return ns.n[d].state == Live
+}
+
+func (ns *neighbours) live() []Neighbour {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	var out []Neighbour
+	for _, d := range packet.Links {
+		n := &ns.n[d]
+		if n.state == Live {
+			out = append(out, Neighbour{Dir: d, Tile: n.tile, Services: n.services, RTT: n.srtt})
+		}
+	}
+	return out
+}
+
+// heard handles a hello from the tile on link d.
+func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
+	now := time.Now()
+	h, ok := parseHello(payload)
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	n := &ns.n[d]
+	if !ok {
+		n.badHellos++
+		return
+	}
+	n.hellos++
+	n.lastHeard = now
+	n.peerTS, n.peerTSAt = h.ts, now
+	if h.echoTS != 0 {
+		rtt := time.Duration(ns.clock(now)-h.echoTS-h.echoHold) * time.Millisecond
+		if rtt >= 0 && rtt < maxHelloSkew {
+			if n.srtt == 0 {
+				n.srtt = rtt
+			} else {
+				n.srtt += (rtt - n.srtt) / 8
+			}
+		}
+	}
+	if n.state == Live && n.tile != h.tile {
+		// Another tile on the same link: the old one went away.
+		dm.emit(n, d, packet.EventDisconnect, now)
+	}
+	n.version, n.services, n.uptime = h.version, h.services, h.uptime
+	if n.state != Live {
+		n.tile = h.tile
+		n.srtt = 0
+		dm.emit(n, d, packet.EventConnect, now)
+	}
+}
+
+// emit moves n to its new state and publishes the event. ns.mu is held.
+func (dm *Daemon) emit(n *neighbour, d packet.Dir, kind packet.Event, now time.Time) {
+	e := tep.Event{Kind: kind, Dir: d, Tile: n.tile}
+	if kind == packet.EventConnect {
+		n.state = Live
+		n.connects++
+	} else {
+		n.state = LinkUp
+		n.srtt = 0
+		// What the services queued for that tile is moot now.
+		dm.out.clearLink(d, true)
+	}
+	n.since = now
+	dm.log.Info("neighbour "+kind.String(), "dir", d.String(), "peer", n.tile.String())
+	dm.hub.Publish(e)
+	dm.mfm.event(e)
+	for _, h := range dm.inproc {
+		h.event(e)
+	}
+}
+
+// neighbourLoop says hello on every link that is up, notices neighbours
+// that fall silent and follows the device's link status.
+func (dm *Daemon) neighbourLoop(ctx context.Context) {
+	ns := &dm.nbr
+	tick := time.NewTicker(dm.cfg.HelloInterval.D())
+	defer tick.Stop()
+	dm.followLinks()
+	dm.sayHello()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-dm.dev.StatusChanges():
+			dm.followLinks()
+		case <-ns.poked:
+			dm.followLinks()
+		case <-tick.C:
+			dm.followLinks()
+			dm.sayHello()
+		}
+	}
+}
+
+// followLinks applies the device's link status and the liveness deadline.
+func (dm *Daemon) followLinks() {
+	st := dm.dev.Status()
+	ns := &dm.nbr
+	now := time.Now()
+	dead := dm.cfg.DeadAfter.D()
+	var hi []packet.Dir
+	ns.mu.Lock()
+	for _, d := range packet.Links {
+		n := &ns.n[d]
+		up := st.Up(d)
+		if n.state == Live && (!up || now.Sub(n.lastHeard) > dead) {
+			dm.emit(n, d, packet.EventDisconnect, now)
+		}
+		switch {
+		case !up && n.state != Absent:
+			n.state, n.since = Absent, now
+			dm.out.clearLink(d, false)
+		case up && n.state == Absent:
+			n.state, n.since = LinkUp, now
+			hi = append(hi, d)
+		}
+	}
+	ns.mu.Unlock()
+	for _, d := range hi {
+		dm.helloTo(d, now)
+	}
+}
+
+func (dm *Daemon) sayHello() {
+	st := dm.dev.Status()
+	now := time.Now()
+	for _, d := range packet.Links {
+		if st.Up(d) {
+			dm.helloTo(d, now)
+		}
+	}
+}
+
+func (dm *Daemon) helloTo(d packet.Dir, now time.Time) {
+	ns := &dm.nbr
+	h := hello{
+		version:  ProtocolVersion,
+		tile:     dm.self,
+		uptime:   uint32(now.Sub(dm.started).Seconds()),
+		services: dm.offered(),
+		ts:       ns.clock(now),
+	}
+	if h.ts == 0 {
+		h.ts = 1 // 0 means "no timestamp" in echoTS
+	}
+	ns.mu.Lock()
+	if n := &ns.n[d]; !n.peerTSAt.IsZero() && now.Sub(n.peerTSAt) < dm.cfg.DeadAfter.D() {
+		h.echoTS = n.peerTS
+		h.echoHold = uint32(now.Sub(n.peerTSAt).Milliseconds())
+	}
+	ns.mu.Unlock()
+	var payload, buf [packet.MaxLen]byte
+	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, appendHello(payload[:0], &h))
+	if err == nil {
+		dm.out.enqueueOwn(d, pkt)
+	}
+}
+
+// offered is the bitmap of services this tile runs.
+func (dm *Daemon) offered() uint64 {
+	var m uint64
+	for s := packet.ServiceLiveness; s <= packet.MaxService; s++ {
+		if dm.owners[s].Load() != nil {
+			m |= 1 << s
+		}
+	}
+	return m
+}

@@ -1,0 +1,235 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// outbound holds every packet waiting to go out, per link and per class.
+// The writer drains it in priority order: MFM traffic first, then the
+// daemon's own hellos, then the services in round robin, one packet each,
+// so a service with a deep queue cannot starve the others.
+type outbound struct {
+	mu       sync.Mutex
+	links    [8]linkOut
+	wake     chan struct{}
+	svcLimit int
+	retry    time.Duration
+}
+
+type linkOut struct {
+	mfm     *pktQueue
+	own     *pktQueue
+	svc     [packet.MaxService + 1]*pktQueue
+	next    packet.Service // round-robin position
+	pending int            // packets queued on this link, all classes
+	blocked time.Time      // the device queue was full: retry after this
+}
+
+func (o *outbound) init(cfg *Config) {
+	o.wake = make(chan struct{}, 1)
+	o.svcLimit = cfg.ServiceQueue
+	o.retry = cfg.WriteRetry.D()
+	for i := range o.links {
+		o.links[i].mfm = newPktQueue(cfg.MFMQueue)
+		o.links[i].own = newPktQueue(16)
+		o.links[i].next = 2
+	}
+}
+
+// enqueue adds a built packet for link to in class q; q is picked under
+// the lock by pick.
+func (o *outbound) enqueue(to packet.Dir, pkt []byte, pick func(*linkOut) *pktQueue) bool {
+	o.mu.Lock()
+	l := &o.links[to]
+	ok := pick(l).push(pkt)
+	if ok {
+		l.pending++
+	}
+	o.mu.Unlock()
+	if ok {
+		notify(o.wake)
+	}
+	return ok
+}
+
+func (o *outbound) enqueueMFM(to packet.Dir, pkt []byte) bool {
+	return o.enqueue(to, pkt, func(l *linkOut) *pktQueue { return l.mfm })
+}
+
+func (o *outbound) enqueueOwn(to packet.Dir, pkt []byte) bool {
+	return o.enqueue(to, pkt, func(l *linkOut) *pktQueue { return l.own })
+}
+
+func (o *outbound) enqueueService(to packet.Dir, s packet.Service, pkt []byte) bool {
+	return o.enqueue(to, pkt, func(l *linkOut) *pktQueue { return l.serviceQueue(s, o.svcLimit) })
+}
+
+func (l *linkOut) serviceQueue(s packet.Service, limit int) *pktQueue {
+	if l.svc[s] == nil {
+		l.svc[s] = newPktQueue(limit)
+	}
+	return l.svc[s]
+}
+
+// room returns how many packets service s may still queue on link to.
+func (o *outbound) room(to packet.Dir, s packet.Service) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if q := o.links[to].svc[s]; q != nil {
+		return q.room()
+	}
+	return o.svcLimit
+}
+
+// clearLink drops what waits for a link that went down; it returns the
+// number of packets dropped.
+func (o *outbound) clearLink(to packet.Dir, services bool) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l := &o.links[to]
+	n := 0
+	for _, q := range l.svc {
+		if q != nil && services {
+			n += q.len()
+			q.clear()
+		}
+	}
+	if !services {
+		n += l.mfm.len() + l.own.len()
+		l.mfm.clear()
+		l.own.clear()
+	}
+	l.pending -= n
+	return n
+}
+
+// head picks the next queue to send from on l, or nil.
+func (l *linkOut) head() (*pktQueue, packet.Service) {
+	if l.mfm.len() > 0 {
+		return l.mfm, 0
+	}
+	if l.own.len() > 0 {
+		return l.own, 0
+	}
+	for i := 0; i < int(packet.MaxService)-1; i++ {
+		s := 2 + (l.next-2+packet.Service(i))%(packet.MaxService-1)
+		if q := l.svc[s]; q != nil && q.len() > 0 {
+			l.next = 2 + (s-1)%(packet.MaxService-1)
+			return q, s
+		}
+	}
+	return nil, 0
+}
+
+// writeLoop moves queued packets to the device until ctx ends.
+func (d *Daemon) writeLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		retryAt := d.flush()
+		var tc <-chan time.Time
+		if !retryAt.IsZero() {
+			timer.Reset(time.Until(retryAt))
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.out.wake:
+		case <-tc:
+		}
+		if tc != nil && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// flush writes what it can and returns when the earliest blocked link may
+// be retried (zero if none is blocked).
+func (d *Daemon) flush() (retryAt time.Time) {
+	o := &d.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	var drained [packet.MaxService + 1]bool
+	anyDrained := false
+	for _, dir := range packet.Links {
+		l := &o.links[dir]
+		if l.pending == 0 {
+			continue
+		}
+		if now.Before(l.blocked) {
+			if retryAt.IsZero() || l.blocked.Before(retryAt) {
+				retryAt = l.blocked
+			}
+			continue
+		}
+		for l.pending > 0 {
+			q, s := l.head()
+			if q == nil {
+				l.pending = 0 // cannot happen; keep the loop finite
+				break
+			}
+			pkt := q.front()
+			err := d.dev.WritePacket(pkt)
+			if errors.Is(err, dev.ErrWouldBlock) {
+				l.blocked = now.Add(o.retry)
+				if retryAt.IsZero() || l.blocked.Before(retryAt) {
+					retryAt = l.blocked
+				}
+				break
+			}
+			ls := &d.stats.link[dir]
+			switch {
+			case err == nil:
+				ls.out[classOfHeader(pkt[0])].add(len(pkt))
+			case errors.Is(err, dev.ErrLinkDown):
+				ls.dropped.Add(1)
+			default:
+				ls.writeErrors.Add(1)
+				d.log.Warn("device write failed", "dir", dir, "err", err)
+			}
+			if q.pop() && s != 0 {
+				drained[s], anyDrained = true, true
+			}
+			l.pending--
+		}
+	}
+	if anyDrained {
+		for s, ok := range drained {
+			if ok {
+				if o := d.owners[s].Load(); o != nil {
+					o.drained()
+				}
+			}
+		}
+	}
+	return retryAt
+}
+
+// drained tells a service's owner its send queue has room again.
+func (o *owner) drained() {
+	switch {
+	case o.svc != nil:
+		notify(o.svc.drainedC)
+	case o.client != nil:
+		notify(o.client.room)
+	}
+}
+
+// notify does a non-blocking send on a capacity-1 channel.
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// svcClient is a program that owns a service number through service.sock.
+type svcClient struct {
+	*packetClient
+	num  packet.Service
+	pid  int
+	room chan struct{}
+}
+
+// serveServiceClient runs one service.sock connection: first the bind
+// request "bind N", answered "ok N" or "error: REASON"; then raw service
+// packets both ways (DIR = destination on write, source on read) and Tile
+// Event Packets from the daemon.
+func (d *Daemon) serveServiceClient(ctx context.Context, c *net.UnixConn) {
+	buf := make([]byte, packet.MaxLen+1)
+	n, err := c.Read(buf)
+	if err != nil {
+		return
+	}
+	num, err := parseBind(buf[:n])
+	if err != nil {
+		fmt.Fprintf(c, "error: %v", err)
+		return
+	}
+	cl := &svcClient{packetClient: newPacketClient(c, d.cfg.InboxLen), num: num, pid: peerPID(c), room: make(chan struct{}, 1)}
+	o := &owner{name: fmt.Sprintf("pid %d", cl.pid), client: cl, deliver: func(_ packet.Dir, pkt, _ []byte) bool { return cl.send(pkt) }}
+	if !d.owners[num].CompareAndSwap(nil, o) {
+		fmt.Fprintf(c, "error: service %d is owned by %s", num, d.owners[num].Load().name)
+		return
+	}
+	defer d.owners[num].CompareAndSwap(o, nil)
+	sub := d.hub.Subscribe(64)
+	defer sub.Close()
+	if _, err := fmt.Fprintf(c, "ok %d", num); err != nil {
+		return
+	}
+	d.log.Info("service.sock: service bound", "service", num, "pid", cl.pid)
+	defer d.log.Info("service.sock: service released", "service", num, "pid", cl.pid)
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		d.forwardEvents(ctx, sub, cl)
+	}()
+	go func() {
+		defer wg.Done()
+		cl.writeLoop(ctx)
+		c.Close() // ends the read below if the write side failed
+	}()
+	for _, n := range d.nbr.live() {
+		sendTEP(cl.packetClient, tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
+	}
+
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		p, err := packet.Decode(buf[:n])
+		if err != nil || p.Kind != packet.KindService || p.Service != num {
+			d.log.Debug("service.sock: refused packet", "service", num, "err", err)
+			continue
+		}
+		if !d.nbr.isLive(p.Dir) {
+			d.stats.link[p.Dir].dropped.Add(1)
+			continue
+		}
+		// Wait for room rather than drop: the program is told to slow down
+		// by its socket filling up.
+		for !d.out.enqueueService(p.Dir, num, buf[:n]) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-cl.room:
+			}
+		}
+	}
+}
+
+func (d *Daemon) forwardEvents(ctx context.Context, sub *tep.Subscription, cl *svcClient) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-sub.C():
+			sendTEP(cl.packetClient, e)
+		}
+	}
+}
+
+func sendTEP(pc *packetClient, e tep.Event) {
+	var buf [tep.PacketLen]byte
+	if b, err := tep.Append(buf[:0], e); err == nil {
+		pc.send(b)
+	}
+}
+
+// parseBind reads "bind N" with N a service number a program may own.
+func parseBind(b []byte) (packet.Service, error) {
+	f := strings.Fields(string(bytes.TrimSpace(b)))
+	if len(f) != 2 || f[0] != "bind" {
+		return 0, fmt.Errorf("first message must be \"bind N\" with N in 2..63")
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 2 || n > int(packet.MaxService) {
+		return 0, fmt.Errorf("service %q: want a number in 2..63 (1 is the daemon's liveness service)", f[1])
+	}
+	return packet.Service(n), nil
+}

@@ -1,0 +1,16 @@
+// Package dev moves whole ITC packets between a tile and its links.
+//
+// A Device reads one packet at a time (DIR = the link it arrived on) and
+// writes one packet at a time (DIR = the link to send it on), and reports
+// the state of each link. Backends:
+//
+//   - Kernel: the itc_pkt character devices of a real tile (/dev/itc/...),
+//     which have no poll(), so reads are a polling loop that Close stops.
+//   - UDP: each link maps to a neighbour's UDP address; link sync is
+//     emulated with small keepalives, and each link can be shaped like a T2
+//     link (rate, queues, delay, loss, duplication, corruption, cut).
+//   - Pipe: two devices joined in memory, for tests and benchmarks.
+//
+// Writes never block: a full outbound queue is ErrWouldBlock, as EAGAIN is
+// on a non-blocking kernel device, and the caller retries later.
+package dev

@@ -1,0 +1,245 @@
+package dev
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// delayLineBytes bounds the bytes in flight on one link with a Delay (its
+// "wire"): at 64 KB/s it holds about a second. When it is full, packets
+// wait in the outbound queue, which then pushes back on the writer.
+const delayLineBytes = 64 << 10
+
+// udpLink is one link of a UDP device.
+type udpLink struct {
+	dir  packet.Dir
+	addr netip.AddrPort // the neighbour, unmapped
+
+	profile   atomic.Pointer[LinkProfile]
+	lastHeard atomic.Int64 // UDP.now() of the last frame from the neighbour; 0 = not heard
+	up        atomic.Bool  // as last computed by refreshStatus
+	c         linkCounters
+
+	misroutedLogged, sendErrLogged atomic.Bool
+
+	outMu sync.Mutex
+	out   ring          // outbound queue: written, not yet departed
+	kick  chan struct{} // wakes the pump
+
+	inMu sync.Mutex
+	in   ring // inbound queue: received, not yet read
+
+	// Owned by the pump goroutine.
+	delay ring  // departed, waiting for Delay to pass: stamp = when due
+	next  int64 // pacing clock: when the next packet may depart
+	paced int   // the rate next was computed at; 0: link idle or unpaced
+	rng   *rand.Rand
+	frame [maxFrameLen]byte
+
+	kaRNG *rand.Rand // owned by the keepalive goroutine
+}
+
+func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig) *udpLink {
+	l := &udpLink{
+		dir:   d,
+		addr:  addr,
+		out:   newRing(cfg.OutQueueBytes, false),
+		in:    newRing(cfg.InQueueBytes, false),
+		kick:  make(chan struct{}, 1),
+		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(d))),
+		kaRNG: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x100|uint64(d))),
+	}
+	p := cfg.Profile
+	l.profile.Store(&p)
+	l.frame[0], l.frame[1], l.frame[2] = frameMagic, framePacket, byte(d)
+	return l
+}
+
+// pump moves packets of link l from the outbound queue onto the socket:
+// it paces them at the link's rate, applies the impairments and holds
+// them for the link's delay. One goroutine per link, so its clock, random
+// source and delay line need no lock, and packets never overtake.
+func (u *UDP) pump(l *udpLink) {
+	defer u.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		wait := u.step(l)
+		if wait >= 0 {
+			timer.Reset(time.Duration(wait))
+		}
+		select {
+		case <-u.done:
+			return
+		case <-l.kick:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// step sends every delayed packet that is due and lets depart every queued
+// packet the pacing allows. It returns the nanoseconds until it has more
+// to do, or -1 if only a write or a profile change can give it work.
+func (u *UDP) step(l *udpLink) int64 {
+	for {
+		now := u.now()
+		for l.delay.count > 0 {
+			_, due := l.delay.peek()
+			if due > now {
+				break
+			}
+			n, _ := l.delay.pop(l.frame[frameHeaderLen:])
+			if l.profile.Load().Cut {
+				l.c.cutDropped.Add(1) // cut while on the wire
+				continue
+			}
+			u.send(l, n)
+		}
+		wait := int64(-1)
+		if l.delay.count > 0 {
+			_, due := l.delay.peek()
+			wait = due - now
+		}
+
+		p := l.profile.Load()
+		l.outMu.Lock()
+		if l.out.count == 0 {
+			l.outMu.Unlock()
+			if l.paced != 0 {
+				l.c.idle.Add(1) // a busy period ends: the writer fell behind the link
+			}
+			l.paced = 0 // idle: the next packet starts a new busy period
+			return wait
+		}
+		if p.Rate > 0 {
+			if l.paced != p.Rate {
+				// A busy period starts (or the rate changed): from now
+				// on, departures are due exactly len/rate apart, so a
+				// pump that wakes late catches up and the average rate
+				// stays exact however late its timer fires.
+				l.next, l.paced = max(l.next, now), p.Rate
+			}
+			if l.next > now {
+				l.outMu.Unlock()
+				return minWait(wait, l.next-now)
+			}
+		}
+		n, _ := l.out.peek()
+		delayed := p.Delay > 0 || l.delay.count > 0
+		if delayed && l.delay.buf == nil {
+			l.delay = ring{buf: make([]byte, delayLineBytes), stamped: true}
+		}
+		if delayed && l.delay.used+2*l.delay.entryLen(n) > len(l.delay.buf) { // room for a duplicate too
+			l.outMu.Unlock()
+			return wait // the delay line is not empty: its head is due at some point
+		}
+		l.out.pop(l.frame[frameHeaderLen:])
+		l.outMu.Unlock()
+		if p.Rate > 0 {
+			l.next += int64(n) * int64(time.Second) / int64(p.Rate)
+		}
+		u.depart(l, p, n, now, delayed)
+	}
+}
+
+func minWait(a, b int64) int64 {
+	if a < 0 {
+		return b
+	}
+	return min(a, b)
+}
+
+// depart applies the profile to the packet in l.frame and sends it, or
+// puts it (twice if duplicated) on the delay line.
+func (u *UDP) depart(l *udpLink, p *LinkProfile, n int, now int64, delayed bool) {
+	if p.Cut {
+		l.c.cutDropped.Add(1)
+		return
+	}
+	if p.Loss > 0 && l.rng.Float64() < p.Loss {
+		l.c.lost.Add(1)
+		return
+	}
+	b := l.frame[frameHeaderLen : frameHeaderLen+n]
+	if p.Corrupt > 0 && l.rng.Float64() < p.Corrupt {
+		flipBits(l.rng, b)
+		l.c.corrupted.Add(1)
+	}
+	copies := 1
+	if p.Duplicate > 0 && l.rng.Float64() < p.Duplicate {
+		copies = 2
+		l.c.duplicated.Add(1)
+	}
+	for range copies {
+		if delayed {
+			l.delay.push(now+int64(p.Delay), b)
+		} else {
+			u.send(l, n)
+		}
+	}
+}
+
+// flipBits flips 1 to 3 distinct random bits of b.
+func flipBits(r *rand.Rand, b []byte) {
+	bits := len(b) * 8
+	k := min(1+r.IntN(3), bits)
+	var done [3]int
+	for i := 0; i < k; {
+		pos := r.IntN(bits)
+		dup := false
+		for _, q := range done[:i] {
+			dup = dup || q == pos
+		}
+		if dup {
+			continue
+		}
+		done[i] = pos
+		b[pos/8] ^= 1 << (pos % 8)
+		i++
+	}
+}
+
+// send sends the n-byte packet in l.frame.
+func (u *UDP) send(l *udpLink, n int) {
+	if _, err := u.conn.WriteToUDPAddrPort(l.frame[:frameHeaderLen+n], l.addr); err != nil {
+		u.sendFailed(l, err)
+		return
+	}
+	l.c.sentPackets.Add(1)
+	l.c.sentBytes.Add(uint64(n))
+}
+
+// linkCounters are the atomic counters behind LinkStats.
+type linkCounters struct {
+	sentPackets, sentBytes, recvPackets, recvBytes atomic.Uint64
+	outFull, inDropped, lost, duplicated           atomic.Uint64
+	corrupted, cutDropped, idle                    atomic.Uint64
+	kaSent, kaRecv, kaLost, misrouted, sendErrors  atomic.Uint64
+}
+
+func (c *linkCounters) snapshot() LinkStats {
+	return LinkStats{
+		SentPackets:    c.sentPackets.Load(),
+		SentBytes:      c.sentBytes.Load(),
+		RecvPackets:    c.recvPackets.Load(),
+		RecvBytes:      c.recvBytes.Load(),
+		OutFull:        c.outFull.Load(),
+		InDropped:      c.inDropped.Load(),
+		Lost:           c.lost.Load(),
+		Duplicated:     c.duplicated.Load(),
+		Corrupted:      c.corrupted.Load(),
+		CutDropped:     c.cutDropped.Load(),
+		Idle:           c.idle.Load(),
+		KeepalivesSent: c.kaSent.Load(),
+		KeepalivesRecv: c.kaRecv.Load(),
+		KeepalivesLost: c.kaLost.Load(),
+		Misrouted:      c.misrouted.Load(),
+		SendErrors:     c.sendErrors.Load(),
+	}
+}

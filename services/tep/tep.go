@@ -1,0 +1,91 @@
+package tep
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// TileID is a tile's stable 8-byte identity, kept in its state dir.
+type TileID [8]byte
+
+// String gives the identity as 16 hex digits.
+func (id TileID) String() string { return hex.EncodeToString(id[:]) }
+
+// IsZero reports whether id is unset.
+func (id TileID) IsZero() bool { return id == TileID{} }
+
+// MarshalText prints the identity as hex.
+func (id TileID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses 16 hex digits.
+func (id *TileID) UnmarshalText(b []byte) error {
+	v, err := ParseTileID(string(b))
+	if err == nil {
+		*id = v
+	}
+	return err
+}
+
+// ParseTileID parses 16 hex digits.
+func ParseTileID(s string) (TileID, error) {
+	var id TileID
+	s = strings.TrimSpace(s)
+	if len(s) != 2*len(id) {
+		return id, fmt.Errorf("tile identity %q: want %d hex digits", s, 2*len(id))
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return TileID{}, fmt.Errorf("tile identity %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// NewTileID returns a random identity.
+func NewTileID() (TileID, error) {
+	var id TileID
+	_, err := rand.Read(id[:])
+	return id, err
+}
+
+// Event is one Tile Event.
+type Event struct {
+	Kind packet.Event // connect or disconnect
+	Dir  packet.Dir   // the link it is about
+	Tile TileID       // the far tile
+}
+
+func (e Event) String() string { return fmt.Sprintf("%v %v %v", e.Kind, e.Dir, e.Tile) }
+
+// PacketLen is the length of a TEP as itcd writes it.
+const PacketLen = packet.TEPHeaderLen + len(TileID{})
+
+// ErrNoIdentity means a TEP carries no 8-byte tile identity.
+var ErrNoIdentity = errors.New("tep: Tile Event Packet carries no 8-byte tile identity")
+
+// Append appends e's wire form, 0xC4 EVENT DIR8 ID0..ID7, to dst.
+func Append(dst []byte, e Event) ([]byte, error) {
+	return packet.AppendTEP(dst, e.Kind, e.Dir, e.Tile[:])
+}
+
+// Parse decodes a TEP as itcd writes it. Bytes after the identity are
+// ignored, so later versions may add arguments.
+func Parse(b []byte) (Event, error) {
+	p, err := packet.Decode(b)
+	if err != nil {
+		return Event{}, err
+	}
+	if p.Kind != packet.KindLocal || p.Local != packet.LocalTEP {
+		return Event{}, fmt.Errorf("tep: not a Tile Event Packet (header 0x%02x)", b[0])
+	}
+	var e Event
+	if len(p.Payload) < len(e.Tile) {
+		return Event{}, ErrNoIdentity
+	}
+	e.Kind, e.Dir = p.Event, p.EventDir
+	copy(e.Tile[:], p.Payload)
+	return e, nil
+}
