@@ -1,0 +1,393 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/t2tiles/itcd/services/mfz"
+)
+
+func init() {
+	register("keygen", "make an ed25519 signing key pair for MFZ files", cmdKeygen)
+	register("pack", "make a signed MFZ file (or a signed tombstone)", cmdPack)
+	register("verify", "check an MFZ file completely against trusted keys", cmdVerify)
+	register("inspect", "show the header and manifest of an MFZ file", cmdInspect)
+	register("unpack", "verify an MFZ file and write its payload", cmdUnpack)
+}
+
+func newFlagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("itcd "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: itcd %s %s\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseVersion accepts RFC 3339 or Unix seconds; "" means now.
+func parseVersion(s string) (int64, error) {
+	if s == "" {
+		return time.Now().UnixNano(), nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > (1<<63-1)/int64(time.Second) || n < -(1<<63-1)/int64(time.Second) {
+			return 0, fmt.Errorf("version %s: out of range", s)
+		}
+		return n * int64(time.Second), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, fmt.Errorf("version %q: want RFC 3339 (2025-01-02T15:04:05Z) or Unix seconds", s)
+	}
+	return t.UnixNano(), nil
+}
+
+func formatVersion(v int64) string {
+	return time.Unix(0, v).UTC().Format(time.RFC3339Nano)
+}
+
+func cmdKeygen(args []string) int {
+	fs := newFlagSet("keygen", "NAME   (writes NAME.key, mode 0600, and NAME.pub)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	name := pos[0]
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd keygen: %v\n", err)
+		return 1
+	}
+	comment := filepath.Base(name)
+	keyPath, pubPath := name+".key", name+".pub"
+	for _, p := range []string{keyPath, pubPath} {
+		if _, err := os.Lstat(p); err == nil {
+			fmt.Fprintf(os.Stderr, "itcd keygen: %s exists; remove it or choose another NAME\n", p)
+			return 1
+		}
+	}
+	f, err := os.OpenFile(keyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, err = f.Write(mfz.MarshalPrivateKey(priv, comment))
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = writeFileAtomic(pubPath, 0o644, func(w io.Writer) error {
+			_, err := w.Write(mfz.MarshalPublicKey(pub, comment))
+			return err
+		})
+	}
+	if err != nil {
+		os.Remove(keyPath)
+		fmt.Fprintf(os.Stderr, "itcd keygen: %v\n", err)
+		return 1
+	}
+	fmt.Printf("wrote %s and %s, key id %s\n", keyPath, pubPath, mfz.KeyIDOf(pub))
+	return 0
+}
+
+// writeFileAtomic writes path through a temporary file in the same
+// directory: write, fsync, rename. On error nothing is left behind.
+func writeFileAtomic(path string, mode os.FileMode, write func(w io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+func cmdPack(args []string) int {
+	fs := newFlagSet("pack", "--key NAME.key --name NAME [--version TIME] IN OUT.mfz\n       itcd pack --key NAME.key --delete NAME [--version TIME] OUT.mfz")
+	keyPath := fs.String("key", "", "signing key `file` (NAME.key)")
+	name := fs.String("name", "", "file `name` in the manifest (default: base name of IN)")
+	del := fs.String("delete", "", "make a signed tombstone deleting `NAME`")
+	version := fs.String("version", "", "version: RFC 3339 time or Unix seconds (default now)")
+	blockSize := fs.Int("block-size", 0, "body block `size` in bytes, a power of two (default automatic)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	want := 2
+	if *del != "" {
+		want = 1
+	}
+	if *keyPath == "" || len(pos) != want {
+		fs.Usage()
+		return 2
+	}
+	v, err := parseVersion(*version)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+		return 2
+	}
+	key, err := mfz.ReadPrivateKeyFile(*keyPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+		return 1
+	}
+	if *del != "" {
+		b, m, err := mfz.NewTombstone(*del, v, key)
+		if err == nil {
+			err = writeFileAtomic(pos[0], 0o644, func(w io.Writer) error { _, err := w.Write(b); return err })
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+			return 1
+		}
+		fmt.Printf("%s: tombstone for %s version %s, key %s\n", pos[0], m.Name, formatVersion(m.Version), m.KeyID)
+		return 0
+	}
+	in, out := pos[0], pos[1]
+	if *name == "" {
+		*name = filepath.Base(in)
+	}
+	if err := mfz.CheckName(*name); err != nil {
+		fmt.Fprintf(os.Stderr, "itcd pack: %v (give --name)\n", err)
+		return 2
+	}
+	var src io.Reader = os.Stdin
+	var hint int64
+	if in != "-" {
+		f, err := os.Open(in)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil {
+			hint = fi.Size()
+		}
+		src = f
+	}
+	var m *mfz.Manifest
+	err = writeFileAtomic(out, 0o644, func(w io.Writer) error {
+		var err error
+		m, err = mfz.Pack(w, src, mfz.PackOptions{Name: *name, Version: v, Key: key,
+			BlockSize: *blockSize, SizeHint: hint, TempDir: filepath.Dir(out)})
+		return err
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+		return 1
+	}
+	fmt.Printf("%s: %s version %s, %d bytes -> %d (%d blocks of %d), key %s\n", out, m.Name,
+		formatVersion(m.Version), m.PayloadLen, m.BodyLen, m.BlockCount(), m.BlockSize, m.KeyID)
+	return 0
+}
+
+// loadTrust loads --trust paths, or $ITCD_MFZ_TRUST.
+func loadTrust(paths []string) (*mfz.TrustSet, error) {
+	if len(paths) == 0 {
+		if env := os.Getenv("ITCD_MFZ_TRUST"); env != "" {
+			paths = []string{env}
+		}
+	}
+	if len(paths) == 0 {
+		return nil, errors.New("no trusted keys: give --trust DIR|KEY.pub (or set ITCD_MFZ_TRUST)")
+	}
+	t, err := mfz.LoadTrust(func(p string, err error) {
+		fmt.Fprintf(os.Stderr, "warning: ignoring %s: %v\n", p, err)
+	}, paths...)
+	if err != nil {
+		return nil, err
+	}
+	if t.Len() == 0 {
+		return nil, fmt.Errorf("no trusted keys found in %s", strings.Join(paths, ", "))
+	}
+	return t, nil
+}
+
+// verifyPath verifies the MFZ file at p, writing the payload to payload if
+// it is not nil.
+func verifyPath(p string, trust *mfz.TrustSet, payload io.Writer) (*mfz.File, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	return mfz.VerifyFile(f, fi.Size(), trust, payload)
+}
+
+func cmdVerify(args []string) int {
+	fs := newFlagSet("verify", "[--trust DIR|KEY.pub]... FILE.mfz")
+	var trustPaths multiFlag
+	fs.Var(&trustPaths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	trust, err := loadTrust(trustPaths)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd verify: %v\n", err)
+		return 2
+	}
+	file, err := verifyPath(pos[0], trust, nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd verify: %s: %v\n", pos[0], err)
+		return 1
+	}
+	m := file.Manifest
+	fmt.Printf("%s: ok: %s %s version %s, %d bytes, key %s\n", pos[0], m.Kind, m.Name, formatVersion(m.Version), m.PayloadLen, m.KeyID)
+	return 0
+}
+
+type inspectJSON struct {
+	File          string   `json:"file"`
+	FormatVersion int      `json:"format_version"`
+	Kind          string   `json:"kind"`
+	Name          string   `json:"name"`
+	Version       int64    `json:"version"`
+	VersionTime   string   `json:"version_time"`
+	KeyID         string   `json:"key_id"`
+	PayloadLen    int64    `json:"payload_len"`
+	BodyLen       int64    `json:"body_len"`
+	BlockSize     int      `json:"block_size"`
+	Blocks        int      `json:"blocks"`
+	PayloadSHA256 string   `json:"payload_sha256"`
+	ManifestHash  string   `json:"manifest_sha256"`
+	ManifestLen   int      `json:"manifest_len"`
+	BodyOffset    int64    `json:"body_offset"`
+	FileLen       int64    `json:"file_len"`
+	BlockSHA256   []string `json:"block_sha256"`
+	Signature     string   `json:"signature_checked"`
+}
+
+func cmdInspect(args []string) int {
+	fs := newFlagSet("inspect", "FILE.mfz [--json]   (does not check the signature; see itcd verify)")
+	asJSON := fs.Bool("json", false, "print JSON, with every block hash")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return 2
+	}
+	f, err := os.Open(pos[0])
+	if err == nil {
+		defer f.Close()
+	}
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
+	var file *mfz.File
+	if err == nil {
+		file, err = mfz.ReadFile(f, fi.Size())
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd inspect: %s: %v\n", pos[0], err)
+		return 1
+	}
+	m := file.Manifest
+	j := inspectJSON{File: pos[0], FormatVersion: mfz.FormatVersion, Kind: m.Kind.String(), Name: m.Name,
+		Version: m.Version, VersionTime: formatVersion(m.Version), KeyID: m.KeyID.String(),
+		PayloadLen: m.PayloadLen, BodyLen: m.BodyLen, BlockSize: m.BlockSize, Blocks: m.BlockCount(),
+		PayloadSHA256: m.PayloadHash.String(), ManifestHash: m.Hash().String(),
+		ManifestLen: len(file.Signed) - mfz.SignatureLen, BodyOffset: file.BodyOffset, FileLen: file.Size(),
+		BlockSHA256: []string{}, Signature: "no"}
+	for _, h := range m.BlockHashes {
+		j.BlockSHA256 = append(j.BlockSHA256, h.String())
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(j); err != nil {
+			return 1
+		}
+		return 0
+	}
+	fmt.Printf("file:        %s (%d bytes, format version %d)\n", j.File, j.FileLen, j.FormatVersion)
+	fmt.Printf("kind:        %s\n", j.Kind)
+	fmt.Printf("name:        %s\n", j.Name)
+	fmt.Printf("version:     %d (%s)\n", j.Version, j.VersionTime)
+	fmt.Printf("key id:      %s\n", j.KeyID)
+	if m.Kind == mfz.KindFile {
+		fmt.Printf("payload:     %d bytes, sha256 %s\n", j.PayloadLen, j.PayloadSHA256)
+		fmt.Printf("body:        %d bytes at offset %d, %d blocks of %d\n", j.BodyLen, j.BodyOffset, j.Blocks, j.BlockSize)
+	}
+	fmt.Printf("manifest:    %d bytes, sha256 %s\n", j.ManifestLen, j.ManifestHash)
+	fmt.Printf("signature:   not checked (run itcd verify)\n")
+	return 0
+}
+
+func cmdUnpack(args []string) int {
+	fs := newFlagSet("unpack", "[--trust DIR|KEY.pub]... FILE.mfz OUT")
+	var trustPaths multiFlag
+	fs.Var(&trustPaths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 2 {
+		fs.Usage()
+		return 2
+	}
+	trust, err := loadTrust(trustPaths)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd unpack: %v\n", err)
+		return 2
+	}
+	in, out := pos[0], pos[1]
+	var file *mfz.File
+	err = writeFileAtomic(out, 0o644, func(w io.Writer) error {
+		var err error
+		file, err = verifyPath(in, trust, w)
+		if err == nil && file.Manifest.IsTombstone() {
+			err = fmt.Errorf("%w deleting %s: it has no payload", mfz.ErrTombstone, file.Manifest.Name)
+		}
+		return err
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd unpack: %s: %v\n", in, err)
+		return 1
+	}
+	fmt.Printf("%s: %s version %s, %d bytes written to %s\n", in, file.Manifest.Name, formatVersion(file.Manifest.Version), file.Manifest.PayloadLen, out)
+	return 0
+}

@@ -1,0 +1,244 @@
+package mfz
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCheckName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"Demo.mfz", true},
+		{"a", true},
+		{"physics_v2+fix-1.tar.gz", true},
+		{strings.Repeat("x", MaxNameLen), true},
+		{strings.Repeat("x", MaxNameLen+1), false},
+		{"", false},
+		{".hidden", false},
+		{".", false},
+		{"..", false},
+		{"a..b", false},
+		{"a/b", false},
+		{"../etc", false},
+		{"a\x00b", false},
+		{"tab\tname", false},
+		{"new\nline", false},
+		{"sp ace", false},
+		{"é", false},
+		{"a\\b", false},
+	} {
+		err := CheckName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrName) {
+			t.Errorf("CheckName(%q) = %v, not ErrName", tc.name, err)
+		}
+	}
+}
+
+func TestManifestRoundTrip(t *testing.T) {
+	m := &Manifest{Kind: KindFile, Name: "x.mfz", Version: -5, KeyID: KeyID{1, 2, 3}, PayloadLen: 10,
+		BodyLen: 3000, BlockSize: 1024, PayloadHash: Hash{9}, BlockHashes: []Hash{{1}, {2}, {3}}}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != m.BinaryLen() {
+		t.Fatalf("len %d, BinaryLen %d", len(b), m.BinaryLen())
+	}
+	got, err := ParseManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := got.MarshalBinary()
+	if !bytes.Equal(b, b2) || got.BlockLen(2) != 3000-2048 || got.BlockLen(0) != 1024 || got.BlockLen(3) != 0 {
+		t.Fatalf("round trip differs: %+v", got)
+	}
+}
+
+func TestChooseBlockSize(t *testing.T) {
+	for _, tc := range []struct {
+		body int64
+		want int
+	}{
+		{0, 8 << 10}, {1, 8 << 10}, {32 << 20, 8 << 10}, {32<<20 + 1, 16 << 10},
+		{64 << 20, 16 << 10}, {MaxBodyLen, 512 << 10},
+	} {
+		if got := ChooseBlockSize(tc.body); got != tc.want {
+			t.Errorf("ChooseBlockSize(%d) = %d, want %d", tc.body, got, tc.want)
+		}
+		if n := blockCountFor(tc.body, ChooseBlockSize(tc.body)); n > MaxBlocks {
+			t.Errorf("body %d: %d blocks", tc.body, n)
+		}
+	}
+}
+
+// rawManifest builds manifest bytes field by field, bypassing Validate.
+func rawManifest(kind byte, name string, plen, blen uint64, bs, count uint32, hashes int) []byte {
+	b := []byte{kind, 0, byte(len(name))}
+	b = append(b, name...)
+	b = binary.BigEndian.AppendUint64(b, 1)
+	b = append(b, make([]byte, 8)...)
+	b = binary.BigEndian.AppendUint64(b, plen)
+	b = binary.BigEndian.AppendUint64(b, blen)
+	b = binary.BigEndian.AppendUint32(b, bs)
+	b = binary.BigEndian.AppendUint32(b, count)
+	b = append(b, make([]byte, 32)...)
+	return append(b, make([]byte, 32*hashes)...)
+}
+
+func TestParseManifestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"ok", rawManifest(1, "a", 5, 2048, 1024, 2, 2), nil},
+		{"ok tombstone", rawManifest(2, "a", 0, 0, 0, 0, 0), nil},
+		{"empty", nil, ErrTruncated},
+		{"4 GB payload", rawManifest(1, "a", 4<<30, 2048, 1024, 2, 2), ErrTooLarge},
+		{"huge payload", rawManifest(1, "a", 1<<63, 2048, 1024, 2, 2), ErrTooLarge},
+		{"4 GB body", rawManifest(1, "a", 5, 4<<30, 1<<20, 4096, 0), ErrTooLarge},
+		{"too many blocks", rawManifest(1, "a", 5, 5000*1024, 1024, 5000, 0), ErrTooLarge},
+		{"block size odd", rawManifest(1, "a", 5, 3000, 1000, 3, 3), ErrMalformed},
+		{"block size small", rawManifest(1, "a", 5, 3000, 512, 6, 6), ErrMalformed},
+		{"block size big", rawManifest(1, "a", 5, 3000, 2<<20, 1, 1), ErrMalformed},
+		{"count mismatch", rawManifest(1, "a", 5, 2048, 1024, 3, 3), ErrMalformed},
+		{"missing hashes", rawManifest(1, "a", 5, 2048, 1024, 2, 1), ErrTruncated},
+		{"trailing", rawManifest(1, "a", 5, 2048, 1024, 2, 3), ErrMalformed},
+		{"kind 0", rawManifest(0, "a", 5, 2048, 1024, 2, 2), ErrMalformed},
+		{"kind 9", rawManifest(9, "a", 5, 2048, 1024, 2, 2), ErrMalformed},
+		{"empty body", rawManifest(1, "a", 0, 0, 1024, 0, 0), ErrMalformed},
+		{"tombstone with blocks", rawManifest(2, "a", 0, 1024, 1024, 1, 1), ErrMalformed},
+		{"name slash", rawManifest(1, "a/b", 5, 2048, 1024, 2, 2), ErrName},
+		{"name dotdot", rawManifest(1, "..", 5, 2048, 1024, 2, 2), ErrName},
+		{"name ctrl", rawManifest(1, "a\x01", 5, 2048, 1024, 2, 2), ErrName},
+		{"name long", rawManifest(1, strings.Repeat("n", 29), 5, 2048, 1024, 2, 2), ErrName},
+		{"flags", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 1; return b }(), ErrMalformed},
+		{"cut fixed", rawManifest(1, "a", 5, 2048, 1024, 2, 2)[:30], ErrTruncated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseManifest(tc.b)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseHeaderErrors(t *testing.T) {
+	good, _ := Header{Version: 1, ManifestLen: 200}.AppendBinary(nil)
+	mod := func(i int, v byte) []byte { b := append([]byte(nil), good...); b[i] = v; return b }
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"ok", good, nil},
+		{"empty", nil, ErrTruncated},
+		{"magic prefix", good[:5], ErrTruncated},
+		{"short", good[:12], ErrTruncated},
+		{"magic", mod(0, 'P'), ErrBadMagic},
+		{"zip", []byte("PK\x03\x04 this is a zip file"), ErrBadMagic},
+		{"version 0", mod(9, 0), ErrVersion},
+		{"version 2", mod(9, 2), ErrVersion},
+		{"flags", mod(11, 1), ErrMalformed},
+		{"manifest 4 GB", mod(12, 0xff), ErrTooLarge},
+		{"manifest tiny", mod(15, 3), ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseHeader(tc.b)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCompare(t *testing.T) {
+	a := &Manifest{Kind: KindTombstone, Name: "n", Version: 5}
+	b := &Manifest{Kind: KindTombstone, Name: "n", Version: 6}
+	c := &Manifest{Kind: KindTombstone, Name: "n", Version: 5, KeyID: KeyID{1}}
+	if !b.Newer(a) || a.Newer(b) || Compare(a, a) != 0 {
+		t.Fatal("version order wrong")
+	}
+	if Compare(a, c) == 0 || Compare(a, c) != -Compare(c, a) {
+		t.Fatal("tie-break not antisymmetric")
+	}
+}
+
+func TestSignedManifest(t *testing.T) {
+	pub, priv := testKey(3)
+	m := &Manifest{Kind: KindTombstone, Name: "gone", Version: 7}
+	raw, err := Sign(m, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifySignedManifest(raw, NewTrustSet(pub))
+	if err != nil || got.Name != "gone" || got.KeyID != KeyIDOf(pub) {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	// A signature over the bare manifest (no domain prefix) must fail.
+	bad := append([]byte(nil), raw...)
+	copy(bad[len(bad)-SignatureLen:], ed25519Sign(priv, raw[:len(raw)-SignatureLen]))
+	if _, err := VerifySignedManifest(bad, NewTrustSet(pub)); !errors.Is(err, ErrSignature) {
+		t.Fatalf("undomained signature: %v", err)
+	}
+	if _, err := VerifySignedManifest(raw[:50], NewTrustSet(pub)); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("short: %v", err)
+	}
+	if _, err := VerifySignedManifest(make([]byte, MaxSignedManifestLen+1), NewTrustSet(pub)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("long: %v", err)
+	}
+}
+
+func FuzzParseHeader(f *testing.F) {
+	good, _ := Header{Version: 1, ManifestLen: 200}.AppendBinary(nil)
+	f.Add(good)
+	f.Add(good[:9])
+	f.Add([]byte{})
+	f.Add(append(append([]byte(nil), good[:12]...), 0xff, 0xff, 0xff, 0xff))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseHeader(b)
+		if err != nil {
+			return
+		}
+		if h.ManifestLen > MaxManifestLen || h.ManifestLen < MinManifestLen || h.Version != FormatVersion {
+			t.Fatalf("accepted %+v", h)
+		}
+		out, _ := h.AppendBinary(nil)
+		if !bytes.Equal(out, b[:HeaderLen]) {
+			t.Fatalf("round trip differs")
+		}
+	})
+}
+
+func FuzzParseManifest(f *testing.F) {
+	f.Add(rawManifest(1, "a", 5, 2048, 1024, 2, 2))
+	f.Add(rawManifest(2, "tomb.mfz", 0, 0, 0, 0, 0))
+	f.Add(rawManifest(1, "a", 4<<30, 2048, 1024, 2, 2))
+	f.Add(rawManifest(1, "../x", 5, 2048, 1024, 2, 2))
+	f.Add([]byte{1, 0, 200})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseManifest(b)
+		if err != nil {
+			return
+		}
+		if err := m.Validate(); err != nil {
+			t.Fatalf("parsed but invalid: %v", err)
+		}
+		out, err := m.MarshalBinary()
+		if err != nil || !bytes.Equal(out, b) {
+			t.Fatalf("round trip differs: %v", err)
+		}
+	})
+}
+
+func ed25519Sign(priv ed25519.PrivateKey, msg []byte) []byte { return ed25519.Sign(priv, msg) }

@@ -1,0 +1,129 @@
+package mfz
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ulikunitz/xz"
+)
+
+// testKey returns a deterministic key pair derived from seed.
+func testKey(seed byte) (ed25519.PublicKey, ed25519.PrivateKey) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+	return priv.Public().(ed25519.PublicKey), priv
+}
+
+// testPayload returns n bytes of half-compressible deterministic data.
+func testPayload(seed int64, n int) []byte {
+	r := rand.New(rand.NewSource(seed))
+	b := make([]byte, n)
+	for i := 0; i < n; {
+		if r.Intn(2) == 0 {
+			k := min(n-i, 1+r.Intn(200))
+			r.Read(b[i : i+k])
+			i += k
+		} else {
+			k := min(n-i, 1+r.Intn(300))
+			c := byte(r.Intn(4))
+			for j := 0; j < k; j++ {
+				b[i+j] = c
+			}
+			i += k
+		}
+	}
+	return b
+}
+
+// packBytes packs payload into an in-memory MFZ file.
+func packBytes(t testing.TB, name string, version int64, payload []byte, priv ed25519.PrivateKey, bs int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if _, err := Pack(&out, bytes.NewReader(payload), PackOptions{Name: name, Version: version, Key: priv, BlockSize: bs, SizeHint: int64(len(payload)), TempDir: t.TempDir()}); err != nil {
+		t.Fatalf("Pack: %v", err)
+	}
+	return out.Bytes()
+}
+
+func writeTemp(t testing.TB, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// buildFile makes a signed file from a manifest template and a body,
+// computing the block hashes (for hostile-but-signed files).
+func buildFile(t testing.TB, m Manifest, body []byte, priv ed25519.PrivateKey) []byte {
+	t.Helper()
+	m.BodyLen = int64(len(body))
+	if m.BlockSize == 0 {
+		m.BlockSize = DefaultBlockSize
+	}
+	m.BlockHashes = make([]Hash, blockCountFor(m.BodyLen, m.BlockSize))
+	for i := range m.BlockHashes {
+		m.BlockHashes[i] = sha256.Sum256(body[m.BlockOffset(i) : m.BlockOffset(i)+int64(m.BlockLen(i))])
+	}
+	signed, err := Sign(&m, priv)
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	b, err := AppendFileHeader(nil, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, body...)
+}
+
+// xzBytes compresses p with the given dictionary size.
+func xzBytes(t testing.TB, p []byte, dict int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := xz.WriterConfig{DictCap: dict}.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(p)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

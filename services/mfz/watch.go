@@ -1,0 +1,107 @@
+package mfz
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Run watches the trust directory and live/ until ctx is done: trusted
+// keys added or removed take effect at once (after a short settling
+// delay), and a file put into live/ by hand is verified and installed, or
+// moved aside to rejected/ with a logged reason; a live file removed by
+// hand is forgotten (its version is still remembered). Run returns nil
+// when ctx is done, or an error if the watches cannot be set up. It starts
+// no goroutines of its own beyond the fsnotify watcher, which it closes.
+func (s *Store) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for _, d := range []string{s.live, s.trustDir} {
+		if err := w.Add(d); err != nil {
+			return err
+		}
+	}
+	settle := s.cfg.Settle
+	tick := time.NewTicker(max(settle/4, 10*time.Millisecond))
+	defer tick.Stop()
+
+	pending := map[string]time.Time{} // live/ paths and when to look
+	// Catch up with keys and files that arrived between Open and the watch.
+	trustAt := time.Now()
+	s.rescanLive(pending, time.Now())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			now := time.Now()
+			switch filepath.Dir(ev.Name) {
+			case s.live:
+				if !strings.HasPrefix(filepath.Base(ev.Name), ".") {
+					pending[ev.Name] = now.Add(settle)
+				}
+			case s.trustDir:
+				if ev.Op&fsnotify.Chmod == 0 {
+					trustAt = now.Add(settle / 2)
+				}
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			s.log.Warn("mfz watch error; rescanning", "err", err)
+			s.rescanLive(pending, time.Now())
+			trustAt = time.Now()
+		case now := <-tick.C:
+			if !trustAt.IsZero() && !now.Before(trustAt) {
+				trustAt = time.Time{}
+				if changed, err := s.reloadTrustChanged(); err != nil {
+					s.log.Error("mfz trust reload failed; keeping the previous keys", "err", err)
+				} else if changed {
+					s.mu.Lock()
+					s.emitLocked(Event{Kind: EventTrust})
+					s.mu.Unlock()
+				}
+			}
+			for p, at := range pending {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if !now.Before(at) {
+					delete(pending, p)
+					s.adopt(p)
+				}
+			}
+		}
+	}
+}
+
+// rescanLive queues every file in live/ for a look; adopt ignores the
+// store's own files.
+func (s *Store) rescanLive(pending map[string]time.Time, now time.Time) {
+	ents, _ := filepathGlob(s.live)
+	for _, p := range ents {
+		pending[p] = now
+	}
+	s.mu.Lock()
+	for _, e := range s.entries {
+		if !e.Deleted {
+			pending[e.Path] = now // notice files removed by hand
+		}
+	}
+	s.mu.Unlock()
+}
+
+func filepathGlob(dir string) ([]string, error) {
+	m, err := filepath.Glob(filepath.Join(dir, "[^.]*"))
+	return m, err
+}
