@@ -8,9 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
+	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tep"
 )
@@ -92,6 +92,8 @@ func (d *Daemon) control(ctx context.Context, req ControlRequest) (any, error) {
 		return d.Status(), nil
 	case "ping":
 		return "pong", nil
+	case "link":
+		return d.controlLink(req.Args)
 	}
 	for _, h := range d.inproc {
 		if ch, ok := h.svc.(ControlHandler); ok {
@@ -103,6 +105,38 @@ func (d *Daemon) control(ctx context.Context, req ControlRequest) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("unknown command %q", req.Cmd)
+}
+
+// LinkArgs are the arguments of the "link" command: the profile of one
+// UDP link, read or (with Profile) changed. Only UDP devices have one.
+type LinkArgs struct {
+	Dir     packet.Dir       `json:"dir"`
+	Profile *dev.LinkProfile `json:"profile,omitempty"`
+}
+
+type profiled interface {
+	SetProfile(packet.Dir, dev.LinkProfile) error
+	Profile(packet.Dir) dev.LinkProfile
+}
+
+func (d *Daemon) controlLink(args []byte) (any, error) {
+	var a LinkArgs
+	if err := json.Unmarshal(args, &a); err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	p, ok := d.dev.(profiled)
+	if !ok {
+		return nil, fmt.Errorf("link: the %s device has no link profiles", d.cfg.Device)
+	}
+	if !a.Dir.IsLink() {
+		return nil, fmt.Errorf("link: %v is not a link direction", a.Dir)
+	}
+	if a.Profile != nil {
+		if err := p.SetProfile(a.Dir, *a.Profile); err != nil {
+			return nil, err
+		}
+	}
+	return p.Profile(a.Dir), nil
 }
 
 // Status is what `itcd status` shows.
@@ -119,7 +153,11 @@ type Status struct {
 	MFMRefuse uint64         `json:"mfm_refused"`
 	Malformed uint64         `json:"malformed"`
 	Local     Count          `json:"local_in"`
-	Sections  map[string]any `json:"sections,omitempty"`
+	// DeviceStats are the device's own counters, where it keeps any (the
+	// UDP device counts datagrams from strangers and ones that do not
+	// decode, per-link queue drops and impairments).
+	DeviceStats *dev.UDPStats  `json:"device_stats,omitempty"`
+	Sections    map[string]any `json:"sections,omitempty"`
 }
 
 // LinkStatus is one direction in Status.
@@ -163,6 +201,10 @@ func (d *Daemon) Status() Status {
 		MFMRefuse: d.mfm.refused.Load(),
 		Malformed: d.stats.malformed.Load(),
 		Local:     d.stats.local.snapshot(),
+	}
+	if u, ok := d.dev.(interface{ Stats() dev.UDPStats }); ok {
+		s := u.Stats()
+		st.DeviceStats = &s
 	}
 	d.mfm.mu.Lock()
 	st.MFMClient = d.mfm.client != nil
@@ -282,13 +324,3 @@ func (cc *ControlClient) Call(cmd string, args any, out any) error {
 
 // Close closes the connection.
 func (cc *ControlClient) Close() error { return cc.conn.Close() }
-
-// sortedKeys is used to print maps in a stable order.
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

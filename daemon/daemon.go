@@ -50,6 +50,7 @@ type Daemon struct {
 	sockets sockets
 
 	running atomic.Bool
+	beat    atomic.Int64 // unix ns of the neighbour loop's last round
 }
 
 // owner is whoever owns a service number: an in-process service or a
@@ -146,6 +147,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	goroutine("reader", d.readLoop)
 	goroutine("writer", d.writeLoop)
 	goroutine("neighbours", d.neighbourLoop)
+	goroutine("watchdog", d.watchdogLoop)
 	d.sockets.serve(ctx, goroutine)
 	for _, h := range d.inproc {
 		h := h
@@ -156,9 +158,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	close(d.ready)
+	sdNotify("READY=1")
 	d.log.Info("itcd running", "device", d.cfg.Device, "run_dir", d.cfg.RunDir, "state_dir", d.cfg.StateDir)
 
 	<-ctx.Done()
+	sdNotify("STOPPING=1")
 	d.log.Info("itcd stopping")
 	d.sockets.close()
 	d.dev.Close() // unblocks the reader

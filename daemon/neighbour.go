@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"sync"
@@ -30,6 +31,17 @@ func (s NeighbourState) String() string {
 
 // MarshalText prints the state by name.
 func (s NeighbourState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads the name MarshalText writes.
+func (s *NeighbourState) UnmarshalText(b []byte) error {
+	for v := Absent; v <= Live; v++ {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("neighbour state %q: want absent, link-up or live", b)
+}
 
 // The liveness hello (service 1), byte by byte in notes/protocol.md.
 const (
@@ -194,6 +206,7 @@ func (dm *Daemon) neighbourLoop(ctx context.Context) {
 	ns := &dm.nbr
 	tick := time.NewTicker(dm.cfg.HelloInterval.D())
 	defer tick.Stop()
+	dm.beat.Store(time.Now().UnixNano())
 	dm.followLinks()
 	dm.sayHello()
 	for {
@@ -205,6 +218,7 @@ func (dm *Daemon) neighbourLoop(ctx context.Context) {
 		case <-ns.poked:
 			dm.followLinks()
 		case <-tick.C:
+			dm.beat.Store(time.Now().UnixNano())
 			dm.followLinks()
 			dm.sayHello()
 		}

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/services/counter"
 )
 
 // Options are what a tile is given beyond its Config.
@@ -24,6 +26,10 @@ type Options struct {
 	Profile dev.LinkProfile
 	// Seed seeds the UDP links' impairments.
 	Seed int64
+	// Keepalive and DownAfter, for device "udp", set how often link-level
+	// keepalives go out and how long a silent link stays up; zero means
+	// the device's defaults (100ms, 1s). Tests shorten them.
+	Keepalive, DownAfter time.Duration
 	// Extra are services to run beside the standard ones (tests use it).
 	Extra []daemon.Service
 }
@@ -65,6 +71,12 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 		uc := dev.DefaultUDPConfig()
 		uc.Listen, uc.Conn, uc.Links = cfg.UDP.Listen, opt.UDPConn, links
 		uc.Profile, uc.Seed, uc.Logger = opt.Profile, opt.Seed, log
+		if opt.Keepalive > 0 {
+			uc.Keepalive = opt.Keepalive
+		}
+		if opt.DownAfter > 0 {
+			uc.DownAfter = opt.DownAfter
+		}
 		u, err := dev.OpenUDP(uc)
 		if err != nil {
 			return nil, err
@@ -80,6 +92,7 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 	services = append(services, opt.Extra...)
 	d, err := daemon.New(cfg, daemon.Options{Device: device, Services: services, Logger: log})
 	if err != nil {
+		closeServices(services)
 		device.Close()
 		return nil, err
 	}
@@ -92,5 +105,21 @@ func (t *Tile) Run(ctx context.Context) error { return t.Daemon.Run(ctx) }
 
 // standardServices builds the in-process services every tile runs.
 func standardServices(cfg daemon.Config, log *slog.Logger) ([]daemon.Service, error) {
-	return nil, nil
+	var services []daemon.Service
+	cnt, err := counter.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	services = append(services, cnt)
+	return services, nil
+}
+
+// closeServices releases what services hold when their daemon never runs
+// (the signed-file service has its store open from New).
+func closeServices(services []daemon.Service) {
+	for _, s := range services {
+		if c, ok := s.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/services/mfz"
 )
 
@@ -210,15 +211,22 @@ func cmdPack(args []string) int {
 	return 0
 }
 
-// loadTrust loads --trust paths, or $ITCD_MFZ_TRUST.
+// defaultTrustDir is the trust dir of a daemon run with the default state
+// dir, so `itcd verify FILE` on a tile checks against what the tile trusts.
+var defaultTrustDir = filepath.Join(daemon.DefaultConfig().StateDir, "mfz", "trust")
+
+// loadTrust loads --trust paths, or $ITCD_MFZ_TRUST, or the tile's own
+// trust dir when it exists.
 func loadTrust(paths []string) (*mfz.TrustSet, error) {
 	if len(paths) == 0 {
 		if env := os.Getenv("ITCD_MFZ_TRUST"); env != "" {
 			paths = []string{env}
+		} else if fi, err := os.Stat(defaultTrustDir); err == nil && fi.IsDir() {
+			paths = []string{defaultTrustDir}
 		}
 	}
 	if len(paths) == 0 {
-		return nil, errors.New("no trusted keys: give --trust DIR|KEY.pub (or set ITCD_MFZ_TRUST)")
+		return nil, errors.New("no trusted keys: give --trust DIR|KEY.pub (or set ITCD_MFZ_TRUST; on a tile the default is " + defaultTrustDir + ")")
 	}
 	t, err := mfz.LoadTrust(func(p string, err error) {
 		fmt.Fprintf(os.Stderr, "warning: ignoring %s: %v\n", p, err)
@@ -253,7 +261,7 @@ func verifyPath(p string, trust *mfz.TrustSet, payload io.Writer) (*mfz.File, er
 func cmdVerify(args []string) int {
 	fs := newFlagSet("verify", "[--trust DIR|KEY.pub]... FILE.mfz")
 	var trustPaths multiFlag
-	fs.Var(&trustPaths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST)")
+	fs.Var(&trustPaths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST, else "+defaultTrustDir+")")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -360,7 +368,7 @@ func cmdInspect(args []string) int {
 func cmdUnpack(args []string) int {
 	fs := newFlagSet("unpack", "[--trust DIR|KEY.pub]... FILE.mfz OUT")
 	var trustPaths multiFlag
-	fs.Var(&trustPaths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST)")
+	fs.Var(&trustPaths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST, else "+defaultTrustDir+")")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/tile"
+)
+
+const defaultConfigPath = "/etc/itcd/itcd.toml"
+
+func init() {
+	register("run", "run the tile daemon (what starts at boot)", cmdRun)
+}
+
+func cmdRun(args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	usageFor(fs, "run [flags]", "Runs the daemon until SIGTERM. Flags override the config file;\n"+
+		"--udp-listen and --link join tiles over UDP instead of /dev/itc (also across machines).\n"+
+		"SIGUSR1 logs a one-screen summary of neighbours and traffic.")
+	configPath := fs.String("config", defaultConfigPath, "TOML config `file`")
+	stateDir := fs.String("state-dir", "", "state `dir` (default /var/lib/itcd)")
+	runDir := fs.String("run-dir", "", "run `dir` for the sockets (default /run/itcd)")
+	device := fs.String("device", "", "packet device: kernel or udp")
+	listen := fs.String("udp-listen", "", "UDP `addr` to listen on (selects the udp device)")
+	var links multiFlag
+	fs.Var(&links, "link", "UDP link `DIR=HOST:PORT` to a neighbour (repeatable)")
+	rate := fs.String("rate", "", "UDP links: rate in bytes/s (65536, 64KB/s, 512kbit); default unlimited")
+	delay := fs.Duration("delay", 0, "UDP links: one-way delay")
+	loss := fs.Float64("loss", 0, "UDP links: packet loss probability 0..1")
+	dup := fs.Float64("dup", 0, "UDP links: duplication probability 0..1")
+	corrupt := fs.Float64("corrupt", 0, "UDP links: corruption probability 0..1")
+	seed := fs.Int64("seed", 1, "UDP links: seed of the impairments")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+
+	setFlags := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
+	cfg, err := daemon.LoadConfig(*configPath, !setFlags["config"])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+		return 2
+	}
+	if *stateDir != "" {
+		cfg.StateDir = *stateDir
+	}
+	if *runDir != "" {
+		cfg.RunDir = *runDir
+	}
+	if *listen != "" || len(links) > 0 {
+		cfg.Device = "udp"
+	}
+	if *device != "" {
+		cfg.Device = *device
+	}
+	if *listen != "" {
+		cfg.UDP.Listen = *listen
+	}
+	if len(links) > 0 {
+		cfg.UDP.Links = map[string]string{}
+		for _, l := range links {
+			dir, addr, ok := strings.Cut(l, "=")
+			if !ok || addr == "" {
+				fmt.Fprintf(os.Stderr, "itcd run: --link %q: want DIR=HOST:PORT, like ET=10.0.0.2:7420\n", l)
+				return 2
+			}
+			cfg.UDP.Links[strings.ToUpper(dir)] = addr
+		}
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "itcd run: log level %q: want debug, info, warn or error\n", cfg.LogLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	profile := dev.LinkProfile{Delay: *delay, Loss: *loss, Duplicate: *dup, Corrupt: *corrupt}
+	if *rate != "" {
+		if profile.Rate, err = parseRate(*rate); err != nil {
+			fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+			return 2
+		}
+	}
+	if err := profile.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "itcd run: config: %v\n", err)
+		return 2
+	}
+
+	t, err := tile.New(cfg, tile.Options{Logger: log, Profile: profile, Seed: *seed})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+
+	done := make(chan error, 1)
+	go func() { done <- t.Run(ctx) }()
+	for {
+		select {
+		case <-usr1:
+			select {
+			case <-t.Ready():
+				t.LogSummary()
+			default:
+			}
+		case err := <-done:
+			if err != nil {
+				log.Error("itcd stopped", "err", err)
+				return 1
+			}
+			log.Info("itcd stopped cleanly")
+			return 0
+		case <-time.After(time.Hour):
+		}
+	}
+}

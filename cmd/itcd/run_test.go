@@ -1,0 +1,288 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// proc is an `itcd run` process started by a test.
+type proc struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	runDir string
+	log    string
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, once exited is closed
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func startItcd(t testing.TB, dir string, args ...string) *proc {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, runDir: filepath.Join(dir, "run"), log: filepath.Join(dir, "log"), exited: make(chan struct{})}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	all := append([]string{"run", "--config", filepath.Join(dir, "none.toml"), "--state-dir", filepath.Join(dir, "state"), "--run-dir", p.runDir}, args...)
+	p.cmd = exec.Command(exe, all...)
+	p.cmd.Env = append(os.Environ(), "ITCD_TEST_AS_MAIN=1")
+	p.cmd.Stderr, p.cmd.Stdout = logf, logf
+	if err := os.WriteFile(filepath.Join(dir, "none.toml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			t.Logf("log of %s:\n%s", dir, b)
+		}
+	})
+	waitFor(t, "control socket of "+dir, func() bool {
+		c, err := daemon.DialControl(p.runDir)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+	return p
+}
+
+func (p *proc) status() daemon.Status {
+	p.t.Helper()
+	c, err := daemon.DialControl(p.runDir)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer c.Close()
+	var st daemon.Status
+	if err := c.Call("status", nil, &st); err != nil {
+		p.t.Fatal(err)
+	}
+	return st
+}
+
+func (p *proc) link(d packet.Dir) daemon.LinkStatus {
+	for _, l := range p.status().Links {
+		if l.Dir == d {
+			return l
+		}
+	}
+	p.t.Fatalf("no link %v in status", d)
+	return daemon.LinkStatus{}
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func dialSeq(t *testing.T, path string) *net.UnixConn {
+	t.Helper()
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// nextTEP reads packets from c until a Tile Event Packet arrives.
+func nextTEP(t *testing.T, c *net.UnixConn, timeout time.Duration) tep.Event {
+	t.Helper()
+	buf := make([]byte, 256)
+	c.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for a TEP: %v", err)
+		}
+		if e, err := tep.Parse(buf[:n]); err == nil {
+			return e
+		}
+	}
+}
+
+func nextOfKind(t *testing.T, c *net.UnixConn, kind packet.Kind) (packet.Packet, []byte) {
+	t.Helper()
+	buf := make([]byte, 256)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for a %v packet: %v", kind, err)
+		}
+		if p, err := packet.Decode(buf[:n]); err == nil && p.Kind == kind {
+			return p, buf[:n]
+		}
+	}
+}
+
+func TestRunTwoTilesOverUDP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	pa, pb := freePort(t), freePort(t)
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	bArgs := []string{"--udp-listen", addr(pb), "--link", "WT=" + addr(pa)}
+	a := startItcd(t, filepath.Join(dir, "a"), "--udp-listen", addr(pa), "--link", "ET="+addr(pb))
+	b := startItcd(t, filepath.Join(dir, "b"), bArgs...)
+
+	mfmA := dialSeq(t, filepath.Join(a.runDir, daemon.MFMSocket))
+	mfmB := dialSeq(t, filepath.Join(b.runDir, daemon.MFMSocket))
+	ea, eb := nextTEP(t, mfmA, 20*time.Second), nextTEP(t, mfmB, 20*time.Second)
+	idA, idB := a.status().Tile, b.status().Tile
+	if ea.Kind != packet.EventConnect || ea.Dir != packet.ET || ea.Tile != idB {
+		t.Fatalf("A's TEP %v, want connect ET %v", ea, idB)
+	}
+	if eb.Kind != packet.EventConnect || eb.Dir != packet.WT || eb.Tile != idA {
+		t.Fatalf("B's TEP %v, want connect WT %v", eb, idA)
+	}
+
+	// mfmt2 on A writes an MFM packet to ET; mfmt2 on B reads it from WT.
+	pkt, _ := packet.AppendMFM(nil, packet.ET, false, false, []byte("atom"))
+	if _, err := mfmA.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := nextOfKind(t, mfmB, packet.KindMFM); p.Dir != packet.WT || string(p.Payload) != "atom" {
+		t.Fatalf("B read %+v", p)
+	}
+
+	// A program on A talks to one on B through service.sock.
+	sa, sb := dialSeq(t, filepath.Join(a.runDir, daemon.ServiceSocket)), dialSeq(t, filepath.Join(b.runDir, daemon.ServiceSocket))
+	for _, c := range []*net.UnixConn{sa, sb} {
+		c.Write([]byte("bind 30"))
+		buf := make([]byte, 64)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ok 30" {
+			t.Fatalf("bind: %q %v", buf[:n], err)
+		}
+	}
+	svc, _ := packet.AppendService(nil, packet.ET, 30, []byte("hi B"))
+	if _, err := sa.Write(svc); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := nextOfKind(t, sb, packet.KindService); p.Dir != packet.WT || p.Service != 30 || string(p.Payload) != "hi B" {
+		t.Fatalf("B's program read %+v", p)
+	}
+
+	// Garbage at A's UDP port, from a stranger and in a bad frame, is
+	// counted and changes nothing else.
+	g, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: pa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		g.Write([]byte{0x54, 0x01, 0x06, 0x82, byte(i)})
+		g.Write([]byte("not a frame at all"))
+	}
+	g.Close()
+	waitFor(t, "A to count the strangers' datagrams", func() bool {
+		st := a.status()
+		return st.DeviceStats != nil && st.DeviceStats.UnknownSource >= 100
+	})
+	if l := a.link(packet.ET); l.State != daemon.Live || l.Connects != 1 {
+		t.Fatalf("after garbage, A's ET: %+v", l)
+	}
+
+	// kill -9 B: A reports the disconnect within the deadline.
+	killed := time.Now()
+	b.cmd.Process.Signal(syscall.SIGKILL)
+	<-b.exited
+	e := nextTEP(t, mfmA, 20*time.Second)
+	took := time.Since(killed)
+	if e.Kind != packet.EventDisconnect || e.Dir != packet.ET || e.Tile != idB {
+		t.Fatalf("A's TEP after kill: %v", e)
+	}
+	t.Logf("disconnect seen %v after kill -9 (default deadline 3s)", took.Round(time.Millisecond))
+
+	// B restarts with its state dir: the same tile connects again.
+	startItcd(t, filepath.Join(dir, "b"), bArgs...)
+	if e := nextTEP(t, mfmA, 20*time.Second); e.Kind != packet.EventConnect || e.Tile != idB {
+		t.Fatalf("A's TEP after restart: %v, want connect of %v", e, idB)
+	}
+
+	// SIGTERM: A stops cleanly and removes its sockets.
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+		if a.err != nil {
+			t.Fatalf("A exited with %v after SIGTERM", a.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("A did not stop on SIGTERM")
+	}
+	for _, s := range []string{daemon.MFMSocket, daemon.ServiceSocket, daemon.ControlSocket} {
+		if _, err := os.Stat(filepath.Join(a.runDir, s)); !os.IsNotExist(err) {
+			t.Errorf("%s left behind after SIGTERM", s)
+		}
+	}
+	log, _ := os.ReadFile(a.log)
+	if !strings.Contains(string(log), "stopped cleanly") {
+		t.Errorf("A's log does not say it stopped cleanly")
+	}
+}
+
+// At 20% loss on both directions neither end may see a false disconnect.
+func TestRunNoFalseDisconnectAtTwentyPercentLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and runs for seconds")
+	}
+	dir := t.TempDir()
+	pa, pb := freePort(t), freePort(t)
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	a := startItcd(t, filepath.Join(dir, "a"), "--udp-listen", addr(pa), "--link", "NE="+addr(pb), "--loss", "0.2", "--seed", "7")
+	b := startItcd(t, filepath.Join(dir, "b"), "--udp-listen", addr(pb), "--link", "SW="+addr(pa), "--loss", "0.2", "--seed", "8")
+	waitFor(t, "both ends live", func() bool {
+		return a.link(packet.NE).State == daemon.Live && b.link(packet.SW).State == daemon.Live
+	})
+	// 6 s is 24 hello intervals and 60 keepalive intervals at 20% loss.
+	time.Sleep(6 * time.Second)
+	la, lb := a.link(packet.NE), b.link(packet.SW)
+	if la.State != daemon.Live || la.Connects != 1 || lb.State != daemon.Live || lb.Connects != 1 {
+		t.Fatalf("false disconnect at 20%% loss: A %+v, B %+v", la, lb)
+	}
+	if st := a.status(); st.DeviceStats == nil || st.DeviceStats.Links[packet.NE].Lost == 0 {
+		t.Fatal("the loss impairment did not drop anything: the test tests nothing")
+	}
+}

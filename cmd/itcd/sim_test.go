@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSimPushRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--grid", "2x2", "--push", "f.mfz"},
+		{"--grid", "2x2", "--push", "f.mfz", "--at", "t-1-1", "--until-complete", "--timeout", "1m"},
+		{"--until-complete"},
+		{"--timeout", "10s"},
+		{"--at", "t-0-0"},
+	} {
+		var out, errb bytes.Buffer
+		if code := runSim(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), errNoPush) {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+}
+
+func TestSimBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--grid", "0x3"},
+		{"--grid", "four"},
+		{"--rate", "fast"},
+		{"--loss", "2"},
+		{"--trust", "/nonexistent/key.pub"},
+		{"stray"},
+	} {
+		var out, errb bytes.Buffer
+		if code := runSim(args, &out, &errb); code != 2 || errb.Len() == 0 {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+}
+
+// simReport is the part of the --json report the tests read.
+type simReport struct {
+	Grid  string `json:"grid"`
+	Rate  int    `json:"rate"`
+	Tiles []struct {
+		Name       string            `json:"name"`
+		RunDir     string            `json:"run_dir"`
+		StateDir   string            `json:"state_dir"`
+		Neighbours map[string]string `json:"neighbours"`
+		Complete   *float64          `json:"complete_s"`
+	} `json:"tiles"`
+	AllComplete *float64 `json:"all_complete_s"`
+	Lower       *float64 `json:"lower_bound_s"`
+	Links       []struct {
+		From, Dir, To  string
+		Packets, Bytes uint64
+	} `json:"links"`
+}
+
+func runSimJSON(t *testing.T, args ...string) simReport {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := runSim(args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var r simReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v in %s", err, out.String())
+	}
+	for _, tl := range r.Tiles {
+		for d, st := range tl.Neighbours {
+			if st != "live" {
+				t.Errorf("%s sees %s as %s at the end", tl.Name, d, st)
+			}
+		}
+		if tl.Complete != nil {
+			t.Errorf("%s: complete_s %v without a push", tl.Name, *tl.Complete)
+		}
+	}
+	if r.AllComplete != nil || r.Lower != nil {
+		t.Error("completion or bound without a push")
+	}
+	return r
+}
+
+func TestSimJSON(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(t.TempDir(), "alice.pub")
+	os.WriteFile(key, []byte("not checked by the simulator\n"), 0o644)
+	grid := filepath.Join(dir, "g")
+	svg := filepath.Join(dir, "r.svg")
+	r := runSimJSON(t, "--grid", "2x2", "--duration", "3s", "--json", "--dir", grid, "--report", svg,
+		"--trust", key, "--rate", "32KB/s", "--seed", "7")
+	if r.Grid != "2x2" || r.Rate != 32768 || len(r.Tiles) != 4 {
+		t.Fatalf("report %+v", r)
+	}
+	// 2x2: five links, ten directions, every one used by hellos.
+	if len(r.Links) != 10 {
+		t.Errorf("%d link directions, want 10", len(r.Links))
+	}
+	for _, l := range r.Links {
+		if l.Packets == 0 || l.Bytes == 0 {
+			t.Errorf("link %+v carried nothing", l)
+		}
+	}
+	for _, tl := range r.Tiles {
+		if tl.RunDir != filepath.Join(grid, tl.Name, "run") || tl.StateDir != filepath.Join(grid, tl.Name, "state") {
+			t.Errorf("%s: dirs %s %s", tl.Name, tl.RunDir, tl.StateDir)
+		}
+		if _, err := os.Stat(filepath.Join(tl.StateDir, "mfz", "trust", "alice.pub")); err != nil {
+			t.Errorf("%s does not trust the key: %v", tl.Name, err)
+		}
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(b, new(struct{})); err != nil || !bytes.Contains(b, []byte("<svg")) {
+		t.Errorf("report is not SVG: %v", err)
+	}
+}
+
+// TestSimProcs runs a grid of `itcd run` processes (this test binary as
+// itcd, see TestMain) and checks none is left behind.
+func TestSimProcs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	t.Setenv("ITCD_TEST_AS_MAIN", "1")
+	grid := filepath.Join(t.TempDir(), "g")
+	r := runSimJSON(t, "--grid", "2x2", "--procs", "--duration", "5s", "--json", "--dir", grid)
+	if len(r.Tiles) != 4 {
+		t.Fatalf("%d tiles", len(r.Tiles))
+	}
+	// Every tile process is gone.
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(grid)) {
+			t.Errorf("left running: %s", bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(grid, "t-1-1", "itcd.log")); err != nil {
+		t.Error(err)
+	}
+}

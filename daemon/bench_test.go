@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// creditDevice hands out the same packet as long as it holds credits; the
+// consumer returns a credit for each packet it handled. That is the
+// backpressure of a kernel FIFO, so a benchmark measures the daemon's own
+// path end to end with nothing dropped.
+type creditDevice struct {
+	pkt     []byte
+	credits chan struct{}
+	changes chan struct{}
+	done    chan struct{}
+}
+
+func newCreditDevice(pkt []byte, inFlight int) *creditDevice {
+	c := &creditDevice{pkt: pkt, credits: make(chan struct{}, inFlight), changes: make(chan struct{}, 1), done: make(chan struct{})}
+	for i := 0; i < inFlight; i++ {
+		c.credits <- struct{}{}
+	}
+	return c
+}
+
+func (c *creditDevice) ReadPacket(buf []byte) (int, error) {
+	select {
+	case <-c.done:
+		return 0, dev.ErrClosed
+	case <-c.credits:
+		return copy(buf, c.pkt), nil
+	}
+}
+func (c *creditDevice) WritePacket([]byte) error { return nil }
+func (c *creditDevice) Status() dev.Status {
+	var s dev.Status
+	s[packet.ET] = dev.LinkMFM
+	return s
+}
+func (c *creditDevice) StatusChanges() <-chan struct{} { return c.changes }
+func (c *creditDevice) Close() error                   { close(c.done); return nil }
+
+// countService is the smallest service: it counts packets and returns a
+// credit to the device for each.
+type countService struct {
+	dev   *creditDevice
+	want  int
+	bytes int
+	done  chan struct{}
+}
+
+func (c *countService) Number() packet.Service { return 9 }
+func (c *countService) Name() string           { return "count" }
+func (c *countService) Serve(ctx context.Context, h Host, in Inbox) error {
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-in.Packets:
+			c.bytes += len(m.Payload())
+			n++
+			c.dev.credits <- struct{}{}
+			if n >= c.want && c.done != nil {
+				close(c.done)
+				c.done = nil
+			}
+		case <-in.Events:
+		}
+	}
+}
+
+// BenchmarkDemuxToService measures packets a second from a device through
+// the daemon's read loop and demultiplexer into an in-process service, in
+// one process. The reference is 2 million packets a second.
+func BenchmarkDemuxToService(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"16B", 16}, {"255B", 255}} {
+		b.Run(size.name, func(b *testing.B) {
+			pkt, _ := packet.AppendService(nil, packet.ET, 9, make([]byte, size.n-packet.ServiceHeaderLen))
+			cd := newCreditDevice(pkt, 1024)
+			svc := &countService{dev: cd, want: b.N, done: make(chan struct{})}
+			done := svc.done
+			cfg := DefaultConfig()
+			cfg.StateDir, cfg.RunDir = b.TempDir(), b.TempDir()
+			cfg.InboxLen = 2048
+			d, err := New(cfg, Options{Device: cd, Services: []Service{svc}, Logger: testLogger()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b.ReportAllocs()
+			b.SetBytes(int64(size.n))
+			b.ResetTimer()
+			go d.Run(ctx)
+			<-done
+			b.StopTimer()
+			if dropped := d.stats.link[packet.ET].dropped.Load(); dropped != 0 {
+				b.Fatalf("%d packets dropped", dropped)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
+		})
+	}
+}

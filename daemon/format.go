@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteStatus prints st as the one-screen summary that `itcd status` and
+// SIGUSR1 show.
+func WriteStatus(w io.Writer, st Status) {
+	fmt.Fprintf(w, "tile %s  up %s  device %s  protocol v%d\n", st.Tile, fmtSeconds(st.Uptime), st.Device, st.Version)
+	fmt.Fprintf(w, "run dir %s  state dir %s  mfmt2 %s\n\n", st.RunDir, st.StateDir, map[bool]string{true: "connected", false: "not connected"}[st.MFMClient])
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DIR\tLINK\tSTATE\tTILE\tHEARD\tRTT\tMFM in/out\tSERVICE in/out\tBYTES in/out\tDROP\tERR")
+	for _, l := range st.Links {
+		tile, heard, rtt := "-", "-", "-"
+		if l.Tile != nil {
+			tile = l.Tile.String()
+		}
+		if l.LastHeard != nil {
+			heard = fmtSeconds(*l.LastHeard) + " ago"
+		}
+		if l.RTT != nil {
+			rtt = fmt.Sprintf("%.0fms", *l.RTT)
+		}
+		var inB, outB uint64
+		for _, c := range l.In {
+			inB += c.Bytes
+		}
+		for _, c := range l.Out {
+			outB += c.Bytes
+		}
+		fmt.Fprintf(tw, "%v\t%s\t%v\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s/%s\t%d\t%d\n",
+			l.Dir, l.Link, l.State, tile, heard, rtt,
+			l.In["mfm"].Packets, l.Out["mfm"].Packets,
+			l.In["service"].Packets, l.Out["service"].Packets,
+			fmtBytes(inB), fmtBytes(outB),
+			l.Dropped+l.Unowned, l.Malformed+l.Suspect+l.Errors)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	var svcs []string
+	for _, s := range st.Services {
+		svcs = append(svcs, fmt.Sprintf("%d %s", s.Number, s.Owner))
+	}
+	fmt.Fprintf(w, "services: %s\n", strings.Join(svcs, ", "))
+	if st.Malformed > 0 || st.MFMRefuse > 0 {
+		fmt.Fprintf(w, "malformed from device: %d  refused on mfm.sock: %d\n", st.Malformed, st.MFMRefuse)
+	}
+	names := make([]string, 0, len(st.Sections))
+	for n := range st.Sections {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b, err := json.MarshalIndent(st.Sections[n], "  ", "  ")
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n  %s\n", n, b)
+	}
+}
+
+// LogSummary logs the one-screen summary (what SIGUSR1 asks for), one
+// record per line so journald keeps it readable.
+func (d *Daemon) LogSummary() {
+	var b strings.Builder
+	WriteStatus(&b, d.Status())
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		d.log.Info(line)
+	}
+}
+
+func fmtSeconds(s float64) string {
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%.1fs", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%02ds", int(s)/60, int(s)%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh%02dm", int(s)/3600, int(s)%3600/60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(s)/86400, int(s)%86400/3600)
+}
+
+func fmtBytes(n uint64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%dB", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
+}

@@ -1,0 +1,284 @@
+package counter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// settleDelay is how long after the first change to the file it is read.
+// A writer such as `echo 5 > counter` truncates the file and then writes
+// it; reading at the first event could see it empty.
+const settleDelay = 50 * time.Millisecond
+
+// reloadOps are the changes to the counter file that make the service read
+// it again. Create covers a file renamed over it; Rename and Remove mean it
+// is gone. Chmod alone changes no content.
+const reloadOps = fsnotify.Write | fsnotify.Create | fsnotify.Rename | fsnotify.Remove
+
+// The interfaces Service implements, checked by the compiler.
+var (
+	_ daemon.Service        = (*Service)(nil)
+	_ daemon.StatusReporter = (*Service)(nil)
+	_ daemon.ControlHandler = (*Service)(nil)
+)
+
+// Service is the counter service. Make it with New; the daemon runs Serve.
+type Service struct {
+	path     string        // the counter file
+	interval time.Duration // advertise at least this often
+
+	// mu guards everything below. Serve is the only writer; Status and
+	// Control read from the control socket's goroutine.
+	mu       sync.Mutex
+	value    int64
+	hasValue bool   // false until the file has held a number
+	problem  string // why the file's content is not in value now, "" if it is
+	// heard holds each live neighbour's value, indexed by the link it is
+	// on; nil until a value arrives and again once the neighbour leaves.
+	heard  [8]*neighbourValue
+	counts Counts
+}
+
+// neighbourValue is what one neighbour last told us.
+type neighbourValue struct {
+	tile  tep.TileID
+	value int64
+	at    time.Time
+}
+
+// New makes the counter service from the daemon's configuration. The file
+// is cfg.Counter.Path, or STATE_DIR/counter when that is empty; its
+// directory must exist by the time Serve runs.
+func New(cfg daemon.Config) (*Service, error) {
+	path := cfg.Counter.Path
+	if path == "" {
+		path = filepath.Join(cfg.StateDir, "counter")
+	}
+	if cfg.Counter.Interval <= 0 {
+		return nil, fmt.Errorf("counter.interval is %v: want more than 0, such as \"1m\"", cfg.Counter.Interval)
+	}
+	return &Service{path: path, interval: cfg.Counter.Interval.D()}, nil
+}
+
+// Number implements daemon.Service.
+func (s *Service) Number() packet.Service { return packet.ServiceCounter }
+
+// Name implements daemon.Service.
+func (s *Service) Name() string { return "counter" }
+
+// Serve implements daemon.Service: it runs until ctx ends, and fails early
+// if the counter file's directory cannot be watched.
+func (s *Service) Serve(ctx context.Context, h daemon.Host, in daemon.Inbox) error {
+	log := h.Logger()
+
+	// Watch the directory, not the file. An editor saves by renaming a new
+	// file over the old one, and a file deleted and created again is a new
+	// file: a watch on the old file would hear of neither.
+	watcher, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("counter: %w", err)
+	}
+	defer watcher.Close() // also stops the watcher's goroutine
+	dir, name := filepath.Dir(s.path), filepath.Base(s.path)
+	if err := watcher.Add(dir); err != nil {
+		return fmt.Errorf("counter: watch %s: %w (the counter file's directory must exist)", dir, err)
+	}
+	// Read the file only now that the watch is in place, so that a change
+	// made in between is not missed. There is nobody to tell yet: each
+	// neighbour hears the value when its connect event comes in.
+	s.reload(log)
+
+	tick := time.NewTicker(s.interval)
+	defer tick.Stop()
+	// settle fires settleDelay after the first unread change; nil (which
+	// never fires) while there is none.
+	var settle <-chan time.Time
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+
+		case ev, ok := <-watcher.Events:
+			if !ok {
+				return errors.New("counter: file watcher stopped")
+			}
+			if filepath.Base(ev.Name) == name && ev.Op&reloadOps != 0 && settle == nil {
+				settle = time.After(settleDelay)
+			}
+		case err, ok := <-watcher.Errors:
+			if !ok {
+				return errors.New("counter: file watcher stopped")
+			}
+			// Typically the kernel's event queue overflowed: a change may
+			// have gone unseen, so read the file again to be sure.
+			log.Warn("counter file watch error; reading the file again", "err", err)
+			if settle == nil {
+				settle = time.After(settleDelay)
+			}
+		case <-settle:
+			settle = nil
+			if s.reload(log) {
+				s.advertise(h)
+			}
+
+		case <-tick.C:
+			// Periodic adverts repair whatever was lost: packets dropped on
+			// the link, or not sent because a send queue was full.
+			s.advertise(h)
+
+		case ev := <-in.Events:
+			s.neighbourEvent(h, ev)
+		case m := <-in.Packets:
+			s.receive(h, &m)
+		}
+	}
+}
+
+// reload reads the counter file and reports whether the value changed.
+// Whatever goes wrong, the last good value stays.
+func (s *Service) reload(log *slog.Logger) (changed bool) {
+	v, err := readCounter(s.path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		changed = !s.hasValue || v != s.value
+		s.value, s.hasValue, s.problem = v, true, ""
+		if changed {
+			log.Info("counter value", "value", v)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		// Not bad content: the file may simply not have been written yet,
+		// or be between a delete and a create.
+		s.problem = "file missing"
+		if s.hasValue {
+			log.Info("counter file gone; keeping the last value", "path", s.path, "value", s.value)
+		} else {
+			log.Info("no counter file yet: nothing to advertise until it holds a number", "path", s.path)
+		}
+	default:
+		s.problem = err.Error()
+		s.counts.BadContent++
+		log.Warn("counter file ignored; keeping the last value", "path", s.path, "reason", err)
+	}
+	return changed
+}
+
+// valueMessage returns the msgValue to send, or false while there is no
+// value yet: a tile without one says nothing.
+func (s *Service) valueMessage() ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasValue {
+		return nil, false
+	}
+	return appendValue(nil, s.value), true
+}
+
+// advertise sends our value to every live neighbour.
+func (s *Service) advertise(h daemon.Host) {
+	msg, ok := s.valueMessage()
+	if !ok {
+		return
+	}
+	for _, n := range h.Neighbours() {
+		s.send(h, n.Dir, msg)
+	}
+}
+
+// send sends one payload and counts the outcome. Nothing is retried: a
+// lost advert is repaired by the next periodic one, so the service does
+// not need to wait for Host.Drained.
+func (s *Service) send(h daemon.Host, to packet.Dir, payload []byte) {
+	err := h.Send(to, payload)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		s.counts.Sent++
+	case errors.Is(err, daemon.ErrQueueFull):
+		s.counts.QueueFull++
+	}
+	// ErrNotLive means the neighbour left since we looked: its disconnect
+	// event is on its way.
+}
+
+// neighbourEvent handles a neighbour connecting or disconnecting.
+func (s *Service) neighbourEvent(h daemon.Host, ev tep.Event) {
+	if !ev.Dir.IsLink() {
+		return
+	}
+	switch ev.Kind {
+	case packet.EventConnect:
+		// Tell the newcomer our value now rather than at the next tick, and
+		// ask for its own. Two tiles see each other go live at slightly
+		// different moments, and a value that arrives before its sender is
+		// live here is dropped (see receive); whichever side goes live
+		// second asks, so both still learn the other's value at once.
+		if msg, ok := s.valueMessage(); ok {
+			s.send(h, ev.Dir, msg)
+		}
+		s.send(h, ev.Dir, askPayload)
+	case packet.EventDisconnect:
+		s.mu.Lock()
+		s.heard[ev.Dir] = nil
+		s.mu.Unlock()
+	}
+}
+
+// receive handles one packet from a neighbour.
+func (s *Service) receive(h daemon.Host, m *daemon.Message) {
+	msg, err := parseMessage(m.Payload())
+	if err != nil {
+		s.mu.Lock()
+		s.counts.Malformed++
+		s.mu.Unlock()
+		h.Logger().Debug("unreadable counter packet", "from", m.From.String(), "err", err)
+		return
+	}
+	// Keep values of live neighbours only. Packets and events come on
+	// different channels, so a packet sent just before its sender
+	// disconnected can be read here after the disconnect: recording it
+	// would leave a value for a neighbour that is gone.
+	tile, live := liveTile(h, m.From)
+	if !live {
+		s.mu.Lock()
+		s.counts.NotLive++
+		s.mu.Unlock()
+		return
+	}
+	switch msg.kind {
+	case msgValue:
+		s.mu.Lock()
+		s.heard[m.From] = &neighbourValue{tile: tile, value: msg.value, at: time.Now()}
+		s.counts.Received++
+		s.mu.Unlock()
+	case msgAsk:
+		if reply, ok := s.valueMessage(); ok {
+			s.send(h, m.From, reply)
+		}
+	}
+}
+
+// liveTile returns the tile on link d if the daemon counts it live.
+func liveTile(h daemon.Host, d packet.Dir) (tep.TileID, bool) {
+	for _, n := range h.Neighbours() {
+		if n.Dir == d {
+			return n.Tile, true
+		}
+	}
+	return tep.TileID{}, false
+}

@@ -1,0 +1,122 @@
+package counter
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// fakeHost records what the service sends and fails sends on request.
+type fakeHost struct {
+	live    []daemon.Neighbour
+	sendErr error
+	sent    []sent
+}
+
+type sent struct {
+	to      packet.Dir
+	payload []byte
+}
+
+func (f *fakeHost) Send(to packet.Dir, p []byte) error {
+	if f.sendErr != nil {
+		return f.sendErr
+	}
+	f.sent = append(f.sent, sent{to, append([]byte(nil), p...)})
+	return nil
+}
+func (f *fakeHost) Broadcast(p []byte) []packet.Dir { panic("not used") }
+func (f *fakeHost) Room(packet.Dir) int             { return 1 }
+func (f *fakeHost) Drained() <-chan struct{}        { return nil }
+func (f *fakeHost) Neighbours() []daemon.Neighbour  { return f.live }
+func (f *fakeHost) Self() tep.TileID                { return tep.TileID{1} }
+func (f *fakeHost) Logger() *slog.Logger            { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newTestService(t *testing.T) *Service {
+	t.Helper()
+	cfg := daemon.DefaultConfig()
+	cfg.StateDir = t.TempDir()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestNewResolvesConfig(t *testing.T) {
+	cfg := daemon.DefaultConfig()
+	cfg.StateDir = "/state"
+	s, err := New(cfg)
+	if err != nil || s.path != "/state/counter" || s.interval != time.Minute {
+		t.Fatalf("defaults: %+v, %v", s, err)
+	}
+	cfg.Counter.Path = "/elsewhere/n"
+	if s, _ := New(cfg); s.path != "/elsewhere/n" {
+		t.Fatalf("configured path: %q", s.path)
+	}
+	cfg.Counter.Interval = 0
+	if _, err := New(cfg); err == nil {
+		t.Fatal("interval 0 accepted")
+	}
+}
+
+func TestAdvertiseWithoutValueSendsNothing(t *testing.T) {
+	s := newTestService(t)
+	h := &fakeHost{live: []daemon.Neighbour{{Dir: packet.ET}, {Dir: packet.NW}}}
+	s.advertise(h)
+	if len(h.sent) != 0 {
+		t.Fatalf("sent %v without a value", h.sent)
+	}
+	s.value, s.hasValue = 3, true
+	s.advertise(h)
+	want := appendValue(nil, 3)
+	if len(h.sent) != 2 || h.sent[0].to != packet.ET || h.sent[1].to != packet.NW ||
+		!bytes.Equal(h.sent[0].payload, want) || !bytes.Equal(h.sent[1].payload, want) {
+		t.Fatalf("sent %v", h.sent)
+	}
+	if s.counts.Sent != 2 {
+		t.Fatalf("counted %d sent", s.counts.Sent)
+	}
+}
+
+func TestFullQueueIsCountedNotRetried(t *testing.T) {
+	s := newTestService(t)
+	s.value, s.hasValue = 3, true
+	h := &fakeHost{live: []daemon.Neighbour{{Dir: packet.ET}}, sendErr: daemon.ErrQueueFull}
+	s.advertise(h)
+	h.sendErr = daemon.ErrNotLive
+	s.advertise(h)
+	if s.counts.QueueFull != 1 || s.counts.Sent != 0 {
+		t.Fatalf("counts %+v, want one queue_full", s.counts)
+	}
+}
+
+func TestConnectSendsValueAndAskDisconnectForgets(t *testing.T) {
+	s := newTestService(t)
+	h := &fakeHost{}
+	// Without a value, a connect only asks.
+	s.neighbourEvent(h, tep.Event{Kind: packet.EventConnect, Dir: packet.SW})
+	if len(h.sent) != 1 || !bytes.Equal(h.sent[0].payload, askPayload) {
+		t.Fatalf("sent %v", h.sent)
+	}
+	h.sent = nil
+	s.value, s.hasValue = -2, true
+	s.neighbourEvent(h, tep.Event{Kind: packet.EventConnect, Dir: packet.SW})
+	if len(h.sent) != 2 || !bytes.Equal(h.sent[0].payload, appendValue(nil, -2)) || !bytes.Equal(h.sent[1].payload, askPayload) {
+		t.Fatalf("sent %v", h.sent)
+	}
+
+	s.heard[packet.SW] = &neighbourValue{value: 8, at: time.Now()}
+	s.heard[packet.ET] = &neighbourValue{value: 9, at: time.Now()}
+	s.neighbourEvent(h, tep.Event{Kind: packet.EventDisconnect, Dir: packet.SW})
+	st := s.Snapshot()
+	if len(st.Neighbours) != 1 || st.Neighbours[0].Dir != packet.ET || st.Neighbours[0].Value != 9 {
+		t.Fatalf("after disconnect: %+v", st.Neighbours)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package tilegrid
+
+const raceEnabled = false
