@@ -151,6 +151,7 @@ type Status struct {
 	Services  []ServiceOwner `json:"services"`
 	MFMClient bool           `json:"mfm_client"`
 	MFMRefuse uint64         `json:"mfm_refused"`
+	SvcRefuse uint64         `json:"service_sock_refused"`
 	Malformed uint64         `json:"malformed"`
 	Local     Count          `json:"local_in"`
 	// DeviceStats are the device's own counters, where it keeps any (the
@@ -199,6 +200,7 @@ func (d *Daemon) Status() Status {
 		RunDir:    d.cfg.RunDir,
 		StateDir:  d.cfg.StateDir,
 		MFMRefuse: d.mfm.refused.Load(),
+		SvcRefuse: d.svcRefused.Load(),
 		Malformed: d.stats.malformed.Load(),
 		Local:     d.stats.local.snapshot(),
 	}

@@ -38,8 +38,10 @@ type Daemon struct {
 	log     *slog.Logger
 	self    tep.TileID
 	started time.Time
-	hub     *tep.Hub
-	ready   chan struct{}
+
+	svcRefused atomic.Uint64 // malformed or foreign packets written on service.sock
+	hub        *tep.Hub
+	ready      chan struct{}
 
 	out     outbound
 	owners  [packet.MaxService + 1]atomic.Pointer[owner]
@@ -90,6 +92,8 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		self:  self,
 		hub:   tep.NewHub(),
 		ready: make(chan struct{}),
+		// Set here, not in Run, so Status is never without a start time.
+		started: time.Now(),
 	}
 	d.out.init(&cfg)
 	d.nbr.init()
@@ -127,7 +131,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if !d.running.CompareAndSwap(false, true) {
 		return errors.New("daemon: Run called twice")
 	}
-	d.started = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

@@ -48,8 +48,8 @@ func WriteStatus(w io.Writer, st Status) {
 		svcs = append(svcs, fmt.Sprintf("%d %s", s.Number, s.Owner))
 	}
 	fmt.Fprintf(w, "services: %s\n", strings.Join(svcs, ", "))
-	if st.Malformed > 0 || st.MFMRefuse > 0 {
-		fmt.Fprintf(w, "malformed from device: %d  refused on mfm.sock: %d\n", st.Malformed, st.MFMRefuse)
+	if st.Malformed > 0 || st.MFMRefuse > 0 || st.SvcRefuse > 0 {
+		fmt.Fprintf(w, "malformed from device: %d  refused on mfm.sock: %d  on service.sock: %d\n", st.Malformed, st.MFMRefuse, st.SvcRefuse)
 	}
 	names := make([]string, 0, len(st.Sections))
 	for n := range st.Sections {

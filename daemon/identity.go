@@ -15,6 +15,9 @@ func loadIdentity(path string) (tep.TileID, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		id, perr := tep.ParseTileID(string(b))
+		if perr == nil && id.IsZero() {
+			perr = errors.New("all zero, which no neighbour accepts")
+		}
 		if perr != nil {
 			return id, fmt.Errorf("tile identity in %s is damaged (%v): remove the file to make a new one", path, perr)
 		}

@@ -77,14 +77,24 @@ func (m *mfmChannel) event(e tep.Event) {
 // the channel at a time.
 func (d *Daemon) serveMFM(ctx context.Context, c *net.UnixConn) {
 	pc := newPacketClient(c, d.cfg.InboxLen)
-	d.mfm.mu.Lock()
-	if d.mfm.client != nil {
-		d.mfm.mu.Unlock()
+	attached := false
+	// Take the channel and queue a connect for each live neighbour in one
+	// step, so the client hears every later event after those, once.
+	d.nbr.attach(func(live []Neighbour) {
+		d.mfm.mu.Lock()
+		defer d.mfm.mu.Unlock()
+		if d.mfm.client != nil {
+			return
+		}
+		d.mfm.client, attached = pc, true
+		for _, n := range live {
+			sendTEP(pc, tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
+		}
+	})
+	if !attached {
 		d.log.Warn("mfm.sock: refused a second client: mfmt2 already holds the MFM channel", "pid", peerPID(c))
 		return
 	}
-	d.mfm.client = pc
-	d.mfm.mu.Unlock()
 	d.log.Info("mfm.sock: client connected", "pid", peerPID(c))
 	defer func() {
 		d.mfm.mu.Lock()
@@ -102,10 +112,6 @@ func (d *Daemon) serveMFM(ctx context.Context, c *net.UnixConn) {
 		c.Close() // ends the read below if the write side failed
 	}()
 	defer func() { cancel(); <-done }()
-	// Tell the new client who is there already.
-	for _, n := range d.nbr.live() {
-		d.mfm.event(tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
-	}
 
 	buf := make([]byte, packet.MaxLen+1)
 	for {

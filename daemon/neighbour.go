@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"time"
-
 	"sync"
+	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tep"
@@ -121,18 +120,23 @@ func (ns *neighbours) poke() { notify(ns.poked) }
 
 func (ns *neighbours) clock(t time.Time) uint32 { return uint32(t.Sub(ns.epoch).Milliseconds()) }
 
-func (ns *neighbours) isLive(d packet.Dir) bool {
-	if !d.IsLink() {
-		return false
-	}
-	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	return ns.n[d].state == Live
-}
-
 func (ns *neighbours) live() []Neighbour {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
+	return ns.liveLocked()
+}
+
+// attach runs f with the live neighbours while no event can be published
+// (events are published under ns.mu). A consumer that registers inside f
+// and queues a connect for each of them sees every later event after
+// those, exactly once and in order.
+func (ns *neighbours) attach(f func(live []Neighbour)) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	f(ns.liveLocked())
+}
+
+func (ns *neighbours) liveLocked() []Neighbour {
 	var out []Neighbour
 	for _, d := range packet.Links {
 		n := &ns.n[d]
@@ -141,6 +145,23 @@ func (ns *neighbours) live() []Neighbour {
 		}
 	}
 	return out
+}
+
+// enqueueLive queues service packet pkt for the live neighbour on link
+// to. The check and the enqueue are one step under ns.mu, so a packet
+// cannot slip into a queue after the neighbour's disconnect cleared it
+// and go to whatever tile comes next on that link.
+func (dm *Daemon) enqueueLive(to packet.Dir, s packet.Service, pkt []byte) error {
+	ns := &dm.nbr
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if !to.IsLink() || ns.n[to].state != Live {
+		return ErrNotLive
+	}
+	if !dm.out.enqueueService(to, s, pkt) {
+		return ErrQueueFull
+	}
+	return nil
 }
 
 // heard handles a hello from the tile on link d.
@@ -188,8 +209,10 @@ func (dm *Daemon) emit(n *neighbour, d packet.Dir, kind packet.Event, now time.T
 	} else {
 		n.state = LinkUp
 		n.srtt = 0
-		// What the services queued for that tile is moot now.
-		dm.out.clearLink(d, true)
+		// What the services queued for that tile is moot now. A sender
+		// waiting for its full queue to drain is woken: no packet will
+		// leave that queue to do it.
+		dm.wakeSenders(dm.out.clearLink(d, true))
 	}
 	n.since = now
 	dm.log.Info("neighbour "+kind.String(), "dir", d.String(), "peer", n.tile.String())

@@ -87,15 +87,20 @@ func (o *outbound) room(to packet.Dir, s packet.Service) int {
 	return o.svcLimit
 }
 
-// clearLink drops what waits for a link that went down; it returns the
-// number of packets dropped.
-func (o *outbound) clearLink(to packet.Dir, services bool) int {
+// clearLink drops what waits for a link that went down (services false:
+// MFM and hellos) or for a neighbour that left (services true: the
+// service queues). It returns, bit s set, the services whose queue had
+// filled up and now has room.
+func (o *outbound) clearLink(to packet.Dir, services bool) (unblocked uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	l := &o.links[to]
 	n := 0
-	for _, q := range l.svc {
+	for s, q := range l.svc {
 		if q != nil && services {
+			if q.wasFull {
+				unblocked |= 1 << s
+			}
 			n += q.len()
 			q.clear()
 		}
@@ -106,7 +111,7 @@ func (o *outbound) clearLink(to packet.Dir, services bool) int {
 		l.own.clear()
 	}
 	l.pending -= n
-	return n
+	return unblocked
 }
 
 // head picks the next queue to send from on l, or nil.
@@ -160,8 +165,7 @@ func (d *Daemon) flush() (retryAt time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := time.Now()
-	var drained [packet.MaxService + 1]bool
-	anyDrained := false
+	var drained uint64 // bit s: service s's full queue drained to half
 	for _, dir := range packet.Links {
 		l := &o.links[dir]
 		if l.pending == 0 {
@@ -199,21 +203,27 @@ func (d *Daemon) flush() (retryAt time.Time) {
 				d.log.Warn("device write failed", "dir", dir, "err", err)
 			}
 			if q.pop() && s != 0 {
-				drained[s], anyDrained = true, true
+				drained |= 1 << s
 			}
 			l.pending--
 		}
 	}
-	if anyDrained {
-		for s, ok := range drained {
-			if ok {
-				if o := d.owners[s].Load(); o != nil {
-					o.drained()
-				}
-			}
+	d.wakeSenders(drained)
+	return retryAt
+}
+
+// wakeSenders tells the owner of each service s with bit s set in mask
+// that its send queue has room again.
+func (d *Daemon) wakeSenders(mask uint64) {
+	for s := packet.ServiceLiveness; mask != 0 && s <= packet.MaxService; s++ {
+		if mask&(1<<s) == 0 {
+			continue
+		}
+		mask &^= 1 << s
+		if o := d.owners[s].Load(); o != nil {
+			o.drained()
 		}
 	}
-	return retryAt
 }
 
 // drained tells a service's owner its send queue has room again.

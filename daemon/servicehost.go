@@ -64,7 +64,7 @@ func (h *serviceHost) Send(to packet.Dir, payload []byte) error {
 	if len(payload) > packet.MaxServicePayload {
 		return ErrPayloadTooLong
 	}
-	if !h.d.nbr.isLive(to) {
+	if !to.IsLink() {
 		return ErrNotLive
 	}
 	var buf [packet.MaxLen]byte
@@ -72,10 +72,7 @@ func (h *serviceHost) Send(to packet.Dir, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	if !h.d.out.enqueueService(to, h.num, pkt) {
-		return ErrQueueFull
-	}
-	return nil
+	return h.d.enqueueLive(to, h.num, pkt)
 }
 
 func (h *serviceHost) Broadcast(payload []byte) []packet.Dir {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -43,11 +44,19 @@ func (d *Daemon) serveServiceClient(ctx context.Context, c *net.UnixConn) {
 		return
 	}
 	defer d.owners[num].CompareAndSwap(o, nil)
-	sub := d.hub.Subscribe(64)
-	defer sub.Close()
 	if _, err := fmt.Fprintf(c, "ok %d", num); err != nil {
 		return
 	}
+	// Subscribe and queue a connect for each live neighbour in one step,
+	// so the program hears every later event after those, once.
+	var sub *tep.Subscription
+	d.nbr.attach(func(live []Neighbour) {
+		sub = d.hub.Subscribe(d.cfg.InboxLen)
+		for _, n := range live {
+			sendTEP(cl.packetClient, tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
+		}
+	})
+	defer sub.Close()
 	d.log.Info("service.sock: service bound", "service", num, "pid", cl.pid)
 	defer d.log.Info("service.sock: service released", "service", num, "pid", cl.pid)
 
@@ -64,10 +73,6 @@ func (d *Daemon) serveServiceClient(ctx context.Context, c *net.UnixConn) {
 		cl.writeLoop(ctx)
 		c.Close() // ends the read below if the write side failed
 	}()
-	for _, n := range d.nbr.live() {
-		sendTEP(cl.packetClient, tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
-	}
-
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
@@ -75,16 +80,21 @@ func (d *Daemon) serveServiceClient(ctx context.Context, c *net.UnixConn) {
 		}
 		p, err := packet.Decode(buf[:n])
 		if err != nil || p.Kind != packet.KindService || p.Service != num {
+			d.svcRefused.Add(1)
 			d.log.Debug("service.sock: refused packet", "service", num, "err", err)
 			continue
 		}
-		if !d.nbr.isLive(p.Dir) {
-			d.stats.link[p.Dir].dropped.Add(1)
-			continue
-		}
 		// Wait for room rather than drop: the program is told to slow down
-		// by its socket filling up.
-		for !d.out.enqueueService(p.Dir, num, buf[:n]) {
+		// by its socket filling up. A neighbour that leaves meanwhile
+		// empties the queue and wakes us; the packet is then dropped.
+		for {
+			err := d.enqueueLive(p.Dir, num, buf[:n])
+			if errors.Is(err, ErrNotLive) {
+				d.stats.link[p.Dir].dropped.Add(1)
+			}
+			if !errors.Is(err, ErrQueueFull) {
+				break
+			}
 			select {
 			case <-ctx.Done():
 				return

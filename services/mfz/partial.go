@@ -398,8 +398,11 @@ func (p *Partial) Complete() error {
 		return fmt.Errorf("%w: %s was abandoned", ErrDone, p.key)
 	}
 	if verr != nil {
-		var be *BlockError
-		if !errors.As(verr, &be) {
+		// Every block matched its signed hash, so a payload that does not
+		// decompress to the signed one is the signer's fault and no fetch
+		// can mend it: refuse this manifest from now on. An I/O error (a
+		// failing disk) says nothing about the file, so it is not remembered.
+		if errors.Is(verr, ErrPayload) || errors.Is(verr, ErrMalformed) {
 			s.bad[p.hash] = fmt.Errorf("%w (signed manifest %s refused)", verr, p.key)
 		}
 		p.endLocked(partialDropped)

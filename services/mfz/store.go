@@ -539,17 +539,23 @@ func (s *Store) Lookup(name string) (Entry, bool) {
 // hold the manifest's BlockSize) after checking it against its hash, and
 // returns its length.
 func (s *Store) ReadBlock(name string, i int, buf []byte) (int, error) {
+	// e.f is read under s.mu: Close clears it, and Close or a newer
+	// install closes it; a read racing with them fails on the closed file.
 	s.mu.Lock()
 	e, ok := s.entries[name]
+	var f *os.File
+	if ok {
+		f = e.f
+	}
 	s.mu.Unlock()
-	if !ok || e.f == nil {
+	if f == nil {
 		return 0, fmt.Errorf("%w: no live file %q", ErrNotFound, name)
 	}
 	m := e.Manifest
 	if _, ok := s.trust.Lookup(m.KeyID); !ok {
 		return 0, fmt.Errorf("%w %s: %s is no longer served", ErrUntrusted, m.KeyID, name)
 	}
-	return readBlockAt(e.f, int64(HeaderLen+len(e.Signed)), m, i, buf)
+	return readBlockAt(f, int64(HeaderLen+len(e.Signed)), m, i, buf)
 }
 
 func readBlockAt(f *os.File, bodyOff int64, m *Manifest, i int, buf []byte) (int, error) {

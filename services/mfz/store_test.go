@@ -679,3 +679,34 @@ func TestRunWatch(t *testing.T) {
 		t.Fatalf("events %v", kinds)
 	}
 }
+
+// ReadBlock serves blocks from the control socket's or the distributor's
+// goroutine while Close (or an install) ends the live entry: that must
+// give an error, never a data race on the entry's file.
+func TestReadBlockDuringClose(t *testing.T) {
+	e := newStoreEnv(t)
+	s := e.open()
+	v1, _ := e.file("a.mfz", 100, 1, 5000)
+	if _, err := s.Install(v1); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		buf := make([]byte, MaxBlockSize)
+		for i := 0; ; i++ {
+			if _, err := s.ReadBlock("a.mfz", 0, buf); err != nil {
+				done <- err
+				return
+			}
+			if i == 0 {
+				close(read)
+			}
+		}
+	}()
+	<-read
+	s.Close()
+	if err := <-done; err == nil {
+		t.Fatal("ReadBlock after Close succeeded")
+	}
+}

@@ -44,11 +44,16 @@ func ParseTileID(s string) (TileID, error) {
 	return id, nil
 }
 
-// NewTileID returns a random identity.
+// NewTileID returns a random identity, never the all-zero one that means
+// "unset".
 func NewTileID() (TileID, error) {
 	var id TileID
-	_, err := rand.Read(id[:])
-	return id, err
+	for id.IsZero() {
+		if _, err := rand.Read(id[:]); err != nil {
+			return id, err
+		}
+	}
+	return id, nil
 }
 
 // Event is one Tile Event.
