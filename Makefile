@@ -45,9 +45,10 @@ fuzz:
 	  done; \
 	done
 
-# demo runs the main job on a simulated grid.
+# demo runs the main job on a simulated grid: a signed file pushed at one
+# tile of a 4x4 grid spreads to every tile (scripts/demo.sh).
 demo: build
-	$(BIN)/itcd sim --grid 4x4
+	ITCD=$(BIN)/itcd scripts/demo.sh
 
 clean:
 	rm -rf $(BIN)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -318,10 +319,14 @@ func (cc *ControlClient) Call(cmd string, args any, out any) error {
 	if !resp.OK {
 		return fmt.Errorf("itcd: %s", resp.Error)
 	}
-	if out != nil {
-		return json.Unmarshal(resp.Result, out)
+	if out == nil {
+		return nil
 	}
-	return nil
+	// Numbers decoded into an interface (Status.Sections) stay exact:
+	// versions are int64 nanoseconds, past what a float64 holds.
+	dec := json.NewDecoder(bytes.NewReader(resp.Result))
+	dec.UseNumber()
+	return dec.Decode(out)
 }
 
 // Close closes the connection.

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -327,4 +328,38 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// sectionService reports a status section holding an int64 too large for
+// a float64, as the signed-file service's versions are.
+type sectionService struct{ echoService }
+
+func (*sectionService) Name() string { return "big" }
+func (*sectionService) Status() any  { return map[string]int64{"version": 1795258998749875888} }
+
+func TestControlStatusKeepsLargeNumbersExact(t *testing.T) {
+	a, _ := dev.Pipe(packet.ET, 4)
+	cfg := testConfig(t)
+	d, err := New(cfg, Options{Device: a, Services: []Service{&sectionService{}}, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	<-d.Ready()
+	c, err := DialControl(cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var st Status
+	if err := c.Call("status", nil, &st); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(st.Sections["big"])
+	if string(b) != `{"version":1795258998749875888}` {
+		t.Fatalf("section came back as %s", b)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/counter"
+	"github.com/t2tiles/itcd/services/mfz/dist"
 )
 
 // Options are what a tile is given beyond its Config.
@@ -111,6 +112,13 @@ func standardServices(cfg daemon.Config, log *slog.Logger) ([]daemon.Service, er
 		return nil, err
 	}
 	services = append(services, cnt)
+	// The signed-file store (STATE_DIR/mfz) and its distribution, service 8.
+	files, err := dist.New(cfg, log)
+	if err != nil {
+		closeServices(services)
+		return nil, fmt.Errorf("mfz store: %w", err)
+	}
+	services = append(services, files)
 	return services, nil
 }
 

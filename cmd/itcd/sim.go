@@ -28,10 +28,6 @@ func init() {
 	})
 }
 
-// errNoPush is what --push and its companions say until the signed-file
-// service exists: the simulator does not pretend to push.
-const errNoPush = "itcd sim: --push needs the signed-file service, which this build does not have yet"
-
 // simJSON is what --json prints at the end.
 type simJSON struct {
 	Grid     string     `json:"grid"`
@@ -111,10 +107,10 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	procs := fs.Bool("procs", false, "run every tile as its own `itcd run` process")
 	var trust multiFlag
 	fs.Var(&trust, "trust", "public `KEY.pub` every tile trusts (repeatable)")
-	push := fs.String("push", "", "signed `FILE` to push (needs the signed-file service)")
-	fs.String("at", "", "`TILE` to push at (default t-0-0)")
-	untilComplete := fs.Bool("until-complete", false, "with --push: stop once every tile holds the file")
-	fs.Duration("timeout", 0, "with --until-complete: give up after this long")
+	push := fs.String("push", "", "signed `FILE` to push once every tile is live (give --trust its key)")
+	at := fs.String("at", "t-0-0", "`TILE` to push at: t-X-Y or X,Y")
+	untilComplete := fs.Bool("until-complete", false, "with --push: stop once every tile holds the file (exit 0), or at --timeout (exit 1)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "with --until-complete: give up after this long")
 	asJSON := fs.Bool("json", false, "print one JSON report at the end instead of a live picture")
 	report := fs.String("report", "", "draw the grid into `FILE.svg` at the end")
 	duration := fs.Duration("duration", 0, "stop after this long (default: run until ^C)")
@@ -130,14 +126,29 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if *push != "" || set["push"] || set["at"] || *untilComplete || set["timeout"] {
-		fmt.Fprintln(stderr, errNoPush)
-		return 2
-	}
 	geo, err := tilegrid.ParseGeometry(*grid)
 	if err != nil {
 		fmt.Fprintf(stderr, "itcd sim: %v\n", err)
 		return 2
+	}
+	var pf *pushFile
+	if *push == "" && (set["at"] || *untilComplete || set["timeout"]) {
+		fmt.Fprintln(stderr, "itcd sim: --at, --until-complete and --timeout go with --push FILE")
+		return 2
+	}
+	if *push != "" {
+		if pf, err = readPushFile(*push); err != nil {
+			fmt.Fprintf(stderr, "itcd sim: --push %s: %v\n", *push, err)
+			return 2
+		}
+		if pf.src, err = tilegrid.ParseCoord(*at); err != nil || !geo.Contains(pf.src) {
+			fmt.Fprintf(stderr, "itcd sim: --at %q: not a tile of the %v grid (t-0-0 is the top-left)\n", *at, geo)
+			return 2
+		}
+		if len(trust) == 0 {
+			fmt.Fprintln(stderr, "itcd sim: --push needs --trust KEY.pub: the tiles must trust the file's signer")
+			return 2
+		}
 	}
 	rate, err := parseRate(*rateS)
 	if err != nil {
@@ -172,6 +183,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		Procs:    *procs,
 		Trust:    trust,
 		LogLevel: *logLevel,
+		Progress: pf.progressHook(),
 		OnEvent: func(e tilegrid.Event) {
 			line := fmt.Sprintf("%7.2fs %s", e.At.Sub(start).Seconds(), e)
 			switch {
@@ -216,11 +228,33 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
+	status := 0
+	if pf != nil {
+		if err := g.WaitAllLive(time.Minute); err != nil {
+			fmt.Fprintf(stderr, "itcd sim: the grid did not come up: %v\n", err)
+			return 1
+		}
+		if err := pf.pushAt(g); err != nil {
+			fmt.Fprintf(stderr, "itcd sim: push at %s refused: %v\n", pf.src.Name(), err)
+			return 1
+		}
+		if !*asJSON {
+			fmt.Fprintf(stderr, "itcd sim: pushed %s (%d bytes) at %s\n", pf.name, pf.size, pf.src.Name())
+		}
+		if *untilComplete {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *timeout)
+			defer cancel()
+		}
+	}
 
 	draw := func() {
 		var b bytes.Buffer
 		b.WriteString("\x1b[H\x1b[2J")
 		fmt.Fprintf(&b, "itcd sim %v  %s links  %.0fs  dir %s  (^C stops)\n", geo, rateName(rate), time.Since(start).Seconds(), g.Dir())
+		if pf != nil {
+			fmt.Fprintf(&b, "pushed %s (%d bytes) at %s: %s\n", pf.name, pf.size, pf.src.Name(), pf.summary(g.Snapshot()))
+		}
 		b.WriteString("links: \\ / - live   ~ link up, no itcd   x down\n\n")
 		tilegrid.WriteText(&b, geo, g.Snapshot(), true)
 		evMu.Lock()
@@ -237,6 +271,9 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		if live {
 			draw()
 		}
+		if pf != nil && *untilComplete && pf.allComplete(g.Snapshot()) {
+			break
+		}
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
@@ -251,7 +288,21 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	evs, _ := g.Events(0)
 	tiles := g.Tiles()
 	gridDir := g.Dir()
-	status := 0
+	var completeS []float64
+	if pf != nil {
+		completeS = pf.completeTimes(snap)
+		if *untilComplete && !pf.allComplete(snap) {
+			fmt.Fprintf(stderr, "itcd sim: not every tile holds %s after %v: %s\n", pf.name, *timeout, pf.summary(snap))
+			status = 1
+		} else if !*asJSON {
+			fmt.Fprintf(stderr, "itcd sim: %s\n", pf.summary(snap))
+		}
+		if !*asJSON {
+			var r simJSON
+			pf.fillJSON(&r, geo, rate, completeS)
+			fmt.Fprintln(stdout, boundsSummary(&r))
+		}
+	}
 	if err := closeGrid(); err != nil {
 		fmt.Fprintf(stderr, "itcd sim: stopping the grid: %v\n", err)
 		status = 1
@@ -263,6 +314,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			Geometry: geo,
 			Title:    fmt.Sprintf("itcd sim %v, %s links, %.0f s", geo, rateName(rate), elapsed.Seconds()),
 			Tiles:    snap,
+			Complete: completeS,
 			Links:    links,
 		})
 		if err := os.WriteFile(*report, b.Bytes(), 0o644); err != nil {
@@ -286,7 +338,14 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 					t.Neighbours[l.Dir.String()] = st.String()
 				}
 			}
+			if completeS != nil && completeS[i] >= 0 {
+				c := round3(completeS[i])
+				t.Complete = &c
+			}
 			out.Tiles = append(out.Tiles, t)
+		}
+		if pf != nil {
+			pf.fillJSON(&out, geo, rate, completeS)
 		}
 		for _, l := range links {
 			out.Links = append(out.Links, simLink{

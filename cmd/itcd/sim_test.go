@@ -2,25 +2,106 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"encoding/xml"
+	mrand "math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/t2tiles/itcd/services/mfz"
 )
 
-func TestSimPushRefused(t *testing.T) {
-	for _, args := range [][]string{
-		{"--grid", "2x2", "--push", "f.mfz"},
-		{"--grid", "2x2", "--push", "f.mfz", "--at", "t-1-1", "--until-complete", "--timeout", "1m"},
-		{"--until-complete"},
-		{"--timeout", "10s"},
-		{"--at", "t-0-0"},
+func TestSimPushFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	key, file := makeSignedFile(t, dir, "f.mfz", 1000)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--until-complete"}, "go with --push"},
+		{[]string{"--timeout", "10s"}, "go with --push"},
+		{[]string{"--at", "t-0-0"}, "go with --push"},
+		{[]string{"--push", filepath.Join(dir, "missing.mfz"), "--trust", key}, "no such file"},
+		{[]string{"--push", key, "--trust", key}, "--push"},
+		{[]string{"--grid", "2x2", "--push", file, "--trust", key, "--at", "t-5-5"}, "not a tile"},
+		{[]string{"--grid", "2x2", "--push", file}, "needs --trust"},
 	} {
 		var out, errb bytes.Buffer
-		if code := runSim(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), errNoPush) {
-			t.Errorf("%q: exit %d, stderr %q", args, code, errb.String())
+		if code := runSim(tc.args, &out, &errb); code != 2 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q, want exit 2 and %q", tc.args, code, errb.String(), tc.want)
+		}
+	}
+}
+
+// makeSignedFile writes a key pair and a signed file of size random bytes
+// (seeded, so runs repeat) into dir; it returns the public key's path and
+// the file's.
+func makeSignedFile(t *testing.T, dir, name string, size int) (pub, file string) {
+	t.Helper()
+	return makeSignedFileWithSeed(t, dir, name, size, 1)
+}
+
+// makeSignedFileWithSeed is makeSignedFile with the key made from seed.
+func makeSignedFileWithSeed(t *testing.T, dir, name string, size int, seed int64) (pub, file string) {
+	t.Helper()
+	pubKey, priv, err := ed25519.GenerateKey(mrand.New(mrand.NewSource(seed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub = filepath.Join(dir, "signer.pub")
+	if err := os.WriteFile(pub, mfz.MarshalPublicKey(pubKey, "test"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, size)
+	mrand.New(mrand.NewSource(2)).Read(payload)
+	file = filepath.Join(dir, name)
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := mfz.Pack(f, bytes.NewReader(payload), mfz.PackOptions{Name: name, Version: 1_700_000_000_000_000_000, Key: priv}); err != nil {
+		t.Fatal(err)
+	}
+	return pub, file
+}
+
+// TestSimPushUntilComplete pushes a file into a small grid the way a user
+// would and checks the report and every tile's copy.
+func TestSimPushUntilComplete(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a grid")
+	}
+	dir := t.TempDir()
+	key, file := makeSignedFile(t, dir, "physics.mfz", 48<<10)
+	gridDir := filepath.Join(dir, "grid")
+	var out, errb bytes.Buffer
+	code := runSim([]string{"--grid", "2x2", "--rate", "512KB/s", "--dir", gridDir, "--trust", key,
+		"--push", file, "--at", "t-1-1", "--until-complete", "--timeout", "60s", "--json"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", code, errb.String(), out.String())
+	}
+	var r simReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.AllComplete == nil || r.Lower == nil || r.Ratio == nil || r.Multi == nil || *r.Lower <= 0 {
+		t.Fatalf("report lacks completion or bounds: %s", out.String())
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tile := range r.Tiles {
+		if tile.Complete == nil {
+			t.Errorf("%s: complete_s is null", tile.Name)
+		}
+		got, err := os.ReadFile(filepath.Join(tile.StateDir, "mfz", "live", "physics.mfz"))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: live copy differs from the pushed file (err %v)", tile.Name, err)
 		}
 	}
 }
@@ -54,6 +135,8 @@ type simReport struct {
 	} `json:"tiles"`
 	AllComplete *float64 `json:"all_complete_s"`
 	Lower       *float64 `json:"lower_bound_s"`
+	Multi       *float64 `json:"multipath_bound_s"`
+	Ratio       *float64 `json:"ratio"`
 	Links       []struct {
 		From, Dir, To  string
 		Packets, Bytes uint64

@@ -5,9 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/services/counter"
+	"github.com/t2tiles/itcd/services/mfz/dist"
 )
 
 func init() {
@@ -46,6 +52,107 @@ func cmdStatus(args []string) int {
 		fmt.Fprintf(os.Stderr, "itcd status: %v\n", err)
 		return 1
 	}
+	// The services this build knows print as tables; WriteStatus prints
+	// any other section as JSON.
+	mfzSection, hasMFZ := dist.StatusFrom(&st)
+	cnt, hasCounter := counterSection(&st)
+	delete(st.Sections, dist.SectionName)
+	delete(st.Sections, "counter")
 	daemon.WriteStatus(os.Stdout, st)
+	if hasCounter {
+		fmt.Println("\ncounter (service 2):")
+		writeCounter(indent(os.Stdout), cnt)
+	}
+	if hasMFZ {
+		fmt.Println("\nsigned files (service 8):")
+		writeMFZ(indent(os.Stdout), mfzSection)
+	}
 	return 0
+}
+
+func counterSection(st *daemon.Status) (counter.Status, bool) {
+	var c counter.Status
+	raw, ok := st.Sections["counter"]
+	if !ok {
+		return c, false
+	}
+	b, err := json.Marshal(raw)
+	return c, err == nil && json.Unmarshal(b, &c) == nil
+}
+
+// writeMFZ prints the store, the transfers and what each neighbour holds.
+func writeMFZ(w io.Writer, s dist.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(s.Files) == 0 {
+		fmt.Fprintln(tw, "store: empty")
+	} else {
+		fmt.Fprintln(tw, "NAME\tVERSION\tSIZE\tBLOCKS\t")
+		for _, f := range s.Files {
+			size := fmt.Sprint(f.Size)
+			if f.Deleted {
+				size = "deleted"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t\n", f.Name, versionTime(f.Version), size, f.Blocks)
+		}
+	}
+	tw.Flush()
+	for _, t := range s.Transfers {
+		src := "no neighbour yet"
+		if len(t.Sources) > 0 {
+			var parts []string
+			for _, x := range t.Sources {
+				parts = append(parts, fmt.Sprintf("%v %d blocks", x.Dir, x.Blocks))
+			}
+			src = strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(w, "receiving %s %s: %d/%d blocks, %.1f KB/s, from %s\n", t.Name, versionTime(t.Version),
+			t.BlocksHeld, t.BlocksTotal, t.BytesPerS/1024, src)
+	}
+	for _, n := range s.Neighbours {
+		var files []string
+		for _, f := range n.Files {
+			state := fmt.Sprintf("%d/%d", f.Held, f.Total)
+			switch {
+			case f.Tombstone:
+				state = "deleted"
+			case f.Complete:
+				state = "whole"
+			}
+			files = append(files, f.Name+" "+state)
+		}
+		if len(files) == 0 {
+			files = []string{"nothing"}
+		}
+		fmt.Fprintf(w, "%v holds %s\n", n.Dir, strings.Join(files, ", "))
+	}
+	c := s.Counters
+	fmt.Fprintf(w, "blocks in %d, chunks out %d, lost %d, timeouts %d, bad blocks %d, crc errors %d, refused manifests %d\n",
+		c.BlocksIn, c.ChunksOut, c.Lost, c.Timeouts, c.BadBlocks, c.CRCErrors, c.Refused)
+}
+
+func versionTime(v int64) string {
+	return time.Unix(0, v).UTC().Format("2006-01-02T15:04:05Z")
+}
+
+// indent prefixes every line written through it with two spaces.
+func indent(w io.Writer) io.Writer { return &indentWriter{w: w, start: true} }
+
+type indentWriter struct {
+	w     io.Writer
+	start bool
+}
+
+func (iw *indentWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, c := range b {
+		if iw.start {
+			out = append(out, ' ', ' ')
+		}
+		out = append(out, c)
+		iw.start = c == '\n'
+	}
+	if _, err := iw.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/services/mfz"
+	"github.com/t2tiles/itcd/services/mfz/dist"
+	"github.com/t2tiles/itcd/sim/tilegrid"
+)
+
+// pushFile is the file `itcd sim --push` spreads, and when each tile first
+// held it.
+type pushFile struct {
+	path    string
+	name    string
+	version int64
+	size    int64 // bytes of the MFZ file: S in the lower bounds
+	body    int64 // bytes of its body, what the tiles' progress counts
+	src     tilegrid.Coord
+
+	mu       sync.Mutex
+	pushedAt time.Time
+	doneAt   map[tilegrid.Coord]time.Time
+}
+
+// readPushFile reads the header and manifest of a signed file; the
+// daemon at the source verifies the signature when it is pushed.
+func readPushFile(path string) (*pushFile, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	mf, err := mfz.ReadFile(f, fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	return &pushFile{path: abs, name: mf.Manifest.Name, version: mf.Manifest.Version, size: fi.Size(),
+		body: mf.Manifest.BodyLen, doneAt: map[tilegrid.Coord]time.Time{}}, nil
+}
+
+// progressHook is the grid's Progress hook, nil without a push.
+func (p *pushFile) progressHook() func(tilegrid.Coord, *daemon.Status) *tilegrid.Progress {
+	if p == nil {
+		return nil
+	}
+	return func(c tilegrid.Coord, st *daemon.Status) *tilegrid.Progress {
+		pr, ok := dist.ProgressOf(st, p.name, p.version)
+		if !ok {
+			return &tilegrid.Progress{Size: p.body}
+		}
+		out := &tilegrid.Progress{Have: pr.Have, Size: pr.Size, Complete: pr.Complete, CompletedAt: pr.CompletedAt}
+		if pr.Complete {
+			p.mu.Lock()
+			if _, seen := p.doneAt[c]; !seen && !p.pushedAt.IsZero() {
+				at := pr.CompletedAt
+				if at.IsZero() || at.Before(p.pushedAt) {
+					at = time.Now() // first seen: at most a poll late
+				}
+				p.doneAt[c] = at
+			}
+			p.mu.Unlock()
+		}
+		return out
+	}
+}
+
+// pushAt pushes the file through the source tile's control socket, as
+// `itcd push` does there.
+func (p *pushFile) pushAt(g *tilegrid.Grid) error {
+	t := g.Tile(p.src)
+	c, err := daemon.DialControl(t.RunDir)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p.mu.Lock()
+	p.pushedAt = time.Now()
+	p.mu.Unlock()
+	var res dist.PushResult
+	return c.Call("push", dist.PushArgs{Path: p.path}, &res)
+}
+
+// completeTimes gives, in row-major order, seconds from the push until
+// each tile held the file, -1 for tiles that never did.
+func (p *pushFile) completeTimes(snap []tilegrid.TileState) []float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]float64, len(snap))
+	for i, s := range snap {
+		out[i] = -1
+		if at, ok := p.doneAt[s.Coord]; ok {
+			out[i] = at.Sub(p.pushedAt).Seconds()
+		}
+	}
+	return out
+}
+
+func (p *pushFile) allComplete(snap []tilegrid.TileState) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.doneAt) == len(snap)
+}
+
+// summary says how far the push has come.
+func (p *pushFile) summary(snap []tilegrid.TileState) string {
+	times := p.completeTimes(snap)
+	n, last := 0, 0.0
+	for _, t := range times {
+		if t >= 0 {
+			n++
+			last = math.Max(last, t)
+		}
+	}
+	if n == len(times) {
+		return fmt.Sprintf("all %d tiles hold %s after %.2fs", n, p.name, last)
+	}
+	return fmt.Sprintf("%d of %d tiles hold %s", n, len(times), p.name)
+}
+
+// fillJSON adds the push's figures to the report: completion, the lower
+// bounds of ../shared/T2-FACTS.md for this grid, and their ratio.
+func (p *pushFile) fillJSON(out *simJSON, geo tilegrid.Geometry, rate int, completeS []float64) {
+	src := p.src.Name()
+	out.Source, out.Size = &src, &p.size
+	out.Ecc, out.Lambda = geo.Eccentricity(p.src), geo.Lambda(p.src)
+	all := 0.0
+	for _, t := range completeS {
+		if t < 0 {
+			all = math.NaN()
+			break
+		}
+		all = math.Max(all, t)
+	}
+	if !math.IsNaN(all) {
+		v := round3(all)
+		out.AllDone = &v
+	}
+	if lb := geo.LowerBound(p.src, rate, p.size); !math.IsNaN(lb) {
+		v := round3(lb)
+		out.Lower = &v
+		if out.AllDone != nil && lb > 0 {
+			r := math.Round(*out.AllDone/lb*1000) / 1000
+			out.Ratio = &r
+		}
+	}
+	if mb := geo.MultipathBound(p.src, rate, p.size); !math.IsNaN(mb) {
+		v := round3(mb)
+		out.Multi = &v
+	}
+}
+
+// boundsSummary puts the push's result next to the physical limit.
+func boundsSummary(r *simJSON) string {
+	if r.Lower == nil {
+		return "no lower bound: the links are unlimited"
+	}
+	b := fmt.Sprintf("lower bound (one source tree, D = %d hops): %.2fs; with %d disjoint paths: %.2fs",
+		r.Ecc, *r.Lower, r.Lambda, *r.Multi)
+	if r.AllDone == nil {
+		return "not every tile completed; " + b
+	}
+	return fmt.Sprintf("every tile complete after %.2fs = %.2f x the %s", *r.AllDone, *r.Ratio, b)
+}

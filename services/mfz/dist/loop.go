@@ -1,0 +1,981 @@
+package dist
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"math/rand"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/mfz"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// file is a signed file this tile holds or is receiving. Only the loop
+// goroutine touches it.
+type file struct {
+	id      fileID
+	hash    mfz.Hash
+	name    string
+	version int64
+	tomb    bool
+	m       *mfz.Manifest
+	signed  []byte
+	handle  uint8
+	blocks  int
+
+	// partial is set while the file is being received.
+	partial    *mfz.Partial
+	completing bool
+	have       []byte       // bitmap of verified blocks (receiving only)
+	nhave      int          // blocks held
+	fetching   []packet.Dir // per block: the neighbour fetching it, 0 none
+	low        int          // every block below low is held
+	bytesHave  int64
+	resumed    int // blocks held when the transfer was (re)started here
+	started    time.Time
+	changedAt  time.Time // a block verified
+	sources    [8]SourceStatus
+
+	completedAt time.Time // completed by transfer or push in this run
+	// reannounce: a change this important (complete, new) is announced
+	// again a few times soon after, in case the first was lost.
+	reannounceAt   time.Time
+	reannounceLeft int
+}
+
+func (f *file) receiving() bool { return f.partial != nil }
+
+// holds reports whether block b is verified here.
+func (f *file) holds(b int) bool {
+	if b < 0 || b >= f.blocks {
+		return false
+	}
+	if f.partial == nil {
+		return !f.tomb
+	}
+	return bit(f.have, b)
+}
+
+func bit(bm []byte, i int) bool { return i >= 0 && i/8 < len(bm) && bm[i/8]&(1<<(i%8)) != 0 }
+func setBit(bm []byte, i int) {
+	if i >= 0 && i/8 < len(bm) {
+		bm[i/8] |= 1 << (i % 8)
+	}
+}
+func clearBit(bm []byte, i int) {
+	if i >= 0 && i/8 < len(bm) {
+		bm[i/8] &^= 1 << (i % 8)
+	}
+}
+
+// dominates orders announcements of one name as mfz.Compare does: the
+// larger version wins, then the larger manifest hash (its 8-byte prefix
+// orders the same way unless the prefixes collide).
+func dominates(v1 int64, id1 fileID, v2 int64, id2 fileID) bool {
+	return v1 > v2 || v1 == v2 && bytes.Compare(id1[:], id2[:]) > 0
+}
+
+// rfile is what a neighbour announced about one of its files.
+type rfile struct {
+	handle   uint8
+	id       fileID
+	name     string
+	version  int64
+	complete bool
+	tomb     bool
+	blocks   int
+	have     []byte // bitmap of its blocks; nil when complete
+}
+
+func (r *rfile) holds(b int) bool {
+	if b < 0 || b >= r.blocks || r.tomb {
+		return false
+	}
+	return r.complete || bit(r.have, b)
+}
+
+func (r *rfile) held() int {
+	if r.complete {
+		return r.blocks
+	}
+	n := 0
+	for i := 0; i < r.blocks; i++ {
+		if bit(r.have, i) {
+			n++
+		}
+	}
+	return n
+}
+
+// refusal remembers a file id whose manifest was refused.
+type refusal struct {
+	until  time.Time
+	reason string
+}
+
+// mfetch is a signed manifest being fetched from one neighbour.
+type mfetch struct {
+	id      fileID
+	name    string
+	version int64
+	from    packet.Dir
+	buf     []byte
+	total   int
+	got     int
+	askedAt time.Time
+	askOff  int
+	tries   int
+}
+
+type completion struct {
+	f   *file
+	err error
+}
+
+// loop is the protocol state; only Serve's goroutine touches it.
+type loop struct {
+	s   *Service
+	h   daemon.Host
+	st  *mfz.Store
+	log *slog.Logger
+	t   *tuning
+	wg  *sync.WaitGroup
+	ctx context.Context
+	now time.Time
+	rng *rand.Rand
+
+	files   map[fileID]*file
+	byName  map[string]*file // the dominant file of each name: what we announce
+	handles [maxHandle + 1]*file
+	nextH   int
+	nbrs    [8]*nbr
+	fetches map[fileID]*mfetch
+	refused map[fileID]refusal
+	done    chan completion
+	haves   map[*file][]int // blocks verified since the last HAVE flush
+
+	roomMax  int
+	rr       int
+	counters Counters
+	buf      [maxMsg]byte
+	lastSnap time.Time
+	dirty    bool // announce table changed
+}
+
+func newLoop(s *Service, h daemon.Host, wg *sync.WaitGroup) *loop {
+	return &loop{
+		s: s, h: h, st: s.store, log: h.Logger(), t: &s.t, wg: wg,
+		rng:     rand.New(rand.NewSource(time.Now().UnixNano())),
+		files:   map[fileID]*file{},
+		byName:  map[string]*file{},
+		fetches: map[fileID]*mfetch{},
+		refused: map[fileID]refusal{},
+		done:    make(chan completion, 16),
+		haves:   map[*file][]int{},
+	}
+}
+
+func (l *loop) run(ctx context.Context, in daemon.Inbox, events <-chan mfz.Event) error {
+	l.ctx = ctx
+	l.now = time.Now()
+	l.resync()
+	for _, n := range l.h.Neighbours() {
+		l.connect(n.Dir, n.Tile)
+	}
+	tick := time.NewTicker(l.t.tick)
+	defer tick.Stop()
+	var lastResync, lastSlow time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-in.Packets:
+			l.now = time.Now()
+			l.receive(&m)
+			// Take what else is waiting before pumping, so replies batch.
+			for i := 0; i < 64; i++ {
+				select {
+				case m := <-in.Packets:
+					l.receive(&m)
+					continue
+				default:
+				}
+				break
+			}
+		case ev := <-in.Events:
+			l.now = time.Now()
+			switch ev.Kind {
+			case packet.EventConnect:
+				l.connect(ev.Dir, ev.Tile)
+			case packet.EventDisconnect:
+				l.disconnect(ev.Dir)
+			}
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			l.now = time.Now()
+			if ev.Kind == mfz.EventTrust {
+				clear(l.refused) // a newly trusted key may make a refused file good
+			}
+			l.resync()
+		case c := <-l.done:
+			l.now = time.Now()
+			l.completed(c)
+		case <-l.s.wake:
+			l.now = time.Now()
+			l.resync()
+		case <-l.h.Drained():
+			l.now = time.Now()
+		case <-tick.C:
+			l.now = time.Now()
+			l.timeouts()
+			if l.now.Sub(lastSlow) >= 250*time.Millisecond {
+				lastSlow = l.now
+				l.slowTick()
+			}
+			if l.now.Sub(lastResync) >= l.t.resyncEvery {
+				lastResync = l.now
+				l.resync()
+			}
+		}
+		l.flushHaves()
+		for _, n := range l.nbrs {
+			if n != nil {
+				l.fill(n)
+				l.pump(n)
+			}
+		}
+		if l.now.Sub(l.lastSnap) >= l.t.snapEvery {
+			l.snapshot()
+		}
+	}
+}
+
+// receive handles one packet from a neighbour.
+func (l *loop) receive(pm *daemon.Message) {
+	n := l.nbrs[pm.From]
+	m, err := parseMessage(pm.Payload())
+	switch {
+	case errors.Is(err, errCRC):
+		l.counters.CRCErrors++
+		return
+	case errors.Is(err, errUnknown):
+		l.counters.Unknown++
+		return
+	case err != nil:
+		l.counters.Malformed++
+		return
+	}
+	if n == nil {
+		// Not live here (yet): its SYNC and announcements come again
+		// when we send ours on connect.
+		l.counters.NotLive++
+		return
+	}
+	switch m.typ {
+	case msgSync:
+		l.sync(n)
+	case msgAnnounce:
+		l.announced(n, &m)
+	case msgGetManifest:
+		l.getManifest(n, &m)
+	case msgManifest:
+		l.manifestSeg(n, &m)
+	case msgBitfield:
+		l.bitfield(n, &m)
+	case msgHave:
+		l.have(n, &m)
+	case msgRequest:
+		l.request(n, &m)
+	case msgData:
+		l.data(n, &m)
+	case msgNotHave:
+		l.notHave(n, &m)
+	}
+}
+
+// --- files and the store ---
+
+// resync reconciles the file table with the store: live files and
+// tombstones from List, transfers from Partials. The store is the
+// authority; its events only say when to look.
+func (l *loop) resync() {
+	present := map[fileID]bool{}
+	for _, e := range l.st.List() {
+		id := fidOf(e.Hash)
+		present[id] = true
+		f := l.files[id]
+		if f != nil {
+			if f.receiving() && !f.completing {
+				// Completed behind our back (dropped into live/).
+				l.endTransfer(f)
+				f.partial, f.have, f.fetching = nil, nil, nil
+				f.nhave = f.blocks
+				f.completedAt = l.now
+			}
+			continue
+		}
+		f = &file{id: id, hash: e.Hash, name: e.Name, version: e.Version, tomb: e.Deleted,
+			m: e.Manifest, signed: e.Signed, blocks: e.Manifest.BlockCount(), handle: noHandle}
+		f.nhave = f.blocks
+		f.bytesHave = e.Manifest.BodyLen
+		if old := l.byName[e.Name]; old == nil || dominates(f.version, f.id, old.version, old.id) {
+			f.completedAt = l.now // newly installed while we run (push, hand, or startup)
+		}
+		l.addFile(f)
+	}
+	for _, p := range l.st.Partials() {
+		m := p.Manifest()
+		h := m.Hash()
+		id := fidOf(h)
+		present[id] = true
+		if f := l.files[id]; f != nil {
+			if f.partial == nil && !f.tomb {
+				continue
+			}
+			if f.partial != p && !f.completing {
+				f.partial = p
+			}
+			continue
+		}
+		l.addTransfer(p, m, h)
+	}
+	for id, f := range l.files {
+		if !present[id] && !f.completing {
+			l.removeFile(f)
+		}
+	}
+	l.rebuildNames()
+}
+
+func (l *loop) addFile(f *file) {
+	f.handle = l.allocHandle(f)
+	l.files[f.id] = f
+	l.dirty = true
+}
+
+// addTransfer starts (or resumes) receiving the partial p.
+func (l *loop) addTransfer(p *mfz.Partial, m *mfz.Manifest, h mfz.Hash) *file {
+	f := &file{id: fidOf(h), hash: h, name: m.Name, version: m.Version, m: m, signed: p.Signed(),
+		blocks: m.BlockCount(), partial: p, started: l.now, handle: noHandle}
+	f.have = p.Have()
+	if len(f.have) != (f.blocks+7)/8 {
+		f.have = make([]byte, (f.blocks+7)/8)
+	}
+	for b := 0; b < f.blocks; b++ {
+		if bit(f.have, b) {
+			f.nhave++
+			f.bytesHave += int64(m.BlockLen(b))
+		}
+	}
+	f.resumed = f.nhave
+	l.counters.BlocksResumed += uint64(f.nhave)
+	f.fetching = make([]packet.Dir, f.blocks)
+	f.advanceLow()
+	l.addFile(f)
+	l.log.Info("mfz transfer", "name", f.name, "version", f.version, "blocks", f.blocks, "held", f.nhave)
+	if f.nhave == f.blocks {
+		l.startComplete(f)
+	}
+	return f
+}
+
+func (f *file) advanceLow() {
+	for f.low < f.blocks && bit(f.have, f.low) {
+		f.low++
+	}
+}
+
+// removeFile forgets a file the store no longer holds.
+func (l *loop) removeFile(f *file) {
+	l.endTransfer(f)
+	delete(l.files, f.id)
+	if f.handle != noHandle && l.handles[f.handle] == f {
+		l.handles[f.handle] = nil
+	}
+	delete(l.haves, f)
+	l.dirty = true
+}
+
+// endTransfer stops fetching blocks of f from anyone.
+func (l *loop) endTransfer(f *file) {
+	for _, n := range l.nbrs {
+		if n == nil {
+			continue
+		}
+		for _, a := range append([]*asm(nil), n.asms...) {
+			if a.f == f {
+				l.cancelAsm(n, a)
+			}
+		}
+	}
+}
+
+// allocHandle gives f a handle, going round 0..254 so a handle freed is
+// reused as late as possible.
+func (l *loop) allocHandle(f *file) uint8 {
+	for i := 0; i <= maxHandle; i++ {
+		h := (l.nextH + i) % (maxHandle + 1)
+		if l.handles[h] == nil {
+			l.handles[h] = f
+			l.nextH = h + 1
+			return uint8(h)
+		}
+	}
+	// More than 255 files: the oldest complete ones go unannounced.
+	return noHandle
+}
+
+// rebuildNames recomputes the dominant file of each name and announces
+// those that changed.
+func (l *loop) rebuildNames() {
+	best := map[string]*file{}
+	for _, f := range l.files {
+		if b := best[f.name]; b == nil || dominates(f.version, f.id, b.version, b.id) {
+			best[f.name] = f
+		}
+	}
+	for name, f := range best {
+		if l.byName[name] != f {
+			l.byName[name] = f
+			f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
+			// An older transfer of the name is pointless now.
+			for _, o := range l.files {
+				if o.name == name && o != f && o.receiving() && !o.completing {
+					l.abandon(o)
+				}
+			}
+			l.announceAll(f)
+		}
+	}
+	for name := range l.byName {
+		if best[name] == nil {
+			delete(l.byName, name)
+		}
+	}
+}
+
+// abandon stops an older transfer and drops its partial from the store.
+func (l *loop) abandon(f *file) {
+	l.log.Info("mfz transfer superseded", "name", f.name, "version", f.version)
+	l.counters.Superseded++
+	l.endTransfer(f)
+	if err := l.st.Abandon(f.name, f.version); err != nil && !errors.Is(err, mfz.ErrNotFound) {
+		l.log.Warn("mfz abandon", "name", f.name, "err", err)
+	}
+	l.removeFile(f)
+}
+
+func (l *loop) refuse(id fileID, why string) {
+	if len(l.refused) >= l.t.refusedMax {
+		var oldest fileID
+		var t time.Time
+		for k, r := range l.refused {
+			if t.IsZero() || r.until.Before(t) {
+				oldest, t = k, r.until
+			}
+		}
+		delete(l.refused, oldest)
+	}
+	l.refused[id] = refusal{until: l.now.Add(l.t.refuseFor), reason: why}
+	l.counters.Refused++
+}
+
+func (l *loop) isRefused(id fileID) bool {
+	r, ok := l.refused[id]
+	if ok && l.now.After(r.until) {
+		delete(l.refused, id)
+		return false
+	}
+	return ok
+}
+
+// --- completion ---
+
+func (l *loop) startComplete(f *file) {
+	if f.completing || f.partial == nil {
+		return
+	}
+	f.completing = true
+	p := f.partial
+	ctx := l.ctx
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		err := p.Complete() // verifies the whole body: not in the loop
+		select {
+		case l.done <- completion{f, err}:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+func (l *loop) completed(c completion) {
+	f := c.f
+	f.completing = false
+	if l.files[f.id] != f {
+		return
+	}
+	if c.err != nil {
+		l.log.Warn("mfz file failed its final check; refused", "name", f.name, "version", f.version, "err", c.err)
+		l.refuse(f.id, c.err.Error())
+		l.removeFile(f)
+		l.resync()
+		return
+	}
+	l.endTransfer(f)
+	f.partial, f.have, f.fetching = nil, nil, nil
+	f.nhave, f.bytesHave = f.blocks, f.m.BodyLen
+	f.completedAt = l.now
+	l.counters.Completed++
+	l.log.Info("mfz file complete", "name", f.name, "version", f.version, "seconds", l.now.Sub(f.started).Seconds())
+	if l.byName[f.name] == f {
+		l.announceAll(f)
+		f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
+	}
+	l.resync()
+}
+
+// --- neighbours ---
+
+func (l *loop) connect(d packet.Dir, tile tep.TileID) {
+	if !d.IsLink() {
+		return
+	}
+	if n := l.nbrs[d]; n != nil {
+		l.disconnect(d)
+	}
+	n := newNbr(d, tile, l)
+	l.nbrs[d] = n
+	// SYNC first: the other side forgets our old handles, then learns
+	// them all again, and answers with its own.
+	l.sendCtrl(n, appendSync(l.buf[:0], 0))
+	l.announceTo(n)
+}
+
+func (l *loop) disconnect(d packet.Dir) {
+	n := l.nbrs[d]
+	if n == nil {
+		return
+	}
+	for _, a := range append([]*asm(nil), n.asms...) {
+		l.cancelAsm(n, a)
+	}
+	l.nbrs[d] = nil
+	for id, mf := range l.fetches {
+		if mf.from == d {
+			delete(l.fetches, id) // asked again of whoever else has it
+		}
+	}
+	l.reconsiderAll()
+}
+
+// sync: the neighbour's service (re)started or just saw us connect. Its
+// handles are new and whatever it asked of us before is void.
+func (l *loop) sync(n *nbr) {
+	for _, a := range append([]*asm(nil), n.asms...) {
+		l.cancelAsm(n, a)
+	}
+	n.resetRemote()
+	n.jobs = n.jobs[:0]
+	n.jobChunks = 0
+	for id, mf := range l.fetches {
+		if mf.from == n.dir {
+			delete(l.fetches, id)
+		}
+	}
+	l.announceTo(n)
+}
+
+// announceTo sends n everything we hold: the dominant file of each name.
+func (l *loop) announceTo(n *nbr) {
+	names := make([]string, 0, len(l.byName))
+	for name := range l.byName {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		l.announce(n, l.byName[name])
+	}
+	n.nextRefresh = l.now.Add(l.refreshDelay())
+}
+
+func (l *loop) announceAll(f *file) {
+	for _, n := range l.nbrs {
+		if n != nil {
+			l.announce(n, f)
+		}
+	}
+}
+
+func (l *loop) announce(n *nbr, f *file) {
+	if f.handle == noHandle {
+		return
+	}
+	var flags byte
+	if !f.receiving() {
+		flags |= flagComplete
+	}
+	if f.tomb {
+		flags |= flagTombstone
+	}
+	l.sendCtrl(n, appendAnnounce(l.buf[:0], f.handle, flags, f.version, f.blocks, f.nhave, f.id, f.name))
+	l.counters.AnnouncesOut++
+	if f.receiving() {
+		l.sendBitfield(n, f)
+	}
+}
+
+func (l *loop) sendBitfield(n *nbr, f *file) {
+	n.bfSent[f.id] = l.now
+	if f.nhave == 0 {
+		return
+	}
+	for off := 0; off < len(f.have); off += bitfieldBytes {
+		end := min(off+bitfieldBytes, len(f.have))
+		chunk := f.have[off:end]
+		if allZero(chunk) {
+			continue
+		}
+		l.sendCtrl(n, appendBitfield(l.buf[:0], f.handle, off*8, chunk))
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *loop) refreshDelay() time.Duration {
+	span := l.t.refreshMax - l.t.refreshMin
+	if span <= 0 {
+		return l.t.refreshMin
+	}
+	return l.t.refreshMin + time.Duration(l.rng.Int63n(int64(span)))
+}
+
+// flushHaves tells every neighbour which blocks verified since the last
+// flush, one HAVE per file.
+func (l *loop) flushHaves() {
+	for f, bs := range l.haves {
+		delete(l.haves, f)
+		if f.handle == noHandle || l.byName[f.name] != f || !f.receiving() {
+			continue
+		}
+		for len(bs) > 0 {
+			k := min(len(bs), maxHaves)
+			msg := appendHave(l.buf[:0], f.handle, f.low, bs[:k])
+			for _, n := range l.nbrs {
+				if n != nil {
+					l.sendCtrl(n, msg)
+				}
+			}
+			bs = bs[k:]
+		}
+	}
+}
+
+// slowTick: refreshes, bitfield repairs, manifest retries, expiries.
+func (l *loop) slowTick() {
+	for _, n := range l.nbrs {
+		if n == nil {
+			continue
+		}
+		if l.now.After(n.nextRefresh) {
+			l.announceTo(n)
+		}
+		// A HAVE may have been lost: while a partial grows, its bitmap
+		// goes out again at most every bitfieldGap.
+		for _, f := range l.byName {
+			if f.receiving() && f.changedAt.After(n.bfSent[f.id]) && l.now.Sub(n.bfSent[f.id]) >= l.t.bitfieldGap {
+				l.sendBitfield(n, f)
+			}
+		}
+		for id := range n.bfSent {
+			if l.files[id] == nil {
+				delete(n.bfSent, id)
+			}
+		}
+	}
+	for _, f := range l.byName {
+		if f.reannounceLeft > 0 && l.now.After(f.reannounceAt) {
+			f.reannounceLeft--
+			f.reannounceAt = l.now.Add(2 * time.Second)
+			l.announceAll(f)
+		}
+	}
+	l.manifestTimeouts()
+	l.reconsiderAll()
+}
+
+// --- announcements from neighbours ---
+
+func (l *loop) announced(n *nbr, m *msg) {
+	l.counters.AnnouncesIn++
+	rf := n.rh[m.handle]
+	if rf == nil || rf.id != m.fid {
+		if rf != nil {
+			l.dropRemote(n, rf)
+		}
+		if old := n.byFid[m.fid]; old != nil {
+			l.dropRemote(n, old)
+		}
+		rf = &rfile{handle: m.handle, id: m.fid}
+		n.rh[m.handle] = rf
+		n.byFid[m.fid] = rf
+		// It announces only the dominant file of a name: what it said
+		// of an older one of that name is void.
+		for _, o := range n.byFid {
+			if o != rf && o.name == m.name && dominates(m.version, m.fid, o.version, o.id) {
+				l.dropRemote(n, o)
+			}
+		}
+	}
+	rf.name, rf.version = m.name, m.version
+	rf.tomb = m.flags&flagTombstone != 0
+	rf.complete = m.flags&flagComplete != 0
+	if int(m.blocks) != rf.blocks {
+		rf.have = nil
+	}
+	rf.blocks = int(m.blocks)
+	if rf.complete {
+		rf.have = nil
+	} else if rf.have == nil {
+		rf.have = make([]byte, (rf.blocks+7)/8)
+	}
+	l.consider(n, rf)
+}
+
+// dropRemote forgets a neighbour's handle mapping (it was remapped).
+func (l *loop) dropRemote(n *nbr, rf *rfile) {
+	if n.rh[rf.handle] == rf {
+		n.rh[rf.handle] = nil
+	}
+	if n.byFid[rf.id] == rf {
+		delete(n.byFid, rf.id)
+	}
+	for _, a := range append([]*asm(nil), n.asms...) {
+		if a.f.id == rf.id {
+			l.cancelAsm(n, a)
+		}
+	}
+}
+
+func (l *loop) bitfield(n *nbr, m *msg) {
+	rf := n.rh[m.handle]
+	if rf == nil || rf.complete || rf.have == nil {
+		return
+	}
+	first := int(m.block)
+	for i, x := range m.data {
+		for k := 0; k < 8; k++ {
+			if x&(1<<k) != 0 && first+8*i+k < rf.blocks {
+				setBit(rf.have, first+8*i+k)
+			}
+		}
+	}
+}
+
+func (l *loop) have(n *nbr, m *msg) {
+	rf := n.rh[m.handle]
+	if rf == nil || rf.complete || rf.have == nil {
+		return
+	}
+	// The low mark repairs HAVEs lost before this one.
+	for b := 0; b < int(m.block) && b < rf.blocks; b++ {
+		setBit(rf.have, b)
+	}
+	m.haveBlocks(func(b int) {
+		if b < rf.blocks {
+			setBit(rf.have, b)
+		}
+	})
+}
+
+func (l *loop) reconsiderAll() {
+	for _, n := range l.nbrs {
+		if n == nil {
+			continue
+		}
+		for _, rf := range n.byFid {
+			l.consider(n, rf)
+		}
+	}
+}
+
+// consider starts fetching the manifest of a file a neighbour announced if
+// it dominates what we hold of its name.
+func (l *loop) consider(n *nbr, rf *rfile) {
+	if l.files[rf.id] != nil || l.fetches[rf.id] != nil || l.isRefused(rf.id) {
+		return
+	}
+	if cur := l.byName[rf.name]; cur != nil && !dominates(rf.version, rf.id, cur.version, cur.id) {
+		return
+	}
+	if n.avoided(l.now) {
+		return
+	}
+	for id, mf := range l.fetches {
+		if mf.name == rf.name {
+			if !dominates(rf.version, rf.id, mf.version, mf.id) {
+				return
+			}
+			delete(l.fetches, id) // a newer one appeared: fetch that instead
+		}
+	}
+	if len(l.fetches) >= l.t.manifests {
+		return
+	}
+	mf := &mfetch{id: rf.id, name: rf.name, version: rf.version, from: n.dir}
+	l.fetches[rf.id] = mf
+	l.askManifest(n, rf, mf)
+}
+
+func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
+	mf.askedAt, mf.askOff = l.now, mf.got
+	l.sendCtrl(n, appendGetManifest(l.buf[:0], rf.handle, mf.got))
+}
+
+func (l *loop) manifestSeg(n *nbr, m *msg) {
+	rf := n.rh[m.handle]
+	if rf == nil {
+		return
+	}
+	mf := l.fetches[rf.id]
+	if mf == nil || mf.from != n.dir {
+		return
+	}
+	if mf.buf == nil {
+		mf.total = int(m.total)
+		mf.buf = make([]byte, 0, mf.total)
+	}
+	if int(m.total) != mf.total {
+		l.counters.Malformed++
+		return
+	}
+	switch off := int(m.offset); {
+	case off == mf.got:
+		mf.buf = append(mf.buf, m.data...)
+		mf.got += len(m.data)
+		mf.askedAt = l.now
+	case off > mf.got:
+		// A segment was lost: ask again from the gap, once per gap.
+		if mf.askOff != mf.got {
+			l.askManifest(n, rf, mf)
+		}
+		return
+	default:
+		return
+	}
+	if mf.got < mf.total {
+		return
+	}
+	delete(l.fetches, mf.id)
+	signed := mf.buf
+	man, _, err := mfz.SplitSignedManifest(signed)
+	if err != nil || fidOf(sha256.Sum256(man)) != mf.id {
+		// It announced one file and sent another: a lying neighbour.
+		l.counters.BadManifests++
+		l.strike(n, "manifest does not match its announced id")
+		return
+	}
+	l.counters.ManifestsIn++
+	p, err := l.st.Begin(signed)
+	if err != nil {
+		if errors.Is(err, mfz.ErrExists) {
+			l.resync()
+			return
+		}
+		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", err)
+		l.refuse(mf.id, err.Error())
+		return
+	}
+	if p.Done() { // a tombstone, installed at once
+		l.resync()
+		return
+	}
+	pm := p.Manifest()
+	f := l.addTransfer(p, pm, pm.Hash())
+	f.started = l.now
+	l.rebuildNames()
+}
+
+func (l *loop) manifestTimeouts() {
+	for id, mf := range l.fetches {
+		n := l.nbrs[mf.from]
+		var rf *rfile
+		if n != nil {
+			rf = n.byFid[id]
+		}
+		if rf == nil {
+			delete(l.fetches, id)
+			continue
+		}
+		if l.now.Sub(mf.askedAt) < n.timeout(l.t) {
+			continue
+		}
+		mf.tries++
+		l.counters.Timeouts++
+		if mf.tries > 4 {
+			delete(l.fetches, id)
+			l.strike(n, "manifest not served")
+			continue
+		}
+		l.askManifest(n, rf, mf)
+	}
+}
+
+// strike notes a neighbour that did not serve what it announced; enough
+// in a row and it is avoided.
+func (l *loop) strike(n *nbr, why string) {
+	n.strikes++
+	if n.strikes >= l.t.strikes {
+		l.avoid(n, why)
+	}
+}
+
+// avoid stops asking n for anything for a while (doubling each time).
+func (l *loop) avoid(n *nbr, why string) {
+	n.strikes = 0
+	n.avoidUntil = l.now.Add(n.avoidFor)
+	l.log.Warn("mfz avoiding neighbour", "dir", n.dir.String(), "for", n.avoidFor, "reason", why)
+	n.avoidFor = min(2*n.avoidFor, l.t.avoidMax)
+	n.avoidCount++
+	l.counters.Avoided++
+	for _, a := range append([]*asm(nil), n.asms...) {
+		l.cancelAsm(n, a)
+	}
+	for id, mf := range l.fetches {
+		if mf.from == n.dir {
+			delete(l.fetches, id)
+		}
+	}
+}
+
+// readFileHead reads the header and signed manifest of the MFZ file at path.
+func readFileHead(path string) (*mfz.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return mfz.ReadFile(f, fi.Size())
+}

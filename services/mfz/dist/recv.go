@@ -1,0 +1,508 @@
+package dist
+
+import (
+	"errors"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/mfz"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// nbr is one live neighbour: what it announced, what it asked of us and
+// what we asked of it.
+type nbr struct {
+	dir  packet.Dir
+	tile tep.TileID
+
+	// What it announced, by its handle and by file id.
+	rh    [maxHandle + 1]*rfile
+	byFid map[fileID]*rfile
+
+	// Sending: control messages first, then the jobs it asked for.
+	ctrl        [][]byte
+	ctrlHead    int
+	jobs        []job
+	jobChunks   int
+	cache       blockCache
+	bfSent      map[fileID]time.Time
+	nextRefresh time.Time
+
+	// Receiving: blocks being fetched from it and the chunks asked for, in
+	// the order asked (links keep order and the sender serves in order, so
+	// a chunk arriving means every chunk asked before it that has not come
+	// was lost).
+	asms     []*asm
+	out      []pend
+	outHead  int
+	inflight int // chunks asked for and not arrived or known lost
+	free     [][]byte
+
+	lastProgress time.Time
+	srtt, rttvar time.Duration
+	sampleAt     time.Time // a request sent into an empty pipe, for an RTT sample
+	backoff      uint
+	strikes      int
+	avoidUntil   time.Time
+	avoidFor     time.Duration
+	avoidCount   int
+
+	bytesIn   int64
+	rateBytes int64
+	rateAt    time.Time
+	rate      float64 // bytes/s delivered, smoothed
+	badBlocks uint64
+	timeoutsN uint64
+	notHaves  uint64
+}
+
+func newNbr(d packet.Dir, tile tep.TileID, l *loop) *nbr {
+	n := &nbr{dir: d, tile: tile, byFid: map[fileID]*rfile{}, bfSent: map[fileID]time.Time{},
+		avoidFor: l.t.avoidFor, rateAt: l.now}
+	for _, hn := range l.h.Neighbours() {
+		if hn.Dir == d && hn.RTT > 0 {
+			n.srtt, n.rttvar = hn.RTT, hn.RTT/2
+		}
+	}
+	if n.srtt == 0 {
+		n.srtt, n.rttvar = 50*time.Millisecond, 25*time.Millisecond
+	}
+	return n
+}
+
+func (n *nbr) resetRemote() {
+	n.rh = [maxHandle + 1]*rfile{}
+	n.byFid = map[fileID]*rfile{}
+}
+
+func (n *nbr) avoided(now time.Time) bool { return now.Before(n.avoidUntil) }
+
+// timeout is how long the neighbour may stay silent while chunks are
+// outstanding: twice the smoothed request-to-first-data time plus four
+// deviations, within [minRTO, maxRTO], doubled per timeout in a row.
+func (n *nbr) timeout(t *tuning) time.Duration {
+	rto := 2*n.srtt + 4*n.rttvar
+	rto = max(rto, t.minRTO)
+	rto <<= min(n.backoff, 4)
+	return min(rto, t.maxRTO)
+}
+
+// asm is a block being fetched from one neighbour, reassembled in buf.
+type asm struct {
+	f      *file
+	block  int
+	n      *nbr
+	buf    []byte
+	length int
+	nch    int
+	state  []byte  // per chunk: chNeed, chAsked, chGot
+	oc     []uint8 // per chunk: live entries in n.out
+	ngot   int
+	next   int // no chunk below next is chNeed
+	dead   bool
+	start  time.Time
+}
+
+const (
+	chNeed = iota
+	chAsked
+	chGot
+)
+
+type pend struct {
+	a *asm
+	c int
+}
+
+func chunkCount(blockLen int) int { return (blockLen + ChunkLen - 1) / ChunkLen }
+
+func chunkSize(blockLen, c int) int { return min(ChunkLen, blockLen-c*ChunkLen) }
+
+// maxAsms bounds the blocks fetched from one neighbour at once (and with
+// it the reassembly memory): enough to keep a window's worth of chunks
+// asked for, plus one.
+func (l *loop) maxAsms(bs int) int {
+	return max(2, (l.t.window*ChunkLen+bs-1)/bs+1)
+}
+
+func (n *nbr) findAsm(f *file, b int) *asm {
+	for _, a := range n.asms {
+		if a.f == f && a.block == b {
+			return a
+		}
+	}
+	return nil
+}
+
+// fill asks n for chunks until its window is full.
+func (l *loop) fill(n *nbr) {
+	if n.avoided(l.now) {
+		return
+	}
+	for n.inflight < l.t.window {
+		room := l.t.window - n.inflight
+		if room < l.t.minBatch && n.inflight > 0 {
+			return
+		}
+		if l.askMore(n, room) {
+			continue
+		}
+		if !l.assignBlock(n) {
+			return
+		}
+	}
+}
+
+// askMore sends one REQUEST for the first run of needed chunks of a block
+// being fetched from n, at most room chunks.
+func (l *loop) askMore(n *nbr, room int) bool {
+	for _, a := range n.asms {
+		for a.next < a.nch && a.state[a.next] != chNeed {
+			a.next++
+		}
+		if a.next >= a.nch {
+			continue
+		}
+		rf := n.byFid[a.f.id]
+		if rf == nil {
+			l.cancelAsm(n, a)
+			return true
+		}
+		first := a.next
+		cnt := 0
+		for first+cnt < a.nch && cnt < room && a.state[first+cnt] == chNeed {
+			cnt++
+		}
+		l.askChunks(n, rf, a, first, cnt)
+		return true
+	}
+	return false
+}
+
+func (l *loop) askChunks(n *nbr, rf *rfile, a *asm, first, cnt int) {
+	if n.inflight == 0 {
+		n.lastProgress = l.now
+		n.sampleAt = l.now
+	}
+	l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, first, cnt))
+	l.counters.Requests++
+	for c := first; c < first+cnt; c++ {
+		a.state[c] = chAsked
+		a.oc[c]++
+		n.out = append(n.out, pend{a, c})
+	}
+	n.inflight += cnt
+}
+
+// assignBlock picks a new block for n to fetch, if n holds one we need.
+func (l *loop) assignBlock(n *nbr) bool {
+	var ts []*file
+	for _, f := range l.byName {
+		if f.receiving() && !f.completing {
+			ts = append(ts, f)
+		}
+	}
+	if len(ts) == 0 {
+		return false
+	}
+	l.rr++
+	for i := range ts {
+		f := ts[(l.rr+i)%len(ts)]
+		rf := n.byFid[f.id]
+		if rf == nil || rf.blocks != f.blocks {
+			continue
+		}
+		if len(n.asms) >= l.maxAsms(f.m.BlockSize) {
+			return false
+		}
+		b := l.pickBlock(f, rf)
+		if b < 0 {
+			continue
+		}
+		l.newAsm(n, f, b)
+		return true
+	}
+	return false
+}
+
+func (l *loop) pickBlock(f *file, rf *rfile) int {
+	switch l.t.strategy {
+	case RarestFirst:
+		best, bestN := -1, 1<<30
+		for b := f.low; b < f.blocks; b++ {
+			if bit(f.have, b) || f.fetching[b] != 0 || !rf.holds(b) {
+				continue
+			}
+			k := 0
+			for _, o := range l.nbrs {
+				if o != nil {
+					if orf := o.byFid[f.id]; orf != nil && orf.holds(b) {
+						k++
+					}
+				}
+			}
+			if k < bestN {
+				best, bestN = b, k
+			}
+		}
+		return best
+	default:
+		for b := f.low; b < f.blocks; b++ {
+			if !bit(f.have, b) && f.fetching[b] == 0 && rf.holds(b) {
+				return b
+			}
+		}
+		return -1
+	}
+}
+
+func (l *loop) newAsm(n *nbr, f *file, b int) *asm {
+	length := f.m.BlockLen(b)
+	var buf []byte
+	if k := len(n.free); k > 0 && cap(n.free[k-1]) >= length {
+		buf = n.free[k-1][:length]
+		n.free = n.free[:k-1]
+	} else {
+		buf = make([]byte, length)
+	}
+	nch := chunkCount(length)
+	a := &asm{f: f, block: b, n: n, buf: buf, length: length, nch: nch,
+		state: make([]byte, nch), oc: make([]uint8, nch), start: l.now}
+	n.asms = append(n.asms, a)
+	f.fetching[b] = n.dir
+	return a
+}
+
+// releaseAsm takes a finished or cancelled block off n.
+func (l *loop) releaseAsm(n *nbr, a *asm) {
+	a.dead = true
+	for i, x := range n.asms {
+		if x == a {
+			n.asms = append(n.asms[:i], n.asms[i+1:]...)
+			break
+		}
+	}
+	if a.f.fetching != nil && a.f.fetching[a.block] == n.dir {
+		a.f.fetching[a.block] = 0
+	}
+	if len(n.free) < 2 {
+		n.free = append(n.free, a.buf[:0])
+	}
+	a.buf = nil
+}
+
+// cancelAsm gives up fetching a block from n: its chunks still asked for
+// no longer count against n's window, and the block is free for anyone.
+func (l *loop) cancelAsm(n *nbr, a *asm) {
+	if a.dead {
+		return
+	}
+	for c := range a.oc {
+		n.inflight -= int(a.oc[c])
+		a.oc[c] = 0
+	}
+	n.inflight = max(n.inflight, 0)
+	l.releaseAsm(n, a)
+	l.compactOut(n)
+}
+
+// compactOut drops entries of dead blocks from the front of n.out and
+// reclaims the slice.
+func (l *loop) compactOut(n *nbr) {
+	for n.outHead < len(n.out) && n.out[n.outHead].a.dead {
+		n.out[n.outHead] = pend{}
+		n.outHead++
+	}
+	if n.outHead == len(n.out) {
+		n.out, n.outHead = n.out[:0], 0
+	} else if n.outHead > 256 && n.outHead > len(n.out)/2 {
+		k := copy(n.out, n.out[n.outHead:])
+		clear(n.out[k:])
+		n.out, n.outHead = n.out[:k], 0
+	}
+}
+
+// data handles one DATA chunk from n.
+func (l *loop) data(n *nbr, m *msg) {
+	rf := n.rh[m.handle]
+	if rf == nil {
+		l.counters.Unexpected++
+		return
+	}
+	f := l.files[rf.id]
+	if f == nil || !f.receiving() {
+		l.counters.Unexpected++
+		return
+	}
+	a := n.findAsm(f, int(m.block))
+	c := int(m.chunk)
+	if a == nil || c >= a.nch || len(m.data) != chunkSize(a.length, c) {
+		l.counters.Unexpected++
+		return
+	}
+	// Everything asked of n before this chunk and not come is lost.
+	if a.oc[c] > 0 {
+		for n.outHead < len(n.out) {
+			e := n.out[n.outHead]
+			n.out[n.outHead] = pend{}
+			n.outHead++
+			if e.a.dead {
+				continue
+			}
+			e.a.oc[e.c]--
+			n.inflight--
+			if e.a == a && e.c == c {
+				break
+			}
+			if e.a.state[e.c] == chAsked && e.a.oc[e.c] == 0 {
+				e.a.state[e.c] = chNeed
+				e.a.next = min(e.a.next, e.c)
+				l.counters.Lost++
+			}
+		}
+		l.compactOut(n)
+	}
+	// Progress: reset the silence timer, and take an RTT sample.
+	if !n.sampleAt.IsZero() {
+		l.rttSample(n, l.now.Sub(n.sampleAt))
+		n.sampleAt = time.Time{}
+	}
+	n.lastProgress = l.now
+	n.backoff = 0
+	if a.state[c] == chGot {
+		l.counters.Duplicates++
+		return
+	}
+	copy(a.buf[c*ChunkLen:], m.data)
+	a.state[c] = chGot
+	a.ngot++
+	l.counters.ChunksIn++
+	n.bytesIn += int64(len(m.data))
+	n.rateBytes += int64(len(m.data))
+	if a.ngot == a.nch {
+		l.blockDone(n, a)
+	}
+}
+
+func (l *loop) rttSample(n *nbr, r time.Duration) {
+	d := r - n.srtt
+	if d < 0 {
+		d = -d
+	}
+	n.rttvar += (d - n.rttvar) / 4
+	n.srtt += (r - n.srtt) / 8
+}
+
+// blockDone verifies and stores a block reassembled from n.
+func (l *loop) blockDone(n *nbr, a *asm) {
+	f, b := a.f, a.block
+	err := f.partial.PutBlock(b, a.buf[:a.length])
+	length := a.length
+	l.releaseAsm(n, a)
+	switch {
+	case err == nil:
+		if bit(f.have, b) {
+			return
+		}
+		setBit(f.have, b)
+		f.nhave++
+		f.bytesHave += int64(length)
+		f.changedAt = l.now
+		f.advanceLow()
+		f.sources[n.dir].Blocks++
+		f.sources[n.dir].Bytes += int64(length)
+		n.strikes = 0
+		l.counters.BlocksIn++
+		l.haves[f] = append(l.haves[f], b)
+		if f.nhave == f.blocks {
+			l.flushHaves()
+			l.startComplete(f)
+		}
+	case errors.Is(err, mfz.ErrBlockHash):
+		// Every chunk passed its CRC, so the link did not damage it:
+		// n sent a block that is not the one announced.
+		n.badBlocks++
+		l.counters.BadBlocks++
+		l.avoid(n, "block failed its hash")
+	case errors.Is(err, mfz.ErrDone):
+		l.resync()
+	default:
+		l.counters.DiskErrors++
+		l.log.Error("mfz cannot store block", "name", f.name, "block", b, "err", err)
+	}
+}
+
+// notHave: n does not serve a block we asked for; ask someone else now.
+func (l *loop) notHave(n *nbr, m *msg) {
+	l.counters.NotHave++
+	n.notHaves++
+	rf := n.rh[m.handle]
+	if rf == nil {
+		return
+	}
+	b := int(m.block)
+	if b == blockGone {
+		// It no longer holds the file: not a fault.
+		l.dropRemote(n, rf)
+		return
+	}
+	if rf.have == nil && rf.blocks > 0 {
+		// It announced the whole file and does not serve a block of it.
+		rf.complete = false
+		rf.have = make([]byte, (rf.blocks+7)/8)
+		for i := 0; i < rf.blocks; i++ {
+			setBit(rf.have, i)
+		}
+	}
+	clearBit(rf.have, b)
+	if f := l.files[rf.id]; f != nil {
+		if a := n.findAsm(f, b); a != nil {
+			l.cancelAsm(n, a)
+			l.strike(n, "announced blocks it does not serve")
+		}
+	}
+}
+
+// timeouts: a neighbour silent too long while chunks are outstanding.
+func (l *loop) timeouts() {
+	for _, n := range l.nbrs {
+		if n == nil {
+			continue
+		}
+		if l.now.Sub(n.rateAt) >= time.Second {
+			inst := float64(n.rateBytes) / l.now.Sub(n.rateAt).Seconds()
+			n.rate += (inst - n.rate) / 2
+			n.rateBytes, n.rateAt = 0, l.now
+		}
+		if n.inflight == 0 || l.now.Sub(n.lastProgress) < n.timeout(l.t) {
+			continue
+		}
+		n.timeoutsN++
+		l.counters.Timeouts++
+		n.backoff++
+		n.lastProgress = l.now
+		n.sampleAt = time.Time{}
+		if n.backoff >= 4 {
+			l.strike(n, "no data for its requests")
+			if n.avoided(l.now) {
+				continue
+			}
+		}
+		// Probe: ask again for the oldest few chunks still outstanding.
+		// If they were lost their answer shows the rest were lost too;
+		// if n was only slow, at most a few chunks come twice.
+		k, end := 0, len(n.out)
+		for i := n.outHead; i < end && k < 4; i++ {
+			e := n.out[i]
+			if e.a.dead || e.a.state[e.c] != chAsked {
+				continue
+			}
+			rf := n.byFid[e.a.f.id]
+			if rf == nil {
+				break
+			}
+			l.askChunks(n, rf, e.a, e.c, 1)
+			k++
+		}
+	}
+}

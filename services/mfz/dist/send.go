@@ -1,0 +1,239 @@
+package dist
+
+import (
+	"errors"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/services/mfz"
+)
+
+// job is work a neighbour asked of us, served in the order asked.
+type job struct {
+	f        *file
+	manifest bool // send the signed manifest from next to its end
+	block    int
+	next     int // next chunk (or manifest offset)
+	end      int // chunks end (exclusive)
+}
+
+// blockCache holds the block being streamed to one neighbour, read and
+// verified once rather than once per chunk.
+type blockCache struct {
+	f     *file
+	block int
+	buf   []byte
+	n     int
+}
+
+// sendCtrl queues a control message for n; control messages go out before
+// any DATA, so requests and announcements never wait behind our own bulk
+// data in our queue.
+func (l *loop) sendCtrl(n *nbr, b []byte) {
+	if n.ctrlHead == len(n.ctrl) {
+		// Nothing waiting: try at once.
+		err := l.h.Send(n.dir, b)
+		switch {
+		case err == nil:
+			l.counters.PacketsOut++
+			return
+		case errors.Is(err, daemon.ErrNotLive):
+			return
+		}
+	}
+	if len(n.ctrl)-n.ctrlHead >= l.t.ctrlQueue {
+		l.counters.CtrlDropped++
+		return
+	}
+	n.ctrl = append(n.ctrl, append([]byte(nil), b...))
+}
+
+// pump moves what waits for n into the daemon's send queue: control
+// messages while there is room, DATA while fewer than dataDepth of our
+// packets wait there. The device keeps the link busy from its own 16 KB
+// queue; keeping ours shallow keeps control messages from waiting long.
+func (l *loop) pump(n *nbr) {
+	for n.ctrlHead < len(n.ctrl) {
+		err := l.h.Send(n.dir, n.ctrl[n.ctrlHead])
+		if errors.Is(err, daemon.ErrQueueFull) {
+			return
+		}
+		if err == nil {
+			l.counters.PacketsOut++
+		}
+		n.ctrl[n.ctrlHead] = nil
+		n.ctrlHead++
+	}
+	n.ctrl, n.ctrlHead = n.ctrl[:0], 0
+	if len(n.jobs) == 0 {
+		return
+	}
+	room := l.h.Room(n.dir)
+	l.roomMax = max(l.roomMax, room)
+	for room > l.roomMax-l.t.dataDepth && len(n.jobs) > 0 {
+		j := &n.jobs[0]
+		var b []byte
+		next := j.next
+		if j.manifest {
+			if j.next >= len(j.f.signed) {
+				l.popJob(n)
+				continue
+			}
+			next = min(j.next+manifestSeg, len(j.f.signed))
+			b = appendManifest(l.buf[:0], j.f.handle, j.next, len(j.f.signed), j.f.signed[j.next:next])
+		} else {
+			if j.next >= j.end {
+				l.popJob(n)
+				continue
+			}
+			if l.files[j.f.id] != j.f {
+				l.sendCtrl(n, appendNotHave(l.buf[:0], j.f.handle, blockGone))
+				l.counters.NotHaveOut++
+				l.dropJobsOf(n, j.f)
+				continue
+			}
+			if !l.cached(n, j.f, j.block) {
+				l.sendCtrl(n, appendNotHave(l.buf[:0], j.f.handle, j.block))
+				l.counters.NotHaveOut++
+				l.popJob(n)
+				continue
+			}
+			off := j.next * ChunkLen
+			chunk := n.cache.buf[off:min(off+ChunkLen, n.cache.n)]
+			b = appendData(l.buf[:0], j.f.handle, j.block, j.next, chunk)
+			if l.s.corrupt {
+				b = b[:len(b)-crcLen]
+				b[6] ^= 0x40
+				b = seal(b)
+			}
+			next = j.next + 1
+		}
+		err := l.h.Send(n.dir, b)
+		switch {
+		case err == nil:
+			l.counters.PacketsOut++
+			if !j.manifest {
+				n.jobChunks--
+				l.counters.ChunksOut++
+			}
+			j.next = next
+			room--
+		case errors.Is(err, daemon.ErrQueueFull):
+			return // the same packet goes next time
+		default:
+			n.jobs, n.jobChunks = n.jobs[:0], 0
+			return
+		}
+	}
+}
+
+// dropJobsOf drops every job for f, a file we no longer hold.
+func (l *loop) dropJobsOf(n *nbr, f *file) {
+	k := 0
+	for _, j := range n.jobs {
+		if j.f == f {
+			if !j.manifest {
+				n.jobChunks -= j.end - j.next
+			}
+			continue
+		}
+		n.jobs[k] = j
+		k++
+	}
+	clear(n.jobs[k:])
+	n.jobs = n.jobs[:k]
+	if n.cache.f == f {
+		n.cache.f, n.cache.n = nil, 0
+	}
+}
+
+func (l *loop) popJob(n *nbr) {
+	j := n.jobs[0]
+	if !j.manifest {
+		n.jobChunks -= j.end - j.next
+	}
+	copy(n.jobs, n.jobs[1:])
+	n.jobs = n.jobs[:len(n.jobs)-1]
+}
+
+// cached makes sure n's cache holds block b of f, read and verified.
+func (l *loop) cached(n *nbr, f *file, b int) bool {
+	c := &n.cache
+	if c.f == f && c.block == b && c.n > 0 {
+		return true
+	}
+	c.f, c.n = nil, 0
+	if !f.holds(b) {
+		return false
+	}
+	if cap(c.buf) < f.m.BlockSize {
+		c.buf = make([]byte, f.m.BlockSize)
+	}
+	c.buf = c.buf[:cap(c.buf)]
+	var k int
+	var err error
+	if f.partial != nil {
+		k, err = f.partial.ReadBlock(b, c.buf)
+	}
+	if f.partial == nil || errors.Is(err, mfz.ErrDone) {
+		// Complete: read it from live/, if live/ holds this very file.
+		if e, ok := l.st.Lookup(f.name); ok && fidOf(e.Hash) == f.id {
+			k, err = l.st.ReadBlock(f.name, b, c.buf)
+		} else {
+			err = mfz.ErrNotFound
+		}
+	}
+	if err != nil {
+		l.counters.ReadErrors++
+		return false
+	}
+	c.f, c.block, c.n = f, b, k
+	return true
+}
+
+// request: n asks for chunks of a block.
+func (l *loop) request(n *nbr, m *msg) {
+	l.counters.RequestsIn++
+	f := l.handles[m.handle]
+	b := int(m.block)
+	if f == nil || f.tomb {
+		l.sendCtrl(n, appendNotHave(l.buf[:0], m.handle, blockGone))
+		l.counters.NotHaveOut++
+		return
+	}
+	if b >= f.blocks || int(m.chunk)+int(m.count) > chunkCount(f.m.BlockLen(b)) {
+		l.counters.Malformed++
+		return
+	}
+	if !f.holds(b) {
+		l.sendCtrl(n, appendNotHave(l.buf[:0], m.handle, b))
+		l.counters.NotHaveOut++
+		return
+	}
+	if len(n.jobs) >= l.t.serveQueue || n.jobChunks+int(m.count) > l.t.serveChunks {
+		// A receiver keeping to its window never gets here.
+		l.counters.RequestsDropped++
+		return
+	}
+	n.jobs = append(n.jobs, job{f: f, block: b, next: int(m.chunk), end: int(m.chunk) + int(m.count)})
+	n.jobChunks += int(m.count)
+}
+
+// getManifest: n asks for a signed manifest from an offset. A repeated
+// ask replaces the one queued, so re-asks never stream it twice.
+func (l *loop) getManifest(n *nbr, m *msg) {
+	f := l.handles[m.handle]
+	if f == nil || int(m.offset) >= len(f.signed) {
+		return
+	}
+	for i := range n.jobs {
+		if n.jobs[i].manifest && n.jobs[i].f == f {
+			n.jobs[i].next = int(m.offset)
+			return
+		}
+	}
+	if len(n.jobs) >= l.t.serveQueue {
+		l.counters.RequestsDropped++
+		return
+	}
+	n.jobs = append(n.jobs, job{f: f, manifest: true, next: int(m.offset)})
+}

@@ -1,0 +1,304 @@
+package dist
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/mfz"
+)
+
+// SectionName is the service's name: its section in `itcd status` and
+// the name in log lines.
+const SectionName = "mfz"
+
+// Strategy chooses which missing block to ask a neighbour for.
+type Strategy int
+
+const (
+	// Sequential asks for the lowest missing block that the neighbour
+	// holds and nobody is fetching: blocks flow down a chain of tiles in
+	// order, so each tile can pass a block on as soon as it has it.
+	Sequential Strategy = iota
+	// RarestFirst asks for the missing block that the fewest live
+	// neighbours hold (the lowest of those on a tie).
+	RarestFirst
+)
+
+func (s Strategy) String() string {
+	if s == RarestFirst {
+		return "rarest-first"
+	}
+	return "sequential"
+}
+
+// tuning holds the protocol's constants in one place. Tests and
+// benchmarks replace them through testTuning.
+type tuning struct {
+	window      int           // chunks requested and not arrived, per neighbour
+	minBatch    int           // smallest request sent while others are in flight
+	strategy    Strategy      // block selection
+	avoidFor    time.Duration // first avoidance of a bad neighbour; doubles
+	avoidMax    time.Duration
+	strikes     int           // NOTHAVEs/timeouts in a row before avoiding
+	refreshMin  time.Duration // idle announcement refresh, jittered in [min, max)
+	refreshMax  time.Duration
+	bitfieldGap time.Duration // partial bitmaps re-sent at most this often while they grow
+	minRTO      time.Duration
+	maxRTO      time.Duration
+	tick        time.Duration // timer for retries and send pacing
+	dataDepth   int           // DATA packets of ours allowed in the daemon's queue per link
+	serveQueue  int           // queued REQUESTs per neighbour
+	serveChunks int           // queued chunks per neighbour
+	ctrlQueue   int           // control messages waiting per neighbour
+	manifests   int           // manifest fetches at once
+	refusedMax  int           // remembered refused file ids
+	refuseFor   time.Duration // a refused id is not fetched again for this long
+	resyncEvery time.Duration // reconcile with the store's list
+	snapEvery   time.Duration // publish the status snapshot
+	syncEvery   int           // StoreConfig.SyncEvery
+}
+
+var defaultTuning = tuning{
+	window:      96, // 96 x 245 = 23.5 KB
+	minBatch:    8,
+	strategy:    Sequential,
+	avoidFor:    30 * time.Second,
+	avoidMax:    10 * time.Minute,
+	strikes:     3,
+	refreshMin:  30 * time.Second,
+	refreshMax:  60 * time.Second,
+	bitfieldGap: time.Second,
+	minRTO:      150 * time.Millisecond,
+	maxRTO:      4 * time.Second,
+	tick:        5 * time.Millisecond,
+	dataDepth:   24,
+	serveQueue:  64,
+	serveChunks: 512,
+	ctrlQueue:   1024,
+	manifests:   4,
+	refusedMax:  256,
+	refuseFor:   10 * time.Minute,
+	resyncEvery: 5 * time.Second,
+	snapEvery:   100 * time.Millisecond,
+	syncEvery:   64,
+}
+
+// testTuning, when set (by this package's tests), replaces defaultTuning
+// for services made afterwards.
+var testTuning atomic.Pointer[tuning]
+
+// corruptTiles is a test hook: a service whose state dir is a key here
+// flips a bit in every DATA chunk it sends, with the CRC made to match, as
+// a malicious or broken neighbour would.
+var corruptTiles sync.Map
+
+// The interfaces Service implements, checked by the compiler.
+var (
+	_ daemon.Service        = (*Service)(nil)
+	_ daemon.StatusReporter = (*Service)(nil)
+	_ daemon.ControlHandler = (*Service)(nil)
+)
+
+// Service is the signed-file distribution service (service 8). It owns the
+// tile's mfz.Store. Make it with New; the daemon runs Serve.
+type Service struct {
+	store   *mfz.Store
+	log     *slog.Logger
+	t       tuning
+	corrupt bool
+
+	served atomic.Bool // Serve ran: it closes the store
+	wake   chan struct{}
+
+	mu   sync.Mutex
+	snap Status
+}
+
+// New opens the signed-file store in STATE_DIR/mfz (trust dir
+// cfg.MFZ.TrustDir, default STATE_DIR/mfz/trust; hooks cfg.MFZ.Hooks) and
+// makes the service. Serve closes the store when it returns; if Serve
+// never runs, call Close.
+func New(cfg daemon.Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	t := defaultTuning
+	if p := testTuning.Load(); p != nil {
+		t = *p
+	}
+	hooks := make([]mfz.Hook, 0, len(cfg.MFZ.Hooks))
+	for _, h := range cfg.MFZ.Hooks {
+		hooks = append(hooks, mfz.Hook{Pattern: h.Pattern, Command: h.Command, Timeout: h.Timeout.D()})
+	}
+	st, err := mfz.Open(mfz.StoreConfig{
+		Dir:       filepath.Join(cfg.StateDir, "mfz"),
+		TrustDir:  cfg.MFZ.TrustDir,
+		Hooks:     hooks,
+		Logger:    log,
+		SyncEvery: t.syncEvery,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{store: st, log: log, t: t, wake: make(chan struct{}, 1)}
+	_, s.corrupt = corruptTiles.Load(cfg.StateDir)
+	s.snap = Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{}}
+	return s, nil
+}
+
+// Store returns the service's store.
+func (s *Service) Store() *mfz.Store { return s.store }
+
+// Close closes the store of a service whose Serve never ran (Serve closes
+// it itself).
+func (s *Service) Close() error {
+	if s.served.Load() {
+		return nil
+	}
+	return s.store.Close()
+}
+
+// Number implements daemon.Service.
+func (s *Service) Number() packet.Service { return packet.ServiceMFZ }
+
+// Name implements daemon.Service.
+func (s *Service) Name() string { return SectionName }
+
+// Serve implements daemon.Service. It runs the store's watcher and the
+// protocol loop until ctx ends, then closes the store.
+func (s *Service) Serve(ctx context.Context, h daemon.Host, in daemon.Inbox) error {
+	if !s.served.CompareAndSwap(false, true) {
+		return errors.New("mfz: Serve called twice")
+	}
+	defer s.store.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (deferred later, so it runs first)
+	defer cancel()
+	events, unsubscribe := s.store.Subscribe(256)
+	defer unsubscribe()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.store.Run(ctx); err != nil && ctx.Err() == nil {
+			h.Logger().Error("mfz store watcher stopped", "err", err)
+		}
+	}()
+	l := newLoop(s, h, &wg)
+	return l.run(ctx, in, events)
+}
+
+// Status implements daemon.StatusReporter: the last snapshot the loop
+// published (at most about 100ms old).
+func (s *Service) Status() any { return s.Snapshot() }
+
+// Snapshot returns the service's state. It is safe from any goroutine.
+func (s *Service) Snapshot() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snap
+}
+
+func (s *Service) publish(st Status) {
+	s.mu.Lock()
+	s.snap = st
+	s.mu.Unlock()
+}
+
+// Commands implements daemon.ControlHandler.
+func (s *Service) Commands() []string { return []string{"push", "files"} }
+
+// PushArgs are the arguments of the control command "push".
+type PushArgs struct {
+	Path string `json:"path"` // the signed file, an absolute path the daemon can read
+}
+
+// PushResult is the answer to "push": the file now installed.
+type PushResult struct {
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+	Deleted bool   `json:"deleted"` // a tombstone
+	Size    int64  `json:"size"`    // bytes of the MFZ file
+	Body    int64  `json:"body"`    // bytes that travel (the compressed body)
+	Blocks  int    `json:"blocks"`
+	Hash    string `json:"hash"`
+	// Already is set when exactly this file was installed before; the
+	// push is then a no-op that succeeds.
+	Already bool `json:"already,omitempty"`
+}
+
+// Control implements daemon.ControlHandler.
+//
+//	push  {"path": "/abs/file.mfz"}  verify, install, announce: PushResult
+//	files                            the Status
+func (s *Service) Control(ctx context.Context, cmd string, args []byte) (any, error) {
+	switch cmd {
+	case "files":
+		return s.Snapshot(), nil
+	case "push":
+		var a PushArgs
+		if len(args) == 0 {
+			return nil, errors.New(`push: want {"path": "/abs/file.mfz"}`)
+		}
+		if err := json.Unmarshal(args, &a); err != nil {
+			return nil, fmt.Errorf("push: %w", err)
+		}
+		return s.Push(a.Path)
+	}
+	return nil, fmt.Errorf("mfz: unknown command %q", cmd)
+}
+
+// Push verifies the signed file at path completely and installs it; the
+// service then announces it to every neighbour. A file that does not
+// verify, is signed by an untrusted key, or is older than what the tile
+// holds is refused with an error that says so, and never spreads.
+func (s *Service) Push(path string) (PushResult, error) {
+	if path == "" || !filepath.IsAbs(path) {
+		return PushResult{}, fmt.Errorf("push: path %q: want an absolute path", path)
+	}
+	e, err := s.store.Install(path)
+	already := false
+	if errors.Is(err, mfz.ErrExists) {
+		f, rerr := readFileHead(path)
+		if rerr == nil {
+			if cur, ok := s.store.Lookup(f.Manifest.Name); ok && cur.Hash == f.Manifest.Hash() {
+				e, err, already = &cur, nil, true
+			}
+		}
+	}
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: %w", path, explain(err))
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	r := PushResult{Name: e.Name, Version: e.Version, Deleted: e.Deleted, Size: e.Size,
+		Hash: e.Hash.String(), Already: already}
+	if e.Manifest != nil {
+		r.Body, r.Blocks = e.Manifest.BodyLen, e.Manifest.BlockCount()
+	}
+	return r, nil
+}
+
+// explain adds what to do to the store's refusals.
+func explain(err error) error {
+	switch {
+	case errors.Is(err, mfz.ErrUntrusted):
+		return fmt.Errorf("%w (put the signer's .pub key into the tile's trust directory)", err)
+	case errors.Is(err, mfz.ErrTombstoned):
+		return fmt.Errorf("%w (a newer tombstone deleted this name; sign a newer version)", err)
+	case errors.Is(err, mfz.ErrStale):
+		return fmt.Errorf("%w (the tile holds a newer version; sign with a newer version)", err)
+	}
+	return err
+}

@@ -1,0 +1,282 @@
+package dist
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// Status is the service's section of `itcd status` (under "mfz") and the
+// answer to the control command "files". It is plain data and reads the
+// same in JSON. Slices are never null.
+type Status struct {
+	// Files are the live files and tombstones in the store.
+	Files []FileStatus `json:"files"`
+	// Transfers are the files being received.
+	Transfers []TransferStatus `json:"transfers"`
+	// Neighbours are the live neighbours and what each announced.
+	Neighbours []NeighbourStatus `json:"neighbours"`
+	Counters   Counters          `json:"counters"`
+}
+
+// FileStatus is one live file or tombstone.
+type FileStatus struct {
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+	Size    int64  `json:"size"` // body bytes (what travels)
+	Blocks  int    `json:"blocks"`
+	Deleted bool   `json:"deleted"`
+	ID      string `json:"id"` // the file id: 16 hex digits of the manifest hash
+	// CompletedAt is when this tile completed the file (by transfer or
+	// push) in Unix nanoseconds; 0 if it held it before it started.
+	CompletedAt int64 `json:"completed_unix_ns,omitempty"`
+}
+
+// TransferStatus is one file being received.
+type TransferStatus struct {
+	Name        string         `json:"name"`
+	Version     int64          `json:"version"`
+	ID          string         `json:"id"`
+	BlocksHeld  int            `json:"blocks_held"`
+	BlocksTotal int            `json:"blocks_total"`
+	BytesHeld   int64          `json:"bytes_held"`
+	BytesTotal  int64          `json:"bytes_total"`
+	Resumed     int            `json:"blocks_resumed"` // held from before a restart
+	BytesPerS   float64        `json:"bytes_per_s"`    // since it started here
+	Completing  bool           `json:"completing"`     // all blocks held; final check running
+	Seconds     float64        `json:"seconds"`
+	Sources     []SourceStatus `json:"sources"`
+}
+
+// SourceStatus is what one neighbour delivered to a transfer.
+type SourceStatus struct {
+	Dir    packet.Dir `json:"dir"`
+	Blocks int        `json:"blocks"`
+	Bytes  int64      `json:"bytes"`
+}
+
+// NeighbourStatus is one live neighbour.
+type NeighbourStatus struct {
+	Dir       packet.Dir      `json:"dir"`
+	Files     []NeighbourFile `json:"files"`
+	InFlight  int             `json:"chunks_in_flight"`
+	Fetching  int             `json:"blocks_fetching"`
+	Serving   int             `json:"chunks_queued"` // chunks it asked of us, waiting
+	RTTms     float64         `json:"rtt_ms"`
+	BytesPerS float64         `json:"bytes_per_s"` // delivered to us, smoothed
+	AvoidedS  float64         `json:"avoided_s,omitempty"`
+	BadBlocks uint64          `json:"bad_blocks"`
+	Timeouts  uint64          `json:"timeouts"`
+	NotHave   uint64          `json:"nothave"`
+}
+
+// NeighbourFile is a file a neighbour announced.
+type NeighbourFile struct {
+	Name      string `json:"name"`
+	Version   int64  `json:"version"`
+	ID        string `json:"id"`
+	Complete  bool   `json:"complete"`
+	Tombstone bool   `json:"tombstone"`
+	Held      int    `json:"held"`
+	Total     int    `json:"total"`
+}
+
+// Counters count what happened since the service started.
+type Counters struct {
+	PacketsOut      uint64 `json:"packets_out"`
+	ChunksIn        uint64 `json:"chunks_in"`
+	ChunksOut       uint64 `json:"chunks_out"`
+	BlocksIn        uint64 `json:"blocks_in"`      // blocks fetched and verified
+	BlocksResumed   uint64 `json:"blocks_resumed"` // held already when a transfer resumed after a restart
+	Completed       uint64 `json:"completed"`
+	Requests        uint64 `json:"requests"`    // REQUESTs sent
+	RequestsIn      uint64 `json:"requests_in"` // REQUESTs received
+	Lost            uint64 `json:"lost"`        // chunks found lost by a later one arriving, asked again
+	Duplicates      uint64 `json:"duplicates"`  // chunks that came twice
+	Unexpected      uint64 `json:"unexpected"`  // DATA for nothing asked (late, or after a cancel)
+	Timeouts        uint64 `json:"timeouts"`
+	NotHave         uint64 `json:"nothave"`     // NOTHAVEs received
+	NotHaveOut      uint64 `json:"nothave_out"` // NOTHAVEs sent
+	BadBlocks       uint64 `json:"bad_blocks"`  // blocks that failed their hash
+	BadManifests    uint64 `json:"bad_manifests"`
+	Avoided         uint64 `json:"avoided"` // times a neighbour was put aside
+	Refused         uint64 `json:"refused_manifests"`
+	Superseded      uint64 `json:"superseded"` // transfers stopped for a newer version
+	ManifestsIn     uint64 `json:"manifests_in"`
+	AnnouncesIn     uint64 `json:"announces_in"`
+	AnnouncesOut    uint64 `json:"announces_out"`
+	RequestsDropped uint64 `json:"requests_dropped"` // a neighbour asked more than its window
+	CtrlDropped     uint64 `json:"ctrl_dropped"`     // control messages not queued: queue full
+	CRCErrors       uint64 `json:"crc_errors"`       // damaged on the link
+	Malformed       uint64 `json:"malformed"`
+	Unknown         uint64 `json:"unknown_type"`
+	NotLive         uint64 `json:"not_live"`
+	ReadErrors      uint64 `json:"read_errors"`
+	DiskErrors      uint64 `json:"disk_errors"`
+}
+
+func hexID(id fileID) string { return id.String() }
+
+// snapshot publishes the loop's state for Status and Control.
+func (l *loop) snapshot() {
+	l.lastSnap = l.now
+	st := Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{}, Counters: l.counters}
+	for _, f := range l.files {
+		if f.receiving() {
+			t := TransferStatus{Name: f.name, Version: f.version, ID: hexID(f.id), BlocksHeld: f.nhave,
+				BlocksTotal: f.blocks, BytesHeld: f.bytesHave, BytesTotal: f.m.BodyLen, Resumed: f.resumed,
+				Completing: f.completing, Seconds: l.now.Sub(f.started).Seconds(), Sources: []SourceStatus{}}
+			var got int64
+			for d, s := range f.sources {
+				if s.Blocks > 0 {
+					s.Dir = packet.Dir(d)
+					t.Sources = append(t.Sources, s)
+					got += s.Bytes
+				}
+			}
+			if t.Seconds > 0 {
+				t.BytesPerS = float64(got) / t.Seconds
+			}
+			st.Transfers = append(st.Transfers, t)
+			continue
+		}
+		if l.byName[f.name] != f {
+			continue
+		}
+		fs := FileStatus{Name: f.name, Version: f.version, Size: f.m.BodyLen, Blocks: f.blocks,
+			Deleted: f.tomb, ID: hexID(f.id)}
+		if !f.completedAt.IsZero() {
+			fs.CompletedAt = f.completedAt.UnixNano()
+		}
+		st.Files = append(st.Files, fs)
+	}
+	sort.Slice(st.Files, func(i, j int) bool { return st.Files[i].Name < st.Files[j].Name })
+	sort.Slice(st.Transfers, func(i, j int) bool {
+		a, b := st.Transfers[i], st.Transfers[j]
+		return a.Name < b.Name || a.Name == b.Name && a.Version < b.Version
+	})
+	for _, n := range l.nbrs {
+		if n == nil {
+			continue
+		}
+		ns := NeighbourStatus{Dir: n.dir, Files: []NeighbourFile{}, InFlight: n.inflight, Fetching: len(n.asms),
+			Serving: n.jobChunks, RTTms: float64(n.srtt) / float64(time.Millisecond), BytesPerS: n.rate,
+			BadBlocks: n.badBlocks, Timeouts: n.timeoutsN, NotHave: n.notHaves}
+		if n.avoided(l.now) {
+			ns.AvoidedS = n.avoidUntil.Sub(l.now).Seconds()
+		}
+		for _, rf := range n.byFid {
+			ns.Files = append(ns.Files, NeighbourFile{Name: rf.name, Version: rf.version, ID: hexID(rf.id),
+				Complete: rf.complete, Tombstone: rf.tomb, Held: rf.held(), Total: rf.blocks})
+		}
+		sort.Slice(ns.Files, func(i, j int) bool {
+			a, b := ns.Files[i], ns.Files[j]
+			return a.Name < b.Name || a.Name == b.Name && a.Version < b.Version
+		})
+		st.Neighbours = append(st.Neighbours, ns)
+	}
+	l.s.publish(st)
+}
+
+// StatusFrom finds the service's section in a daemon status: the value
+// itself from an in-process daemon, or its JSON from a control socket.
+func StatusFrom(st *daemon.Status) (Status, bool) {
+	if st == nil || st.Sections == nil {
+		return Status{}, false
+	}
+	switch v := st.Sections[SectionName].(type) {
+	case nil:
+		return Status{}, false
+	case Status:
+		return v, true
+	case *Status:
+		return *v, v != nil
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return Status{}, false
+		}
+		var s Status
+		if json.Unmarshal(b, &s) != nil {
+			return Status{}, false
+		}
+		return s, true
+	}
+}
+
+// Progress is one tile's progress on a name: the newest version it holds
+// or receives.
+type Progress struct {
+	Version  int64
+	Have     int64 // verified body bytes held
+	Size     int64 // body bytes of the file
+	Complete bool  // holds the whole verified file (or its tombstone)
+	Deleted  bool  // the newest it knows is a tombstone
+	// CompletedAt is when it completed, if it did while running.
+	CompletedAt time.Time
+}
+
+// ProgressOf reports a tile's progress on name from its status, for
+// tilegrid's Progress hook and `itcd push --wait`. version 0 means the
+// newest the tile knows; otherwise a tile holding an older version has
+// made no progress and one holding a newer one counts as complete. ok is
+// false if the tile knows nothing of the name.
+func ProgressOf(st *daemon.Status, name string, version int64) (p Progress, ok bool) {
+	s, found := StatusFrom(st)
+	if !found {
+		return p, false
+	}
+	return s.Progress(name, version)
+}
+
+// Progress is ProgressOf on a Status.
+func (s Status) Progress(name string, version int64) (p Progress, ok bool) {
+	var file *FileStatus
+	for i := range s.Files {
+		if s.Files[i].Name == name {
+			file = &s.Files[i]
+		}
+	}
+	var tr *TransferStatus
+	for i := range s.Transfers {
+		t := &s.Transfers[i]
+		if t.Name == name && (version == 0 && (tr == nil || t.Version > tr.Version) || t.Version == version) {
+			tr = t
+		}
+	}
+	complete := func(f *FileStatus) Progress {
+		p := Progress{Version: f.Version, Have: f.Size, Size: f.Size, Complete: true, Deleted: f.Deleted}
+		if f.CompletedAt != 0 {
+			p.CompletedAt = time.Unix(0, f.CompletedAt)
+		}
+		return p
+	}
+	switch {
+	case file != nil && (version == 0 && (tr == nil || file.Version >= tr.Version) || version != 0 && file.Version >= version):
+		return complete(file), true
+	case tr != nil:
+		return Progress{Version: tr.Version, Have: tr.BytesHeld, Size: tr.BytesTotal}, true
+	case file != nil:
+		return Progress{Version: file.Version, Size: file.Size}, true
+	}
+	return Progress{}, false
+}
+
+// NeighboursHold reports how many live neighbours announce name at
+// version (or newer) complete, of how many live neighbours: `itcd push
+// --wait` waits for held == live.
+func (s Status) NeighboursHold(name string, version int64) (held, live int) {
+	for _, n := range s.Neighbours {
+		live++
+		for _, f := range n.Files {
+			if f.Name == name && f.Version >= version && f.Complete {
+				held++
+				break
+			}
+		}
+	}
+	return held, live
+}
