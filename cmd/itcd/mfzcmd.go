@@ -215,6 +215,13 @@ func cmdPack(args []string) int {
 // dir, so `itcd verify FILE` on a tile checks against what the tile trusts.
 var defaultTrustDir = filepath.Join(daemon.DefaultConfig().StateDir, "mfz", "trust")
 
+// trustFlag adds the repeatable --trust flag of verify and unpack.
+func trustFlag(fs *flag.FlagSet) *multiFlag {
+	var m multiFlag
+	fs.Var(&m, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST, else "+defaultTrustDir+")")
+	return &m
+}
+
 // loadTrust loads --trust paths, or $ITCD_MFZ_TRUST, or the tile's own
 // trust dir when it exists.
 func loadTrust(paths []string) (*mfz.TrustSet, error) {
@@ -240,28 +247,9 @@ func loadTrust(paths []string) (*mfz.TrustSet, error) {
 	return t, nil
 }
 
-// verifyPath verifies the MFZ file at p, writing the payload to payload if
-// it is not nil.
-func verifyPath(p string, trust *mfz.TrustSet, payload io.Writer) (*mfz.File, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	return mfz.VerifyFile(f, fi.Size(), trust, payload)
-}
-
 func cmdVerify(args []string) int {
 	fs := newFlagSet("verify", "[--trust DIR|KEY.pub]... FILE.mfz")
-	var trustPaths multiFlag
-	fs.Var(&trustPaths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST, else "+defaultTrustDir+")")
+	trustPaths := trustFlag(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -270,12 +258,12 @@ func cmdVerify(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	trust, err := loadTrust(trustPaths)
+	trust, err := loadTrust(*trustPaths)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itcd verify: %v\n", err)
 		return 2
 	}
-	file, err := verifyPath(pos[0], trust, nil)
+	file, err := mfz.VerifyPath(pos[0], trust, nil)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itcd verify: %s: %v\n", pos[0], err)
 		return 1
@@ -367,8 +355,7 @@ func cmdInspect(args []string) int {
 
 func cmdUnpack(args []string) int {
 	fs := newFlagSet("unpack", "[--trust DIR|KEY.pub]... FILE.mfz OUT")
-	var trustPaths multiFlag
-	fs.Var(&trustPaths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST, else "+defaultTrustDir+")")
+	trustPaths := trustFlag(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -377,7 +364,7 @@ func cmdUnpack(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	trust, err := loadTrust(trustPaths)
+	trust, err := loadTrust(*trustPaths)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itcd unpack: %v\n", err)
 		return 2
@@ -386,7 +373,7 @@ func cmdUnpack(args []string) int {
 	var file *mfz.File
 	err = writeFileAtomic(out, 0o644, func(w io.Writer) error {
 		var err error
-		file, err = verifyPath(in, trust, w)
+		file, err = mfz.VerifyPath(in, trust, w)
 		if err == nil && file.Manifest.IsTombstone() {
 			err = fmt.Errorf("%w deleting %s: it has no payload", mfz.ErrTombstone, file.Manifest.Name)
 		}

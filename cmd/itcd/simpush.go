@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -36,20 +35,11 @@ func readPushFile(path string) (*pushFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(abs)
+	mf, size, err := mfz.ReadFileAt(abs)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	mf, err := mfz.ReadFile(f, fi.Size())
-	if err != nil {
-		return nil, err
-	}
-	return &pushFile{path: abs, name: mf.Manifest.Name, version: mf.Manifest.Version, size: fi.Size(),
+	return &pushFile{path: abs, name: mf.Manifest.Name, version: mf.Manifest.Version, size: size,
 		body: mf.Manifest.BodyLen, doneAt: map[tilegrid.Coord]time.Time{}}, nil
 }
 

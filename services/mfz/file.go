@@ -465,3 +465,43 @@ func NewTombstone(name string, version int64, key ed25519.PrivateKey) ([]byte, *
 	b, err := AppendFileHeader(nil, signed)
 	return b, m, err
 }
+
+// ReadFileAt reads the header and signed manifest of the MFZ file at path,
+// without checking the signature, and returns them with the file's size.
+func ReadFileAt(path string) (*File, int64, error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	mf, err := ReadFile(f, size)
+	return mf, size, err
+}
+
+// VerifyPath checks the MFZ file at path completely, as VerifyFile does,
+// writing the payload to payload if it is not nil.
+func VerifyPath(path string, trust *TrustSet, payload io.Writer) (*File, error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return VerifyFile(f, size, trust, payload)
+}
+
+// openRegular opens path for reading if it is a regular file.
+func openRegular(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -964,18 +963,4 @@ func (l *loop) avoid(n *nbr, why string) {
 			delete(l.fetches, id)
 		}
 	}
-}
-
-// readFileHead reads the header and signed manifest of the MFZ file at path.
-func readFileHead(path string) (*mfz.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return mfz.ReadFile(f, fi.Size())
 }

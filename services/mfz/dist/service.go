@@ -268,7 +268,7 @@ func (s *Service) Push(path string) (PushResult, error) {
 	e, err := s.store.Install(path)
 	already := false
 	if errors.Is(err, mfz.ErrExists) {
-		f, rerr := readFileHead(path)
+		f, _, rerr := mfz.ReadFileAt(path)
 		if rerr == nil {
 			if cur, ok := s.store.Lookup(f.Manifest.Name); ok && cur.Hash == f.Manifest.Hash() {
 				e, err, already = &cur, nil, true
