@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -361,5 +365,40 @@ func TestControlStatusKeepsLargeNumbersExact(t *testing.T) {
 	b, _ := json.Marshal(st.Sections["big"])
 	if string(b) != `{"version":1795258998749875888}` {
 		t.Fatalf("section came back as %s", b)
+	}
+}
+
+func TestSocketsAreRestrictive(t *testing.T) {
+	a, _ := dev.Pipe(packet.ET, 4)
+	cfg := testConfig(t)
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Skipf("no group name for gid %d: %v", os.Getgid(), err)
+	}
+	cfg.SocketGroup = g.Name
+	d := startDaemon(t, cfg, a)
+	_ = d
+	for _, name := range []string{MFMSocket, ServiceSocket, ControlSocket} {
+		fi, err := os.Stat(filepath.Join(cfg.RunDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o660 {
+			t.Errorf("%s has mode %o, want 660", name, perm)
+		}
+		if gid := fi.Sys().(*syscall.Stat_t).Gid; int(gid) != os.Getgid() {
+			t.Errorf("%s has group %d, want %d (%s)", name, gid, os.Getgid(), g.Name)
+		}
+	}
+	// A group that does not exist is a clear error at start.
+	b, _ := dev.Pipe(packet.ET, 4)
+	bad := testConfig(t)
+	bad.SocketGroup = "no-such-group-itcd"
+	dm, err := New(bad, Options{Device: b, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dm.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "socket_group") {
+		t.Fatalf("Run with an unknown group: %v", err)
 	}
 }
