@@ -189,8 +189,12 @@ func (l *loop) run(ctx context.Context, in daemon.Inbox, events <-chan mfz.Event
 	for _, n := range l.h.Neighbours() {
 		l.connect(n.Dir, n.Tile)
 	}
+	// Tick fast only while something is in flight: everything else
+	// arrives as an event, and 200 wakeups a second would be most of an
+	// idle tile's CPU.
 	tick := time.NewTicker(l.t.tick)
 	defer tick.Stop()
+	fast := true
 	var lastResync, lastSlow time.Time
 	for {
 		select {
@@ -257,7 +261,29 @@ func (l *loop) run(ctx context.Context, in daemon.Inbox, events <-chan mfz.Event
 		if l.now.Sub(l.lastSnap) >= l.t.snapEvery {
 			l.snapshot()
 		}
+		if busy := l.busy(); busy != fast {
+			fast = busy
+			if fast {
+				tick.Reset(l.t.tick)
+			} else {
+				tick.Reset(l.t.idleTick)
+			}
+		}
 	}
+}
+
+// busy reports whether anything is in flight that the fast tick serves:
+// retries, pacing of queued sends, HAVEs to flush.
+func (l *loop) busy() bool {
+	if len(l.fetches) > 0 || len(l.haves) > 0 {
+		return true
+	}
+	for _, n := range l.nbrs {
+		if n != nil && (len(n.ctrl) > n.ctrlHead || len(n.jobs) > 0 || n.inflight > 0 || len(n.asms) > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // receive handles one packet from a neighbour.

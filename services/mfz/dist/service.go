@@ -54,7 +54,8 @@ type tuning struct {
 	bitfieldGap time.Duration // partial bitmaps re-sent at most this often while they grow
 	minRTO      time.Duration
 	maxRTO      time.Duration
-	tick        time.Duration // timer for retries and send pacing
+	tick        time.Duration // timer for retries and send pacing while busy
+	idleTick    time.Duration // the same with nothing in flight: a tile's idle CPU
 	dataDepth   int           // DATA packets of ours allowed in the daemon's queue per link
 	serveQueue  int           // queued REQUESTs per neighbour
 	serveChunks int           // queued chunks per neighbour
@@ -80,6 +81,7 @@ var defaultTuning = tuning{
 	minRTO:      150 * time.Millisecond,
 	maxRTO:      4 * time.Second,
 	tick:        5 * time.Millisecond,
+	idleTick:    250 * time.Millisecond,
 	dataDepth:   24,
 	serveQueue:  64,
 	serveChunks: 512,
