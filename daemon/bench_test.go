@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -90,10 +91,13 @@ func BenchmarkDemuxToService(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.StateDir, cfg.RunDir = b.TempDir(), b.TempDir()
 			cfg.InboxLen = 2048
+			cfg.DeadAfter = Duration(time.Hour) // the device sends no hellos
 			d, err := New(cfg, Options{Device: cd, Services: []Service{svc}, Logger: testLogger()})
 			if err != nil {
 				b.Fatal(err)
 			}
+			// The tile on ET is live, as if its hello had been heard.
+			d.nbr.heard(d, packet.ET, appendHello(nil, &hello{version: 1, tile: [8]byte{1}, ts: 1}))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b.ReportAllocs()

@@ -176,6 +176,7 @@ type LinkStatus struct {
 	Out       map[string]Count `json:"out"`
 	Dropped   uint64           `json:"dropped"`
 	Unowned   uint64           `json:"unowned"`
+	NotLive   uint64           `json:"not_live"`
 	Malformed uint64           `json:"malformed"`
 	Suspect   uint64           `json:"suspect"`
 	Errors    uint64           `json:"write_errors"`
@@ -220,7 +221,7 @@ func (d *Daemon) Status() Status {
 		l := LinkStatus{
 			Dir: dir, Link: links[dir].String(), State: n.state,
 			In: map[string]Count{}, Out: map[string]Count{},
-			Dropped: ls.dropped.Load(), Unowned: ls.unowned.Load(), Malformed: ls.malformed.Load(),
+			Dropped: ls.dropped.Load(), Unowned: ls.unowned.Load(), NotLive: ls.notLive.Load(), Malformed: ls.malformed.Load(),
 			Suspect: ls.suspect.Load(), Errors: ls.writeErrors.Load(), Hellos: n.hellos, Connects: n.connects,
 		}
 		if !n.since.IsZero() {

@@ -60,7 +60,7 @@ type Daemon struct {
 type owner struct {
 	name string
 	// deliver hands over a service packet; false means it was dropped.
-	deliver func(from packet.Dir, pkt []byte, payload []byte) bool
+	deliver func(from packet.Dir, tile tep.TileID, pkt []byte, payload []byte) bool
 	svc     *serviceHost // in-process owner, or nil
 	client  *svcClient   // socket owner, or nil
 }
@@ -233,7 +233,15 @@ func (d *Daemon) demux(b []byte) {
 			ls.unowned.Add(1)
 			return
 		}
-		if !o.deliver(p.Dir, b, p.Payload) {
+		// Services talk to live neighbours only, and learn which tile
+		// sent each packet: a packet read just after its tile was
+		// replaced on this link must not count as the new tile's.
+		tile, live := d.nbr.livePeer(p.Dir)
+		if !live {
+			ls.notLive.Add(1)
+			return
+		}
+		if !o.deliver(p.Dir, tile, b, p.Payload) {
 			ls.dropped.Add(1)
 		}
 	case packet.KindLocal:

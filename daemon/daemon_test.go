@@ -26,6 +26,7 @@ import (
 type echoService struct {
 	mu     sync.Mutex
 	got    [][]byte
+	from   []tep.TileID // Message.Tile of each packet in got
 	events []tep.Event
 }
 
@@ -39,6 +40,7 @@ func (e *echoService) Serve(ctx context.Context, h Host, in Inbox) error {
 		case m := <-in.Packets:
 			e.mu.Lock()
 			e.got = append(e.got, append([]byte(nil), m.Payload()...))
+			e.from = append(e.from, m.Tile)
 			e.mu.Unlock()
 			if string(m.Payload()) == "ping" {
 				h.Send(m.From, []byte("pong"))
@@ -400,5 +402,35 @@ func TestSocketsAreRestrictive(t *testing.T) {
 	}
 	if err := dm.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "socket_group") {
 		t.Fatalf("Run with an unknown group: %v", err)
+	}
+}
+
+// Services hear only from live neighbours, and each message names the
+// tile that sent it.
+func TestMessagesNameTheirLiveSender(t *testing.T) {
+	a, b := dev.Pipe(packet.SW, 64)
+	da := startDaemon(t, testConfig(t), a)
+	db := startDaemon(t, testConfig(t), b)
+	eventually(t, "live at both ends", func() bool { return da.nbr.isLive(packet.SW) && db.nbr.isLive(packet.NE) })
+	if err := da.inproc[0].Send(packet.SW, []byte("who")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B's service got it", func() bool { return db.svc.saw("who") })
+	db.svc.mu.Lock()
+	from := db.svc.from[0]
+	db.svc.mu.Unlock()
+	if from != da.Self() {
+		t.Fatalf("message names tile %v, sender is %v", from, da.Self())
+	}
+
+	// A service packet from a link with no live itcd (here NW, where
+	// nothing is connected) reaches no service and is counted.
+	pkt, _ := packet.AppendService(nil, packet.NW, 9, []byte("stray"))
+	db.demux(pkt)
+	if got := db.stats.link[packet.NW].notLive.Load(); got != 1 {
+		t.Fatalf("not_live on NW = %d, want 1", got)
+	}
+	if db.svc.saw("stray") {
+		t.Fatal("a packet from a link with no live neighbour reached the service")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
@@ -109,6 +110,18 @@ type neighbours struct {
 	n     [8]neighbour
 	poked chan struct{}
 	epoch time.Time
+	// peer holds the identity of the live tile on each link (0: none) for
+	// the read loop, which tags every service packet with it without
+	// taking mu. A tile identity is never all zero.
+	peer [8]atomic.Uint64
+}
+
+// livePeer returns the identity of the live tile on link d.
+func (ns *neighbours) livePeer(d packet.Dir) (tep.TileID, bool) {
+	var id tep.TileID
+	v := ns.peer[d&7].Load()
+	binary.BigEndian.PutUint64(id[:], v)
+	return id, v != 0
 }
 
 func (ns *neighbours) init() {
@@ -206,9 +219,11 @@ func (dm *Daemon) emit(n *neighbour, d packet.Dir, kind packet.Event, now time.T
 	if kind == packet.EventConnect {
 		n.state = Live
 		n.connects++
+		dm.nbr.peer[d].Store(binary.BigEndian.Uint64(n.tile[:]))
 	} else {
 		n.state = LinkUp
 		n.srtt = 0
+		dm.nbr.peer[d].Store(0)
 		// What the services queued for that tile is moot now. A sender
 		// waiting for its full queue to drain is woken: no packet will
 		// leave that queue to do it.

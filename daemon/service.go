@@ -51,6 +51,10 @@ type Inbox struct {
 // its bytes, so it moves through channels without allocation.
 type Message struct {
 	From packet.Dir
+	// Tile is the live tile on From that sent it. When a tile is replaced
+	// on a link, its last packets can be read after the new tile's
+	// connect event: compare Tile with the tile the event named.
+	Tile tep.TileID
 	n    uint8
 	buf  [packet.MaxServicePayload]byte
 }

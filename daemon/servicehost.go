@@ -37,9 +37,9 @@ func newServiceHost(d *Daemon, s Service) *serviceHost {
 func (h *serviceHost) inbox() Inbox { return Inbox{Packets: h.packets, Events: h.events} }
 
 // deliver copies a packet into the inbox without blocking.
-func (h *serviceHost) deliver(from packet.Dir, _ []byte, payload []byte) bool {
+func (h *serviceHost) deliver(from packet.Dir, tile tep.TileID, _ []byte, payload []byte) bool {
 	var m Message
-	m.From = from
+	m.From, m.Tile = from, tile
 	m.n = uint8(copy(m.buf[:], payload))
 	select {
 	case h.packets <- m:

@@ -57,6 +57,7 @@ type linkStats struct {
 	in, out     [numClasses]counter
 	dropped     atomic.Uint64 // for a full queue, a missing consumer or a link down
 	unowned     atomic.Uint64 // service packets for a number nobody owns
+	notLive     atomic.Uint64 // service packets from a link whose itcd is not live
 	malformed   atomic.Uint64 // did not decode
 	suspect     atomic.Uint64 // OVRN or EROR set by the link layer
 	writeErrors atomic.Uint64

@@ -38,7 +38,7 @@ func (d *Daemon) serveServiceClient(ctx context.Context, c *net.UnixConn) {
 		return
 	}
 	cl := &svcClient{packetClient: newPacketClient(c, d.cfg.InboxLen), num: num, pid: peerPID(c), room: make(chan struct{}, 1)}
-	o := &owner{name: fmt.Sprintf("pid %d", cl.pid), client: cl, deliver: func(_ packet.Dir, pkt, _ []byte) bool { return cl.send(pkt) }}
+	o := &owner{name: fmt.Sprintf("pid %d", cl.pid), client: cl, deliver: func(_ packet.Dir, _ tep.TileID, pkt, _ []byte) bool { return cl.send(pkt) }}
 	if !d.owners[num].CompareAndSwap(nil, o) {
 		fmt.Fprintf(c, "error: service %d is owned by %s", num, d.owners[num].Load().name)
 		return

@@ -251,10 +251,11 @@ func (s *Service) receive(h daemon.Host, m *daemon.Message) {
 	}
 	// Keep values of live neighbours only. Packets and events come on
 	// different channels, so a packet sent just before its sender
-	// disconnected can be read here after the disconnect: recording it
-	// would leave a value for a neighbour that is gone.
+	// disconnected (or was replaced by another tile on the same link) can
+	// be read here after that: recording it would leave a value for a
+	// neighbour that is gone, or file it under the wrong tile.
 	tile, live := liveTile(h, m.From)
-	if !live {
+	if !live || tile != m.Tile {
 		s.mu.Lock()
 		s.counts.NotLive++
 		s.mu.Unlock()
@@ -263,7 +264,7 @@ func (s *Service) receive(h daemon.Host, m *daemon.Message) {
 	switch msg.kind {
 	case msgValue:
 		s.mu.Lock()
-		s.heard[m.From] = &neighbourValue{tile: tile, value: msg.value, at: time.Now()}
+		s.heard[m.From] = &neighbourValue{tile: m.Tile, value: msg.value, at: time.Now()}
 		s.counts.Received++
 		s.mu.Unlock()
 	case msgAsk:

@@ -57,7 +57,8 @@
 // # Choices worth knowing
 //
 // Only live neighbours' values are kept: a value from a link the daemon
-// does not count live is dropped (not_live). Packets and neighbour events
+// does not count live, or from a tile that is no longer the one live on
+// its link (Message.Tile), is dropped (not_live). Packets and neighbour events
 // arrive on separate channels, so without this rule a value sent just
 // before a disconnect could outlive it. Two tiles see each other go live at
 // slightly different moments, so the first value may be dropped that way;
