@@ -1,11 +1,13 @@
 package dev
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -92,7 +94,7 @@ func (c UDPConfig) withDefaults() UDPConfig {
 // Corrupt, Duplicate, then Delay. Links never reorder.
 type LinkProfile struct {
 	// Rate is the link rate in packet bytes per second, counted on whole
-	// packets (the 3-byte UDP frame header is not counted). 0 = unlimited.
+	// packets (the 9-byte UDP frame header is not counted). 0 = unlimited.
 	Rate int
 	// Delay is the one-way delay added to every packet.
 	Delay time.Duration
@@ -143,28 +145,86 @@ type LinkStats struct {
 	KeepalivesLost         uint64 // keepalives dropped by the Loss impairment
 	Misrouted              uint64 // datagrams from this neighbour naming the wrong direction
 	SendErrors             uint64 // socket send failures
+	// Reordered counts packet frames dropped because they were not newer
+	// than the newest already received on the link: late (reordered by
+	// the network) or duplicated by the network, or from the neighbour's
+	// previous run. The link keeps T2 order: it loses them instead.
+	Reordered uint64
+	// Resynced counts the times the receiver took a frame as the start of
+	// the neighbour's sequence: the first frame heard, a new epoch (the
+	// neighbour restarted), the first frame after the link was down or
+	// cut, or a frame too far behind to be merely late.
+	Resynced uint64
+}
+
+// Add returns the sum of two sets of counters, such as a link's before and
+// after its device was reopened.
+func (s LinkStats) Add(o LinkStats) LinkStats {
+	return LinkStats{
+		SentPackets: s.SentPackets + o.SentPackets, SentBytes: s.SentBytes + o.SentBytes,
+		RecvPackets: s.RecvPackets + o.RecvPackets, RecvBytes: s.RecvBytes + o.RecvBytes,
+		OutFull: s.OutFull + o.OutFull, InDropped: s.InDropped + o.InDropped,
+		Lost: s.Lost + o.Lost, Duplicated: s.Duplicated + o.Duplicated,
+		Corrupted: s.Corrupted + o.Corrupted, CutDropped: s.CutDropped + o.CutDropped,
+		Idle:           s.Idle + o.Idle,
+		KeepalivesSent: s.KeepalivesSent + o.KeepalivesSent, KeepalivesRecv: s.KeepalivesRecv + o.KeepalivesRecv,
+		KeepalivesLost: s.KeepalivesLost + o.KeepalivesLost, Misrouted: s.Misrouted + o.Misrouted,
+		SendErrors: s.SendErrors + o.SendErrors, Reordered: s.Reordered + o.Reordered,
+		Resynced: s.Resynced + o.Resynced,
+	}
 }
 
 // UDPStats are the counters of a UDP device.
 type UDPStats struct {
 	Links         [8]LinkStats
 	UnknownSource uint64 // datagrams from addresses that are no neighbour
-	BadDatagram   uint64 // datagrams from neighbours that do not decode
+	BadDatagram   uint64 // datagrams from neighbours that do not decode (or speak another framing version)
 }
 
 // ErrNotRouted is returned (wrapped) for a write of a packet that is not a
 // routed service or MFM packet: only those travel between tiles.
 var ErrNotRouted = errors.New("only routed (service or MFM) packets travel on links")
 
-// The UDP link frame: every datagram starts with frameMagic, a frame type
-// and the sender's outgoing direction. notes/protocol.md has the details.
+// The UDP link frame (framing version 2): every datagram starts with
+// frameMagic, a frame type, the sender's outgoing direction and the
+// sender's epoch; a packet frame then has a 16-bit sequence number and the
+// packet. notes/protocol.md "UDP link frames" has the details.
 const (
-	frameMagic     = 0x54 // 'T'
-	framePacket    = 0x01 // followed by one ITC packet of 1..255 bytes
-	frameKeepalive = 0x02 // nothing follows
-	frameHeaderLen = 3
+	frameMagic     = 0x55 // 'U': framing version 2
+	frameMagicV1   = 0x54 // 'T': version 1 (no epoch or sequence number)
+	framePacket    = 0x01 // followed by epoch, sequence, one ITC packet of 1..255 bytes
+	frameKeepalive = 0x02 // followed by epoch only
+	keepaliveLen   = 7    // magic, type, dir8, epoch[4]
+	frameHeaderLen = 9    // magic, type, dir8, epoch[4], seq[2]
 	maxFrameLen    = frameHeaderLen + packet.MaxLen
 )
+
+// frameVersion returns the framing version byte 0 of a frame names, or 0
+// if it is no itcd UDP frame: version v has magic 0x54+v-1, so a
+// receiver recognises a peer that speaks another version (0x54..0x5F).
+func frameVersion(b0 byte) int {
+	if b0 < frameMagicV1 || b0 > 0x5F {
+		return 0
+	}
+	return int(b0-frameMagicV1) + 1
+}
+
+// reorderWindow is how far behind the newest sequence number a frame may
+// be and still count as late (dropped, Reordered). A frame further behind
+// is taken as a jump of the neighbour's sequence (a restart that kept its
+// epoch, or tens of thousands of frames lost in a row): the receiver
+// accepts it and resynchronises. Real networks reorder by a few frames,
+// rarely hundreds.
+const reorderWindow = 4096
+
+// prevEpochKeepalives is how many keepalives of the neighbour's previous
+// epoch the receiver ignores as stragglers before it takes that epoch back
+// as the live one. A run that ended has at most one keepalive in flight.
+const prevEpochKeepalives = 3
+
+// seqNewer reports whether sequence number a comes after b in serial
+// number arithmetic (RFC 1982) on 16 bits: a is at most 32767 ahead.
+func seqNewer(a, b uint16) bool { return int16(a-b) > 0 }
 
 // UDP is a Device whose links are UDP datagrams to neighbours' addresses.
 // It emulates T2 links: a link is up while the far end's keepalives are
@@ -190,7 +250,12 @@ type UDP struct {
 	changes  chan struct{}
 
 	unknownSource, badDatagram atomic.Uint64
-	unknownLogged              atomic.Bool
+	unknownLogged, badLogged   atomic.Bool
+
+	// epoch tells this run of the device from earlier ones: random,
+	// nonzero, sent in every frame. A neighbour that sees it change knows
+	// this end restarted and its sequence numbers with it.
+	epoch uint32
 
 	rr int // ReadPacket's round-robin position: one reader at a time
 }
@@ -214,6 +279,7 @@ func OpenUDP(cfg UDPConfig) (*UDP, error) {
 		ready:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		changes: make(chan struct{}, 1),
+		epoch:   newEpoch(),
 	}
 	seen := make(map[netip.AddrPort]packet.Dir)
 	for d := range packet.Dir(8) {
@@ -234,7 +300,7 @@ func OpenUDP(cfg UDPConfig) (*UDP, error) {
 			return nil, fmt.Errorf("udp device: links %v and %v both go to %v: neighbours are told apart by address", o, d, a)
 		}
 		seen[a] = d
-		l := newUDPLink(d, a, cfg)
+		l := newUDPLink(d, a, cfg, u.epoch)
 		u.links[d] = l
 		u.list = append(u.list, l)
 	}
@@ -439,7 +505,8 @@ func (u *UDP) readLoop() {
 }
 
 // receive handles one datagram. Nothing in it can make the reader fail:
-// every length is checked before use.
+// every length is checked before use. It runs on the reader goroutine
+// alone, which owns the links' receive windows.
 func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	var l *udpLink
@@ -456,13 +523,40 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 		}
 		return
 	}
-	if len(b) < frameHeaderLen || len(b) > maxFrameLen || b[0] != frameMagic {
-		u.badDatagram.Add(1)
+	if len(b) == 0 || b[0] != frameMagic {
+		if v := frameVersion(firstByte(b)); v != 0 {
+			u.badDatagram.Add(1)
+			if !l.versionLogged.Swap(true) {
+				u.log.Error("udp device: neighbour speaks another UDP link framing version: run the same itcd version at both ends (its datagrams are dropped and counted as BadDatagram; logged once per link)",
+					"local", u.conn.LocalAddr(), "link", l.dir, "from", from, "their_version", v, "our_version", frameVersion(frameMagic))
+			}
+			return
+		}
+		u.bad(l, "not an itcd UDP link frame (wrong magic byte)", b)
+		return
+	}
+	if len(b) < keepaliveLen {
+		u.bad(l, "frame shorter than its header", b)
 		return
 	}
 	typ := b[1]
-	if typ == frameKeepalive && len(b) != frameHeaderLen || typ == framePacket && len(b) == frameHeaderLen || typ != frameKeepalive && typ != framePacket {
-		u.badDatagram.Add(1)
+	switch {
+	case typ == frameKeepalive && len(b) != keepaliveLen:
+		u.bad(l, "keepalive frame of the wrong length", b)
+		return
+	case typ == framePacket && len(b) <= frameHeaderLen:
+		u.bad(l, "packet frame without a packet", b)
+		return
+	case typ == framePacket && len(b) > maxFrameLen:
+		u.bad(l, "packet frame longer than 255 packet bytes", b)
+		return
+	case typ != frameKeepalive && typ != framePacket:
+		u.bad(l, "unknown frame type", b)
+		return
+	}
+	epoch := binary.BigEndian.Uint32(b[3:7])
+	if epoch == 0 {
+		u.bad(l, "frame with epoch 0", b)
 		return
 	}
 	if packet.Dir(b[2]) != l.dir.Opposite() {
@@ -477,8 +571,34 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 		l.c.cutDropped.Add(1)
 		return
 	}
+
+	// Which run of the neighbour sent it? A link that was down (or cut:
+	// lastHeard was cleared) starts afresh, whatever it heard before.
+	now := u.now()
+	h := l.lastHeard.Load()
+	fresh := h == 0 || now-h >= int64(u.cfg.DownAfter)
+	if epoch != l.rxEpoch {
+		// A straggler of the neighbour's previous run, overtaken by the
+		// new run's frames, is neither heard nor delivered. But a run
+		// that goes on sending keepalives is alive: then the "new" epoch
+		// was a stray frame, and the previous one is taken back.
+		if epoch == l.rxPrevEpoch && !fresh && (typ == framePacket || l.rxPrevKeepalives < prevEpochKeepalives) {
+			if typ == framePacket {
+				l.c.reordered.Add(1)
+			} else {
+				l.rxPrevKeepalives++
+			}
+			return
+		}
+		l.rxPrevEpoch, l.rxEpoch = l.rxEpoch, epoch
+		l.rxPrevKeepalives = 0
+		l.rxSynced = false
+	} else if fresh {
+		l.rxSynced = false
+	}
+
 	// A well-formed frame from the right neighbour: its link layer is alive.
-	l.lastHeard.Store(u.now())
+	l.lastHeard.Store(now)
 	if !l.up.Load() {
 		u.refreshStatus()
 	}
@@ -486,10 +606,26 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 		l.c.kaRecv.Add(1)
 		return
 	}
+
+	// Keep T2 order: deliver only frames newer than the newest so far.
+	seq := binary.BigEndian.Uint16(b[7:9])
+	switch {
+	case !l.rxSynced:
+		l.rxSynced = true
+		l.c.resynced.Add(1)
+	case seqNewer(seq, l.rxSeq):
+	case uint16(l.rxSeq-seq) < reorderWindow:
+		l.c.reordered.Add(1) // late, or a network duplicate
+		return
+	default:
+		l.c.resynced.Add(1) // far behind: the sequence jumped
+	}
+	l.rxSeq = seq
+
 	p := b[frameHeaderLen:]
 	pk, err := packet.Decode(p)
 	if err != nil || pk.Kind != packet.KindService && pk.Kind != packet.KindMFM {
-		u.badDatagram.Add(1)
+		u.bad(l, "packet frame whose packet is malformed or not routed", b)
 		return
 	}
 	packet.SetArrival(p, l.dir)
@@ -506,6 +642,32 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	l.c.recvPackets.Add(1)
 	l.c.recvBytes.Add(uint64(len(p)))
 	notify(u.ready)
+}
+
+func firstByte(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+// bad counts a datagram from neighbour l that does not decode and logs the
+// first one of the device with its reason.
+func (u *UDP) bad(l *udpLink, reason string, b []byte) {
+	u.badDatagram.Add(1)
+	if !u.badLogged.Swap(true) {
+		u.log.Warn("udp device: malformed datagram from a neighbour (dropped and counted as BadDatagram; logged once)",
+			"reason", reason, "local", u.conn.LocalAddr(), "link", l.dir, "from", l.addr, "len", len(b))
+	}
+}
+
+// newEpoch returns a random nonzero epoch for a device run.
+func newEpoch() uint32 {
+	for {
+		if e := rand.Uint32(); e != 0 {
+			return e
+		}
+	}
 }
 
 // keepaliveLoop sends keepalives on every link and notices links that
@@ -535,7 +697,8 @@ func (u *UDP) sendKeepalives() {
 			l.c.kaLost.Add(1)
 			continue
 		}
-		f := [frameHeaderLen]byte{frameMagic, frameKeepalive, byte(l.dir)}
+		f := [keepaliveLen]byte{frameMagic, frameKeepalive, byte(l.dir)}
+		binary.BigEndian.PutUint32(f[3:7], u.epoch)
 		if _, err := u.conn.WriteToUDPAddrPort(f[:], l.addr); err != nil {
 			u.sendFailed(l, err)
 			continue

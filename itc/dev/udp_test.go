@@ -2,6 +2,7 @@ package dev
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -210,35 +212,57 @@ func TestUDPReadUnblocksOnClose(t *testing.T) {
 	}
 }
 
+// pktFrame returns a version 2 packet frame as a neighbour sends it.
+func pktFrame(dir packet.Dir, epoch uint32, seq uint16, p ...byte) []byte {
+	f := []byte{frameMagic, framePacket, byte(dir), 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(f[3:], epoch)
+	binary.BigEndian.PutUint16(f[7:], seq)
+	return append(f, p...)
+}
+
+// kaFrame returns a version 2 keepalive frame.
+func kaFrame(dir packet.Dir, epoch uint32) []byte {
+	f := []byte{frameMagic, frameKeepalive, byte(dir), 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(f[3:], epoch)
+	return f
+}
+
 func TestUDPBadDatagrams(t *testing.T) {
-	a, b := udpPair(t, nil)
+	var logA logBuffer
+	a, b := udpPair(t, func(a, b *UDPConfig) { a.Logger = slog.New(slog.NewTextHandler(&logA, nil)) })
 	waitUp(t, a, b)
 	to := a.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	ep := b.epoch
 
 	// From an unknown address.
 	stranger := listenLoopback(t)
 	defer stranger.Close()
-	for _, g := range [][]byte{{}, {frameMagic, framePacket, byte(packet.WT), 0x82, 2, 'x'}, bytes.Repeat([]byte{0xff}, 1000)} {
+	for _, g := range [][]byte{{}, pktFrame(packet.WT, ep, 0, 0x82, 2, 'x'), bytes.Repeat([]byte{0xff}, 1000)} {
 		stranger.WriteToUDPAddrPort(g, to)
 	}
 	waitFor(t, "unknown sources counted", func() bool { return a.Stats().UnknownSource == 3 })
 
 	// From the neighbour's own address (its socket), but malformed.
-	pkt := func(p ...byte) []byte { return append([]byte{frameMagic, framePacket, byte(packet.WT)}, p...) }
+	var seq uint16 = 1000 // each its own: a repeated number is dropped as a duplicate before decoding
+	pkt := func(p ...byte) []byte { seq++; return pktFrame(packet.WT, ep, seq, p...) }
 	bad := [][]byte{
 		{},
 		{frameMagic},
 		{frameMagic, framePacket},
-		{0x55, framePacket, byte(packet.WT), 0x82, 2},    // wrong magic
-		{frameMagic, 9, byte(packet.WT), 0x82, 2},        // unknown frame type
-		{frameMagic, frameKeepalive, byte(packet.WT), 1}, // keepalive with a tail
-		pkt(),                     // packet frame without a packet
-		pkt(0x82, 0),              // service 0
-		pkt(0x82),                 // service packet without service byte
-		pkt(0xC1, 5),              // local packet: never travels on a link
-		pkt('A'),                  // non-standard packet
-		pkt(0xC0),                 // illegal local
-		pkt(make([]byte, 256)...), // oversized
+		{frameMagic, frameKeepalive, byte(packet.WT)},                   // keepalive without epoch
+		{0x41, framePacket, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2}, // wrong magic
+		{frameMagic, 9, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2},     // unknown frame type
+		append(kaFrame(packet.WT, ep), 1),                               // keepalive with a tail
+		kaFrame(packet.WT, 0),                                           // epoch 0
+		pktFrame(packet.WT, 0, 5, 0x82, 2),                              // epoch 0
+		pktFrame(packet.WT, ep, 0)[:8],                                  // header cut short
+		pkt(),                                                           // packet frame without a packet
+		pkt(0x82, 0),                                                    // service 0
+		pkt(0x82),                                                       // service packet without service byte
+		pkt(0xC1, 5),                                                    // local packet: never travels on a link
+		pkt('A'),                                                        // non-standard packet
+		pkt(0xC0),                                                       // illegal local
+		pkt(make([]byte, 256)...),                                       // oversized
 		append(pkt(0x82, 2), make([]byte, 2000)...),
 	}
 	for _, g := range bad {
@@ -247,25 +271,51 @@ func TestUDPBadDatagrams(t *testing.T) {
 		}
 	}
 	waitFor(t, "bad datagrams counted", func() bool { return a.Stats().BadDatagram == uint64(len(bad)) })
+	if r := a.Stats().Links[packet.ET].Reordered; r != 0 {
+		t.Fatalf("reordered %d", r)
+	}
+	if got := strings.Count(logA.String(), "malformed datagram"); got != 1 {
+		t.Errorf("malformed datagrams logged %d times, want once:\n%s", got, logA.String())
+	}
+
+	// Another framing version (an older or newer itcd at the far end):
+	// counted, logged once with both versions, and never heard as alive.
+	nbad := a.Stats().BadDatagram
+	other := [][]byte{
+		{frameMagicV1, framePacket, byte(packet.WT), 0x82, 2, 'o', 'l', 'd'}, // version 1 packet
+		{frameMagicV1, frameKeepalive, byte(packet.WT)},                      // version 1 keepalive
+		{0x56, framePacket, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2},      // a version 3
+	}
+	for _, g := range other {
+		b.conn.WriteToUDPAddrPort(g, to)
+	}
+	waitFor(t, "other versions counted", func() bool { return a.Stats().BadDatagram == nbad+uint64(len(other)) })
+	if log := logA.String(); strings.Count(log, "another UDP link framing version") != 1 || !strings.Contains(log, "their_version=1") || !strings.Contains(log, "our_version=2") {
+		t.Errorf("version mismatch not logged once with both versions:\n%s", log)
+	}
 
 	// Right address, wrong direction: a miswired neighbour.
-	b.conn.WriteToUDPAddrPort([]byte{frameMagic, framePacket, byte(packet.NE), 0x82, 2, 'm'}, to)
-	b.conn.WriteToUDPAddrPort([]byte{frameMagic, frameKeepalive, byte(packet.SE)}, to)
+	b.conn.WriteToUDPAddrPort(pktFrame(packet.NE, ep, 0, 0x82, 2, 'm'), to)
+	b.conn.WriteToUDPAddrPort(kaFrame(packet.SE, ep), to)
 	waitFor(t, "misrouted counted", func() bool { return a.Stats().Links[packet.ET].Misrouted == 2 })
 
-	// Random garbage from the neighbour: the reader survives it.
+	// Random garbage from the neighbour: the reader survives it. Frames
+	// are given b's epoch and a sequence number far ahead of b's own, so
+	// they cannot knock b's later packets out as "late".
 	r := rand.New(rand.NewPCG(7, 7))
 	for i := 0; i < 100; i++ {
 		g := make([]byte, r.IntN(300))
 		for j := range g {
 			g[j] = byte(r.Uint32())
 		}
-		if len(g) > 3 && i%2 == 0 {
-			copy(g, []byte{frameMagic, framePacket, byte(packet.WT)})
+		if len(g) > frameHeaderLen && i%2 == 0 {
+			copy(g, pktFrame(packet.WT, ep, uint16(20000+i)))
 		}
 		b.conn.WriteToUDPAddrPort(g, to)
 	}
-	// Nothing of the above reached the reader, and it still works.
+	// Nothing of the above reached the reader, and it still works. The
+	// garbage moved a's window for b to about 20100, so b's next packet
+	// (sequence 0) is far behind: a resynchronises on it.
 	p := service(t, packet.WT, "still alive")
 	writeAll(t, b, p)
 	for {
@@ -277,6 +327,330 @@ func TestUDPBadDatagrams(t *testing.T) {
 		if d, ok := packet.RoutedDir(got); !ok || d != packet.ET {
 			t.Fatalf("delivered % x", got)
 		}
+	}
+}
+
+// TestUDPFrameGolden checks the datagrams a device sends against the
+// example in notes/protocol.md "UDP link frames" (the epoch is random).
+func TestUDPFrameGolden(t *testing.T) {
+	u, raw, to := rawNeighbour(t, nil)
+	raw.WriteToUDPAddrPort(kaFrame(packet.WT, 1), to) // bring the link up
+	waitFor(t, "link up", func() bool { return u.Status().Up(packet.ET) })
+	u.links[packet.ET].seq = 5 // as if five packets had gone before
+	if err := u.WritePacket([]byte{0x82, 0x02, 'h', 'i'}); err != nil {
+		t.Fatal(err)
+	}
+	var ep [4]byte
+	binary.BigEndian.PutUint32(ep[:], u.epoch)
+	wantKA := append([]byte{0x55, 0x02, 0x02}, ep[:]...)
+	wantPkt := append(append([]byte{0x55, 0x01, 0x02}, ep[:]...), 0x00, 0x05, 0x82, 0x02, 0x68, 0x69)
+	var sawKA, sawPkt bool
+	buf := make([]byte, 1000)
+	raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !sawKA || !sawPkt {
+		n, _, err := raw.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("read: %v (keepalive seen %v, packet seen %v)", err, sawKA, sawPkt)
+		}
+		switch g := buf[:n]; {
+		case bytes.Equal(g, wantKA):
+			sawKA = true
+		case bytes.Equal(g, wantPkt):
+			sawPkt = true
+		default:
+			t.Fatalf("datagram % x, want % x or % x", g, wantKA, wantPkt)
+		}
+	}
+}
+
+// rawNeighbour opens a UDP device whose ET neighbour is a bare socket, so
+// a test can send it exactly the frames it wants, in the order it wants:
+// the deterministic stand-in for a network that reorders and duplicates.
+func rawNeighbour(t *testing.T, mod func(*UDPConfig)) (u *UDP, raw *net.UDPConn, to netip.AddrPort) {
+	t.Helper()
+	ca, raw := listenLoopback(t), listenLoopback(t)
+	t.Cleanup(func() { raw.Close() })
+	cfg := UDPConfig{
+		Conn:      ca,
+		Links:     map[packet.Dir]string{packet.ET: raw.LocalAddr().String()},
+		Keepalive: 20 * time.Millisecond,
+		DownAfter: 5 * time.Second,
+		Logger:    quietLog,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	u, err := OpenUDP(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	return u, raw, ca.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// step is one frame a raw neighbour sends: a packet with sequence number
+// seq in epoch ep whose payload is its number, or a keepalive.
+type step struct {
+	ep  uint32
+	seq uint16
+	ka  bool
+}
+
+// sendSteps sends the frames of steps to u and waits until u has
+// accounted for every packet frame (loopback keeps the order of one
+// socket's datagrams, so a keepalive before the last packet has been
+// handled too). It returns the sequence numbers of the
+// packets u read, in order.
+func sendSteps(t *testing.T, u *UDP, raw *net.UDPConn, to netip.AddrPort, steps []step) []uint16 {
+	t.Helper()
+	before := u.Stats()
+	pkts := uint64(0)
+	for _, s := range steps {
+		var f []byte
+		if s.ka {
+			f = kaFrame(packet.WT, s.ep)
+		} else {
+			f = pktFrame(packet.WT, s.ep, s.seq, 0x86, 2, byte(s.seq>>8), byte(s.seq))
+			pkts++
+		}
+		if _, err := raw.WriteToUDPAddrPort(f, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every frame accounted for", func() bool {
+		s := u.Stats().Links[packet.ET]
+		b := before.Links[packet.ET]
+		return s.RecvPackets+s.Reordered-b.RecvPackets-b.Reordered == pkts
+	})
+	var got []uint16
+	for i := before.Links[packet.ET].RecvPackets; i < u.Stats().Links[packet.ET].RecvPackets; i++ {
+		p := readTimeout(t, u)
+		if len(p) != 4 || p[0] != 0x82 || p[1] != 2 {
+			t.Fatalf("read % x", p)
+		}
+		got = append(got, uint16(p[2])<<8|uint16(p[3]))
+	}
+	return got
+}
+
+func seqs(s ...uint16) []uint16 { return s }
+
+// TestUDPReorderAndNetworkDuplicates plays a network that reorders and
+// duplicates datagrams: the reader sees the packets in order, late ones
+// and duplicates dropped and counted.
+func TestUDPReorderAndNetworkDuplicates(t *testing.T) {
+	u, raw, to := rawNeighbour(t, nil)
+	const ep = 0xE1
+	var steps []step
+	for _, q := range []uint16{1, 2, 3, 2, 5, 4, 6, 6, 3, 7, 1, 9, 8, 10} {
+		steps = append(steps, step{ep: ep, seq: q})
+	}
+	got := sendSteps(t, u, raw, to, steps)
+	if want := seqs(1, 2, 3, 5, 6, 7, 9, 10); !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+	st := u.Stats().Links[packet.ET]
+	if st.Reordered != 6 || st.Resynced != 1 || st.RecvPackets != 8 {
+		t.Fatalf("reordered %d (want 6), resynced %d (want 1: the first frame), received %d", st.Reordered, st.Resynced, st.RecvPackets)
+	}
+	if u.Stats().BadDatagram != 0 {
+		t.Fatalf("bad datagrams %d", u.Stats().BadDatagram)
+	}
+}
+
+// TestUDPSequenceWraps checks the receive window across the 16-bit wrap.
+func TestUDPSequenceWraps(t *testing.T) {
+	for _, tc := range []struct {
+		a, b  uint16
+		newer bool
+	}{
+		{1, 0, true}, {0, 65535, true}, {5, 65530, true}, {32767, 0, true},
+		{0, 1, false}, {65535, 0, false}, {7, 7, false}, {32768, 0, false}, {0, 32768, false},
+	} {
+		if got := seqNewer(tc.a, tc.b); got != tc.newer {
+			t.Errorf("seqNewer(%d, %d) = %v", tc.a, tc.b, got)
+		}
+	}
+
+	u, raw, to := rawNeighbour(t, nil)
+	var steps []step
+	for _, q := range []uint16{65533, 65534, 65535, 0, 65535, 1, 65534, 2, 0, 3} {
+		steps = append(steps, step{ep: 7, seq: q})
+	}
+	got := sendSteps(t, u, raw, to, steps)
+	if want := seqs(65533, 65534, 65535, 0, 1, 2, 3); !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+	if st := u.Stats().Links[packet.ET]; st.Reordered != 3 {
+		t.Fatalf("reordered %d, want 3", st.Reordered)
+	}
+}
+
+// TestUDPSequenceWrapsEndToEnd sends across the wrap between two devices.
+func TestUDPSequenceWrapsEndToEnd(t *testing.T) {
+	a, b := udpPair(t, func(a, b *UDPConfig) { b.InQueueBytes = 1 << 16 })
+	waitUp(t, a, b)
+	// The pump reads seq only after taking a packet from the queue under
+	// its lock, which the write below takes after this store.
+	a.links[packet.ET].seq = 65500
+	got := sendSequence(t, a, b, 100)
+	if len(got) != 100 {
+		t.Fatalf("read %d of 100", len(got))
+	}
+	for i, p := range got {
+		want := seqPacket(t, i)
+		packet.SetArrival(want, packet.WT)
+		if !bytes.Equal(p, want) {
+			t.Fatalf("packet %d: %q", i, p)
+		}
+	}
+	if st := b.Stats().Links[packet.WT]; st.Reordered != 0 || st.Resynced != 1 {
+		t.Fatalf("reordered %d, resynced %d (want 0, 1)", st.Reordered, st.Resynced)
+	}
+	if s := a.links[packet.ET].seq; s != 65500+100-65536 {
+		t.Fatalf("sender at sequence %d", s)
+	}
+}
+
+// TestUDPNeighbourRestartEpoch: a new epoch starts a new sequence at once,
+// and stragglers of the old run are dropped.
+func TestUDPNeighbourRestartEpoch(t *testing.T) {
+	u, raw, to := rawNeighbour(t, nil)
+	got := sendSteps(t, u, raw, to, []step{
+		{ep: 1, seq: 100}, {ep: 1, seq: 101},
+		{ep: 2, ka: true},                // the neighbour restarted: a keepalive first
+		{ep: 1, seq: 102},                // a straggler of its first run
+		{ep: 2, seq: 0}, {ep: 2, seq: 1}, // behind 101, but a new run
+		{ep: 1, seq: 103}, {ep: 1, ka: true}, // more stragglers
+		{ep: 2, seq: 2},
+		{ep: 3, seq: 40000}, {ep: 3, seq: 40001}, // restarted again, packets first
+		{ep: 2, seq: 3},
+		{ep: 3, seq: 40002},
+	})
+	if want := seqs(100, 101, 0, 1, 2, 40000, 40001, 40002); !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+	st := u.Stats().Links[packet.ET]
+	if st.Reordered != 3 || st.Resynced != 3 {
+		t.Fatalf("reordered %d (want 3), resynced %d (want 3)", st.Reordered, st.Resynced)
+	}
+}
+
+// TestUDPStrayEpoch: one stray frame with another epoch does not shut out
+// the live neighbour for long: its keepalives win the link back.
+func TestUDPStrayEpoch(t *testing.T) {
+	u, raw, to := rawNeighbour(t, nil)
+	steps := []step{{ep: 5, seq: 10}, {ep: 5, ka: true}, {ep: 0xBAD, seq: 60000}, {ep: 5, seq: 11}}
+	for range prevEpochKeepalives + 1 {
+		steps = append(steps, step{ep: 5, ka: true})
+	}
+	steps = append(steps, step{ep: 5, seq: 12})
+	got := sendSteps(t, u, raw, to, steps)
+	if want := seqs(10, 60000, 12); !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+	st := u.Stats().Links[packet.ET]
+	if st.Reordered != 1 || st.Resynced != 3 || st.KeepalivesRecv != 2 {
+		t.Fatalf("reordered %d, resynced %d, keepalives %d (want 1, 3, 2)", st.Reordered, st.Resynced, st.KeepalivesRecv)
+	}
+}
+
+// TestUDPResyncAfterSilenceOrJump: a link that was down or cut, or a
+// sequence that jumped far back, starts the window afresh.
+func TestUDPResyncAfterSilenceOrJump(t *testing.T) {
+	u, raw, to := rawNeighbour(t, nil)
+	got := sendSteps(t, u, raw, to, []step{
+		{ep: 9, seq: 30000}, {ep: 9, seq: 30001},
+		{ep: 9, seq: 30001 - reorderWindow + 1}, // late: within the window
+		{ep: 9, seq: 30001 - reorderWindow},     // far behind: a jump
+		{ep: 9, seq: 30001 - reorderWindow + 1},
+	})
+	if want := seqs(30000, 30001, 30001-reorderWindow, 30001-reorderWindow+1); !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+	if st := u.Stats().Links[packet.ET]; st.Reordered != 1 || st.Resynced != 2 {
+		t.Fatalf("reordered %d, resynced %d (want 1, 2)", st.Reordered, st.Resynced)
+	}
+	// Cut and restore: the receiver forgets the window with the link.
+	if err := u.SetProfile(packet.ET, LinkProfile{Cut: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.SetProfile(packet.ET, LinkProfile{}); err != nil {
+		t.Fatal(err)
+	}
+	got = sendSteps(t, u, raw, to, []step{{ep: 9, seq: 5}, {ep: 9, seq: 6}})
+	if want := seqs(5, 6); !slices.Equal(got, want) {
+		t.Fatalf("after cut: read %v, want %v", got, want)
+	}
+	if st := u.Stats().Links[packet.ET]; st.Reordered != 1 || st.Resynced != 3 {
+		t.Fatalf("after cut: reordered %d, resynced %d (want 1, 3)", st.Reordered, st.Resynced)
+	}
+}
+
+// TestUDPResyncAfterDown: same epoch, but the link went down in between.
+func TestUDPResyncAfterDown(t *testing.T) {
+	u, raw, to := rawNeighbour(t, func(c *UDPConfig) { c.DownAfter = 200 * time.Millisecond })
+	sendSteps(t, u, raw, to, []step{{ep: 4, seq: 1000}})
+	time.Sleep(300 * time.Millisecond) // silent for longer than DownAfter
+	got := sendSteps(t, u, raw, to, []step{{ep: 4, seq: 10}, {ep: 4, seq: 9}, {ep: 4, seq: 11}})
+	if want := seqs(10, 11); !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+	if st := u.Stats().Links[packet.ET]; st.Reordered != 1 || st.Resynced != 2 {
+		t.Fatalf("reordered %d, resynced %d (want 1, 2)", st.Reordered, st.Resynced)
+	}
+}
+
+// TestUDPNeighbourRestarts closes a device and opens a new one on the
+// same port: the far end hears the new run at once, although its
+// sequence numbers start again from 0, behind the old run's.
+func TestUDPNeighbourRestarts(t *testing.T) {
+	var cfgB UDPConfig
+	a, b := udpPair(t, func(a, b *UDPConfig) {
+		a.InQueueBytes = 1 << 16
+		cfgB = *b
+	})
+	waitUp(t, a, b)
+	const n = 100
+	for i := 0; i < n; i++ {
+		writeAll(t, b, service(t, packet.WT, fmt.Sprint("first run ", i)))
+	}
+	for i := 0; i < n; i++ {
+		if got := readTimeout(t, a); string(got[2:]) != fmt.Sprint("first run ", i) {
+			t.Fatalf("first run: read %q", got)
+		}
+	}
+	oldEpoch := b.epoch
+	addr := b.LocalAddr().(*net.UDPAddr)
+	b.Close()
+	c, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgB.Conn = c
+	b2, err := OpenUDP(cfgB)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if b2.epoch == oldEpoch {
+		t.Fatal("same epoch after a restart")
+	}
+	if !a.Status().Up(packet.ET) {
+		t.Fatal("a's link went down: the test would not test the epoch")
+	}
+	waitFor(t, "b2's link up", func() bool { return b2.Status().Up(packet.WT) })
+	for i := 0; i < n; i++ {
+		writeAll(t, b2, service(t, packet.WT, fmt.Sprint("second run ", i)))
+	}
+	for i := 0; i < n; i++ {
+		if got := readTimeout(t, a); string(got[2:]) != fmt.Sprint("second run ", i) {
+			t.Fatalf("second run: read %q", got)
+		}
+	}
+	if st := a.Stats().Links[packet.ET]; st.Reordered != 0 || st.Resynced != 2 {
+		t.Fatalf("reordered %d, resynced %d (want 0, 2)", st.Reordered, st.Resynced)
 	}
 }
 
@@ -448,7 +822,7 @@ func sendSequence(t *testing.T, a, b *UDP, n int) [][]byte {
 	sent := a.Stats().Links[packet.ET].SentPackets
 	waitFor(t, "all arrived", func() bool {
 		s := b.Stats()
-		return s.Links[packet.WT].RecvPackets+s.Links[packet.WT].InDropped+s.BadDatagram == sent
+		return s.Links[packet.WT].RecvPackets+s.Links[packet.WT].InDropped+s.Links[packet.WT].Reordered+s.BadDatagram == sent
 	})
 	var got [][]byte
 	for i := uint64(0); i < b.Stats().Links[packet.WT].RecvPackets; i++ {
@@ -515,6 +889,9 @@ func TestUDPImpairments(t *testing.T) {
 				}
 			} else if sb.BadDatagram != 0 {
 				t.Fatalf("bad datagrams %d", sb.BadDatagram)
+			}
+			if r := sb.Links[packet.WT].Reordered; r != 0 {
+				t.Fatalf("%d packets dropped as reordered: the emulator's duplicates must get through", r)
 			}
 			if tc.prof == (LinkProfile{}) || tc.prof.Delay > 0 {
 				// In order, nothing missing, duplicates adjacent.

@@ -1,6 +1,7 @@
 package dev
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -25,7 +26,7 @@ type udpLink struct {
 	up        atomic.Bool  // as last computed by refreshStatus
 	c         linkCounters
 
-	misroutedLogged, sendErrLogged atomic.Bool
+	misroutedLogged, sendErrLogged, versionLogged atomic.Bool
 
 	outMu sync.Mutex
 	out   ring          // outbound queue: written, not yet departed
@@ -39,12 +40,21 @@ type udpLink struct {
 	next  int64 // pacing clock: when the next packet may depart
 	paced int   // the rate next was computed at; 0: link idle or unpaced
 	rng   *rand.Rand
-	frame [maxFrameLen]byte
+	frame [maxFrameLen]byte // header fixed but for the sequence number
+	seq   uint16            // the sequence number of the next frame sent
 
 	kaRNG *rand.Rand // owned by the keepalive goroutine
+
+	// The receive window, owned by the reader goroutine: the neighbour's
+	// current and previous epoch, and the newest sequence number
+	// delivered in the current one (valid once rxSynced).
+	rxEpoch, rxPrevEpoch uint32
+	rxPrevKeepalives     int // keepalives of rxPrevEpoch ignored since rxEpoch began
+	rxSeq                uint16
+	rxSynced             bool
 }
 
-func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig) *udpLink {
+func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) *udpLink {
 	l := &udpLink{
 		dir:   d,
 		addr:  addr,
@@ -57,6 +67,7 @@ func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig) *udpLink {
 	p := cfg.Profile
 	l.profile.Store(&p)
 	l.frame[0], l.frame[1], l.frame[2] = frameMagic, framePacket, byte(d)
+	binary.BigEndian.PutUint32(l.frame[3:7], epoch)
 	return l
 }
 
@@ -205,8 +216,13 @@ func flipBits(r *rand.Rand, b []byte) {
 	}
 }
 
-// send sends the n-byte packet in l.frame.
+// send sends the n-byte packet in l.frame with the link's next sequence
+// number. Every datagram gets its own, the Duplicate impairment's second
+// copy too, so the receiver takes that for a packet the link really sent
+// twice rather than for a network duplicate.
 func (u *UDP) send(l *udpLink, n int) {
+	binary.BigEndian.PutUint16(l.frame[7:9], l.seq)
+	l.seq++
 	if _, err := u.conn.WriteToUDPAddrPort(l.frame[:frameHeaderLen+n], l.addr); err != nil {
 		u.sendFailed(l, err)
 		return
@@ -221,6 +237,7 @@ type linkCounters struct {
 	outFull, inDropped, lost, duplicated           atomic.Uint64
 	corrupted, cutDropped, idle                    atomic.Uint64
 	kaSent, kaRecv, kaLost, misrouted, sendErrors  atomic.Uint64
+	reordered, resynced                            atomic.Uint64
 }
 
 func (c *linkCounters) snapshot() LinkStats {
@@ -241,5 +258,7 @@ func (c *linkCounters) snapshot() LinkStats {
 		KeepalivesLost: c.kaLost.Load(),
 		Misrouted:      c.misrouted.Load(),
 		SendErrors:     c.sendErrors.Load(),
+		Reordered:      c.reordered.Load(),
+		Resynced:       c.resynced.Load(),
 	}
 }

@@ -226,22 +226,9 @@ func (t *Tile) linkStats() [8]dev.LinkStats {
 	defer t.mu.Unlock()
 	cur := t.devStatsLocked()
 	for d := range cur {
-		cur[d] = addStats(cur[d], t.base[d])
+		cur[d] = cur[d].Add(t.base[d])
 	}
 	return cur
-}
-
-func addStats(a, b dev.LinkStats) dev.LinkStats {
-	return dev.LinkStats{
-		SentPackets: a.SentPackets + b.SentPackets, SentBytes: a.SentBytes + b.SentBytes,
-		RecvPackets: a.RecvPackets + b.RecvPackets, RecvBytes: a.RecvBytes + b.RecvBytes,
-		OutFull: a.OutFull + b.OutFull, InDropped: a.InDropped + b.InDropped,
-		Lost: a.Lost + b.Lost, Duplicated: a.Duplicated + b.Duplicated,
-		Corrupted: a.Corrupted + b.Corrupted, CutDropped: a.CutDropped + b.CutDropped,
-		KeepalivesSent: a.KeepalivesSent + b.KeepalivesSent, KeepalivesRecv: a.KeepalivesRecv + b.KeepalivesRecv,
-		KeepalivesLost: a.KeepalivesLost + b.KeepalivesLost, Misrouted: a.Misrouted + b.Misrouted,
-		SendErrors: a.SendErrors + b.SendErrors,
-	}
 }
 
 // LinkReport is what happened on one direction of a link since the grid

@@ -509,7 +509,7 @@ func (t *Tile) reapLocked() {
 	}
 	cur := t.devStatsLocked()
 	for d := range t.base {
-		t.base[d] = addStats(t.base[d], cur[d])
+		t.base[d] = t.base[d].Add(cur[d])
 	}
 	t.run = nil
 }
