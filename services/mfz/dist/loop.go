@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"math/bits"
 	"math/rand"
 	"sort"
 	"sync"
@@ -105,8 +106,13 @@ func (r *rfile) held() int {
 	if r.complete {
 		return r.blocks
 	}
-	n := 0
-	for i := 0; i < r.blocks; i++ {
+	// By bytes: the status snapshot counts every partial every neighbour
+	// announced (up to 6 x 255 x 4096 blocks) ten times a second.
+	n, full := 0, min(r.blocks/8, len(r.have))
+	for _, x := range r.have[:full] {
+		n += bits.OnesCount8(x)
+	}
+	for i := full * 8; i < r.blocks; i++ {
 		if bit(r.have, i) {
 			n++
 		}
@@ -287,9 +293,22 @@ func (l *loop) busy() bool {
 }
 
 // receive handles one packet from a neighbour.
-func (l *loop) receive(pm *daemon.Message) {
-	n := l.nbrs[pm.From]
-	m, err := parseMessage(pm.Payload())
+func (l *loop) receive(pm *daemon.Message) { l.handle(pm.From, pm.Tile, pm.Payload()) }
+
+// handle handles the payload of one packet that tile sent on link from.
+func (l *loop) handle(from packet.Dir, tile tep.TileID, payload []byte) {
+	if !from.IsLink() {
+		l.counters.NotLive++
+		return
+	}
+	n := l.nbrs[from]
+	if n != nil && n.tile != tile {
+		// The last packets of a tile another one replaced on this link,
+		// read after the new tile's connect: not the new tile's handles
+		// or requests.
+		n = nil
+	}
+	m, err := parseMessage(payload)
 	switch {
 	case errors.Is(err, errCRC):
 		l.counters.CRCErrors++
@@ -371,6 +390,11 @@ func (l *loop) resync() {
 			if f.partial != p && !f.completing {
 				f.partial = p
 			}
+			continue
+		}
+		if l.isRefused(id) {
+			// Its final check failed and the store kept it (a disk
+			// error): try again when the refusal ends, not at once.
 			continue
 		}
 		l.addTransfer(p, m, h)

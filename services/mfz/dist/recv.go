@@ -109,6 +109,10 @@ const (
 	chGot
 )
 
+// maxAsks bounds the live requests for one chunk (asm.oc is a uint8): a
+// probe does not ask again for a chunk already asked this often.
+const maxAsks = 16
+
 type pend struct {
 	a *asm
 	c int
@@ -273,8 +277,16 @@ func (l *loop) newAsm(n *nbr, f *file, b int) *asm {
 	return a
 }
 
-// releaseAsm takes a finished or cancelled block off n.
+// releaseAsm takes a finished or cancelled block off n. Its chunks still
+// asked for (a cancelled block's, or a finished block's duplicates asked by
+// a probe) no longer count against n's window: their entries in n.out are
+// dead and skipped.
 func (l *loop) releaseAsm(n *nbr, a *asm) {
+	for c := range a.oc {
+		n.inflight -= int(a.oc[c])
+		a.oc[c] = 0
+	}
+	n.inflight = max(n.inflight, 0)
 	a.dead = true
 	for i, x := range n.asms {
 		if x == a {
@@ -297,11 +309,6 @@ func (l *loop) cancelAsm(n *nbr, a *asm) {
 	if a.dead {
 		return
 	}
-	for c := range a.oc {
-		n.inflight -= int(a.oc[c])
-		a.oc[c] = 0
-	}
-	n.inflight = max(n.inflight, 0)
 	l.releaseAsm(n, a)
 	l.compactOut(n)
 }
@@ -341,7 +348,8 @@ func (l *loop) data(n *nbr, m *msg) {
 		return
 	}
 	// Everything asked of n before this chunk and not come is lost.
-	if a.oc[c] > 0 {
+	asked := a.oc[c] > 0
+	if asked {
 		for n.outHead < len(n.out) {
 			e := n.out[n.outHead]
 			n.out[n.outHead] = pend{}
@@ -362,13 +370,18 @@ func (l *loop) data(n *nbr, m *msg) {
 		}
 		l.compactOut(n)
 	}
-	// Progress: reset the silence timer, and take an RTT sample.
-	if !n.sampleAt.IsZero() {
-		l.rttSample(n, l.now.Sub(n.sampleAt))
-		n.sampleAt = time.Time{}
+	// Progress: reset the silence timer, and take an RTT sample. Only an
+	// answer to something asked is progress: a neighbour replaying chunks
+	// (or sending ones nobody asked for) must not keep the timer from
+	// firing, and the block from going to someone else, for ever.
+	if asked {
+		if !n.sampleAt.IsZero() {
+			l.rttSample(n, l.now.Sub(n.sampleAt))
+			n.sampleAt = time.Time{}
+		}
+		n.lastProgress = l.now
+		n.backoff = 0
 	}
-	n.lastProgress = l.now
-	n.backoff = 0
 	if a.state[c] == chGot {
 		l.counters.Duplicates++
 		return
@@ -399,6 +412,7 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 	err := f.partial.PutBlock(b, a.buf[:a.length])
 	length := a.length
 	l.releaseAsm(n, a)
+	l.compactOut(n)
 	switch {
 	case err == nil:
 		if bit(f.have, b) {
@@ -494,7 +508,7 @@ func (l *loop) timeouts() {
 		k, end := 0, len(n.out)
 		for i := n.outHead; i < end && k < 4; i++ {
 			e := n.out[i]
-			if e.a.dead || e.a.state[e.c] != chAsked {
+			if e.a.dead || e.a.state[e.c] != chAsked || e.a.oc[e.c] >= maxAsks {
 				continue
 			}
 			rf := n.byFid[e.a.f.id]

@@ -44,6 +44,13 @@ func (l *loop) sendCtrl(n *nbr, b []byte) {
 		l.counters.CtrlDropped++
 		return
 	}
+	if n.ctrlHead >= 64 && n.ctrlHead >= len(n.ctrl)/2 {
+		// A queue that never quite drains (a slow link) is never reset
+		// by pump: reclaim the sent prefix, or the slice grows for ever.
+		k := copy(n.ctrl, n.ctrl[n.ctrlHead:])
+		clear(n.ctrl[k:])
+		n.ctrl, n.ctrlHead = n.ctrl[:k], 0
+	}
 	n.ctrl = append(n.ctrl, append([]byte(nil), b...))
 }
 
@@ -74,7 +81,9 @@ func (l *loop) pump(n *nbr) {
 		var b []byte
 		next := j.next
 		if j.manifest {
-			if j.next >= len(j.f.signed) {
+			if j.next >= len(j.f.signed) || l.files[j.f.id] != j.f {
+				// Sent, or a file we dropped meanwhile (its handle may
+				// soon name another file).
 				l.popJob(n)
 				continue
 			}

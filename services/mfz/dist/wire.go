@@ -136,6 +136,9 @@ func parseMessage(b []byte) (msg, error) {
 		if len(body) < 2 {
 			return m, errShort
 		}
+		if len(body) > 2 {
+			return m, fmt.Errorf("%w: %d bytes after a SYNC", errField, len(body)-2)
+		}
 		m.flags = body[1]
 		return m, nil
 	}
@@ -156,6 +159,16 @@ func parseMessage(b []byte) (msg, error) {
 		}
 		return nil
 	}
+	// exact: the body of a fixed-size message ends where the CRC starts.
+	exact := func(n int) error {
+		if err := need(n); err != nil {
+			return err
+		}
+		if len(p) > n {
+			return fmt.Errorf("%w: %d bytes after a type %d body", errField, len(p)-n, m.typ)
+		}
+		return nil
+	}
 	u16 := func(i int) uint16 { return binary.BigEndian.Uint16(p[i:]) }
 	u32 := func(i int) uint32 { return binary.BigEndian.Uint32(p[i:]) }
 	switch m.typ {
@@ -168,7 +181,7 @@ func parseMessage(b []byte) (msg, error) {
 		m.blocks, m.held = u16(9), u16(11)
 		copy(m.fid[:], p[13:21])
 		n := int(p[21])
-		if err := need(22 + n); err != nil {
+		if err := exact(22 + n); err != nil {
 			return m, err
 		}
 		m.name = string(p[22 : 22+n])
@@ -182,7 +195,7 @@ func parseMessage(b []byte) (msg, error) {
 			return m, fmt.Errorf("%w: tombstone with %d blocks", errField, m.blocks)
 		}
 	case msgGetManifest:
-		if err := need(4); err != nil {
+		if err := exact(4); err != nil {
 			return m, err
 		}
 		m.offset = u32(0)
@@ -223,7 +236,7 @@ func parseMessage(b []byte) (msg, error) {
 			}
 		}
 	case msgRequest:
-		if err := need(6); err != nil {
+		if err := exact(6); err != nil {
 			return m, err
 		}
 		m.block, m.chunk, m.count = u16(0), u16(2), u16(4)
@@ -240,7 +253,7 @@ func parseMessage(b []byte) (msg, error) {
 			return m, fmt.Errorf("%w: data block %d chunk %d", errField, m.block, m.chunk)
 		}
 	case msgNotHave:
-		if err := need(2); err != nil {
+		if err := exact(2); err != nil {
 			return m, err
 		}
 		m.block = u16(0)

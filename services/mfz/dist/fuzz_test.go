@@ -1,0 +1,205 @@
+package dist
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// FuzzParseBody is FuzzParseMessage past the CRC: the input is sealed, so
+// the fuzzer explores the parser instead of failing the checksum.
+func FuzzParseBody(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s[:len(s)-crcLen])
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body)+crcLen > maxMsg {
+			return
+		}
+		m, err := parseMessage(seal(body))
+		if err != nil {
+			return
+		}
+		if m.typ != msgSync && m.handle > maxHandle {
+			t.Fatalf("handle %d", m.handle)
+		}
+		switch m.typ {
+		case msgManifest:
+			if int(m.offset)+len(m.data) > int(m.total) || len(m.data) == 0 {
+				t.Fatalf("manifest segment %d+%d of %d", m.offset, len(m.data), m.total)
+			}
+		case msgBitfield:
+			if m.block%8 != 0 || int(m.block)+8*len(m.data) > 4096+7 {
+				t.Fatalf("bitfield at %d of %d bytes", m.block, len(m.data))
+			}
+		case msgRequest:
+			if m.count == 0 || int(m.chunk)+int(m.count) > maxChunks || m.block >= 4096 {
+				t.Fatalf("request %d %d+%d", m.block, m.chunk, m.count)
+			}
+		case msgData:
+			if m.block >= 4096 || int(m.chunk) >= maxChunks || len(m.data) == 0 {
+				t.Fatalf("data %d %d", m.block, m.chunk)
+			}
+		}
+		if m.typ == msgHave {
+			m.haveBlocks(func(b int) {
+				if b < 0 || b >= 4096 {
+					t.Fatalf("have block %d", b)
+				}
+			})
+		}
+	})
+}
+
+// FuzzLoop drives one loop with crafted messages from two neighbours and
+// time steps, and checks after every step that nothing a neighbour sends
+// breaks the bookkeeping or the memory bounds. The loop holds one complete
+// file (to serve) and receives another (to fetch). Input: a sequence of
+// ops; op byte o: o&0x80 advances the clock by (o&0x7f)*10 ms, otherwise
+// the next byte k is a length and the k bytes after it a message body,
+// sealed and delivered from ET (o even) or SE (o odd). The loop lives on
+// across inputs (as a tile's does), so a failure found by fuzzing may need
+// the inputs before it to reproduce; the bounds checked hold regardless.
+func FuzzLoop(f *testing.F) {
+	x := newHarness(f, packet.ET, packet.SE)
+	held := x.pack("held.mfz", 5, 5000, 1024)
+	path := filepath.Join(x.dir, "held.mfz")
+	if err := os.WriteFile(path, held.file, 0o644); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := x.s.store.Install(path); err != nil {
+		f.Fatal(err)
+	}
+	x.l.resync()
+	recv := x.pack("recv.mfz", 9, 4000, 1024)
+	x.receiving(recv, packet.ET, 3)
+	x.h.take(f, packet.ET)
+	x.h.take(f, packet.SE)
+	hh := x.l.files[held.id].handle
+
+	op := func(b []byte, dir byte, body []byte) []byte {
+		b = append(b, dir, byte(len(body)))
+		return append(b, body[:len(body)-crcLen]...)
+	}
+	var seed []byte
+	seed = op(seed, 0, appendAnnounce(nil, 3, flagComplete, 9, recv.m.BlockCount(), recv.m.BlockCount(), recv.id, "recv.mfz"))
+	seed = op(seed, 1, appendAnnounce(nil, 4, 0, 9, recv.m.BlockCount(), 1, recv.id, "recv.mfz"))
+	seed = op(seed, 1, appendHave(nil, 4, 1, []int{2, 3}))
+	seed = op(seed, 1, appendBitfield(nil, 4, 0, []byte{0xff}))
+	for c := 0; c < chunkCount(1024); c++ {
+		seed = op(seed, 0, appendData(nil, 3, 0, c, recv.chunk(0, c)))
+	}
+	seed = append(seed, 0x80|30)
+	seed = op(seed, 0, appendNotHave(nil, 3, 1))
+	seed = op(seed, 1, appendRequest(nil, hh, 0, 0, 5))
+	seed = op(seed, 1, appendRequest(nil, hh, 4, 0, 1))
+	seed = op(seed, 0, appendGetManifest(nil, hh, 0))
+	seed = op(seed, 1, appendSync(nil, 0))
+	seed = op(seed, 0, appendNotHave(nil, 3, blockGone))
+	f.Add(seed)
+
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for len(in) > 0 {
+			o := in[0]
+			in = in[1:]
+			if o&0x80 != 0 {
+				x.advance(time.Duration(o&0x7f) * 10 * time.Millisecond)
+				x.l.slowTick()
+			} else {
+				if len(in) == 0 {
+					break
+				}
+				k := min(int(in[0]), len(in)-1, maxMsg-crcLen)
+				body := append([]byte(nil), in[1:1+k]...)
+				in = in[1+k:]
+				d := packet.ET
+				if o&1 != 0 {
+					d = packet.SE
+				}
+				x.in(d, seal(body))
+			}
+			x.turn()
+			x.drainDone()
+			x.check(t)
+		}
+		x.h.take(t, packet.ET)
+		x.h.take(t, packet.SE)
+	})
+}
+
+// drainDone takes finished completions, as the loop does.
+func (x *harness) drainDone() {
+	for {
+		select {
+		case c := <-x.l.done:
+			x.l.completed(c)
+		default:
+			return
+		}
+	}
+}
+
+// check verifies the loop's bookkeeping and memory bounds.
+func (x *harness) check(t testing.TB) {
+	t.Helper()
+	l := x.l
+	if len(l.fetches) > l.t.manifests || len(l.refused) > l.t.refusedMax {
+		t.Fatalf("%d manifest fetches, %d refused", len(l.fetches), len(l.refused))
+	}
+	for _, n := range l.nbrs {
+		if n == nil {
+			continue
+		}
+		sum := 0
+		for _, a := range n.asms {
+			if a.dead {
+				t.Fatalf("dead block %d on %v", a.block, n.dir)
+			}
+			for _, k := range a.oc {
+				sum += int(k)
+			}
+		}
+		if n.inflight != sum || sum != liveOut(n) {
+			t.Fatalf("%v: inflight %d, asked %d, outstanding entries %d", n.dir, n.inflight, sum, liveOut(n))
+		}
+		if len(n.byFid) > maxHandle+1 || len(n.asms) > 64 || len(n.ctrl)-n.ctrlHead > l.t.ctrlQueue ||
+			len(n.jobs) > l.t.serveQueue || len(n.out)-n.outHead > 4*l.t.window+64 {
+			t.Fatalf("%v: %d files, %d blocks, %d ctrl, %d jobs, %d out", n.dir, len(n.byFid), len(n.asms),
+				len(n.ctrl)-n.ctrlHead, len(n.jobs), len(n.out)-n.outHead)
+		}
+		jc := 0
+		for _, j := range n.jobs {
+			if !j.manifest {
+				jc += j.end - j.next
+			}
+		}
+		if jc != n.jobChunks || jc > l.t.serveChunks {
+			t.Fatalf("%v: %d chunks queued, counted %d", n.dir, jc, n.jobChunks)
+		}
+		for id, rf := range n.byFid {
+			if n.rh[rf.handle] != rf || rf.id != id {
+				t.Fatalf("%v: handle table and file table disagree on %v", n.dir, id)
+			}
+		}
+	}
+	for _, f := range l.files {
+		if !f.receiving() {
+			continue
+		}
+		k := 0
+		for b := 0; b < f.blocks; b++ {
+			if bit(f.have, b) {
+				k++
+			}
+			if d := f.fetching[b]; d != 0 && (l.nbrs[d] == nil || l.nbrs[d].findAsm(f, b) == nil) {
+				t.Fatalf("block %d of %s owned by %v, which is not fetching it", b, f.name, d)
+			}
+		}
+		if k != f.nhave || f.low > f.blocks || f.low < f.blocks && bit(f.have, f.low) {
+			t.Fatalf("%s: %d blocks held, counted %d, low %d", f.name, k, f.nhave, f.low)
+		}
+	}
+}
