@@ -72,8 +72,9 @@ func testConfig(t *testing.T) Config {
 	cfg.RunDir = filepath.Join(dir, "run")
 	cfg.Device = "udp" // not opened here; the test hands in a device
 	cfg.UDP.Listen = "127.0.0.1:0"
-	cfg.HelloInterval = Duration(20 * time.Millisecond)
-	cfg.DeadAfter = Duration(300 * time.Millisecond)
+	// Short for quick tests, with margin for a loaded machine under -race.
+	cfg.HelloInterval = Duration(50 * time.Millisecond)
+	cfg.DeadAfter = Duration(1500 * time.Millisecond)
 	return cfg
 }
 

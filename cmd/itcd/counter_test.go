@@ -26,7 +26,7 @@ func startCounterDaemon(t *testing.T, d dev.Device, value string) daemon.Config 
 	cfg := daemon.DefaultConfig()
 	cfg.StateDir, cfg.RunDir = filepath.Join(dir, "state"), filepath.Join(dir, "run")
 	cfg.Device, cfg.UDP.Listen = "udp", "127.0.0.1:0" // not opened: d is used
-	cfg.HelloInterval, cfg.DeadAfter = daemon.Duration(20*time.Millisecond), daemon.Duration(300*time.Millisecond)
+	cfg.HelloInterval, cfg.DeadAfter = daemon.Duration(50*time.Millisecond), daemon.Duration(1500*time.Millisecond)
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		t.Fatal(err)
 	}

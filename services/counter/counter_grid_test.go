@@ -42,8 +42,10 @@ func TestGridValueReachesEveryNeighbour(t *testing.T) {
 	cfg.Seed = 7
 	// Timings short enough for a quick test, long enough for a loaded
 	// machine under -race.
-	cfg.HelloInterval, cfg.DeadAfter = 50*time.Millisecond, 500*time.Millisecond
-	cfg.Keepalive, cfg.DownAfter = 50*time.Millisecond, 500*time.Millisecond
+	// Margins for a loaded machine under -race: a false disconnect would
+	// clear a neighbour's value mid-test.
+	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 2*time.Second
+	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 1500*time.Millisecond
 	// With an hour between periodic adverts, only the write itself can
 	// carry the value within the deadline.
 	cfg.Tweak = func(_ tilegrid.Coord, c *daemon.Config) { c.Counter.Interval = daemon.Duration(time.Hour) }

@@ -32,7 +32,7 @@ func testConfig(t *testing.T) daemon.Config {
 	cfg.Device = "udp" // not opened: the test hands in a pipe
 	cfg.UDP.Listen = "127.0.0.1:0"
 	cfg.HelloInterval = daemon.Duration(20 * time.Millisecond)
-	cfg.DeadAfter = daemon.Duration(300 * time.Millisecond)
+	cfg.DeadAfter = daemon.Duration(1500 * time.Millisecond) // margin for a loaded machine under -race
 	cfg.Counter.Interval = daemon.Duration(time.Hour)
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		t.Fatal(err)

@@ -17,16 +17,18 @@ import (
 	"github.com/t2tiles/itcd/services/tep"
 )
 
-// Timings short enough for quick tests, long enough for a loaded 2-core
-// machine under -race.
+// Timings short enough for quick tests and long enough that a loaded
+// 2-core machine under -race, other packages' tests running beside, never
+// stalls a tile past them: a false disconnect would fail the checks that
+// uncut links stay live.
 func testConfig(t testing.TB, w, h int) Config {
 	cfg := DefaultConfig(w, h)
 	cfg.Dir = t.TempDir()
 	cfg.Seed = 42
-	cfg.HelloInterval = 50 * time.Millisecond
-	cfg.DeadAfter = 500 * time.Millisecond
-	cfg.Keepalive = 50 * time.Millisecond
-	cfg.DownAfter = 500 * time.Millisecond
+	cfg.HelloInterval = 100 * time.Millisecond
+	cfg.DeadAfter = 2 * time.Second
+	cfg.Keepalive = 100 * time.Millisecond
+	cfg.DownAfter = 1500 * time.Millisecond
 	return cfg
 }
 
