@@ -501,8 +501,11 @@ func (s *Store) moveAside(p, base string, reason error) {
 		}
 		return
 	}
-	os.WriteFile(dst+".reason", []byte(reason.Error()+"\n"), 0o644)
 	syncDir(filepath.Dir(p))
+	// Atomically: whoever sees the reason file sees all of it.
+	if err := s.writeFileAtomic(dst+".reason", []byte(reason.Error()+"\n"), "reason"); err != nil {
+		s.log.Error("mfz cannot write the reason beside a rejected file", "path", dst, "err", err)
+	}
 	s.log.Warn("mfz file rejected and moved aside", "path", p, "to", dst, "reason", reason)
 }
 
