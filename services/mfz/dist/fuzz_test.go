@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/mfz"
+	"github.com/t2tiles/itcd/services/tep"
 )
 
 // FuzzParseBody is FuzzParseMessage past the CRC: the input is sealed, so
@@ -58,9 +60,11 @@ func FuzzParseBody(f *testing.F) {
 // time steps, and checks after every step that nothing a neighbour sends
 // breaks the bookkeeping or the memory bounds. The loop holds one complete
 // file (to serve) and receives another (to fetch). Input: a sequence of
-// ops; op byte o: o&0x80 advances the clock by (o&0x7f)*10 ms, otherwise
-// the next byte k is a length and the k bytes after it a message body,
-// sealed and delivered from ET (o even) or SE (o odd). The loop lives on
+// ops; op byte o: o&0x80 advances the clock by (o&0x7f)*10 ms; o&0x40
+// reconnects the neighbour on ET (o even) or SE (o odd), as the same tile
+// (o&2 clear) or as another one (o&2 set: tile o>>2&7); otherwise the next
+// byte k is a length and the k bytes after it a message body, sealed and
+// delivered from ET (o even) or SE (o odd). The loop lives on
 // across inputs (as a tile's does), so a failure found by fuzzing may need
 // the inputs before it to reproduce; the bounds checked hold regardless.
 func FuzzLoop(f *testing.F) {
@@ -100,6 +104,18 @@ func FuzzLoop(f *testing.F) {
 	seed = op(seed, 1, appendSync(nil, 0))
 	seed = op(seed, 0, appendNotHave(nil, 3, blockGone))
 	f.Add(seed)
+	// A neighbour that refuses, flaps its link and SYNCs in a burst.
+	bogus := x.packKey(untrusted, "recv.mfz", 10, 1500, 1024)
+	seed = nil
+	seed = op(seed, 1, appendAnnounce(nil, 7, flagComplete, 10, bogus.m.BlockCount(), bogus.m.BlockCount(), bogus.id, "recv.mfz"))
+	for off := 0; off < len(bogus.signed); off += manifestSeg {
+		seed = op(seed, 1, appendManifest(nil, 7, off, len(bogus.signed), bogus.signed[off:min(off+manifestSeg, len(bogus.signed))]))
+	}
+	seed = append(seed, 0x40|1, 0x40|1|2|4)
+	seed = op(seed, 1, appendSync(nil, 0))
+	seed = op(seed, 1, appendSync(nil, 0))
+	seed = append(seed, 0x80|60, 0x40|1)
+	f.Add(seed)
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for len(in) > 0 {
@@ -108,6 +124,17 @@ func FuzzLoop(f *testing.F) {
 			if o&0x80 != 0 {
 				x.advance(time.Duration(o&0x7f) * 10 * time.Millisecond)
 				x.l.slowTick()
+			} else if o&0x40 != 0 {
+				d := packet.ET
+				if o&1 != 0 {
+					d = packet.SE
+				}
+				tile := tep.TileID{byte(d)}
+				if o&2 != 0 {
+					tile = tep.TileID{0xF0 | o>>2&7}
+				}
+				x.l.disconnect(d)
+				x.l.connect(d, tile)
 			} else {
 				if len(in) == 0 {
 					break
@@ -146,8 +173,24 @@ func (x *harness) drainDone() {
 func (x *harness) check(t testing.TB) {
 	t.Helper()
 	l := x.l
-	if len(l.fetches) > l.t.manifests || len(l.refused) > l.t.refusedMax {
-		t.Fatalf("%d manifest fetches, %d refused", len(l.fetches), len(l.refused))
+	if len(l.refused) > l.t.refusedMax || len(l.conduct) > l.t.conductMax {
+		t.Fatalf("%d refused, %d tiles remembered", len(l.refused), len(l.conduct))
+	}
+	// Manifest fetches: a few per live, not avoided neighbour, each with a
+	// deadline no later than the largest manifest allows.
+	var perNbr [8]int
+	for id, mf := range l.fetches {
+		n := l.nbrs[mf.from]
+		if n == nil || n.avoided(l.now) || mf.id != id {
+			t.Fatalf("manifest fetch %v from %v: gone or avoided", id, mf.from)
+		}
+		perNbr[mf.from]++
+		if perNbr[mf.from] > l.t.manifests {
+			t.Fatalf("%d manifest fetches from %v", perNbr[mf.from], mf.from)
+		}
+		if lim := mf.started.Add(l.t.mfFloor + mfz.MaxSignedManifestLen*time.Second/time.Duration(l.t.mfRate)); mf.deadline.IsZero() || mf.deadline.After(lim) {
+			t.Fatalf("manifest fetch deadline %v after its start, limit %v", mf.deadline.Sub(mf.started), lim.Sub(mf.started))
+		}
 	}
 	for _, n := range l.nbrs {
 		if n == nil {
@@ -161,6 +204,12 @@ func (x *harness) check(t testing.TB) {
 			for _, k := range a.oc {
 				sum += int(k)
 			}
+		}
+		if n.syncPending && l.now.Sub(n.syncAt) >= l.t.syncGap {
+			t.Fatalf("%v: a SYNC left unanswered %v after the last answer", n.dir, l.now.Sub(n.syncAt))
+		}
+		if n.avoided(l.now) && (n.inflight > 0 || len(n.asms) > 0) {
+			t.Fatalf("%v: avoided with %d chunks and %d blocks asked", n.dir, n.inflight, len(n.asms))
 		}
 		if n.inflight != sum || sum != liveOut(n) {
 			t.Fatalf("%v: inflight %d, asked %d, outstanding entries %d", n.dir, n.inflight, sum, liveOut(n))

@@ -128,16 +128,38 @@ type refusal struct {
 
 // mfetch is a signed manifest being fetched from one neighbour.
 type mfetch struct {
-	id      fileID
-	name    string
-	version int64
-	from    packet.Dir
-	buf     []byte
-	total   int
-	got     int
-	askedAt time.Time
-	askOff  int
-	tries   int
+	id       fileID
+	name     string
+	version  int64
+	from     packet.Dir
+	buf      []byte
+	total    int
+	got      int
+	askedAt  time.Time // last ask or progress
+	askOff   int
+	tries    int       // silences in a row
+	started  time.Time // the first ask
+	deadline time.Time // abandoned (and the neighbour struck) if not complete by then
+}
+
+// conduct is what the loop remembers of a disconnected tile that earned
+// strikes or was avoided, so it cannot clear them by flapping its link.
+type conduct struct {
+	strikes    int
+	avoidUntil time.Time
+	avoidFor   time.Duration
+	avoidCount int
+	lastBad    time.Time
+}
+
+// expires is when a remembered conduct is forgotten: avoidMax after the
+// tile's last strike or avoidance, and never before its avoidance ends.
+func (c *conduct) expires(t *tuning) time.Time {
+	e := c.lastBad.Add(t.avoidMax)
+	if c.avoidUntil.After(e) {
+		e = c.avoidUntil
+	}
+	return e
 }
 
 type completion struct {
@@ -164,6 +186,7 @@ type loop struct {
 	nbrs    [8]*nbr
 	fetches map[fileID]*mfetch
 	refused map[fileID]refusal
+	conduct map[tep.TileID]conduct // of disconnected tiles, at most t.conductMax
 	done    chan completion
 	haves   map[*file][]int // blocks verified since the last HAVE flush
 
@@ -183,6 +206,7 @@ func newLoop(s *Service, h daemon.Host, wg *sync.WaitGroup) *loop {
 		byName:  map[string]*file{},
 		fetches: map[fileID]*mfetch{},
 		refused: map[fileID]refusal{},
+		conduct: map[tep.TileID]conduct{},
 		done:    make(chan completion, 16),
 		haves:   map[*file][]int{},
 	}
@@ -575,6 +599,15 @@ func (l *loop) completed(c completion) {
 	if l.files[f.id] != f {
 		return
 	}
+	if c.err != nil && l.supersededBy(f, c.err) {
+		// A newer version was installed (pushed) while the whole-file
+		// check ran: the store dropped this partial. Not a bad file.
+		l.log.Info("mfz transfer superseded at its final check", "name", f.name, "version", f.version, "err", c.err)
+		l.counters.Superseded++
+		l.removeFile(f)
+		l.resync()
+		return
+	}
 	if c.err != nil {
 		l.log.Warn("mfz file failed its final check; refused", "name", f.name, "version", f.version, "err", c.err)
 		l.refuse(f.id, c.err.Error())
@@ -595,6 +628,16 @@ func (l *loop) completed(c completion) {
 	l.resync()
 }
 
+// supersededBy reports whether the final check of f failed because the
+// store holds a newer file of its name (installed meanwhile).
+func (l *loop) supersededBy(f *file, err error) bool {
+	if errors.Is(err, mfz.ErrStale) {
+		return true
+	}
+	e, ok := l.st.Lookup(f.name)
+	return ok && dominates(e.Version, fidOf(e.Hash), f.version, f.id)
+}
+
 // --- neighbours ---
 
 func (l *loop) connect(d packet.Dir, tile tep.TileID) {
@@ -605,6 +648,7 @@ func (l *loop) connect(d packet.Dir, tile tep.TileID) {
 		l.disconnect(d)
 	}
 	n := newNbr(d, tile, l)
+	l.recall(n)
 	l.nbrs[d] = n
 	// SYNC first: the other side forgets our old handles, then learns
 	// them all again, and answers with its own.
@@ -620,6 +664,7 @@ func (l *loop) disconnect(d packet.Dir) {
 	for _, a := range append([]*asm(nil), n.asms...) {
 		l.cancelAsm(n, a)
 	}
+	l.remember(n)
 	l.nbrs[d] = nil
 	for id, mf := range l.fetches {
 		if mf.from == d {
@@ -629,8 +674,58 @@ func (l *loop) disconnect(d packet.Dir) {
 	l.reconsiderAll()
 }
 
+// remember keeps the strikes and avoidance of a neighbour that goes away,
+// by its tile id, so a tile that flaps its link comes back as it left.
+func (l *loop) remember(n *nbr) {
+	if n.strikes == 0 && n.avoidCount == 0 {
+		return
+	}
+	c := conduct{strikes: n.strikes, avoidUntil: n.avoidUntil, avoidFor: n.avoidFor,
+		avoidCount: n.avoidCount, lastBad: n.lastBad}
+	if !l.now.Before(c.expires(l.t)) {
+		return
+	}
+	delete(l.conduct, n.tile)
+	for len(l.conduct) >= l.t.conductMax {
+		// Full: forget the expired, else the one that expires first.
+		var first tep.TileID
+		var at time.Time
+		for k, o := range l.conduct {
+			e := o.expires(l.t)
+			if !l.now.Before(e) {
+				delete(l.conduct, k)
+				continue
+			}
+			if at.IsZero() || e.Before(at) {
+				first, at = k, e
+			}
+		}
+		if len(l.conduct) >= l.t.conductMax {
+			delete(l.conduct, first)
+		}
+	}
+	l.conduct[n.tile] = c
+}
+
+// recall gives a neighbour that connects what was remembered of its tile.
+func (l *loop) recall(n *nbr) {
+	c, ok := l.conduct[n.tile]
+	if !ok {
+		return
+	}
+	delete(l.conduct, n.tile) // the live neighbour carries it now
+	if !l.now.Before(c.expires(l.t)) {
+		return
+	}
+	n.strikes, n.avoidUntil, n.avoidFor, n.avoidCount, n.lastBad = c.strikes, c.avoidUntil, c.avoidFor, c.avoidCount, c.lastBad
+}
+
 // sync: the neighbour's service (re)started or just saw us connect. Its
-// handles are new and whatever it asked of us before is void.
+// handles are new and whatever it asked of us before is void: that is
+// forgotten at once, before the announcements that follow the SYNC. The
+// answer (everything announced again) goes at most once per syncGap: one
+// 4-byte SYNC must not make us send every announcement each time. A SYNC
+// within the gap is not lost: one answer goes when the gap ends.
 func (l *loop) sync(n *nbr) {
 	for _, a := range append([]*asm(nil), n.asms...) {
 		l.cancelAsm(n, a)
@@ -643,6 +738,16 @@ func (l *loop) sync(n *nbr) {
 			delete(l.fetches, id)
 		}
 	}
+	if !n.syncAt.IsZero() && l.now.Sub(n.syncAt) < l.t.syncGap {
+		n.syncPending = true
+		l.counters.SyncsDeferred++
+		return
+	}
+	l.answerSync(n)
+}
+
+func (l *loop) answerSync(n *nbr) {
+	n.syncAt, n.syncPending = l.now, false
 	l.announceTo(n)
 }
 
@@ -744,7 +849,9 @@ func (l *loop) slowTick() {
 		if n == nil {
 			continue
 		}
-		if l.now.After(n.nextRefresh) {
+		if n.syncPending && l.now.Sub(n.syncAt) >= l.t.syncGap {
+			l.answerSync(n)
+		} else if l.now.After(n.nextRefresh) {
 			l.announceTo(n)
 		}
 		// A HAVE may have been lost: while a partial grows, its bitmap
@@ -868,6 +975,11 @@ func (l *loop) reconsiderAll() {
 
 // consider starts fetching the manifest of a file a neighbour announced if
 // it dominates what we hold of its name.
+//
+// At most t.manifests fetches run from one neighbour, and that is the only
+// limit: a neighbour announcing files we refuse, or streaming manifests
+// slowly, holds its own slots and nobody else's, so an honest neighbour's
+// announcement of the same name (older or not) is fetched meanwhile.
 func (l *loop) consider(n *nbr, rf *rfile) {
 	if l.files[rf.id] != nil || l.fetches[rf.id] != nil || l.isRefused(rf.id) {
 		return
@@ -878,20 +990,56 @@ func (l *loop) consider(n *nbr, rf *rfile) {
 	if n.avoided(l.now) {
 		return
 	}
+	k := 0
 	for id, mf := range l.fetches {
+		if mf.from != n.dir {
+			continue
+		}
 		if mf.name == rf.name {
 			if !dominates(rf.version, rf.id, mf.version, mf.id) {
 				return
 			}
-			delete(l.fetches, id) // a newer one appeared: fetch that instead
+			// It moved on to a newer one of the name: fetch that instead.
+			delete(l.fetches, id)
+			continue
 		}
+		k++
 	}
-	if len(l.fetches) >= l.t.manifests {
+	if k >= l.t.manifests {
 		return
 	}
-	mf := &mfetch{id: rf.id, name: rf.name, version: rf.version, from: n.dir}
+	mf := &mfetch{id: rf.id, name: rf.name, version: rf.version, from: n.dir,
+		started: l.now, deadline: l.now.Add(l.t.mfFloor)}
 	l.fetches[rf.id] = mf
 	l.askManifest(n, rf, mf)
+}
+
+// considerNbr looks again at everything n announced (one of its fetch
+// slots came free).
+func (l *loop) considerNbr(n *nbr) {
+	if n == nil {
+		return
+	}
+	for _, rf := range n.byFid {
+		l.consider(n, rf)
+	}
+}
+
+// fetchFailed drops a manifest fetch that n did not serve and strikes n;
+// the file is asked of another neighbour that announced it first.
+func (l *loop) fetchFailed(n *nbr, mf *mfetch, why string) {
+	delete(l.fetches, mf.id)
+	for _, o := range l.nbrs {
+		if o != nil && o != n {
+			if rf := o.byFid[mf.id]; rf != nil {
+				l.consider(o, rf)
+			}
+		}
+	}
+	l.strike(n, why)
+	if !n.avoided(l.now) {
+		l.considerNbr(n)
+	}
 }
 
 func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
@@ -911,6 +1059,9 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 	if mf.buf == nil {
 		mf.total = int(m.total)
 		mf.buf = make([]byte, 0, mf.total)
+		// Now its size is known: it may take the floor plus its size at
+		// a conservative rate, and no longer.
+		mf.deadline = mf.started.Add(l.t.mfFloor + time.Duration(mf.total)*time.Second/time.Duration(l.t.mfRate))
 	}
 	if int(m.total) != mf.total {
 		l.counters.Malformed++
@@ -921,6 +1072,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		mf.buf = append(mf.buf, m.data...)
 		mf.got += len(m.data)
 		mf.askedAt = l.now
+		mf.tries = 0
 	case off > mf.got:
 		// A segment was lost: ask again from the gap, once per gap.
 		if mf.askOff != mf.got {
@@ -934,6 +1086,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		return
 	}
 	delete(l.fetches, mf.id)
+	defer l.considerNbr(n) // its slot is free
 	signed := mf.buf
 	man, _, err := mfz.SplitSignedManifest(signed)
 	if err != nil || fidOf(sha256.Sum256(man)) != mf.id {
@@ -942,7 +1095,24 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		l.strike(n, "manifest does not match its announced id")
 		return
 	}
+	if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
+		// A newer one of the name came from someone else meanwhile.
+		return
+	}
 	l.counters.ManifestsIn++
+	if pm, err := mfz.ParseManifest(man); err != nil || pm.Name != rf.name || pm.Version != rf.version ||
+		pm.BlockCount() != rf.blocks || pm.IsTombstone() != rf.tomb {
+		// A manifest that does not parse, or is not what it announced.
+		why := "manifest does not match its announcement"
+		if err != nil {
+			why = err.Error()
+		}
+		l.counters.BadManifests++
+		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", why)
+		l.refuse(mf.id, why)
+		l.strike(n, "announced a bad manifest")
+		return
+	}
 	p, err := l.st.Begin(signed)
 	if err != nil {
 		if errors.Is(err, mfz.ErrExists) {
@@ -951,6 +1121,11 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		}
 		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", err)
 		l.refuse(mf.id, err.Error())
+		if neighbourFault(err) {
+			// Untrusted, badly signed, malformed: it offers what no tile
+			// here will take, and holds a fetch slot each time.
+			l.strike(n, "announced a manifest we refuse")
+		}
 		return
 	}
 	if p.Done() { // a tombstone, installed at once
@@ -961,6 +1136,19 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 	f := l.addTransfer(p, pm, pm.Hash())
 	f.started = l.now
 	l.rebuildNames()
+}
+
+// neighbourFault reports whether Begin refused a manifest for what it is
+// (signer, signature, format) rather than for what this tile holds (a
+// newer version or tombstone arrived meanwhile) or a local disk error.
+func neighbourFault(err error) bool {
+	for _, e := range []error{mfz.ErrUntrusted, mfz.ErrSignature, mfz.ErrMalformed, mfz.ErrTruncated,
+		mfz.ErrBadMagic, mfz.ErrVersion, mfz.ErrName, mfz.ErrTooLarge, mfz.ErrPayload} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loop) manifestTimeouts() {
@@ -974,14 +1162,23 @@ func (l *loop) manifestTimeouts() {
 			delete(l.fetches, id)
 			continue
 		}
-		if l.now.Sub(mf.askedAt) < n.timeout(l.t) {
+		if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
+			delete(l.fetches, id) // a newer one of the name came meanwhile
+			continue
+		}
+		if !l.now.Before(mf.deadline) {
+			l.counters.Timeouts++
+			l.fetchFailed(n, mf, "manifest too slow")
+			continue
+		}
+		// Silence: ask again, waiting twice as long each time in a row.
+		if l.now.Sub(mf.askedAt) < min(n.timeout(l.t)<<min(mf.tries, 4), l.t.maxRTO) {
 			continue
 		}
 		mf.tries++
 		l.counters.Timeouts++
 		if mf.tries > 4 {
-			delete(l.fetches, id)
-			l.strike(n, "manifest not served")
+			l.fetchFailed(n, mf, "manifest not served")
 			continue
 		}
 		l.askManifest(n, rf, mf)
@@ -992,6 +1189,7 @@ func (l *loop) manifestTimeouts() {
 // in a row and it is avoided.
 func (l *loop) strike(n *nbr, why string) {
 	n.strikes++
+	n.lastBad = l.now
 	if n.strikes >= l.t.strikes {
 		l.avoid(n, why)
 	}
@@ -1000,6 +1198,7 @@ func (l *loop) strike(n *nbr, why string) {
 // avoid stops asking n for anything for a while (doubling each time).
 func (l *loop) avoid(n *nbr, why string) {
 	n.strikes = 0
+	n.lastBad = l.now
 	n.avoidUntil = l.now.Add(n.avoidFor)
 	l.log.Warn("mfz avoiding neighbour", "dir", n.dir.String(), "for", n.avoidFor, "reason", why)
 	n.avoidFor = min(2*n.avoidFor, l.t.avoidMax)

@@ -163,10 +163,16 @@ type signedFile struct {
 // pack makes a signed file of size random bytes with block size bs.
 func (x *harness) pack(name string, version int64, size, bs int) *signedFile {
 	x.t.Helper()
+	return x.packKey(x.priv, name, version, size, bs)
+}
+
+// packKey is pack signed with key (which the tile may not trust).
+func (x *harness) packKey(key ed25519.PrivateKey, name string, version int64, size, bs int) *signedFile {
+	x.t.Helper()
 	payload := make([]byte, size)
 	rand.New(rand.NewSource(version)).Read(payload)
 	var out bytes.Buffer
-	if _, err := mfz.Pack(&out, bytes.NewReader(payload), mfz.PackOptions{Name: name, Version: version, Key: x.priv,
+	if _, err := mfz.Pack(&out, bytes.NewReader(payload), mfz.PackOptions{Name: name, Version: version, Key: key,
 		BlockSize: bs, SizeHint: int64(size), TempDir: x.dir}); err != nil {
 		x.t.Fatal(err)
 	}
@@ -439,5 +445,342 @@ func TestPacketFromReplacedTileIgnored(t *testing.T) {
 	}
 	if x.l.counters.NotLive != 1 {
 		t.Errorf("not_live %d, want 1", x.l.counters.NotLive)
+	}
+}
+
+// --- hostile neighbours ---
+
+// untrusted is a signing key the harness's tile does not trust.
+var untrusted = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
+
+// tick moves the clock and runs the timers, the slow ones too.
+func (x *harness) tick(d time.Duration) {
+	x.advance(d)
+	x.l.slowTick()
+	x.turn()
+}
+
+// announceFile has the neighbour on d announce sf complete under handle hd.
+func (x *harness) announceFile(d packet.Dir, hd uint8, sf *signedFile) {
+	x.in(d, appendAnnounce(nil, hd, flagComplete, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
+}
+
+// serveManifest has the neighbour on d send the segments of sf's signed
+// manifest from byte from (all of it if to < 0, else up to byte to).
+func (x *harness) serveManifest(d packet.Dir, hd uint8, sf *signedFile, from, to int) {
+	if to < 0 {
+		to = len(sf.signed)
+	}
+	for off := from; off < to; off += manifestSeg {
+		end := min(off+manifestSeg, len(sf.signed))
+		x.in(d, appendManifest(nil, hd, off, len(sf.signed), sf.signed[off:end]))
+	}
+}
+
+func getManifests(ms []msg) (out []msg) {
+	for _, m := range ms {
+		if m.typ == msgGetManifest {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (x *harness) fetchesFrom(d packet.Dir) int {
+	k := 0
+	for _, mf := range x.l.fetches {
+		if mf.from == d {
+			k++
+		}
+	}
+	return k
+}
+
+// A neighbour announcing several names and never serving their manifests
+// used to take every manifest fetch slot (4 in all): an honest neighbour's
+// new file was not fetched until those timed out, and a neighbour that
+// kept announcing kept them. Fetches are limited per neighbour now.
+func TestManifestFetchSlotsPerNeighbour(t *testing.T) {
+	x := newHarness(t, packet.ET, packet.SE)
+	for i := 0; i < 5; i++ {
+		bogus := x.packKey(untrusted, "bogus"+string(rune('a'+i))+".mfz", 100, 1500, 1024)
+		x.announceFile(packet.ET, uint8(10+i), bogus)
+	}
+	x.turn()
+	if k := x.fetchesFrom(packet.ET); k > x.l.t.manifests {
+		t.Fatalf("%d manifest fetches from one neighbour, limit %d", k, x.l.t.manifests)
+	}
+	honest := x.pack("b.mfz", 1, 1500, 1024)
+	x.announceFile(packet.SE, 3, honest)
+	x.turn()
+	if len(getManifests(x.h.take(t, packet.SE))) != 1 || x.l.fetches[honest.id] == nil {
+		t.Fatalf("the honest neighbour's file is not fetched while another holds %d fetches", x.fetchesFrom(packet.ET))
+	}
+	x.serveManifest(packet.SE, 3, honest, 0, -1)
+	if f := x.l.files[honest.id]; f == nil || !f.receiving() {
+		t.Fatalf("no transfer of the honest file")
+	}
+}
+
+// A neighbour announcing a newer version of a name, signed by a key we do
+// not trust, used to take the name's only fetch slot from an honest
+// neighbour's older (but good) version ("newer replaces older"), and each
+// refusal cost it nothing, so announcing ever-newer versions starved the
+// name. Now the honest announcement is fetched meanwhile, and every refused
+// manifest is a strike: three in a row and the neighbour is avoided.
+func TestBogusNewerVersionsDoNotStarveName(t *testing.T) {
+	for _, honestFirst := range []bool{true, false} {
+		x := newHarness(t, packet.ET, packet.SE)
+		honest := x.pack("a.mfz", 5, 1500, 1024)
+		bogus := x.packKey(untrusted, "a.mfz", 100, 1500, 1024)
+		if honestFirst {
+			x.announceFile(packet.SE, 3, honest)
+			x.announceFile(packet.ET, 7, bogus)
+		} else {
+			x.announceFile(packet.ET, 7, bogus)
+			x.announceFile(packet.SE, 3, honest)
+		}
+		x.turn()
+		if x.l.fetches[honest.id] == nil || len(getManifests(x.h.take(t, packet.SE))) == 0 {
+			t.Fatalf("honest first %v: the honest version is not fetched while a bogus newer one is", honestFirst)
+		}
+		// The bogus neighbour keeps announcing newer versions and serving
+		// them; each is refused and struck.
+		n := x.l.nbrs[packet.ET]
+		for v := int64(100); v < 110 && !n.avoided(x.l.now); v++ {
+			b := x.packKey(untrusted, "a.mfz", v, 1500, 1024)
+			x.announceFile(packet.ET, uint8(v), b)
+			x.turn()
+			x.serveManifest(packet.ET, uint8(v), b, 0, -1)
+			x.tick(100 * time.Millisecond)
+		}
+		if !n.avoided(x.l.now) {
+			t.Fatalf("honest first %v: a neighbour whose manifests are refused again and again is not avoided (%d strikes, %d refused)",
+				honestFirst, n.strikes, x.l.counters.Refused)
+		}
+		if x.l.counters.Refused != uint64(x.l.t.strikes) {
+			t.Errorf("honest first %v: %d refused before avoiding, want %d", honestFirst, x.l.counters.Refused, x.l.t.strikes)
+		}
+		x.serveManifest(packet.SE, 3, honest, 0, -1)
+		if f := x.l.files[honest.id]; f == nil || !f.receiving() {
+			t.Fatalf("honest first %v: no transfer of the honest version", honestFirst)
+		}
+		if x.l.nbrs[packet.SE].strikes != 0 {
+			t.Errorf("honest first %v: the honest neighbour has %d strikes", honestFirst, x.l.nbrs[packet.SE].strikes)
+		}
+	}
+}
+
+// A neighbour streaming a manifest just fast enough never to be silent for
+// a timeout used to hold the fetch for as long as it liked. A fetch now
+// has a deadline (a floor plus its size at a conservative rate); past it,
+// the fetch is abandoned, the neighbour struck, and the file is asked of
+// another neighbour that announced it.
+func TestSlowManifestAbandonedAtDeadline(t *testing.T) {
+	x := newHarness(t, packet.ET, packet.SE)
+	sf := x.pack("big.mfz", 1, 1<<20, 1024) // 1025 blocks: a 33 KB manifest
+	x.announceFile(packet.ET, 4, sf)
+	x.turn()
+	x.h.take(t, packet.ET)
+	n := x.l.nbrs[packet.ET]
+	gap := n.timeout(x.l.t) - 10*time.Millisecond
+	limit := x.l.t.mfFloor + time.Duration(len(sf.signed))*time.Second/time.Duration(x.l.t.mfRate)
+	start := x.l.now
+	// SE announces it too, a little later: the slow one keeps the fetch.
+	x.announceFile(packet.SE, 5, sf)
+	off := 0
+	for off < len(sf.signed) && x.l.fetches[sf.id] != nil && x.l.fetches[sf.id].from == packet.ET {
+		x.serveManifest(packet.ET, 4, sf, off, off+1)
+		off += manifestSeg
+		x.tick(gap)
+	}
+	took := x.l.now.Sub(start)
+	if off >= len(sf.signed) {
+		t.Fatalf("a manifest streamed at %.0f B/s was fetched to the end (%v)", float64(manifestSeg)/gap.Seconds(), took)
+	}
+	if took > limit+time.Second {
+		t.Errorf("abandoned after %v, deadline %v", took, limit)
+	}
+	if n.strikes != 1 {
+		t.Errorf("the slow neighbour has %d strikes, want 1", n.strikes)
+	}
+	if mf := x.l.fetches[sf.id]; mf == nil || mf.from != packet.SE || len(getManifests(x.h.take(t, packet.SE))) == 0 {
+		t.Fatalf("the manifest is not asked of the other neighbour that has it")
+	}
+}
+
+// Avoidance used to live in the neighbour's state, made afresh when it
+// connects: a bad tile cleared it by flapping its link. It is kept by tile
+// id now (a bounded number of tiles), until it expires.
+func TestAvoidanceSurvivesReconnect(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	tile := tep.TileID{byte(packet.ET)}
+	n := x.l.nbrs[packet.ET]
+	for i := 0; i < x.l.t.strikes; i++ {
+		x.l.strike(n, "test")
+	}
+	x.l.strike(n, "test") // one more strike after the avoidance
+	if !n.avoided(x.l.now) {
+		t.Fatal("not avoided after its strikes")
+	}
+	until, next := n.avoidUntil, n.avoidFor
+	x.tick(time.Second)
+	x.l.disconnect(packet.ET)
+	x.tick(time.Second)
+	x.l.connect(packet.ET, tile)
+	n = x.l.nbrs[packet.ET]
+	if !n.avoided(x.l.now) || n.avoidUntil != until || n.avoidFor != next || n.strikes != 1 {
+		t.Fatalf("after reconnecting: avoided %v until %v (was %v), next %v (was %v), strikes %d",
+			n.avoided(x.l.now), n.avoidUntil, until, n.avoidFor, next, n.strikes)
+	}
+	sf := x.pack("a.mfz", 1, 900, 1024)
+	x.h.take(t, packet.ET)
+	x.receiving(sf, packet.ET, 9)
+	x.turn()
+	if len(requests(x.h.take(t, packet.ET))) != 0 {
+		t.Fatal("an avoided tile is asked for blocks after reconnecting")
+	}
+	// Another tile on the same link starts clean.
+	x.l.connect(packet.ET, tep.TileID{0x42})
+	if x.l.nbrs[packet.ET].avoided(x.l.now) {
+		t.Fatal("a different tile on the link is avoided")
+	}
+	// And the bad one, back after its record expired, too.
+	x.l.now = until.Add(x.l.t.avoidMax + time.Second)
+	x.l.connect(packet.ET, tile)
+	if n := x.l.nbrs[packet.ET]; n.avoided(x.l.now) || n.strikes != 0 || n.avoidFor != x.l.t.avoidFor {
+		t.Fatalf("expired record still applies: strikes %d, next avoidance %v", n.strikes, n.avoidFor)
+	}
+	// The memory is bounded.
+	for i := 0; i < 3*x.l.t.conductMax; i++ {
+		id := tep.TileID{1, byte(i), byte(i >> 8)}
+		x.l.connect(packet.ET, id)
+		x.l.avoid(x.l.nbrs[packet.ET], "test")
+		x.l.disconnect(packet.ET)
+		x.l.now = x.l.now.Add(time.Millisecond)
+	}
+	if len(x.l.conduct) > x.l.t.conductMax {
+		t.Fatalf("%d tiles remembered, limit %d", len(x.l.conduct), x.l.t.conductMax)
+	}
+}
+
+func announces(ms []msg) (out []msg) {
+	for _, m := range ms {
+		if m.typ == msgAnnounce {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// One 4-byte SYNC makes us announce everything again. A neighbour sending
+// SYNCs back to back used to get every announcement (and bitfield) for
+// each: at most one answer per second now. A SYNC inside that second is not
+// lost, though: after a real restart the neighbour needs our announcements,
+// so the second's SYNCs get one answer when the second ends, and what the
+// neighbour had announced is forgotten at once.
+func TestSyncAnsweredOncePerSecond(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	for i, name := range []string{"a.mfz", "b.mfz", "c.mfz"} {
+		sf := x.pack(name, int64(i+1), 900, 1024)
+		path := filepath.Join(x.dir, name)
+		if err := os.WriteFile(path, sf.file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.s.store.Install(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x.l.resync()
+	for i := 0; i < 20; i++ { // past the re-announcements of new files
+		x.tick(250 * time.Millisecond)
+	}
+	x.h.take(t, packet.ET)
+	files := len(x.l.byName)
+	x.in(packet.ET, appendSync(nil, 0)) // the first is answered at once
+	x.turn()
+	if k := len(announces(x.h.take(t, packet.ET))); k != files {
+		t.Fatalf("first SYNC: %d announcements, want %d", k, files)
+	}
+	for i := 0; i < 100; i++ {
+		x.in(packet.ET, appendSync(nil, 0))
+		x.turn()
+	}
+	if k := len(announces(x.h.take(t, packet.ET))); k != 0 {
+		t.Fatalf("100 more SYNCs in the same second: %d announcements, want none yet", k)
+	}
+	// The neighbour restarts within the second: SYNC, then its own
+	// announcement under a handle it used before for another file.
+	other := x.pack("d.mfz", 1, 900, 1024)
+	x.in(packet.ET, appendAnnounce(nil, 1, flagComplete, 7, 1, 1, fileID{1}, "old.mfz"))
+	x.tick(500 * time.Millisecond)
+	x.h.take(t, packet.ET)
+	x.in(packet.ET, appendSync(nil, 0))
+	n := x.l.nbrs[packet.ET]
+	if len(n.byFid) != 0 || n.rh[1] != nil {
+		t.Fatal("what the neighbour announced before its SYNC is still believed")
+	}
+	x.announceFile(packet.ET, 1, other)
+	x.turn()
+	if k := len(announces(x.h.take(t, packet.ET))); k != 0 {
+		t.Fatalf("a SYNC within the second answered at once (%d announcements)", k)
+	}
+	for i := 0; i < 6; i++ {
+		x.tick(250 * time.Millisecond)
+	}
+	if k := len(announces(x.h.take(t, packet.ET))); k != files {
+		t.Fatalf("the SYNCs of the second: %d announcements, want %d once", k, files)
+	}
+	if x.l.counters.SyncsDeferred != 101 {
+		t.Errorf("syncs_deferred %d, want 101", x.l.counters.SyncsDeferred)
+	}
+	for i := 0; i < 8; i++ {
+		x.tick(250 * time.Millisecond)
+	}
+	if k := len(announces(x.h.take(t, packet.ET))); k != 0 {
+		t.Fatalf("%d more announcements with no SYNC", k)
+	}
+	// A SYNC a second after the last answer is answered at once.
+	x.in(packet.ET, appendSync(nil, 0))
+	x.turn()
+	if k := len(announces(x.h.take(t, packet.ET))); k != files {
+		t.Fatalf("a later SYNC: %d announcements, want %d", k, files)
+	}
+}
+
+// A transfer whose final check loses to a newer version pushed meanwhile
+// (the store drops the partial) used to be logged as "failed its final
+// check; refused" and counted as refused. It is superseded.
+func TestCompletionSupersededByPush(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	var logged bytes.Buffer
+	x.l.log = slog.New(slog.NewTextHandler(&logged, nil))
+	v1 := x.pack("a.mfz", 1, 900, 1024)
+	f := x.receiving(v1, packet.ET, 9)
+	if err := f.partial.PutBlock(0, v1.body); err != nil {
+		t.Fatal(err)
+	}
+	v2 := x.pack("a.mfz", 2, 900, 1024)
+	path := filepath.Join(x.dir, "a2.mfz")
+	if err := os.WriteFile(path, v2.file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.s.store.Install(path); err != nil {
+		t.Fatal(err)
+	}
+	// The final check of v1, racing with the push, as startComplete runs it.
+	f.completing = true
+	x.l.completed(completion{f, f.partial.Complete()})
+	if x.l.counters.Refused != 0 || x.l.counters.Superseded != 1 {
+		t.Errorf("refused %d, superseded %d; want 0, 1", x.l.counters.Refused, x.l.counters.Superseded)
+	}
+	if bytes.Contains(logged.Bytes(), []byte("failed its final check")) {
+		t.Errorf("logged as a failure: %s", logged.String())
+	}
+	if x.l.isRefused(v1.id) {
+		t.Error("the superseded file is refused")
+	}
+	if g := x.l.byName["a.mfz"]; g == nil || g.id != v2.id {
+		t.Errorf("the pushed version is not the one announced")
 	}
 }

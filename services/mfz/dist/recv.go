@@ -46,6 +46,10 @@ type nbr struct {
 	avoidUntil   time.Time
 	avoidFor     time.Duration
 	avoidCount   int
+	lastBad      time.Time // its last strike or avoidance
+
+	syncAt      time.Time // when we last answered its SYNC
+	syncPending bool      // a SYNC came within syncGap of that: answer it when the gap ends
 
 	bytesIn   int64
 	rateBytes int64
@@ -72,7 +76,7 @@ func newNbr(d packet.Dir, tile tep.TileID, l *loop) *nbr {
 
 func (n *nbr) resetRemote() {
 	n.rh = [maxHandle + 1]*rfile{}
-	n.byFid = map[fileID]*rfile{}
+	clear(n.byFid)
 }
 
 func (n *nbr) avoided(now time.Time) bool { return now.Before(n.avoidUntil) }

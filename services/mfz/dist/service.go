@@ -60,7 +60,11 @@ type tuning struct {
 	serveQueue  int           // queued REQUESTs per neighbour
 	serveChunks int           // queued chunks per neighbour
 	ctrlQueue   int           // control messages waiting per neighbour
-	manifests   int           // manifest fetches at once
+	manifests   int           // manifest fetches at once from one neighbour
+	mfFloor     time.Duration // a manifest fetch may take this long...
+	mfRate      int           // ...plus its size at this many bytes/s, then it is abandoned
+	syncGap     time.Duration // a neighbour's SYNCs are answered at most this often
+	conductMax  int           // disconnected tiles whose strikes and avoidance are remembered
 	refusedMax  int           // remembered refused file ids
 	refuseFor   time.Duration // a refused id is not fetched again for this long
 	resyncEvery time.Duration // reconcile with the store's list
@@ -86,7 +90,11 @@ var defaultTuning = tuning{
 	serveQueue:  64,
 	serveChunks: 512,
 	ctrlQueue:   1024,
-	manifests:   4,
+	manifests:   1,
+	mfFloor:     10 * time.Second,
+	mfRate:      4096,
+	syncGap:     time.Second,
+	conductMax:  64,
 	refusedMax:  256,
 	refuseFor:   10 * time.Minute,
 	resyncEvery: 5 * time.Second,

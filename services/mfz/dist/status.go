@@ -114,6 +114,7 @@ type Counters struct {
 	Malformed       uint64 `json:"malformed"`
 	Unknown         uint64 `json:"unknown_type"`
 	NotLive         uint64 `json:"not_live"`
+	SyncsDeferred   uint64 `json:"syncs_deferred"` // SYNCs within a second of the last one answered: one answer when the second ends
 	ReadErrors      uint64 `json:"read_errors"`
 	DiskErrors      uint64 `json:"disk_errors"`
 }
