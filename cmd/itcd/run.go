@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,6 +34,7 @@ func cmdRun(args []string) int {
 	runDir := fs.String("run-dir", "", "run `dir` for the sockets (default /run/itcd)")
 	device := fs.String("device", "", "packet device: kernel or udp")
 	listen := fs.String("udp-listen", "", "UDP `addr` to listen on (selects the udp device)")
+	udpFD := fs.Int("udp-fd", -1, "use the bound UDP socket inherited as file descriptor `N` instead of --udp-listen\n(a supervisor that must keep the port, such as itcd sim --procs, passes it)")
 	var links multiFlag
 	fs.Var(&links, "link", "UDP link `DIR=HOST:PORT` to a neighbour (repeatable)")
 	rate := fs.String("rate", "", "UDP links: rate in bytes/s (65536, 64KB/s, 512kbit); default unlimited")
@@ -61,6 +63,14 @@ func cmdRun(args []string) int {
 	}
 	if *runDir != "" {
 		cfg.RunDir = *runDir
+	}
+	var udpConn *net.UDPConn
+	if *udpFD >= 0 {
+		if udpConn, err = inheritedUDP(*udpFD); err != nil {
+			fmt.Fprintf(os.Stderr, "itcd run: --udp-fd %d: %v\n", *udpFD, err)
+			return 2
+		}
+		*listen = udpConn.LocalAddr().String()
 	}
 	if *listen != "" || len(links) > 0 {
 		cfg.Device = "udp"
@@ -108,7 +118,7 @@ func cmdRun(args []string) int {
 		return 2
 	}
 
-	t, err := tile.New(cfg, tile.Options{Logger: log, Profile: profile, Seed: *seed})
+	t, err := tile.New(cfg, tile.Options{Logger: log, UDPConn: udpConn, Profile: profile, Seed: *seed})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
 		return 1
@@ -139,4 +149,23 @@ func cmdRun(args []string) int {
 		case <-time.After(time.Hour):
 		}
 	}
+}
+
+// inheritedUDP adopts a bound UDP socket passed down as file descriptor fd.
+func inheritedUDP(fd int) (*net.UDPConn, error) {
+	f := os.NewFile(uintptr(fd), "udp-fd")
+	if f == nil {
+		return nil, errors.New("not a valid file descriptor")
+	}
+	defer f.Close() // FilePacketConn made its own copy
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("not a socket the parent passed down: %w", err)
+	}
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		pc.Close()
+		return nil, fmt.Errorf("a %s socket, not UDP", pc.LocalAddr().Network())
+	}
+	return uc, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -284,5 +285,22 @@ func TestRunNoFalseDisconnectAtTwentyPercentLoss(t *testing.T) {
 	}
 	if st := a.status(); st.DeviceStats == nil || st.DeviceStats.Links[packet.NE].Lost == 0 {
 		t.Fatal("the loss impairment did not drop anything: the test tests nothing")
+	}
+}
+
+// --udp-fd must name an inherited UDP socket; anything else is a usage
+// error that says so, before any daemon starts.
+func TestRunUDPFDMustBeAUDPSocket(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.CreateTemp(dir, "not-a-socket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, fd := range []string{"999", strconv.Itoa(int(f.Fd()))} {
+		code := cmdRun([]string{"--udp-fd", fd, "--state-dir", filepath.Join(dir, "s"), "--run-dir", filepath.Join(dir, "r")})
+		if code != 2 {
+			t.Errorf("--udp-fd %s: exit %d, want 2", fd, code)
+		}
 	}
 }

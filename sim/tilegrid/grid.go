@@ -150,8 +150,14 @@ type Tile struct {
 	g    *Grid
 	seed int64
 
-	mu       sync.Mutex // serialises Start and Stop; guards what follows
-	conn     *net.UDPConn
+	// sock is the tile's UDP socket, bound when the grid is built and
+	// held until it closes: each run of the tile gets a copy (in-process)
+	// or inherits it (a process), so its port is never free for another
+	// program to take, not while a process starts, nor while the tile is
+	// stopped.
+	sock *os.File
+
+	mu       sync.Mutex         // serialises Start and Stop; guards what follows
 	profiles [8]dev.LinkProfile // outbound profile of each link, kept across restarts
 	run      *running
 	starts   int
@@ -244,8 +250,12 @@ func (g *Grid) build() error {
 		if err != nil {
 			return fmt.Errorf("tilegrid: binding %s: %w", t.Name, err)
 		}
-		t.conn = conn
 		t.Addr = conn.LocalAddr().String()
+		t.sock, err = conn.File() // a copy that keeps the port bound
+		conn.Close()
+		if err != nil {
+			return fmt.Errorf("tilegrid: binding %s: %w", t.Name, err)
+		}
 		g.tiles = append(g.tiles, t)
 	}
 	for _, t := range g.tiles {
@@ -401,12 +411,9 @@ func (g *Grid) Close() error {
 		g.cancel()
 		g.wg.Wait()
 		for _, t := range g.tiles {
-			t.mu.Lock()
-			if t.conn != nil {
-				t.conn.Close()
-				t.conn = nil
+			if t.sock != nil {
+				t.sock.Close()
 			}
-			t.mu.Unlock()
 		}
 		err = errors.Join(errs...)
 		if !g.cfg.Keep {
@@ -456,23 +463,15 @@ func (t *Tile) Start() error {
 		}
 		t.reapLocked()
 	}
-	conn := t.conn
-	t.conn = nil
 	t.starts++
 	var err error
 	if t.g.cfg.Procs {
-		if conn != nil {
-			conn.Close() // the process binds the same port itself
-		}
 		err = t.startProc()
 	} else {
-		if conn == nil {
-			conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(mustAddrPort(t.Addr)))
-			if err != nil {
-				return fmt.Errorf("tilegrid: %s: rebinding %s: %w", t.Name, t.Addr, err)
-			}
+		var pc net.PacketConn
+		if pc, err = net.FilePacketConn(t.sock); err == nil {
+			err = t.startInProcess(pc.(*net.UDPConn))
 		}
-		err = t.startInProcess(conn)
 	}
 	if err != nil {
 		return fmt.Errorf("tilegrid: starting %s: %w", t.Name, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,10 +43,8 @@ type seenLink struct {
 	tile tep.TileID
 }
 
-func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
-
-// startProc execs `itcd run` for t. The UDP port was bound by the grid
-// and closed just before; the process binds it again.
+// startProc execs `itcd run` for t. The process inherits the tile's bound
+// UDP socket as file descriptor 3 (--udp-fd 3): the port is never free.
 func (t *Tile) startProc() error {
 	g := t.g
 	cfg := g.tileConfig(t)
@@ -61,7 +58,7 @@ func (t *Tile) startProc() error {
 	}
 	p := g.cfg.Profile
 	args := []string{"run", "--config", confPath,
-		"--udp-listen", t.Addr, "--state-dir", t.StateDir, "--run-dir", t.RunDir,
+		"--udp-fd", "3", "--state-dir", t.StateDir, "--run-dir", t.RunDir,
 		"--rate", strconv.Itoa(p.Rate), "--delay", p.Delay.String(),
 		"--loss", ftoa(p.Loss), "--dup", ftoa(p.Duplicate), "--corrupt", ftoa(p.Corrupt),
 		"--seed", strconv.FormatInt(t.seed+int64(t.starts-1), 10),
@@ -75,6 +72,7 @@ func (t *Tile) startProc() error {
 	}
 	cmd := exec.Command(g.itcd, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{t.sock} // fd 3
 	cmd.Env = append(childEnv(), g.cfg.Env...)
 	// Its own process group: a terminal's ^C reaches the simulator, which
 	// stops the tiles in order. Pdeathsig kills it if the simulator dies.
