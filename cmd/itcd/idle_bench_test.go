@@ -50,11 +50,10 @@ func procRSS(pid int) (int64, error) {
 // its RSS includes the test framework's few hundred KB.
 func BenchmarkIdleRun(b *testing.B) {
 	dir := b.TempDir()
-	ports := []int{freePort(b), freePort(b), freePort(b)}
-	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
-	mid := startItcd(b, filepath.Join(dir, "mid"), "--udp-listen", addr(0), "--link", "WT="+addr(1), "--link", "ET="+addr(2))
-	startItcd(b, filepath.Join(dir, "w"), "--udp-listen", addr(1), "--link", "ET="+addr(0))
-	startItcd(b, filepath.Join(dir, "e"), "--udp-listen", addr(2), "--link", "WT="+addr(0))
+	s := []udpSock{udpSocket(b), udpSocket(b), udpSocket(b)}
+	mid := startItcd(b, filepath.Join(dir, "mid"), s[0], "--link", "WT="+s[1].addr, "--link", "ET="+s[2].addr)
+	startItcd(b, filepath.Join(dir, "w"), s[1], "--link", "ET="+s[0].addr)
+	startItcd(b, filepath.Join(dir, "e"), s[2], "--link", "WT="+s[0].addr)
 	waitFor(b, "both neighbours live", func() bool {
 		c, err := daemon.DialControl(mid.runDir)
 		if err != nil {

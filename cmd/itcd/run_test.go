@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -27,17 +26,30 @@ type proc struct {
 	err    error         // its exit status, once exited is closed
 }
 
-func freePort(t testing.TB) int {
+// udpSock is a tile's UDP socket, bound by the test and held until it
+// ends: the itcd processes inherit it (--udp-fd 3), so no other program
+// can take the port, not even while a killed tile restarts.
+type udpSock struct {
+	file *os.File
+	addr string
+}
+
+func udpSocket(t testing.TB) udpSock {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	f, err := c.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return udpSock{file: f, addr: c.LocalAddr().String()}
 }
 
-func startItcd(t testing.TB, dir string, args ...string) *proc {
+func startItcd(t testing.TB, dir string, sock udpSock, args ...string) *proc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -52,10 +64,11 @@ func startItcd(t testing.TB, dir string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	all := append([]string{"run", "--config", filepath.Join(dir, "none.toml"), "--state-dir", filepath.Join(dir, "state"), "--run-dir", p.runDir}, args...)
+	all := append([]string{"run", "--config", filepath.Join(dir, "none.toml"), "--state-dir", filepath.Join(dir, "state"), "--run-dir", p.runDir, "--udp-fd", "3"}, args...)
 	p.cmd = exec.Command(exe, all...)
 	p.cmd.Env = append(os.Environ(), "ITCD_TEST_AS_MAIN=1")
 	p.cmd.Stderr, p.cmd.Stdout = logf, logf
+	p.cmd.ExtraFiles = []*os.File{sock.file} // fd 3
 	if err := os.WriteFile(filepath.Join(dir, "none.toml"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -163,11 +176,10 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	dir := t.TempDir()
-	pa, pb := freePort(t), freePort(t)
-	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
-	bArgs := []string{"--udp-listen", addr(pb), "--link", "WT=" + addr(pa)}
-	a := startItcd(t, filepath.Join(dir, "a"), "--udp-listen", addr(pa), "--link", "ET="+addr(pb))
-	b := startItcd(t, filepath.Join(dir, "b"), bArgs...)
+	ua, ub := udpSocket(t), udpSocket(t)
+	bArgs := []string{"--link", "WT=" + ua.addr}
+	a := startItcd(t, filepath.Join(dir, "a"), ua, "--link", "ET="+ub.addr)
+	b := startItcd(t, filepath.Join(dir, "b"), ub, bArgs...)
 
 	mfmA := dialSeq(t, filepath.Join(a.runDir, daemon.MFMSocket))
 	mfmB := dialSeq(t, filepath.Join(b.runDir, daemon.MFMSocket))
@@ -209,7 +221,7 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 
 	// Garbage at A's UDP port, from a stranger and in a bad frame, is
 	// counted and changes nothing else.
-	g, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: pa})
+	g, err := net.Dial("udp", ua.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +250,7 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	t.Logf("disconnect seen %v after kill -9 (default deadline 3s)", took.Round(time.Millisecond))
 
 	// B restarts with its state dir: the same tile connects again.
-	startItcd(t, filepath.Join(dir, "b"), bArgs...)
+	startItcd(t, filepath.Join(dir, "b"), ub, bArgs...)
 	if e := nextTEP(t, mfmA, 20*time.Second); e.Kind != packet.EventConnect || e.Tile != idB {
 		t.Fatalf("A's TEP after restart: %v, want connect of %v", e, idB)
 	}
@@ -270,10 +282,9 @@ func TestRunNoFalseDisconnectAtTwentyPercentLoss(t *testing.T) {
 		t.Skip("starts processes and runs for seconds")
 	}
 	dir := t.TempDir()
-	pa, pb := freePort(t), freePort(t)
-	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
-	a := startItcd(t, filepath.Join(dir, "a"), "--udp-listen", addr(pa), "--link", "NE="+addr(pb), "--loss", "0.2", "--seed", "7")
-	b := startItcd(t, filepath.Join(dir, "b"), "--udp-listen", addr(pb), "--link", "SW="+addr(pa), "--loss", "0.2", "--seed", "8")
+	sa, sb := udpSocket(t), udpSocket(t)
+	a := startItcd(t, filepath.Join(dir, "a"), sa, "--link", "NE="+sb.addr, "--loss", "0.2", "--seed", "7")
+	b := startItcd(t, filepath.Join(dir, "b"), sb, "--link", "SW="+sa.addr, "--loss", "0.2", "--seed", "8")
 	waitFor(t, "both ends live", func() bool {
 		return a.link(packet.NE).State == daemon.Live && b.link(packet.SW).State == daemon.Live
 	})
