@@ -166,7 +166,7 @@ const (
 	hexR   = hexW / 1.7320508 // its circumradius
 	rowH   = 1.5 * hexR       // row pitch
 	margin = hexW             // room around the wall
-	legend = 40.0             // height of the legend strip
+	legend = 56.0             // height of the legend strip
 	lineDx = 3.0              // offset of the two directions of a link
 	maxW   = 7.0              // stroke width of a busy link
 	fontSz = 10.0             // font size
@@ -196,17 +196,30 @@ func WriteSVG(w io.Writer, r SVGReport) error {
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="8" y="16" font-size="13">%s</text>`+"\n", html.EscapeString(r.Title))
 
-	maxT := 0.0
+	// Colours run from the first tile to complete after the source to the
+	// last: pipelining brings them within a fraction of the whole time of
+	// each other, and a scale from 0 would paint them all one red.
+	first := math.Inf(1) // the source: it holds the file at once
 	for _, t := range r.Complete {
 		if t >= 0 {
-			maxT = max(maxT, t)
+			first = min(first, t)
 		}
 	}
-	if r.Complete != nil {
-		fmt.Fprintf(&b, `<text x="8" y="32">tile fill: completed at 0 s (green) .. %.1f s (red), grey never; link width and blue: share of its rate used</text>`+"\n", maxT)
-	} else {
-		fmt.Fprintf(&b, `<text x="8" y="32">no file pushed; link width and blue: share of its rate used</text>`+"\n")
+	minT, maxT := math.Inf(1), 0.0
+	for _, t := range r.Complete {
+		if t > first {
+			minT, maxT = min(minT, t), max(maxT, t)
+		}
 	}
+	if math.IsInf(minT, 1) {
+		minT, maxT = 0, max(0, first)
+	}
+	if r.Complete != nil {
+		fmt.Fprintf(&b, `<text x="8" y="32">tiles: completed at %.1f s (green) .. %.1f s (red); the source at 0 s; grey: never</text>`+"\n", minT, maxT)
+	} else {
+		fmt.Fprintf(&b, `<text x="8" y="32">tiles: no file pushed</text>`+"\n")
+	}
+	fmt.Fprintf(&b, `<text x="8" y="48">links: width and blue show the share of the link's rate used</text>`+"\n")
 
 	for i, s := range r.Tiles {
 		cx, cy := r.center(s.Coord)
@@ -215,8 +228,8 @@ func WriteSVG(w io.Writer, r SVGReport) error {
 			fill = never
 			if t := r.Complete[i]; t >= 0 {
 				f := 0.0
-				if maxT > 0 {
-					f = t / maxT
+				if maxT > minT {
+					f = math.Max(0, (t-minT)/(maxT-minT))
 				}
 				fill = rgb(lerp([3]float64{40, 170, 60}, [3]float64{210, 50, 40}, f))
 			}
