@@ -215,11 +215,27 @@ func cmdPack(args []string) int {
 // dir, so `itcd verify FILE` on a tile checks against what the tile trusts.
 var defaultTrustDir = filepath.Join(daemon.DefaultConfig().StateDir, "mfz", "trust")
 
-// trustFlag adds the repeatable --trust flag of verify and unpack.
-func trustFlag(fs *flag.FlagSet) *multiFlag {
-	var m multiFlag
-	fs.Var(&m, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST, else "+defaultTrustDir+")")
-	return &m
+// parseTrusted parses the arguments of a command that checks signatures
+// (verify, unpack): the repeatable --trust flag and want positional
+// arguments. A non-zero code is the exit status to return, the fault
+// already printed.
+func parseTrusted(name, usage string, want int, args []string) (pos []string, trust *mfz.TrustSet, code int) {
+	fs := newFlagSet(name, usage)
+	var paths multiFlag
+	fs.Var(&paths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST, else "+defaultTrustDir+")")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, nil, 2
+	}
+	if len(pos) != want {
+		fs.Usage()
+		return nil, nil, 2
+	}
+	if trust, err = loadTrust(paths); err != nil {
+		fmt.Fprintf(os.Stderr, "itcd %s: %v\n", name, err)
+		return nil, nil, 2
+	}
+	return pos, trust, 0
 }
 
 // loadTrust loads --trust paths, or $ITCD_MFZ_TRUST, or the tile's own
@@ -248,20 +264,9 @@ func loadTrust(paths []string) (*mfz.TrustSet, error) {
 }
 
 func cmdVerify(args []string) int {
-	fs := newFlagSet("verify", "[--trust DIR|KEY.pub]... FILE.mfz")
-	trustPaths := trustFlag(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return 2
-	}
-	trust, err := loadTrust(*trustPaths)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd verify: %v\n", err)
-		return 2
+	pos, trust, code := parseTrusted("verify", "[--trust DIR|KEY.pub]... FILE.mfz", 1, args)
+	if code != 0 {
+		return code
 	}
 	file, err := mfz.VerifyPath(pos[0], trust, nil)
 	if err != nil {
@@ -354,24 +359,13 @@ func cmdInspect(args []string) int {
 }
 
 func cmdUnpack(args []string) int {
-	fs := newFlagSet("unpack", "[--trust DIR|KEY.pub]... FILE.mfz OUT")
-	trustPaths := trustFlag(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(pos) != 2 {
-		fs.Usage()
-		return 2
-	}
-	trust, err := loadTrust(*trustPaths)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd unpack: %v\n", err)
-		return 2
+	pos, trust, code := parseTrusted("unpack", "[--trust DIR|KEY.pub]... FILE.mfz OUT", 2, args)
+	if code != 0 {
+		return code
 	}
 	in, out := pos[0], pos[1]
 	var file *mfz.File
-	err = writeFileAtomic(out, 0o644, func(w io.Writer) error {
+	err := writeFileAtomic(out, 0o644, func(w io.Writer) error {
 		var err error
 		file, err = mfz.VerifyPath(in, trust, w)
 		if err == nil && file.Manifest.IsTombstone() {
