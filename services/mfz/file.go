@@ -2,6 +2,7 @@ package mfz
 
 import (
 	"bufio"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
@@ -102,6 +103,11 @@ func VerifyFile(r io.ReaderAt, size int64, trust *TrustSet, payload io.Writer) (
 // hashes, xz structure, bounded decompression, payload length and hash. The
 // payload goes to payload if it is not nil.
 func VerifyBody(body io.ReaderAt, m *Manifest, payload io.Writer) error {
+	return verifyBody(context.Background(), body, m, payload)
+}
+
+// verifyBody is VerifyBody that stops, with ctx's error, when ctx ends.
+func verifyBody(ctx context.Context, body io.ReaderAt, m *Manifest, payload io.Writer) error {
 	if m.IsTombstone() {
 		return nil
 	}
@@ -109,7 +115,7 @@ func VerifyBody(body io.ReaderAt, m *Manifest, payload io.Writer) error {
 	if err != nil {
 		return err
 	}
-	br := &blockReader{r: body, m: m}
+	br := &blockReader{ctx: ctx, r: body, m: m}
 	xr, err := xz.ReaderConfig{DictCap: max(dict, lzma.MinDictCap), SingleStream: true}.NewReader(bufio.NewReaderSize(br, 32<<10))
 	if err != nil {
 		return br.fault(err)
@@ -161,6 +167,7 @@ func (p payloadWriter) Write(b []byte) (int, error) {
 // blockReader reads a body sequentially, verifying each block before
 // returning any of its bytes.
 type blockReader struct {
+	ctx context.Context // checked before each block: a final check can take minutes on a tile
 	r   io.ReaderAt
 	m   *Manifest
 	i   int    // next block
@@ -175,6 +182,10 @@ func (b *blockReader) Read(p []byte) (int, error) {
 		}
 		if b.i >= b.m.BlockCount() {
 			return 0, io.EOF
+		}
+		if err := b.ctx.Err(); err != nil {
+			b.err = err
+			return 0, err
 		}
 		n := b.m.BlockLen(b.i)
 		if cap(b.buf) < n {

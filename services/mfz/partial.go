@@ -1,6 +1,7 @@
 package mfz
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -364,7 +365,13 @@ func (p *Partial) ReadBlock(i int, buf []byte) (int, error) {
 // missing. If the body is bad although every block matched (the signer
 // made a bad file), the partial is dropped and its manifest refused from
 // then on. Calling Complete again after success returns nil.
-func (p *Partial) Complete() error {
+func (p *Partial) Complete() error { return p.CompleteContext(context.Background()) }
+
+// CompleteContext is Complete that gives up when ctx ends: verifying a
+// large file takes minutes on a tile, longer than a daemon may take to
+// stop. A check that was cancelled, or that could not read the disk,
+// keeps the partial with every verified block, to complete later.
+func (p *Partial) CompleteContext(ctx context.Context) error {
 	p.mu.Lock()
 	switch p.state {
 	case partialDone:
@@ -387,7 +394,7 @@ func (p *Partial) Complete() error {
 	f := p.f
 	p.mu.Unlock()
 
-	verr := VerifyBody(io.NewSectionReader(f, p.bodyOff, p.m.BodyLen), p.m, nil)
+	verr := verifyBody(ctx, io.NewSectionReader(f, p.bodyOff, p.m.BodyLen), p.m, nil)
 
 	s := p.s
 	s.mu.Lock()
@@ -400,10 +407,17 @@ func (p *Partial) Complete() error {
 	if verr != nil {
 		// Every block matched its signed hash, so a payload that does not
 		// decompress to the signed one is the signer's fault and no fetch
-		// can mend it: refuse this manifest from now on. An I/O error (a
-		// failing disk) says nothing about the file, so it is not remembered.
-		if errors.Is(verr, ErrPayload) || errors.Is(verr, ErrMalformed) {
+		// can mend it: refuse this manifest from now on.
+		contentFault := errors.Is(verr, ErrPayload) || errors.Is(verr, ErrMalformed)
+		if contentFault {
 			s.bad[p.hash] = fmt.Errorf("%w (signed manifest %s refused)", verr, p.key)
+		}
+		var be *BlockError
+		if !contentFault && !errors.As(verr, &be) {
+			// Cancelled, or the disk failed a read: that says nothing
+			// about the file. Keep every verified block.
+			p.state = partialActive
+			return fmt.Errorf("mfz: final check of %s stopped (its blocks are kept): %w", p.key, verr)
 		}
 		p.endLocked(partialDropped)
 		s.forgetPartialLocked(p.key, p, verr.Error())

@@ -710,3 +710,38 @@ func TestReadBlockDuringClose(t *testing.T) {
 		t.Fatal("ReadBlock after Close succeeded")
 	}
 }
+
+// A final check that is cancelled (the daemon stopping) keeps every
+// verified block: a later check completes the file without fetching any.
+func TestCompleteCancelledKeepsBlocks(t *testing.T) {
+	e := newStoreEnv(t)
+	s := e.open()
+	path, _ := e.file("c.bin", 100, 1, 40_000)
+	file, blocks := blocksOf(t, path)
+	p, err := s.Begin(file.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range blocks {
+		if err := p.PutBlock(i, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.CompleteContext(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled check: %v", err)
+	}
+	if _, ok := s.Lookup("c.bin"); ok {
+		t.Fatal("a cancelled check installed the file")
+	}
+	if p.Missing() != 0 {
+		t.Fatalf("%d blocks lost to a cancelled check", p.Missing())
+	}
+	if err := p.Complete(); err != nil {
+		t.Fatalf("check after the cancelled one: %v", err)
+	}
+	if _, ok := s.Lookup("c.bin"); !ok {
+		t.Fatal("not installed after a whole check")
+	}
+}

@@ -585,7 +585,7 @@ func (l *loop) startComplete(f *file) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		err := p.Complete() // verifies the whole body: not in the loop
+		err := p.CompleteContext(ctx) // verifies the whole body: not in the loop; a stop cancels it
 		select {
 		case l.done <- completion{f, err}:
 		case <-ctx.Done():
