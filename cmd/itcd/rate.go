@@ -7,15 +7,16 @@ import (
 )
 
 // parseRate reads a link rate in bytes per second: a plain number
-// ("65536") or one with a unit ("64KB/s", "64KiB/s", "512kbit", "1.5MB").
+// ("65536") or one with a unit ("64KB/s", "64KiB/s", "512kbit",
+// "512kbps", "1.5MB"): B is bytes, bit and bps are bits.
 // K, M and G are binary (1024), with or without the i, because the T2
 // figures are quoted that way: 64KB/s = 512kbit = 65536 bytes a second.
 func parseRate(s string) (int, error) {
-	t := strings.TrimSpace(s)
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "/s"), "ps")
-	lower := strings.ToLower(t)
+	lower := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
 	bits := false
 	switch {
+	case strings.HasSuffix(lower, "bps"): // kbps, Mbps: bits, as in networking
+		bits, lower = true, strings.TrimSuffix(lower, "bps")
 	case strings.HasSuffix(lower, "bit"):
 		bits, lower = true, strings.TrimSuffix(lower, "bit")
 	case strings.HasSuffix(lower, "b"):
