@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -433,5 +434,48 @@ func TestMessagesNameTheirLiveSender(t *testing.T) {
 	}
 	if db.svc.saw("stray") {
 		t.Fatal("a packet from a link with no live neighbour reached the service")
+	}
+}
+
+// Programs racing for one service number each get "ok" or a clear refusal
+// naming the owner, however the releases and claims interleave.
+func TestServiceSocketBindRace(t *testing.T) {
+	a, _ := dev.Pipe(packet.ET, 4)
+	cfg := testConfig(t)
+	startDaemon(t, cfg, a)
+	path := filepath.Join(cfg.RunDir, ServiceSocket)
+	var wg sync.WaitGroup
+	const clients = 8
+	errs := make(chan error, clients)
+	for g := 0; g < clients; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256)
+			for i := 0; i < 300; i++ {
+				c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.Write([]byte("bind 30"))
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				n, err := c.Read(buf)
+				c.Close()
+				if err != nil {
+					errs <- fmt.Errorf("bind %d: %w", i, err)
+					return
+				}
+				if r := string(buf[:n]); r != "ok 30" && !strings.HasPrefix(r, "error: service 30 is owned by pid") {
+					errs <- fmt.Errorf("bind %d: reply %q", i, r)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

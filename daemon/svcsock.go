@@ -39,9 +39,12 @@ func (d *Daemon) serveServiceClient(ctx context.Context, c *net.UnixConn) {
 	}
 	cl := &svcClient{packetClient: newPacketClient(c, d.cfg.InboxLen), num: num, pid: peerPID(c), room: make(chan struct{}, 1)}
 	o := &owner{name: fmt.Sprintf("pid %d", cl.pid), client: cl, deliver: func(_ packet.Dir, _ tep.TileID, pkt, _ []byte) bool { return cl.send(pkt) }}
-	if !d.owners[num].CompareAndSwap(nil, o) {
-		fmt.Fprintf(c, "error: service %d is owned by %s", num, d.owners[num].Load().name)
-		return
+	for !d.owners[num].CompareAndSwap(nil, o) {
+		// Owned, unless the owner let go just now: then claim it again.
+		if cur := d.owners[num].Load(); cur != nil {
+			fmt.Fprintf(c, "error: service %d is owned by %s", num, cur.name)
+			return
+		}
 	}
 	defer d.owners[num].CompareAndSwap(o, nil)
 	if _, err := fmt.Fprintf(c, "ok %d", num); err != nil {
