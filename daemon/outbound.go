@@ -95,22 +95,23 @@ func (o *outbound) clearLink(to packet.Dir, services bool) (unblocked uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	l := &o.links[to]
-	n := 0
+	drop := func(q *pktQueue) {
+		l.pending -= q.len()
+		q.clear()
+	}
+	if !services {
+		drop(l.mfm)
+		drop(l.own)
+		return 0
+	}
 	for s, q := range l.svc {
-		if q != nil && services {
+		if q != nil {
 			if q.wasFull {
 				unblocked |= 1 << s
 			}
-			n += q.len()
-			q.clear()
+			drop(q)
 		}
 	}
-	if !services {
-		n += l.mfm.len() + l.own.len()
-		l.mfm.clear()
-		l.own.clear()
-	}
-	l.pending -= n
 	return unblocked
 }
 

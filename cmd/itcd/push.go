@@ -116,7 +116,9 @@ func neighbourProgress(st *daemon.Status, res dist.PushResult, reported map[pack
 	held := map[packet.Dir]dist.NeighbourFile{}
 	for _, n := range ds.Neighbours {
 		for _, f := range n.Files {
-			if f.Name == res.Name && f.Version == res.Version {
+			// A newer version replaces the pushed one everywhere: a
+			// neighbour that holds it holds what the push was for.
+			if f.Name == res.Name && f.Version >= res.Version {
 				held[n.Dir] = f
 			}
 		}

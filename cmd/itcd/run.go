@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
@@ -146,7 +145,6 @@ func cmdRun(args []string) int {
 			}
 			log.Info("itcd stopped cleanly")
 			return 0
-		case <-time.After(time.Hour):
 		}
 	}
 }
