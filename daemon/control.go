@@ -181,6 +181,7 @@ type LinkStatus struct {
 	Suspect   uint64           `json:"suspect"`
 	Errors    uint64           `json:"write_errors"`
 	Hellos    uint64           `json:"hellos"`
+	BadHellos uint64           `json:"bad_hellos"`
 	Connects  uint64           `json:"connects"`
 }
 
@@ -222,7 +223,7 @@ func (d *Daemon) Status() Status {
 			Dir: dir, Link: links[dir].String(), State: n.state,
 			In: map[string]Count{}, Out: map[string]Count{},
 			Dropped: ls.dropped.Load(), Unowned: ls.unowned.Load(), NotLive: ls.notLive.Load(), Malformed: ls.malformed.Load(),
-			Suspect: ls.suspect.Load(), Errors: ls.writeErrors.Load(), Hellos: n.hellos, Connects: n.connects,
+			Suspect: ls.suspect.Load(), Errors: ls.writeErrors.Load(), Hellos: n.hellos, BadHellos: n.badHellos, Connects: n.connects,
 		}
 		if !n.since.IsZero() {
 			l.Since = now.Sub(n.since).Seconds()

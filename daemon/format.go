@@ -39,7 +39,7 @@ func WriteStatus(w io.Writer, st Status) {
 			l.In["mfm"].Packets, l.Out["mfm"].Packets,
 			l.In["service"].Packets, l.Out["service"].Packets,
 			fmtBytes(inB), fmtBytes(outB),
-			l.Dropped+l.Unowned+l.NotLive, l.Malformed+l.Suspect+l.Errors)
+			l.Dropped+l.Unowned+l.NotLive, l.Malformed+l.Suspect+l.Errors+l.BadHellos)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

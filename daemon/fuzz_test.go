@@ -64,3 +64,21 @@ func FuzzDemux(f *testing.F) {
 		d.demux(b)
 	})
 }
+
+// A hello that does not parse is counted on its link and changes nothing.
+func TestBadHelloCounted(t *testing.T) {
+	a, _ := dev.Pipe(packet.ET, 4)
+	cfg := DefaultConfig()
+	cfg.StateDir, cfg.RunDir = t.TempDir(), t.TempDir()
+	d, err := New(cfg, Options{Device: a, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt, _ := packet.AppendService(nil, packet.ET, packet.ServiceLiveness, []byte{helloType, 1, 0})
+	d.demux(pkt)
+	for _, l := range d.Status().Links {
+		if l.Dir == packet.ET && (l.BadHellos != 1 || l.State != Absent) {
+			t.Fatalf("ET after a short hello: %+v", l)
+		}
+	}
+}
