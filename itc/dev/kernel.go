@@ -126,6 +126,7 @@ func OpenKernel(cfg KernelConfig) (*Kernel, error) {
 		return nil, err
 	}
 	fds := []kernelFD{{fd, cfg.Path}}
+	var mfm [8]int
 	if cfg.MFMDir != "" {
 		for _, d := range packet.Links {
 			p := filepath.Join(cfg.MFMDir, d.String())
@@ -139,13 +140,9 @@ func OpenKernel(cfg KernelConfig) (*Kernel, error) {
 				}
 				return nil, err
 			}
+			mfm[d] = len(fds)
 			fds = append(fds, kernelFD{fd, p})
 		}
-	}
-	var mfm [8]int
-	for i := 1; i < len(fds); i++ {
-		d, _ := packet.ParseDir(filepath.Base(fds[i].path))
-		mfm[d] = i
 	}
 	return newKernel(cfg, fds, mfm), nil
 }

@@ -59,13 +59,14 @@ func (p *PipeDevice) ReadPacket(buf []byte) (int, error) {
 
 // WritePacket implements Device.
 func (p *PipeDevice) WritePacket(b []byte) error {
-	if _, err := packet.Decode(b); err != nil {
+	pk, err := packet.Decode(b)
+	if err != nil {
 		return fmt.Errorf("pipe write: %w", err)
 	}
-	d, ok := packet.RoutedDir(b)
-	if !ok {
+	if pk.Kind != packet.KindService && pk.Kind != packet.KindMFM {
 		return fmt.Errorf("pipe write: only routed packets travel on links (header 0x%02x)", b[0])
 	}
+	d := pk.Dir
 	if d != p.link || !p.Status().Up(d) {
 		return fmt.Errorf("pipe write to %v: %w", d, ErrLinkDown)
 	}

@@ -178,16 +178,14 @@ func isExitBySignal(err error) bool {
 	return false
 }
 
-// callLink reads or sets a process tile's link profile on its control
-// socket.
+// callLink sets a process tile's link profile on its control socket.
 func callLink(runDir string, d packet.Dir, p *dev.LinkProfile) error {
 	cc, err := daemon.DialControl(runDir)
 	if err != nil {
 		return err
 	}
 	defer cc.Close()
-	var out dev.LinkProfile
-	if err := cc.Call("link", daemon.LinkArgs{Dir: d, Profile: p}, &out); err != nil {
+	if err := cc.Call("link", daemon.LinkArgs{Dir: d, Profile: p}, nil); err != nil {
 		return fmt.Errorf("link %v: %w", d, err)
 	}
 	return nil
