@@ -22,7 +22,6 @@ import (
 // goroutine touches it.
 type file struct {
 	id      fileID
-	hash    mfz.Hash
 	name    string
 	version int64
 	tomb    bool
@@ -195,7 +194,6 @@ type loop struct {
 	counters Counters
 	buf      [maxMsg]byte
 	lastSnap time.Time
-	dirty    bool // announce table changed
 }
 
 func newLoop(s *Service, h daemon.Host, wg *sync.WaitGroup) *loop {
@@ -386,14 +384,11 @@ func (l *loop) resync() {
 		if f != nil {
 			if f.receiving() && !f.completing {
 				// Completed behind our back (dropped into live/).
-				l.endTransfer(f)
-				f.partial, f.have, f.fetching = nil, nil, nil
-				f.nhave = f.blocks
-				f.completedAt = l.now
+				l.finishTransfer(f)
 			}
 			continue
 		}
-		f = &file{id: id, hash: e.Hash, name: e.Name, version: e.Version, tomb: e.Deleted,
+		f = &file{id: id, name: e.Name, version: e.Version, tomb: e.Deleted,
 			m: e.Manifest, signed: e.Signed, blocks: e.Manifest.BlockCount(), handle: noHandle}
 		f.nhave = f.blocks
 		f.bytesHave = e.Manifest.BodyLen
@@ -434,12 +429,11 @@ func (l *loop) resync() {
 func (l *loop) addFile(f *file) {
 	f.handle = l.allocHandle(f)
 	l.files[f.id] = f
-	l.dirty = true
 }
 
 // addTransfer starts (or resumes) receiving the partial p.
 func (l *loop) addTransfer(p *mfz.Partial, m *mfz.Manifest, h mfz.Hash) *file {
-	f := &file{id: fidOf(h), hash: h, name: m.Name, version: m.Version, m: m, signed: p.Signed(),
+	f := &file{id: fidOf(h), name: m.Name, version: m.Version, m: m, signed: p.Signed(),
 		blocks: m.BlockCount(), partial: p, started: l.now, handle: noHandle}
 	f.have = p.Have()
 	if len(f.have) != (f.blocks+7)/8 {
@@ -477,7 +471,14 @@ func (l *loop) removeFile(f *file) {
 		l.handles[f.handle] = nil
 	}
 	delete(l.haves, f)
-	l.dirty = true
+}
+
+// finishTransfer makes f, now complete in the store, a file we hold.
+func (l *loop) finishTransfer(f *file) {
+	l.endTransfer(f)
+	f.partial, f.have, f.fetching = nil, nil, nil
+	f.nhave, f.bytesHave = f.blocks, f.m.BodyLen
+	f.completedAt = l.now
 }
 
 // endTransfer stops fetching blocks of f from anyone.
@@ -486,11 +487,7 @@ func (l *loop) endTransfer(f *file) {
 		if n == nil {
 			continue
 		}
-		for _, a := range append([]*asm(nil), n.asms...) {
-			if a.f == f {
-				l.cancelAsm(n, a)
-			}
-		}
+		l.cancelAsms(n, func(a *asm) bool { return a.f == f })
 	}
 }
 
@@ -615,10 +612,7 @@ func (l *loop) completed(c completion) {
 		l.resync()
 		return
 	}
-	l.endTransfer(f)
-	f.partial, f.have, f.fetching = nil, nil, nil
-	f.nhave, f.bytesHave = f.blocks, f.m.BodyLen
-	f.completedAt = l.now
+	l.finishTransfer(f)
 	l.counters.Completed++
 	l.log.Info("mfz file complete", "name", f.name, "version", f.version, "seconds", l.now.Sub(f.started).Seconds())
 	if l.byName[f.name] == f {
@@ -661,17 +655,20 @@ func (l *loop) disconnect(d packet.Dir) {
 	if n == nil {
 		return
 	}
-	for _, a := range append([]*asm(nil), n.asms...) {
-		l.cancelAsm(n, a)
-	}
+	l.cancelAsms(n, nil)
 	l.remember(n)
 	l.nbrs[d] = nil
+	l.dropFetchesFrom(d) // asked again of whoever else has it
+	l.reconsiderAll()
+}
+
+// dropFetchesFrom forgets the manifest fetches asked of the neighbour on d.
+func (l *loop) dropFetchesFrom(d packet.Dir) {
 	for id, mf := range l.fetches {
 		if mf.from == d {
-			delete(l.fetches, id) // asked again of whoever else has it
+			delete(l.fetches, id)
 		}
 	}
-	l.reconsiderAll()
 }
 
 // remember keeps the strikes and avoidance of a neighbour that goes away,
@@ -727,17 +724,11 @@ func (l *loop) recall(n *nbr) {
 // 4-byte SYNC must not make us send every announcement each time. A SYNC
 // within the gap is not lost: one answer goes when the gap ends.
 func (l *loop) sync(n *nbr) {
-	for _, a := range append([]*asm(nil), n.asms...) {
-		l.cancelAsm(n, a)
-	}
+	l.cancelAsms(n, nil)
 	n.resetRemote()
 	n.jobs = n.jobs[:0]
 	n.jobChunks = 0
-	for id, mf := range l.fetches {
-		if mf.from == n.dir {
-			delete(l.fetches, id)
-		}
-	}
+	l.dropFetchesFrom(n.dir)
 	if !n.syncAt.IsZero() && l.now.Sub(n.syncAt) < l.t.syncGap {
 		n.syncPending = true
 		l.counters.SyncsDeferred++
@@ -924,11 +915,7 @@ func (l *loop) dropRemote(n *nbr, rf *rfile) {
 	if n.byFid[rf.id] == rf {
 		delete(n.byFid, rf.id)
 	}
-	for _, a := range append([]*asm(nil), n.asms...) {
-		if a.f.id == rf.id {
-			l.cancelAsm(n, a)
-		}
-	}
+	l.cancelAsms(n, func(a *asm) bool { return a.f.id == rf.id })
 }
 
 func (l *loop) bitfield(n *nbr, m *msg) {
@@ -964,12 +951,7 @@ func (l *loop) have(n *nbr, m *msg) {
 
 func (l *loop) reconsiderAll() {
 	for _, n := range l.nbrs {
-		if n == nil {
-			continue
-		}
-		for _, rf := range n.byFid {
-			l.consider(n, rf)
-		}
+		l.considerNbr(n)
 	}
 }
 
@@ -1204,12 +1186,6 @@ func (l *loop) avoid(n *nbr, why string) {
 	n.avoidFor = min(2*n.avoidFor, l.t.avoidMax)
 	n.avoidCount++
 	l.counters.Avoided++
-	for _, a := range append([]*asm(nil), n.asms...) {
-		l.cancelAsm(n, a)
-	}
-	for id, mf := range l.fetches {
-		if mf.from == n.dir {
-			delete(l.fetches, id)
-		}
-	}
+	l.cancelAsms(n, nil)
+	l.dropFetchesFrom(n.dir)
 }

@@ -51,7 +51,6 @@ type nbr struct {
 	syncAt      time.Time // when we last answered its SYNC
 	syncPending bool      // a SYNC came within syncGap of that: answer it when the gap ends
 
-	bytesIn   int64
 	rateBytes int64
 	rateAt    time.Time
 	rate      float64 // bytes/s delivered, smoothed
@@ -95,7 +94,6 @@ func (n *nbr) timeout(t *tuning) time.Duration {
 type asm struct {
 	f      *file
 	block  int
-	n      *nbr
 	buf    []byte
 	length int
 	nch    int
@@ -104,7 +102,6 @@ type asm struct {
 	ngot   int
 	next   int // no chunk below next is chNeed
 	dead   bool
-	start  time.Time
 }
 
 const (
@@ -274,8 +271,8 @@ func (l *loop) newAsm(n *nbr, f *file, b int) *asm {
 		buf = make([]byte, length)
 	}
 	nch := chunkCount(length)
-	a := &asm{f: f, block: b, n: n, buf: buf, length: length, nch: nch,
-		state: make([]byte, nch), oc: make([]uint8, nch), start: l.now}
+	a := &asm{f: f, block: b, buf: buf, length: length, nch: nch,
+		state: make([]byte, nch), oc: make([]uint8, nch)}
 	n.asms = append(n.asms, a)
 	f.fetching[b] = n.dir
 	return a
@@ -315,6 +312,16 @@ func (l *loop) cancelAsm(n *nbr, a *asm) {
 	}
 	l.releaseAsm(n, a)
 	l.compactOut(n)
+}
+
+// cancelAsms cancels the blocks being fetched from n that match (all of
+// them if match is nil).
+func (l *loop) cancelAsms(n *nbr, match func(*asm) bool) {
+	for _, a := range append([]*asm(nil), n.asms...) {
+		if match == nil || match(a) {
+			l.cancelAsm(n, a)
+		}
+	}
 }
 
 // compactOut drops entries of dead blocks from the front of n.out and
@@ -394,7 +401,6 @@ func (l *loop) data(n *nbr, m *msg) {
 	a.state[c] = chGot
 	a.ngot++
 	l.counters.ChunksIn++
-	n.bytesIn += int64(len(m.data))
 	n.rateBytes += int64(len(m.data))
 	if a.ngot == a.nch {
 		l.blockDone(n, a)

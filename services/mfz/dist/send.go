@@ -95,14 +95,12 @@ func (l *loop) pump(n *nbr) {
 				continue
 			}
 			if l.files[j.f.id] != j.f {
-				l.sendCtrl(n, appendNotHave(l.buf[:0], j.f.handle, blockGone))
-				l.counters.NotHaveOut++
+				l.sendNotHave(n, j.f.handle, blockGone)
 				l.dropJobsOf(n, j.f)
 				continue
 			}
 			if !l.cached(n, j.f, j.block) {
-				l.sendCtrl(n, appendNotHave(l.buf[:0], j.f.handle, j.block))
-				l.counters.NotHaveOut++
+				l.sendNotHave(n, j.f.handle, j.block)
 				l.popJob(n)
 				continue
 			}
@@ -133,6 +131,13 @@ func (l *loop) pump(n *nbr) {
 			return
 		}
 	}
+}
+
+// sendNotHave tells n we do not serve block b of our handle h (blockGone:
+// the file at all).
+func (l *loop) sendNotHave(n *nbr, h uint8, b int) {
+	l.sendCtrl(n, appendNotHave(l.buf[:0], h, b))
+	l.counters.NotHaveOut++
 }
 
 // dropJobsOf drops every job for f, a file we no longer hold.
@@ -205,8 +210,7 @@ func (l *loop) request(n *nbr, m *msg) {
 	f := l.handles[m.handle]
 	b := int(m.block)
 	if f == nil || f.tomb {
-		l.sendCtrl(n, appendNotHave(l.buf[:0], m.handle, blockGone))
-		l.counters.NotHaveOut++
+		l.sendNotHave(n, m.handle, blockGone)
 		return
 	}
 	if b >= f.blocks || int(m.chunk)+int(m.count) > chunkCount(f.m.BlockLen(b)) {
@@ -214,8 +218,7 @@ func (l *loop) request(n *nbr, m *msg) {
 		return
 	}
 	if !f.holds(b) {
-		l.sendCtrl(n, appendNotHave(l.buf[:0], m.handle, b))
-		l.counters.NotHaveOut++
+		l.sendNotHave(n, m.handle, b)
 		return
 	}
 	if len(n.jobs) >= l.t.serveQueue || n.jobChunks+int(m.count) > l.t.serveChunks {

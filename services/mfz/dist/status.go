@@ -119,15 +119,13 @@ type Counters struct {
 	DiskErrors      uint64 `json:"disk_errors"`
 }
 
-func hexID(id fileID) string { return id.String() }
-
 // snapshot publishes the loop's state for Status and Control.
 func (l *loop) snapshot() {
 	l.lastSnap = l.now
 	st := Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{}, Counters: l.counters}
 	for _, f := range l.files {
 		if f.receiving() {
-			t := TransferStatus{Name: f.name, Version: f.version, ID: hexID(f.id), BlocksHeld: f.nhave,
+			t := TransferStatus{Name: f.name, Version: f.version, ID: f.id.String(), BlocksHeld: f.nhave,
 				BlocksTotal: f.blocks, BytesHeld: f.bytesHave, BytesTotal: f.m.BodyLen, Resumed: f.resumed,
 				Completing: f.completing, Seconds: l.now.Sub(f.started).Seconds(), Sources: []SourceStatus{}}
 			var got int64
@@ -148,7 +146,7 @@ func (l *loop) snapshot() {
 			continue
 		}
 		fs := FileStatus{Name: f.name, Version: f.version, Size: f.m.BodyLen, Blocks: f.blocks,
-			Deleted: f.tomb, ID: hexID(f.id)}
+			Deleted: f.tomb, ID: f.id.String()}
 		if !f.completedAt.IsZero() {
 			fs.CompletedAt = f.completedAt.UnixNano()
 		}
@@ -170,7 +168,7 @@ func (l *loop) snapshot() {
 			ns.AvoidedS = n.avoidUntil.Sub(l.now).Seconds()
 		}
 		for _, rf := range n.byFid {
-			ns.Files = append(ns.Files, NeighbourFile{Name: rf.name, Version: rf.version, ID: hexID(rf.id),
+			ns.Files = append(ns.Files, NeighbourFile{Name: rf.name, Version: rf.version, ID: rf.id.String(),
 				Complete: rf.complete, Tombstone: rf.tomb, Held: rf.held(), Total: rf.blocks})
 		}
 		sort.Slice(ns.Files, func(i, j int) bool {
