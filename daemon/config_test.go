@@ -16,7 +16,8 @@ func TestShippedConfigIsTheDefault(t *testing.T) {
 	def := DefaultConfig()
 	if cfg.HelloInterval != def.HelloInterval || cfg.DeadAfter != def.DeadAfter ||
 		cfg.ServiceQueue != def.ServiceQueue || cfg.SocketMode != def.SocketMode ||
-		cfg.Kernel != def.Kernel || cfg.StateDir != def.StateDir || cfg.Counter.Interval != def.Counter.Interval {
+		cfg.Kernel != def.Kernel || cfg.StateDir != def.StateDir || cfg.Counter.Interval != def.Counter.Interval ||
+		cfg.UDP.Keepalive != def.UDP.Keepalive || cfg.UDP.DownAfter != def.UDP.DownAfter {
 		t.Fatalf("dist/itcd.toml drifted from DefaultConfig:\n got %+v\nwant %+v", cfg, def)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -83,6 +84,7 @@ func TestValidate(t *testing.T) {
 		{"dead before hello", func(c *Config) { c.DeadAfter = c.HelloInterval }, "dead_after"},
 		{"queue", func(c *Config) { c.ServiceQueue = 0 }, "service_queue"},
 		{"mode", func(c *Config) { c.SocketMode = 0o4777 }, "socket_mode"},
+		{"udp timing", func(c *Config) { c.UDP.DownAfter = c.UDP.Keepalive }, "udp.down_after"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
@@ -27,10 +26,6 @@ type Options struct {
 	Profile dev.LinkProfile
 	// Seed seeds the UDP links' impairments.
 	Seed int64
-	// Keepalive and DownAfter, for device "udp", set how often link-level
-	// keepalives go out and how long a silent link stays up; zero means
-	// the device's defaults (100ms, 1s). Tests shorten them.
-	Keepalive, DownAfter time.Duration
 	// Extra are services to run beside the standard ones (tests use it).
 	Extra []daemon.Service
 }
@@ -72,12 +67,7 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 		uc := dev.DefaultUDPConfig()
 		uc.Listen, uc.Conn, uc.Links = cfg.UDP.Listen, opt.UDPConn, links
 		uc.Profile, uc.Seed, uc.Logger = opt.Profile, opt.Seed, log
-		if opt.Keepalive > 0 {
-			uc.Keepalive = opt.Keepalive
-		}
-		if opt.DownAfter > 0 {
-			uc.DownAfter = opt.DownAfter
-		}
+		uc.Keepalive, uc.DownAfter = cfg.UDP.Keepalive.D(), cfg.UDP.DownAfter.D()
 		u, err := dev.OpenUDP(uc)
 		if err != nil {
 			return nil, err

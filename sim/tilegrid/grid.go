@@ -52,9 +52,9 @@ type Config struct {
 	Env []string
 
 	// HelloInterval and DeadAfter, when not zero, replace the daemon's
-	// liveness timings; Keepalive and DownAfter replace the UDP device's
-	// link-level ones (in-process tiles only: `itcd run` has no flag for
-	// them, so process tiles use the device's defaults, 100ms and 1s).
+	// liveness timings; Keepalive and DownAfter replace the UDP links'
+	// (udp.keepalive and udp.down_after in each tile's config, so process
+	// tiles get them too).
 	HelloInterval, DeadAfter time.Duration
 	Keepalive, DownAfter     time.Duration
 
@@ -318,6 +318,13 @@ func (g *Grid) tileConfig(t *Tile) daemon.Config {
 	if g.cfg.DeadAfter > 0 {
 		cfg.DeadAfter = daemon.Duration(g.cfg.DeadAfter)
 	}
+	// In the config, so process tiles get them too (through itcd.toml).
+	if g.cfg.Keepalive > 0 {
+		cfg.UDP.Keepalive = daemon.Duration(g.cfg.Keepalive)
+	}
+	if g.cfg.DownAfter > 0 {
+		cfg.UDP.DownAfter = daemon.Duration(g.cfg.DownAfter)
+	}
 	if g.cfg.LogLevel != "" {
 		cfg.LogLevel = g.cfg.LogLevel
 	}
@@ -526,13 +533,11 @@ func (t *Tile) startInProcess(conn *net.UDPConn) error {
 		extra = g.cfg.Services(t.Coord)
 	}
 	tt, err := tile.New(cfg, tile.Options{
-		Logger:    log,
-		UDPConn:   conn,
-		Profile:   g.cfg.Profile,
-		Seed:      t.seed + int64(t.starts-1),
-		Keepalive: g.cfg.Keepalive,
-		DownAfter: g.cfg.DownAfter,
-		Extra:     extra,
+		Logger:  log,
+		UDPConn: conn,
+		Profile: g.cfg.Profile,
+		Seed:    t.seed + int64(t.starts-1),
+		Extra:   extra,
 	})
 	if err != nil {
 		conn.Close()
