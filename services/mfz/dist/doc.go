@@ -50,6 +50,6 @@
 //
 // Control commands "push" ({"path": "/abs/file.mfz"} → PushResult) and
 // "files" (→ Status). The Status section "mfz" of `itcd status` lists the
-// files, transfers, neighbours and counters; ProgressOf and
-// Status.NeighboursHold read it for the simulator and `itcd push --wait`.
+// files, transfers, neighbours and counters; ProgressOf reads it
+// for the simulator; `itcd push --wait` reads the neighbours part.
 package dist

@@ -263,19 +263,3 @@ func (s Status) Progress(name string, version int64) (p Progress, ok bool) {
 	}
 	return Progress{}, false
 }
-
-// NeighboursHold reports how many live neighbours announce name at
-// version (or newer) complete, of how many live neighbours: `itcd push
-// --wait` waits for held == live.
-func (s Status) NeighboursHold(name string, version int64) (held, live int) {
-	for _, n := range s.Neighbours {
-		live++
-		for _, f := range n.Files {
-			if f.Name == name && f.Version >= version && f.Complete {
-				held++
-				break
-			}
-		}
-	}
-	return held, live
-}
