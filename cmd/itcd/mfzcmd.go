@@ -310,18 +310,7 @@ func cmdInspect(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	f, err := os.Open(pos[0])
-	if err == nil {
-		defer f.Close()
-	}
-	var fi os.FileInfo
-	if err == nil {
-		fi, err = f.Stat()
-	}
-	var file *mfz.File
-	if err == nil {
-		file, err = mfz.ReadFile(f, fi.Size())
-	}
+	file, _, err := mfz.ReadFileAt(pos[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itcd inspect: %s: %v\n", pos[0], err)
 		return 1

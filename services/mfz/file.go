@@ -480,39 +480,39 @@ func NewTombstone(name string, version int64, key ed25519.PrivateKey) ([]byte, *
 // ReadFileAt reads the header and signed manifest of the MFZ file at path,
 // without checking the signature, and returns them with the file's size.
 func ReadFileAt(path string) (*File, int64, error) {
-	f, size, err := openRegular(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
-	mf, err := ReadFile(f, size)
-	return mf, size, err
+	mf, err := ReadFile(f, fi.Size())
+	return mf, fi.Size(), err
 }
 
 // VerifyPath checks the MFZ file at path completely, as VerifyFile does,
 // writing the payload to payload if it is not nil.
 func VerifyPath(path string, trust *TrustSet, payload io.Writer) (*File, error) {
-	f, size, err := openRegular(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return VerifyFile(f, size, trust, payload)
+	return VerifyFile(f, fi.Size(), trust, payload)
 }
 
 // openRegular opens path for reading if it is a regular file.
-func openRegular(path string) (*os.File, int64, error) {
+func openRegular(path string) (*os.File, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s: not a regular file", path)
+		err = fmt.Errorf("%w: not a regular file", ErrMalformed)
 	}
 	if err != nil {
 		f.Close()
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return f, fi.Size(), nil
+	return f, fi, nil
 }

@@ -116,7 +116,7 @@ func (s *Store) Begin(signed []byte) (*Partial, error) {
 		dir: filepath.Join(s.partial, key), bodyOff: int64(HeaderLen + len(signed)),
 		have: make([]byte, (m.BlockCount()+7)/8)}
 	if m.IsTombstone() {
-		if err := s.installTombstoneLocked(signed); err != nil {
+		if err := s.installTombstoneLocked(m, signed); err != nil {
 			return nil, err
 		}
 		p.state = partialDone
@@ -130,31 +130,27 @@ func (s *Store) Begin(signed []byte) (*Partial, error) {
 	return p, nil
 }
 
-func (s *Store) installTombstoneLocked(signed []byte) error {
+// installTombstoneLocked writes the tombstone file of the verified
+// manifest m (signed as signed) and commits it.
+func (s *Store) installTombstoneLocked(m *Manifest, signed []byte) error {
 	b, err := AppendFileHeader(nil, signed)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.tmp, "tomb-*")
+	f, err := s.spool("tomb-*", "tombstone", func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	_, err = (&faultWriter{w: f, s: s, op: "tombstone"}).Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	var file *File
-	if err == nil {
-		file, err = ReadFile(f, int64(len(b)))
-	}
-	if err == nil {
-		_, err = s.commitLocked(f.Name(), f, file, false)
-	}
-	if err != nil {
+	file := &File{Manifest: m, Signed: signed, BodyOffset: int64(len(b))}
+	if _, err := s.commitLocked(f.Name(), f, file, false); err != nil {
 		f.Close()
 		os.Remove(f.Name())
+		return err
 	}
-	return err
+	return nil
 }
 
 // createPartialLocked makes the partial's directory in tmp/ and renames it

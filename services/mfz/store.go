@@ -205,7 +205,7 @@ func Open(cfg StoreConfig) (*Store, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.trust = NewTrustSet()
-	if err := s.reloadTrust(); err != nil {
+	if _, err := s.reloadTrustChanged(); err != nil {
 		return nil, err
 	}
 	if err := s.loadState(); err != nil {
@@ -234,11 +234,6 @@ func (s *Store) TrustDir() string { return s.trustDir }
 
 // LiveDir returns the directory of live files.
 func (s *Store) LiveDir() string { return s.live }
-
-func (s *Store) reloadTrust() error {
-	_, err := s.reloadTrustChanged()
-	return err
-}
 
 // reloadTrustChanged reloads the trust directory and reports whether the
 // set of keys changed.
@@ -295,26 +290,43 @@ func (s *Store) saveStateLocked() error {
 	return s.writeFileAtomic(s.stateFile, append(b, '\n'), "state")
 }
 
-// writeFileAtomic writes a small file through tmp/: write, fsync, rename,
-// fsync the directory.
-func (s *Store) writeFileAtomic(path string, b []byte, op string) error {
-	f, err := os.CreateTemp(s.tmp, "w-*")
+// spool creates a file in tmp/ (named after pattern, as os.CreateTemp),
+// writes it through the fault hook with write, and fsyncs it. It returns
+// the file open; on error nothing is left behind.
+func (s *Store) spool(pattern, op string, write func(w io.Writer) error) (*os.File, error) {
+	f, err := os.CreateTemp(s.tmp, pattern)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmp := f.Name()
-	_, err = (&faultWriter{w: f, s: s, op: op}).Write(b)
+	err = write(&faultWriter{w: f, s: s, op: op})
 	if err == nil {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
 	}
+	return f, nil
+}
+
+// writeFileAtomic writes a small file through tmp/: write, fsync, rename,
+// fsync the directory.
+func (s *Store) writeFileAtomic(path string, b []byte, op string) error {
+	f, err := s.spool("w-*", op, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = f.Close()
+		if err == nil {
+			err = os.Rename(f.Name(), path)
+		}
+		if err != nil {
+			os.Remove(f.Name())
+		}
 	}
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("mfz: writing %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
@@ -417,18 +429,11 @@ func (s *Store) scanTomb() {
 // passes unchecked: it was verified when installed, and List hides it
 // until its key is trusted again.
 func (s *Store) openChecked(p string) (*os.File, os.FileInfo, *File, error) {
-	f, err := os.Open(p)
+	f, fi, err := openRegular(p)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%w: not a regular file", ErrMalformed)
-	}
-	var file *File
-	if err == nil {
-		file, err = ReadFile(f, fi.Size())
-	}
+	file, err := ReadFile(f, fi.Size())
 	if err == nil {
 		if _, trusted := s.trust.Lookup(file.Manifest.KeyID); trusted {
 			_, err = VerifySignedManifest(file.Signed, s.trust)
@@ -639,25 +644,19 @@ func (s *Store) Install(path string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(s.tmp, "in-*")
+	tmp, err := s.spool("in-*", "install", func(w io.Writer) error {
+		_, err := io.Copy(w, io.NewSectionReader(src, 0, fi.Size()))
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	_, err = io.Copy(&faultWriter{w: tmp, s: s, op: "install"}, io.NewSectionReader(src, 0, fi.Size()))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
 		return nil, fmt.Errorf("mfz: copying %s into the store: %w", path, err)
 	}
-	return s.installTemp(tmp, false)
+	return s.installTemp(tmp)
 }
 
 // installTemp verifies the file tmp (open, in tmp/) completely and commits
 // it. It always consumes tmp: installed, or closed and removed.
-func (s *Store) installTemp(tmp *os.File, quiet bool) (*Entry, error) {
+func (s *Store) installTemp(tmp *os.File) (*Entry, error) {
 	fail := func(err error) (*Entry, error) {
 		tmp.Close()
 		os.Remove(tmp.Name())
@@ -673,7 +672,7 @@ func (s *Store) installTemp(tmp *os.File, quiet bool) (*Entry, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, err := s.commitLocked(tmp.Name(), tmp, file, quiet)
+	e, err := s.commitLocked(tmp.Name(), tmp, file, false)
 	if err != nil {
 		return fail(err)
 	}

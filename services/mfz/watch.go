@@ -88,7 +88,7 @@ func (s *Store) Run(ctx context.Context) error {
 // rescanLive queues every file in live/ for a look; adopt ignores the
 // store's own files.
 func (s *Store) rescanLive(pending map[string]time.Time, now time.Time) {
-	ents, _ := filepathGlob(s.live)
+	ents, _ := filepath.Glob(filepath.Join(s.live, "[^.]*"))
 	for _, p := range ents {
 		pending[p] = now
 	}
@@ -99,9 +99,4 @@ func (s *Store) rescanLive(pending map[string]time.Time, now time.Time) {
 		}
 	}
 	s.mu.Unlock()
-}
-
-func filepathGlob(dir string) ([]string, error) {
-	m, err := filepath.Glob(filepath.Join(dir, "[^.]*"))
-	return m, err
 }
