@@ -196,9 +196,19 @@ func TestTwoTiles(t *testing.T) {
 	if testing.Short() {
 		return
 	}
-	// Idle: once the re-announcements (1 s and 3 s after completion) are
-	// out, nothing is sent until the 30-60 s refresh.
-	time.Sleep(3500 * time.Millisecond)
+	// Idle: once the re-announcements (1 s and 3 s after completion, sent
+	// on the idle tick of 250 ms, and a SYNC answer deferred up to 1.25 s)
+	// are out, nothing is sent until the 30-60 s refresh. Measure from the
+	// later of the two tiles' own completion times.
+	var done time.Time
+	for _, c := range []tilegrid.Coord{{}, {X: 1}} {
+		for _, f := range fx.status(c).Files {
+			if at := time.Unix(0, f.CompletedAt); f.Name == "physics.mfz" && at.After(done) {
+				done = at
+			}
+		}
+	}
+	time.Sleep(time.Until(done.Add(5 * time.Second)))
 	var before [2]uint64
 	for i, c := range []tilegrid.Coord{{}, {X: 1}} {
 		before[i] = fx.status(c).Counters.PacketsOut
