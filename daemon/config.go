@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,6 +36,12 @@ type Config struct {
 	// counts as gone. With hellos every 250ms, 2.5s is ten lost hellos in
 	// a row: at 20% loss that happens about once in 10^7 windows.
 	DeadAfter Duration `toml:"dead_after"`
+	// IdentityHold is how long a live neighbour keeps its link before a
+	// hello with another identity may replace it. Replacing a tile takes
+	// longer than a reboot; a neighbour that changes identity faster is
+	// misbehaving: its hellos are ignored and counted, and each change
+	// would otherwise be a connect and a disconnect for every service.
+	IdentityHold Duration `toml:"identity_hold"`
 
 	// ServiceQueue bounds the packets one service may have waiting to go
 	// out on one link; a full queue fails Send with ErrQueueFull.
@@ -52,11 +59,24 @@ type Config struct {
 	// SocketGroup, when set, their group.
 	SocketMode  uint32 `toml:"socket_mode"`
 	SocketGroup string `toml:"socket_group"`
-	// MaxClients bounds the connections on each local socket.
+	// MaxClients bounds the connections on each local socket, counted
+	// per socket, so idle clients of one cannot lock out another.
+	// mfm.sock always has room for its one client.
 	MaxClients int `toml:"max_clients"`
+	// ClientIdle closes a control.sock client that sends no request, and
+	// a service.sock client that does not bind, for this long: an idle
+	// connection holds one of MaxClients.
+	ClientIdle Duration `toml:"client_idle"`
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
+	// LogBurst and LogEvery bound the log: of each kind of line (level,
+	// message and link), LogBurst pass at once and then one a LogEvery;
+	// the rest are counted, and the next line of the kind that passes
+	// says how many. Neighbours and local programs cause most lines and
+	// must not be able to fill the disk.
+	LogBurst int      `toml:"log_burst"`
+	LogEvery Duration `toml:"log_every"`
 
 	// Counter configures the counter service (service 2).
 	Counter CounterConfig `toml:"counter"`
@@ -118,13 +138,17 @@ func DefaultConfig() Config {
 		UDP:           UDPConfig{Keepalive: Duration(100 * time.Millisecond), DownAfter: Duration(time.Second)},
 		HelloInterval: Duration(250 * time.Millisecond),
 		DeadAfter:     Duration(2500 * time.Millisecond),
+		IdentityHold:  Duration(10 * time.Second),
 		ServiceQueue:  64,
 		MFMQueue:      256,
 		InboxLen:      256,
 		WriteRetry:    Duration(time.Millisecond),
 		SocketMode:    0o660,
 		MaxClients:    64,
+		ClientIdle:    Duration(time.Minute),
 		LogLevel:      "info",
+		LogBurst:      20,
+		LogEvery:      Duration(time.Second),
 		Counter:       CounterConfig{Interval: Duration(time.Minute)},
 	}
 }
@@ -174,11 +198,8 @@ func (c *Config) Validate() error {
 	if c.UDP.Keepalive <= 0 || c.UDP.DownAfter <= c.UDP.Keepalive {
 		errs = append(errs, fmt.Errorf("udp.down_after (%v) must exceed udp.keepalive (%v) > 0", c.UDP.DownAfter, c.UDP.Keepalive))
 	}
-	for name := range c.UDP.Links {
-		d, err := packet.ParseDir(name)
-		if err != nil || !d.IsLink() {
-			errs = append(errs, fmt.Errorf("udp.links: %q is not a link direction (NE ET SE SW WT NW)", name))
-		}
+	if _, err := c.UDPLinks(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.HelloInterval <= 0 || c.DeadAfter <= c.HelloInterval {
 		errs = append(errs, fmt.Errorf("dead_after (%v) must exceed hello_interval (%v) > 0", c.DeadAfter, c.HelloInterval))
@@ -191,8 +212,16 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s = %d: want 1..65536", v.name, v.n))
 		}
 	}
-	if c.WriteRetry <= 0 {
-		errs = append(errs, errors.New("write_retry must be > 0"))
+	for _, v := range []struct {
+		name string
+		d    Duration
+	}{{"write_retry", c.WriteRetry}, {"identity_hold", c.IdentityHold}, {"client_idle", c.ClientIdle}, {"log_every", c.LogEvery}} {
+		if v.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be > 0", v.name))
+		}
+	}
+	if c.LogBurst < 1 || c.LogBurst > 1<<16 {
+		errs = append(errs, fmt.Errorf("log_burst = %d: want 1..65536", c.LogBurst))
 	}
 	if c.SocketMode&^0o777 != 0 {
 		errs = append(errs, fmt.Errorf("socket_mode %o: want permission bits only", c.SocketMode))
@@ -203,14 +232,31 @@ func (c *Config) Validate() error {
 // UDPLinks returns the configured UDP links by direction.
 func (c *Config) UDPLinks() (map[packet.Dir]string, error) {
 	m := make(map[packet.Dir]string, len(c.UDP.Links))
-	for name, addr := range c.UDP.Links {
+	var errs []error
+	for _, name := range sortedNames(c.UDP.Links) {
 		d, err := packet.ParseDir(name)
-		if err != nil || !d.IsLink() {
-			return nil, fmt.Errorf("udp.links: %q is not a link direction (NE ET SE SW WT NW)", name)
+		switch {
+		case err != nil || !d.IsLink():
+			errs = append(errs, fmt.Errorf("udp.links: %q is not a link direction (NE ET SE SW WT NW)", name))
+		case hasKey(m, d):
+			errs = append(errs, fmt.Errorf("udp.links: %v is given twice (as %q too): give each direction once", d, name))
+		default:
+			m[d] = c.UDP.Links[name]
 		}
-		m[d] = addr
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return m, nil
+}
+
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Duration is a time.Duration that reads and writes as "250ms" in TOML
@@ -234,3 +280,5 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+func hasKey[K comparable, V any](m map[K]V, k K) bool { _, ok := m[k]; return ok }

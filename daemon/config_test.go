@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +14,8 @@ func TestShippedConfigIsTheDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := DefaultConfig()
-	if cfg.HelloInterval != def.HelloInterval || cfg.DeadAfter != def.DeadAfter ||
-		cfg.ServiceQueue != def.ServiceQueue || cfg.SocketMode != def.SocketMode ||
-		cfg.Kernel != def.Kernel || cfg.StateDir != def.StateDir || cfg.Counter.Interval != def.Counter.Interval ||
-		cfg.UDP.Keepalive != def.UDP.Keepalive || cfg.UDP.DownAfter != def.UDP.DownAfter {
+	// Every setting, so a new one cannot be left out of the shipped file.
+	if def := DefaultConfig(); !reflect.DeepEqual(cfg, def) {
 		t.Fatalf("dist/itcd.toml drifted from DefaultConfig:\n got %+v\nwant %+v", cfg, def)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -81,6 +79,11 @@ func TestValidate(t *testing.T) {
 		{"device", func(c *Config) { c.Device = "serial" }, "want kernel or udp"},
 		{"udp needs listen", func(c *Config) { c.Device = "udp" }, "udp.listen"},
 		{"bad link", func(c *Config) { c.UDP.Links = map[string]string{"NT": "x:1"} }, "not a link direction"},
+		{"link twice", func(c *Config) { c.UDP.Links = map[string]string{"ET": "x:1", "et": "y:1"} }, "ET is given twice"},
+		{"link twice by number", func(c *Config) { c.UDP.Links = map[string]string{"ET": "x:1", "2": "y:1"} }, "ET is given twice"},
+		{"zero identity hold", func(c *Config) { c.IdentityHold = 0 }, "identity_hold must be > 0"},
+		{"zero client idle", func(c *Config) { c.ClientIdle = 0 }, "client_idle must be > 0"},
+		{"zero log burst", func(c *Config) { c.LogBurst = 0 }, "log_burst = 0"},
 		{"dead before hello", func(c *Config) { c.DeadAfter = c.HelloInterval }, "dead_after"},
 		{"queue", func(c *Config) { c.ServiceQueue = 0 }, "service_queue"},
 		{"mode", func(c *Config) { c.SocketMode = 0o4777 }, "socket_mode"},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -39,16 +40,27 @@ type ControlResponse struct {
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
-func (d *Daemon) serveControl(ctx context.Context, c *net.UnixConn) {
+func (d *Daemon) serveControl(ctx context.Context, lc *localConn) {
+	c := lc.UnixConn
 	r := bufio.NewReaderSize(c, 4096)
 	enc := json.NewEncoder(c)
 	for {
+		// Waiting for a request, the connection holds a place for
+		// nothing: after ClientIdle, or when the socket is full and
+		// another client comes, it is closed.
+		lc.idle()
+		c.SetReadDeadline(time.Now().Add(d.cfg.ClientIdle.D()))
 		line, err := readLine(r, MaxControlRequest)
 		if err != nil {
-			if err != errLineTooLong {
-				return
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				enc.Encode(ControlResponse{Error: fmt.Sprintf("no request for %v: connection closed", d.cfg.ClientIdle)})
+			case errors.Is(err, errLineTooLong):
+				enc.Encode(ControlResponse{Error: fmt.Sprintf("request longer than %d bytes", MaxControlRequest)})
 			}
-			enc.Encode(ControlResponse{Error: fmt.Sprintf("request longer than %d bytes", MaxControlRequest)})
+			return
+		}
+		if !lc.busy() {
 			return
 		}
 		var req ControlRequest
@@ -151,6 +163,7 @@ type Status struct {
 	Links     []LinkStatus   `json:"links"`
 	Services  []ServiceOwner `json:"services"`
 	MFMClient bool           `json:"mfm_client"`
+	Sockets   []SocketStatus `json:"sockets"`
 	MFMRefuse uint64         `json:"mfm_refused"`
 	SvcRefuse uint64         `json:"service_sock_refused"`
 	Malformed uint64         `json:"malformed"`
@@ -183,6 +196,9 @@ type LinkStatus struct {
 	Hellos    uint64           `json:"hellos"`
 	BadHellos uint64           `json:"bad_hellos"`
 	Connects  uint64           `json:"connects"`
+	// IdentityRefused counts hellos that claimed another identity sooner
+	// than a tile can be replaced (see Config.IdentityHold).
+	IdentityRefused uint64 `json:"identity_refused"`
 }
 
 // ServiceOwner is one owned service number in Status.
@@ -214,6 +230,7 @@ func (d *Daemon) Status() Status {
 	d.mfm.mu.Lock()
 	st.MFMClient = d.mfm.client != nil
 	d.mfm.mu.Unlock()
+	st.Sockets = d.sockets.status()
 	links := d.dev.Status()
 	d.nbr.mu.Lock()
 	for _, dir := range packet.Links {
@@ -224,6 +241,7 @@ func (d *Daemon) Status() Status {
 			In: map[string]Count{}, Out: map[string]Count{},
 			Dropped: ls.dropped.Load(), Unowned: ls.unowned.Load(), NotLive: ls.notLive.Load(), Malformed: ls.malformed.Load(),
 			Suspect: ls.suspect.Load(), Errors: ls.writeErrors.Load(), Hellos: n.hellos, BadHellos: n.badHellos, Connects: n.connects,
+			IdentityRefused: n.identityRefused,
 		}
 		if !n.since.IsZero() {
 			l.Since = now.Sub(n.since).Seconds()

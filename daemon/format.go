@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/t2tiles/itcd/internal/ratelog"
 )
 
 // WriteStatus prints st as the one-screen summary that `itcd status` and
@@ -51,6 +54,22 @@ func WriteStatus(w io.Writer, st Status) {
 	if st.Malformed > 0 || st.MFMRefuse > 0 || st.SvcRefuse > 0 {
 		fmt.Fprintf(w, "malformed from device: %d  refused on mfm.sock: %d  on service.sock: %d\n", st.Malformed, st.MFMRefuse, st.SvcRefuse)
 	}
+	for _, l := range st.Links {
+		if l.IdentityRefused > 0 {
+			fmt.Fprintf(w, "%v: %d hellos claimed another identity sooner than a tile can be replaced (ignored)\n", l.Dir, l.IdentityRefused)
+		}
+	}
+	var socks []string
+	for _, s := range st.Sockets {
+		e := fmt.Sprintf("%s %d", s.Name, s.Clients)
+		if s.Refused > 0 || s.Evicted > 0 {
+			e += fmt.Sprintf(" (%d refused, %d idle closed)", s.Refused, s.Evicted)
+		}
+		socks = append(socks, e)
+	}
+	if len(socks) > 0 {
+		fmt.Fprintf(w, "local clients: %s\n", strings.Join(socks, ", "))
+	}
 	names := make([]string, 0, len(st.Sections))
 	for n := range st.Sections {
 		names = append(names, n)
@@ -70,8 +89,9 @@ func WriteStatus(w io.Writer, st Status) {
 func (d *Daemon) LogSummary() {
 	var b strings.Builder
 	WriteStatus(&b, d.Status())
+	ctx := ratelog.Exempt(context.Background()) // asked for, not caused
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-		d.log.Info(line)
+		d.log.InfoContext(ctx, line)
 	}
 }
 

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 type mfmChannel struct {
 	mu      sync.Mutex
 	client  *packetClient
+	pid     int           // the client's process
 	refused atomic.Uint64 // malformed or non-MFM packets written by the client
 }
 
@@ -75,30 +78,42 @@ func (m *mfmChannel) event(e tep.Event) {
 
 // serveMFM runs one mfm.sock connection. Only one client (mfmt2) may hold
 // the channel at a time.
-func (d *Daemon) serveMFM(ctx context.Context, c *net.UnixConn) {
+func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
+	c := lc.UnixConn
+	mr, err := newMsgReader(c)
+	if err != nil {
+		d.log.Warn("mfm.sock: cannot read messages", "err", err)
+		return
+	}
 	pc := newPacketClient(c, d.cfg.InboxLen)
-	attached := false
+	pid := peerPID(c)
+	attached, holder := false, 0
 	// Take the channel and queue a connect for each live neighbour in one
 	// step, so the client hears every later event after those, once.
 	d.nbr.attach(func(live []Neighbour) {
 		d.mfm.mu.Lock()
 		defer d.mfm.mu.Unlock()
 		if d.mfm.client != nil {
+			holder = d.mfm.pid
 			return
 		}
-		d.mfm.client, attached = pc, true
+		d.mfm.client, d.mfm.pid, attached = pc, pid, true
 		for _, n := range live {
 			sendTEP(pc, tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
 		}
 	})
 	if !attached {
-		d.log.Warn("mfm.sock: refused a second client: mfmt2 already holds the MFM channel", "pid", peerPID(c))
+		d.log.Warn("mfm.sock: refused a second client: mfmt2 already holds the MFM channel", "pid", pid, "holder", holder)
+		// Nothing else is written to this connection: the reason is its
+		// one message (byte 0 'e' is never a standard packet).
+		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		fmt.Fprintf(c, "error: mfm.sock is held by pid %d (mfmt2?): one MFM client at a time; stop it first", holder)
 		return
 	}
-	d.log.Info("mfm.sock: client connected", "pid", peerPID(c))
+	d.log.Info("mfm.sock: client connected", "pid", pid)
 	defer func() {
 		d.mfm.mu.Lock()
-		d.mfm.client = nil
+		d.mfm.client, d.mfm.pid = nil, 0
 		d.mfm.mu.Unlock()
 		d.log.Info("mfm.sock: client gone")
 	}()
@@ -115,18 +130,17 @@ func (d *Daemon) serveMFM(ctx context.Context, c *net.UnixConn) {
 
 	buf := make([]byte, packet.MaxLen+1)
 	for {
-		n, err := c.Read(buf)
-		if err != nil {
+		n, err := mr.read(buf)
+		if err != nil && !errors.Is(err, errTruncated) {
 			return
 		}
-		p, err := packet.Decode(buf[:n])
-		if err != nil || p.Kind != packet.KindMFM {
+		var p packet.Packet
+		if err == nil {
+			p, err = checkMFMWrite(buf[:n])
+		}
+		if err != nil {
 			d.mfm.refused.Add(1)
-			if err == nil {
-				d.log.Debug("mfm.sock: refused a packet that is not MFM traffic", "kind", p.Kind.String())
-			} else {
-				d.log.Debug("mfm.sock: refused a malformed packet", "err", err)
-			}
+			d.log.Debug("mfm.sock: refused a message", "err", err)
 			continue
 		}
 		// MFM traffic is never dropped for a full queue: wait for room, as
@@ -139,4 +153,17 @@ func (d *Daemon) serveMFM(ctx context.Context, c *net.UnixConn) {
 			}
 		}
 	}
+}
+
+// checkMFMWrite validates one message the mfm.sock client wrote: an MFM
+// packet to a link.
+func checkMFMWrite(b []byte) (packet.Packet, error) {
+	p, err := packet.Decode(b)
+	if err != nil {
+		return p, err
+	}
+	if p.Kind != packet.KindMFM {
+		return p, fmt.Errorf("a %v packet is not MFM traffic", p.Kind)
+	}
+	return p, nil
 }

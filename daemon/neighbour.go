@@ -101,6 +101,11 @@ type neighbour struct {
 	hellos    uint64
 	badHellos uint64
 	connects  uint64
+	// identityRefused counts hellos that claimed another identity within
+	// IdentityHold of the live tile's connect; refusing is set once the
+	// log has said so for the current tile.
+	identityRefused uint64
+	refusing        bool
 }
 
 // neighbours is the model of the six far tiles. Events are published while
@@ -177,6 +182,37 @@ func (dm *Daemon) enqueueLive(to packet.Dir, s packet.Service, pkt []byte) error
 	return nil
 }
 
+// helloVerdict is what a valid hello does to the neighbour on its link.
+type helloVerdict uint8
+
+const (
+	// helloRefresh: the live tile says hello again.
+	helloRefresh helloVerdict = iota
+	// helloConnect: no tile is live on the link; the sender connects.
+	helloConnect
+	// helloReplace: another tile took the link's place; the live one is
+	// gone and the sender connects.
+	helloReplace
+	// helloRefuse: another identity sooner than a tile can be replaced;
+	// the hello is ignored and counted, the live tile keeps the link.
+	helloRefuse
+)
+
+// judgeHello decides what a hello from tile from does to a link in state
+// st whose live tile (if any) is live and has been since. A pure function
+// of its inputs, tested by a table.
+func judgeHello(st NeighbourState, live tep.TileID, since time.Time, from tep.TileID, now time.Time, hold time.Duration) helloVerdict {
+	switch {
+	case st != Live:
+		return helloConnect
+	case from == live:
+		return helloRefresh
+	case now.Sub(since) < hold:
+		return helloRefuse
+	}
+	return helloReplace
+}
+
 // heard handles a hello from the tile on link d.
 func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 	now := time.Now()
@@ -189,6 +225,18 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 		return
 	}
 	n.hellos++
+	verdict := judgeHello(n.state, n.tile, n.since, h.tile, now, dm.cfg.IdentityHold.D())
+	if verdict == helloRefuse {
+		// Not heard: if the live tile is really gone, the liveness
+		// deadline ends it and the next hello connects its successor.
+		n.identityRefused++
+		if !n.refusing {
+			n.refusing = true
+			dm.log.Warn("neighbour changes identity faster than a tile can be replaced: ignoring its hellos",
+				"dir", d.String(), "live", n.tile.String(), "claimed", h.tile.String(), "identity_hold", dm.cfg.IdentityHold.String())
+		}
+		return
+	}
 	n.lastHeard = now
 	n.peerTS, n.peerTSAt = h.ts, now
 	if h.echoTS != 0 {
@@ -201,14 +249,14 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 			}
 		}
 	}
-	if n.state == Live && n.tile != h.tile {
-		// Another tile on the same link: the old one went away.
+	if verdict == helloReplace {
 		dm.emit(n, d, packet.EventDisconnect, now)
 	}
 	n.version, n.services, n.uptime = h.version, h.services, h.uptime
-	if n.state != Live {
+	if verdict == helloConnect || verdict == helloReplace {
 		n.tile = h.tile
 		n.srtt = 0
+		n.refusing = false
 		dm.emit(n, d, packet.EventConnect, now)
 	}
 }

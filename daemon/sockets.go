@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -24,22 +25,64 @@ const (
 )
 
 // sockets owns the listeners in the run dir and every connection on them.
+// Each socket has its own limit of MaxClients connections, so idle clients
+// of one socket cannot lock out another's (mfmt2's mfm.sock above all).
 type sockets struct {
 	d         *Daemon
-	listeners []*net.UnixListener
-	paths     []string
+	listeners []*listener
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup // connection goroutines
+}
 
-	refused atomic.Uint64 // connections over MaxClients
+// listener is one local socket and its connections. conns is guarded by
+// sockets.mu.
+type listener struct {
+	name    string // mfm.sock, service.sock, control.sock
+	network string // unixpacket or unix
+	path    string
+	ln      *net.UnixListener
+	serve   func(context.Context, *localConn)
+	conns   map[*localConn]struct{}
+
+	refused atomic.Uint64 // connections turned away: the socket was full
+	evicted atomic.Uint64 // idle connections closed to admit a new one
+}
+
+// localConn is one client connection. A handler marks it idle while it
+// waits for a client that owes it a request (control.sock between
+// requests, service.sock before its bind); an idle connection is the one
+// closed when the socket is full and another client arrives.
+type localConn struct {
+	*net.UnixConn
+	// idleSince is the unix ns since which the connection waits idle,
+	// 0 while busy, and evicted once closed to make room.
+	idleSince atomic.Int64
+}
+
+const evicted = -1
+
+// idle marks the connection as waiting for its client.
+func (lc *localConn) idle() { lc.idleSince.Store(time.Now().UnixNano()) }
+
+// busy marks the connection as serving a request. It returns false if the
+// connection was closed to make room meanwhile: the request is dropped
+// and the handler returns.
+func (lc *localConn) busy() bool {
+	for {
+		v := lc.idleSince.Load()
+		if v == evicted {
+			return false
+		}
+		if lc.idleSince.CompareAndSwap(v, 0) {
+			return true
+		}
+	}
 }
 
 func (s *sockets) listen(d *Daemon) error {
 	s.d = d
-	s.conns = make(map[net.Conn]struct{})
 	cfg := &d.cfg
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 		return fmt.Errorf("run dir: %w", err)
@@ -52,30 +95,33 @@ func (s *sockets) listen(d *Daemon) error {
 		}
 		gid, _ = strconv.Atoi(g.Gid)
 	}
-	for _, l := range []struct{ name, network string }{
-		{MFMSocket, "unixpacket"}, {ServiceSocket, "unixpacket"}, {ControlSocket, "unix"},
+	for _, l := range []*listener{
+		{name: MFMSocket, network: "unixpacket", serve: d.serveMFM},
+		{name: ServiceSocket, network: "unixpacket", serve: d.serveServiceClient},
+		{name: ControlSocket, network: "unix", serve: d.serveControl},
 	} {
-		path := filepath.Join(cfg.RunDir, l.name)
-		if err := removeStale(path, l.network); err != nil {
+		l.path = filepath.Join(cfg.RunDir, l.name)
+		l.conns = make(map[*localConn]struct{})
+		if err := removeStale(l.path, l.network); err != nil {
 			s.closeListeners()
 			return err
 		}
-		ln, err := net.ListenUnix(l.network, &net.UnixAddr{Name: path, Net: l.network})
+		ln, err := net.ListenUnix(l.network, &net.UnixAddr{Name: l.path, Net: l.network})
 		if err != nil {
 			s.closeListeners()
-			return fmt.Errorf("listen on %s: %w", path, err)
+			return fmt.Errorf("listen on %s: %w", l.path, err)
 		}
 		ln.SetUnlinkOnClose(true)
-		s.listeners = append(s.listeners, ln)
-		s.paths = append(s.paths, path)
-		if err := os.Chmod(path, os.FileMode(cfg.SocketMode)); err != nil {
+		l.ln = ln
+		s.listeners = append(s.listeners, l)
+		if err := os.Chmod(l.path, os.FileMode(cfg.SocketMode)); err != nil {
 			s.closeListeners()
-			return fmt.Errorf("socket %s: %w", path, err)
+			return fmt.Errorf("socket %s: %w", l.path, err)
 		}
 		if gid >= 0 {
-			if err := os.Chown(path, -1, gid); err != nil {
+			if err := os.Chown(l.path, -1, gid); err != nil {
 				s.closeListeners()
-				return fmt.Errorf("socket %s: %w", path, err)
+				return fmt.Errorf("socket %s: %w", l.path, err)
 			}
 		}
 	}
@@ -99,17 +145,16 @@ func removeStale(path, network string) error {
 }
 
 func (s *sockets) serve(ctx context.Context, goroutine func(string, func(context.Context))) {
-	handlers := []func(context.Context, *net.UnixConn){s.d.serveMFM, s.d.serveServiceClient, s.d.serveControl}
-	for i, ln := range s.listeners {
-		ln, handle := ln, handlers[i]
-		goroutine("accept "+s.paths[i], func(ctx context.Context) {
+	for _, l := range s.listeners {
+		l := l
+		goroutine("accept "+l.path, func(ctx context.Context) {
 			for {
-				c, err := ln.AcceptUnix()
+				c, err := l.ln.AcceptUnix()
 				if err != nil {
 					if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 						return
 					}
-					s.d.log.Warn("accept failed", "socket", ln.Addr().String(), "err", err)
+					s.d.log.Warn("accept failed", "socket", l.name, "err", err)
 					select {
 					case <-ctx.Done():
 						return
@@ -117,46 +162,92 @@ func (s *sockets) serve(ctx context.Context, goroutine func(string, func(context
 					}
 					continue
 				}
-				if !s.track(c) {
-					c.Close()
+				lc := &localConn{UnixConn: c}
+				if !s.admit(l, lc) {
 					continue
 				}
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()
-					defer s.untrack(c)
-					handle(ctx, c)
+					defer s.untrack(l, lc)
+					l.serve(ctx, lc)
 				}()
 			}
 		})
 	}
 }
 
-func (s *sockets) track(c net.Conn) bool {
+// admit tracks a new connection on l. When l is full it closes the
+// connection that has been idle longest to make room, and when none is
+// idle it refuses the new one with a reason the client can read.
+func (s *sockets) admit(l *listener, lc *localConn) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
+		lc.Close()
 		return false
 	}
-	if len(s.conns) >= s.d.cfg.MaxClients*len(s.listeners) {
-		s.refused.Add(1)
-		s.d.log.Warn("too many local connections: refused", "max_per_socket", s.d.cfg.MaxClients)
-		return false
+	if len(l.conns) >= s.d.cfg.MaxClients {
+		if old := oldestIdleLocked(l); old != nil {
+			delete(l.conns, old)
+			old.Close()
+			l.evicted.Add(1)
+			s.d.log.Warn("local socket full: closed the connection idle longest", "socket", l.name, "max_clients", s.d.cfg.MaxClients)
+		} else {
+			s.mu.Unlock()
+			l.refused.Add(1)
+			s.d.log.Warn("local socket full: connection refused", "socket", l.name, "max_clients", s.d.cfg.MaxClients, "pid", peerPID(lc.UnixConn))
+			refuse(l, lc, fmt.Sprintf("%s has %d busy clients, the most max_clients allows: try again later", l.name, s.d.cfg.MaxClients))
+			return false
+		}
 	}
-	s.conns[c] = struct{}{}
+	l.conns[lc] = struct{}{}
+	s.mu.Unlock()
 	return true
 }
 
-func (s *sockets) untrack(c net.Conn) {
-	c.Close()
+// oldestIdleLocked returns l's connection idle longest, claimed for
+// closing, or nil if none is idle.
+func oldestIdleLocked(l *listener) *localConn {
+	for {
+		var old *localConn
+		var since int64
+		for c := range l.conns {
+			if v := c.idleSince.Load(); v > 0 && (old == nil || v < since) {
+				old, since = c, v
+			}
+		}
+		if old == nil || old.idleSince.CompareAndSwap(since, evicted) {
+			return old
+		}
+		// It turned busy (or idle anew) meanwhile: look again.
+	}
+}
+
+// refuse tells a client why it is turned away, in its socket's language,
+// and closes the connection. The client has sent nothing yet, so the
+// message cannot interleave with another.
+func refuse(l *listener, lc *localConn, reason string) {
+	lc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	if l.network == "unix" {
+		b, _ := json.Marshal(ControlResponse{Error: reason})
+		lc.Write(append(b, '\n'))
+	} else {
+		lc.Write([]byte("error: " + reason))
+	}
+	lc.Close()
+}
+
+func (s *sockets) untrack(l *listener, lc *localConn) {
+	lc.Close()
 	s.mu.Lock()
-	delete(s.conns, c)
+	delete(l.conns, lc)
 	s.mu.Unlock()
 }
 
 func (s *sockets) closeListeners() {
-	for _, ln := range s.listeners {
-		ln.Close()
+	for _, l := range s.listeners {
+		l.ln.Close()
 	}
 }
 
@@ -165,14 +256,34 @@ func (s *sockets) close() {
 	s.closeListeners()
 	s.mu.Lock()
 	s.closed = true
-	for c := range s.conns {
-		c.Close()
+	for _, l := range s.listeners {
+		for c := range l.conns {
+			c.Close()
+		}
 	}
 	s.mu.Unlock()
 }
 
 // cleanup waits for the connection goroutines.
 func (s *sockets) cleanup() { s.wg.Wait() }
+
+// SocketStatus is one local socket in Status.
+type SocketStatus struct {
+	Name    string `json:"name"`
+	Clients int    `json:"clients"`
+	Refused uint64 `json:"refused"`
+	Evicted uint64 `json:"evicted_idle"`
+}
+
+func (s *sockets) status() []SocketStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SocketStatus, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		out = append(out, SocketStatus{Name: l.name, Clients: len(l.conns), Refused: l.refused.Load(), Evicted: l.evicted.Load()})
+	}
+	return out
+}
 
 // peerPID returns the process id at the other end of a local connection.
 func peerPID(c *net.UnixConn) int {

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tep"
@@ -26,12 +27,27 @@ type svcClient struct {
 // request "bind N", answered "ok N" or "error: REASON"; then raw service
 // packets both ways (DIR = destination on write, source on read) and Tile
 // Event Packets from the daemon.
-func (d *Daemon) serveServiceClient(ctx context.Context, c *net.UnixConn) {
-	buf := make([]byte, packet.MaxLen+1)
-	n, err := c.Read(buf)
+func (d *Daemon) serveServiceClient(ctx context.Context, lc *localConn) {
+	c := lc.UnixConn
+	mr, err := newMsgReader(c)
 	if err != nil {
+		d.log.Warn("service.sock: cannot read messages", "err", err)
 		return
 	}
+	buf := make([]byte, packet.MaxLen+1)
+	// Until it binds, the client holds a connection for nothing: it may
+	// be closed to make room, and is after ClientIdle.
+	lc.idle()
+	c.SetReadDeadline(time.Now().Add(d.cfg.ClientIdle.D()))
+	n, err := mr.read(buf)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		fmt.Fprintf(c, "error: no bind within %v: closed", d.cfg.ClientIdle)
+		return
+	}
+	if (err != nil && !errors.Is(err, errTruncated)) || !lc.busy() {
+		return
+	}
+	c.SetReadDeadline(time.Time{})
 	num, err := parseBind(buf[:n])
 	if err != nil {
 		fmt.Fprintf(c, "error: %v", err)
@@ -77,12 +93,15 @@ func (d *Daemon) serveServiceClient(ctx context.Context, c *net.UnixConn) {
 		c.Close() // ends the read below if the write side failed
 	}()
 	for {
-		n, err := c.Read(buf)
-		if err != nil {
+		n, err := mr.read(buf)
+		if err != nil && !errors.Is(err, errTruncated) {
 			return
 		}
-		p, err := packet.Decode(buf[:n])
-		if err != nil || p.Kind != packet.KindService || p.Service != num {
+		var p packet.Packet
+		if err == nil {
+			p, err = checkServiceWrite(buf[:n], num)
+		}
+		if err != nil {
 			d.svcRefused.Add(1)
 			d.log.Debug("service.sock: refused packet", "service", num, "err", err)
 			continue
@@ -136,4 +155,17 @@ func parseBind(b []byte) (packet.Service, error) {
 		return 0, fmt.Errorf("service %q: want a number in 2..63 (1 is the daemon's liveness service)", f[1])
 	}
 	return packet.Service(n), nil
+}
+
+// checkServiceWrite validates one message a service.sock client bound to
+// num wrote: a service-num packet to a link.
+func checkServiceWrite(b []byte, num packet.Service) (packet.Packet, error) {
+	p, err := packet.Decode(b)
+	if err != nil {
+		return p, err
+	}
+	if p.Kind != packet.KindService || p.Service != num {
+		return p, fmt.Errorf("not a packet of service %d", num)
+	}
+	return p, nil
 }

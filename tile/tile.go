@@ -11,6 +11,7 @@ import (
 	"net"
 
 	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/internal/ratelog"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
@@ -30,6 +31,10 @@ type Options struct {
 	Extra []daemon.Service
 }
 
+// logKinds bounds the kinds of log line the rate limit tracks; the code
+// has fewer distinct messages than this.
+const logKinds = 512
+
 // Tile is a daemon with its device and services.
 type Tile struct {
 	*daemon.Daemon
@@ -47,6 +52,11 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	// One bound for every line the tile writes: neighbours and local
+	// programs cause most of them.
+	log = slog.New(ratelog.New(log.Handler(), ratelog.Config{
+		Burst: cfg.LogBurst, Every: cfg.LogEvery.D(), MaxKinds: logKinds,
+	}))
 	t := &Tile{}
 	var device dev.Device
 	switch cfg.Device {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/tile"
 )
 
@@ -81,15 +82,12 @@ func cmdRun(args []string) int {
 		cfg.UDP.Listen = *listen
 	}
 	if len(links) > 0 {
-		cfg.UDP.Links = map[string]string{}
-		for _, l := range links {
-			dir, addr, ok := strings.Cut(l, "=")
-			if !ok || addr == "" {
-				fmt.Fprintf(os.Stderr, "itcd run: --link %q: want DIR=HOST:PORT, like ET=10.0.0.2:7420\n", l)
-				return 2
-			}
-			cfg.UDP.Links[strings.ToUpper(dir)] = addr
+		m, err := parseLinks(links)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+			return 2
 		}
+		cfg.UDP.Links = m
 	}
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
@@ -166,4 +164,23 @@ func inheritedUDP(fd int) (*net.UDPConn, error) {
 		return nil, fmt.Errorf("a %s socket, not UDP", pc.LocalAddr().Network())
 	}
 	return uc, nil
+}
+
+// parseLinks reads --link DIR=HOST:PORT flags into udp.links, keyed by the
+// direction's canonical name. A direction given twice (ET and et too) is
+// an error: one of the two would be ignored without a word.
+func parseLinks(flags []string) (map[string]string, error) {
+	m := make(map[string]string, len(flags))
+	for _, l := range flags {
+		name, addr, ok := strings.Cut(l, "=")
+		d, err := packet.ParseDir(name)
+		if !ok || addr == "" || err != nil || !d.IsLink() {
+			return nil, fmt.Errorf("--link %q: want DIR=HOST:PORT with DIR one of NE ET SE SW WT NW, like ET=10.0.0.2:7420", l)
+		}
+		if prev, dup := m[d.String()]; dup {
+			return nil, fmt.Errorf("--link %q: %v is already linked to %s; give each direction once", l, d, prev)
+		}
+		m[d.String()] = addr
+	}
+	return m, nil
 }
