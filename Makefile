@@ -36,14 +36,13 @@ cross:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 
-# fuzz runs each fuzz target for FUZZTIME (go test allows one target a run).
+# fuzz runs every fuzz target for FUZZTIME, FUZZJOBS at a time, and prints
+# executions, new coverage and package coverage per target
+# (scripts/fuzz.sh). The campaign in BENCHMARKS.md: FUZZTIME=20m FUZZJOBS=2.
 FUZZTIME ?= 30s
+FUZZJOBS ?= 1
 fuzz:
-	@for pkg in $$($(GO) list $(PKGS)); do \
-	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZJOBS=$(FUZZJOBS) scripts/fuzz.sh
 
 # demo runs the main job on a simulated grid: a signed file pushed at one
 # tile of a 4x4 grid spreads to every tile (scripts/demo.sh).

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module for FUZZTIME each, FUZZJOBS at a
+# time, and prints one line a target: executions, the inputs that found new
+# coverage, the statement coverage of the target's package reached by the
+# seeds plus everything the fuzzer kept, and the time.
+#
+#   FUZZTIME=20m FUZZJOBS=4 scripts/fuzz.sh [PKG_PATTERN [TARGET_REGEXP]]
+#
+# go test runs one fuzz target a process; each job is one process with
+# -parallel 1, so FUZZJOBS is the number of cores the run takes. A crasher
+# is written by go test to the package's testdata/fuzz/TARGET/, where it
+# stays as a seed; the script exits non-zero if any target failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+FUZZTIME=${FUZZTIME:-30s}
+FUZZJOBS=${FUZZJOBS:-1}
+pattern=${1:-./...}
+only=${2:-.}
+out=$(mktemp -d /tmp/itcd-fuzz.XXXXXX)
+cache=$($GO env GOCACHE)/fuzz
+
+jobs=()
+for pkg in $($GO list "$pattern"); do
+  for t in $($GO test -list '^Fuzz' "$pkg" | grep '^Fuzz' | grep -E -- "$only" || true); do
+    jobs+=("$pkg $t")
+  done
+done
+[ ${#jobs[@]} -gt 0 ] || { echo "no fuzz targets match"; exit 1; }
+echo "fuzzing ${#jobs[@]} targets for $FUZZTIME each, $FUZZJOBS at a time; logs in $out"
+
+run_one() {
+  local pkg=$1 t=$2 log="$out/${2}-$(echo "$1" | tr / _).log"
+  local start=$SECONDS
+  if $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -parallel 1 "$pkg" >"$log" 2>&1; then
+    echo "ok $((SECONDS - start))" >>"$log"
+  else
+    echo "FAILED $((SECONDS - start))" >>"$log"
+  fi
+}
+export -f run_one
+export GO FUZZTIME out
+printf '%s\n' "${jobs[@]}" | xargs -P "$FUZZJOBS" -L 1 bash -c 'run_one "$0" "$1"'
+
+# Coverage: run the target's seeds and the cached corpus as a plain test.
+coverage() {
+  local pkg=$1 t=$2 dir td copied=() pct
+  dir=$($GO list -f '{{.Dir}}' "$pkg")
+  td="$dir/testdata/fuzz/$t"
+  if [ -d "$cache/$pkg/$t" ]; then
+    mkdir -p "$td"
+    for f in "$cache/$pkg/$t"/*; do
+      [ -e "$td/$(basename "$f")" ] && continue
+      cp "$f" "$td/" && copied+=("$td/$(basename "$f")")
+    done
+  fi
+  pct=$($GO test -run "^$t\$" -coverprofile "$out/cover.out" "$pkg" 2>/dev/null | grep -o 'coverage: [0-9.]*%' | head -1 | cut -d' ' -f2 || true)
+  for f in "${copied[@]}"; do rm -f "$f"; done
+  rmdir "$td" "$dir/testdata/fuzz" "$dir/testdata" 2>/dev/null || true
+  echo "${pct:-?}"
+}
+
+status=0
+printf '%-44s %-26s %12s %10s %9s %8s\n' package target execs new_cov pkg_cov result
+for j in "${jobs[@]}"; do
+  set -- $j
+  log="$out/${2}-$(echo "$1" | tr / _).log"
+  last=$(grep -E '^fuzz: elapsed' "$log" | tail -1 || true)
+  execs=$(echo "$last" | sed -n 's/.*execs: \([0-9]*\).*/\1/p')
+  newc=$(echo "$last" | sed -n 's/.*new interesting: \([0-9]*\).*/\1/p')
+  res=$(tail -1 "$log")
+  case "$res" in ok*) ;; *) status=1; sed -n '1,40p' "$log" ;; esac
+  printf '%-44s %-26s %12s %10s %9s %8s\n' "${1#github.com/t2tiles/itcd/}" "$2" "${execs:-?}" "${newc:-?}" "$(coverage "$1" "$2")" "$res"
+done
+exit $status
