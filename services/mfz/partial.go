@@ -229,15 +229,11 @@ func (s *Store) scanPartials() {
 }
 
 func (s *Store) loadPartial(dir string) (*Partial, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "file"), os.O_RDWR, 0)
+	f, fi, err := openOwn(filepath.Join(dir, "file"), os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
 	p := &Partial{s: s, f: f, dir: dir}
-	fi, err := f.Stat()
-	if err != nil {
-		return p, err
-	}
 	file, err := ReadFile(f, fi.Size())
 	if err != nil {
 		return p, err
@@ -248,7 +244,7 @@ func (s *Store) loadPartial(dir string) (*Partial, error) {
 	p.m, p.signed, p.hash, p.bodyOff = file.Manifest, file.Signed, manifestHash(file.Signed), file.BodyOffset
 	p.key = partialKey(p.m, p.hash)
 	p.have = make([]byte, (p.m.BlockCount()+7)/8)
-	rec, err := os.ReadFile(filepath.Join(dir, "have"))
+	rec, err := readOwn(filepath.Join(dir, "have"), int64(len(p.have)))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return p, err
 	}
