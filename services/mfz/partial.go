@@ -416,7 +416,10 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 		return verr
 	}
 	file := &File{Manifest: p.m, Signed: p.signed, BodyOffset: p.bodyOff}
-	// commitLocked renames the file out of the partial directory.
+	// commitLocked renames the file out of the partial directory. It drops
+	// every partial of this file it finds, and p's lock is held: take p
+	// out of s.partials first.
+	delete(s.partials, p.key)
 	if _, err := s.commitLocked(filepath.Join(p.dir, "file"), f, file, false); err != nil {
 		p.endLocked(partialDropped)
 		s.forgetPartialLocked(p.key, p, err.Error())

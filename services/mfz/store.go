@@ -626,7 +626,8 @@ func (s *Store) emitLocked(ev Event) {
 // dominance, renames it atomically into live/ (or tomb/ for a tombstone)
 // and runs the hooks. path itself is not changed. It returns the new entry.
 // A path that is not a regular file (or a link to one) is refused with
-// ErrNotRegular, without waiting on it.
+// ErrNotRegular, without waiting on it. A partial of exactly this file is
+// dropped: it is complete now.
 func (s *Store) Install(path string) (*Entry, error) {
 	return s.InstallContext(context.Background(), path)
 }
@@ -704,7 +705,8 @@ func (s *Store) installTemp(ctx context.Context, tmp *os.File) (*Entry, error) {
 
 // commitLocked cuts a verified file (at src, open as f, on the store's
 // file system) over: rename into live/NAME or tomb/NAME, fsync, update the
-// entry and the seen record, drop older partials, notify and run hooks.
+// entry and the seen record, drop older partials and any partial of this
+// very file, notify and run hooks.
 // On success f belongs to the entry (or is closed, for a tombstone).
 func (s *Store) commitLocked(src string, f *os.File, file *File, quiet bool) (*entry, error) {
 	m := file.Manifest
@@ -744,11 +746,20 @@ func (s *Store) commitLocked(src string, f *os.File, file *File, quiet bool) (*e
 		// The file is in place; the record is rebuilt from it at restart.
 		s.log.Error("mfz cannot save the version record", "err", err)
 	}
-	// Partials this version dominates are useless now.
+	// Partials this version dominates are useless now, and so is a
+	// partial of exactly this file: it arrived whole by push or by hand
+	// while it was being received. (Complete takes its own partial out of
+	// s.partials before it commits.) A Partial handed out fails further
+	// PutBlocks with ErrDone.
 	for key, p := range s.partials {
-		if p.m.Name == m.Name && (p.m.Version < m.Version || p.m.Version == m.Version && p.hash != h) {
-			s.dropPartialLocked(key, p, "superseded by "+fmt.Sprint(m.Version))
+		if p.m.Name != m.Name || p.m.Version > m.Version {
+			continue
 		}
+		why := "superseded by " + fmt.Sprint(m.Version)
+		if p.hash == h {
+			why = "the same file was installed"
+		}
+		s.dropPartialLocked(key, p, why)
 	}
 	kind := EventInstalled
 	if e.Deleted {
