@@ -57,6 +57,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("store closed")
+	// ErrNotRegular: a path given to the store, or found in its
+	// directories, is not a regular file (a named pipe, a device, a
+	// directory...). It is refused without being opened or waited on.
+	ErrNotRegular = errors.New("not a regular file")
 )
 
 // BlockError reports a body block that failed verification. It wraps

@@ -86,6 +86,11 @@ func ReadFile(r io.ReaderAt, size int64) (*File, error) {
 // is verified; the caller must discard what was written if VerifyFile
 // fails. Nothing is held whole in memory.
 func VerifyFile(r io.ReaderAt, size int64, trust *TrustSet, payload io.Writer) (*File, error) {
+	return verifyFile(context.Background(), r, size, trust, payload)
+}
+
+// verifyFile is VerifyFile that stops, with ctx's error, when ctx ends.
+func verifyFile(ctx context.Context, r io.ReaderAt, size int64, trust *TrustSet, payload io.Writer) (*File, error) {
 	f, err := ReadFile(r, size)
 	if err != nil {
 		return nil, err
@@ -96,7 +101,7 @@ func VerifyFile(r io.ReaderAt, size int64, trust *TrustSet, payload io.Writer) (
 	if f.Manifest.IsTombstone() {
 		return f, nil
 	}
-	return f, VerifyBody(io.NewSectionReader(r, f.BodyOffset, f.Manifest.BodyLen), f.Manifest, payload)
+	return f, verifyBody(ctx, io.NewSectionReader(r, f.BodyOffset, f.Manifest.BodyLen), f.Manifest, payload)
 }
 
 // VerifyBody checks a body against its (already verified) manifest: block
@@ -498,21 +503,4 @@ func VerifyPath(path string, trust *TrustSet, payload io.Writer) (*File, error) 
 	}
 	defer f.Close()
 	return VerifyFile(f, fi.Size(), trust, payload)
-}
-
-// openRegular opens path for reading if it is a regular file.
-func openRegular(path string) (*os.File, os.FileInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%w: not a regular file", ErrMalformed)
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, fi, nil
 }

@@ -90,8 +90,10 @@ func ParsePrivateKey(b []byte) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(k), nil
 }
 
+// readSmall reads a key file, following a link; a named pipe or other
+// special file is refused (ErrNotRegular) without being waited on.
 func readSmall(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -229,15 +229,11 @@ func (s *Store) scanPartials() {
 }
 
 func (s *Store) loadPartial(dir string) (*Partial, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "file"), os.O_RDWR, 0)
+	f, fi, err := openOwn(filepath.Join(dir, "file"), os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
 	p := &Partial{s: s, f: f, dir: dir}
-	fi, err := f.Stat()
-	if err != nil {
-		return p, err
-	}
 	file, err := ReadFile(f, fi.Size())
 	if err != nil {
 		return p, err
@@ -248,7 +244,7 @@ func (s *Store) loadPartial(dir string) (*Partial, error) {
 	p.m, p.signed, p.hash, p.bodyOff = file.Manifest, file.Signed, manifestHash(file.Signed), file.BodyOffset
 	p.key = partialKey(p.m, p.hash)
 	p.have = make([]byte, (p.m.BlockCount()+7)/8)
-	rec, err := os.ReadFile(filepath.Join(dir, "have"))
+	rec, err := readOwn(filepath.Join(dir, "have"), int64(len(p.have)))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return p, err
 	}
@@ -420,7 +416,10 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 		return verr
 	}
 	file := &File{Manifest: p.m, Signed: p.signed, BodyOffset: p.bodyOff}
-	// commitLocked renames the file out of the partial directory.
+	// commitLocked renames the file out of the partial directory. It drops
+	// every partial of this file it finds, and p's lock is held: take p
+	// out of s.partials first.
+	delete(s.partials, p.key)
 	if _, err := s.commitLocked(filepath.Join(p.dir, "file"), f, file, false); err != nil {
 		p.endLocked(partialDropped)
 		s.forgetPartialLocked(p.key, p, err.Error())

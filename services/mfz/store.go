@@ -254,8 +254,12 @@ func (s *Store) reloadTrustChanged() (bool, error) {
 	return changed, nil
 }
 
+// maxStateLen bounds state.json: one record (about 250 bytes) per name
+// ever seen, so some 60,000 names.
+const maxStateLen = 16 << 20
+
 func (s *Store) loadState() error {
-	b, err := os.ReadFile(s.stateFile)
+	b, err := readOwn(s.stateFile, maxStateLen)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -333,7 +337,8 @@ func (s *Store) writeFileAtomic(path string, b []byte, op string) error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	// O_DIRECTORY: whatever replaced a directory is refused, not opened.
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}
@@ -429,7 +434,7 @@ func (s *Store) scanTomb() {
 // passes unchecked: it was verified when installed, and List hides it
 // until its key is trusted again.
 func (s *Store) openChecked(p string) (*os.File, os.FileInfo, *File, error) {
-	f, fi, err := openRegular(p)
+	f, fi, err := openOwn(p, os.O_RDONLY)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -620,16 +625,22 @@ func (s *Store) emitLocked(ev Event) {
 // gives it): it copies it into the store, verifies it completely, checks
 // dominance, renames it atomically into live/ (or tomb/ for a tombstone)
 // and runs the hooks. path itself is not changed. It returns the new entry.
+// A path that is not a regular file (or a link to one) is refused with
+// ErrNotRegular, without waiting on it. A partial of exactly this file is
+// dropped: it is complete now.
 func (s *Store) Install(path string) (*Entry, error) {
-	src, err := os.Open(path)
+	return s.InstallContext(context.Background(), path)
+}
+
+// InstallContext is Install that gives up, with ctx's error, when ctx
+// ends: copying and verifying a large file takes minutes on a tile, longer
+// than a daemon may take to stop.
+func (s *Store) InstallContext(ctx context.Context, path string) (*Entry, error) {
+	src, fi, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return nil, err
-	}
 	// Cheap checks first, so a stale or untrusted file is not copied.
 	file, err := ReadFile(src, fi.Size())
 	if err != nil {
@@ -645,18 +656,31 @@ func (s *Store) Install(path string) (*Entry, error) {
 		return nil, err
 	}
 	tmp, err := s.spool("in-*", "install", func(w io.Writer) error {
-		_, err := io.Copy(w, io.NewSectionReader(src, 0, fi.Size()))
+		_, err := io.Copy(w, ctxReader{ctx, io.NewSectionReader(src, 0, fi.Size())})
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mfz: copying %s into the store: %w", path, err)
 	}
-	return s.installTemp(tmp)
+	return s.installTemp(ctx, tmp)
+}
+
+// ctxReader reads from r until ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // installTemp verifies the file tmp (open, in tmp/) completely and commits
 // it. It always consumes tmp: installed, or closed and removed.
-func (s *Store) installTemp(tmp *os.File) (*Entry, error) {
+func (s *Store) installTemp(ctx context.Context, tmp *os.File) (*Entry, error) {
 	fail := func(err error) (*Entry, error) {
 		tmp.Close()
 		os.Remove(tmp.Name())
@@ -666,7 +690,7 @@ func (s *Store) installTemp(tmp *os.File) (*Entry, error) {
 	if err != nil {
 		return fail(err)
 	}
-	file, err := VerifyFile(tmp, fi.Size(), s.trust, nil)
+	file, err := verifyFile(ctx, tmp, fi.Size(), s.trust, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -681,7 +705,8 @@ func (s *Store) installTemp(tmp *os.File) (*Entry, error) {
 
 // commitLocked cuts a verified file (at src, open as f, on the store's
 // file system) over: rename into live/NAME or tomb/NAME, fsync, update the
-// entry and the seen record, drop older partials, notify and run hooks.
+// entry and the seen record, drop older partials and any partial of this
+// very file, notify and run hooks.
 // On success f belongs to the entry (or is closed, for a tombstone).
 func (s *Store) commitLocked(src string, f *os.File, file *File, quiet bool) (*entry, error) {
 	m := file.Manifest
@@ -721,11 +746,20 @@ func (s *Store) commitLocked(src string, f *os.File, file *File, quiet bool) (*e
 		// The file is in place; the record is rebuilt from it at restart.
 		s.log.Error("mfz cannot save the version record", "err", err)
 	}
-	// Partials this version dominates are useless now.
+	// Partials this version dominates are useless now, and so is a
+	// partial of exactly this file: it arrived whole by push or by hand
+	// while it was being received. (Complete takes its own partial out of
+	// s.partials before it commits.) A Partial handed out fails further
+	// PutBlocks with ErrDone.
 	for key, p := range s.partials {
-		if p.m.Name == m.Name && (p.m.Version < m.Version || p.m.Version == m.Version && p.hash != h) {
-			s.dropPartialLocked(key, p, "superseded by "+fmt.Sprint(m.Version))
+		if p.m.Name != m.Name || p.m.Version > m.Version {
+			continue
 		}
+		why := "superseded by " + fmt.Sprint(m.Version)
+		if p.hash == h {
+			why = "the same file was installed"
+		}
+		s.dropPartialLocked(key, p, why)
 	}
 	kind := EventInstalled
 	if e.Deleted {
@@ -798,10 +832,10 @@ func (s *Store) adopt(p string) {
 		s.moveAside(tmpPath, base, err)
 	}
 	if !fi.Mode().IsRegular() {
-		reject(fmt.Errorf("%w: not a regular file", ErrMalformed))
+		reject(notRegular(p, fi.Mode()))
 		return
 	}
-	f, err := os.Open(tmpPath)
+	f, fi, err := openOwn(tmpPath, os.O_RDONLY)
 	if err != nil {
 		reject(err)
 		return

@@ -383,8 +383,9 @@ func (l *loop) resync() {
 		f := l.files[id]
 		if f != nil {
 			if f.receiving() && !f.completing {
-				// Completed behind our back (dropped into live/).
-				l.finishTransfer(f)
+				// Installed behind our back (pushed, or dropped into
+				// live/) while it was being received.
+				l.installedAside(f)
 			}
 			continue
 		}
@@ -479,6 +480,25 @@ func (l *loop) finishTransfer(f *file) {
 	f.partial, f.have, f.fetching = nil, nil, nil
 	f.nhave, f.bytesHave = f.blocks, f.m.BodyLen
 	f.completedAt = l.now
+}
+
+// installedAside ends the transfer of f, which the store now holds whole
+// because the same file was pushed or dropped into live/ meanwhile (the
+// store dropped the partial), and tells the neighbours at once, as for a
+// completion: they may be waiting for its blocks.
+func (l *loop) installedAside(f *file) {
+	l.log.Info("mfz transfer ended: the same file was installed (push or live/)", "name", f.name, "version", f.version)
+	l.finishTransfer(f)
+	l.announceHeld(f)
+}
+
+// announceHeld announces f, now held whole, to every neighbour, and again
+// a few times soon after in case the first was lost.
+func (l *loop) announceHeld(f *file) {
+	if l.byName[f.name] == f {
+		l.announceAll(f)
+		f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
+	}
 }
 
 // endTransfer stops fetching blocks of f from anyone.
@@ -605,6 +625,13 @@ func (l *loop) completed(c completion) {
 		l.resync()
 		return
 	}
+	if c.err != nil && l.heldWhole(f) {
+		// The same file was installed (pushed) while the check ran: the
+		// store dropped the partial. Not a bad file.
+		l.installedAside(f)
+		l.resync()
+		return
+	}
 	if c.err != nil {
 		l.log.Warn("mfz file failed its final check; refused", "name", f.name, "version", f.version, "err", c.err)
 		l.refuse(f.id, c.err.Error())
@@ -615,11 +642,14 @@ func (l *loop) completed(c completion) {
 	l.finishTransfer(f)
 	l.counters.Completed++
 	l.log.Info("mfz file complete", "name", f.name, "version", f.version, "seconds", l.now.Sub(f.started).Seconds())
-	if l.byName[f.name] == f {
-		l.announceAll(f)
-		f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
-	}
+	l.announceHeld(f)
 	l.resync()
+}
+
+// heldWhole reports whether the store holds exactly f, complete.
+func (l *loop) heldWhole(f *file) bool {
+	e, ok := l.st.Lookup(f.name)
+	return ok && !e.Deleted && fidOf(e.Hash) == f.id
 }
 
 // supersededBy reports whether the final check of f failed because the

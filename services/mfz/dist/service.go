@@ -262,7 +262,7 @@ func (s *Service) Control(ctx context.Context, cmd string, args []byte) (any, er
 		if err := json.Unmarshal(args, &a); err != nil {
 			return nil, fmt.Errorf("push: %w", err)
 		}
-		return s.Push(a.Path)
+		return s.Push(ctx, a.Path)
 	}
 	return nil, fmt.Errorf("mfz: unknown command %q", cmd)
 }
@@ -270,12 +270,15 @@ func (s *Service) Control(ctx context.Context, cmd string, args []byte) (any, er
 // Push verifies the signed file at path completely and installs it; the
 // service then announces it to every neighbour. A file that does not
 // verify, is signed by an untrusted key, or is older than what the tile
-// holds is refused with an error that says so, and never spreads.
-func (s *Service) Push(path string) (PushResult, error) {
+// holds is refused with an error that says so, and never spreads; so is a
+// path that is not a regular file (a named pipe is refused, not waited
+// on). Push gives up when ctx ends: a daemon that stops does not wait for
+// a long copy and check.
+func (s *Service) Push(ctx context.Context, path string) (PushResult, error) {
 	if path == "" || !filepath.IsAbs(path) {
 		return PushResult{}, fmt.Errorf("push: path %q: want an absolute path", path)
 	}
-	e, err := s.store.Install(path)
+	e, err := s.store.InstallContext(ctx, path)
 	already := false
 	if errors.Is(err, mfz.ErrExists) {
 		f, _, rerr := mfz.ReadFileAt(path)
@@ -284,6 +287,9 @@ func (s *Service) Push(path string) (PushResult, error) {
 				e, err, already = &cur, nil, true
 			}
 		}
+	}
+	if errors.Is(err, mfz.ErrNotRegular) { // it names the path
+		return PushResult{}, fmt.Errorf("push: %w: push a signed .mfz file", err)
 	}
 	if err != nil {
 		return PushResult{}, fmt.Errorf("push %s: %w", path, explain(err))

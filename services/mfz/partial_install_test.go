@@ -1,0 +1,131 @@
+package mfz
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// A file being received that arrives whole by push used to keep its
+// partial: listed by Partials, its directory on disk beside the live copy,
+// and resumed at every start. Install drops a partial of exactly the file
+// it installs, and the Partial handed out fails cleanly from then on.
+func TestInstallDropsPartialOfSameFile(t *testing.T) {
+	e := newStoreEnv(t)
+	s := e.open()
+	path, _ := e.file("x.mfz", 5, 1, 5000)
+	f, _, err := ReadFileAt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(i int) []byte {
+		off := f.BodyOffset + f.Manifest.BlockOffset(i)
+		return raw[off : off+int64(f.Manifest.BlockLen(i))]
+	}
+	p, err := s.Begin(f.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PutBlock(0, block(0)); err != nil {
+		t.Fatal(err)
+	}
+	// Another name's partial is not touched.
+	opath, _ := e.file("y.mfz", 1, 2, 3000)
+	of, _, err := ReadFileAt(opath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.Begin(of.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := s.Install(path); err != nil {
+		t.Fatal(err)
+	}
+	if ps := s.Partials(); len(ps) != 1 || ps[0] != other {
+		t.Fatalf("Partials() = %d partials after the same file was installed, want only the other name's", len(ps))
+	}
+	if _, err := os.Stat(p.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the partial directory %s is still on disk: %v", p.dir, err)
+	}
+	if _, err := os.Stat(other.dir); err != nil {
+		t.Fatalf("the other name's partial directory is gone: %v", err)
+	}
+	if err := p.PutBlock(1, block(1)); !errors.Is(err, ErrDone) {
+		t.Errorf("PutBlock on the dropped partial = %v, want ErrDone", err)
+	}
+	buf := make([]byte, f.Manifest.BlockSize)
+	if _, err := p.ReadBlock(0, buf); !errors.Is(err, ErrDone) {
+		t.Errorf("ReadBlock on the dropped partial = %v, want ErrDone", err)
+	}
+	if err := p.Complete(); !errors.Is(err, ErrDone) {
+		t.Errorf("Complete on the dropped partial = %v, want ErrDone", err)
+	}
+	if err := p.Sync(); err != nil {
+		t.Errorf("Sync on the dropped partial = %v", err)
+	}
+	if en, ok := s.Lookup("x.mfz"); !ok || en.Version != 5 {
+		t.Fatalf("x.mfz not live after the install")
+	}
+	if _, err := s.ReadBlock("x.mfz", 1, buf); err != nil {
+		t.Fatalf("the live file does not serve: %v", err)
+	}
+
+	// Nothing of it comes back at the next start.
+	s.Close()
+	s = e.open()
+	if ps := s.Partials(); len(ps) != 1 || ps[0].Manifest().Name != "y.mfz" {
+		t.Fatalf("%d partials resumed after restart, want only y.mfz", len(ps))
+	}
+}
+
+// The same for a file dropped into live/ by hand while it was being
+// received: adopting it drops the partial.
+func TestAdoptDropsPartialOfSameFile(t *testing.T) {
+	e := newStoreEnv(t)
+	s := e.open()
+	path, _ := e.file("x.mfz", 5, 1, 5000)
+	f, _, err := ReadFileAt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Begin(f.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(s.LiveDir(), ".x.mfz.tmp")
+	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.LiveDir(), "x.mfz")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dropped file installed", func() bool { return liveVersion(s, "x.mfz") == 5 })
+	if len(s.Partials()) != 0 {
+		t.Fatal("the partial of the adopted file is still listed")
+	}
+	if _, err := os.Stat(p.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the partial directory is still on disk: %v", err)
+	}
+	if err := p.PutBlock(0, raw[f.BodyOffset:f.BodyOffset+int64(f.Manifest.BlockLen(0))]); !errors.Is(err, ErrDone) {
+		t.Errorf("PutBlock on the dropped partial = %v, want ErrDone", err)
+	}
+}
