@@ -1,6 +1,7 @@
 package mfz
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -253,5 +254,38 @@ func TestRunRejectsPipeInLive(t *testing.T) {
 	good, _ := e.file("a.mfz", 1, 1, 3000)
 	if _, err := s.Install(good); err != nil {
 		t.Fatalf("install after the pipe: %v", err)
+	}
+}
+
+// A file dropped into live/ whose check is cut short by a stopping daemon
+// is put back as it was, for the next start: not rejected, not lost, and
+// the stop does not wait for the check.
+func TestAdoptStopsWithContext(t *testing.T) {
+	e := newStoreEnv(t)
+	s := e.open()
+	good, _ := e.file("big.mfz", 1, 1, 200000)
+	want, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(s.LiveDir(), "big.mfz")
+	if err := os.WriteFile(p, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.adopt(ctx, p)
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the file is not back in live/ as it was: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(e.dir, "rejected", "*")); len(m) != 0 {
+		t.Fatalf("a stop rejected the file: %v", m)
+	}
+	if _, ok := s.Lookup("big.mfz"); ok {
+		t.Fatal("an unchecked file was installed")
+	}
+	s.adopt(context.Background(), p)
+	if _, ok := s.Lookup("big.mfz"); !ok {
+		t.Fatal("the file put back was not installed later")
 	}
 }

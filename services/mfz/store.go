@@ -477,7 +477,7 @@ func (s *Store) scanLive() {
 			}
 			f.Close()
 		}
-		s.adopt(p)
+		s.adopt(s.ctx, p)
 	}
 }
 
@@ -777,7 +777,7 @@ func (s *Store) commitLocked(src string, f *os.File, file *File, quiet bool) (*e
 // adopt examines a file that appeared in live/ by hand: it takes it out of
 // live/, verifies it completely and installs it if it dominates, or moves
 // it aside with a logged reason.
-func (s *Store) adopt(p string) {
+func (s *Store) adopt(ctx context.Context, p string) {
 	base := filepath.Base(p)
 	s.mu.Lock()
 	if s.closed {
@@ -840,7 +840,16 @@ func (s *Store) adopt(p string) {
 		reject(err)
 		return
 	}
-	file, err := VerifyFile(f, fi.Size(), s.trust, nil)
+	file, err := verifyFile(ctx, f, fi.Size(), s.trust, nil)
+	if err != nil && ctx.Err() != nil {
+		// Stopping: a large file must not hold the daemon up. Put it
+		// back, unjudged, for the next start to take in.
+		f.Close()
+		if _, serr := os.Lstat(p); errors.Is(serr, os.ErrNotExist) {
+			os.Rename(tmpPath, p)
+		}
+		return
+	}
 	if err != nil {
 		f.Close()
 		reject(err)

@@ -78,7 +78,7 @@ func (s *Store) Run(ctx context.Context) error {
 				}
 				if !now.Before(at) {
 					delete(pending, p)
-					s.adopt(p)
+					s.adopt(ctx, p)
 				}
 			}
 		}
