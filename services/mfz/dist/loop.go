@@ -43,6 +43,8 @@ type file struct {
 	changedAt  time.Time // a block verified
 	sources    [8]SourceStatus
 
+	pause pause // a local store failure stopped it (a full disk): pause.go
+
 	completedAt time.Time // completed by transfer or push in this run
 	// reannounce: a change this important (complete, new) is announced
 	// again a few times soon after, in case the first was lost.
@@ -188,6 +190,7 @@ type loop struct {
 	conduct map[tep.TileID]conduct // of disconnected tiles, at most t.conductMax
 	done    chan completion
 	haves   map[*file][]int // blocks verified since the last HAVE flush
+	begins  pause           // the store could not create a transfer: no new one before begins.until
 
 	roomMax  int
 	rr       int
@@ -605,6 +608,12 @@ func (l *loop) completed(c completion) {
 		l.resync()
 		return
 	}
+	if c.err != nil && local(c.err) {
+		// This tile's disk, not the file: every block is kept, and the
+		// check runs again when the pause ends (retryPaused).
+		l.storeFailed(f, c.err)
+		return
+	}
 	if c.err != nil {
 		l.log.Warn("mfz file failed its final check; refused", "name", f.name, "version", f.version, "err", c.err)
 		l.refuse(f.id, c.err.Error())
@@ -612,6 +621,7 @@ func (l *loop) completed(c completion) {
 		l.resync()
 		return
 	}
+	l.storeWorked(f)
 	l.finishTransfer(f)
 	l.counters.Completed++
 	l.log.Info("mfz file complete", "name", f.name, "version", f.version, "seconds", l.now.Sub(f.started).Seconds())
@@ -866,6 +876,7 @@ func (l *loop) slowTick() {
 		}
 	}
 	l.manifestTimeouts()
+	l.retryPaused()
 	l.reconsiderAll()
 }
 
@@ -969,7 +980,7 @@ func (l *loop) consider(n *nbr, rf *rfile) {
 	if cur := l.byName[rf.name]; cur != nil && !dominates(rf.version, rf.id, cur.version, cur.id) {
 		return
 	}
-	if n.avoided(l.now) {
+	if n.avoided(l.now) || l.begins.waiting(l.now) {
 		return
 	}
 	k := 0
@@ -1101,6 +1112,12 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 			l.resync()
 			return
 		}
+		if local(err) {
+			// This tile's disk (full...): the manifest may be good, and
+			// n is not to blame. No new transfer until the pause ends.
+			l.beginFailed(mf.name, err)
+			return
+		}
 		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", err)
 		l.refuse(mf.id, err.Error())
 		if neighbourFault(err) {
@@ -1110,6 +1127,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		}
 		return
 	}
+	l.beginWorked()
 	if p.Done() { // a tombstone, installed at once
 		l.resync()
 		return
@@ -1123,15 +1141,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 // neighbourFault reports whether Begin refused a manifest for what it is
 // (signer, signature, format) rather than for what this tile holds (a
 // newer version or tombstone arrived meanwhile) or a local disk error.
-func neighbourFault(err error) bool {
-	for _, e := range []error{mfz.ErrUntrusted, mfz.ErrSignature, mfz.ErrMalformed, mfz.ErrTruncated,
-		mfz.ErrBadMagic, mfz.ErrVersion, mfz.ErrName, mfz.ErrTooLarge, mfz.ErrPayload} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
+func neighbourFault(err error) bool { return mfz.Classify(err) == mfz.FaultData }
 
 func (l *loop) manifestTimeouts() {
 	for id, mf := range l.fetches {

@@ -214,7 +214,7 @@ func (l *loop) assignBlock(n *nbr) bool {
 	for i := range ts {
 		f := ts[(l.rr+i)%len(ts)]
 		rf := n.byFid[f.id]
-		if rf == nil || rf.blocks != f.blocks {
+		if rf == nil || rf.blocks != f.blocks || !l.mayFetch(f) {
 			continue
 		}
 		if len(n.asms) >= l.maxAsms(f.m.BlockSize) {
@@ -419,29 +419,20 @@ func (l *loop) rttSample(n *nbr, r time.Duration) {
 // blockDone verifies and stores a block reassembled from n.
 func (l *loop) blockDone(n *nbr, a *asm) {
 	f, b := a.f, a.block
-	err := f.partial.PutBlock(b, a.buf[:a.length])
 	length := a.length
+	if f.pause.waiting(l.now) {
+		// Its transfer is paused (a full disk): dropped without a write.
+		l.releaseAsm(n, a)
+		l.compactOut(n)
+		return
+	}
+	err := f.partial.PutBlock(b, a.buf[:a.length])
 	l.releaseAsm(n, a)
 	l.compactOut(n)
 	switch {
 	case err == nil:
-		if bit(f.have, b) {
-			return
-		}
-		setBit(f.have, b)
-		f.nhave++
-		f.bytesHave += int64(length)
-		f.changedAt = l.now
-		f.advanceLow()
-		f.sources[n.dir].Blocks++
-		f.sources[n.dir].Bytes += int64(length)
-		n.strikes = 0
-		l.counters.BlocksIn++
-		l.haves[f] = append(l.haves[f], b)
-		if f.nhave == f.blocks {
-			l.flushHaves()
-			l.startComplete(f)
-		}
+		l.storeWorked(f)
+		l.gotBlock(n, f, b, length)
 	case errors.Is(err, mfz.ErrBlockHash):
 		// Every chunk passed its CRC, so the link did not damage it:
 		// n sent a block that is not the one announced.
@@ -451,8 +442,38 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 	case errors.Is(err, mfz.ErrDone):
 		l.resync()
 	default:
-		l.counters.DiskErrors++
-		l.log.Error("mfz cannot store block", "name", f.name, "block", b, "err", err)
+		// This tile's disk failed (mfz.Classify: FaultLocal), not n: n
+		// is not struck, and the block is not asked for again until
+		// the transfer's pause ends.
+		l.storeFailed(f, err)
+		if f.partial.Has(b) {
+			// Written but not yet recorded: held, and recorded by the
+			// store's next sync that works.
+			l.gotBlock(n, f, b, length)
+		}
+	}
+}
+
+// gotBlock counts block b of f, verified and written, as held.
+func (l *loop) gotBlock(n *nbr, f *file, b, length int) {
+	if bit(f.have, b) {
+		return
+	}
+	setBit(f.have, b)
+	f.nhave++
+	f.bytesHave += int64(length)
+	f.changedAt = l.now
+	f.advanceLow()
+	f.sources[n.dir].Blocks++
+	f.sources[n.dir].Bytes += int64(length)
+	n.strikes = 0
+	l.counters.BlocksIn++
+	l.haves[f] = append(l.haves[f], b)
+	if f.nhave == f.blocks {
+		l.flushHaves()
+		if !f.pause.waiting(l.now) {
+			l.startComplete(f)
+		}
 	}
 }
 
