@@ -969,10 +969,12 @@ func (l *loop) reconsiderAll() {
 // consider starts fetching the manifest of a file a neighbour announced if
 // it dominates what we hold of its name.
 //
-// At most t.manifests fetches run from one neighbour, and that is the only
-// limit: a neighbour announcing files we refuse, or streaming manifests
-// slowly, holds its own slots and nobody else's, so an honest neighbour's
-// announcement of the same name (older or not) is fetched meanwhile.
+// At most t.manifests fetches run from one neighbour: a neighbour
+// announcing files we refuse, or streaming manifests slowly, holds its own
+// slots and nobody else's, so an honest neighbour's announcement of the
+// same name (older or not) is fetched meanwhile. A newer announcement of a
+// name being fetched from n takes that fetch over (retarget), and fresh
+// fetches from n spend its fetch tokens (fetchToken).
 func (l *loop) consider(n *nbr, rf *rfile) {
 	if l.files[rf.id] != nil || l.fetches[rf.id] != nil || l.isRefused(rf.id) {
 		return
@@ -984,27 +986,79 @@ func (l *loop) consider(n *nbr, rf *rfile) {
 		return
 	}
 	k := 0
-	for id, mf := range l.fetches {
+	for _, mf := range l.fetches {
 		if mf.from != n.dir {
 			continue
 		}
 		if mf.name == rf.name {
-			if !dominates(rf.version, rf.id, mf.version, mf.id) {
-				return
+			if dominates(rf.version, rf.id, mf.version, mf.id) {
+				// It moved on to a newer one of the name: fetch that instead.
+				l.retarget(mf, rf)
 			}
-			// It moved on to a newer one of the name: fetch that instead.
-			delete(l.fetches, id)
-			continue
+			return
 		}
 		k++
 	}
-	if k >= l.t.manifests {
+	if k >= l.t.manifests || !l.fetchToken(n) {
 		return
 	}
 	mf := &mfetch{id: rf.id, name: rf.name, version: rf.version, from: n.dir,
 		started: l.now, deadline: l.now.Add(l.t.mfFloor)}
 	l.fetches[rf.id] = mf
 	l.askManifest(n, rf, mf)
+}
+
+// retarget points n's manifest fetch mf at rf, a newer file of the same
+// name that n announced meanwhile. The fetch keeps its start, deadline and
+// silences in a row, and the new file is asked for when the silence timer
+// fires next, not at once: a newer announcement used to replace the fetch
+// with a fresh one and ask at once, so a neighbour announcing ever-newer
+// versions it never served got a GET_MANIFEST for each (16k) and no fetch
+// of it ever timed out. Now it costs no more GET_MANIFESTs than a silent
+// neighbour, and is struck the same way (TestAnnouncementFloodBounded). An
+// honest neighbour that moved on serves the newer manifest when asked, a
+// timeout later at most.
+func (l *loop) retarget(mf *mfetch, rf *rfile) {
+	delete(l.fetches, mf.id)
+	mf.id, mf.version = rf.id, rf.version
+	mf.buf, mf.total, mf.got, mf.askOff = nil, 0, 0, 0
+	l.fetches[mf.id] = mf
+}
+
+// fetchToken spends one of n's tokens for a fresh manifest fetch, and
+// reports whether it had one. n holds at most t.mfBurst; one comes back
+// every t.mfRefill, and each manifest n serves that is not refused for
+// what it is gives one back (returnToken), so an honest neighbour is
+// never held back, while one whose fetches keep ending without a manifest
+// (voided by its SYNC, answered "gone") gets a few a second at most.
+func (l *loop) fetchToken(n *nbr) bool {
+	for n.mfTokens < l.t.mfBurst && !l.now.Before(n.mfRefillAt) {
+		n.mfTokens++
+		n.mfRefillAt = n.mfRefillAt.Add(l.t.mfRefill)
+	}
+	if n.mfTokens == 0 {
+		return false
+	}
+	if n.mfTokens == l.t.mfBurst {
+		n.mfRefillAt = l.now.Add(l.t.mfRefill)
+	}
+	n.mfTokens--
+	return true
+}
+
+// returnToken gives n back the token of a fetch that did not end by its
+// fault: it served the manifest, or another neighbour's newer one won.
+func (l *loop) returnToken(n *nbr) { n.mfTokens = min(n.mfTokens+1, l.t.mfBurst) }
+
+// announcesNewer reports whether n announces a file of mf's name that
+// dominates mf's.
+func announcesNewer(n *nbr, mf *mfetch) bool {
+	for _, rf := range n.byFid {
+		if rf.name == mf.name && dominates(rf.version, rf.id, mf.version, mf.id) {
+			return true
+		}
+	}
+	return false
 }
 
 // considerNbr looks again at everything n announced (one of its fetch
@@ -1090,6 +1144,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 	}
 	if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
 		// A newer one of the name came from someone else meanwhile.
+		l.returnToken(n)
 		return
 	}
 	l.counters.ManifestsIn++
@@ -1109,12 +1164,14 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 	p, err := l.st.Begin(signed)
 	if err != nil {
 		if errors.Is(err, mfz.ErrExists) {
+			l.returnToken(n)
 			l.resync()
 			return
 		}
 		if local(err) {
 			// This tile's disk (full...): the manifest may be good, and
 			// n is not to blame. No new transfer until the pause ends.
+			l.returnToken(n)
 			l.beginFailed(mf.name, err)
 			return
 		}
@@ -1124,9 +1181,12 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 			// Untrusted, badly signed, malformed: it offers what no tile
 			// here will take, and holds a fetch slot each time.
 			l.strike(n, "announced a manifest we refuse")
+		} else {
+			l.returnToken(n)
 		}
 		return
 	}
+	l.returnToken(n)
 	l.beginWorked()
 	if p.Done() { // a tombstone, installed at once
 		l.resync()
@@ -1146,16 +1206,26 @@ func neighbourFault(err error) bool { return mfz.Classify(err) == mfz.FaultData 
 func (l *loop) manifestTimeouts() {
 	for id, mf := range l.fetches {
 		n := l.nbrs[mf.from]
-		var rf *rfile
-		if n != nil {
-			rf = n.byFid[id]
-		}
-		if rf == nil {
+		if n == nil {
 			delete(l.fetches, id)
 			continue
 		}
 		if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
 			delete(l.fetches, id) // a newer one of the name came meanwhile
+			l.returnToken(n)
+			continue
+		}
+		rf := n.byFid[id]
+		if rf == nil {
+			if announcesNewer(n, mf) {
+				// It moved on to a newer one we do not fetch from it
+				// (held, refused, or fetched from another).
+				delete(l.fetches, id)
+				continue
+			}
+			// It took back (NOTHAVE "gone", a handle given to another
+			// file) a file it announced and we asked it for.
+			l.fetchFailed(n, mf, "announced a file it does not serve")
 			continue
 		}
 		if !l.now.Before(mf.deadline) {

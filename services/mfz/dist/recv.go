@@ -48,6 +48,9 @@ type nbr struct {
 	avoidCount   int
 	lastBad      time.Time // its last strike or avoidance
 
+	mfTokens   int       // fresh manifest fetches it may start now (fetchToken)
+	mfRefillAt time.Time // when its next token comes, while it has fewer than t.mfBurst
+
 	syncAt      time.Time // when we last answered its SYNC
 	syncPending bool      // a SYNC came within syncGap of that: answer it when the gap ends
 
@@ -61,7 +64,7 @@ type nbr struct {
 
 func newNbr(d packet.Dir, tile tep.TileID, l *loop) *nbr {
 	n := &nbr{dir: d, tile: tile, byFid: map[fileID]*rfile{}, bfSent: map[fileID]time.Time{},
-		avoidFor: l.t.avoidFor, rateAt: l.now}
+		avoidFor: l.t.avoidFor, rateAt: l.now, mfTokens: l.t.mfBurst}
 	for _, hn := range l.h.Neighbours() {
 		if hn.Dir == d && hn.RTT > 0 {
 			n.srtt, n.rttvar = hn.RTT, hn.RTT/2

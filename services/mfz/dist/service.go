@@ -63,6 +63,8 @@ type tuning struct {
 	manifests   int           // manifest fetches at once from one neighbour
 	mfFloor     time.Duration // a manifest fetch may take this long...
 	mfRate      int           // ...plus its size at this many bytes/s, then it is abandoned
+	mfBurst     int           // fresh manifest fetches a neighbour may start at once...
+	mfRefill    time.Duration // ...and one more each this long; each manifest it serves gives one back
 	syncGap     time.Duration // a neighbour's SYNCs are answered at most this often
 	conductMax  int           // disconnected tiles whose strikes and avoidance are remembered
 	refusedMax  int           // remembered refused file ids
@@ -95,6 +97,8 @@ var defaultTuning = tuning{
 	manifests:   1,
 	mfFloor:     10 * time.Second,
 	mfRate:      4096,
+	mfBurst:     8,
+	mfRefill:    2 * time.Second,
 	syncGap:     time.Second,
 	conductMax:  64,
 	refusedMax:  256,
