@@ -83,3 +83,38 @@ func TestAnnouncementFloodWithSyncOrGoneBounded(t *testing.T) {
 		}
 	}
 }
+
+// A neighbour that serves the manifest but no blocks used to keep the
+// blocks it was asked for until it was avoided (8 s for a 300 KB file),
+// while another neighbour held them all. Blocks of a neighbour silent past
+// its timeout now go to another that holds them and has room, at once.
+func TestSilentNeighbourBlocksGoElsewhere(t *testing.T) {
+	for _, silent := range []packet.Dir{packet.ET, packet.SE} {
+		other := packet.SE
+		if silent == packet.SE {
+			other = packet.ET
+		}
+		x := newHarness(t, packet.ET, packet.SE)
+		sf := x.pack("a.mfz", 1, 300_000, 8192)
+		f := x.receiving(sf, silent, 9)
+		x.announceFile(other, 5, sf)
+		x.turn()
+		took := x.runFor(10*time.Second, func() bool {
+			x.h.take(t, silent) // asked, never answered
+			x.serveAll(other, 5, sf)
+			return f.nhave < f.blocks
+		})
+		t.Logf("silent %v: %d blocks in %v, %d from the silent one, %d reassigned", silent, f.blocks, took,
+			f.sources[silent].Blocks, x.l.counters.Reassigned)
+		if f.nhave < f.blocks {
+			t.Fatalf("silent %v: %d of %d blocks after 10 s", silent, f.nhave, f.blocks)
+		}
+		if took > 1500*time.Millisecond {
+			t.Errorf("silent %v: the file took %v with another neighbour holding it", silent, took)
+		}
+		if n := x.l.nbrs[other]; n.strikes != 0 || n.avoided(x.l.now) {
+			t.Errorf("silent %v: the neighbour that served it has %d strikes", silent, n.strikes)
+		}
+		x.waitDone(f)
+	}
+}

@@ -39,6 +39,10 @@ type nbr struct {
 	free     [][]byte
 
 	lastProgress time.Time
+	// stalled: its silence timer fired and nothing asked has come since.
+	// Its blocks may be taken by a neighbour that answers (pickBlock), and
+	// it is asked nothing new while anything is outstanding.
+	stalled      bool
 	srtt, rttvar time.Duration
 	sampleAt     time.Time // a request sent into an empty pipe, for an RTT sample
 	backoff      uint
@@ -144,7 +148,7 @@ func (n *nbr) findAsm(f *file, b int) *asm {
 
 // fill asks n for chunks until its window is full.
 func (l *loop) fill(n *nbr) {
-	if n.avoided(l.now) {
+	if n.avoided(l.now) || n.stalled && n.inflight > 0 {
 		return
 	}
 	for n.inflight < l.t.window {
@@ -191,6 +195,7 @@ func (l *loop) askChunks(n *nbr, rf *rfile, a *asm, first, cnt int) {
 	if n.inflight == 0 {
 		n.lastProgress = l.now
 		n.sampleAt = l.now
+		n.stalled = false // a fresh pipe: silent only after a timeout of its own
 	}
 	l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, first, cnt))
 	l.counters.Requests++
@@ -223,7 +228,7 @@ func (l *loop) assignBlock(n *nbr) bool {
 		if len(n.asms) >= l.maxAsms(f.m.BlockSize) {
 			return false
 		}
-		b := l.pickBlock(f, rf)
+		b := l.pickBlock(n, f, rf)
 		if b < 0 {
 			continue
 		}
@@ -233,12 +238,14 @@ func (l *loop) assignBlock(n *nbr) bool {
 	return false
 }
 
-func (l *loop) pickBlock(f *file, rf *rfile) int {
+// pickBlock picks a block of f for n, which announced rf: one we lack, n
+// holds, and nobody is fetching, or that a stalled neighbour holds.
+func (l *loop) pickBlock(n *nbr, f *file, rf *rfile) int {
 	switch l.t.strategy {
 	case RarestFirst:
 		best, bestN := -1, 1<<30
 		for b := f.low; b < f.blocks; b++ {
-			if bit(f.have, b) || f.fetching[b] != 0 || !rf.holds(b) {
+			if bit(f.have, b) || !l.free(n, f, b) || !rf.holds(b) {
 				continue
 			}
 			k := 0
@@ -256,7 +263,7 @@ func (l *loop) pickBlock(f *file, rf *rfile) int {
 		return best
 	default:
 		for b := f.low; b < f.blocks; b++ {
-			if !bit(f.have, b) && f.fetching[b] == 0 && rf.holds(b) {
+			if !bit(f.have, b) && l.free(n, f, b) && rf.holds(b) {
 				return b
 			}
 		}
@@ -264,7 +271,30 @@ func (l *loop) pickBlock(f *file, rf *rfile) int {
 	}
 }
 
+// free reports whether n may fetch block b of f: nobody fetches it, or a
+// neighbour that went silent past its timeout does and n has not. A
+// neighbour that served the manifest and then no blocks used to keep its
+// blocks until it was avoided, seconds later (8 s on a 300 KB file), while
+// another neighbour held them all and sat idle
+// (TestSilentNeighbourBlocksGoElsewhere). A neighbour only slow (a tail
+// loss) loses to one with room the blocks it had not delivered, no more.
+func (l *loop) free(n *nbr, f *file, b int) bool {
+	d := f.fetching[b]
+	if d == 0 {
+		return true
+	}
+	o := l.nbrs[d]
+	return d != n.dir && !n.stalled && o != nil && o.stalled
+}
+
 func (l *loop) newAsm(n *nbr, f *file, b int) *asm {
+	if d := f.fetching[b]; d != 0 && d != n.dir && l.nbrs[d] != nil {
+		// Taken from a stalled neighbour (free).
+		if a := l.nbrs[d].findAsm(f, b); a != nil {
+			l.cancelAsm(l.nbrs[d], a)
+			l.counters.Reassigned++
+		}
+	}
 	length := f.m.BlockLen(b)
 	var buf []byte
 	if k := len(n.free); k > 0 && cap(n.free[k-1]) >= length {
@@ -395,6 +425,7 @@ func (l *loop) data(n *nbr, m *msg) {
 		}
 		n.lastProgress = l.now
 		n.backoff = 0
+		n.stalled = false
 	}
 	if a.state[c] == chGot {
 		l.counters.Duplicates++
@@ -528,6 +559,7 @@ func (l *loop) timeouts() {
 		n.timeoutsN++
 		l.counters.Timeouts++
 		n.backoff++
+		n.stalled = true
 		n.lastProgress = l.now
 		n.sampleAt = time.Time{}
 		if n.backoff >= 4 {

@@ -126,6 +126,7 @@ type Counters struct {
 	Unknown         uint64 `json:"unknown_type"`
 	NotLive         uint64 `json:"not_live"`
 	SyncsDeferred   uint64 `json:"syncs_deferred"` // SYNCs within a second of the last one answered: one answer when the second ends
+	Reassigned      uint64 `json:"reassigned"`     // blocks taken from a neighbour silent past its timeout and asked of another
 	ReadErrors      uint64 `json:"read_errors"`
 	DiskErrors      uint64 `json:"disk_errors"`
 }
