@@ -105,8 +105,16 @@ func writeMFZ(w io.Writer, s dist.Status) {
 			}
 			src = strings.Join(parts, ", ")
 		}
+		if t.State == "paused" {
+			fmt.Fprintf(w, "paused %s %s: %d/%d blocks held; retry in %.0f s: %s\n", t.Name, versionTime(t.Version),
+				t.BlocksHeld, t.BlocksTotal, t.RetryS, t.Reason)
+			continue
+		}
 		fmt.Fprintf(w, "receiving %s %s: %d/%d blocks, %.1f KB/s, from %s\n", t.Name, versionTime(t.Version),
 			t.BlocksHeld, t.BlocksTotal, t.BytesPerS/1024, src)
+	}
+	if s.Paused != "" {
+		fmt.Fprintf(w, "new transfers paused: %s\n", s.Paused)
 	}
 	for _, n := range s.Neighbours {
 		var files []string

@@ -154,19 +154,20 @@ func (s *Store) installTombstoneLocked(m *Manifest, signed []byte) error {
 }
 
 // createPartialLocked makes the partial's directory in tmp/ and renames it
-// into partial/, so a half-made partial is never seen.
+// into partial/, so a half-made partial is never seen. A failure of the
+// file system (a full disk) wraps ErrStorage.
 func (s *Store) createPartialLocked(p *Partial) error {
+	head, err := AppendFileHeader(nil, p.signed)
+	if err != nil {
+		return fmt.Errorf("mfz: creating partial %s: %w", p.key, err)
+	}
 	tdir := filepath.Join(s.tmp, "p-"+p.key)
 	os.RemoveAll(tdir)
 	fail := func(err error) error {
 		os.RemoveAll(tdir)
-		return fmt.Errorf("mfz: creating partial %s: %w", p.key, err)
+		return storageErr("creating partial "+p.key, s.partial, err)
 	}
 	if err := os.Mkdir(tdir, 0o755); err != nil {
-		return fail(err)
-	}
-	head, err := AppendFileHeader(nil, p.signed)
-	if err != nil {
 		return fail(err)
 	}
 	f, err := os.OpenFile(filepath.Join(tdir, "file"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -280,6 +281,12 @@ func (s *Store) Partials() []*Partial {
 // nothing is written; a block already held is accepted and ignored. Every
 // SyncEvery blocks (and when the last block arrives) the data is fsynced
 // and then the bitmap is recorded.
+//
+// A failure of the local file system (a full disk) returns a
+// *StorageError (ErrStorage) naming the path, and every block recorded
+// before stays. If the block was written but could not be recorded, Has(i)
+// reports it held and the next Sync, PutBlock or Complete that reaches
+// the disk records it; if the write itself failed, it is not held.
 func (p *Partial) PutBlock(i int, data []byte) error {
 	if err := p.m.VerifyBlock(i, data); err != nil {
 		return err
@@ -293,7 +300,7 @@ func (p *Partial) PutBlock(i int, data []byte) error {
 		return nil
 	}
 	if _, err := (&faultWriter{w: &offsetWriter{p.f, p.bodyOff + p.m.BlockOffset(i)}, s: p.s, op: "block"}).Write(data); err != nil {
-		return fmt.Errorf("mfz: writing block %d of %s: %w", i, p.key, err)
+		return storageErr(fmt.Sprintf("writing block %d of %s", i, p.key), filepath.Join(p.dir, "file"), err)
 	}
 	p.have[i/8] |= 1 << (i % 8)
 	p.nhave++
@@ -327,10 +334,10 @@ func (p *Partial) syncLocked() error {
 	}
 	// Data first, then the record: a recorded block is always on disk.
 	if err := p.f.Sync(); err != nil {
-		return fmt.Errorf("mfz: syncing %s: %w", p.key, err)
+		return storageErr("syncing "+p.key, filepath.Join(p.dir, "file"), err)
 	}
 	if err := p.s.writeFileAtomic(filepath.Join(p.dir, "have"), p.have, "have"); err != nil {
-		return err
+		return storageErr("recording the blocks of "+p.key, filepath.Join(p.dir, "have"), err)
 	}
 	p.unsynced = 0
 	return nil
@@ -361,8 +368,9 @@ func (p *Partial) Complete() error { return p.CompleteContext(context.Background
 
 // CompleteContext is Complete that gives up when ctx ends: verifying a
 // large file takes minutes on a tile, longer than a daemon may take to
-// stop. A check that was cancelled, or that could not read the disk,
-// keeps the partial with every verified block, to complete later.
+// stop. A check that was cancelled, or that could not read or record the
+// file or rename it into live/ (a *StorageError), keeps the partial with
+// every verified block, to complete later.
 func (p *Partial) CompleteContext(ctx context.Context) error {
 	p.mu.Lock()
 	switch p.state {
@@ -409,6 +417,9 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 			// Cancelled, or the disk failed a read: that says nothing
 			// about the file. Keep every verified block.
 			p.state = partialActive
+			if osFailure(verr) {
+				return storageErr("final check of "+p.key+" (its blocks are kept)", filepath.Join(p.dir, "file"), verr)
+			}
 			return fmt.Errorf("mfz: final check of %s stopped (its blocks are kept): %w", p.key, verr)
 		}
 		p.endLocked(partialDropped)
@@ -421,6 +432,13 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 	// out of s.partials first.
 	delete(s.partials, p.key)
 	if _, err := s.commitLocked(filepath.Join(p.dir, "file"), f, file, false); err != nil {
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			// The rename into live/ failed (no room for the entry, a
+			// read-only file system): keep the partial, to try again.
+			p.state = partialActive
+			return storageErr("installing "+p.key+" (its blocks are kept)", s.live, le)
+		}
 		p.endLocked(partialDropped)
 		s.forgetPartialLocked(p.key, p, err.Error())
 		return err

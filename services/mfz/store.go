@@ -35,6 +35,12 @@ type StoreConfig struct {
 	// SyncEvery is how many received blocks a Partial may hold unsynced
 	// before it fsyncs the data and records them; 0 means 32.
 	SyncEvery int
+	// WriteFault is a test hook, nil in production: when set, it is called
+	// before every data write the store makes with the write's name
+	// ("block", "have", "partial", "install", "state", "tombstone",
+	// "reason"), and an error it returns fails that write, as a full disk
+	// would (return syscall.ENOSPC to play one).
+	WriteFault func(op string) error
 }
 
 // Entry describes one name the store holds: a live file or, with Deleted
@@ -183,6 +189,7 @@ func Open(cfg StoreConfig) (*Store, error) {
 		partials:  map[string]*Partial{},
 		bad:       map[Hash]error{},
 		subs:      map[chan Event]struct{}{},
+		fault:     cfg.WriteFault,
 	}
 	if s.trustDir == "" {
 		s.trustDir = filepath.Join(cfg.Dir, "trust")

@@ -44,7 +44,10 @@
 // store refuses (untrusted, stale, tombstoned) are remembered and not
 // fetched again for 10 minutes, or until the trust directory changes.
 // Partial files survive a restart in the store and resume without fetching
-// a verified block again.
+// a verified block again. A failure of this tile's own store (a full disk:
+// mfz.Classify says FaultLocal) blames nobody: the transfer pauses, backing
+// off from 1 s to 30 s, shows "paused" and the reason in the status, and
+// resumes by itself when a write works again.
 //
 // # Hooks for tools
 //

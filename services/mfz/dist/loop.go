@@ -43,6 +43,8 @@ type file struct {
 	changedAt  time.Time // a block verified
 	sources    [8]SourceStatus
 
+	pause pause // a local store failure stopped it (a full disk): pause.go
+
 	completedAt time.Time // completed by transfer or push in this run
 	// reannounce: a change this important (complete, new) is announced
 	// again a few times soon after, in case the first was lost.
@@ -188,6 +190,7 @@ type loop struct {
 	conduct map[tep.TileID]conduct // of disconnected tiles, at most t.conductMax
 	done    chan completion
 	haves   map[*file][]int // blocks verified since the last HAVE flush
+	begins  pause           // the store could not create a transfer: no new one before begins.until
 
 	roomMax  int
 	rr       int
@@ -632,6 +635,12 @@ func (l *loop) completed(c completion) {
 		l.resync()
 		return
 	}
+	if c.err != nil && local(c.err) {
+		// This tile's disk, not the file: every block is kept, and the
+		// check runs again when the pause ends (retryPaused).
+		l.storeFailed(f, c.err)
+		return
+	}
 	if c.err != nil {
 		l.log.Warn("mfz file failed its final check; refused", "name", f.name, "version", f.version, "err", c.err)
 		l.refuse(f.id, c.err.Error())
@@ -639,6 +648,7 @@ func (l *loop) completed(c completion) {
 		l.resync()
 		return
 	}
+	l.storeWorked(f)
 	l.finishTransfer(f)
 	l.counters.Completed++
 	l.log.Info("mfz file complete", "name", f.name, "version", f.version, "seconds", l.now.Sub(f.started).Seconds())
@@ -896,6 +906,7 @@ func (l *loop) slowTick() {
 		}
 	}
 	l.manifestTimeouts()
+	l.retryPaused()
 	l.reconsiderAll()
 }
 
@@ -988,10 +999,12 @@ func (l *loop) reconsiderAll() {
 // consider starts fetching the manifest of a file a neighbour announced if
 // it dominates what we hold of its name.
 //
-// At most t.manifests fetches run from one neighbour, and that is the only
-// limit: a neighbour announcing files we refuse, or streaming manifests
-// slowly, holds its own slots and nobody else's, so an honest neighbour's
-// announcement of the same name (older or not) is fetched meanwhile.
+// At most t.manifests fetches run from one neighbour: a neighbour
+// announcing files we refuse, or streaming manifests slowly, holds its own
+// slots and nobody else's, so an honest neighbour's announcement of the
+// same name (older or not) is fetched meanwhile. A newer announcement of a
+// name being fetched from n takes that fetch over (retarget), and fresh
+// fetches from n spend its fetch tokens (fetchToken).
 func (l *loop) consider(n *nbr, rf *rfile) {
 	if l.files[rf.id] != nil || l.fetches[rf.id] != nil || l.isRefused(rf.id) {
 		return
@@ -999,31 +1012,83 @@ func (l *loop) consider(n *nbr, rf *rfile) {
 	if cur := l.byName[rf.name]; cur != nil && !dominates(rf.version, rf.id, cur.version, cur.id) {
 		return
 	}
-	if n.avoided(l.now) {
+	if n.avoided(l.now) || l.begins.waiting(l.now) {
 		return
 	}
 	k := 0
-	for id, mf := range l.fetches {
+	for _, mf := range l.fetches {
 		if mf.from != n.dir {
 			continue
 		}
 		if mf.name == rf.name {
-			if !dominates(rf.version, rf.id, mf.version, mf.id) {
-				return
+			if dominates(rf.version, rf.id, mf.version, mf.id) {
+				// It moved on to a newer one of the name: fetch that instead.
+				l.retarget(mf, rf)
 			}
-			// It moved on to a newer one of the name: fetch that instead.
-			delete(l.fetches, id)
-			continue
+			return
 		}
 		k++
 	}
-	if k >= l.t.manifests {
+	if k >= l.t.manifests || !l.fetchToken(n) {
 		return
 	}
 	mf := &mfetch{id: rf.id, name: rf.name, version: rf.version, from: n.dir,
 		started: l.now, deadline: l.now.Add(l.t.mfFloor)}
 	l.fetches[rf.id] = mf
 	l.askManifest(n, rf, mf)
+}
+
+// retarget points n's manifest fetch mf at rf, a newer file of the same
+// name that n announced meanwhile. The fetch keeps its start, deadline and
+// silences in a row, and the new file is asked for when the silence timer
+// fires next, not at once: a newer announcement used to replace the fetch
+// with a fresh one and ask at once, so a neighbour announcing ever-newer
+// versions it never served got a GET_MANIFEST for each (16k) and no fetch
+// of it ever timed out. Now it costs no more GET_MANIFESTs than a silent
+// neighbour, and is struck the same way (TestAnnouncementFloodBounded). An
+// honest neighbour that moved on serves the newer manifest when asked, a
+// timeout later at most.
+func (l *loop) retarget(mf *mfetch, rf *rfile) {
+	delete(l.fetches, mf.id)
+	mf.id, mf.version = rf.id, rf.version
+	mf.buf, mf.total, mf.got, mf.askOff = nil, 0, 0, 0
+	l.fetches[mf.id] = mf
+}
+
+// fetchToken spends one of n's tokens for a fresh manifest fetch, and
+// reports whether it had one. n holds at most t.mfBurst; one comes back
+// every t.mfRefill, and each manifest n serves that is not refused for
+// what it is gives one back (returnToken), so an honest neighbour is
+// never held back, while one whose fetches keep ending without a manifest
+// (voided by its SYNC, answered "gone") gets a few a second at most.
+func (l *loop) fetchToken(n *nbr) bool {
+	for n.mfTokens < l.t.mfBurst && !l.now.Before(n.mfRefillAt) {
+		n.mfTokens++
+		n.mfRefillAt = n.mfRefillAt.Add(l.t.mfRefill)
+	}
+	if n.mfTokens == 0 {
+		return false
+	}
+	if n.mfTokens == l.t.mfBurst {
+		n.mfRefillAt = l.now.Add(l.t.mfRefill)
+	}
+	n.mfTokens--
+	return true
+}
+
+// returnToken gives n back the token of a fetch that did not end by its
+// fault: it served the manifest, or another neighbour's newer one won.
+func (l *loop) returnToken(n *nbr) { n.mfTokens = min(n.mfTokens+1, l.t.mfBurst) }
+
+// announcesNewer reports whether n announces a file of mf's name that
+// dominates mf's.
+func announcesNewer(n *nbr, mf *mfetch) bool {
+	for _, rf := range n.byFid {
+		if rf.name == mf.name && dominates(rf.version, rf.id, mf.version, mf.id) {
+			return true
+		}
+	}
+	return false
 }
 
 // considerNbr looks again at everything n announced (one of its fetch
@@ -1109,6 +1174,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 	}
 	if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
 		// A newer one of the name came from someone else meanwhile.
+		l.returnToken(n)
 		return
 	}
 	l.counters.ManifestsIn++
@@ -1128,7 +1194,15 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 	p, err := l.st.Begin(signed)
 	if err != nil {
 		if errors.Is(err, mfz.ErrExists) {
+			l.returnToken(n)
 			l.resync()
+			return
+		}
+		if local(err) {
+			// This tile's disk (full...): the manifest may be good, and
+			// n is not to blame. No new transfer until the pause ends.
+			l.returnToken(n)
+			l.beginFailed(mf.name, err)
 			return
 		}
 		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", err)
@@ -1137,9 +1211,13 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 			// Untrusted, badly signed, malformed: it offers what no tile
 			// here will take, and holds a fetch slot each time.
 			l.strike(n, "announced a manifest we refuse")
+		} else {
+			l.returnToken(n)
 		}
 		return
 	}
+	l.returnToken(n)
+	l.beginWorked()
 	if p.Done() { // a tombstone, installed at once
 		l.resync()
 		return
@@ -1153,29 +1231,31 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 // neighbourFault reports whether Begin refused a manifest for what it is
 // (signer, signature, format) rather than for what this tile holds (a
 // newer version or tombstone arrived meanwhile) or a local disk error.
-func neighbourFault(err error) bool {
-	for _, e := range []error{mfz.ErrUntrusted, mfz.ErrSignature, mfz.ErrMalformed, mfz.ErrTruncated,
-		mfz.ErrBadMagic, mfz.ErrVersion, mfz.ErrName, mfz.ErrTooLarge, mfz.ErrPayload} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
+func neighbourFault(err error) bool { return mfz.Classify(err) == mfz.FaultData }
 
 func (l *loop) manifestTimeouts() {
 	for id, mf := range l.fetches {
 		n := l.nbrs[mf.from]
-		var rf *rfile
-		if n != nil {
-			rf = n.byFid[id]
-		}
-		if rf == nil {
+		if n == nil {
 			delete(l.fetches, id)
 			continue
 		}
 		if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
 			delete(l.fetches, id) // a newer one of the name came meanwhile
+			l.returnToken(n)
+			continue
+		}
+		rf := n.byFid[id]
+		if rf == nil {
+			if announcesNewer(n, mf) {
+				// It moved on to a newer one we do not fetch from it
+				// (held, refused, or fetched from another).
+				delete(l.fetches, id)
+				continue
+			}
+			// It took back (NOTHAVE "gone", a handle given to another
+			// file) a file it announced and we asked it for.
+			l.fetchFailed(n, mf, "announced a file it does not serve")
 			continue
 		}
 		if !l.now.Before(mf.deadline) {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,6 +104,7 @@ type harness struct {
 	dir    string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	full   atomic.Bool // the store's writes fail with ENOSPC while set
 }
 
 // newHarness makes a service whose store trusts one test key, and a loop
@@ -121,6 +124,14 @@ func newHarness(t testing.TB, dirs ...packet.Dir) *harness {
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.MFZ.TrustDir = trust
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	x := &harness{t: t, priv: priv, dir: dir}
+	writeFaults.Store(cfg.StateDir, func(string) error {
+		if x.full.Load() {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	defer writeFaults.Delete(cfg.StateDir)
 	s, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +141,7 @@ func newHarness(t testing.TB, dirs ...packet.Dir) *harness {
 	for _, d := range dirs {
 		h.live[d] = true
 	}
-	x := &harness{t: t, h: h, s: s, priv: priv, dir: dir}
+	x.h, x.s = h, s
 	ctx, cancel := context.WithCancel(context.Background())
 	x.cancel = cancel
 	x.l = newLoop(s, h, &x.wg)
@@ -374,18 +385,12 @@ func TestTrailingBytesRefused(t *testing.T) {
 // error: the block bitmap cannot be recorded) is not retried at once: the
 // loop used to take the partial straight back from the store and verify
 // the whole file again, in a tight loop for as long as the disk failed.
+// The transfer is paused now, and the check runs once per backoff step.
 func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 	x := newHarness(t, packet.ET)
 	sf := x.pack("a.mfz", 1, 900, 1024) // 1 block, 4 chunks
-	x.receiving(sf, packet.ET, 9)
-	deliver := func() {
-		x.turn()
-		for _, r := range requests(x.h.take(t, packet.ET)) {
-			for c := int(r.chunk); c < int(r.chunk)+int(r.count); c++ {
-				x.in(packet.ET, appendData(nil, 9, int(r.block), c, sf.chunk(int(r.block), c)))
-			}
-		}
-	}
+	f := x.receiving(sf, packet.ET, 9)
+	x.turn()
 	dirs, _ := filepath.Glob(filepath.Join(x.dir, "state", "mfz", "partial", "*"))
 	if len(dirs) != 1 {
 		t.Fatalf("partial dirs %v", dirs)
@@ -393,24 +398,30 @@ func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 	if err := os.RemoveAll(dirs[0]); err != nil {
 		t.Fatal(err)
 	}
-	deliver() // stored but not recorded: a disk error
-	if x.l.counters.DiskErrors != 1 {
-		t.Fatalf("disk errors %d, want 1", x.l.counters.DiskErrors)
+	x.serveAll(packet.ET, 9, sf) // stored but not recorded: a disk error
+	if x.l.counters.DiskErrors != 1 || f.nhave != 1 {
+		t.Fatalf("disk errors %d, blocks held %d; want 1, 1", x.l.counters.DiskErrors, f.nhave)
 	}
-	deliver() // the store holds it already: the final check starts, and fails
 	attempts := 0
-	deadline := time.After(time.Second)
-	for done := false; !done; {
-		select {
-		case c := <-x.l.done:
-			attempts++
-			x.l.completed(c)
-		case <-deadline:
-			done = true
+	x.runFor(10*time.Second, func() bool {
+		x.serveAll(packet.ET, 9, sf)
+		if f.completing {
+			select {
+			case c := <-x.l.done:
+				attempts++
+				x.l.completed(c)
+			case <-time.After(20 * time.Second):
+				t.Fatal("the final check did not come back")
+			}
 		}
+		return true
+	})
+	// Paused 1 s, 2 s, 4 s: checks at 1 s, 3 s and 7 s.
+	if attempts < 1 || attempts > 3 {
+		t.Fatalf("%d final checks in 10 s, want one per backoff step", attempts)
 	}
-	if attempts != 1 {
-		t.Fatalf("%d final checks in a second, want 1", attempts)
+	if x.l.isRefused(sf.id) || x.l.files[sf.id] != f || f.nhave != 1 {
+		t.Fatal("a transfer whose disk failed was refused or lost its block")
 	}
 }
 

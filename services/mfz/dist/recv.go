@@ -39,6 +39,10 @@ type nbr struct {
 	free     [][]byte
 
 	lastProgress time.Time
+	// stalled: its silence timer fired and nothing asked has come since.
+	// Its blocks may be taken by a neighbour that answers (pickBlock), and
+	// it is asked nothing new while anything is outstanding.
+	stalled      bool
 	srtt, rttvar time.Duration
 	sampleAt     time.Time // a request sent into an empty pipe, for an RTT sample
 	backoff      uint
@@ -47,6 +51,9 @@ type nbr struct {
 	avoidFor     time.Duration
 	avoidCount   int
 	lastBad      time.Time // its last strike or avoidance
+
+	mfTokens   int       // fresh manifest fetches it may start now (fetchToken)
+	mfRefillAt time.Time // when its next token comes, while it has fewer than t.mfBurst
 
 	syncAt      time.Time // when we last answered its SYNC
 	syncPending bool      // a SYNC came within syncGap of that: answer it when the gap ends
@@ -61,7 +68,7 @@ type nbr struct {
 
 func newNbr(d packet.Dir, tile tep.TileID, l *loop) *nbr {
 	n := &nbr{dir: d, tile: tile, byFid: map[fileID]*rfile{}, bfSent: map[fileID]time.Time{},
-		avoidFor: l.t.avoidFor, rateAt: l.now}
+		avoidFor: l.t.avoidFor, rateAt: l.now, mfTokens: l.t.mfBurst}
 	for _, hn := range l.h.Neighbours() {
 		if hn.Dir == d && hn.RTT > 0 {
 			n.srtt, n.rttvar = hn.RTT, hn.RTT/2
@@ -141,7 +148,7 @@ func (n *nbr) findAsm(f *file, b int) *asm {
 
 // fill asks n for chunks until its window is full.
 func (l *loop) fill(n *nbr) {
-	if n.avoided(l.now) {
+	if n.avoided(l.now) || n.stalled && n.inflight > 0 {
 		return
 	}
 	for n.inflight < l.t.window {
@@ -188,6 +195,7 @@ func (l *loop) askChunks(n *nbr, rf *rfile, a *asm, first, cnt int) {
 	if n.inflight == 0 {
 		n.lastProgress = l.now
 		n.sampleAt = l.now
+		n.stalled = false // a fresh pipe: silent only after a timeout of its own
 	}
 	l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, first, cnt))
 	l.counters.Requests++
@@ -214,13 +222,13 @@ func (l *loop) assignBlock(n *nbr) bool {
 	for i := range ts {
 		f := ts[(l.rr+i)%len(ts)]
 		rf := n.byFid[f.id]
-		if rf == nil || rf.blocks != f.blocks {
+		if rf == nil || rf.blocks != f.blocks || !l.mayFetch(f) {
 			continue
 		}
 		if len(n.asms) >= l.maxAsms(f.m.BlockSize) {
 			return false
 		}
-		b := l.pickBlock(f, rf)
+		b := l.pickBlock(n, f, rf)
 		if b < 0 {
 			continue
 		}
@@ -230,12 +238,14 @@ func (l *loop) assignBlock(n *nbr) bool {
 	return false
 }
 
-func (l *loop) pickBlock(f *file, rf *rfile) int {
+// pickBlock picks a block of f for n, which announced rf: one we lack, n
+// holds, and nobody is fetching, or that a stalled neighbour holds.
+func (l *loop) pickBlock(n *nbr, f *file, rf *rfile) int {
 	switch l.t.strategy {
 	case RarestFirst:
 		best, bestN := -1, 1<<30
 		for b := f.low; b < f.blocks; b++ {
-			if bit(f.have, b) || f.fetching[b] != 0 || !rf.holds(b) {
+			if bit(f.have, b) || !l.free(n, f, b) || !rf.holds(b) {
 				continue
 			}
 			k := 0
@@ -253,7 +263,7 @@ func (l *loop) pickBlock(f *file, rf *rfile) int {
 		return best
 	default:
 		for b := f.low; b < f.blocks; b++ {
-			if !bit(f.have, b) && f.fetching[b] == 0 && rf.holds(b) {
+			if !bit(f.have, b) && l.free(n, f, b) && rf.holds(b) {
 				return b
 			}
 		}
@@ -261,7 +271,30 @@ func (l *loop) pickBlock(f *file, rf *rfile) int {
 	}
 }
 
+// free reports whether n may fetch block b of f: nobody fetches it, or a
+// neighbour that went silent past its timeout does and n has not. A
+// neighbour that served the manifest and then no blocks used to keep its
+// blocks until it was avoided, seconds later (8 s on a 300 KB file), while
+// another neighbour held them all and sat idle
+// (TestSilentNeighbourBlocksGoElsewhere). A neighbour only slow (a tail
+// loss) loses to one with room the blocks it had not delivered, no more.
+func (l *loop) free(n *nbr, f *file, b int) bool {
+	d := f.fetching[b]
+	if d == 0 {
+		return true
+	}
+	o := l.nbrs[d]
+	return d != n.dir && !n.stalled && o != nil && o.stalled
+}
+
 func (l *loop) newAsm(n *nbr, f *file, b int) *asm {
+	if d := f.fetching[b]; d != 0 && d != n.dir && l.nbrs[d] != nil {
+		// Taken from a stalled neighbour (free).
+		if a := l.nbrs[d].findAsm(f, b); a != nil {
+			l.cancelAsm(l.nbrs[d], a)
+			l.counters.Reassigned++
+		}
+	}
 	length := f.m.BlockLen(b)
 	var buf []byte
 	if k := len(n.free); k > 0 && cap(n.free[k-1]) >= length {
@@ -392,6 +425,7 @@ func (l *loop) data(n *nbr, m *msg) {
 		}
 		n.lastProgress = l.now
 		n.backoff = 0
+		n.stalled = false
 	}
 	if a.state[c] == chGot {
 		l.counters.Duplicates++
@@ -419,29 +453,20 @@ func (l *loop) rttSample(n *nbr, r time.Duration) {
 // blockDone verifies and stores a block reassembled from n.
 func (l *loop) blockDone(n *nbr, a *asm) {
 	f, b := a.f, a.block
-	err := f.partial.PutBlock(b, a.buf[:a.length])
 	length := a.length
+	if f.pause.waiting(l.now) {
+		// Its transfer is paused (a full disk): dropped without a write.
+		l.releaseAsm(n, a)
+		l.compactOut(n)
+		return
+	}
+	err := f.partial.PutBlock(b, a.buf[:a.length])
 	l.releaseAsm(n, a)
 	l.compactOut(n)
 	switch {
 	case err == nil:
-		if bit(f.have, b) {
-			return
-		}
-		setBit(f.have, b)
-		f.nhave++
-		f.bytesHave += int64(length)
-		f.changedAt = l.now
-		f.advanceLow()
-		f.sources[n.dir].Blocks++
-		f.sources[n.dir].Bytes += int64(length)
-		n.strikes = 0
-		l.counters.BlocksIn++
-		l.haves[f] = append(l.haves[f], b)
-		if f.nhave == f.blocks {
-			l.flushHaves()
-			l.startComplete(f)
-		}
+		l.storeWorked(f)
+		l.gotBlock(n, f, b, length)
 	case errors.Is(err, mfz.ErrBlockHash):
 		// Every chunk passed its CRC, so the link did not damage it:
 		// n sent a block that is not the one announced.
@@ -451,8 +476,38 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 	case errors.Is(err, mfz.ErrDone):
 		l.resync()
 	default:
-		l.counters.DiskErrors++
-		l.log.Error("mfz cannot store block", "name", f.name, "block", b, "err", err)
+		// This tile's disk failed (mfz.Classify: FaultLocal), not n: n
+		// is not struck, and the block is not asked for again until
+		// the transfer's pause ends.
+		l.storeFailed(f, err)
+		if f.partial.Has(b) {
+			// Written but not yet recorded: held, and recorded by the
+			// store's next sync that works.
+			l.gotBlock(n, f, b, length)
+		}
+	}
+}
+
+// gotBlock counts block b of f, verified and written, as held.
+func (l *loop) gotBlock(n *nbr, f *file, b, length int) {
+	if bit(f.have, b) {
+		return
+	}
+	setBit(f.have, b)
+	f.nhave++
+	f.bytesHave += int64(length)
+	f.changedAt = l.now
+	f.advanceLow()
+	f.sources[n.dir].Blocks++
+	f.sources[n.dir].Bytes += int64(length)
+	n.strikes = 0
+	l.counters.BlocksIn++
+	l.haves[f] = append(l.haves[f], b)
+	if f.nhave == f.blocks {
+		l.flushHaves()
+		if !f.pause.waiting(l.now) {
+			l.startComplete(f)
+		}
 	}
 }
 
@@ -504,6 +559,7 @@ func (l *loop) timeouts() {
 		n.timeoutsN++
 		l.counters.Timeouts++
 		n.backoff++
+		n.stalled = true
 		n.lastProgress = l.now
 		n.sampleAt = time.Time{}
 		if n.backoff >= 4 {

@@ -63,10 +63,14 @@ type tuning struct {
 	manifests   int           // manifest fetches at once from one neighbour
 	mfFloor     time.Duration // a manifest fetch may take this long...
 	mfRate      int           // ...plus its size at this many bytes/s, then it is abandoned
+	mfBurst     int           // fresh manifest fetches a neighbour may start at once...
+	mfRefill    time.Duration // ...and one more each this long; each manifest it serves gives one back
 	syncGap     time.Duration // a neighbour's SYNCs are answered at most this often
 	conductMax  int           // disconnected tiles whose strikes and avoidance are remembered
 	refusedMax  int           // remembered refused file ids
 	refuseFor   time.Duration // a refused id is not fetched again for this long
+	pauseMin    time.Duration // a local store failure (full disk) pauses what failed this long first...
+	pauseMax    time.Duration // ...doubling per failure in a row up to this; then it is tried again
 	resyncEvery time.Duration // reconcile with the store's list
 	snapEvery   time.Duration // publish the status snapshot
 	syncEvery   int           // StoreConfig.SyncEvery
@@ -93,10 +97,17 @@ var defaultTuning = tuning{
 	manifests:   1,
 	mfFloor:     10 * time.Second,
 	mfRate:      4096,
+	mfBurst:     8,
+	mfRefill:    2 * time.Second,
 	syncGap:     time.Second,
 	conductMax:  64,
 	refusedMax:  256,
 	refuseFor:   10 * time.Minute,
+	// A full disk: the first retry after 1 s (space freed by hand is
+	// used at once), then 2, 4... and at most every 30 s: one probe block
+	// (8 KiB) and one log line per step, for as long as the disk is full.
+	pauseMin:    time.Second,
+	pauseMax:    30 * time.Second,
 	resyncEvery: 5 * time.Second,
 	snapEvery:   100 * time.Millisecond,
 	syncEvery:   64,
@@ -110,6 +121,11 @@ var testTuning atomic.Pointer[tuning]
 // flips a bit in every DATA chunk it sends, with the CRC made to match, as
 // a malicious or broken neighbour would.
 var corruptTiles sync.Map
+
+// writeFaults is a test hook: the store of a service whose state dir is a
+// key here gets the value, a func(op string) error, as its
+// StoreConfig.WriteFault (a disk that fails writes on demand).
+var writeFaults sync.Map
 
 // The interfaces Service implements, checked by the compiler.
 var (
@@ -149,12 +165,17 @@ func New(cfg daemon.Config, log *slog.Logger) (*Service, error) {
 	for _, h := range cfg.MFZ.Hooks {
 		hooks = append(hooks, mfz.Hook{Pattern: h.Pattern, Command: h.Command, Timeout: h.Timeout.D()})
 	}
+	var fault func(string) error
+	if v, ok := writeFaults.Load(cfg.StateDir); ok {
+		fault = v.(func(string) error)
+	}
 	st, err := mfz.Open(mfz.StoreConfig{
-		Dir:       filepath.Join(cfg.StateDir, "mfz"),
-		TrustDir:  cfg.MFZ.TrustDir,
-		Hooks:     hooks,
-		Logger:    log,
-		SyncEvery: t.syncEvery,
+		Dir:        filepath.Join(cfg.StateDir, "mfz"),
+		TrustDir:   cfg.MFZ.TrustDir,
+		Hooks:      hooks,
+		Logger:     log,
+		SyncEvery:  t.syncEvery,
+		WriteFault: fault,
 	})
 	if err != nil {
 		return nil, err

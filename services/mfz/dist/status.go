@@ -20,6 +20,9 @@ type Status struct {
 	// Neighbours are the live neighbours and what each announced.
 	Neighbours []NeighbourStatus `json:"neighbours"`
 	Counters   Counters          `json:"counters"`
+	// Paused, when set, says why no new transfer can start: the store
+	// could not create one (a full disk...). It is tried again by itself.
+	Paused string `json:"paused,omitempty"`
 }
 
 // FileStatus is one live file or tombstone.
@@ -49,6 +52,14 @@ type TransferStatus struct {
 	Completing  bool           `json:"completing"`     // all blocks held; final check running
 	Seconds     float64        `json:"seconds"`
 	Sources     []SourceStatus `json:"sources"`
+	// State is "receiving", "completing" (the final check runs) or
+	// "paused": this tile's store failed (a full disk); nothing is asked
+	// for until RetryS, then one block (or the final check) is tried, and
+	// the transfer resumes by itself when that works. Reason is the
+	// store's error, naming the path to act on.
+	State  string  `json:"state"`
+	Reason string  `json:"reason,omitempty"`
+	RetryS float64 `json:"retry_s,omitempty"`
 }
 
 // SourceStatus is what one neighbour delivered to a transfer.
@@ -115,6 +126,7 @@ type Counters struct {
 	Unknown         uint64 `json:"unknown_type"`
 	NotLive         uint64 `json:"not_live"`
 	SyncsDeferred   uint64 `json:"syncs_deferred"` // SYNCs within a second of the last one answered: one answer when the second ends
+	Reassigned      uint64 `json:"reassigned"`     // blocks taken from a neighbour silent past its timeout and asked of another
 	ReadErrors      uint64 `json:"read_errors"`
 	DiskErrors      uint64 `json:"disk_errors"`
 }
@@ -123,11 +135,22 @@ type Counters struct {
 func (l *loop) snapshot() {
 	l.lastSnap = l.now
 	st := Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{}, Counters: l.counters}
+	if l.begins.waiting(l.now) {
+		st.Paused = l.begins.err.Error()
+	}
 	for _, f := range l.files {
 		if f.receiving() {
 			t := TransferStatus{Name: f.name, Version: f.version, ID: f.id.String(), BlocksHeld: f.nhave,
 				BlocksTotal: f.blocks, BytesHeld: f.bytesHave, BytesTotal: f.m.BodyLen, Resumed: f.resumed,
-				Completing: f.completing, Seconds: l.now.Sub(f.started).Seconds(), Sources: []SourceStatus{}}
+				Completing: f.completing, Seconds: l.now.Sub(f.started).Seconds(), Sources: []SourceStatus{},
+				State: "receiving"}
+			switch {
+			case f.completing:
+				t.State = "completing"
+			case f.pause.paused():
+				t.State, t.Reason = "paused", f.pause.err.Error()
+				t.RetryS = max(f.pause.until.Sub(l.now).Seconds(), 0)
+			}
 			var got int64
 			for d, s := range f.sources {
 				if s.Blocks > 0 {
