@@ -44,7 +44,10 @@ type listener struct {
 	path    string
 	ln      *net.UnixListener
 	serve   func(context.Context, *localConn)
-	conns   map[*localConn]struct{}
+	// clientFirst: the client speaks first, so a new connection is idle
+	// until it does (control.sock, service.sock; not mfm.sock).
+	clientFirst bool
+	conns       map[*localConn]struct{}
 
 	refused atomic.Uint64 // connections turned away: the socket was full
 	evicted atomic.Uint64 // idle connections closed to admit a new one
@@ -63,8 +66,17 @@ type localConn struct {
 
 const evicted = -1
 
-// idle marks the connection as waiting for its client.
-func (lc *localConn) idle() { lc.idleSince.Store(time.Now().UnixNano()) }
+// idle marks the connection as waiting for its client (unless it was
+// closed to make room: that mark stays).
+func (lc *localConn) idle() {
+	now := time.Now().UnixNano()
+	for {
+		v := lc.idleSince.Load()
+		if v == evicted || lc.idleSince.CompareAndSwap(v, now) {
+			return
+		}
+	}
+}
 
 // busy marks the connection as serving a request. It returns false if the
 // connection was closed to make room meanwhile: the request is dropped
@@ -97,8 +109,8 @@ func (s *sockets) listen(d *Daemon) error {
 	}
 	for _, l := range []*listener{
 		{name: MFMSocket, network: "unixpacket", serve: d.serveMFM},
-		{name: ServiceSocket, network: "unixpacket", serve: d.serveServiceClient},
-		{name: ControlSocket, network: "unix", serve: d.serveControl},
+		{name: ServiceSocket, network: "unixpacket", serve: d.serveServiceClient, clientFirst: true},
+		{name: ControlSocket, network: "unix", serve: d.serveControl, clientFirst: true},
 	} {
 		l.path = filepath.Join(cfg.RunDir, l.name)
 		l.conns = make(map[*localConn]struct{})
@@ -163,6 +175,9 @@ func (s *sockets) serve(ctx context.Context, goroutine func(string, func(context
 					continue
 				}
 				lc := &localConn{UnixConn: c}
+				if l.clientFirst {
+					lc.idle()
+				}
 				if !s.admit(l, lc) {
 					continue
 				}
