@@ -1,7 +1,6 @@
 package dev
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -184,30 +183,6 @@ type UDPStats struct {
 // ErrNotRouted is returned (wrapped) for a write of a packet that is not a
 // routed service or MFM packet: only those travel between tiles.
 var ErrNotRouted = errors.New("only routed (service or MFM) packets travel on links")
-
-// The UDP link frame (framing version 2): every datagram starts with
-// frameMagic, a frame type, the sender's outgoing direction and the
-// sender's epoch; a packet frame then has a 16-bit sequence number and the
-// packet. notes/protocol.md "UDP link frames" has the details.
-const (
-	frameMagic     = 0x55 // 'U': framing version 2
-	frameMagicV1   = 0x54 // 'T': version 1 (no epoch or sequence number)
-	framePacket    = 0x01 // followed by epoch, sequence, one ITC packet of 1..255 bytes
-	frameKeepalive = 0x02 // followed by epoch only
-	keepaliveLen   = 7    // magic, type, dir8, epoch[4]
-	frameHeaderLen = 9    // magic, type, dir8, epoch[4], seq[2]
-	maxFrameLen    = frameHeaderLen + packet.MaxLen
-)
-
-// frameVersion returns the framing version byte 0 of a frame names, or 0
-// if it is no itcd UDP frame: version v has magic 0x54+v-1, so a
-// receiver recognises a peer that speaks another version (0x54..0x5F).
-func frameVersion(b0 byte) int {
-	if b0 < frameMagicV1 || b0 > 0x5F {
-		return 0
-	}
-	return int(b0-frameMagicV1) + 1
-}
 
 // reorderWindow is how far behind the newest sequence number a frame may
 // be and still count as late (dropped, Reordered). A frame further behind
@@ -485,7 +460,7 @@ func (u *UDP) Close() error {
 // readLoop receives datagrams until the socket is closed.
 func (u *UDP) readLoop() {
 	defer u.wg.Done()
-	var buf [maxFrameLen + 1]byte // one more, to see oversized datagrams
+	var buf [MaxFrameLen + 1]byte // one more, to see oversized datagrams
 	for {
 		n, from, err := u.conn.ReadFromUDPAddrPort(buf[:])
 		if err != nil {
@@ -523,47 +498,16 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 		}
 		return
 	}
-	if len(b) == 0 || b[0] != frameMagic {
-		if v := frameVersion(firstByte(b)); v != 0 {
-			u.badDatagram.Add(1)
-			if !l.versionLogged.Swap(true) {
-				u.log.Error("udp device: neighbour speaks another UDP link framing version: run the same itcd version at both ends (its datagrams are dropped and counted as BadDatagram; logged once per link)",
-					"local", u.conn.LocalAddr(), "link", l.dir, "from", from, "their_version", v, "our_version", frameVersion(frameMagic))
-			}
-			return
-		}
-		u.bad(l, "not an itcd UDP link frame (wrong magic byte)", b)
+	f, err := ParseFrame(b)
+	if err != nil {
+		u.badFrame(l, err, b)
 		return
 	}
-	if len(b) < keepaliveLen {
-		u.bad(l, "frame shorter than its header", b)
-		return
-	}
-	typ := b[1]
-	switch {
-	case typ == frameKeepalive && len(b) != keepaliveLen:
-		u.bad(l, "keepalive frame of the wrong length", b)
-		return
-	case typ == framePacket && len(b) <= frameHeaderLen:
-		u.bad(l, "packet frame without a packet", b)
-		return
-	case typ == framePacket && len(b) > maxFrameLen:
-		u.bad(l, "packet frame longer than 255 packet bytes", b)
-		return
-	case typ != frameKeepalive && typ != framePacket:
-		u.bad(l, "unknown frame type", b)
-		return
-	}
-	epoch := binary.BigEndian.Uint32(b[3:7])
-	if epoch == 0 {
-		u.bad(l, "frame with epoch 0", b)
-		return
-	}
-	if packet.Dir(b[2]) != l.dir.Opposite() {
+	if f.Dir != l.dir.Opposite() {
 		l.c.misrouted.Add(1)
 		if !l.misroutedLogged.Swap(true) {
 			u.log.Warn("udp device: neighbour sends on the wrong link: check both ends' link maps (dropped; logged once)",
-				"local", u.conn.LocalAddr(), "link", l.dir, "from", from, "their_dir", packet.Dir(b[2]), "want", l.dir.Opposite())
+				"local", u.conn.LocalAddr(), "link", l.dir, "from", from, "their_dir", f.Dir, "want", l.dir.Opposite())
 		}
 		return
 	}
@@ -577,13 +521,14 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	now := u.now()
 	h := l.lastHeard.Load()
 	fresh := h == 0 || now-h >= int64(u.cfg.DownAfter)
+	epoch, typ := f.Epoch, f.Type
 	if epoch != l.rxEpoch {
 		// A straggler of the neighbour's previous run, overtaken by the
 		// new run's frames, is neither heard nor delivered. But a run
 		// that goes on sending keepalives is alive: then the "new" epoch
 		// was a stray frame, and the previous one is taken back.
-		if epoch == l.rxPrevEpoch && !fresh && (typ == framePacket || l.rxPrevKeepalives < prevEpochKeepalives) {
-			if typ == framePacket {
+		if epoch == l.rxPrevEpoch && !fresh && (typ == FramePacket || l.rxPrevKeepalives < prevEpochKeepalives) {
+			if typ == FramePacket {
 				l.c.reordered.Add(1)
 			} else {
 				l.rxPrevKeepalives++
@@ -602,13 +547,13 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	if !l.up.Load() {
 		u.refreshStatus()
 	}
-	if typ == frameKeepalive {
+	if typ == FrameKeepalive {
 		l.c.kaRecv.Add(1)
 		return
 	}
 
 	// Keep T2 order: deliver only frames newer than the newest so far.
-	seq := binary.BigEndian.Uint16(b[7:9])
+	seq := f.Seq
 	switch {
 	case !l.rxSynced:
 		l.rxSynced = true
@@ -622,7 +567,7 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	}
 	l.rxSeq = seq
 
-	p := b[frameHeaderLen:]
+	p := f.Packet
 	pk, err := packet.Decode(p)
 	if err != nil || pk.Kind != packet.KindService && pk.Kind != packet.KindMFM {
 		u.bad(l, "packet frame whose packet is malformed or not routed", b)
@@ -644,11 +589,19 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	notify(u.ready)
 }
 
-func firstByte(b []byte) byte {
-	if len(b) == 0 {
-		return 0
+// badFrame counts a datagram from neighbour l that is no frame. One in
+// another framing version is an older or newer itcd at the far end: said
+// loudly, once per link, as the link will never come up.
+func (u *UDP) badFrame(l *udpLink, err error, b []byte) {
+	if errors.Is(err, ErrFrameVersion) {
+		u.badDatagram.Add(1)
+		if !l.versionLogged.Swap(true) {
+			u.log.Error("udp device: neighbour speaks another UDP link framing version: run the same itcd version at both ends (its datagrams are dropped and counted as BadDatagram; logged once per link)",
+				"local", u.conn.LocalAddr(), "link", l.dir, "from", l.addr, "their_version", frameVersion(b[0]), "our_version", frameVersion(FrameMagic))
+		}
+		return
 	}
-	return b[0]
+	u.bad(l, err.Error(), b)
 }
 
 // bad counts a datagram from neighbour l that does not decode and logs the
@@ -697,9 +650,9 @@ func (u *UDP) sendKeepalives() {
 			l.c.kaLost.Add(1)
 			continue
 		}
-		f := [keepaliveLen]byte{frameMagic, frameKeepalive, byte(l.dir)}
-		binary.BigEndian.PutUint32(f[3:7], u.epoch)
-		if _, err := u.conn.WriteToUDPAddrPort(f[:], l.addr); err != nil {
+		var buf [KeepaliveFrameLen]byte
+		f, _ := AppendFrame(buf[:0], Frame{Type: FrameKeepalive, Dir: l.dir, Epoch: u.epoch})
+		if _, err := u.conn.WriteToUDPAddrPort(f, l.addr); err != nil {
 			u.sendFailed(l, err)
 			continue
 		}

@@ -214,7 +214,7 @@ func TestUDPReadUnblocksOnClose(t *testing.T) {
 
 // pktFrame returns a version 2 packet frame as a neighbour sends it.
 func pktFrame(dir packet.Dir, epoch uint32, seq uint16, p ...byte) []byte {
-	f := []byte{frameMagic, framePacket, byte(dir), 0, 0, 0, 0, 0, 0}
+	f := []byte{FrameMagic, FramePacket, byte(dir), 0, 0, 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(f[3:], epoch)
 	binary.BigEndian.PutUint16(f[7:], seq)
 	return append(f, p...)
@@ -222,7 +222,7 @@ func pktFrame(dir packet.Dir, epoch uint32, seq uint16, p ...byte) []byte {
 
 // kaFrame returns a version 2 keepalive frame.
 func kaFrame(dir packet.Dir, epoch uint32) []byte {
-	f := []byte{frameMagic, frameKeepalive, byte(dir), 0, 0, 0, 0}
+	f := []byte{FrameMagic, FrameKeepalive, byte(dir), 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(f[3:], epoch)
 	return f
 }
@@ -247,11 +247,11 @@ func TestUDPBadDatagrams(t *testing.T) {
 	pkt := func(p ...byte) []byte { seq++; return pktFrame(packet.WT, ep, seq, p...) }
 	bad := [][]byte{
 		{},
-		{frameMagic},
-		{frameMagic, framePacket},
-		{frameMagic, frameKeepalive, byte(packet.WT)},                   // keepalive without epoch
-		{0x41, framePacket, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2}, // wrong magic
-		{frameMagic, 9, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2},     // unknown frame type
+		{FrameMagic},
+		{FrameMagic, FramePacket},
+		{FrameMagic, FrameKeepalive, byte(packet.WT)},                   // keepalive without epoch
+		{0x41, FramePacket, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2}, // wrong magic
+		{FrameMagic, 9, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2},     // unknown frame type
 		append(kaFrame(packet.WT, ep), 1),                               // keepalive with a tail
 		kaFrame(packet.WT, 0),                                           // epoch 0
 		pktFrame(packet.WT, 0, 5, 0x82, 2),                              // epoch 0
@@ -282,9 +282,9 @@ func TestUDPBadDatagrams(t *testing.T) {
 	// counted, logged once with both versions, and never heard as alive.
 	nbad := a.Stats().BadDatagram
 	other := [][]byte{
-		{frameMagicV1, framePacket, byte(packet.WT), 0x82, 2, 'o', 'l', 'd'}, // version 1 packet
-		{frameMagicV1, frameKeepalive, byte(packet.WT)},                      // version 1 keepalive
-		{0x56, framePacket, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2},      // a version 3
+		{frameMagicV1, FramePacket, byte(packet.WT), 0x82, 2, 'o', 'l', 'd'}, // version 1 packet
+		{frameMagicV1, FrameKeepalive, byte(packet.WT)},                      // version 1 keepalive
+		{0x56, FramePacket, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2},      // a version 3
 	}
 	for _, g := range other {
 		b.conn.WriteToUDPAddrPort(g, to)
@@ -308,7 +308,7 @@ func TestUDPBadDatagrams(t *testing.T) {
 		for j := range g {
 			g[j] = byte(r.Uint32())
 		}
-		if len(g) > frameHeaderLen && i%2 == 0 {
+		if len(g) > FrameHeaderLen && i%2 == 0 {
 			copy(g, pktFrame(packet.WT, ep, uint16(20000+i)))
 		}
 		b.conn.WriteToUDPAddrPort(g, to)

@@ -1,7 +1,6 @@
 package dev
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -40,7 +39,7 @@ type udpLink struct {
 	next  int64 // pacing clock: when the next packet may depart
 	paced int   // the rate next was computed at; 0: link idle or unpaced
 	rng   *rand.Rand
-	frame [maxFrameLen]byte // header fixed but for the sequence number
+	frame [MaxFrameLen]byte // header fixed but for the sequence number
 	seq   uint16            // the sequence number of the next frame sent
 
 	kaRNG *rand.Rand // owned by the keepalive goroutine
@@ -66,8 +65,7 @@ func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) 
 	}
 	p := cfg.Profile
 	l.profile.Store(&p)
-	l.frame[0], l.frame[1], l.frame[2] = frameMagic, framePacket, byte(d)
-	binary.BigEndian.PutUint32(l.frame[3:7], epoch)
+	appendFrameHeader(l.frame[:0], FramePacket, d, epoch)
 	return l
 }
 
@@ -105,7 +103,7 @@ func (u *UDP) step(l *udpLink) int64 {
 			if due > now {
 				break
 			}
-			n, _ := l.delay.pop(l.frame[frameHeaderLen:])
+			n, _ := l.delay.pop(l.frame[FrameHeaderLen:])
 			if l.profile.Load().Cut {
 				l.c.cutDropped.Add(1) // cut while on the wire
 				continue
@@ -150,7 +148,7 @@ func (u *UDP) step(l *udpLink) int64 {
 			l.outMu.Unlock()
 			return wait // the delay line is not empty: its head is due at some point
 		}
-		l.out.pop(l.frame[frameHeaderLen:])
+		l.out.pop(l.frame[FrameHeaderLen:])
 		l.outMu.Unlock()
 		if p.Rate > 0 {
 			l.next += int64(n) * int64(time.Second) / int64(p.Rate)
@@ -177,7 +175,7 @@ func (u *UDP) depart(l *udpLink, p *LinkProfile, n int, now int64, delayed bool)
 		l.c.lost.Add(1)
 		return
 	}
-	b := l.frame[frameHeaderLen : frameHeaderLen+n]
+	b := l.frame[FrameHeaderLen : FrameHeaderLen+n]
 	if p.Corrupt > 0 && l.rng.Float64() < p.Corrupt {
 		flipBits(l.rng, b)
 		l.c.corrupted.Add(1)
@@ -221,9 +219,9 @@ func flipBits(r *rand.Rand, b []byte) {
 // copy too, so the receiver takes that for a packet the link really sent
 // twice rather than for a network duplicate.
 func (u *UDP) send(l *udpLink, n int) {
-	binary.BigEndian.PutUint16(l.frame[7:9], l.seq)
+	putFrameSeq(l.frame[:], l.seq)
 	l.seq++
-	if _, err := u.conn.WriteToUDPAddrPort(l.frame[:frameHeaderLen+n], l.addr); err != nil {
+	if _, err := u.conn.WriteToUDPAddrPort(l.frame[:FrameHeaderLen+n], l.addr); err != nil {
 		u.sendFailed(l, err)
 		return
 	}

@@ -177,7 +177,7 @@ func (s *Service) reload(log *slog.Logger) (changed bool) {
 	return changed
 }
 
-// valueMessage returns the msgValue to send, or false while there is no
+// valueMessage returns the MsgValue to send, or false while there is no
 // value yet: a tile without one says nothing.
 func (s *Service) valueMessage() ([]byte, bool) {
 	s.mu.Lock()
@@ -185,7 +185,7 @@ func (s *Service) valueMessage() ([]byte, bool) {
 	if !s.hasValue {
 		return nil, false
 	}
-	return appendValue(nil, s.value), true
+	return AppendValue(nil, s.value), true
 }
 
 // advertise sends our value to every live neighbour.
@@ -241,7 +241,7 @@ func (s *Service) neighbourEvent(h daemon.Host, ev tep.Event) {
 
 // receive handles one packet from a neighbour.
 func (s *Service) receive(h daemon.Host, m *daemon.Message) {
-	msg, err := parseMessage(m.Payload())
+	msg, err := ParseMessage(m.Payload())
 	if err != nil {
 		s.mu.Lock()
 		s.counts.Malformed++
@@ -261,13 +261,13 @@ func (s *Service) receive(h daemon.Host, m *daemon.Message) {
 		s.mu.Unlock()
 		return
 	}
-	switch msg.kind {
-	case msgValue:
+	switch msg.Kind {
+	case MsgValue:
 		s.mu.Lock()
-		s.heard[m.From] = &neighbourValue{tile: m.Tile, value: msg.value, at: time.Now()}
+		s.heard[m.From] = &neighbourValue{tile: m.Tile, value: msg.Value, at: time.Now()}
 		s.counts.Received++
 		s.mu.Unlock()
-	case msgAsk:
+	case MsgAsk:
 		if reply, ok := s.valueMessage(); ok {
 			s.send(h, m.From, reply)
 		}

@@ -45,7 +45,7 @@
 //     does not need to, because it repeats its value every interval anyway.
 //
 //  4. Nothing from a neighbour is trusted. Payloads are parsed by
-//     parseMessage, which checks the length for the type; what cannot be
+//     ParseMessage, which checks the length for the type; what cannot be
 //     read is counted and dropped, never acted on. The payload format is
 //     in wire.go and byte by byte in notes/protocol.md.
 //

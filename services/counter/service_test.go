@@ -75,7 +75,7 @@ func TestAdvertiseWithoutValueSendsNothing(t *testing.T) {
 	}
 	s.value, s.hasValue = 3, true
 	s.advertise(h)
-	want := appendValue(nil, 3)
+	want := AppendValue(nil, 3)
 	if len(h.sent) != 2 || h.sent[0].to != packet.ET || h.sent[1].to != packet.NW ||
 		!bytes.Equal(h.sent[0].payload, want) || !bytes.Equal(h.sent[1].payload, want) {
 		t.Fatalf("sent %v", h.sent)
@@ -108,7 +108,7 @@ func TestConnectSendsValueAndAskDisconnectForgets(t *testing.T) {
 	h.sent = nil
 	s.value, s.hasValue = -2, true
 	s.neighbourEvent(h, tep.Event{Kind: packet.EventConnect, Dir: packet.SW})
-	if len(h.sent) != 2 || !bytes.Equal(h.sent[0].payload, appendValue(nil, -2)) || !bytes.Equal(h.sent[1].payload, askPayload) {
+	if len(h.sent) != 2 || !bytes.Equal(h.sent[0].payload, AppendValue(nil, -2)) || !bytes.Equal(h.sent[1].payload, askPayload) {
 		t.Fatalf("sent %v", h.sent)
 	}
 

@@ -9,49 +9,54 @@ import (
 // The counter payload, byte by byte in notes/protocol.md. Byte 0 is the
 // message type; what follows depends on it. Bytes past the end of a known
 // message are ignored, so a later version can append fields that older
-// tiles skip, as the liveness hello does.
+// tiles skip, as the liveness hello does. The encoders and the parser are
+// exported for programs that speak service 2 from outside the service,
+// such as the hostile neighbour of the attack tests (sim/hostile).
 const (
-	// msgValue tells the receiver the sender's value:
+	// MsgValue tells the receiver the sender's value:
 	// bytes 1..8 are an int64, big-endian, two's complement.
-	msgValue = 1
-	// msgAsk asks the receiver to answer with a msgValue. It has no body.
-	msgAsk = 2
+	MsgValue = 1
+	// MsgAsk asks the receiver to answer with a MsgValue. It has no body.
+	MsgAsk = 2
 
-	valueLen = 1 + 8 // a msgValue is at least this long
+	valueLen = 1 + 8 // a MsgValue is at least this long
 )
 
 // askPayload is the whole of an ask.
-var askPayload = []byte{msgAsk}
+var askPayload = AppendAsk(nil)
 
-// appendValue appends the msgValue for v to dst.
-func appendValue(dst []byte, v int64) []byte {
-	dst = append(dst, msgValue)
+// AppendValue appends the MsgValue for v to dst.
+func AppendValue(dst []byte, v int64) []byte {
+	dst = append(dst, MsgValue)
 	return binary.BigEndian.AppendUint64(dst, uint64(v))
 }
 
-// message is one payload from a neighbour, parsed.
-type message struct {
-	kind  byte  // msgValue or msgAsk
-	value int64 // for msgValue
+// AppendAsk appends a MsgAsk to dst.
+func AppendAsk(dst []byte) []byte { return append(dst, MsgAsk) }
+
+// Message is one payload from a neighbour, parsed.
+type Message struct {
+	Kind  byte  // MsgValue or MsgAsk
+	Value int64 // for MsgValue
 }
 
 var errEmpty = errors.New("empty payload")
 
-// parseMessage reads a payload from a neighbour. It trusts nothing: a
+// ParseMessage reads a payload from a neighbour. It trusts nothing: a
 // payload too short for its type, or of a type this version does not
 // know, is an error.
-func parseMessage(b []byte) (message, error) {
+func ParseMessage(b []byte) (Message, error) {
 	if len(b) == 0 {
-		return message{}, errEmpty
+		return Message{}, errEmpty
 	}
 	switch b[0] {
-	case msgValue:
+	case MsgValue:
 		if len(b) < valueLen {
-			return message{}, fmt.Errorf("value message of %d bytes, want %d", len(b), valueLen)
+			return Message{}, fmt.Errorf("value message of %d bytes, want %d", len(b), valueLen)
 		}
-		return message{kind: msgValue, value: int64(binary.BigEndian.Uint64(b[1:valueLen]))}, nil
-	case msgAsk:
-		return message{kind: msgAsk}, nil
+		return Message{Kind: MsgValue, Value: int64(binary.BigEndian.Uint64(b[1:valueLen]))}, nil
+	case MsgAsk:
+		return Message{Kind: MsgAsk}, nil
 	}
-	return message{}, fmt.Errorf("unknown message type %d", b[0])
+	return Message{}, fmt.Errorf("unknown message type %d", b[0])
 }

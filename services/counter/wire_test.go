@@ -18,14 +18,14 @@ func TestValueWireForm(t *testing.T) {
 		{math.MaxInt64, "01 7fffffffffffffff"},
 		{math.MinInt64, "01 8000000000000000"},
 	} {
-		got := appendValue(nil, tc.v)
+		got := AppendValue(nil, tc.v)
 		want, _ := hex.DecodeString(string(bytes.ReplaceAll([]byte(tc.want), []byte(" "), nil)))
 		if !bytes.Equal(got, want) {
-			t.Errorf("appendValue(%d) = %x, want %x", tc.v, got, want)
+			t.Errorf("AppendValue(%d) = %x, want %x", tc.v, got, want)
 		}
-		m, err := parseMessage(got)
-		if err != nil || m.kind != msgValue || m.value != tc.v {
-			t.Errorf("parseMessage(%x) = %+v, %v; want value %d", got, m, err, tc.v)
+		m, err := ParseMessage(got)
+		if err != nil || m.Kind != MsgValue || m.Value != tc.v {
+			t.Errorf("ParseMessage(%x) = %+v, %v; want value %d", got, m, err, tc.v)
 		}
 	}
 }
@@ -34,39 +34,39 @@ func TestParseMessage(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		hex   string
-		want  message
+		want  Message
 		fails bool
 	}{
-		{"ask", "02", message{kind: msgAsk}, false},
-		{"ask with trailing bytes", "02ff", message{kind: msgAsk}, false},
-		{"value with trailing bytes", "01000000000000002a00ff", message{kind: msgValue, value: 42}, false},
-		{"empty", "", message{}, true},
-		{"value too short", "0100000000000000", message{}, true},
-		{"type only", "01", message{}, true},
-		{"type 0", "00", message{}, true},
-		{"unknown type", "03000000000000002a", message{}, true},
+		{"ask", "02", Message{Kind: MsgAsk}, false},
+		{"ask with trailing bytes", "02ff", Message{Kind: MsgAsk}, false},
+		{"value with trailing bytes", "01000000000000002a00ff", Message{Kind: MsgValue, Value: 42}, false},
+		{"empty", "", Message{}, true},
+		{"value too short", "0100000000000000", Message{}, true},
+		{"type only", "01", Message{}, true},
+		{"type 0", "00", Message{}, true},
+		{"unknown type", "03000000000000002a", Message{}, true},
 	} {
 		b, _ := hex.DecodeString(tc.hex)
-		got, err := parseMessage(b)
+		got, err := ParseMessage(b)
 		if (err != nil) != tc.fails || got != tc.want {
-			t.Errorf("%s: parseMessage(%s) = %+v, %v", tc.name, tc.hex, got, err)
+			t.Errorf("%s: ParseMessage(%s) = %+v, %v", tc.name, tc.hex, got, err)
 		}
 	}
 }
 
 // FuzzParseMessage checks that any payload parses without panic and that a
-// value message reads back what appendValue wrote.
+// value message reads back what AppendValue wrote.
 func FuzzParseMessage(f *testing.F) {
-	f.Add([]byte{msgValue, 0, 0, 0, 0, 0, 0, 0, 42})
-	f.Add([]byte{msgAsk})
+	f.Add([]byte{MsgValue, 0, 0, 0, 0, 0, 0, 0, 42})
+	f.Add([]byte{MsgAsk})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseMessage(b)
+		m, err := ParseMessage(b)
 		if err != nil {
 			return
 		}
-		if m.kind == msgValue && !bytes.Equal(appendValue(nil, m.value), b[:valueLen]) {
-			t.Fatalf("value %d does not re-encode to %x", m.value, b[:valueLen])
+		if m.Kind == MsgValue && !bytes.Equal(AppendValue(nil, m.Value), b[:valueLen]) {
+			t.Fatalf("value %d does not re-encode to %x", m.Value, b[:valueLen])
 		}
 	})
 }

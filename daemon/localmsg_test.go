@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+func TestCheckServiceWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"to ET", []byte{0x82, 9, 'h', 'i'}, nil},
+		{"empty message", nil, packet.ErrEmpty},
+		{"to NT", []byte{0x80, 9}, packet.ErrNoLink},
+		{"another number", []byte{0x82, 8}, ErrOtherService},
+		{"MFM", []byte{0xA2, 1}, ErrNotService},
+		{"TEP", []byte{0xC4, 1, 2}, ErrNotService},
+		{"too long", append([]byte{0x82, 9}, make([]byte, 254)...), packet.ErrTooLong},
+	} {
+		p, err := checkServiceWrite(tc.b, 9)
+		if !errors.Is(err, tc.want) || err == nil && (p.Service != 9 || p.Dir != packet.ET) {
+			t.Errorf("%s: checkServiceWrite(% x) = %+v, %v; want %v", tc.name, tc.b, p, err, tc.want)
+		}
+	}
+}
+
+func TestCheckMFMWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"to ET", []byte{0xA2, 1, 2}, nil},
+		{"empty message", nil, packet.ErrEmpty},
+		{"to ST", []byte{0xA4, 1}, packet.ErrNoLink},
+		{"service packet", []byte{0x82, 2}, ErrNotMFM},
+		{"debug packet", []byte{0xC1, 2}, ErrNotMFM},
+	} {
+		p, err := checkMFMWrite(tc.b)
+		if !errors.Is(err, tc.want) || err == nil && p.Dir != packet.ET {
+			t.Errorf("%s: checkMFMWrite(% x) = %+v, %v; want %v", tc.name, tc.b, p, err, tc.want)
+		}
+	}
+}
+
+func TestParseControlRequest(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		cmd  string
+		want error
+	}{
+		{`{"cmd":"status"}`, "status", nil},
+		{`{"cmd":"link","args":{"dir":"ET"},"later":1}`, "link", nil},
+		{`{}`, "", ErrRequestNoCmd},
+		{`null`, "", ErrRequestNoCmd},
+		{`[1]`, "", ErrRequestNotJSON},
+		{`{"cmd":"status"`, "", ErrRequestNotJSON},
+		{`{"cmd":"status"} {}`, "", ErrRequestNotJSON},
+		{`{"cmd":"` + strings.Repeat("a", MaxControlRequest) + `"}`, "", ErrRequestTooLong},
+	} {
+		req, err := parseControlRequest([]byte(tc.line))
+		if !errors.Is(err, tc.want) || req.Cmd != tc.cmd {
+			t.Errorf("parseControlRequest(%.40q) = %+v, %v; want %q, %v", tc.line, req, err, tc.cmd, tc.want)
+		}
+	}
+}
+
+// The exported hello encoder and parser are the daemon's own.
+func TestHelloExported(t *testing.T) {
+	h := Hello{Version: 1, Tile: tep.TileID{1, 2, 3, 4, 5, 6, 7, 8}, Uptime: 9, Services: 1<<1 | 1<<8, TS: 77, EchoTS: 5, EchoHold: 3}
+	b := AppendHello([]byte{0xee}, h)
+	x := hello{version: 1, tile: h.Tile, uptime: 9, services: h.Services, ts: 77, echoTS: 5, echoHold: 3}
+	if want := appendHello([]byte{0xee}, &x); !bytes.Equal(b, want) || len(b) != 1+HelloLen {
+		t.Fatalf("AppendHello = % x, want % x", b, want)
+	}
+	if got, ok := ParseHello(b[1:]); !ok || got != h {
+		t.Fatalf("ParseHello = %+v, %v", got, ok)
+	}
+	h.Tile = tep.TileID{}
+	if _, ok := ParseHello(AppendHello(nil, h)); ok {
+		t.Fatal("ParseHello took an all-zero tile")
+	}
+}
