@@ -97,7 +97,7 @@ func BenchmarkDemuxToService(b *testing.B) {
 				b.Fatal(err)
 			}
 			// The tile on ET is live, as if its hello had been heard.
-			d.nbr.heard(d, packet.ET, appendHello(nil, &hello{version: 1, tile: [8]byte{1}, ts: 1}))
+			d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: [8]byte{1}, TS: 1}))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b.ReportAllocs()

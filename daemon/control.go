@@ -63,10 +63,9 @@ func (d *Daemon) serveControl(ctx context.Context, lc *localConn) {
 		if !lc.busy() {
 			return
 		}
-		var req ControlRequest
 		var resp ControlResponse
-		if err := json.Unmarshal(line, &req); err != nil {
-			resp.Error = "request is not JSON: " + err.Error()
+		if req, err := parseControlRequest(line); err != nil {
+			resp.Error = err.Error()
 		} else if result, err := d.control(ctx, req); err != nil {
 			resp.Error = err.Error()
 		} else if resp.Result, err = json.Marshal(result); err != nil {

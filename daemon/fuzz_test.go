@@ -13,19 +13,19 @@ import (
 )
 
 func FuzzParseHello(f *testing.F) {
-	h := hello{version: 1, tile: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, uptime: 9, services: 1<<1 | 1<<8, ts: 77, echoTS: 5, echoHold: 3}
-	f.Add(appendHello(nil, &h))
+	h := Hello{Version: 1, Tile: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, Uptime: 9, Services: 1<<1 | 1<<8, TS: 77, EchoTS: 5, EchoHold: 3}
+	f.Add(AppendHello(nil, h))
 	f.Add([]byte{})
 	f.Add([]byte{helloType})
-	f.Add(append(appendHello(nil, &h), 0xff, 0xee))
+	f.Add(append(AppendHello(nil, h), 0xff, 0xee))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, ok := parseHello(b)
+		got, ok := ParseHello(b)
 		if !ok {
 			return
 		}
-		// What parses re-encodes to the same first helloLen bytes.
-		if enc := appendHello(nil, &got); !bytes.Equal(enc, b[:helloLen]) {
-			t.Fatalf("re-encoded %x, input %x", enc, b[:helloLen])
+		// What parses re-encodes to the same first HelloLen bytes.
+		if enc := AppendHello(nil, got); !bytes.Equal(enc, b[:HelloLen]) {
+			t.Fatalf("re-encoded %x, input %x", enc, b[:HelloLen])
 		}
 	})
 }

@@ -1,11 +1,15 @@
 package daemon
 
-import "github.com/t2tiles/itcd/services/tep"
+import (
+	"encoding/binary"
 
-// Hello is the liveness hello (service 1, notes/protocol.md) with its
-// fields exported, for programs that speak it from outside the daemon: the
-// hostile neighbour of the attack tests (sim/hostile) forges hellos and
-// reads the daemon's.
+	"github.com/t2tiles/itcd/services/tep"
+)
+
+// Hello is the liveness hello (service 1), byte by byte in
+// notes/protocol.md. It is exported for programs that speak it from
+// outside the daemon: the hostile neighbour of the attack tests
+// (sim/hostile) forges hellos and reads the daemon's.
 type Hello struct {
 	Version  uint8      // liveness protocol version; 0 is invalid
 	Tile     tep.TileID // the sender's identity; all zero is invalid
@@ -16,25 +20,39 @@ type Hello struct {
 	EchoHold uint32     // ms between hearing EchoTS and sending this hello
 }
 
+const helloType = 1
+
 // HelloLen is the length of a hello's payload (what follows the service
-// byte); a longer payload parses too, its tail ignored.
-const HelloLen = helloLen
+// byte); a longer payload parses too, its tail ignored so later versions
+// can extend it.
+const HelloLen = 34
 
 // AppendHello appends the payload of h to dst. It encodes whatever h
 // holds, version 0 or an all-zero tile too (which ParseHello refuses), so a
 // test can forge any hello.
 func AppendHello(dst []byte, h Hello) []byte {
-	x := hello{version: h.Version, tile: h.Tile, uptime: h.Uptime, services: h.Services, ts: h.TS, echoTS: h.EchoTS, echoHold: h.EchoHold}
-	return appendHello(dst, &x)
+	dst = append(dst, helloType, h.Version)
+	dst = append(dst, h.Tile[:]...)
+	dst = binary.BigEndian.AppendUint32(dst, h.Uptime)
+	dst = binary.BigEndian.AppendUint64(dst, h.Services)
+	dst = binary.BigEndian.AppendUint32(dst, h.TS)
+	dst = binary.BigEndian.AppendUint32(dst, h.EchoTS)
+	return binary.BigEndian.AppendUint32(dst, h.EchoHold)
 }
 
-// ParseHello reads a hello payload as the daemon does: false for one
-// shorter than HelloLen, of another type, of version 0 or from an all-zero
-// tile.
+// ParseHello reads a hello payload: false for one shorter than HelloLen,
+// of another type, of version 0 or from an all-zero tile.
 func ParseHello(b []byte) (Hello, bool) {
-	x, ok := parseHello(b)
-	if !ok {
-		return Hello{}, false
+	var h Hello
+	if len(b) < HelloLen || b[0] != helloType || b[1] == 0 {
+		return h, false
 	}
-	return Hello{Version: x.version, Tile: x.tile, Uptime: x.uptime, Services: x.services, TS: x.ts, EchoTS: x.echoTS, EchoHold: x.echoHold}, true
+	h.Version = b[1]
+	copy(h.Tile[:], b[2:10])
+	h.Uptime = binary.BigEndian.Uint32(b[10:])
+	h.Services = binary.BigEndian.Uint64(b[14:])
+	h.TS = binary.BigEndian.Uint32(b[22:])
+	h.EchoTS = binary.BigEndian.Uint32(b[26:])
+	h.EchoHold = binary.BigEndian.Uint32(b[30:])
+	return h, !h.Tile.IsZero()
 }

@@ -72,12 +72,13 @@ func TestParseControlRequest(t *testing.T) {
 	}
 }
 
-// The exported hello encoder and parser are the daemon's own.
-func TestHelloExported(t *testing.T) {
+// Bytes on the wire, as notes/protocol.md draws them; an all-zero tile
+// is refused.
+func TestHelloBytes(t *testing.T) {
 	h := Hello{Version: 1, Tile: tep.TileID{1, 2, 3, 4, 5, 6, 7, 8}, Uptime: 9, Services: 1<<1 | 1<<8, TS: 77, EchoTS: 5, EchoHold: 3}
 	b := AppendHello([]byte{0xee}, h)
-	x := hello{version: 1, tile: h.Tile, uptime: 9, services: h.Services, ts: 77, echoTS: 5, echoHold: 3}
-	if want := appendHello([]byte{0xee}, &x); !bytes.Equal(b, want) || len(b) != 1+HelloLen {
+	want := []byte{0xee, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 77, 0, 0, 0, 5, 0, 0, 0, 3}
+	if !bytes.Equal(b, want) || len(b) != 1+HelloLen {
 		t.Fatalf("AppendHello = % x, want % x", b, want)
 	}
 	if got, ok := ParseHello(b[1:]); !ok || got != h {

@@ -154,16 +154,3 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 		}
 	}
 }
-
-// checkMFMWrite validates one message the mfm.sock client wrote: an MFM
-// packet to a link.
-func checkMFMWrite(b []byte) (packet.Packet, error) {
-	p, err := packet.Decode(b)
-	if err != nil {
-		return p, err
-	}
-	if p.Kind != packet.KindMFM {
-		return p, fmt.Errorf("a %v packet is not MFM traffic", p.Kind)
-	}
-	return p, nil
-}

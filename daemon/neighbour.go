@@ -43,49 +43,8 @@ func (s *NeighbourState) UnmarshalText(b []byte) error {
 	return fmt.Errorf("neighbour state %q: want absent, link-up or live", b)
 }
 
-// The liveness hello (service 1), byte by byte in notes/protocol.md.
-const (
-	helloType    = 1
-	helloLen     = 34
-	maxHelloSkew = 10 * time.Minute // an echoed timestamp older than this is ignored
-)
-
-type hello struct {
-	version  uint8
-	tile     tep.TileID
-	uptime   uint32 // seconds
-	services uint64 // bit n: offers service n
-	ts       uint32 // sender's clock, ms
-	echoTS   uint32 // the last ts the sender heard from us, 0 if none
-	echoHold uint32 // ms between hearing echoTS and sending this hello
-}
-
-func appendHello(dst []byte, h *hello) []byte {
-	dst = append(dst, helloType, h.version)
-	dst = append(dst, h.tile[:]...)
-	dst = binary.BigEndian.AppendUint32(dst, h.uptime)
-	dst = binary.BigEndian.AppendUint64(dst, h.services)
-	dst = binary.BigEndian.AppendUint32(dst, h.ts)
-	dst = binary.BigEndian.AppendUint32(dst, h.echoTS)
-	return binary.BigEndian.AppendUint32(dst, h.echoHold)
-}
-
-// parseHello reads a hello; bytes past helloLen are ignored so later
-// versions can extend it.
-func parseHello(b []byte) (hello, bool) {
-	var h hello
-	if len(b) < helloLen || b[0] != helloType || b[1] == 0 {
-		return h, false
-	}
-	h.version = b[1]
-	copy(h.tile[:], b[2:10])
-	h.uptime = binary.BigEndian.Uint32(b[10:])
-	h.services = binary.BigEndian.Uint64(b[14:])
-	h.ts = binary.BigEndian.Uint32(b[22:])
-	h.echoTS = binary.BigEndian.Uint32(b[26:])
-	h.echoHold = binary.BigEndian.Uint32(b[30:])
-	return h, !h.tile.IsZero()
-}
+// maxHelloSkew: an echoed timestamp older than this is ignored.
+const maxHelloSkew = 10 * time.Minute
 
 type neighbour struct {
 	state     NeighbourState
@@ -216,7 +175,7 @@ func judgeHello(st NeighbourState, live tep.TileID, since time.Time, from tep.Ti
 // heard handles a hello from the tile on link d.
 func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 	now := time.Now()
-	h, ok := parseHello(payload)
+	h, ok := ParseHello(payload)
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	n := &ns.n[d]
@@ -225,7 +184,7 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 		return
 	}
 	n.hellos++
-	verdict := judgeHello(n.state, n.tile, n.since, h.tile, now, dm.cfg.IdentityHold.D())
+	verdict := judgeHello(n.state, n.tile, n.since, h.Tile, now, dm.cfg.IdentityHold.D())
 	if verdict == helloRefuse {
 		// Not heard: if the live tile is really gone, the liveness
 		// deadline ends it and the next hello connects its successor.
@@ -233,14 +192,14 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 		if !n.refusing {
 			n.refusing = true
 			dm.log.Warn("neighbour changes identity faster than a tile can be replaced: ignoring its hellos",
-				"dir", d.String(), "live", n.tile.String(), "claimed", h.tile.String(), "identity_hold", dm.cfg.IdentityHold.String())
+				"dir", d.String(), "live", n.tile.String(), "claimed", h.Tile.String(), "identity_hold", dm.cfg.IdentityHold.String())
 		}
 		return
 	}
 	n.lastHeard = now
-	n.peerTS, n.peerTSAt = h.ts, now
-	if h.echoTS != 0 {
-		rtt := time.Duration(ns.clock(now)-h.echoTS-h.echoHold) * time.Millisecond
+	n.peerTS, n.peerTSAt = h.TS, now
+	if h.EchoTS != 0 {
+		rtt := time.Duration(ns.clock(now)-h.EchoTS-h.EchoHold) * time.Millisecond
 		if rtt >= 0 && rtt < maxHelloSkew {
 			if n.srtt == 0 {
 				n.srtt = rtt
@@ -252,9 +211,9 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 	if verdict == helloReplace {
 		dm.emit(n, d, packet.EventDisconnect, now)
 	}
-	n.version, n.services, n.uptime = h.version, h.services, h.uptime
+	n.version, n.services, n.uptime = h.Version, h.Services, h.Uptime
 	if verdict == helloConnect || verdict == helloReplace {
-		n.tile = h.tile
+		n.tile = h.Tile
 		n.srtt = 0
 		n.refusing = false
 		dm.emit(n, d, packet.EventConnect, now)
@@ -352,24 +311,24 @@ func (dm *Daemon) sayHello() {
 
 func (dm *Daemon) helloTo(d packet.Dir, now time.Time) {
 	ns := &dm.nbr
-	h := hello{
-		version:  ProtocolVersion,
-		tile:     dm.self,
-		uptime:   uint32(now.Sub(dm.started).Seconds()),
-		services: dm.offered(),
-		ts:       ns.clock(now),
+	h := Hello{
+		Version:  ProtocolVersion,
+		Tile:     dm.self,
+		Uptime:   uint32(now.Sub(dm.started).Seconds()),
+		Services: dm.offered(),
+		TS:       ns.clock(now),
 	}
-	if h.ts == 0 {
-		h.ts = 1 // 0 means "no timestamp" in echoTS
+	if h.TS == 0 {
+		h.TS = 1 // 0 means "no timestamp" in echoTS
 	}
 	ns.mu.Lock()
 	if n := &ns.n[d]; !n.peerTSAt.IsZero() && now.Sub(n.peerTSAt) < dm.cfg.DeadAfter.D() {
-		h.echoTS = n.peerTS
-		h.echoHold = uint32(now.Sub(n.peerTSAt).Milliseconds())
+		h.EchoTS = n.peerTS
+		h.EchoHold = uint32(now.Sub(n.peerTSAt).Milliseconds())
 	}
 	ns.mu.Unlock()
 	var payload, buf [packet.MaxLen]byte
-	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, appendHello(payload[:0], &h))
+	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], h))
 	if err == nil {
 		dm.out.enqueueOwn(d, pkt)
 	}

@@ -48,7 +48,7 @@ func (ns *neighbours) isLive(d packet.Dir) bool {
 
 // helloFrom is a valid hello payload from tile id.
 func helloFrom(id tep.TileID) []byte {
-	return appendHello(nil, &hello{version: ProtocolVersion, tile: id, ts: 1})
+	return AppendHello(nil, Hello{Version: ProtocolVersion, Tile: id, TS: 1})
 }
 
 // disconnect ends the neighbour on d as the liveness deadline would.

@@ -38,7 +38,7 @@ func TestStuckServiceDoesNotStallOthers(t *testing.T) {
 	go func() { d.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	<-d.Ready()
-	d.nbr.heard(d, packet.ET, appendHello(nil, &hello{version: 1, tile: tep.TileID{7}, ts: 1}))
+	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: tep.TileID{7}, TS: 1}))
 
 	for i := 0; i < 100; i++ {
 		stuck, _ := packet.AppendService(nil, packet.ET, 20, []byte{byte(i)})
@@ -102,7 +102,7 @@ func TestMFMFirstThenServicesInTurn(t *testing.T) {
 	go func() { d.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	<-d.Ready()
-	d.nbr.heard(d, packet.ET, appendHello(nil, &hello{version: 1, tile: tep.TileID{7}, ts: 1}))
+	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: tep.TileID{7}, TS: 1}))
 	hosts := map[packet.Service]*serviceHost{}
 	for _, h := range d.inproc {
 		hosts[h.num] = h

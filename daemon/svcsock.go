@@ -156,16 +156,3 @@ func parseBind(b []byte) (packet.Service, error) {
 	}
 	return packet.Service(n), nil
 }
-
-// checkServiceWrite validates one message a service.sock client bound to
-// num wrote: a service-num packet to a link.
-func checkServiceWrite(b []byte, num packet.Service) (packet.Packet, error) {
-	p, err := packet.Decode(b)
-	if err != nil {
-		return p, err
-	}
-	if p.Kind != packet.KindService || p.Service != num {
-		return p, fmt.Errorf("not a packet of service %d", num)
-	}
-	return p, nil
-}
