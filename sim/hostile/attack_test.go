@@ -154,3 +154,55 @@ func (a *arena) counterReaches(from, to tilegrid.Coord, d packet.Dir, v int64) {
 		a.t.Fatalf("%v (%v holds %+v)", err, to, counterOf(a.status(to)).Neighbours)
 	}
 }
+
+// A neighbour that said hello with a new identity on every packet (14k a
+// second) once made a connect and a disconnect of each, for every service
+// and client, and wrote 98 MB of log in 20 s. Now the first identity
+// holds the link for identity_hold, the rest are counted, and every line
+// the tile writes is rate-limited: ten thousand forged hellos cost tile A
+// a few lines of log, and its honest neighbour never notices.
+func TestAttackIdentityFloodBoundsTheLog(t *testing.T) {
+	a := newArena(t, 2, 1, dev.LinkProfile{Rate: tilegrid.DefaultRate}, attacker{at: tileA, dir: packet.WT})
+	x := a.nb[0]
+	logPath := filepath.Join(a.g.Tile(tileA).Dir, "itcd.log")
+	size0 := fileSize(t, logPath)
+	was := link(a.status(tileA), packet.WT)
+	mark := a.g.Mark()
+	stop := watch(a.honestOK)
+
+	const hellos = 10000
+	n, err := x.Flood(a.ctx, hostile.Flood{Gen: hostile.ForgedHellos(), Count: hellos, Rate: floodRate, Seed: 4})
+	if err != nil || n != hellos {
+		t.Fatalf("forged hellos: %d sent, %v", n, err)
+	}
+	err = a.g.WaitFor(10*time.Second, "A counted the forged identities", func() bool {
+		st, err := a.g.Status(tileA)
+		return err == nil && link(st, packet.WT).IdentityRefused-was.IdentityRefused >= hellos*9/10
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("during the flood: %v", err)
+	}
+	a.alive()
+	a.noHonestDisconnect(mark)
+	is := link(a.status(tileA), packet.WT)
+	// The liveness deadline may end the attacker's first identity while
+	// its hellos are ignored, and let the next connect: a few, not 10k.
+	if c := is.Connects - was.Connects; c > 4 {
+		t.Errorf("%d connects on the attacker's link for %d identities", c, hellos)
+	}
+	if grew := fileSize(t, logPath) - size0; grew > 32<<10 {
+		t.Errorf("tile A's log grew %d bytes for %d forged hellos", grew, hellos)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
