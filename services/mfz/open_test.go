@@ -288,4 +288,23 @@ func TestAdoptStopsWithContext(t *testing.T) {
 	if _, ok := s.Lookup("big.mfz"); !ok {
 		t.Fatal("the file put back was not installed later")
 	}
+
+	// When another file has taken the name meanwhile, the one whose check
+	// was cut short is kept in rejected/ with the reason, never left in
+	// tmp/ (emptied at the next start).
+	q := filepath.Join(s.LiveDir(), "other.mfz")
+	if err := os.WriteFile(q, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	s.adoptHook = func() {
+		os.WriteFile(q, []byte("newcomer"), 0o644) // a user drops another file
+		cancel2()                                  // as the daemon stops
+	}
+	s.adopt(ctx2, q)
+	s.adoptHook = nil
+	r := rejectedReason(t, e, "other.mfz")
+	if !strings.Contains(r, "was taken meanwhile") {
+		t.Fatalf("reason %q", r)
+	}
 }

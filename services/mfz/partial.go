@@ -435,8 +435,10 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 		var le *os.LinkError
 		if errors.As(err, &le) {
 			// The rename into live/ failed (no room for the entry, a
-			// read-only file system): keep the partial, to try again.
+			// read-only file system): keep the partial, listed again so
+			// that it is closed, found and dropped like any other.
 			p.state = partialActive
+			s.partials[p.key] = p
 			return storageErr("installing "+p.key+" (its blocks are kept)", s.live, le)
 		}
 		p.endLocked(partialDropped)

@@ -3,6 +3,7 @@ package mfz
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -111,5 +112,47 @@ func TestClassify(t *testing.T) {
 		if !strings.Contains(msg, want) || !strings.Contains(msg, "/st/partial/a") || !strings.Contains(msg, "resume by themselves") {
 			t.Errorf("%v: %q", errno, msg)
 		}
+	}
+}
+
+// A rename into live/ that fails (here: something is in the way) keeps
+// the partial listed with its blocks, so it is still closed, dropped or
+// completed later, and a second Begin of the same file is not blocked by
+// an orphaned directory.
+func TestFailedRenameKeepsPartialListed(t *testing.T) {
+	e := newStoreEnv(t)
+	s := e.open()
+	path, _ := e.file("d.bin", 1, 1, 5000)
+	file, blocks := blocksOf(t, path)
+	p, err := s.Begin(file.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range blocks {
+		if err := p.PutBlock(i, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inTheWay := filepath.Join(s.live, "d.bin")
+	if err := os.MkdirAll(filepath.Join(inTheWay, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Complete(); Classify(err) != FaultLocal {
+		t.Fatalf("Complete with live/d.bin in the way: %v, want a local storage error", err)
+	}
+	if got := s.Partials(); len(got) != 1 || got[0] != p {
+		t.Fatalf("after the failed rename the store lists %d partials, want the one kept", len(got))
+	}
+	if again, err := s.Begin(file.Signed); err != nil || again != p {
+		t.Fatalf("Begin of the same file again: %v (same partial %v)", err, again == p)
+	}
+	if err := os.RemoveAll(inTheWay); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Complete(); err != nil {
+		t.Fatalf("Complete once the way is clear: %v", err)
+	}
+	if liveVersion(s, "d.bin") != 1 {
+		t.Fatal("not installed")
 	}
 }

@@ -119,6 +119,9 @@ type Store struct {
 	// fault, if set by tests, is called before every data write with the
 	// operation's name; an error makes the write fail (a full disk).
 	fault func(op string) error
+	// adoptHook, set by tests, runs in adopt once the file is taken
+	// out of live/ and before it is checked.
+	adoptHook func()
 }
 
 type entry struct {
@@ -842,6 +845,9 @@ func (s *Store) adopt(ctx context.Context, p string) {
 		reject(notRegular(p, fi.Mode()))
 		return
 	}
+	if s.adoptHook != nil {
+		s.adoptHook()
+	}
 	f, fi, err := openOwn(tmpPath, os.O_RDONLY)
 	if err != nil {
 		reject(err)
@@ -852,8 +858,14 @@ func (s *Store) adopt(ctx context.Context, p string) {
 		// Stopping: a large file must not hold the daemon up. Put it
 		// back, unjudged, for the next start to take in.
 		f.Close()
-		if _, serr := os.Lstat(p); errors.Is(serr, os.ErrNotExist) {
-			os.Rename(tmpPath, p)
+		if _, serr := os.Lstat(p); !errors.Is(serr, os.ErrNotExist) {
+			// Another file took its name meanwhile: keep this one in
+			// rejected/ (tmp/ is emptied at the next start), saying why.
+			s.moveAside(tmpPath, base, fmt.Errorf("mfz: the daemon stopped while checking it and %s was taken meanwhile; put it back in live/ to have it checked: %w", p, err))
+			return
+		}
+		if rerr := os.Rename(tmpPath, p); rerr != nil {
+			s.moveAside(tmpPath, base, fmt.Errorf("mfz: the daemon stopped while checking it and could not put it back in live/ (%v): put it back by hand", rerr))
 		}
 		return
 	}
