@@ -27,6 +27,11 @@ import (
 // MaxControlRequest bounds one request line on control.sock.
 const MaxControlRequest = 64 << 10
 
+// controlWriteTimeout bounds how long an answer may wait for its client
+// to read it (ClientIdle, if that is shorter): the socket's buffer holds a
+// whole status, so only a client that stopped reading waits at all.
+const controlWriteTimeout = 5 * time.Second
+
 // ControlRequest is one request on control.sock.
 type ControlRequest struct {
 	Cmd  string          `json:"cmd"`
@@ -44,6 +49,12 @@ func (d *Daemon) serveControl(ctx context.Context, lc *localConn) {
 	c := lc.UnixConn
 	r := bufio.NewReaderSize(c, 4096)
 	enc := json.NewEncoder(c)
+	// A client that does not read its answers must not hold its place
+	// (it is busy, so never closed to make room) for long.
+	answer := func(resp ControlResponse) error {
+		c.SetWriteDeadline(time.Now().Add(min(controlWriteTimeout, d.cfg.ClientIdle.D())))
+		return enc.Encode(resp)
+	}
 	for {
 		// Waiting for a request, the connection holds a place for
 		// nothing: after ClientIdle, or when the socket is full and
@@ -54,9 +65,9 @@ func (d *Daemon) serveControl(ctx context.Context, lc *localConn) {
 		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				enc.Encode(ControlResponse{Error: fmt.Sprintf("no request for %v: connection closed", d.cfg.ClientIdle)})
+				answer(ControlResponse{Error: fmt.Sprintf("no request for %v: connection closed", d.cfg.ClientIdle)})
 			case errors.Is(err, errLineTooLong):
-				enc.Encode(ControlResponse{Error: fmt.Sprintf("request longer than %d bytes", MaxControlRequest)})
+				answer(ControlResponse{Error: ErrRequestTooLong.Error()})
 			}
 			return
 		}
@@ -73,7 +84,7 @@ func (d *Daemon) serveControl(ctx context.Context, lc *localConn) {
 		} else {
 			resp.OK = true
 		}
-		if err := enc.Encode(resp); err != nil {
+		if err := answer(resp); err != nil {
 			return
 		}
 	}
@@ -167,6 +178,9 @@ type Status struct {
 	SvcRefuse uint64         `json:"service_sock_refused"`
 	Malformed uint64         `json:"malformed"`
 	Local     Count          `json:"local_in"`
+	// LogSuppressed counts log lines the rate limit dropped (see
+	// Config.LogBurst), when the daemon's logger has one.
+	LogSuppressed uint64 `json:"log_suppressed"`
 	// DeviceStats are the device's own counters, where it keeps any (the
 	// UDP device counts datagrams from strangers and ones that do not
 	// decode, per-link queue drops and impairments).
@@ -221,6 +235,9 @@ func (d *Daemon) Status() Status {
 		SvcRefuse: d.svcRefused.Load(),
 		Malformed: d.stats.malformed.Load(),
 		Local:     d.stats.local.snapshot(),
+	}
+	if h, ok := d.log.Handler().(interface{ Suppressed() uint64 }); ok {
+		st.LogSuppressed = h.Suppressed()
 	}
 	if u, ok := d.dev.(interface{ Stats() dev.UDPStats }); ok {
 		s := u.Stats()

@@ -70,6 +70,9 @@ func WriteStatus(w io.Writer, st Status) {
 	if len(socks) > 0 {
 		fmt.Fprintf(w, "local clients: %s\n", strings.Join(socks, ", "))
 	}
+	if st.LogSuppressed > 0 {
+		fmt.Fprintf(w, "log lines suppressed by the rate limit: %d\n", st.LogSuppressed)
+	}
 	names := make([]string, 0, len(st.Sections))
 	for n := range st.Sections {
 		names = append(names, n)

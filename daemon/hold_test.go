@@ -18,24 +18,33 @@ func TestJudgeHello(t *testing.T) {
 	a, b := tep.TileID{1}, tep.TileID{2}
 	hold := 10 * time.Second
 	cases := []struct {
-		name  string
-		state NeighbourState
-		since time.Duration // how long the live tile has been live
-		from  tep.TileID
-		want  helloVerdict
+		name    string
+		state   NeighbourState
+		never   bool          // no tile ever connected on the link
+		elapsed time.Duration // since the last tile (a) connected
+		from    tep.TileID
+		want    helloVerdict
 	}{
-		{"link up, first hello", LinkUp, 0, a, helloConnect},
-		{"absent link (device lags)", Absent, 0, a, helloConnect},
-		{"live tile again", Live, time.Millisecond, a, helloRefresh},
-		{"live tile long after", Live, time.Hour, a, helloRefresh},
-		{"other tile at once", Live, time.Millisecond, b, helloRefuse},
-		{"other tile just inside hold", Live, hold - time.Nanosecond, b, helloRefuse},
-		{"other tile at hold", Live, hold, b, helloReplace},
-		{"other tile long after", Live, time.Hour, b, helloReplace},
+		{"link up, first hello", LinkUp, true, 0, a, helloConnect},
+		{"absent link (device lags), first hello", Absent, true, 0, a, helloConnect},
+		{"live tile again", Live, false, time.Millisecond, a, helloRefresh},
+		{"live tile long after", Live, false, time.Hour, a, helloRefresh},
+		{"other tile at once", Live, false, time.Millisecond, b, helloRefuse},
+		{"other tile just inside hold", Live, false, hold - time.Nanosecond, b, helloRefuse},
+		{"other tile at hold", Live, false, hold, b, helloReplace},
+		{"other tile long after", Live, false, time.Hour, b, helloReplace},
+		{"last tile back after a timeout", LinkUp, false, time.Second, a, helloConnect},
+		{"other tile after a timeout, inside hold", LinkUp, false, 3 * time.Second, b, helloRefuse},
+		{"other tile after a link cut, inside hold", Absent, false, 3 * time.Second, b, helloRefuse},
+		{"other tile after a timeout, past hold", LinkUp, false, hold, b, helloConnect},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := judgeHello(c.state, a, t0, c.from, t0.Add(c.since), hold)
+			var at time.Time
+			if !c.never {
+				at = t0
+			}
+			got := judgeHello(c.state, a, at, c.from, t0.Add(c.elapsed), hold)
 			if got != c.want {
 				t.Fatalf("verdict %d, want %d", got, c.want)
 			}
@@ -106,6 +115,29 @@ func TestIdentityFloodHoldsTheLink(t *testing.T) {
 	}
 }
 
+// A neighbour alone on its link whose identity times out while its
+// forged hellos are ignored does not connect the next identity at once:
+// the hold runs from the last connect, whatever came between.
+func TestHoldOutlastsTimeout(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HelloInterval = Duration(time.Hour)
+	cfg.DeadAfter = Duration(2 * time.Hour)
+	r := startDaemon(t, cfg, newStuckDevice())
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{1}))
+	r.disconnect(packet.ET) // as the liveness deadline would
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{2}))
+	ls := r.Status().Links[indexOf(packet.ET)]
+	if ls.Connects != 1 || ls.State == Live || ls.IdentityRefused != 1 {
+		t.Fatalf("ET after a timeout and another identity: %d connects, %v, %d refused; want 1, not live, 1",
+			ls.Connects, ls.State, ls.IdentityRefused)
+	}
+	// The tile that timed out may come back at once.
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{1}))
+	if ls := r.Status().Links[indexOf(packet.ET)]; ls.Connects != 2 || ls.State != Live {
+		t.Fatalf("the same tile back: %d connects, %v", ls.Connects, ls.State)
+	}
+}
+
 // A tile that really replaces another (after IdentityHold) is a
 // disconnect of the old one and a connect of the new, in that order.
 func TestReplacementAfterHold(t *testing.T) {
@@ -142,4 +174,21 @@ func indexOf(d packet.Dir) int {
 		}
 	}
 	panic("not a link")
+}
+
+// Status reports how many lines the tile's log rate limit dropped.
+func TestStatusCountsSuppressedLogLines(t *testing.T) {
+	cfg := testConfig(t)
+	log := slog.New(ratelog.New(slog.NewTextHandler(&lockedBuffer{}, nil),
+		ratelog.Config{Burst: 1, Every: time.Hour, MaxKinds: 8}))
+	dm, err := New(cfg, Options{Device: newStuckDevice(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		dm.log.Warn("the same line", "dir", "ET")
+	}
+	if got := dm.Status().LogSuppressed; got != 4 {
+		t.Fatalf("log_suppressed = %d, want 4", got)
+	}
 }

@@ -86,6 +86,37 @@ func TestIdleClientsAreClosed(t *testing.T) {
 	}
 }
 
+// Clients that send requests and never read the answers are closed once
+// an answer waits too long, so they cannot hold control.sock busy.
+func TestControlClientsThatDoNotReadAreClosed(t *testing.T) {
+	a, _ := dev.Pipe(packet.ET, 4)
+	cfg := testConfig(t)
+	cfg.MaxClients = 2
+	cfg.ClientIdle = Duration(200 * time.Millisecond)
+	r := startDaemon(t, cfg, a)
+	req := []byte("{\"cmd\":\"status\"}\n")
+	for range cfg.MaxClients {
+		c := dialControl(t, cfg.RunDir)
+		go func() { // fill its socket with answers it never reads
+			for {
+				if _, err := c.Write(req); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	eventually(t, "the silent readers admitted", func() bool { return r.sockets.status()[2].Clients == cfg.MaxClients })
+	eventually(t, "the silent readers closed", func() bool { return r.sockets.status()[2].Clients == 0 })
+	cc, err := DialControl(cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	if err := cc.Call("ping", nil, nil); err != nil {
+		t.Fatalf("control.sock after clients that never read: %v", err)
+	}
+}
+
 // A socket whose clients are all busy refuses a new one with a reason it
 // can read, and the refusal is counted.
 func TestFullSocketRefusesWithReason(t *testing.T) {

@@ -62,6 +62,20 @@ func (pc *packetClient) writeLoop(ctx context.Context) {
 	}
 }
 
+// heldBy says why a new client cannot have the channel, "" if it can.
+func (m *mfmChannel) heldBy() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.client == nil {
+		return ""
+	}
+	return heldReason(m.pid)
+}
+
+func heldReason(pid int) string {
+	return fmt.Sprintf("mfm.sock is held by pid %d (mfmt2?): one MFM client at a time; stop it first", pid)
+}
+
 func (m *mfmChannel) deliver(b []byte) bool {
 	m.mu.Lock()
 	c := m.client
@@ -107,7 +121,7 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 		// Nothing else is written to this connection: the reason is its
 		// one message (byte 0 'e' is never a standard packet).
 		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		fmt.Fprintf(c, "error: mfm.sock is held by pid %d (mfmt2?): one MFM client at a time; stop it first", holder)
+		c.Write([]byte("error: " + heldReason(holder)))
 		return
 	}
 	d.log.Info("mfm.sock: client connected", "pid", pid)

@@ -60,9 +60,11 @@ type neighbour struct {
 	hellos    uint64
 	badHellos uint64
 	connects  uint64
-	// identityRefused counts hellos that claimed another identity within
-	// IdentityHold of the live tile's connect; refusing is set once the
-	// log has said so for the current tile.
+	// connectedAt is when the last tile connected (tile is that tile,
+	// live or not). identityRefused counts hellos that claimed another
+	// identity within IdentityHold of it; refusing is set once the log
+	// has said so for the current tile.
+	connectedAt     time.Time
 	identityRefused uint64
 	refusing        bool
 }
@@ -158,16 +160,19 @@ const (
 )
 
 // judgeHello decides what a hello from tile from does to a link in state
-// st whose live tile (if any) is live and has been since. A pure function
-// of its inputs, tested by a table.
-func judgeHello(st NeighbourState, live tep.TileID, since time.Time, from tep.TileID, now time.Time, hold time.Duration) helloVerdict {
+// st, whose last connected tile was last, at lastConnect (zero: never).
+// Another identity within hold of the last connect is refused whether or
+// not that tile is still live: a neighbour alone on its link must not
+// connect a new identity each time its last one times out. A pure
+// function of its inputs, tested by a table.
+func judgeHello(st NeighbourState, last tep.TileID, lastConnect time.Time, from tep.TileID, now time.Time, hold time.Duration) helloVerdict {
 	switch {
+	case st == Live && from == last:
+		return helloRefresh
+	case from != last && !lastConnect.IsZero() && now.Sub(lastConnect) < hold:
+		return helloRefuse
 	case st != Live:
 		return helloConnect
-	case from == live:
-		return helloRefresh
-	case now.Sub(since) < hold:
-		return helloRefuse
 	}
 	return helloReplace
 }
@@ -184,10 +189,11 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 		return
 	}
 	n.hellos++
-	verdict := judgeHello(n.state, n.tile, n.since, h.Tile, now, dm.cfg.IdentityHold.D())
+	verdict := judgeHello(n.state, n.tile, n.connectedAt, h.Tile, now, dm.cfg.IdentityHold.D())
 	if verdict == helloRefuse {
 		// Not heard: if the live tile is really gone, the liveness
-		// deadline ends it and the next hello connects its successor.
+		// deadline ends it, and a successor connects once the hold
+		// since the last connect is over.
 		n.identityRefused++
 		if !n.refusing {
 			n.refusing = true
@@ -213,9 +219,12 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 	}
 	n.version, n.services, n.uptime = h.Version, h.Services, h.Uptime
 	if verdict == helloConnect || verdict == helloReplace {
+		if n.tile != h.Tile {
+			n.refusing = false // a new tile: its own refusals are news
+		}
 		n.tile = h.Tile
 		n.srtt = 0
-		n.refusing = false
+		n.connectedAt = now
 		dm.emit(n, d, packet.EventConnect, now)
 	}
 }

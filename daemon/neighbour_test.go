@@ -110,6 +110,7 @@ func TestAttachingClientSeesConsistentEvents(t *testing.T) {
 			cfg.InboxLen = 4096
 			cfg.HelloInterval = Duration(time.Hour) // the test drives every event
 			cfg.DeadAfter = Duration(2 * time.Hour)
+			cfg.IdentityHold = Duration(time.Nanosecond) // a new tile at every flap
 			r := startDaemon(t, cfg, newStuckDevice())
 			const flaps = 20 // 40 events: within a service client's hub queue of 64
 			for iter := range 100 {

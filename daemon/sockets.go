@@ -47,7 +47,10 @@ type listener struct {
 	// clientFirst: the client speaks first, so a new connection is idle
 	// until it does (control.sock, service.sock; not mfm.sock).
 	clientFirst bool
-	conns       map[*localConn]struct{}
+	// busyWith, if set, says why a new client cannot be served at all
+	// ("" when it can): mfm.sock while mfmt2 holds it.
+	busyWith func() string
+	conns    map[*localConn]struct{}
 
 	refused atomic.Uint64 // connections turned away: the socket was full
 	evicted atomic.Uint64 // idle connections closed to admit a new one
@@ -65,6 +68,17 @@ type localConn struct {
 }
 
 const evicted = -1
+
+// hasInput reports whether the client's bytes wait unread.
+func (lc *localConn) hasInput() bool {
+	raw, err := lc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	return n > 0
+}
 
 // idle marks the connection as waiting for its client (unless it was
 // closed to make room: that mark stays).
@@ -108,7 +122,7 @@ func (s *sockets) listen(d *Daemon) error {
 		gid, _ = strconv.Atoi(g.Gid)
 	}
 	for _, l := range []*listener{
-		{name: MFMSocket, network: "unixpacket", serve: d.serveMFM},
+		{name: MFMSocket, network: "unixpacket", serve: d.serveMFM, busyWith: d.mfm.heldBy},
 		{name: ServiceSocket, network: "unixpacket", serve: d.serveServiceClient, clientFirst: true},
 		{name: ControlSocket, network: "unix", serve: d.serveControl, clientFirst: true},
 	} {
@@ -202,12 +216,23 @@ func (s *sockets) admit(l *listener, lc *localConn) bool {
 		lc.Close()
 		return false
 	}
+	if l.busyWith != nil {
+		// Refused before it takes a place, so a crowd of them cannot
+		// keep the socket full.
+		if reason := l.busyWith(); reason != "" {
+			s.mu.Unlock()
+			l.refused.Add(1)
+			s.d.log.Warn("local client refused", "socket", l.name, "reason", reason, "pid", peerPID(lc.UnixConn))
+			refuse(l, lc, reason)
+			return false
+		}
+	}
 	if len(l.conns) >= s.d.cfg.MaxClients {
 		if old := oldestIdleLocked(l); old != nil {
 			delete(l.conns, old)
-			old.Close()
 			l.evicted.Add(1)
 			s.d.log.Warn("local socket full: closed the connection idle longest", "socket", l.name, "max_clients", s.d.cfg.MaxClients)
+			refuse(l, old, fmt.Sprintf("%s is full and this connection was idle longest: closed to make room", l.name))
 		} else {
 			s.mu.Unlock()
 			l.refused.Add(1)
@@ -222,13 +247,14 @@ func (s *sockets) admit(l *listener, lc *localConn) bool {
 }
 
 // oldestIdleLocked returns l's connection idle longest, claimed for
-// closing, or nil if none is idle.
+// closing, or nil if none is idle. A connection whose client has spoken
+// (bytes wait unread) is not idle, only not yet served.
 func oldestIdleLocked(l *listener) *localConn {
 	for {
 		var old *localConn
 		var since int64
 		for c := range l.conns {
-			if v := c.idleSince.Load(); v > 0 && (old == nil || v < since) {
+			if v := c.idleSince.Load(); v > 0 && (old == nil || v < since) && !c.hasInput() {
 				old, since = c, v
 			}
 		}
@@ -240,8 +266,8 @@ func oldestIdleLocked(l *listener) *localConn {
 }
 
 // refuse tells a client why it is turned away, in its socket's language,
-// and closes the connection. The client has sent nothing yet, so the
-// message cannot interleave with another.
+// and closes the connection. The client is new or idle: nothing else
+// writes to it, so the message cannot interleave with another.
 func refuse(l *listener, lc *localConn, reason string) {
 	lc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	if l.network == "unix" {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/internal/ratelog"
@@ -35,6 +36,10 @@ type Options struct {
 // has fewer distinct messages than this.
 const logKinds = 512
 
+// logSummaryEvery is how often counts of suppressed lines that no later
+// line of their kind reported are written as one summary.
+const logSummaryEvery = time.Minute
+
 // Tile is a daemon with its device and services.
 type Tile struct {
 	*daemon.Daemon
@@ -55,7 +60,7 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 	// One bound for every line the tile writes: neighbours and local
 	// programs cause most of them.
 	log = slog.New(ratelog.New(log.Handler(), ratelog.Config{
-		Burst: cfg.LogBurst, Every: cfg.LogEvery.D(), MaxKinds: logKinds,
+		Burst: cfg.LogBurst, Every: cfg.LogEvery.D(), MaxKinds: logKinds, FlushEvery: logSummaryEvery,
 	}))
 	t := &Tile{}
 	var device dev.Device

@@ -9,8 +9,10 @@
 // kind that passes carries the count as "suppressed".
 //
 // A kind of line is its level, its message and, when it has one, its "dir"
-// attribute, so a flood on one link does not silence the same line about
-// another. Messages are constants in this code base, so the number of kinds
+// or "link" attribute, so a flood on one link does not silence the same
+// line about another. A kind that goes quiet would keep its count to
+// itself, so at most once a FlushEvery the next line written (of any kind)
+// is preceded by one summary of the counts not yet reported. Messages are constants in this code base, so the number of kinds
 // is bounded by the code, not by the peer; MaxKinds caps it anyway.
 //
 // The rejected alternative was a limit on each call site: it has to be
@@ -21,7 +23,10 @@ package ratelog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,6 +42,9 @@ type Config struct {
 	// MaxKinds bounds the kinds tracked; lines of kinds beyond it share
 	// one budget.
 	MaxKinds int
+	// FlushEvery is how often counts not yet reported are written as one
+	// summary line; 0 means never.
+	FlushEvery time.Duration
 	// Now is the clock; nil means time.Now. Tests move their own.
 	Now func() time.Time
 }
@@ -71,9 +79,56 @@ type limiter struct {
 	mu  sync.Mutex
 	// buckets holds one bucket per kind; overflow serves kinds past
 	// MaxKinds.
-	buckets  map[kind]*bucket
-	overflow bucket
-	dropped  uint64 // every line suppressed, ever
+	buckets   map[kind]*bucket
+	overflow  bucket
+	dropped   uint64 // every line suppressed, ever
+	lastFlush time.Time
+}
+
+// SummaryMessage is the message of the line that reports counts of lines
+// suppressed and not reported since.
+const SummaryMessage = "log lines suppressed by the rate limit"
+
+// pendingLocked takes the counts not yet reported, if a summary is due:
+// the total and the kinds with the most.
+func (l *limiter) pendingLocked(now time.Time) (total uint64, top string) {
+	if l.cfg.FlushEvery <= 0 || now.Sub(l.lastFlush) < l.cfg.FlushEvery {
+		return 0, ""
+	}
+	l.lastFlush = now
+	type kc struct {
+		k kind
+		n uint64
+	}
+	var all []kc
+	for k, b := range l.buckets {
+		if b.suppressed > 0 {
+			all = append(all, kc{k, b.suppressed})
+			total += b.suppressed
+			b.suppressed = 0
+		}
+	}
+	if l.overflow.suppressed > 0 {
+		all = append(all, kc{kind{msg: "(other kinds)"}, l.overflow.suppressed})
+		total += l.overflow.suppressed
+		l.overflow.suppressed = 0
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n })
+	var b strings.Builder
+	for i, c := range all {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more kinds", len(all)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%d x %q", c.n, c.k.msg)
+		if c.k.dir != "" {
+			fmt.Fprintf(&b, " (%s)", c.k.dir)
+		}
+	}
+	return total, b.String()
 }
 
 // admit spends a token of k's bucket. It returns whether the line passes
@@ -140,7 +195,7 @@ func Exempt(ctx context.Context) context.Context {
 type Handler struct {
 	next slog.Handler
 	l    *limiter
-	dir  string // a "dir" attribute added by WithAttrs
+	dir  string // a "dir" or "link" attribute added by WithAttrs
 }
 
 var _ slog.Handler = (*Handler)(nil)
@@ -177,13 +232,23 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	k := kind{level: r.Level, msg: r.Message, dir: h.dir}
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "dir" {
+		if isWhere(a.Key) {
 			k.dir = a.Value.String()
 			return false
 		}
 		return true
 	})
 	pass, n := h.l.admit(k)
+	h.l.mu.Lock()
+	total, top := h.l.pendingLocked(h.l.cfg.Now())
+	h.l.mu.Unlock()
+	if total > 0 {
+		sum := slog.NewRecord(h.l.cfg.Now(), slog.LevelWarn, SummaryMessage, 0)
+		sum.AddAttrs(slog.Uint64(SuppressedKey, total), slog.String("most", top))
+		if err := h.next.Handle(ctx, sum); err != nil {
+			return err
+		}
+	}
 	if !pass {
 		return nil
 	}
@@ -199,12 +264,15 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	c := *h
 	c.next = h.next.WithAttrs(attrs)
 	for _, a := range attrs {
-		if a.Key == "dir" {
+		if isWhere(a.Key) {
 			c.dir = a.Value.String()
 		}
 	}
 	return &c
 }
+
+// isWhere reports whether an attribute names the link a line is about.
+func isWhere(key string) bool { return key == "dir" || key == "link" }
 
 // WithGroup implements slog.Handler.
 func (h *Handler) WithGroup(name string) slog.Handler {

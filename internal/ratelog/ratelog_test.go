@@ -132,6 +132,37 @@ func TestExempt(t *testing.T) {
 	}
 }
 
+// Counts of a kind that went quiet are reported by the next line of any
+// kind once FlushEvery has passed, as one summary line.
+func TestSummaryOfQuietKinds(t *testing.T) {
+	var buf bytes.Buffer
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	log := slog.New(New(slog.NewTextHandler(&buf, nil),
+		Config{Burst: 1, Every: time.Hour, MaxKinds: 16, FlushEvery: time.Minute, Now: clk.now}))
+	for range 50 {
+		log.Warn("flood", "link", "ET")
+	}
+	for range 7 {
+		log.Warn("other")
+	}
+	clk.t = clk.t.Add(time.Minute)
+	log.Info("something else")
+	l := lines(&buf)
+	if len(l) != 4 {
+		t.Fatalf("%d lines, want flood, other, the summary and the new line:\n%s", len(l), buf.String())
+	}
+	if !strings.Contains(l[2], SummaryMessage) || !strings.Contains(l[2], "suppressed=55") ||
+		!strings.Contains(l[2], `49 x \"flood\" (ET)`) {
+		t.Fatalf("summary %q", l[2])
+	}
+	// Reported once: the next due summary has nothing to say.
+	clk.t = clk.t.Add(time.Minute)
+	log.Info("quiet now")
+	if got := len(lines(&buf)); got != 5 {
+		t.Fatalf("%d lines, want no second summary", got)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	for _, c := range []Config{{}, {Burst: 1, Every: time.Second}, {Burst: 1, MaxKinds: 1}, {Every: 1, MaxKinds: 1}} {
 		if c.Validate() == nil {
