@@ -1,14 +1,17 @@
 package hostile_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/services/tep"
 	"github.com/t2tiles/itcd/sim/hostile"
 	"github.com/t2tiles/itcd/sim/tilegrid"
@@ -52,8 +55,6 @@ func TestAttackFlood(t *testing.T) {
 	if err != nil || n != 10000 {
 		t.Fatalf("absurd flood: %d sent, %v", n, err)
 	}
-	// Let A read what is still queued before looking.
-	time.Sleep(200 * time.Millisecond)
 	if err := stop(); err != nil {
 		t.Errorf("during the flood: %v", err)
 	}
@@ -64,24 +65,36 @@ func TestAttackFlood(t *testing.T) {
 	}
 	a.checkBounded(heap0, g0)
 
-	after := a.status(tileA)
-	was, is := link(before, packet.WT), link(after, packet.WT)
-	dc0, dc := distOf(before).Counters, distOf(after).Counters
-	for _, c := range []struct {
-		what          string
-		before, after uint64
-		atLeast       uint64
-	}{
-		{"malformed datagrams (BadDatagram)", before.DeviceStats.BadDatagram, after.DeviceStats.BadDatagram, 1000},
-		{"suspect packets", was.Suspect, is.Suspect, 50},
-		{"packets for services nobody runs", was.Unowned, is.Unowned, 500},
-		{"malformed counter messages", counterOf(before).Malformed, counterOf(after).Malformed, 500},
-		{"service 8 messages malformed, damaged or of no type",
-			dc0.Malformed + dc0.CRCErrors + dc0.Unknown, dc.Malformed + dc.CRCErrors + dc.Unknown, 1000},
-	} {
-		if c.after-c.before < c.atLeast {
-			t.Errorf("%s: %d -> %d, want at least %d more", c.what, c.before, c.after, c.atLeast)
+	// A reads what is still queued; poll until it has counted it all.
+	var after daemon.Status
+	var was, is daemon.LinkStatus
+	var dc dist.Counters
+	counted := func() error {
+		after = a.status(tileA)
+		was, is = link(before, packet.WT), link(after, packet.WT)
+		dc0 := distOf(before).Counters
+		dc = distOf(after).Counters
+		for _, c := range []struct {
+			what          string
+			before, after uint64
+			atLeast       uint64
+		}{
+			{"malformed datagrams (BadDatagram)", before.DeviceStats.BadDatagram, after.DeviceStats.BadDatagram, 1000},
+			{"suspect packets", was.Suspect, is.Suspect, 50},
+			{"packets for services nobody runs", was.Unowned, is.Unowned, 500},
+			{"malformed counter messages", counterOf(before).Malformed, counterOf(after).Malformed, 500},
+			{"service 8 messages malformed, damaged or of no type",
+				dc0.Malformed + dc0.CRCErrors + dc0.Unknown, dc.Malformed + dc.CRCErrors + dc.Unknown, 1000},
+		} {
+			if c.after-c.before < c.atLeast {
+				return fmt.Errorf("%s: %d -> %d, want at least %d more", c.what, c.before, c.after, c.atLeast)
+			}
 		}
+		return nil
+	}
+	var last error
+	if a.g.WaitFor(10*time.Second, "A counted what it dropped", func() bool { last = counted(); return last == nil }) != nil {
+		t.Error(last)
 	}
 	t.Logf("A's WT after the flood: %+v; device %+v; dist %+v", is, after.DeviceStats.Links[packet.WT], dc)
 
