@@ -43,6 +43,11 @@ export GO FUZZTIME out
 printf '%s\n' "${jobs[@]}" | xargs -P "$FUZZJOBS" -L 1 bash -c 'run_one "$0" "$1"'
 
 # Coverage: run the target's seeds and the cached corpus as a plain test.
+# go test reads a corpus only from testdata/fuzz, so the cached inputs are
+# copied there for the run; copied.list names them for removal, also when
+# the script is interrupted.
+: >"$out/copied.list"
+trap 'xargs -r rm -f <"$out/copied.list"' EXIT
 coverage() {
   local pkg=$1 t=$2 dir td copied=() pct
   dir=$($GO list -f '{{.Dir}}' "$pkg")
@@ -51,6 +56,7 @@ coverage() {
     mkdir -p "$td"
     for f in "$cache/$pkg/$t"/*; do
       [ -e "$td/$(basename "$f")" ] && continue
+      echo "$td/$(basename "$f")" >>"$out/copied.list"
       cp "$f" "$td/" && copied+=("$td/$(basename "$f")")
     done
   fi
