@@ -189,8 +189,9 @@ type loop struct {
 	refused map[fileID]refusal
 	conduct map[tep.TileID]conduct // of disconnected tiles, at most t.conductMax
 	done    chan completion
-	haves   map[*file][]int // blocks verified since the last HAVE flush
-	begins  pause           // the store could not create a transfer: no new one before begins.until
+	haves   map[*file][]int        // blocks verified since the last HAVE flush
+	begins  pause                  // the disk failed creating a transfer: no new one before begins.until
+	starts  map[fileID]*startPause // the store could not create the transfer of this file (pause.go)
 
 	roomMax  int
 	rr       int
@@ -210,6 +211,7 @@ func newLoop(s *Service, h daemon.Host, wg *sync.WaitGroup) *loop {
 		conduct: map[tep.TileID]conduct{},
 		done:    make(chan completion, 16),
 		haves:   map[*file][]int{},
+		starts:  map[fileID]*startPause{},
 	}
 }
 
@@ -907,6 +909,7 @@ func (l *loop) slowTick() {
 	}
 	l.manifestTimeouts()
 	l.retryPaused()
+	l.forgetStarts()
 	l.reconsiderAll()
 }
 
@@ -1012,7 +1015,7 @@ func (l *loop) consider(n *nbr, rf *rfile) {
 	if cur := l.byName[rf.name]; cur != nil && !dominates(rf.version, rf.id, cur.version, cur.id) {
 		return
 	}
-	if n.avoided(l.now) || l.begins.waiting(l.now) {
+	if n.avoided(l.now) || !l.mayStart(rf.id) {
 		return
 	}
 	k := 0
@@ -1200,9 +1203,10 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		}
 		if local(err) {
 			// This tile's disk (full...): the manifest may be good, and
-			// n is not to blame. No new transfer until the pause ends.
+			// n is not to blame. No new transfer of it (or of any, if the
+			// disk failed) until the pause ends.
 			l.returnToken(n)
-			l.beginFailed(mf.name, err)
+			l.beginFailed(mf, err)
 			return
 		}
 		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", err)
@@ -1217,7 +1221,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		return
 	}
 	l.returnToken(n)
-	l.beginWorked()
+	l.beginWorked(mf.id)
 	if p.Done() { // a tombstone, installed at once
 		l.resync()
 		return

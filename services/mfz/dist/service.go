@@ -71,6 +71,7 @@ type tuning struct {
 	refuseFor   time.Duration // a refused id is not fetched again for this long
 	pauseMin    time.Duration // a local store failure (full disk) pauses what failed this long first...
 	pauseMax    time.Duration // ...doubling per failure in a row up to this; then it is tried again
+	startsMax   int           // files whose transfer could not start, paused each on its own; more pause all
 	resyncEvery time.Duration // reconcile with the store's list
 	snapEvery   time.Duration // publish the status snapshot
 	syncEvery   int           // StoreConfig.SyncEvery
@@ -108,6 +109,7 @@ var defaultTuning = tuning{
 	// (8 KiB) and one log line per step, for as long as the disk is full.
 	pauseMin:    time.Second,
 	pauseMax:    30 * time.Second,
+	startsMax:   64,
 	resyncEvery: 5 * time.Second,
 	snapEvery:   100 * time.Millisecond,
 	syncEvery:   64,
@@ -182,7 +184,8 @@ func New(cfg daemon.Config, log *slog.Logger) (*Service, error) {
 	}
 	s := &Service{store: st, log: log, t: t, wake: make(chan struct{}, 1)}
 	_, s.corrupt = corruptTiles.Load(cfg.StateDir)
-	s.snap = Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{}}
+	s.snap = Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{},
+		StartsPaused: []StartPause{}}
 	return s, nil
 }
 
