@@ -1108,6 +1108,16 @@ func (l *loop) considerNbr(n *nbr) {
 // fetchFailed drops a manifest fetch that n did not serve and strikes n;
 // the file is asked of another neighbour that announced it first.
 func (l *loop) fetchFailed(n *nbr, mf *mfetch, why string) {
+	l.fetchDropped(n, mf)
+	l.strike(n, why)
+	if !n.avoided(l.now) {
+		l.considerNbr(n)
+	}
+}
+
+// fetchDropped forgets the manifest fetch mf asked of n and asks another
+// neighbour that announced the file.
+func (l *loop) fetchDropped(n *nbr, mf *mfetch) {
 	delete(l.fetches, mf.id)
 	for _, o := range l.nbrs {
 		if o != nil && o != n {
@@ -1116,10 +1126,29 @@ func (l *loop) fetchFailed(n *nbr, mf *mfetch, why string) {
 			}
 		}
 	}
-	l.strike(n, why)
-	if !n.avoided(l.now) {
-		l.considerNbr(n)
+}
+
+// fetchVanished drops the manifest fetch mf, whose file n took back
+// (NOTHAVE "gone", its handle given to another file) with nothing newer
+// of the name announced. Once is no fault: a file removed by hand, a
+// handle reused; the fetch cost n one of its fetch tokens, which bound
+// how often it can happen. t.vanishes of them within t.vanishWindow is
+// one strike: a neighbour that takes back whatever it is asked for.
+func (l *loop) fetchVanished(n *nbr, mf *mfetch) {
+	recent := n.vanished[:0]
+	for _, at := range n.vanished {
+		if l.now.Sub(at) < l.t.vanishWindow {
+			recent = append(recent, at)
+		}
 	}
+	n.vanished = append(recent, l.now)
+	if len(n.vanished) >= l.t.vanishes {
+		n.vanished = n.vanished[:0]
+		l.fetchFailed(n, mf, "took back the files it announced")
+		return
+	}
+	l.fetchDropped(n, mf)
+	l.considerNbr(n) // its slot is free
 }
 
 func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
@@ -1259,7 +1288,7 @@ func (l *loop) manifestTimeouts() {
 			}
 			// It took back (NOTHAVE "gone", a handle given to another
 			// file) a file it announced and we asked it for.
-			l.fetchFailed(n, mf, "announced a file it does not serve")
+			l.fetchVanished(n, mf)
 			continue
 		}
 		if !l.now.Before(mf.deadline) {

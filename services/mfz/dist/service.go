@@ -43,38 +43,40 @@ func (s Strategy) String() string {
 // tuning holds the protocol's constants in one place. Tests and
 // benchmarks replace them through testTuning.
 type tuning struct {
-	window      int           // chunks requested and not arrived, per neighbour
-	minBatch    int           // smallest request sent while others are in flight
-	strategy    Strategy      // block selection
-	avoidFor    time.Duration // first avoidance of a bad neighbour; doubles
-	avoidMax    time.Duration
-	strikes     int           // NOTHAVEs/timeouts in a row before avoiding
-	refreshMin  time.Duration // idle announcement refresh, jittered in [min, max)
-	refreshMax  time.Duration
-	bitfieldGap time.Duration // partial bitmaps re-sent at most this often while they grow
-	minRTO      time.Duration
-	maxRTO      time.Duration
-	tick        time.Duration // timer for retries and send pacing while busy
-	idleTick    time.Duration // the same with nothing in flight: a tile's idle CPU
-	dataDepth   int           // DATA packets of ours allowed in the daemon's queue per link
-	serveQueue  int           // queued REQUESTs per neighbour
-	serveChunks int           // queued chunks per neighbour
-	ctrlQueue   int           // control messages waiting per neighbour
-	manifests   int           // manifest fetches at once from one neighbour
-	mfFloor     time.Duration // a manifest fetch may take this long...
-	mfRate      int           // ...plus its size at this many bytes/s, then it is abandoned
-	mfBurst     int           // fresh manifest fetches a neighbour may start at once...
-	mfRefill    time.Duration // ...and one more each this long; each manifest it serves gives one back
-	syncGap     time.Duration // a neighbour's SYNCs are answered at most this often
-	conductMax  int           // disconnected tiles whose strikes and avoidance are remembered
-	refusedMax  int           // remembered refused file ids
-	refuseFor   time.Duration // a refused id is not fetched again for this long
-	pauseMin    time.Duration // a local store failure (full disk) pauses what failed this long first...
-	pauseMax    time.Duration // ...doubling per failure in a row up to this; then it is tried again
-	startsMax   int           // files whose transfer could not start, paused each on its own; more pause all
-	resyncEvery time.Duration // reconcile with the store's list
-	snapEvery   time.Duration // publish the status snapshot
-	syncEvery   int           // StoreConfig.SyncEvery
+	window       int           // chunks requested and not arrived, per neighbour
+	minBatch     int           // smallest request sent while others are in flight
+	strategy     Strategy      // block selection
+	avoidFor     time.Duration // first avoidance of a bad neighbour; doubles
+	avoidMax     time.Duration
+	strikes      int           // NOTHAVEs/timeouts in a row before avoiding
+	refreshMin   time.Duration // idle announcement refresh, jittered in [min, max)
+	refreshMax   time.Duration
+	bitfieldGap  time.Duration // partial bitmaps re-sent at most this often while they grow
+	minRTO       time.Duration
+	maxRTO       time.Duration
+	tick         time.Duration // timer for retries and send pacing while busy
+	idleTick     time.Duration // the same with nothing in flight: a tile's idle CPU
+	dataDepth    int           // DATA packets of ours allowed in the daemon's queue per link
+	serveQueue   int           // queued REQUESTs per neighbour
+	serveChunks  int           // queued chunks per neighbour
+	ctrlQueue    int           // control messages waiting per neighbour
+	manifests    int           // manifest fetches at once from one neighbour
+	mfFloor      time.Duration // a manifest fetch may take this long...
+	mfRate       int           // ...plus its size at this many bytes/s, then it is abandoned
+	mfBurst      int           // fresh manifest fetches a neighbour may start at once...
+	mfRefill     time.Duration // ...and one more each this long; each manifest it serves gives one back
+	vanishes     int           // fetched files a neighbour takes back within vanishWindow for a strike
+	vanishWindow time.Duration
+	syncGap      time.Duration // a neighbour's SYNCs are answered at most this often
+	conductMax   int           // disconnected tiles whose strikes and avoidance are remembered
+	refusedMax   int           // remembered refused file ids
+	refuseFor    time.Duration // a refused id is not fetched again for this long
+	pauseMin     time.Duration // a local store failure (full disk) pauses what failed this long first...
+	pauseMax     time.Duration // ...doubling per failure in a row up to this; then it is tried again
+	startsMax    int           // files whose transfer could not start, paused each on its own; more pause all
+	resyncEvery  time.Duration // reconcile with the store's list
+	snapEvery    time.Duration // publish the status snapshot
+	syncEvery    int           // StoreConfig.SyncEvery
 }
 
 var defaultTuning = tuning{
@@ -100,10 +102,14 @@ var defaultTuning = tuning{
 	mfRate:      4096,
 	mfBurst:     8,
 	mfRefill:    2 * time.Second,
-	syncGap:     time.Second,
-	conductMax:  64,
-	refusedMax:  256,
-	refuseFor:   10 * time.Minute,
+	// One file taken back is a file removed by hand or a handle reused;
+	// three within a minute, a neighbour that takes back what it offers.
+	vanishes:     3,
+	vanishWindow: time.Minute,
+	syncGap:      time.Second,
+	conductMax:   64,
+	refusedMax:   256,
+	refuseFor:    10 * time.Minute,
 	// A full disk: the first retry after 1 s (space freed by hand is
 	// used at once), then 2, 4... and at most every 30 s: one probe block
 	// (8 KiB) and one log line per step, for as long as the disk is full.
