@@ -20,9 +20,11 @@ type Status struct {
 	// Neighbours are the live neighbours and what each announced.
 	Neighbours []NeighbourStatus `json:"neighbours"`
 	Counters   Counters          `json:"counters"`
-	// Paused, when set, says why no new transfer can start: the store
-	// could not create one (a full disk...). It is tried again by itself.
-	Paused string `json:"paused,omitempty"`
+	// Paused, when set, says why no new transfer can start: the disk
+	// failed creating one (full...). It is set until a new transfer
+	// starts again; PausedRetryS is when one is tried next (0: now).
+	Paused       string  `json:"paused,omitempty"`
+	PausedRetryS float64 `json:"paused_retry_s,omitempty"`
 	// StartsPaused are files a neighbour announced whose transfer the
 	// store could not create for a reason of that file alone (something
 	// in the way of its partial directory): each is tried again by itself.
@@ -151,8 +153,9 @@ func (l *loop) snapshot() {
 	l.lastSnap = l.now
 	st := Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{},
 		StartsPaused: []StartPause{}, Counters: l.counters}
-	if l.begins.waiting(l.now) {
+	if l.begins.paused() {
 		st.Paused = l.begins.err.Error()
+		st.PausedRetryS = max(l.begins.until.Sub(l.now).Seconds(), 0)
 	}
 	for id, sp := range l.starts {
 		st.StartsPaused = append(st.StartsPaused, StartPause{Name: sp.name, Version: sp.version, ID: id.String(),
