@@ -130,11 +130,6 @@ var testTuning atomic.Pointer[tuning]
 // a malicious or broken neighbour would.
 var corruptTiles sync.Map
 
-// writeFaults is a test hook: the store of a service whose state dir is a
-// key here gets the value, a func(op string) error, as its
-// StoreConfig.WriteFault (a disk that fails writes on demand).
-var writeFaults sync.Map
-
 // The interfaces Service implements, checked by the compiler.
 var (
 	_ daemon.Service        = (*Service)(nil)
@@ -162,6 +157,18 @@ type Service struct {
 // makes the service. Serve closes the store when it returns; if Serve
 // never runs, call Close.
 func New(cfg daemon.Config, log *slog.Logger) (*Service, error) {
+	return newService(cfg, log, options{})
+}
+
+// options are what this package's tests give a service beyond its Config.
+// The zero value is production.
+type options struct {
+	// writeFault becomes the store's StoreConfig.WriteFault: a disk that
+	// fails writes on demand.
+	writeFault func(op string) error
+}
+
+func newService(cfg daemon.Config, log *slog.Logger, o options) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -173,17 +180,13 @@ func New(cfg daemon.Config, log *slog.Logger) (*Service, error) {
 	for _, h := range cfg.MFZ.Hooks {
 		hooks = append(hooks, mfz.Hook{Pattern: h.Pattern, Command: h.Command, Timeout: h.Timeout.D()})
 	}
-	var fault func(string) error
-	if v, ok := writeFaults.Load(cfg.StateDir); ok {
-		fault = v.(func(string) error)
-	}
 	st, err := mfz.Open(mfz.StoreConfig{
 		Dir:        filepath.Join(cfg.StateDir, "mfz"),
 		TrustDir:   cfg.MFZ.TrustDir,
 		Hooks:      hooks,
 		Logger:     log,
 		SyncEvery:  t.syncEvery,
-		WriteFault: fault,
+		WriteFault: o.writeFault,
 	})
 	if err != nil {
 		return nil, err
