@@ -81,6 +81,47 @@ func TestAnnouncementFloodWithSyncOrGoneBounded(t *testing.T) {
 		if limit := 8 + 5 + 1; asks > limit {
 			t.Fatalf("%s: %d GET_MANIFESTs in 10 s for versions never served, limit %d", how, asks, limit)
 		}
+		if how == "gone" && n.strikes == 0 && !n.avoided(x.l.now) {
+			t.Errorf("gone: taking back every file asked for, for 10 s, earns no strike")
+		}
+	}
+}
+
+// A file a neighbour announced and took back (NOTHAVE "gone") before its
+// manifest came, with nothing newer of the name announced, used to strike
+// the neighbour each time: an honest one whose file was removed by hand,
+// or that gave the handle to another file, was struck for it. One such
+// vanish is nobody's fault (the fetch tokens bound what it costs); only
+// t.vanishes of them within t.vanishWindow strike.
+func TestOneVanishedFileIsNoStrike(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	n := x.l.nbrs[packet.ET]
+	vanish := func(v int64, name string) {
+		t.Helper()
+		x.in(packet.ET, appendAnnounce(nil, 7, flagComplete, v, 1, 1, fakeID(v), name))
+		x.turn()
+		if ms := getManifests(x.h.take(t, packet.ET)); len(ms) != 1 {
+			t.Fatalf("%s: %d GET_MANIFESTs for its announcement", name, len(ms))
+		}
+		x.in(packet.ET, appendNotHave(nil, 7, blockGone))
+		x.runFor(time.Second, func() bool { return true })
+		if len(x.l.fetches) != 0 {
+			t.Fatalf("%s: the fetch of a file taken back is kept", name)
+		}
+	}
+	vanish(1, "a.mfz")
+	if n.strikes != 0 {
+		t.Fatalf("one file taken back: %d strikes", n.strikes)
+	}
+	x.runFor(2*time.Minute, func() bool { return true })
+	vanish(2, "b.mfz")
+	vanish(3, "c.mfz")
+	if n.strikes != 0 {
+		t.Fatalf("one file taken back 2 minutes after another, then one more: %d strikes", n.strikes)
+	}
+	vanish(4, "d.mfz") // the third within a minute
+	if n.strikes != 1 {
+		t.Fatalf("three files taken back within a minute: %d strikes, want 1", n.strikes)
 	}
 }
 

@@ -189,8 +189,9 @@ type loop struct {
 	refused map[fileID]refusal
 	conduct map[tep.TileID]conduct // of disconnected tiles, at most t.conductMax
 	done    chan completion
-	haves   map[*file][]int // blocks verified since the last HAVE flush
-	begins  pause           // the store could not create a transfer: no new one before begins.until
+	haves   map[*file][]int        // blocks verified since the last HAVE flush
+	begins  pause                  // the disk failed creating a transfer: no new one before begins.until
+	starts  map[fileID]*startPause // the store could not create the transfer of this file (pause.go)
 
 	roomMax  int
 	rr       int
@@ -210,6 +211,7 @@ func newLoop(s *Service, h daemon.Host, wg *sync.WaitGroup) *loop {
 		conduct: map[tep.TileID]conduct{},
 		done:    make(chan completion, 16),
 		haves:   map[*file][]int{},
+		starts:  map[fileID]*startPause{},
 	}
 }
 
@@ -907,6 +909,7 @@ func (l *loop) slowTick() {
 	}
 	l.manifestTimeouts()
 	l.retryPaused()
+	l.forgetStarts()
 	l.reconsiderAll()
 }
 
@@ -1012,7 +1015,7 @@ func (l *loop) consider(n *nbr, rf *rfile) {
 	if cur := l.byName[rf.name]; cur != nil && !dominates(rf.version, rf.id, cur.version, cur.id) {
 		return
 	}
-	if n.avoided(l.now) || l.begins.waiting(l.now) {
+	if n.avoided(l.now) || !l.mayStart(rf.id) {
 		return
 	}
 	k := 0
@@ -1105,6 +1108,16 @@ func (l *loop) considerNbr(n *nbr) {
 // fetchFailed drops a manifest fetch that n did not serve and strikes n;
 // the file is asked of another neighbour that announced it first.
 func (l *loop) fetchFailed(n *nbr, mf *mfetch, why string) {
+	l.fetchDropped(n, mf)
+	l.strike(n, why)
+	if !n.avoided(l.now) {
+		l.considerNbr(n)
+	}
+}
+
+// fetchDropped forgets the manifest fetch mf asked of n and asks another
+// neighbour that announced the file.
+func (l *loop) fetchDropped(n *nbr, mf *mfetch) {
 	delete(l.fetches, mf.id)
 	for _, o := range l.nbrs {
 		if o != nil && o != n {
@@ -1113,10 +1126,29 @@ func (l *loop) fetchFailed(n *nbr, mf *mfetch, why string) {
 			}
 		}
 	}
-	l.strike(n, why)
-	if !n.avoided(l.now) {
-		l.considerNbr(n)
+}
+
+// fetchVanished drops the manifest fetch mf, whose file n took back
+// (NOTHAVE "gone", its handle given to another file) with nothing newer
+// of the name announced. Once is no fault: a file removed by hand, a
+// handle reused; the fetch cost n one of its fetch tokens, which bound
+// how often it can happen. t.vanishes of them within t.vanishWindow is
+// one strike: a neighbour that takes back whatever it is asked for.
+func (l *loop) fetchVanished(n *nbr, mf *mfetch) {
+	recent := n.vanished[:0]
+	for _, at := range n.vanished {
+		if l.now.Sub(at) < l.t.vanishWindow {
+			recent = append(recent, at)
+		}
 	}
+	n.vanished = append(recent, l.now)
+	if len(n.vanished) >= l.t.vanishes {
+		n.vanished = n.vanished[:0]
+		l.fetchFailed(n, mf, "took back the files it announced")
+		return
+	}
+	l.fetchDropped(n, mf)
+	l.considerNbr(n) // its slot is free
 }
 
 func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
@@ -1200,9 +1232,10 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		}
 		if local(err) {
 			// This tile's disk (full...): the manifest may be good, and
-			// n is not to blame. No new transfer until the pause ends.
+			// n is not to blame. No new transfer of it (or of any, if the
+			// disk failed) until the pause ends.
 			l.returnToken(n)
-			l.beginFailed(mf.name, err)
+			l.beginFailed(mf, err)
 			return
 		}
 		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", err)
@@ -1217,7 +1250,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 		return
 	}
 	l.returnToken(n)
-	l.beginWorked()
+	l.beginWorked(mf.id)
 	if p.Done() { // a tombstone, installed at once
 		l.resync()
 		return
@@ -1255,7 +1288,7 @@ func (l *loop) manifestTimeouts() {
 			}
 			// It took back (NOTHAVE "gone", a handle given to another
 			// file) a file it announced and we asked it for.
-			l.fetchFailed(n, mf, "announced a file it does not serve")
+			l.fetchVanished(n, mf)
 			continue
 		}
 		if !l.now.Before(mf.deadline) {

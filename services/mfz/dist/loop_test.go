@@ -125,14 +125,12 @@ func newHarness(t testing.TB, dirs ...packet.Dir) *harness {
 	cfg.MFZ.TrustDir = trust
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	x := &harness{t: t, priv: priv, dir: dir}
-	writeFaults.Store(cfg.StateDir, func(string) error {
+	s, err := newService(cfg, log, options{writeFault: func(string) error {
 		if x.full.Load() {
 			return syscall.ENOSPC
 		}
 		return nil
-	})
-	defer writeFaults.Delete(cfg.StateDir)
-	s, err := New(cfg, log)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,11 @@ import "encoding/binary"
 
 // The service 8 messages for programs that speak them from outside the
 // service: the hostile neighbour of the attack tests (sim/hostile) crafts
-// any message, absurd fields and all, and reads what a tile answers. The
-// service itself builds messages with the append* builders of wire.go and
-// reads them with parseMessage; a test keeps AppendMessage byte-equal to
-// the builders, and a fuzz target keeps ParseMessage and AppendMessage
-// inverse to each other.
+// any message, absurd fields and all, and reads what a tile answers.
+// AppendMessage is the one encoder: the service's own append* builders
+// (wire.go) are wrappers over it, so what the kit sends is what a tile
+// sends. The service reads messages with parseMessage; a fuzz target keeps
+// ParseMessage and AppendMessage inverse to each other.
 
 // Message types, byte 0 of every service 8 payload.
 const (

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// AppendMessage writes every message type exactly as the service's own
-// builders do, and ParseMessage reads back what they wrote.
+// ParseMessage reads back every message type the service's builders
+// write, and AppendMessage writes it again byte for byte.
 func TestMessageMatchesBuilders(t *testing.T) {
 	for _, b := range seeds() {
 		m, err := ParseMessage(b)
@@ -54,4 +54,34 @@ func FuzzMessageRoundTrip(f *testing.F) {
 			t.Fatalf("AppendMessage(ParseMessage(% x)) = % x", b, out)
 		}
 	})
+}
+
+// The builders the service sends with allocate nothing: DATA goes out for
+// every chunk, HAVE and REQUEST for every block.
+func TestBuildersDoNotAllocate(t *testing.T) {
+	buf := make([]byte, 0, maxMsg)
+	chunk := bytes.Repeat([]byte{0x5a}, ChunkLen)
+	blocks := make([]int, maxHaves)
+	for i := range blocks {
+		blocks[i] = 2 * i
+	}
+	var id fileID
+	for _, c := range []struct {
+		name  string
+		build func()
+	}{
+		{"DATA", func() { buf = appendData(buf[:0], 3, 17, 2, chunk) }},
+		{"REQUEST", func() { buf = appendRequest(buf[:0], 3, 17, 2, 9) }},
+		{"HAVE", func() { buf = appendHave(buf[:0], 3, 5, blocks) }},
+		{"NOTHAVE", func() { buf = appendNotHave(buf[:0], 3, 17) }},
+		{"ANNOUNCE", func() { buf = appendAnnounce(buf[:0], 3, flagComplete, 9, 100, 100, id, "a.mfz") }},
+		{"MANIFEST", func() { buf = appendManifest(buf[:0], 3, 0, 1000, chunk[:manifestSeg]) }},
+	} {
+		if a := testing.AllocsPerRun(100, c.build); a != 0 {
+			t.Errorf("%s: %.0f allocations per message", c.name, a)
+		}
+		if len(buf) > maxMsg {
+			t.Errorf("%s: %d bytes, more than a packet", c.name, len(buf))
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package dist
 
 import (
+	"errors"
+	"syscall"
 	"time"
 
 	"github.com/t2tiles/itcd/services/mfz"
@@ -18,8 +20,12 @@ import (
 //     unexpected, without a write); when the pause ends one block is
 //     fetched as a probe (or the final check runs again); success resumes
 //     it, failure doubles the pause;
-//   - new transfers, when the store cannot create one: no manifest is
-//     fetched until the pause ends.
+//   - a new transfer the store could not create: no manifest of that
+//     file is fetched until its pause ends (startPause). Only a failure
+//     of the whole disk (diskWide: full, over quota, read-only, I/O
+//     errors) pauses every new transfer (loop.begins): a failure of one
+//     file's partial (something in the way of its directory) used to
+//     pause them all, again and again, while others could have started.
 //
 // The pause grows from t.pauseMin, doubling, to t.pauseMax. Verified
 // blocks already stored stay (the store keeps them); nobody is struck. The
@@ -90,22 +96,94 @@ func (l *loop) storeWorked(f *file) {
 	f.pause = pause{}
 }
 
-// beginFailed pauses new transfers: the store could not create one.
-func (l *loop) beginFailed(name string, err error) {
+// startPause is the pause of new transfers of one file, whose partial the
+// store could not create for a reason of its own.
+type startPause struct {
+	name    string
+	version int64
+	pause
+}
+
+// diskWide reports whether a local store failure is one of the whole file
+// system (full, over quota, read-only, failing), so that no other new
+// transfer can work either. Anything else (the path of one file's partial
+// is in the way, a permission...) is that file's.
+func diskWide(err error) bool {
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// beginFailed pauses new transfers of mf's file, the store could not
+// create it: all of them if the disk failed (diskWide) or if more than
+// t.startsMax files failed each for a reason of its own (then it is not
+// theirs), else only that file's.
+func (l *loop) beginFailed(mf *mfetch, err error) {
 	l.counters.DiskErrors++
-	if logIt, quiet := l.begins.fail(l.now, err, l.t); logIt {
-		l.log.Error("mfz new transfers paused: cannot store", "name", name,
-			"retry_in", l.begins.delay, "failures", l.begins.failures, "not_logged", quiet, "err", err)
+	sp := l.starts[mf.id]
+	if sp == nil && !diskWide(err) && len(l.starts) < l.t.startsMax {
+		sp = &startPause{name: mf.name, version: mf.version}
+		l.starts[mf.id] = sp
+	}
+	if sp == nil || diskWide(err) {
+		if logIt, quiet := l.begins.fail(l.now, err, l.t); logIt {
+			l.log.Error("mfz new transfers paused: cannot store", "name", mf.name,
+				"retry_in", l.begins.delay, "failures", l.begins.failures, "not_logged", quiet, "err", err)
+		}
+		return
+	}
+	if logIt, quiet := sp.fail(l.now, err, l.t); logIt {
+		l.log.Error("mfz transfer cannot start: cannot store", "name", mf.name, "version", mf.version,
+			"retry_in", sp.delay, "failures", sp.failures, "not_logged", quiet, "err", err)
 	}
 }
 
-// beginWorked ends the pause of new transfers.
-func (l *loop) beginWorked() {
+// beginWorked ends the pause of new transfers, and that of id's.
+func (l *loop) beginWorked(id fileID) {
+	if sp := l.starts[id]; sp != nil {
+		l.log.Info("mfz transfer can start again", "name", sp.name, "version", sp.version,
+			"paused_for", l.now.Sub(sp.since).Round(time.Second))
+		delete(l.starts, id)
+	}
 	if !l.begins.paused() {
 		return
 	}
 	l.log.Info("mfz new transfers resumed", "paused_for", l.now.Sub(l.begins.since).Round(time.Second))
 	l.begins = pause{}
+}
+
+// mayStart reports whether the manifest of id may be fetched to start a
+// transfer: not while new transfers, or those of id, are paused.
+func (l *loop) mayStart(id fileID) bool {
+	if l.begins.waiting(l.now) {
+		return false
+	}
+	sp := l.starts[id]
+	return sp == nil || !sp.waiting(l.now)
+}
+
+// forgetStarts drops the start pauses of files held now, and of those no
+// neighbour announces any more once their pause ends (a file announced
+// again later starts afresh).
+func (l *loop) forgetStarts() {
+	for id, sp := range l.starts {
+		if l.files[id] != nil || !sp.waiting(l.now) && !l.someoneAnnounces(id) {
+			delete(l.starts, id)
+		}
+	}
+}
+
+// someoneAnnounces reports whether a live neighbour announces the file id.
+func (l *loop) someoneAnnounces(id fileID) bool {
+	for _, n := range l.nbrs {
+		if n != nil && n.byFid[id] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // mayFetch reports whether a block of f may be asked for now: not while

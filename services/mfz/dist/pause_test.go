@@ -214,3 +214,42 @@ func TestFullDiskAtBeginRetries(t *testing.T) {
 		t.Fatalf("still paused: %q", p)
 	}
 }
+
+// The status said new transfers were paused only while the pause's wait
+// ran: from its end to the next Begin that worked (the manifest fetched
+// again, the disk still full) it said nothing, although no new transfer
+// could start. It now says so for as long as the pause is in force, due
+// (paused_retry_s 0) or not.
+func TestBeginPauseShownUntilBeginWorks(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 3000, 1024)
+	x.full.Store(true)
+	x.announceFile(packet.ET, 4, sf)
+	x.turn()
+	if ms := getManifests(x.h.take(t, packet.ET)); len(ms) != 1 {
+		t.Fatalf("%d GET_MANIFESTs for the announcement", len(ms))
+	}
+	x.serveManifest(packet.ET, 4, sf, 0, -1)
+	x.l.snapshot()
+	if st := x.s.Snapshot(); !strings.Contains(st.Paused, "no space left on") || st.PausedRetryS <= 0 || st.PausedRetryS > 1 {
+		t.Fatalf("a full disk at Begin: paused %q, retry in %.2f s", st.Paused, st.PausedRetryS)
+	}
+	// The wait ends; the manifest is asked again and has not come yet.
+	x.runFor(1500*time.Millisecond, func() bool { return true })
+	if len(getManifests(x.h.take(t, packet.ET))) == 0 {
+		t.Fatal("the manifest is not asked again when the pause ends")
+	}
+	x.l.snapshot()
+	if st := x.s.Snapshot(); !strings.Contains(st.Paused, "no space left on") || st.PausedRetryS != 0 {
+		t.Fatalf("the pause is due and nothing has worked yet: paused %q, retry in %.2f s", st.Paused, st.PausedRetryS)
+	}
+	x.full.Store(false)
+	x.serveManifest(packet.ET, 4, sf, 0, -1)
+	if f := x.l.files[sf.id]; f == nil || !f.receiving() {
+		t.Fatal("no transfer once the disk had space")
+	}
+	x.l.snapshot()
+	if st := x.s.Snapshot(); st.Paused != "" || st.PausedRetryS != 0 {
+		t.Fatalf("still paused after a Begin worked: %q", st.Paused)
+	}
+}

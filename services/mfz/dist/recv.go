@@ -52,8 +52,9 @@ type nbr struct {
 	avoidCount   int
 	lastBad      time.Time // its last strike or avoidance
 
-	mfTokens   int       // fresh manifest fetches it may start now (fetchToken)
-	mfRefillAt time.Time // when its next token comes, while it has fewer than t.mfBurst
+	mfTokens   int         // fresh manifest fetches it may start now (fetchToken)
+	mfRefillAt time.Time   // when its next token comes, while it has fewer than t.mfBurst
+	vanished   []time.Time // recent fetches whose file it took back (fetchVanished), fewer than t.vanishes
 
 	syncAt      time.Time // when we last answered its SYNC
 	syncPending bool      // a SYNC came within syncGap of that: answer it when the gap ends

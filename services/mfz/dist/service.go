@@ -43,37 +43,40 @@ func (s Strategy) String() string {
 // tuning holds the protocol's constants in one place. Tests and
 // benchmarks replace them through testTuning.
 type tuning struct {
-	window      int           // chunks requested and not arrived, per neighbour
-	minBatch    int           // smallest request sent while others are in flight
-	strategy    Strategy      // block selection
-	avoidFor    time.Duration // first avoidance of a bad neighbour; doubles
-	avoidMax    time.Duration
-	strikes     int           // NOTHAVEs/timeouts in a row before avoiding
-	refreshMin  time.Duration // idle announcement refresh, jittered in [min, max)
-	refreshMax  time.Duration
-	bitfieldGap time.Duration // partial bitmaps re-sent at most this often while they grow
-	minRTO      time.Duration
-	maxRTO      time.Duration
-	tick        time.Duration // timer for retries and send pacing while busy
-	idleTick    time.Duration // the same with nothing in flight: a tile's idle CPU
-	dataDepth   int           // DATA packets of ours allowed in the daemon's queue per link
-	serveQueue  int           // queued REQUESTs per neighbour
-	serveChunks int           // queued chunks per neighbour
-	ctrlQueue   int           // control messages waiting per neighbour
-	manifests   int           // manifest fetches at once from one neighbour
-	mfFloor     time.Duration // a manifest fetch may take this long...
-	mfRate      int           // ...plus its size at this many bytes/s, then it is abandoned
-	mfBurst     int           // fresh manifest fetches a neighbour may start at once...
-	mfRefill    time.Duration // ...and one more each this long; each manifest it serves gives one back
-	syncGap     time.Duration // a neighbour's SYNCs are answered at most this often
-	conductMax  int           // disconnected tiles whose strikes and avoidance are remembered
-	refusedMax  int           // remembered refused file ids
-	refuseFor   time.Duration // a refused id is not fetched again for this long
-	pauseMin    time.Duration // a local store failure (full disk) pauses what failed this long first...
-	pauseMax    time.Duration // ...doubling per failure in a row up to this; then it is tried again
-	resyncEvery time.Duration // reconcile with the store's list
-	snapEvery   time.Duration // publish the status snapshot
-	syncEvery   int           // StoreConfig.SyncEvery
+	window       int           // chunks requested and not arrived, per neighbour
+	minBatch     int           // smallest request sent while others are in flight
+	strategy     Strategy      // block selection
+	avoidFor     time.Duration // first avoidance of a bad neighbour; doubles
+	avoidMax     time.Duration
+	strikes      int           // NOTHAVEs/timeouts in a row before avoiding
+	refreshMin   time.Duration // idle announcement refresh, jittered in [min, max)
+	refreshMax   time.Duration
+	bitfieldGap  time.Duration // partial bitmaps re-sent at most this often while they grow
+	minRTO       time.Duration
+	maxRTO       time.Duration
+	tick         time.Duration // timer for retries and send pacing while busy
+	idleTick     time.Duration // the same with nothing in flight: a tile's idle CPU
+	dataDepth    int           // DATA packets of ours allowed in the daemon's queue per link
+	serveQueue   int           // queued REQUESTs per neighbour
+	serveChunks  int           // queued chunks per neighbour
+	ctrlQueue    int           // control messages waiting per neighbour
+	manifests    int           // manifest fetches at once from one neighbour
+	mfFloor      time.Duration // a manifest fetch may take this long...
+	mfRate       int           // ...plus its size at this many bytes/s, then it is abandoned
+	mfBurst      int           // fresh manifest fetches a neighbour may start at once...
+	mfRefill     time.Duration // ...and one more each this long; each manifest it serves gives one back
+	vanishes     int           // fetched files a neighbour takes back within vanishWindow for a strike
+	vanishWindow time.Duration
+	syncGap      time.Duration // a neighbour's SYNCs are answered at most this often
+	conductMax   int           // disconnected tiles whose strikes and avoidance are remembered
+	refusedMax   int           // remembered refused file ids
+	refuseFor    time.Duration // a refused id is not fetched again for this long
+	pauseMin     time.Duration // a local store failure (full disk) pauses what failed this long first...
+	pauseMax     time.Duration // ...doubling per failure in a row up to this; then it is tried again
+	startsMax    int           // files whose transfer could not start, paused each on its own; more pause all
+	resyncEvery  time.Duration // reconcile with the store's list
+	snapEvery    time.Duration // publish the status snapshot
+	syncEvery    int           // StoreConfig.SyncEvery
 }
 
 var defaultTuning = tuning{
@@ -99,15 +102,20 @@ var defaultTuning = tuning{
 	mfRate:      4096,
 	mfBurst:     8,
 	mfRefill:    2 * time.Second,
-	syncGap:     time.Second,
-	conductMax:  64,
-	refusedMax:  256,
-	refuseFor:   10 * time.Minute,
+	// One file taken back is a file removed by hand or a handle reused;
+	// three within a minute, a neighbour that takes back what it offers.
+	vanishes:     3,
+	vanishWindow: time.Minute,
+	syncGap:      time.Second,
+	conductMax:   64,
+	refusedMax:   256,
+	refuseFor:    10 * time.Minute,
 	// A full disk: the first retry after 1 s (space freed by hand is
 	// used at once), then 2, 4... and at most every 30 s: one probe block
 	// (8 KiB) and one log line per step, for as long as the disk is full.
 	pauseMin:    time.Second,
 	pauseMax:    30 * time.Second,
+	startsMax:   64,
 	resyncEvery: 5 * time.Second,
 	snapEvery:   100 * time.Millisecond,
 	syncEvery:   64,
@@ -121,11 +129,6 @@ var testTuning atomic.Pointer[tuning]
 // flips a bit in every DATA chunk it sends, with the CRC made to match, as
 // a malicious or broken neighbour would.
 var corruptTiles sync.Map
-
-// writeFaults is a test hook: the store of a service whose state dir is a
-// key here gets the value, a func(op string) error, as its
-// StoreConfig.WriteFault (a disk that fails writes on demand).
-var writeFaults sync.Map
 
 // The interfaces Service implements, checked by the compiler.
 var (
@@ -154,6 +157,18 @@ type Service struct {
 // makes the service. Serve closes the store when it returns; if Serve
 // never runs, call Close.
 func New(cfg daemon.Config, log *slog.Logger) (*Service, error) {
+	return newService(cfg, log, options{})
+}
+
+// options are what this package's tests give a service beyond its Config.
+// The zero value is production.
+type options struct {
+	// writeFault becomes the store's StoreConfig.WriteFault: a disk that
+	// fails writes on demand.
+	writeFault func(op string) error
+}
+
+func newService(cfg daemon.Config, log *slog.Logger, o options) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -165,24 +180,21 @@ func New(cfg daemon.Config, log *slog.Logger) (*Service, error) {
 	for _, h := range cfg.MFZ.Hooks {
 		hooks = append(hooks, mfz.Hook{Pattern: h.Pattern, Command: h.Command, Timeout: h.Timeout.D()})
 	}
-	var fault func(string) error
-	if v, ok := writeFaults.Load(cfg.StateDir); ok {
-		fault = v.(func(string) error)
-	}
 	st, err := mfz.Open(mfz.StoreConfig{
 		Dir:        filepath.Join(cfg.StateDir, "mfz"),
 		TrustDir:   cfg.MFZ.TrustDir,
 		Hooks:      hooks,
 		Logger:     log,
 		SyncEvery:  t.syncEvery,
-		WriteFault: fault,
+		WriteFault: o.writeFault,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{store: st, log: log, t: t, wake: make(chan struct{}, 1)}
 	_, s.corrupt = corruptTiles.Load(cfg.StateDir)
-	s.snap = Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{}}
+	s.snap = Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{},
+		StartsPaused: []StartPause{}}
 	return s, nil
 }
 

@@ -20,9 +20,26 @@ type Status struct {
 	// Neighbours are the live neighbours and what each announced.
 	Neighbours []NeighbourStatus `json:"neighbours"`
 	Counters   Counters          `json:"counters"`
-	// Paused, when set, says why no new transfer can start: the store
-	// could not create one (a full disk...). It is tried again by itself.
-	Paused string `json:"paused,omitempty"`
+	// Paused, when set, says why no new transfer can start: the disk
+	// failed creating one (full...). It is set until a new transfer
+	// starts again; PausedRetryS is when one is tried next (0: now).
+	Paused       string  `json:"paused,omitempty"`
+	PausedRetryS float64 `json:"paused_retry_s,omitempty"`
+	// StartsPaused are files a neighbour announced whose transfer the
+	// store could not create for a reason of that file alone (something
+	// in the way of its partial directory): each is tried again by itself.
+	StartsPaused []StartPause `json:"starts_paused"`
+}
+
+// StartPause is a file whose transfer could not start.
+type StartPause struct {
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+	ID      string `json:"id"`
+	// Reason is the store's error, naming the path to act on; RetryS is
+	// when the manifest is fetched and the transfer tried again.
+	Reason string  `json:"reason"`
+	RetryS float64 `json:"retry_s,omitempty"`
 }
 
 // FileStatus is one live file or tombstone.
@@ -134,10 +151,20 @@ type Counters struct {
 // snapshot publishes the loop's state for Status and Control.
 func (l *loop) snapshot() {
 	l.lastSnap = l.now
-	st := Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{}, Counters: l.counters}
-	if l.begins.waiting(l.now) {
+	st := Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{},
+		StartsPaused: []StartPause{}, Counters: l.counters}
+	if l.begins.paused() {
 		st.Paused = l.begins.err.Error()
+		st.PausedRetryS = max(l.begins.until.Sub(l.now).Seconds(), 0)
 	}
+	for id, sp := range l.starts {
+		st.StartsPaused = append(st.StartsPaused, StartPause{Name: sp.name, Version: sp.version, ID: id.String(),
+			Reason: sp.err.Error(), RetryS: max(sp.until.Sub(l.now).Seconds(), 0)})
+	}
+	sort.Slice(st.StartsPaused, func(i, j int) bool {
+		a, b := st.StartsPaused[i], st.StartsPaused[j]
+		return a.Name < b.Name || a.Name == b.Name && a.ID < b.ID
+	})
 	for _, f := range l.files {
 		if f.receiving() {
 			t := TransferStatus{Name: f.name, Version: f.version, ID: f.id.String(), BlocksHeld: f.nhave,

@@ -274,71 +274,54 @@ func (m *msg) haveBlocks(yield func(int)) {
 	}
 }
 
-// Builders. Each appends one whole sealed message to b[:0].
+// Builders. Each appends one whole sealed message to b[:0]. They name the
+// fields the service sends and convert them; the bytes are written by
+// AppendMessage alone (message.go), so the service and the programs that
+// speak service 8 from outside (sim/hostile) share one encoder. Nothing
+// here allocates when b has room for the message (the Message stays on
+// the stack): DATA is built for every chunk sent.
 
 func appendAnnounce(b []byte, h uint8, flags byte, version int64, blocks, held int, id fileID, name string) []byte {
-	b = append(b[:0], msgAnnounce, h, flags)
-	b = binary.BigEndian.AppendUint64(b, uint64(version))
-	b = binary.BigEndian.AppendUint16(b, uint16(blocks))
-	b = binary.BigEndian.AppendUint16(b, uint16(held))
-	b = append(b, id[:]...)
-	b = append(b, byte(len(name)))
-	b = append(b, name...)
-	return seal(b)
+	return AppendMessage(b[:0], &Message{Type: MsgAnnounce, Handle: h, Flags: flags, Version: version,
+		Blocks: uint16(blocks), Held: uint16(held), ID: id, Name: name})
 }
 
 func appendGetManifest(b []byte, h uint8, off int) []byte {
-	b = append(b[:0], msgGetManifest, h)
-	b = binary.BigEndian.AppendUint32(b, uint32(off))
-	return seal(b)
+	return AppendMessage(b[:0], &Message{Type: MsgGetManifest, Handle: h, Offset: uint32(off)})
 }
 
 func appendManifest(b []byte, h uint8, off, total int, data []byte) []byte {
-	b = append(b[:0], msgManifest, h)
-	b = binary.BigEndian.AppendUint32(b, uint32(off))
-	b = binary.BigEndian.AppendUint32(b, uint32(total))
-	b = append(b, data...)
-	return seal(b)
+	return AppendMessage(b[:0], &Message{Type: MsgManifest, Handle: h, Offset: uint32(off), Total: uint32(total), Data: data})
 }
 
 func appendBitfield(b []byte, h uint8, first int, bits []byte) []byte {
-	b = append(b[:0], msgBitfield, h)
-	b = binary.BigEndian.AppendUint16(b, uint16(first))
-	b = append(b, bits...)
-	return seal(b)
+	return AppendMessage(b[:0], &Message{Type: MsgBitfield, Handle: h, Block: uint16(first), Data: bits})
 }
 
+// appendHave lists blocks, at most maxHaves of them (more make a message
+// longer than a packet).
 func appendHave(b []byte, h uint8, low int, blocks []int) []byte {
-	b = append(b[:0], msgHave, h)
-	b = binary.BigEndian.AppendUint16(b, uint16(low))
+	var list [2 * maxHaves]byte
+	data := list[:0]
 	for _, x := range blocks {
-		b = binary.BigEndian.AppendUint16(b, uint16(x))
+		data = binary.BigEndian.AppendUint16(data, uint16(x))
 	}
-	return seal(b)
+	return AppendMessage(b[:0], &Message{Type: MsgHave, Handle: h, Block: uint16(low), Data: data})
 }
 
 func appendRequest(b []byte, h uint8, block, first, count int) []byte {
-	b = append(b[:0], msgRequest, h)
-	b = binary.BigEndian.AppendUint16(b, uint16(block))
-	b = binary.BigEndian.AppendUint16(b, uint16(first))
-	b = binary.BigEndian.AppendUint16(b, uint16(count))
-	return seal(b)
+	return AppendMessage(b[:0], &Message{Type: MsgRequest, Handle: h, Block: uint16(block), Chunk: uint16(first),
+		Count: uint16(count)})
 }
 
 func appendData(b []byte, h uint8, block, chunk int, data []byte) []byte {
-	b = append(b[:0], msgData, h)
-	b = binary.BigEndian.AppendUint16(b, uint16(block))
-	b = binary.BigEndian.AppendUint16(b, uint16(chunk))
-	b = append(b, data...)
-	return seal(b)
+	return AppendMessage(b[:0], &Message{Type: MsgData, Handle: h, Block: uint16(block), Chunk: uint16(chunk), Data: data})
 }
 
 func appendNotHave(b []byte, h uint8, block int) []byte {
-	b = append(b[:0], msgNotHave, h)
-	b = binary.BigEndian.AppendUint16(b, uint16(block))
-	return seal(b)
+	return AppendMessage(b[:0], &Message{Type: MsgNotHave, Handle: h, Block: uint16(block)})
 }
 
 func appendSync(b []byte, flags byte) []byte {
-	return seal(append(b[:0], msgSync, flags))
+	return AppendMessage(b[:0], &Message{Type: MsgSync, Flags: flags})
 }
