@@ -114,7 +114,10 @@ func writeMFZ(w io.Writer, s dist.Status) {
 			t.BlocksHeld, t.BlocksTotal, t.BytesPerS/1024, src)
 	}
 	if s.Paused != "" {
-		fmt.Fprintf(w, "new transfers paused: %s\n", s.Paused)
+		fmt.Fprintf(w, "new transfers paused (retry in %.0f s): %s\n", s.PausedRetryS, s.Paused)
+	}
+	for _, p := range s.StartsPaused {
+		fmt.Fprintf(w, "cannot start %s %s (retry in %.0f s): %s\n", p.Name, versionTime(p.Version), p.RetryS, p.Reason)
 	}
 	for _, n := range s.Neighbours {
 		var files []string

@@ -15,12 +15,14 @@ func TestStatusShowsPausedTransfer(t *testing.T) {
 	s := dist.Status{
 		Transfers: []dist.TransferStatus{{Name: "a.mfz", Version: 1, BlocksHeld: 3, BlocksTotal: 9,
 			State: "paused", Reason: reason, RetryS: 4}},
-		Paused: reason,
+		Paused: reason, PausedRetryS: 8,
+		StartsPaused: []dist.StartPause{{Name: "b.mfz", Version: 2, Reason: "mfz: creating partial: not a directory", RetryS: 16}},
 	}
 	var out bytes.Buffer
 	writeMFZ(&out, s)
 	got := out.String()
-	for _, want := range []string{"paused a.mfz", "3/9 blocks held; retry in 4 s: " + reason, "new transfers paused: " + reason} {
+	for _, want := range []string{"paused a.mfz", "3/9 blocks held; retry in 4 s: " + reason, "new transfers paused (retry in 8 s): " + reason,
+		"cannot start b.mfz", "(retry in 16 s): mfz: creating partial: not a directory"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status lacks %q:\n%s", want, got)
 		}

@@ -246,7 +246,7 @@ func (s *Service) receive(h daemon.Host, m *daemon.Message) {
 		s.mu.Lock()
 		s.counts.Malformed++
 		s.mu.Unlock()
-		h.Logger().Debug("unreadable counter packet", "from", m.From.String(), "err", err)
+		h.Logger().Debug("unreadable counter packet", "dir", m.From.String(), "err", err)
 		return
 	}
 	// Keep values of live neighbours only. Packets and events come on

@@ -1218,7 +1218,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 			why = err.Error()
 		}
 		l.counters.BadManifests++
-		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", why)
+		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "dir", n.dir.String(), "err", why)
 		l.refuse(mf.id, why)
 		l.strike(n, "announced a bad manifest")
 		return
@@ -1238,7 +1238,7 @@ func (l *loop) manifestSeg(n *nbr, m *msg) {
 			l.beginFailed(mf, err)
 			return
 		}
-		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "from", n.dir.String(), "err", err)
+		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "dir", n.dir.String(), "err", err)
 		l.refuse(mf.id, err.Error())
 		if neighbourFault(err) {
 			// Untrusted, badly signed, malformed: it offers what no tile
