@@ -181,15 +181,7 @@ func TestOpenRefusesNonRegular(t *testing.T) {
 			case "partial-have":
 				// A real partial whose bitmap was replaced by a pipe.
 				s := e.open()
-				path, _ := e.file("x.mfz", 1, 1, 3000)
-				f, _, err := ReadFileAt(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				p, err := s.Begin(f.Signed)
-				if err != nil {
-					t.Fatal(err)
-				}
+				_, p, _, _ := e.receiving(s, "x.mfz", 1, 1, 3000)
 				s.Close()
 				fifo = filepath.Join(p.dir, "have")
 				os.Remove(fifo)

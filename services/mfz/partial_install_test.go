@@ -15,36 +15,12 @@ import (
 func TestInstallDropsPartialOfSameFile(t *testing.T) {
 	e := newStoreEnv(t)
 	s := e.open()
-	path, _ := e.file("x.mfz", 5, 1, 5000)
-	f, _, err := ReadFileAt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := func(i int) []byte {
-		off := f.BodyOffset + f.Manifest.BlockOffset(i)
-		return raw[off : off+int64(f.Manifest.BlockLen(i))]
-	}
-	p, err := s.Begin(f.Signed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.PutBlock(0, block(0)); err != nil {
+	path, p, _, blocks := e.receiving(s, "x.mfz", 5, 1, 5000)
+	if err := p.PutBlock(0, blocks[0]); err != nil {
 		t.Fatal(err)
 	}
 	// Another name's partial is not touched.
-	opath, _ := e.file("y.mfz", 1, 2, 3000)
-	of, _, err := ReadFileAt(opath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := s.Begin(of.Signed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, other, _, _ := e.receiving(s, "y.mfz", 1, 2, 3000)
 
 	if _, err := s.Install(path); err != nil {
 		t.Fatal(err)
@@ -58,10 +34,10 @@ func TestInstallDropsPartialOfSameFile(t *testing.T) {
 	if _, err := os.Stat(other.dir); err != nil {
 		t.Fatalf("the other name's partial directory is gone: %v", err)
 	}
-	if err := p.PutBlock(1, block(1)); !errors.Is(err, ErrDone) {
+	if err := p.PutBlock(1, blocks[1]); !errors.Is(err, ErrDone) {
 		t.Errorf("PutBlock on the dropped partial = %v, want ErrDone", err)
 	}
-	buf := make([]byte, f.Manifest.BlockSize)
+	buf := make([]byte, len(blocks[0]))
 	if _, err := p.ReadBlock(0, buf); !errors.Is(err, ErrDone) {
 		t.Errorf("ReadBlock on the dropped partial = %v, want ErrDone", err)
 	}
@@ -91,15 +67,7 @@ func TestInstallDropsPartialOfSameFile(t *testing.T) {
 func TestAdoptDropsPartialOfSameFile(t *testing.T) {
 	e := newStoreEnv(t)
 	s := e.open()
-	path, _ := e.file("x.mfz", 5, 1, 5000)
-	f, _, err := ReadFileAt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := s.Begin(f.Signed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, p, _, blocks := e.receiving(s, "x.mfz", 5, 1, 5000)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -125,7 +93,7 @@ func TestAdoptDropsPartialOfSameFile(t *testing.T) {
 	if _, err := os.Stat(p.dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the partial directory is still on disk: %v", err)
 	}
-	if err := p.PutBlock(0, raw[f.BodyOffset:f.BodyOffset+int64(f.Manifest.BlockLen(0))]); !errors.Is(err, ErrDone) {
+	if err := p.PutBlock(0, blocks[0]); !errors.Is(err, ErrDone) {
 		t.Errorf("PutBlock on the dropped partial = %v, want ErrDone", err)
 	}
 }

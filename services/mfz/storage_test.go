@@ -122,12 +122,7 @@ func TestClassify(t *testing.T) {
 func TestFailedRenameKeepsPartialListed(t *testing.T) {
 	e := newStoreEnv(t)
 	s := e.open()
-	path, _ := e.file("d.bin", 1, 1, 5000)
-	file, blocks := blocksOf(t, path)
-	p, err := s.Begin(file.Signed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, file, blocks := e.receiving(s, "d.bin", 1, 1, 5000)
 	for i, b := range blocks {
 		if err := p.PutBlock(i, b); err != nil {
 			t.Fatal(err)

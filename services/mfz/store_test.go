@@ -230,6 +230,19 @@ func mustSigned(t testing.TB, path string) []byte {
 }
 
 // blocksOf returns the body blocks of the MFZ file at path.
+// receiving makes a signed file at path and begins receiving it in s: the
+// partial, the file's header and its blocks.
+func (e *storeEnv) receiving(s *Store, name string, version, seed int64, size int) (path string, p *Partial, file *File, blocks [][]byte) {
+	e.t.Helper()
+	path, _ = e.file(name, version, seed, size)
+	file, blocks = blocksOf(e.t, path)
+	p, err := s.Begin(file.Signed)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return path, p, file, blocks
+}
+
 func blocksOf(t testing.TB, path string) (*File, [][]byte) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -716,12 +729,7 @@ func TestReadBlockDuringClose(t *testing.T) {
 func TestCompleteCancelledKeepsBlocks(t *testing.T) {
 	e := newStoreEnv(t)
 	s := e.open()
-	path, _ := e.file("c.bin", 100, 1, 40_000)
-	file, blocks := blocksOf(t, path)
-	p, err := s.Begin(file.Signed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, _, blocks := e.receiving(s, "c.bin", 100, 1, 40_000)
 	for i, b := range blocks {
 		if err := p.PutBlock(i, b); err != nil {
 			t.Fatal(err)
