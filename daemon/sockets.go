@@ -227,12 +227,11 @@ func (s *sockets) admit(l *listener, lc *localConn) bool {
 			return false
 		}
 	}
+	var old *localConn
 	if len(l.conns) >= s.d.cfg.MaxClients {
-		if old := oldestIdleLocked(l); old != nil {
+		if old = oldestIdleLocked(l); old != nil {
 			delete(l.conns, old)
 			l.evicted.Add(1)
-			s.d.log.Warn("local socket full: closed the connection idle longest", "socket", l.name, "max_clients", s.d.cfg.MaxClients)
-			refuse(l, old, fmt.Sprintf("%s is full and this connection was idle longest: closed to make room", l.name))
 		} else {
 			s.mu.Unlock()
 			l.refused.Add(1)
@@ -243,6 +242,10 @@ func (s *sockets) admit(l *listener, lc *localConn) bool {
 	}
 	l.conns[lc] = struct{}{}
 	s.mu.Unlock()
+	if old != nil {
+		s.d.log.Warn("local socket full: closed the connection idle longest", "socket", l.name, "max_clients", s.d.cfg.MaxClients)
+		refuse(l, old, fmt.Sprintf("%s is full and this connection was idle longest: closed to make room", l.name))
+	}
 	return true
 }
 
