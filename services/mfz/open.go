@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Opening files by path.
@@ -14,16 +16,20 @@ import (
 // tomb/, partial/, the trust directory, state.json), and any of them may be
 // something other than a regular file: a named pipe, whose open waits for a
 // writer for ever; a device, whose open may have effects (a watchdog); a
-// directory or a socket. Every such open goes through openFile. It looks at
-// the path first and refuses what is not a regular file, so nothing else
-// is ever opened; then it opens with O_NONBLOCK (an open that would wait
-// for a pipe's writer returns at once) and checks the open file again, so
-// a path swapped between the look and the open is refused too. Nothing
-// here ever blocks on what the path names, and the error names the path
-// and what it is.
+// directory or a socket. Every such open goes through openFile. It first
+// opens the path with O_PATH, which resolves it to one inode without
+// opening that inode for I/O (no device driver or pipe sees it), and
+// looks at that inode with fstat; only a regular file is then opened for
+// reading, through /proc/self/fd, which reopens exactly that inode. A path
+// swapped between the look and the open (a symbolic link flipped to a
+// device by whoever asked for the push) cannot make the daemon, which runs
+// as root, open anything else. Nothing here blocks on what the path names,
+// and the error names the path and what it is.
 //
-// Rejected: opening first and checking with fstat only. That is enough
-// not to block, but it opens device nodes, and opening some has effects.
+// Rejected: stat the path, then open it. A link flipped in between gets
+// the device opened. Opening with O_NONBLOCK and checking with fstat only
+// does not block either, but it opens device nodes, and opening some has
+// effects.
 
 // openRegular opens path for reading if it is a regular file, following a
 // symbolic link (a push of a link to a signed file works).
@@ -39,31 +45,35 @@ func openOwn(path string, flag int) (*os.File, os.FileInfo, error) {
 }
 
 func openFile(path string, flag int, follow bool) (*os.File, os.FileInfo, error) {
-	stat := os.Lstat
-	if follow {
-		stat = os.Stat
-	}
-	fi, err := stat(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, notRegular(path, fi.Mode())
-	}
-	flag |= syscall.O_NONBLOCK
+	pflag := unix.O_PATH | unix.O_CLOEXEC
 	if !follow {
-		flag |= syscall.O_NOFOLLOW
+		pflag |= unix.O_NOFOLLOW // a link is then the inode looked at, and refused
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	pfd, err := unix.Open(path, pflag, 0)
 	if err != nil {
-		if !follow && errors.Is(err, syscall.ELOOP) {
-			return nil, nil, notRegular(path, os.ModeSymlink) // swapped for a link
-		}
-		return nil, nil, err
+		return nil, nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	fi, err = f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = notRegular(path, fi.Mode())
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, nil, notRegular(path, fileType(st.Mode))
+	}
+	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", pfd), flag|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("mfz: opening %s: /proc is not mounted, and the store opens files only through it: %w", path, err)
+		}
+		return nil, nil, &os.PathError{Op: "open", Path: path, Err: errors.Unwrap(err)}
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		if sys, ok := fi.Sys().(*syscall.Stat_t); !ok || !fi.Mode().IsRegular() ||
+			uint64(sys.Dev) != uint64(st.Dev) || uint64(sys.Ino) != uint64(st.Ino) {
+			err = notRegular(path, fi.Mode())
+		}
 	}
 	if err == nil {
 		err = clearNonblock(f)
@@ -73,6 +83,25 @@ func openFile(path string, flag int, follow bool) (*os.File, os.FileInfo, error)
 		return nil, nil, err
 	}
 	return f, fi, nil
+}
+
+// fileType is the os.FileMode type bits of a stat mode.
+func fileType(mode uint32) os.FileMode {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return os.ModeNamedPipe
+	case unix.S_IFCHR:
+		return os.ModeDevice | os.ModeCharDevice
+	case unix.S_IFBLK:
+		return os.ModeDevice
+	case unix.S_IFDIR:
+		return os.ModeDir
+	case unix.S_IFSOCK:
+		return os.ModeSocket
+	case unix.S_IFLNK:
+		return os.ModeSymlink
+	}
+	return os.ModeIrregular
 }
 
 // clearNonblock puts a regular file back in blocking mode. Linux ignores

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"golang.org/x/sys/unix"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -298,5 +301,51 @@ func TestAdoptStopsWithContext(t *testing.T) {
 	r := rejectedReason(t, e, "other.mfz")
 	if !strings.Contains(r, "was taken meanwhile") {
 		t.Fatalf("reason %q", r)
+	}
+}
+
+// A push names a path its user controls. A symbolic link flipped between
+// a regular file and a named pipe (or a device) while the daemon looks at
+// it must never get the pipe opened: the daemon runs as root, and opening
+// some devices has effects. Before openFile resolved the path once with
+// O_PATH, this opened the pipe within a few hundred tries.
+func TestOpenRegularSwappedLinkNeverOpensPipe(t *testing.T) {
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "reg")
+	if err := os.WriteFile(reg, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	mkfifo(t, fifo)
+	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ifd)
+	if _, err := unix.InotifyAddWatch(ifd, fifo, unix.IN_OPEN); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			for _, to := range []string{reg, fifo} {
+				os.Symlink(to, link+".t")
+				os.Rename(link+".t", link)
+			}
+		}
+	}()
+	defer func() { stop.Store(true); wg.Wait() }()
+	buf := make([]byte, 4096)
+	for i := 0; i < 5000; i++ {
+		if f, _, err := openRegular(link); err == nil {
+			f.Close()
+		}
+		if n, _ := unix.Read(ifd, buf); n > 0 {
+			t.Fatalf("try %d: the named pipe behind a flipped link was opened", i)
+		}
 	}
 }
