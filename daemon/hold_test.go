@@ -24,19 +24,23 @@ func TestJudgeHello(t *testing.T) {
 		elapsed time.Duration // since the last tile (a) connected
 		from    tep.TileID
 		want    helloVerdict
+		// elsewhere: from is live on another link
+		elsewhere bool
 	}{
-		{"link up, first hello", LinkUp, true, 0, a, helloConnect},
-		{"absent link (device lags), first hello", Absent, true, 0, a, helloConnect},
-		{"live tile again", Live, false, time.Millisecond, a, helloRefresh},
-		{"live tile long after", Live, false, time.Hour, a, helloRefresh},
-		{"other tile at once", Live, false, time.Millisecond, b, helloRefuse},
-		{"other tile just inside hold", Live, false, hold - time.Nanosecond, b, helloRefuse},
-		{"other tile at hold", Live, false, hold, b, helloReplace},
-		{"other tile long after", Live, false, time.Hour, b, helloReplace},
-		{"last tile back after a timeout", LinkUp, false, time.Second, a, helloConnect},
-		{"other tile after a timeout, inside hold", LinkUp, false, 3 * time.Second, b, helloRefuse},
-		{"other tile after a link cut, inside hold", Absent, false, 3 * time.Second, b, helloRefuse},
-		{"other tile after a timeout, past hold", LinkUp, false, hold, b, helloConnect},
+		{"link up, first hello", LinkUp, true, 0, a, helloConnect, false},
+		{"absent link (device lags), first hello", Absent, true, 0, a, helloConnect, false},
+		{"live tile again", Live, false, time.Millisecond, a, helloRefresh, false},
+		{"live tile long after", Live, false, time.Hour, a, helloRefresh, false},
+		{"other tile at once", Live, false, time.Millisecond, b, helloRefuse, false},
+		{"other tile just inside hold", Live, false, hold - time.Nanosecond, b, helloRefuse, false},
+		{"other tile at hold", Live, false, hold, b, helloReplace, false},
+		{"other tile long after", Live, false, time.Hour, b, helloReplace, false},
+		{"last tile back after a timeout", LinkUp, false, time.Second, a, helloConnect, false},
+		{"other tile after a timeout, inside hold", LinkUp, false, 3 * time.Second, b, helloRefuse, false},
+		{"other tile after a link cut, inside hold", Absent, false, 3 * time.Second, b, helloRefuse, false},
+		{"other tile after a timeout, past hold", LinkUp, false, hold, b, helloConnect, false},
+		{"first hello claims a tile live on another link", LinkUp, true, 0, a, helloRefuse, true},
+		{"replacement claims a tile live on another link", Live, false, time.Hour, b, helloRefuse, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -44,7 +48,7 @@ func TestJudgeHello(t *testing.T) {
 			if !c.never {
 				at = t0
 			}
-			got := judgeHello(c.state, a, at, c.from, t0.Add(c.elapsed), hold)
+			got := judgeHello(c.state, a, at, c.from, c.elsewhere, t0.Add(c.elapsed), hold)
 			if got != c.want {
 				t.Fatalf("verdict %d, want %d", got, c.want)
 			}
@@ -107,7 +111,7 @@ func TestIdentityFloodHoldsTheLink(t *testing.T) {
 		t.Fatalf("the service was handed %d events, want the one connect", n)
 	}
 	out := sink.String()
-	if got := strings.Count(out, "faster than a tile can be replaced"); got != 1 {
+	if got := strings.Count(out, "claims an identity it cannot have"); got != 1 {
 		t.Fatalf("the refusal was logged %d times, want once:\n%s", got, out)
 	}
 	if lines := strings.Count(out, "\n"); lines > 10 {
@@ -135,6 +139,26 @@ func TestHoldOutlastsTimeout(t *testing.T) {
 	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{1}))
 	if ls := r.Status().Links[indexOf(packet.ET)]; ls.Connects != 2 || ls.State != Live {
 		t.Fatalf("the same tile back: %d connects, %v", ls.Connects, ls.State)
+	}
+}
+
+// A neighbour that claims the identity of a tile live on another link is
+// an impostor: refused, so it can neither be taken for that tile nor get
+// the honest tile blamed for what it does.
+func TestIdentityLiveElsewhereRefused(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HelloInterval = Duration(time.Hour)
+	cfg.DeadAfter = Duration(2 * time.Hour)
+	r := startDaemon(t, cfg, newStuckDevice())
+	honest := tep.TileID{7}
+	r.nbr.heard(r.Daemon, packet.WT, helloFrom(honest))
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(honest))
+	st := r.Status()
+	if et := st.Links[indexOf(packet.ET)]; et.State == Live || et.IdentityRefused != 1 {
+		t.Fatalf("ET claiming WT's live tile: %v, %d refused; want not live, 1", et.State, et.IdentityRefused)
+	}
+	if wt := st.Links[indexOf(packet.WT)]; wt.State != Live || wt.Connects != 1 {
+		t.Fatalf("the honest tile on WT: %v, %d connects", wt.State, wt.Connects)
 	}
 }
 

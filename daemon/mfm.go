@@ -117,6 +117,7 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 		}
 	})
 	if !attached {
+		lc.on.refused.Add(1)
 		d.log.Warn("mfm.sock: refused a second client: mfmt2 already holds the MFM channel", "pid", pid, "holder", holder)
 		// Nothing else is written to this connection: the reason is its
 		// one message (byte 0 'e' is never a standard packet).

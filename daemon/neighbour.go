@@ -160,13 +160,17 @@ const (
 )
 
 // judgeHello decides what a hello from tile from does to a link in state
-// st, whose last connected tile was last, at lastConnect (zero: never).
-// Another identity within hold of the last connect is refused whether or
-// not that tile is still live: a neighbour alone on its link must not
-// connect a new identity each time its last one times out. A pure
-// function of its inputs, tested by a table.
-func judgeHello(st NeighbourState, last tep.TileID, lastConnect time.Time, from tep.TileID, now time.Time, hold time.Duration) helloVerdict {
+// st, whose last connected tile was last, at lastConnect (zero: never);
+// elsewhere says from is live on another link of this tile. Another
+// identity within hold of the last connect is refused whether or not that
+// tile is still live: a neighbour alone on its link must not connect a new
+// identity each time its last one times out. A tile cannot sit on two
+// links at once, so an identity live on another link is an impostor's. A
+// pure function of its inputs, tested by a table.
+func judgeHello(st NeighbourState, last tep.TileID, lastConnect time.Time, from tep.TileID, elsewhere bool, now time.Time, hold time.Duration) helloVerdict {
 	switch {
+	case elsewhere:
+		return helloRefuse
 	case st == Live && from == last:
 		return helloRefresh
 	case from != last && !lastConnect.IsZero() && now.Sub(lastConnect) < hold:
@@ -175,6 +179,16 @@ func judgeHello(st NeighbourState, last tep.TileID, lastConnect time.Time, from 
 		return helloConnect
 	}
 	return helloReplace
+}
+
+// liveElsewhereLocked reports whether tile is live on a link other than d.
+func (ns *neighbours) liveElsewhereLocked(tile tep.TileID, d packet.Dir) bool {
+	for _, o := range packet.Links {
+		if o != d && ns.n[o].state == Live && ns.n[o].tile == tile {
+			return true
+		}
+	}
+	return false
 }
 
 // heard handles a hello from the tile on link d.
@@ -189,7 +203,7 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 		return
 	}
 	n.hellos++
-	verdict := judgeHello(n.state, n.tile, n.connectedAt, h.Tile, now, dm.cfg.IdentityHold.D())
+	verdict := judgeHello(n.state, n.tile, n.connectedAt, h.Tile, ns.liveElsewhereLocked(h.Tile, d), now, dm.cfg.IdentityHold.D())
 	if verdict == helloRefuse {
 		// Not heard: if the live tile is really gone, the liveness
 		// deadline ends it, and a successor connects once the hold
@@ -197,7 +211,7 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 		n.identityRefused++
 		if !n.refusing {
 			n.refusing = true
-			dm.log.Warn("neighbour changes identity faster than a tile can be replaced: ignoring its hellos",
+			dm.log.Warn("neighbour claims an identity it cannot have (changed sooner than a tile can be replaced, or live on another link): ignoring its hellos",
 				"dir", d.String(), "live", n.tile.String(), "claimed", h.Tile.String(), "identity_hold", dm.cfg.IdentityHold.String())
 		}
 		return

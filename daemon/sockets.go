@@ -62,6 +62,7 @@ type listener struct {
 // closed when the socket is full and another client arrives.
 type localConn struct {
 	*net.UnixConn
+	on *listener // the socket it came in on
 	// idleSince is the unix ns since which the connection waits idle,
 	// 0 while busy, and evicted once closed to make room.
 	idleSince atomic.Int64
@@ -188,7 +189,7 @@ func (s *sockets) serve(ctx context.Context, goroutine func(string, func(context
 					}
 					continue
 				}
-				lc := &localConn{UnixConn: c}
+				lc := &localConn{UnixConn: c, on: l}
 				if l.clientFirst {
 					lc.idle()
 				}
@@ -271,13 +272,18 @@ func oldestIdleLocked(l *listener) *localConn {
 // refuse tells a client why it is turned away, in its socket's language,
 // and closes the connection. The client is new or idle: nothing else
 // writes to it, so the message cannot interleave with another.
+// The message is best effort: sent only if the socket's buffer has room
+// at once, so a client that stopped reading cannot stall the accept loop.
 func refuse(l *listener, lc *localConn, reason string) {
-	lc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	var b []byte
 	if l.network == "unix" {
-		b, _ := json.Marshal(ControlResponse{Error: reason})
-		lc.Write(append(b, '\n'))
+		b, _ = json.Marshal(ControlResponse{Error: reason})
+		b = append(b, '\n')
 	} else {
-		lc.Write([]byte("error: " + reason))
+		b = []byte("error: " + reason)
+	}
+	if raw, err := lc.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { unix.Send(int(fd), b, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) })
 	}
 	lc.Close()
 }
