@@ -25,7 +25,8 @@ import (
 //     fields (AbsurdDistMessages, then a random flood of them), naming A's
 //     own handle for the file where a message names one; it also fetches
 //     the file's signed manifest from A, as any neighbour may;
-//   - X2, on B's ET, says hello as A (A's tile identity), announces that
+//   - X2, on B's ET, says hello as A (A's tile identity, refused: A is
+//     live on B's WT), then as itself announces that
 //     file to B as complete, with the real manifest X1 fetched, and serves
 //     B blocks that pass every chunk's CRC and fail the manifest's hash;
 //   - X3, on B's SE, sends B the same absurd barrage, announces the
@@ -70,12 +71,21 @@ func TestAttackDist(t *testing.T) {
 		attacker{at: tileB, dir: packet.ET, cfg: hostile.Config{Handler: corrupt}},
 		attacker{at: tileB, dir: packet.SE, cfg: hostile.Config{Handler: liar}})
 	x1, x2, x3 := a.nb[0], a.nb[1], a.nb[2]
-	// X2 claims to be A: what B holds against X2 must not fall on A.
-	idA := a.status(tileA).Tile
+	// X2 claims to be A, which is live on B's WT: an impostor, refused,
+	// so nothing B holds against X2 can fall on A. Then it attacks as
+	// itself.
+	idA, own := a.status(tileA).Tile, x2.Tile()
 	x2.SetTile(idA)
-	if err := a.g.WaitFor(10*time.Second, "B sees X2 as A", func() bool {
+	if err := a.g.WaitFor(10*time.Second, "B refuses X2 as A", func() bool {
 		l := link(a.status(tileB), packet.ET)
-		return l.Tile != nil && *l.Tile == idA
+		return l.IdentityRefused > 0 && (l.Tile == nil || *l.Tile != idA)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	x2.SetTile(own)
+	if err := a.g.WaitFor(10*time.Second, "B sees X2 as itself again", func() bool {
+		l := link(a.status(tileB), packet.ET)
+		return l.Tile != nil && *l.Tile == own
 	}); err != nil {
 		t.Fatal(err)
 	}
