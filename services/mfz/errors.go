@@ -61,6 +61,9 @@ var (
 	// directories, is not a regular file (a named pipe, a device, a
 	// directory...). It is refused without being opened or waited on.
 	ErrNotRegular = errors.New("not a regular file")
+	// ErrInstalling: the same file is being installed by another push;
+	// a second copy is not made.
+	ErrInstalling = errors.New("being installed by another push")
 )
 
 // BlockError reports a body block that failed verification. It wraps

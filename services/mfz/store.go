@@ -122,7 +122,17 @@ type Store struct {
 	// adoptHook, set by tests, runs in adopt once the file is taken
 	// out of live/ and before it is checked.
 	adoptHook func()
+
+	// installing holds the files pushes are copying in (mu guards it);
+	// installSlots bounds how many copy and verify at once.
+	installing   map[Hash]bool
+	installSlots chan struct{}
 }
+
+// maxInstalls bounds the pushes that copy and verify at once: each takes a
+// whole copy of its file in tmp/ and a core to verify it, and a careless
+// `xargs -P` must not fill the disk or the tile's two cores.
+const maxInstalls = 2
 
 type entry struct {
 	Entry
@@ -178,21 +188,23 @@ func Open(cfg StoreConfig) (*Store, error) {
 		cfg.SyncEvery = 32
 	}
 	s := &Store{
-		cfg:       cfg,
-		log:       cfg.Logger.With("svc", "mfz"),
-		live:      filepath.Join(cfg.Dir, "live"),
-		partial:   filepath.Join(cfg.Dir, "partial"),
-		tomb:      filepath.Join(cfg.Dir, "tomb"),
-		tmp:       filepath.Join(cfg.Dir, "tmp"),
-		rejected:  filepath.Join(cfg.Dir, "rejected"),
-		trustDir:  cfg.TrustDir,
-		stateFile: filepath.Join(cfg.Dir, "state.json"),
-		entries:   map[string]*entry{},
-		seen:      map[string]seenRec{},
-		partials:  map[string]*Partial{},
-		bad:       map[Hash]error{},
-		subs:      map[chan Event]struct{}{},
-		fault:     cfg.WriteFault,
+		cfg:          cfg,
+		log:          cfg.Logger.With("svc", "mfz"),
+		live:         filepath.Join(cfg.Dir, "live"),
+		partial:      filepath.Join(cfg.Dir, "partial"),
+		tomb:         filepath.Join(cfg.Dir, "tomb"),
+		tmp:          filepath.Join(cfg.Dir, "tmp"),
+		rejected:     filepath.Join(cfg.Dir, "rejected"),
+		trustDir:     cfg.TrustDir,
+		stateFile:    filepath.Join(cfg.Dir, "state.json"),
+		entries:      map[string]*entry{},
+		seen:         map[string]seenRec{},
+		partials:     map[string]*Partial{},
+		bad:          map[Hash]error{},
+		subs:         map[chan Event]struct{}{},
+		installing:   map[Hash]bool{},
+		installSlots: make(chan struct{}, maxInstalls),
+		fault:        cfg.WriteFault,
 	}
 	if s.trustDir == "" {
 		s.trustDir = filepath.Join(cfg.Dir, "trust")
@@ -659,11 +671,29 @@ func (s *Store) InstallContext(ctx context.Context, path string) (*Entry, error)
 	if _, err := VerifySignedManifest(file.Signed, s.trust); err != nil {
 		return nil, err
 	}
+	h := manifestHash(file.Signed)
 	s.mu.Lock()
-	err = s.admitLocked(file.Manifest, manifestHash(file.Signed))
+	err = s.admitLocked(file.Manifest, h)
+	if err == nil && s.installing[h] {
+		err = fmt.Errorf("mfz: %s version %d: %w; wait for it", file.Manifest.Name, file.Manifest.Version, ErrInstalling)
+	}
+	if err == nil {
+		s.installing[h] = true
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	defer func() {
+		s.mu.Lock()
+		delete(s.installing, h)
+		s.mu.Unlock()
+	}()
+	select {
+	case s.installSlots <- struct{}{}:
+		defer func() { <-s.installSlots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	tmp, err := s.spool("in-*", "install", func(w io.Writer) error {
 		_, err := io.Copy(w, ctxReader{ctx, io.NewSectionReader(src, 0, fi.Size())})
