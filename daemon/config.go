@@ -60,8 +60,8 @@ type Config struct {
 	SocketMode  uint32 `toml:"socket_mode"`
 	SocketGroup string `toml:"socket_group"`
 	// MaxClients bounds the connections on each local socket, counted
-	// per socket, so idle clients of one cannot lock out another.
-	// mfm.sock always has room for its one client.
+	// per socket, so idle clients of one cannot lock out another; each
+	// socket keeps a few more places for root and the daemon's own user.
 	MaxClients int `toml:"max_clients"`
 	// ClientIdle closes a control.sock client that sends no request, and
 	// a service.sock client that does not bind, for this long: an idle

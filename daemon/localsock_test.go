@@ -118,25 +118,41 @@ func TestControlClientsThatDoNotReadAreClosed(t *testing.T) {
 }
 
 // A socket whose clients are all busy refuses a new one with a reason it
-// can read, and the refusal is counted.
+// can read, and the refusal is counted; root and the daemon's own user
+// still get in, to a reserve of ownerReserve places.
 func TestFullSocketRefusesWithReason(t *testing.T) {
 	a, _ := dev.Pipe(packet.ET, 4)
 	cfg := testConfig(t)
 	cfg.MaxClients = 3
 	r := startDaemon(t, cfg, a)
+	setOwner := func(f func(int) bool) {
+		r.sockets.mu.Lock()
+		r.sockets.owner = f
+		r.sockets.mu.Unlock()
+	}
+	setOwner(func(int) bool { return false }) // the test runs as root
 	for i := range 3 {
 		bind(t, dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket)), fmt.Sprintf("bind %d", 40+i), "ok")
 	}
-	extra := dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket))
-	buf := make([]byte, 256)
-	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, err := extra.Read(buf)
-	if err != nil || !strings.HasPrefix(string(buf[:n]), "error: service.sock has 3 busy clients") {
-		t.Fatalf("fourth service client: %q, %v", buf[:n], err)
+	refused := func(what string) {
+		t.Helper()
+		extra := dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket))
+		buf := make([]byte, 256)
+		extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := extra.Read(buf)
+		if err != nil || !strings.HasPrefix(string(buf[:n]), "error: service.sock has 3 busy clients") {
+			t.Fatalf("%s: %q, %v", what, buf[:n], err)
+		}
 	}
+	refused("a fourth client of another user")
 	if got := r.sockets.status()[1].Refused; got != 1 {
 		t.Fatalf("service.sock refused = %d, want 1", got)
 	}
+	setOwner(isOwner)
+	for i := range ownerReserve {
+		bind(t, dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket)), fmt.Sprintf("bind %d", 50+i), "ok")
+	}
+	refused("a client of root past the reserve")
 	// The other sockets are not affected.
 	dialControl(t, cfg.RunDir)
 	dialPacket(t, filepath.Join(cfg.RunDir, MFMSocket))

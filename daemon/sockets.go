@@ -30,6 +30,9 @@ const (
 type sockets struct {
 	d         *Daemon
 	listeners []*listener
+	// owner says whether a peer's uid may use the reserve (isOwner;
+	// tests, which run as root, replace it).
+	owner func(uid int) bool
 
 	mu     sync.Mutex
 	closed bool
@@ -110,6 +113,9 @@ func (lc *localConn) busy() bool {
 
 func (s *sockets) listen(d *Daemon) error {
 	s.d = d
+	if s.owner == nil {
+		s.owner = isOwner
+	}
 	cfg := &d.cfg
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 		return fmt.Errorf("run dir: %w", err)
@@ -233,6 +239,8 @@ func (s *sockets) admit(l *listener, lc *localConn) bool {
 		if old = oldestIdleLocked(l); old != nil {
 			delete(l.conns, old)
 			l.evicted.Add(1)
+		} else if _, uid := peerCred(lc.UnixConn); len(l.conns) < s.d.cfg.MaxClients+ownerReserve && s.owner(uid) {
+			// Admitted to the reserve.
 		} else {
 			s.mu.Unlock()
 			l.refused.Add(1)
@@ -337,15 +345,31 @@ func (s *sockets) status() []SocketStatus {
 
 // peerPID returns the process id at the other end of a local connection.
 func peerPID(c *net.UnixConn) int {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	pid := 0
-	raw.Control(func(fd uintptr) {
-		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-			pid = int(cred.Pid)
-		}
-	})
+	pid, _ := peerCred(c)
 	return pid
 }
+
+// peerCred returns the process and user ids at the other end of a local
+// connection (0 and -1 if unknown).
+func peerCred(c *net.UnixConn) (pid, uid int) {
+	pid, uid = 0, -1
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return pid, uid
+	}
+	raw.Control(func(fd uintptr) {
+		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			pid, uid = int(cred.Pid), int(cred.Uid)
+		}
+	})
+	return pid, uid
+}
+
+// ownerReserve is how many places past max_clients each socket keeps for
+// root and the daemon's own user, so that clients of a socket_group
+// member that keep every place busy (requests back to back) cannot lock
+// the operator's `itcd status` out.
+const ownerReserve = 4
+
+// isOwner reports whether uid may use the reserve.
+func isOwner(uid int) bool { return uid == 0 || uid == os.Geteuid() }
