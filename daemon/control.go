@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
@@ -312,12 +313,27 @@ func (d *Daemon) Status() Status {
 type ControlClient struct {
 	conn net.Conn
 	r    *bufio.Reader
+	// Timeout, when set, bounds each Call's wait for its answer. A push
+	// leaves it 0: verifying a large file takes minutes on a tile.
+	Timeout time.Duration
 }
+
+// dialRetry is how long DialControl keeps trying while the daemon's
+// listen queue is full (EAGAIN): a burst of other clients, not an error.
+const dialRetry = 2 * time.Second
 
 // DialControl connects to the daemon whose run dir is runDir.
 func DialControl(runDir string) (*ControlClient, error) {
 	path := filepath.Join(runDir, ControlSocket)
-	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	var c net.Conn
+	var err error
+	for wait, give := 10*time.Millisecond, time.Now().Add(dialRetry); ; wait *= 2 {
+		c, err = net.DialTimeout("unix", path, 2*time.Second)
+		if !errors.Is(err, syscall.EAGAIN) || time.Now().After(give) {
+			break
+		}
+		time.Sleep(wait)
+	}
 	if err != nil {
 		if _, serr := os.Stat(path); serr != nil {
 			return nil, fmt.Errorf("no itcd control socket at %s: is itcd running with --run-dir %s?", path, runDir)
@@ -340,6 +356,10 @@ func (cc *ControlClient) Call(cmd string, args any, out any) error {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return err
+	}
+	if cc.Timeout > 0 {
+		cc.conn.SetDeadline(time.Now().Add(cc.Timeout))
+		defer cc.conn.SetDeadline(time.Time{})
 	}
 	if _, err := cc.conn.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("control: %w", err)

@@ -20,6 +20,11 @@ func init() {
 	register("status", "show neighbours, traffic, services and files of a running daemon", cmdStatus)
 }
 
+// statusTimeout bounds `itcd status`'s wait for the daemon: a status is
+// answered at once, so a longer wait is a daemon in trouble, which the
+// user should hear about rather than wait on.
+const statusTimeout = 10 * time.Second
+
 func cmdStatus(args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	usageFor(fs, "status [--json] [--run-dir DIR]", "Asks the daemon on DIR/control.sock for its state.")
@@ -37,6 +42,7 @@ func cmdStatus(args []string) int {
 		return 1
 	}
 	defer c.Close()
+	c.Timeout = statusTimeout
 	var st daemon.Status
 	if *asJSON {
 		var raw json.RawMessage
