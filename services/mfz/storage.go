@@ -33,6 +33,26 @@ type StorageError struct {
 	Err  error
 }
 
+// fileSystemErrs are the failures of a whole file system rather than of
+// one path: full, over quota, read-only, failing.
+var fileSystemErrs = []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO}
+
+// FileSystemWide reports whether err is a local storage failure of the
+// whole file system (full, over quota, read-only, failing), so that no
+// other file can be stored either; any other local failure (something in
+// the way of one file's path, a permission) is that file's alone.
+func FileSystemWide(err error) bool {
+	if !errors.Is(err, ErrStorage) {
+		return false
+	}
+	for _, e := range fileSystemErrs {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *StorageError) Error() string {
 	var what string
 	switch {

@@ -151,3 +151,24 @@ func TestFailedRenameKeepsPartialListed(t *testing.T) {
 		t.Fatal("not installed")
 	}
 }
+
+func TestFileSystemWide(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{storageErr("op", "/p", syscall.ENOSPC), true},
+		{storageErr("op", "/p", syscall.EDQUOT), true},
+		{storageErr("op", "/p", syscall.EROFS), true},
+		{storageErr("op", "/p", syscall.EIO), true},
+		{storageErr("op", "/p", syscall.ENOTDIR), false}, // one file's path is in the way
+		{storageErr("op", "/p", syscall.EEXIST), false},
+		{syscall.ENOSPC, false}, // not a store failure
+		{ErrBlockHash, false},
+		{nil, false},
+	} {
+		if got := FileSystemWide(c.err); got != c.want {
+			t.Errorf("FileSystemWide(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}

@@ -1,8 +1,6 @@
 package dist
 
 import (
-	"errors"
-	"syscall"
 	"time"
 
 	"github.com/t2tiles/itcd/services/mfz"
@@ -22,7 +20,7 @@ import (
 //     it, failure doubles the pause;
 //   - a new transfer the store could not create: no manifest of that
 //     file is fetched until its pause ends (startPause). Only a failure
-//     of the whole disk (diskWide: full, over quota, read-only, I/O
+//     of the whole disk (mfz.FileSystemWide: full, over quota, read-only, I/O
 //     errors) pauses every new transfer (loop.begins): a failure of one
 //     file's partial (something in the way of its directory) used to
 //     pause them all, again and again, while others could have started.
@@ -104,31 +102,18 @@ type startPause struct {
 	pause
 }
 
-// diskWide reports whether a local store failure is one of the whole file
-// system (full, over quota, read-only, failing), so that no other new
-// transfer can work either. Anything else (the path of one file's partial
-// is in the way, a permission...) is that file's.
-func diskWide(err error) bool {
-	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // beginFailed pauses new transfers of mf's file, the store could not
-// create it: all of them if the disk failed (diskWide) or if more than
+// create it: all of them if the disk failed (mfz.FileSystemWide) or if more than
 // t.startsMax files failed each for a reason of its own (then it is not
 // theirs), else only that file's.
 func (l *loop) beginFailed(mf *mfetch, err error) {
 	l.counters.DiskErrors++
 	sp := l.starts[mf.id]
-	if sp == nil && !diskWide(err) && len(l.starts) < l.t.startsMax {
+	if sp == nil && !mfz.FileSystemWide(err) && len(l.starts) < l.t.startsMax {
 		sp = &startPause{name: mf.name, version: mf.version}
 		l.starts[mf.id] = sp
 	}
-	if sp == nil || diskWide(err) {
+	if sp == nil || mfz.FileSystemWide(err) {
 		if logIt, quiet := l.begins.fail(l.now, err, l.t); logIt {
 			l.log.Error("mfz new transfers paused: cannot store", "name", mf.name,
 				"retry_in", l.begins.delay, "failures", l.begins.failures, "not_logged", quiet, "err", err)
