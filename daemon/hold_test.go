@@ -1,14 +1,13 @@
 package daemon
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/t2tiles/itcd/internal/ratelog"
+	"github.com/t2tiles/itcd/internal/syncbuf"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tep"
 )
@@ -56,24 +55,6 @@ func TestJudgeHello(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink the daemon's goroutines can share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A neighbour that says hello with a new identity on every packet once
 // made a connect and a disconnect of each, for every service and client,
 // and a log line of each: 98 MB of log in 20 s. Now the first identity
@@ -82,7 +63,7 @@ func TestIdentityFloodHoldsTheLink(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HelloInterval = Duration(time.Hour) // the test drives every hello
 	cfg.DeadAfter = Duration(2 * time.Hour)
-	var sink lockedBuffer
+	var sink syncbuf.Buffer
 	log := slog.New(ratelog.New(slog.NewTextHandler(&sink, nil),
 		ratelog.Config{Burst: cfg.LogBurst, Every: cfg.LogEvery.D(), MaxKinds: 64}))
 	svc := &echoService{}
@@ -203,7 +184,7 @@ func indexOf(d packet.Dir) int {
 // Status reports how many lines the tile's log rate limit dropped.
 func TestStatusCountsSuppressedLogLines(t *testing.T) {
 	cfg := testConfig(t)
-	log := slog.New(ratelog.New(slog.NewTextHandler(&lockedBuffer{}, nil),
+	log := slog.New(ratelog.New(slog.NewTextHandler(&syncbuf.Buffer{}, nil),
 		ratelog.Config{Burst: 1, Every: time.Hour, MaxKinds: 8}))
 	dm, err := New(cfg, Options{Device: newStuckDevice(), Logger: log})
 	if err != nil {

@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/t2tiles/itcd/internal/syncbuf"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -42,31 +42,13 @@ func writeStatus(t testing.TB, path, s string) {
 	}
 }
 
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // standIn is a Kernel on one end of a SOCK_SEQPACKET socket pair, which
 // keeps packet boundaries like the itc_pkt devices; far is the other end.
 type standIn struct {
 	k          *Kernel
 	far        int
 	statusPath string
-	log        *logBuffer
+	log        *syncbuf.Buffer
 }
 
 func newStandIn(t *testing.T) *standIn {
@@ -80,7 +62,7 @@ func newStandIn(t *testing.T) *standIn {
 			t.Fatal(err)
 		}
 	}
-	s := &standIn{far: fds[1], statusPath: filepath.Join(t.TempDir(), "status"), log: &logBuffer{}}
+	s := &standIn{far: fds[1], statusPath: filepath.Join(t.TempDir(), "status"), log: &syncbuf.Buffer{}}
 	writeStatus(t, s.statusPath, "00000000")
 	cfg := KernelConfig{
 		Path:           "standin",

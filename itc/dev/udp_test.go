@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/syncbuf"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -228,7 +229,7 @@ func kaFrame(dir packet.Dir, epoch uint32) []byte {
 }
 
 func TestUDPBadDatagrams(t *testing.T) {
-	var logA logBuffer
+	var logA syncbuf.Buffer
 	a, b := udpPair(t, func(a, b *UDPConfig) { a.Logger = slog.New(slog.NewTextHandler(&logA, nil)) })
 	waitUp(t, a, b)
 	to := a.conn.LocalAddr().(*net.UDPAddr).AddrPort()

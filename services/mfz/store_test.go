@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/t2tiles/itcd/internal/syncbuf"
 )
 
 type storeEnv struct {
@@ -20,14 +22,14 @@ type storeEnv struct {
 	dir   string
 	pub   ed25519.PublicKey
 	priv  ed25519.PrivateKey
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	hooks []Hook
 	sync  int
 }
 
 func newStoreEnv(t *testing.T) *storeEnv {
 	pub, priv := testKey(1)
-	e := &storeEnv{t: t, dir: t.TempDir(), pub: pub, priv: priv, logs: &syncBuffer{}}
+	e := &storeEnv{t: t, dir: t.TempDir(), pub: pub, priv: priv, logs: &syncbuf.Buffer{}}
 	os.MkdirAll(filepath.Join(e.dir, "trust"), 0o755)
 	if err := os.WriteFile(filepath.Join(e.dir, "trust", "k1.pub"), MarshalPublicKey(pub, "k1"), 0o644); err != nil {
 		t.Fatal(err)

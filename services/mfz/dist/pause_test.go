@@ -1,34 +1,15 @@
 package dist
 
 import (
-	"bytes"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/syncbuf"
 	"github.com/t2tiles/itcd/itc/packet"
 )
-
-// lockedBuf is a log sink safe for the completion goroutine too.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuf) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuf) count(s string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Count(w.b.String(), s)
-}
 
 // serveAll answers every REQUEST sent to d for sf (handle hd) in full,
 // and returns how many REQUESTs there were.
@@ -85,7 +66,7 @@ func (x *harness) waitDone(f *file) {
 // logs once per backoff step, and resumes by itself when space returns.
 func TestFullDiskPausesTransfer(t *testing.T) {
 	x := newHarness(t, packet.ET)
-	var logged lockedBuf
+	var logged syncbuf.Buffer
 	x.l.log = slog.New(slog.NewTextHandler(&logged, nil))
 	sf := x.pack("a.mfz", 1, 60000, 1024) // 59 blocks of 1 KiB
 	f := x.receiving(sf, packet.ET, 9)
@@ -109,7 +90,7 @@ func TestFullDiskPausesTransfer(t *testing.T) {
 		return reqs <= 1000
 	})
 	t.Logf("2 minutes of a full disk: %d REQUESTs, %d failed writes, %d log lines", reqs,
-		x.l.counters.DiskErrors, logged.count("level=ERROR"))
+		x.l.counters.DiskErrors, logged.Count("level=ERROR"))
 	// 1+2+4+8+16+30+30+30 s: at most one probe block per backoff step.
 	if reqs > 12 {
 		t.Fatalf("%d REQUESTs in 2 minutes of a full disk, want a handful (one per backoff step)", reqs)
@@ -117,8 +98,8 @@ func TestFullDiskPausesTransfer(t *testing.T) {
 	if x.l.counters.DiskErrors > 12 {
 		t.Errorf("%d failed writes in 2 minutes", x.l.counters.DiskErrors)
 	}
-	if lines := logged.count("level=ERROR"); lines == 0 || lines > 12 {
-		t.Errorf("%d error lines in the log in 2 minutes, want one per backoff step:\n%s", lines, logged.b.String())
+	if lines := logged.Count("level=ERROR"); lines == 0 || lines > 12 {
+		t.Errorf("%d error lines in the log in 2 minutes, want one per backoff step:\n%s", lines, logged.String())
 	}
 	n := x.l.nbrs[packet.ET]
 	if n.strikes != 0 || n.avoided(x.l.now) || x.l.counters.Avoided != 0 {
@@ -160,8 +141,8 @@ func TestFullDiskPausesTransfer(t *testing.T) {
 	if e, ok := x.s.store.Lookup("a.mfz"); !ok || fidOf(e.Hash) != sf.id {
 		t.Fatal("the file is not installed")
 	}
-	if x.l.counters.Completed != 1 || logged.count("mfz transfer resumed") != 1 {
-		t.Errorf("completed %d, resumed logged %d times", x.l.counters.Completed, logged.count("mfz transfer resumed"))
+	if x.l.counters.Completed != 1 || logged.Count("mfz transfer resumed") != 1 {
+		t.Errorf("completed %d, resumed logged %d times", x.l.counters.Completed, logged.Count("mfz transfer resumed"))
 	}
 }
 
