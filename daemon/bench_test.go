@@ -7,6 +7,7 @@ import (
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // creditDevice hands out the same packet as long as it holds credits; the
@@ -56,7 +57,7 @@ type countService struct {
 
 func (c *countService) Number() packet.Service { return 9 }
 func (c *countService) Name() string           { return "count" }
-func (c *countService) Serve(ctx context.Context, h Host, in Inbox) error {
+func (c *countService) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	n := 0
 	for {
 		select {
@@ -92,7 +93,7 @@ func BenchmarkDemuxToService(b *testing.B) {
 			cfg.StateDir, cfg.RunDir = b.TempDir(), b.TempDir()
 			cfg.InboxLen = 2048
 			cfg.DeadAfter = Duration(time.Hour) // the device sends no hellos
-			d, err := New(cfg, Options{Device: cd, Services: []Service{svc}, Logger: testLogger()})
+			d, err := New(cfg, Options{Device: cd, Services: []p2p.Service{svc}, Logger: testLogger()})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // The control socket speaks one JSON object a line each way:
@@ -120,7 +120,7 @@ func (d *Daemon) control(ctx context.Context, req ControlRequest) (any, error) {
 		return d.controlLink(req.Args)
 	}
 	for _, h := range d.inproc {
-		if ch, ok := h.svc.(ControlHandler); ok {
+		if ch, ok := h.svc.(p2p.ControlHandler); ok {
 			for _, c := range ch.Commands() {
 				if c == req.Cmd {
 					return ch.Control(ctx, req.Cmd, req.Args)
@@ -165,7 +165,7 @@ func (d *Daemon) controlLink(args []byte) (any, error) {
 
 // Status is what `itcd status` shows.
 type Status struct {
-	Tile      tep.TileID     `json:"tile"`
+	Tile      p2p.TileID     `json:"tile"`
 	Version   int            `json:"protocol_version"`
 	Device    string         `json:"device"`
 	Uptime    float64        `json:"uptime_s"`
@@ -194,7 +194,7 @@ type LinkStatus struct {
 	Dir       packet.Dir       `json:"dir"`
 	Link      string           `json:"link"`
 	State     NeighbourState   `json:"state"`
-	Tile      *tep.TileID      `json:"tile,omitempty"`
+	Tile      *p2p.TileID      `json:"tile,omitempty"`
 	Since     float64          `json:"since_s"`
 	LastHeard *float64         `json:"last_heard_s_ago,omitempty"`
 	RTT       *float64         `json:"rtt_ms,omitempty"`
@@ -299,7 +299,7 @@ func (d *Daemon) Status() Status {
 		st.Services = append(st.Services, so)
 	}
 	for _, h := range d.inproc {
-		if r, ok := h.svc.(StatusReporter); ok {
+		if r, ok := h.svc.(p2p.StatusReporter); ok {
 			if st.Sections == nil {
 				st.Sections = map[string]any{}
 			}

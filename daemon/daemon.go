@@ -13,7 +13,7 @@ import (
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // ProtocolVersion is the version of the liveness protocol this daemon speaks.
@@ -25,7 +25,7 @@ type Options struct {
 	// one the Config names. The daemon closes it when Run returns.
 	Device dev.Device
 	// Services are the in-process services to run.
-	Services []Service
+	Services []p2p.Service
 	// Logger receives the log; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -36,11 +36,11 @@ type Daemon struct {
 	cfg     Config
 	dev     dev.Device
 	log     *slog.Logger
-	self    tep.TileID
+	self    p2p.TileID
 	started time.Time
 
 	svcRefused atomic.Uint64 // malformed or foreign packets written on service.sock
-	hub        *tep.Hub
+	hub        *Hub
 	ready      chan struct{}
 
 	out     outbound
@@ -60,7 +60,7 @@ type Daemon struct {
 type owner struct {
 	name string
 	// deliver hands over a service packet; false means it was dropped.
-	deliver func(from packet.Dir, tile tep.TileID, pkt []byte, payload []byte) bool
+	deliver func(from packet.Dir, tile p2p.TileID, pkt []byte, payload []byte) bool
 	svc     *serviceHost // in-process owner, or nil
 	client  *svcClient   // socket owner, or nil
 }
@@ -90,7 +90,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		dev:   opt.Device,
 		log:   log.With("tile", self.String()),
 		self:  self,
-		hub:   tep.NewHub(),
+		hub:   NewHub(),
 		ready: make(chan struct{}),
 		// Set here, not in Run, so Status is never without a start time.
 		started: time.Now(),
@@ -114,10 +114,10 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 }
 
 // Self returns the tile identity.
-func (d *Daemon) Self() tep.TileID { return d.self }
+func (d *Daemon) Self() p2p.TileID { return d.self }
 
 // Hub returns the hub on which the daemon publishes Tile Events.
-func (d *Daemon) Hub() *tep.Hub { return d.hub }
+func (d *Daemon) Hub() *Hub { return d.hub }
 
 // Ready is closed once the daemon runs and its sockets accept connections.
 func (d *Daemon) Ready() <-chan struct{} { return d.ready }

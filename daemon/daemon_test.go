@@ -19,7 +19,7 @@ import (
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // echoService answers every packet with the same payload and records what
@@ -27,13 +27,13 @@ import (
 type echoService struct {
 	mu     sync.Mutex
 	got    [][]byte
-	from   []tep.TileID // Message.Tile of each packet in got
-	events []tep.Event
+	from   []p2p.TileID // p2p.Message.Tile of each packet in got
+	events []p2p.Event
 }
 
 func (e *echoService) Number() packet.Service { return 9 }
 func (e *echoService) Name() string           { return "echo" }
-func (e *echoService) Serve(ctx context.Context, h Host, in Inbox) error {
+func (e *echoService) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -90,7 +90,7 @@ type runningDaemon struct {
 func startDaemon(t *testing.T, cfg Config, d dev.Device) *runningDaemon {
 	t.Helper()
 	svc := &echoService{}
-	dm, err := New(cfg, Options{Device: d, Services: []Service{svc}, Logger: testLogger()})
+	dm, err := New(cfg, Options{Device: d, Services: []p2p.Service{svc}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func waitEvent(t *testing.T, sub *tep.Subscription, want packet.Event, dir packet.Dir) tep.Event {
+func waitEvent(t *testing.T, sub *Subscription, want packet.Event, dir packet.Dir) p2p.Event {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -325,7 +325,7 @@ func expectTEP(t *testing.T, c *net.UnixConn, kind packet.Event, dir packet.Dir)
 		if err != nil {
 			t.Fatalf("waiting for TEP %v %v: %v", kind, dir, err)
 		}
-		if e, err := tep.Parse(buf[:n]); err == nil && e.Kind == kind && e.Dir == dir {
+		if e, err := p2p.ParseEvent(buf[:n]); err == nil && e.Kind == kind && e.Dir == dir {
 			return
 		}
 	}
@@ -348,7 +348,7 @@ func (*sectionService) Status() any  { return map[string]int64{"version": 179525
 func TestControlStatusKeepsLargeNumbersExact(t *testing.T) {
 	a, _ := dev.Pipe(packet.ET, 4)
 	cfg := testConfig(t)
-	d, err := New(cfg, Options{Device: a, Services: []Service{&sectionService{}}, Logger: testLogger()})
+	d, err := New(cfg, Options{Device: a, Services: []p2p.Service{&sectionService{}}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

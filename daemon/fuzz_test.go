@@ -10,6 +10,7 @@ import (
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 func FuzzParseHello(f *testing.F) {
@@ -57,7 +58,7 @@ func FuzzDemux(f *testing.F) {
 	cfg := DefaultConfig()
 	cfg.StateDir = f.TempDir()
 	cfg.RunDir = f.TempDir()
-	d, err := New(cfg, Options{Device: a, Services: []Service{&echoService{}}, Logger: testLogger()})
+	d, err := New(cfg, Options{Device: a, Services: []p2p.Service{&echoService{}}, Logger: testLogger()})
 	if err != nil {
 		f.Fatal(err)
 	}

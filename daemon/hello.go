@@ -3,7 +3,7 @@ package daemon
 import (
 	"encoding/binary"
 
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // Hello is the liveness hello (service 1), byte by byte in
@@ -12,7 +12,7 @@ import (
 // (sim/hostile) forges hellos and reads the daemon's.
 type Hello struct {
 	Version  uint8      // liveness protocol version; 0 is invalid
-	Tile     tep.TileID // the sender's identity; all zero is invalid
+	Tile     p2p.TileID // the sender's identity; all zero is invalid
 	Uptime   uint32     // seconds since the sender's daemon started
 	Services uint64     // bit n set: the sender runs service n
 	TS       uint32     // the sender's clock in ms; 0 is never sent

@@ -9,19 +9,19 @@ import (
 	"github.com/t2tiles/itcd/internal/ratelog"
 	"github.com/t2tiles/itcd/internal/syncbuf"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 func TestJudgeHello(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	a, b := tep.TileID{1}, tep.TileID{2}
+	a, b := p2p.TileID{1}, p2p.TileID{2}
 	hold := 10 * time.Second
 	cases := []struct {
 		name    string
 		state   NeighbourState
 		never   bool          // no tile ever connected on the link
 		elapsed time.Duration // since the last tile (a) connected
-		from    tep.TileID
+		from    p2p.TileID
 		want    helloVerdict
 		// elsewhere: from is live on another link
 		elsewhere bool
@@ -67,13 +67,13 @@ func TestIdentityFloodHoldsTheLink(t *testing.T) {
 	log := slog.New(ratelog.New(slog.NewTextHandler(&sink, nil),
 		ratelog.Config{Burst: cfg.LogBurst, Every: cfg.LogEvery.D(), MaxKinds: 64}))
 	svc := &echoService{}
-	dm, err := New(cfg, Options{Device: newStuckDevice(), Services: []Service{svc}, Logger: log})
+	dm, err := New(cfg, Options{Device: newStuckDevice(), Services: []p2p.Service{svc}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const hellos = 20000
 	for i := range hellos {
-		var id tep.TileID
+		var id p2p.TileID
 		id[0], id[1], id[2] = 0xaa, byte(i>>8), byte(i)
 		pkt, err := packet.AppendService(nil, packet.ET, packet.ServiceLiveness, helloFrom(id))
 		if err != nil {
@@ -108,16 +108,16 @@ func TestHoldOutlastsTimeout(t *testing.T) {
 	cfg.HelloInterval = Duration(time.Hour)
 	cfg.DeadAfter = Duration(2 * time.Hour)
 	r := startDaemon(t, cfg, newStuckDevice())
-	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{1}))
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{1}))
 	r.disconnect(packet.ET) // as the liveness deadline would
-	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{2}))
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{2}))
 	ls := r.Status().Links[indexOf(packet.ET)]
 	if ls.Connects != 1 || ls.State == Live || ls.IdentityRefused != 1 {
 		t.Fatalf("ET after a timeout and another identity: %d connects, %v, %d refused; want 1, not live, 1",
 			ls.Connects, ls.State, ls.IdentityRefused)
 	}
 	// The tile that timed out may come back at once.
-	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{1}))
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{1}))
 	if ls := r.Status().Links[indexOf(packet.ET)]; ls.Connects != 2 || ls.State != Live {
 		t.Fatalf("the same tile back: %d connects, %v", ls.Connects, ls.State)
 	}
@@ -131,7 +131,7 @@ func TestIdentityLiveElsewhereRefused(t *testing.T) {
 	cfg.HelloInterval = Duration(time.Hour)
 	cfg.DeadAfter = Duration(2 * time.Hour)
 	r := startDaemon(t, cfg, newStuckDevice())
-	honest := tep.TileID{7}
+	honest := p2p.TileID{7}
 	r.nbr.heard(r.Daemon, packet.WT, helloFrom(honest))
 	r.nbr.heard(r.Daemon, packet.ET, helloFrom(honest))
 	st := r.Status()
@@ -153,12 +153,12 @@ func TestReplacementAfterHold(t *testing.T) {
 	r := startDaemon(t, cfg, newStuckDevice())
 	sub := r.hub.Subscribe(16)
 	defer sub.Close()
-	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{1}))
-	r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{2}))
-	want := []tep.Event{
-		{Kind: packet.EventConnect, Dir: packet.ET, Tile: tep.TileID{1}},
-		{Kind: packet.EventDisconnect, Dir: packet.ET, Tile: tep.TileID{1}},
-		{Kind: packet.EventConnect, Dir: packet.ET, Tile: tep.TileID{2}},
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{1}))
+	r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{2}))
+	want := []p2p.Event{
+		{Kind: packet.EventConnect, Dir: packet.ET, Tile: p2p.TileID{1}},
+		{Kind: packet.EventDisconnect, Dir: packet.ET, Tile: p2p.TileID{1}},
+		{Kind: packet.EventConnect, Dir: packet.ET, Tile: p2p.TileID{2}},
 	}
 	for i, w := range want {
 		select {

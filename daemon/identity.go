@@ -6,15 +6,15 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // loadIdentity reads the tile identity from path, creating a random one on
 // first start. The write is atomic so a power cut never leaves half an id.
-func loadIdentity(path string) (tep.TileID, error) {
+func loadIdentity(path string) (p2p.TileID, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
-		id, perr := tep.ParseTileID(string(b))
+		id, perr := p2p.ParseTileID(string(b))
 		if perr == nil && id.IsZero() {
 			perr = errors.New("all zero, which no neighbour accepts")
 		}
@@ -24,9 +24,9 @@ func loadIdentity(path string) (tep.TileID, error) {
 		return id, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return tep.TileID{}, fmt.Errorf("tile identity: %w", err)
+		return p2p.TileID{}, fmt.Errorf("tile identity: %w", err)
 	}
-	id, err := tep.NewTileID()
+	id, err := p2p.NewTileID()
 	if err != nil {
 		return id, fmt.Errorf("tile identity: %w", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 func TestCheckServiceWrite(t *testing.T) {
@@ -75,7 +75,7 @@ func TestParseControlRequest(t *testing.T) {
 // Bytes on the wire, as notes/protocol.md draws them; an all-zero tile
 // is refused.
 func TestHelloBytes(t *testing.T) {
-	h := Hello{Version: 1, Tile: tep.TileID{1, 2, 3, 4, 5, 6, 7, 8}, Uptime: 9, Services: 1<<1 | 1<<8, TS: 77, EchoTS: 5, EchoHold: 3}
+	h := Hello{Version: 1, Tile: p2p.TileID{1, 2, 3, 4, 5, 6, 7, 8}, Uptime: 9, Services: 1<<1 | 1<<8, TS: 77, EchoTS: 5, EchoHold: 3}
 	b := AppendHello([]byte{0xee}, h)
 	want := []byte{0xee, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 77, 0, 0, 0, 5, 0, 0, 0, 3}
 	if !bytes.Equal(b, want) || len(b) != 1+HelloLen {
@@ -84,7 +84,7 @@ func TestHelloBytes(t *testing.T) {
 	if got, ok := ParseHello(b[1:]); !ok || got != h {
 		t.Fatalf("ParseHello = %+v, %v", got, ok)
 	}
-	h.Tile = tep.TileID{}
+	h.Tile = p2p.TileID{}
 	if _, ok := ParseHello(AppendHello(nil, h)); ok {
 		t.Fatal("ParseHello took an all-zero tile")
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // mfmChannel is mfmt2's one channel: every MFMT packet from any link and
@@ -83,9 +83,9 @@ func (m *mfmChannel) deliver(b []byte) bool {
 	return c != nil && c.send(b)
 }
 
-func (m *mfmChannel) event(e tep.Event) {
-	var buf [tep.PacketLen]byte
-	if b, err := tep.Append(buf[:0], e); err == nil {
+func (m *mfmChannel) event(e p2p.Event) {
+	var buf [p2p.EventPacketLen]byte
+	if b, err := p2p.AppendEvent(buf[:0], e); err == nil {
 		m.deliver(b)
 	}
 }
@@ -104,7 +104,7 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 	attached, holder := false, 0
 	// Take the channel and queue a connect for each live neighbour in one
 	// step, so the client hears every later event after those, once.
-	d.nbr.attach(func(live []Neighbour) {
+	d.nbr.attach(func(live []p2p.Neighbour) {
 		d.mfm.mu.Lock()
 		defer d.mfm.mu.Unlock()
 		if d.mfm.client != nil {
@@ -113,7 +113,7 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 		}
 		d.mfm.client, d.mfm.pid, attached = pc, pid, true
 		for _, n := range live {
-			sendTEP(pc, tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
+			sendTEP(pc, p2p.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
 		}
 	})
 	if !attached {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // NeighbourState is what the daemon knows of the tile at the far end of a
@@ -48,7 +48,7 @@ const maxHelloSkew = 10 * time.Minute
 
 type neighbour struct {
 	state     NeighbourState
-	tile      tep.TileID
+	tile      p2p.TileID
 	version   uint8
 	services  uint64
 	uptime    uint32
@@ -83,8 +83,8 @@ type neighbours struct {
 }
 
 // livePeer returns the identity of the live tile on link d.
-func (ns *neighbours) livePeer(d packet.Dir) (tep.TileID, bool) {
-	var id tep.TileID
+func (ns *neighbours) livePeer(d packet.Dir) (p2p.TileID, bool) {
+	var id p2p.TileID
 	v := ns.peer[d&7].Load()
 	binary.BigEndian.PutUint64(id[:], v)
 	return id, v != 0
@@ -99,7 +99,7 @@ func (ns *neighbours) poke() { notify(ns.poked) }
 
 func (ns *neighbours) clock(t time.Time) uint32 { return uint32(t.Sub(ns.epoch).Milliseconds()) }
 
-func (ns *neighbours) live() []Neighbour {
+func (ns *neighbours) live() []p2p.Neighbour {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	return ns.liveLocked()
@@ -109,18 +109,18 @@ func (ns *neighbours) live() []Neighbour {
 // (events are published under ns.mu). A consumer that registers inside f
 // and queues a connect for each of them sees every later event after
 // those, exactly once and in order.
-func (ns *neighbours) attach(f func(live []Neighbour)) {
+func (ns *neighbours) attach(f func(live []p2p.Neighbour)) {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	f(ns.liveLocked())
 }
 
-func (ns *neighbours) liveLocked() []Neighbour {
-	var out []Neighbour
+func (ns *neighbours) liveLocked() []p2p.Neighbour {
+	var out []p2p.Neighbour
 	for _, d := range packet.Links {
 		n := &ns.n[d]
 		if n.state == Live {
-			out = append(out, Neighbour{Dir: d, Tile: n.tile, Services: n.services, RTT: n.srtt})
+			out = append(out, p2p.Neighbour{Dir: d, Tile: n.tile, Services: n.services, RTT: n.srtt})
 		}
 	}
 	return out
@@ -135,10 +135,10 @@ func (dm *Daemon) enqueueLive(to packet.Dir, s packet.Service, pkt []byte) error
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	if !to.IsLink() || ns.n[to].state != Live {
-		return ErrNotLive
+		return p2p.ErrNotLive
 	}
 	if !dm.out.enqueueService(to, s, pkt) {
-		return ErrQueueFull
+		return p2p.ErrQueueFull
 	}
 	return nil
 }
@@ -167,7 +167,7 @@ const (
 // identity each time its last one times out. A tile cannot sit on two
 // links at once, so an identity live on another link is an impostor's. A
 // pure function of its inputs, tested by a table.
-func judgeHello(st NeighbourState, last tep.TileID, lastConnect time.Time, from tep.TileID, elsewhere bool, now time.Time, hold time.Duration) helloVerdict {
+func judgeHello(st NeighbourState, last p2p.TileID, lastConnect time.Time, from p2p.TileID, elsewhere bool, now time.Time, hold time.Duration) helloVerdict {
 	switch {
 	case elsewhere:
 		return helloRefuse
@@ -182,7 +182,7 @@ func judgeHello(st NeighbourState, last tep.TileID, lastConnect time.Time, from 
 }
 
 // liveElsewhereLocked reports whether tile is live on a link other than d.
-func (ns *neighbours) liveElsewhereLocked(tile tep.TileID, d packet.Dir) bool {
+func (ns *neighbours) liveElsewhereLocked(tile p2p.TileID, d packet.Dir) bool {
 	for _, o := range packet.Links {
 		if o != d && ns.n[o].state == Live && ns.n[o].tile == tile {
 			return true
@@ -245,7 +245,7 @@ func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 
 // emit moves n to its new state and publishes the event. ns.mu is held.
 func (dm *Daemon) emit(n *neighbour, d packet.Dir, kind packet.Event, now time.Time) {
-	e := tep.Event{Kind: kind, Dir: d, Tile: n.tile}
+	e := p2p.Event{Kind: kind, Dir: d, Tile: n.tile}
 	if kind == packet.EventConnect {
 		n.state = Live
 		n.connects++

@@ -10,7 +10,7 @@ import (
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // stuckDevice has every link up and refuses every write as if the link's
@@ -47,7 +47,7 @@ func (ns *neighbours) isLive(d packet.Dir) bool {
 }
 
 // helloFrom is a valid hello payload from tile id.
-func helloFrom(id tep.TileID) []byte {
+func helloFrom(id p2p.TileID) []byte {
 	return AppendHello(nil, Hello{Version: ProtocolVersion, Tile: id, TS: 1})
 }
 
@@ -67,15 +67,15 @@ func TestDisconnectWakesSenderOfFullQueue(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ServiceQueue = 4
 	svc := &echoService{}
-	dm, err := New(cfg, Options{Device: newStuckDevice(), Services: []Service{svc}, Logger: testLogger()})
+	dm, err := New(cfg, Options{Device: newStuckDevice(), Services: []p2p.Service{svc}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dm.nbr.heard(dm, packet.ET, helloFrom(tep.TileID{1}))
+	dm.nbr.heard(dm, packet.ET, helloFrom(p2p.TileID{1}))
 	h := dm.inproc[0]
 	for i := 0; ; i++ {
 		err := h.Send(packet.ET, []byte("x"))
-		if errors.Is(err, ErrQueueFull) {
+		if errors.Is(err, p2p.ErrQueueFull) {
 			break
 		}
 		if err != nil || i > cfg.ServiceQueue {
@@ -128,10 +128,10 @@ func TestAttachingClientSeesConsistentEvents(t *testing.T) {
 				go func() {
 					defer close(done)
 					for i := range flaps {
-						r.nbr.heard(r.Daemon, packet.ET, helloFrom(tep.TileID{byte(i + 1)}))
+						r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{byte(i + 1)}))
 						r.disconnect(packet.ET)
 					}
-					r.nbr.heard(r.Daemon, packet.WT, helloFrom(tep.TileID{0xee}))
+					r.nbr.heard(r.Daemon, packet.WT, helloFrom(p2p.TileID{0xee}))
 				}()
 				var seq []packet.Event
 				buf := make([]byte, 256)
@@ -141,7 +141,7 @@ func TestAttachingClientSeesConsistentEvents(t *testing.T) {
 					if err != nil {
 						t.Fatalf("iteration %d: after %v: %v", iter, seq, err)
 					}
-					e, err := tep.Parse(buf[:n])
+					e, err := p2p.ParseEvent(buf[:n])
 					if err != nil {
 						continue
 					}

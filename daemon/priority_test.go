@@ -9,7 +9,7 @@ import (
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // stuckService owns a number and never reads its inbox.
@@ -17,7 +17,7 @@ type stuckService struct{ n packet.Service }
 
 func (s stuckService) Number() packet.Service { return s.n }
 func (s stuckService) Name() string           { return fmt.Sprintf("stuck%d", s.n) }
-func (s stuckService) Serve(ctx context.Context, h Host, in Inbox) error {
+func (s stuckService) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	<-ctx.Done()
 	return nil
 }
@@ -29,7 +29,7 @@ func TestStuckServiceDoesNotStallOthers(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.InboxLen = 8
 	echo := &echoService{}
-	d, err := New(cfg, Options{Device: a, Services: []Service{echo, stuckService{20}}, Logger: testLogger()})
+	d, err := New(cfg, Options{Device: a, Services: []p2p.Service{echo, stuckService{20}}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestStuckServiceDoesNotStallOthers(t *testing.T) {
 	go func() { d.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	<-d.Ready()
-	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: tep.TileID{7}, TS: 1}))
+	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: p2p.TileID{7}, TS: 1}))
 
 	for i := 0; i < 100; i++ {
 		stuck, _ := packet.AppendService(nil, packet.ET, 20, []byte{byte(i)})
@@ -93,7 +93,7 @@ func TestMFMFirstThenServicesInTurn(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HelloInterval = Duration(time.Hour)
 	cfg.DeadAfter = Duration(2 * time.Hour)
-	d, err := New(cfg, Options{Device: g, Services: []Service{&echoService{}, stuckService{20}}, Logger: testLogger()})
+	d, err := New(cfg, Options{Device: g, Services: []p2p.Service{&echoService{}, stuckService{20}}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestMFMFirstThenServicesInTurn(t *testing.T) {
 	go func() { d.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	<-d.Ready()
-	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: tep.TileID{7}, TS: 1}))
+	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: p2p.TileID{7}, TS: 1}))
 	hosts := map[packet.Service]*serviceHost{}
 	for _, h := range d.inproc {
 		hosts[h.num] = h

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // svcClient is a program that owns a service number through service.sock.
@@ -54,7 +54,7 @@ func (d *Daemon) serveServiceClient(ctx context.Context, lc *localConn) {
 		return
 	}
 	cl := &svcClient{packetClient: newPacketClient(c, d.cfg.InboxLen), num: num, pid: peerPID(c), room: make(chan struct{}, 1)}
-	o := &owner{name: fmt.Sprintf("pid %d", cl.pid), client: cl, deliver: func(_ packet.Dir, _ tep.TileID, pkt, _ []byte) bool { return cl.send(pkt) }}
+	o := &owner{name: fmt.Sprintf("pid %d", cl.pid), client: cl, deliver: func(_ packet.Dir, _ p2p.TileID, pkt, _ []byte) bool { return cl.send(pkt) }}
 	for !d.owners[num].CompareAndSwap(nil, o) {
 		// Owned, unless the owner let go just now: then claim it again.
 		if cur := d.owners[num].Load(); cur != nil {
@@ -68,11 +68,11 @@ func (d *Daemon) serveServiceClient(ctx context.Context, lc *localConn) {
 	}
 	// Subscribe and queue a connect for each live neighbour in one step,
 	// so the program hears every later event after those, once.
-	var sub *tep.Subscription
-	d.nbr.attach(func(live []Neighbour) {
+	var sub *Subscription
+	d.nbr.attach(func(live []p2p.Neighbour) {
 		sub = d.hub.Subscribe(d.cfg.InboxLen)
 		for _, n := range live {
-			sendTEP(cl.packetClient, tep.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
+			sendTEP(cl.packetClient, p2p.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
 		}
 	})
 	defer sub.Close()
@@ -111,10 +111,10 @@ func (d *Daemon) serveServiceClient(ctx context.Context, lc *localConn) {
 		// empties the queue and wakes us; the packet is then dropped.
 		for {
 			err := d.enqueueLive(p.Dir, num, buf[:n])
-			if errors.Is(err, ErrNotLive) {
+			if errors.Is(err, p2p.ErrNotLive) {
 				d.stats.link[p.Dir].dropped.Add(1)
 			}
-			if !errors.Is(err, ErrQueueFull) {
+			if !errors.Is(err, p2p.ErrQueueFull) {
 				break
 			}
 			select {
@@ -126,7 +126,7 @@ func (d *Daemon) serveServiceClient(ctx context.Context, lc *localConn) {
 	}
 }
 
-func (d *Daemon) forwardEvents(ctx context.Context, sub *tep.Subscription, cl *svcClient) {
+func (d *Daemon) forwardEvents(ctx context.Context, sub *Subscription, cl *svcClient) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -137,9 +137,9 @@ func (d *Daemon) forwardEvents(ctx context.Context, sub *tep.Subscription, cl *s
 	}
 }
 
-func sendTEP(pc *packetClient, e tep.Event) {
-	var buf [tep.PacketLen]byte
-	if b, err := tep.Append(buf[:0], e); err == nil {
+func sendTEP(pc *packetClient, e p2p.Event) {
+	var buf [p2p.EventPacketLen]byte
+	if b, err := p2p.AppendEvent(buf[:0], e); err == nil {
 		pc.send(b)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/internal/ratelog"
 	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 )
@@ -29,7 +30,7 @@ type Options struct {
 	// Seed seeds the UDP links' impairments.
 	Seed int64
 	// Extra are services to run beside the standard ones (tests use it).
-	Extra []daemon.Service
+	Extra []p2p.Service
 }
 
 // logKinds bounds the kinds of log line the rate limit tracks; the code
@@ -110,8 +111,8 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 func (t *Tile) Run(ctx context.Context) error { return t.Daemon.Run(ctx) }
 
 // standardServices builds the in-process services every tile runs.
-func standardServices(cfg daemon.Config, log *slog.Logger) ([]daemon.Service, error) {
-	var services []daemon.Service
+func standardServices(cfg daemon.Config, log *slog.Logger) ([]p2p.Service, error) {
+	var services []p2p.Service
 	cnt, err := counter.New(cfg)
 	if err != nil {
 		return nil, err
@@ -129,7 +130,7 @@ func standardServices(cfg daemon.Config, log *slog.Logger) ([]daemon.Service, er
 
 // closeServices releases what services hold when their daemon never runs
 // (the signed-file service has its store open from New).
-func closeServices(services []daemon.Service) {
+func closeServices(services []p2p.Service) {
 	for _, s := range services {
 		if c, ok := s.(interface{ Close() error }); ok {
 			c.Close()

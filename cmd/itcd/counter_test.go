@@ -15,6 +15,7 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/counter"
 )
 
@@ -39,7 +40,7 @@ func startCounterDaemon(t *testing.T, d dev.Device, value string) daemon.Config 
 	if err != nil {
 		t.Fatal(err)
 	}
-	dm, err := daemon.New(cfg, daemon.Options{Device: d, Services: []daemon.Service{svc}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	dm, err := daemon.New(cfg, daemon.Options{Device: d, Services: []p2p.Service{svc}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

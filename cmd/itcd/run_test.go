@@ -13,7 +13,7 @@ import (
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // proc is an `itcd run` process started by a test.
@@ -141,7 +141,7 @@ func dialSeq(t *testing.T, path string) *net.UnixConn {
 }
 
 // nextTEP reads packets from c until a Tile Event Packet arrives.
-func nextTEP(t *testing.T, c *net.UnixConn, timeout time.Duration) tep.Event {
+func nextTEP(t *testing.T, c *net.UnixConn, timeout time.Duration) p2p.Event {
 	t.Helper()
 	buf := make([]byte, 256)
 	c.SetReadDeadline(time.Now().Add(timeout))
@@ -150,7 +150,7 @@ func nextTEP(t *testing.T, c *net.UnixConn, timeout time.Duration) tep.Event {
 		if err != nil {
 			t.Fatalf("waiting for a TEP: %v", err)
 		}
-		if e, err := tep.Parse(buf[:n]); err == nil {
+		if e, err := p2p.ParseEvent(buf[:n]); err == nil {
 			return e
 		}
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // settleDelay is how long after the first change to the file it is read.
@@ -29,9 +29,9 @@ const reloadOps = fsnotify.Write | fsnotify.Create | fsnotify.Rename | fsnotify.
 
 // The interfaces Service implements, checked by the compiler.
 var (
-	_ daemon.Service        = (*Service)(nil)
-	_ daemon.StatusReporter = (*Service)(nil)
-	_ daemon.ControlHandler = (*Service)(nil)
+	_ p2p.Service        = (*Service)(nil)
+	_ p2p.StatusReporter = (*Service)(nil)
+	_ p2p.ControlHandler = (*Service)(nil)
 )
 
 // Service is the counter service. Make it with New; the daemon runs Serve.
@@ -53,7 +53,7 @@ type Service struct {
 
 // neighbourValue is what one neighbour last told us.
 type neighbourValue struct {
-	tile  tep.TileID
+	tile  p2p.TileID
 	value int64
 	at    time.Time
 }
@@ -72,15 +72,15 @@ func New(cfg daemon.Config) (*Service, error) {
 	return &Service{path: path, interval: cfg.Counter.Interval.D()}, nil
 }
 
-// Number implements daemon.Service.
+// Number implements p2p.Service.
 func (s *Service) Number() packet.Service { return packet.ServiceCounter }
 
-// Name implements daemon.Service.
+// Name implements p2p.Service.
 func (s *Service) Name() string { return "counter" }
 
-// Serve implements daemon.Service: it runs until ctx ends, and fails early
+// Serve implements p2p.Service: it runs until ctx ends, and fails early
 // if the counter file's directory cannot be watched.
-func (s *Service) Serve(ctx context.Context, h daemon.Host, in daemon.Inbox) error {
+func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	log := h.Logger()
 
 	// Watch the directory, not the file. An editor saves by renaming a new
@@ -189,7 +189,7 @@ func (s *Service) valueMessage() ([]byte, bool) {
 }
 
 // advertise sends our value to every live neighbour.
-func (s *Service) advertise(h daemon.Host) {
+func (s *Service) advertise(h p2p.Host) {
 	msg, ok := s.valueMessage()
 	if !ok {
 		return
@@ -202,14 +202,14 @@ func (s *Service) advertise(h daemon.Host) {
 // send sends one payload and counts the outcome. Nothing is retried: a
 // lost advert is repaired by the next periodic one, so the service does
 // not need to wait for Host.Drained.
-func (s *Service) send(h daemon.Host, to packet.Dir, payload []byte) {
+func (s *Service) send(h p2p.Host, to packet.Dir, payload []byte) {
 	err := h.Send(to, payload)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case err == nil:
 		s.counts.Sent++
-	case errors.Is(err, daemon.ErrQueueFull):
+	case errors.Is(err, p2p.ErrQueueFull):
 		s.counts.QueueFull++
 	}
 	// ErrNotLive means the neighbour left since we looked: its disconnect
@@ -217,7 +217,7 @@ func (s *Service) send(h daemon.Host, to packet.Dir, payload []byte) {
 }
 
 // neighbourEvent handles a neighbour connecting or disconnecting.
-func (s *Service) neighbourEvent(h daemon.Host, ev tep.Event) {
+func (s *Service) neighbourEvent(h p2p.Host, ev p2p.Event) {
 	if !ev.Dir.IsLink() {
 		return
 	}
@@ -240,7 +240,7 @@ func (s *Service) neighbourEvent(h daemon.Host, ev tep.Event) {
 }
 
 // receive handles one packet from a neighbour.
-func (s *Service) receive(h daemon.Host, m *daemon.Message) {
+func (s *Service) receive(h p2p.Host, m *p2p.Message) {
 	msg, err := ParseMessage(m.Payload())
 	if err != nil {
 		s.mu.Lock()
@@ -275,11 +275,11 @@ func (s *Service) receive(h daemon.Host, m *daemon.Message) {
 }
 
 // liveTile returns the tile on link d if the daemon counts it live.
-func liveTile(h daemon.Host, d packet.Dir) (tep.TileID, bool) {
+func liveTile(h p2p.Host, d packet.Dir) (p2p.TileID, bool) {
 	for _, n := range h.Neighbours() {
 		if n.Dir == d {
 			return n.Tile, true
 		}
 	}
-	return tep.TileID{}, false
+	return p2p.TileID{}, false
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/counter"
 )
 
@@ -52,14 +53,14 @@ type testTile struct {
 
 // startTile runs a daemon on device d with the counter service, or with
 // the given services instead when there are any.
-func startTile(t *testing.T, cfg daemon.Config, d dev.Device, services ...daemon.Service) *testTile {
+func startTile(t *testing.T, cfg daemon.Config, d dev.Device, services ...p2p.Service) *testTile {
 	t.Helper()
 	svc, err := counter.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(services) == 0 {
-		services = []daemon.Service{svc}
+		services = []p2p.Service{svc}
 	}
 	dm, err := daemon.New(cfg, daemon.Options{Device: d, Services: services, Logger: testLogger()})
 	if err != nil {
@@ -294,7 +295,7 @@ type rawPeer struct {
 
 func (r *rawPeer) Number() packet.Service { return packet.ServiceCounter }
 func (r *rawPeer) Name() string           { return "raw counter" }
-func (r *rawPeer) Serve(ctx context.Context, h daemon.Host, in daemon.Inbox) error {
+func (r *rawPeer) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	for {
 		select {
 		case <-ctx.Done():

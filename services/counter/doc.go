@@ -26,7 +26,7 @@
 // Read counter.go from the top; it is short. The steps every service
 // takes:
 //
-//  1. A type with Number, Name and Serve implements daemon.Service. New
+//  1. A type with Number, Name and Serve implements p2p.Service. New
 //     builds it from the configuration, and tile.standardServices adds it
 //     to every tile. The daemon owns the service number for it: packets
 //     of service 2 from neighbours go to this service and nowhere else.
@@ -49,7 +49,7 @@
 //     read is counted and dropped, never acted on. The payload format is
 //     in wire.go and byte by byte in notes/protocol.md.
 //
-//  5. Status (daemon.StatusReporter) and Control (daemon.ControlHandler)
+//  5. Status (p2p.StatusReporter) and Control (p2p.ControlHandler)
 //     are called from the control socket's goroutine, not from Serve, so
 //     the state they read is behind a mutex. They return plain structs
 //     that read well as JSON.

@@ -9,12 +9,12 @@ import (
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // fakeHost records what the service sends and fails sends on request.
 type fakeHost struct {
-	live    []daemon.Neighbour
+	live    []p2p.Neighbour
 	sendErr error
 	sent    []sent
 }
@@ -34,8 +34,8 @@ func (f *fakeHost) Send(to packet.Dir, p []byte) error {
 func (f *fakeHost) Broadcast(p []byte) []packet.Dir { panic("not used") }
 func (f *fakeHost) Room(packet.Dir) int             { return 1 }
 func (f *fakeHost) Drained() <-chan struct{}        { return nil }
-func (f *fakeHost) Neighbours() []daemon.Neighbour  { return f.live }
-func (f *fakeHost) Self() tep.TileID                { return tep.TileID{1} }
+func (f *fakeHost) Neighbours() []p2p.Neighbour     { return f.live }
+func (f *fakeHost) Self() p2p.TileID                { return p2p.TileID{1} }
 func (f *fakeHost) Logger() *slog.Logger            { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newTestService(t *testing.T) *Service {
@@ -68,7 +68,7 @@ func TestNewResolvesConfig(t *testing.T) {
 
 func TestAdvertiseWithoutValueSendsNothing(t *testing.T) {
 	s := newTestService(t)
-	h := &fakeHost{live: []daemon.Neighbour{{Dir: packet.ET}, {Dir: packet.NW}}}
+	h := &fakeHost{live: []p2p.Neighbour{{Dir: packet.ET}, {Dir: packet.NW}}}
 	s.advertise(h)
 	if len(h.sent) != 0 {
 		t.Fatalf("sent %v without a value", h.sent)
@@ -88,9 +88,9 @@ func TestAdvertiseWithoutValueSendsNothing(t *testing.T) {
 func TestFullQueueIsCountedNotRetried(t *testing.T) {
 	s := newTestService(t)
 	s.value, s.hasValue = 3, true
-	h := &fakeHost{live: []daemon.Neighbour{{Dir: packet.ET}}, sendErr: daemon.ErrQueueFull}
+	h := &fakeHost{live: []p2p.Neighbour{{Dir: packet.ET}}, sendErr: p2p.ErrQueueFull}
 	s.advertise(h)
-	h.sendErr = daemon.ErrNotLive
+	h.sendErr = p2p.ErrNotLive
 	s.advertise(h)
 	if s.counts.QueueFull != 1 || s.counts.Sent != 0 {
 		t.Fatalf("counts %+v, want one queue_full", s.counts)
@@ -101,20 +101,20 @@ func TestConnectSendsValueAndAskDisconnectForgets(t *testing.T) {
 	s := newTestService(t)
 	h := &fakeHost{}
 	// Without a value, a connect only asks.
-	s.neighbourEvent(h, tep.Event{Kind: packet.EventConnect, Dir: packet.SW})
+	s.neighbourEvent(h, p2p.Event{Kind: packet.EventConnect, Dir: packet.SW})
 	if len(h.sent) != 1 || !bytes.Equal(h.sent[0].payload, askPayload) {
 		t.Fatalf("sent %v", h.sent)
 	}
 	h.sent = nil
 	s.value, s.hasValue = -2, true
-	s.neighbourEvent(h, tep.Event{Kind: packet.EventConnect, Dir: packet.SW})
+	s.neighbourEvent(h, p2p.Event{Kind: packet.EventConnect, Dir: packet.SW})
 	if len(h.sent) != 2 || !bytes.Equal(h.sent[0].payload, AppendValue(nil, -2)) || !bytes.Equal(h.sent[1].payload, askPayload) {
 		t.Fatalf("sent %v", h.sent)
 	}
 
 	s.heard[packet.SW] = &neighbourValue{value: 8, at: time.Now()}
 	s.heard[packet.ET] = &neighbourValue{value: 9, at: time.Now()}
-	s.neighbourEvent(h, tep.Event{Kind: packet.EventDisconnect, Dir: packet.SW})
+	s.neighbourEvent(h, p2p.Event{Kind: packet.EventDisconnect, Dir: packet.SW})
 	st := s.Snapshot()
 	if len(st.Neighbours) != 1 || st.Neighbours[0].Dir != packet.ET || st.Neighbours[0].Value != 9 {
 		t.Fatalf("after disconnect: %+v", st.Neighbours)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // Status is the service's section of `itcd status` and the answer to the
@@ -28,7 +28,7 @@ type Status struct {
 // NeighbourValue is one neighbour's value.
 type NeighbourValue struct {
 	Dir   packet.Dir `json:"dir"`
-	Tile  tep.TileID `json:"tile"`
+	Tile  p2p.TileID `json:"tile"`
 	Value int64      `json:"value"`
 	// LastHeard is how long ago it last told us, in seconds.
 	LastHeard float64 `json:"last_heard_s_ago"`
@@ -70,13 +70,13 @@ func (s *Service) Snapshot() Status {
 	return st
 }
 
-// Status implements daemon.StatusReporter.
+// Status implements p2p.StatusReporter.
 func (s *Service) Status() any { return s.Snapshot() }
 
-// Commands implements daemon.ControlHandler.
+// Commands implements p2p.ControlHandler.
 func (s *Service) Commands() []string { return []string{"counter"} }
 
-// Control implements daemon.ControlHandler: "counter" returns the Status.
+// Control implements p2p.ControlHandler: "counter" returns the Status.
 func (s *Service) Control(ctx context.Context, cmd string, args []byte) (any, error) {
 	return s.Snapshot(), nil
 }

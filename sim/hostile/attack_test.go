@@ -11,8 +11,8 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz/dist"
-	"github.com/t2tiles/itcd/services/tep"
 	"github.com/t2tiles/itcd/sim/hostile"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 )
@@ -120,7 +120,7 @@ func TestAttackForgedHellos(t *testing.T) {
 	}
 	// Now the attacker claims to be B, then A, for a while each, in
 	// hellos as good as theirs.
-	for _, id := range []tep.TileID{idB, idA, idB} {
+	for _, id := range []p2p.TileID{idB, idA, idB} {
 		x.SetTile(id)
 		for range 20 {
 			if err := x.SendHello(x.Hello()); err != nil {

@@ -8,8 +8,8 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz/dist"
-	"github.com/t2tiles/itcd/services/tep"
 )
 
 // Garbage makes random datagrams: a third random bytes (0..maxLen), a
@@ -94,7 +94,7 @@ func ForgedHellos() Gen {
 			TS:       r.Uint32() | 1,
 		}
 		for h.Tile.IsZero() {
-			h.Tile = tep.TileID(randID(r))
+			h.Tile = p2p.TileID(randID(r))
 		}
 		var p [daemon.HelloLen]byte
 		return service(buf, n.Dir(), packet.ServiceLiveness, daemon.AppendHello(p[:0], h)), false
@@ -134,7 +134,7 @@ func randID(r *rand.Rand) (id [8]byte) {
 // badHello is a liveness payload a daemon refuses or ignores: short, of
 // another type, version 0, or from the all-zero tile.
 func badHello(r *rand.Rand) []byte {
-	h := daemon.AppendHello(nil, daemon.Hello{Version: 1, Tile: tep.TileID(randID(r)), TS: 1})
+	h := daemon.AppendHello(nil, daemon.Hello{Version: 1, Tile: p2p.TileID(randID(r)), TS: 1})
 	switch r.IntN(4) {
 	case 0:
 		return h[:r.IntN(daemon.HelloLen)]

@@ -14,8 +14,8 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz/dist"
-	"github.com/t2tiles/itcd/services/tep"
 )
 
 // Config describes a Neighbour.
@@ -28,7 +28,7 @@ type Config struct {
 	Dir packet.Dir
 	// Tile is the identity the periodic hellos carry; zero means a random
 	// one. SetTile changes it.
-	Tile tep.TileID
+	Tile p2p.TileID
 	// Services is the bitmap of services the hellos offer; zero means
 	// liveness, counter and MFZ (1, 2, 8), as a standard tile.
 	Services uint64
@@ -54,7 +54,7 @@ func (c Config) withDefaults() Config {
 		c.Listen = "127.0.0.1:0"
 	}
 	for c.Tile.IsZero() {
-		c.Tile = tep.TileID(randomID())
+		c.Tile = p2p.TileID(randomID())
 	}
 	if c.Services == 0 {
 		c.Services = 1<<packet.ServiceLiveness | 1<<packet.ServiceCounter | 1<<packet.ServiceMFZ
@@ -109,7 +109,7 @@ type Neighbour struct {
 	mu     sync.Mutex
 	peer   netip.AddrPort // zero until Start
 	seq    uint16
-	tile   tep.TileID
+	tile   p2p.TileID
 	closed bool
 	buf    [dev.MaxFrameLen]byte
 
@@ -254,14 +254,14 @@ func (n *Neighbour) tickLoop(ctx context.Context) {
 }
 
 // SetTile changes the identity the periodic hellos carry.
-func (n *Neighbour) SetTile(id tep.TileID) {
+func (n *Neighbour) SetTile(id p2p.TileID) {
 	n.mu.Lock()
 	n.tile = id
 	n.mu.Unlock()
 }
 
 // Tile is the identity the periodic hellos carry.
-func (n *Neighbour) Tile() tep.TileID {
+func (n *Neighbour) Tile() p2p.TileID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.tile

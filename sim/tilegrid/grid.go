@@ -18,7 +18,7 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/tile"
 )
 
@@ -73,7 +73,7 @@ type Config struct {
 	Tweak func(c Coord, cfg *daemon.Config)
 	// Services, when set, gives extra in-process services for a tile
 	// (tile.Options.Extra); process tiles cannot have any.
-	Services func(c Coord) []daemon.Service
+	Services func(c Coord) []p2p.Service
 	// Progress, when set, reads a tile's progress on a pushed file from
 	// its status (a service reports it as a Status section). Snapshot
 	// and the simulator's display and report use it.
@@ -102,7 +102,7 @@ type Progress struct {
 type Event struct {
 	At   time.Time
 	Tile Coord
-	tep.Event
+	p2p.Event
 }
 
 func (e Event) String() string {
@@ -528,7 +528,7 @@ func (t *Tile) startInProcess(conn *net.UDPConn) error {
 		conn.Close()
 		return err
 	}
-	var extra []daemon.Service
+	var extra []p2p.Service
 	if g.cfg.Services != nil {
 		extra = g.cfg.Services(t.Coord)
 	}

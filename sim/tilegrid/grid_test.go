@@ -14,7 +14,7 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // Timings short enough for quick tests and long enough that a loaded
@@ -55,7 +55,7 @@ func TestNeighboursGoLive(t *testing.T) {
 	}
 	// Every tile sees, on each link, the identity of the tile the
 	// geometry puts there: the link maps match the brick wall.
-	ids := map[Coord]tep.TileID{}
+	ids := map[Coord]p2p.TileID{}
 	for _, s := range g.Snapshot() {
 		ids[s.Coord] = s.Status.Tile
 	}
@@ -226,7 +226,7 @@ type flood struct{}
 
 func (flood) Number() packet.Service { return 40 }
 func (flood) Name() string           { return "flood" }
-func (flood) Serve(ctx context.Context, h daemon.Host, in daemon.Inbox) error {
+func (flood) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	payload := make([]byte, packet.MaxServicePayload)
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
@@ -257,7 +257,7 @@ func (flood) Serve(ctx context.Context, h daemon.Host, in daemon.Inbox) error {
 // behind its link for a moment, and then the link rightly carries less.
 func TestRates(t *testing.T) {
 	cfg := testConfig(t, 2, 1)
-	cfg.Services = func(Coord) []daemon.Service { return []daemon.Service{flood{}} }
+	cfg.Services = func(Coord) []p2p.Service { return []p2p.Service{flood{}} }
 	g := newGrid(t, cfg)
 	a, b := Coord{0, 0}, Coord{1, 0}
 	rates := map[Coord]int{a: 20000, b: 48000}

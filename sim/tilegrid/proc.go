@@ -18,7 +18,7 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/tep"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // stopTimeout is how long a process tile gets to stop after SIGTERM before
@@ -40,7 +40,7 @@ type proc struct {
 
 type seenLink struct {
 	live bool
-	tile tep.TileID
+	tile p2p.TileID
 }
 
 // startProc execs `itcd run` for t. The process inherits the tile's bound
@@ -246,10 +246,10 @@ func (g *Grid) noteProcStatus(t *Tile, p *proc, st *daemon.Status) {
 		}
 		old := p.seen[l.Dir]
 		if old.live && (!s.live || s.tile != old.tile) {
-			evs = append(evs, Event{At: now, Tile: t.Coord, Event: tep.Event{Kind: packet.EventDisconnect, Dir: l.Dir, Tile: old.tile}})
+			evs = append(evs, Event{At: now, Tile: t.Coord, Event: p2p.Event{Kind: packet.EventDisconnect, Dir: l.Dir, Tile: old.tile}})
 		}
 		if s.live && (!old.live || s.tile != old.tile) {
-			evs = append(evs, Event{At: now, Tile: t.Coord, Event: tep.Event{Kind: packet.EventConnect, Dir: l.Dir, Tile: s.tile}})
+			evs = append(evs, Event{At: now, Tile: t.Coord, Event: p2p.Event{Kind: packet.EventConnect, Dir: l.Dir, Tile: s.tile}})
 		}
 		p.seen[l.Dir] = s
 	}

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
-	"github.com/t2tiles/itcd/services/tep"
 )
 
 // FuzzParseBody is FuzzParseMessage past the CRC: the input is sealed, so
@@ -129,9 +129,9 @@ func FuzzLoop(f *testing.F) {
 				if o&1 != 0 {
 					d = packet.SE
 				}
-				tile := tep.TileID{byte(d)}
+				tile := p2p.TileID{byte(d)}
 				if o&2 != 0 {
-					tile = tep.TileID{0xF0 | o>>2&7}
+					tile = p2p.TileID{0xF0 | o>>2&7}
 				}
 				x.l.disconnect(d)
 				x.l.connect(d, tile)

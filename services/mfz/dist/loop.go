@@ -12,10 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
-	"github.com/t2tiles/itcd/services/tep"
 )
 
 // file is a signed file this tile holds or is receiving. Only the loop
@@ -171,7 +170,7 @@ type completion struct {
 // loop is the protocol state; only Serve's goroutine touches it.
 type loop struct {
 	s   *Service
-	h   daemon.Host
+	h   p2p.Host
 	st  *mfz.Store
 	log *slog.Logger
 	t   *tuning
@@ -187,7 +186,7 @@ type loop struct {
 	nbrs    [8]*nbr
 	fetches map[fileID]*mfetch
 	refused map[fileID]refusal
-	conduct map[tep.TileID]conduct // of disconnected tiles, at most t.conductMax
+	conduct map[p2p.TileID]conduct // of disconnected tiles, at most t.conductMax
 	done    chan completion
 	haves   map[*file][]int        // blocks verified since the last HAVE flush
 	begins  pause                  // the disk failed creating a transfer: no new one before begins.until
@@ -200,7 +199,7 @@ type loop struct {
 	lastSnap time.Time
 }
 
-func newLoop(s *Service, h daemon.Host, wg *sync.WaitGroup) *loop {
+func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 	return &loop{
 		s: s, h: h, st: s.store, log: h.Logger(), t: &s.t, wg: wg,
 		rng:     rand.New(rand.NewSource(time.Now().UnixNano())),
@@ -208,14 +207,14 @@ func newLoop(s *Service, h daemon.Host, wg *sync.WaitGroup) *loop {
 		byName:  map[string]*file{},
 		fetches: map[fileID]*mfetch{},
 		refused: map[fileID]refusal{},
-		conduct: map[tep.TileID]conduct{},
+		conduct: map[p2p.TileID]conduct{},
 		done:    make(chan completion, 16),
 		haves:   map[*file][]int{},
 		starts:  map[fileID]*startPause{},
 	}
 }
 
-func (l *loop) run(ctx context.Context, in daemon.Inbox, events <-chan mfz.Event) error {
+func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) error {
 	l.ctx = ctx
 	l.now = time.Now()
 	l.resync()
@@ -320,10 +319,10 @@ func (l *loop) busy() bool {
 }
 
 // receive handles one packet from a neighbour.
-func (l *loop) receive(pm *daemon.Message) { l.handle(pm.From, pm.Tile, pm.Payload()) }
+func (l *loop) receive(pm *p2p.Message) { l.handle(pm.From, pm.Tile, pm.Payload()) }
 
 // handle handles the payload of one packet that tile sent on link from.
-func (l *loop) handle(from packet.Dir, tile tep.TileID, payload []byte) {
+func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 	if !from.IsLink() {
 		l.counters.NotLive++
 		return
@@ -676,7 +675,7 @@ func (l *loop) supersededBy(f *file, err error) bool {
 
 // --- neighbours ---
 
-func (l *loop) connect(d packet.Dir, tile tep.TileID) {
+func (l *loop) connect(d packet.Dir, tile p2p.TileID) {
 	if !d.IsLink() {
 		return
 	}
@@ -727,7 +726,7 @@ func (l *loop) remember(n *nbr) {
 	delete(l.conduct, n.tile)
 	for len(l.conduct) >= l.t.conductMax {
 		// Full: forget the expired, else the one that expires first.
-		var first tep.TileID
+		var first p2p.TileID
 		var at time.Time
 		for k, o := range l.conduct {
 			e := o.expires(l.t)

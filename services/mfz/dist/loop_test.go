@@ -18,11 +18,11 @@ import (
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
-	"github.com/t2tiles/itcd/services/tep"
 )
 
-// A unit-level harness: one loop driven by hand, with a fake daemon.Host
+// A unit-level harness: one loop driven by hand, with a fake p2p.Host
 // that records what is sent and a clock the test moves (l.now). Messages
 // from neighbours are crafted with the append* builders, so a test can
 // play a buggy or hostile neighbour exactly.
@@ -41,10 +41,10 @@ func (h *fakeHost) Send(to packet.Dir, b []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.live[to] {
-		return daemon.ErrNotLive
+		return p2p.ErrNotLive
 	}
 	if h.full != nil && h.full(to) {
-		return daemon.ErrQueueFull
+		return p2p.ErrQueueFull
 	}
 	h.sent[to] = append(h.sent[to], bytes.Clone(b))
 	return nil
@@ -64,15 +64,15 @@ func (h *fakeHost) Room(packet.Dir) int { return h.room }
 
 func (h *fakeHost) Drained() <-chan struct{} { return h.drained }
 
-func (h *fakeHost) Neighbours() []daemon.Neighbour {
-	var ns []daemon.Neighbour
+func (h *fakeHost) Neighbours() []p2p.Neighbour {
+	var ns []p2p.Neighbour
 	for d := range h.live {
-		ns = append(ns, daemon.Neighbour{Dir: d, Tile: tep.TileID{byte(d)}})
+		ns = append(ns, p2p.Neighbour{Dir: d, Tile: p2p.TileID{byte(d)}})
 	}
 	return ns
 }
 
-func (h *fakeHost) Self() tep.TileID { return tep.TileID{0xAA} }
+func (h *fakeHost) Self() p2p.TileID { return p2p.TileID{0xAA} }
 
 func (h *fakeHost) Logger() *slog.Logger { return h.log }
 
@@ -147,7 +147,7 @@ func newHarness(t testing.TB, dirs ...packet.Dir) *harness {
 	x.l.now = time.Now()
 	x.l.resync()
 	for _, d := range dirs {
-		x.l.connect(d, tep.TileID{byte(d)})
+		x.l.connect(d, p2p.TileID{byte(d)})
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -215,7 +215,7 @@ func (x *harness) receiving(sf *signedFile, d packet.Dir, hd uint8) *file {
 }
 
 // in delivers one crafted payload from d.
-func (x *harness) in(d packet.Dir, b []byte) { x.l.handle(d, tep.TileID{byte(d)}, b) }
+func (x *harness) in(d packet.Dir, b []byte) { x.l.handle(d, p2p.TileID{byte(d)}, b) }
 
 // turn runs what the loop does after each event.
 func (x *harness) turn() {
@@ -445,7 +445,7 @@ func TestRemoteHeldCounts(t *testing.T) {
 func TestPacketFromReplacedTileIgnored(t *testing.T) {
 	x := newHarness(t, packet.ET)
 	sf := x.pack("a.mfz", 1, 900, 1024)
-	old := tep.TileID{0xEE}
+	old := p2p.TileID{0xEE}
 	x.l.handle(packet.ET, old, appendAnnounce(nil, 9, flagComplete, 1, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, "a.mfz"))
 	x.turn()
 	n := x.l.nbrs[packet.ET]
@@ -623,7 +623,7 @@ func TestSlowManifestAbandonedAtDeadline(t *testing.T) {
 // id now (a bounded number of tiles), until it expires.
 func TestAvoidanceSurvivesReconnect(t *testing.T) {
 	x := newHarness(t, packet.ET)
-	tile := tep.TileID{byte(packet.ET)}
+	tile := p2p.TileID{byte(packet.ET)}
 	n := x.l.nbrs[packet.ET]
 	for i := 0; i < x.l.t.strikes; i++ {
 		x.l.strike(n, "test")
@@ -650,7 +650,7 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 		t.Fatal("an avoided tile is asked for blocks after reconnecting")
 	}
 	// Another tile on the same link starts clean.
-	x.l.connect(packet.ET, tep.TileID{0x42})
+	x.l.connect(packet.ET, p2p.TileID{0x42})
 	if x.l.nbrs[packet.ET].avoided(x.l.now) {
 		t.Fatal("a different tile on the link is avoided")
 	}
@@ -662,7 +662,7 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 	}
 	// The memory is bounded.
 	for i := 0; i < 3*x.l.t.conductMax; i++ {
-		id := tep.TileID{1, byte(i), byte(i >> 8)}
+		id := p2p.TileID{1, byte(i), byte(i >> 8)}
 		x.l.connect(packet.ET, id)
 		x.l.avoid(x.l.nbrs[packet.ET], "test")
 		x.l.disconnect(packet.ET)

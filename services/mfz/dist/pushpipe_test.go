@@ -19,6 +19,7 @@ import (
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 )
 
@@ -63,7 +64,7 @@ func TestPushOfPipeRefusedAndDaemonStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := dev.Pipe(packet.ET, 64)
-	dm, err := daemon.New(cfg, daemon.Options{Device: d, Services: []daemon.Service{svc}, Logger: log})
+	dm, err := daemon.New(cfg, daemon.Options{Device: d, Services: []p2p.Service{svc}, Logger: log})
 	if err != nil {
 		svc.Close()
 		t.Fatal(err)

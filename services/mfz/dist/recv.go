@@ -5,15 +5,15 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
-	"github.com/t2tiles/itcd/services/tep"
 )
 
 // nbr is one live neighbour: what it announced, what it asked of us and
 // what we asked of it.
 type nbr struct {
 	dir  packet.Dir
-	tile tep.TileID
+	tile p2p.TileID
 
 	// What it announced, by its handle and by file id.
 	rh    [maxHandle + 1]*rfile
@@ -67,7 +67,7 @@ type nbr struct {
 	notHaves  uint64
 }
 
-func newNbr(d packet.Dir, tile tep.TileID, l *loop) *nbr {
+func newNbr(d packet.Dir, tile p2p.TileID, l *loop) *nbr {
 	n := &nbr{dir: d, tile: tile, byFid: map[fileID]*rfile{}, bfSent: map[fileID]time.Time{},
 		avoidFor: l.t.avoidFor, rateAt: l.now, mfTokens: l.t.mfBurst}
 	for _, hn := range l.h.Neighbours() {

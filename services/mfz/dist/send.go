@@ -3,7 +3,7 @@ package dist
 import (
 	"errors"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
 )
 
@@ -36,7 +36,7 @@ func (l *loop) sendCtrl(n *nbr, b []byte) {
 		case err == nil:
 			l.counters.PacketsOut++
 			return
-		case errors.Is(err, daemon.ErrNotLive):
+		case errors.Is(err, p2p.ErrNotLive):
 			return
 		}
 	}
@@ -61,7 +61,7 @@ func (l *loop) sendCtrl(n *nbr, b []byte) {
 func (l *loop) pump(n *nbr) {
 	for n.ctrlHead < len(n.ctrl) {
 		err := l.h.Send(n.dir, n.ctrl[n.ctrlHead])
-		if errors.Is(err, daemon.ErrQueueFull) {
+		if errors.Is(err, p2p.ErrQueueFull) {
 			return
 		}
 		if err == nil {
@@ -124,7 +124,7 @@ func (l *loop) pump(n *nbr) {
 			}
 			j.next = next
 			room--
-		case errors.Is(err, daemon.ErrQueueFull):
+		case errors.Is(err, p2p.ErrQueueFull):
 			return // the same packet goes next time
 		default:
 			n.jobs, n.jobChunks = n.jobs[:0], 0

@@ -13,6 +13,7 @@ import (
 
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
 )
 
@@ -132,9 +133,9 @@ var corruptTiles sync.Map
 
 // The interfaces Service implements, checked by the compiler.
 var (
-	_ daemon.Service        = (*Service)(nil)
-	_ daemon.StatusReporter = (*Service)(nil)
-	_ daemon.ControlHandler = (*Service)(nil)
+	_ p2p.Service        = (*Service)(nil)
+	_ p2p.StatusReporter = (*Service)(nil)
+	_ p2p.ControlHandler = (*Service)(nil)
 )
 
 // Service is the signed-file distribution service (service 8). It owns the
@@ -210,15 +211,15 @@ func (s *Service) Close() error {
 	return s.store.Close()
 }
 
-// Number implements daemon.Service.
+// Number implements p2p.Service.
 func (s *Service) Number() packet.Service { return packet.ServiceMFZ }
 
-// Name implements daemon.Service.
+// Name implements p2p.Service.
 func (s *Service) Name() string { return SectionName }
 
-// Serve implements daemon.Service. It runs the store's watcher and the
+// Serve implements p2p.Service. It runs the store's watcher and the
 // protocol loop until ctx ends, then closes the store.
-func (s *Service) Serve(ctx context.Context, h daemon.Host, in daemon.Inbox) error {
+func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	if !s.served.CompareAndSwap(false, true) {
 		return errors.New("mfz: Serve called twice")
 	}
@@ -240,7 +241,7 @@ func (s *Service) Serve(ctx context.Context, h daemon.Host, in daemon.Inbox) err
 	return l.run(ctx, in, events)
 }
 
-// Status implements daemon.StatusReporter: the last snapshot the loop
+// Status implements p2p.StatusReporter: the last snapshot the loop
 // published (at most about 100ms old).
 func (s *Service) Status() any { return s.Snapshot() }
 
@@ -257,7 +258,7 @@ func (s *Service) publish(st Status) {
 	s.mu.Unlock()
 }
 
-// Commands implements daemon.ControlHandler.
+// Commands implements p2p.ControlHandler.
 func (s *Service) Commands() []string { return []string{"push", "files"} }
 
 // PushArgs are the arguments of the control command "push".
@@ -279,7 +280,7 @@ type PushResult struct {
 	Already bool `json:"already,omitempty"`
 }
 
-// Control implements daemon.ControlHandler.
+// Control implements p2p.ControlHandler.
 //
 //	push  {"path": "/abs/file.mfz"}  verify, install, announce: PushResult
 //	files                            the Status

@@ -1,4 +1,4 @@
-package tep
+package p2p
 
 import (
 	"crypto/rand"
@@ -56,7 +56,16 @@ func NewTileID() (TileID, error) {
 	return id, nil
 }
 
-// Event is one Tile Event.
+// Event is one Tile Event: the tile at the far end of a link appeared
+// (connect) or went away (disconnect). itcd emits one on every change of
+// a neighbour's liveness, on the wire form
+//
+//	0xC4 EVENT DIR8 ID0..ID7
+//
+// where DIR8 is the link the event is about and ID the far tile's 8-byte
+// identity (all zero on a disconnect whose tile was never identified). One
+// channel carries events for all links, so the direction travels inside
+// the packet.
 type Event struct {
 	Kind packet.Event // connect or disconnect
 	Dir  packet.Dir   // the link it is about
@@ -65,26 +74,26 @@ type Event struct {
 
 func (e Event) String() string { return fmt.Sprintf("%v %v %v", e.Kind, e.Dir, e.Tile) }
 
-// PacketLen is the length of a TEP as itcd writes it.
-const PacketLen = packet.TEPHeaderLen + len(TileID{})
+// EventPacketLen is the length of a Tile Event Packet as itcd writes it.
+const EventPacketLen = packet.TEPHeaderLen + len(TileID{})
 
 // ErrNoIdentity means a TEP carries no 8-byte tile identity.
-var ErrNoIdentity = errors.New("tep: Tile Event Packet carries no 8-byte tile identity")
+var ErrNoIdentity = errors.New("p2p: Tile Event Packet carries no 8-byte tile identity")
 
-// Append appends e's wire form, 0xC4 EVENT DIR8 ID0..ID7, to dst.
-func Append(dst []byte, e Event) ([]byte, error) {
+// AppendEvent appends e's wire form, 0xC4 EVENT DIR8 ID0..ID7, to dst.
+func AppendEvent(dst []byte, e Event) ([]byte, error) {
 	return packet.AppendTEP(dst, e.Kind, e.Dir, e.Tile[:])
 }
 
-// Parse decodes a TEP as itcd writes it. Bytes after the identity are
+// ParseEvent decodes a Tile Event Packet as itcd writes it. Bytes after the identity are
 // ignored, so later versions may add arguments.
-func Parse(b []byte) (Event, error) {
+func ParseEvent(b []byte) (Event, error) {
 	p, err := packet.Decode(b)
 	if err != nil {
 		return Event{}, err
 	}
 	if p.Kind != packet.KindLocal || p.Local != packet.LocalTEP {
-		return Event{}, fmt.Errorf("tep: not a Tile Event Packet (header 0x%02x)", b[0])
+		return Event{}, fmt.Errorf("p2p: not a Tile Event Packet (header 0x%02x)", b[0])
 	}
 	var e Event
 	if len(p.Payload) < len(e.Tile) {
