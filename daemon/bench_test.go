@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -92,7 +93,7 @@ func BenchmarkDemuxToService(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.StateDir, cfg.RunDir = b.TempDir(), b.TempDir()
 			cfg.InboxLen = 2048
-			cfg.DeadAfter = Duration(time.Hour) // the device sends no hellos
+			cfg.DeadAfter = conf.Duration(time.Hour) // the device sends no hellos
 			d, err := New(cfg, Options{Device: cd, Services: []p2p.Service{svc}, Logger: testLogger()})
 			if err != nil {
 				b.Fatal(err)

@@ -150,7 +150,7 @@ func (d *Daemon) controlLink(args []byte) (any, error) {
 	}
 	p, ok := d.dev.(profiled)
 	if !ok {
-		return nil, fmt.Errorf("link: the %s device has no link profiles", d.cfg.Device)
+		return nil, fmt.Errorf("link: the %s device has no link profiles", d.devName)
 	}
 	if !a.Dir.IsLink() {
 		return nil, fmt.Errorf("link: %v is not a link direction", a.Dir)
@@ -228,7 +228,7 @@ func (d *Daemon) Status() Status {
 	st := Status{
 		Tile:      d.self,
 		Version:   ProtocolVersion,
-		Device:    d.cfg.Device,
+		Device:    d.devName,
 		Uptime:    now.Sub(d.started).Seconds(),
 		RunDir:    d.cfg.RunDir,
 		StateDir:  d.cfg.StateDir,

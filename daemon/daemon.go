@@ -21,9 +21,12 @@ const ProtocolVersion = 1
 
 // Options are what the daemon is given rather than configured with.
 type Options struct {
-	// Device is the packet device. It is required; OpenDevice opens the
-	// one the Config names. The daemon closes it when Run returns.
+	// Device is the packet device. It is required; the daemon closes it
+	// when Run returns.
 	Device dev.Device
+	// DeviceName names the device in `itcd status` and the log, such as
+	// "kernel" or "udp".
+	DeviceName string
 	// Services are the in-process services to run.
 	Services []p2p.Service
 	// Logger receives the log; nil means slog.Default().
@@ -35,6 +38,7 @@ type Options struct {
 type Daemon struct {
 	cfg     Config
 	dev     dev.Device
+	devName string
 	log     *slog.Logger
 	self    p2p.TileID
 	started time.Time
@@ -86,12 +90,13 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{
-		cfg:   cfg,
-		dev:   opt.Device,
-		log:   log.With("tile", self.String()),
-		self:  self,
-		hub:   NewHub(),
-		ready: make(chan struct{}),
+		cfg:     cfg,
+		dev:     opt.Device,
+		devName: opt.DeviceName,
+		log:     log.With("tile", self.String()),
+		self:    self,
+		hub:     NewHub(),
+		ready:   make(chan struct{}),
 		// Set here, not in Run, so Status is never without a start time.
 		started: time.Now(),
 	}
@@ -162,7 +167,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	close(d.ready)
 	sdNotify("READY=1")
-	d.log.Info("itcd running", "device", d.cfg.Device, "run_dir", d.cfg.RunDir, "state_dir", d.cfg.StateDir)
+	d.log.Info("itcd running", "device", d.devName, "run_dir", d.cfg.RunDir, "state_dir", d.cfg.StateDir)
 
 	<-ctx.Done()
 	sdNotify("STOPPING=1")

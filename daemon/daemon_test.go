@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -71,11 +72,9 @@ func testConfig(t *testing.T) Config {
 	cfg := DefaultConfig()
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.RunDir = filepath.Join(dir, "run")
-	cfg.Device = "udp" // not opened here; the test hands in a device
-	cfg.UDP.Listen = "127.0.0.1:0"
 	// Short for quick tests, with margin for a loaded machine under -race.
-	cfg.HelloInterval = Duration(50 * time.Millisecond)
-	cfg.DeadAfter = Duration(1500 * time.Millisecond)
+	cfg.HelloInterval = conf.Duration(50 * time.Millisecond)
+	cfg.DeadAfter = conf.Duration(1500 * time.Millisecond)
 	return cfg
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/internal/ratelog"
 	"github.com/t2tiles/itcd/internal/syncbuf"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -61,8 +62,8 @@ func TestJudgeHello(t *testing.T) {
 // holds the link, the rest are counted, and the log says so once.
 func TestIdentityFloodHoldsTheLink(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.HelloInterval = Duration(time.Hour) // the test drives every hello
-	cfg.DeadAfter = Duration(2 * time.Hour)
+	cfg.HelloInterval = conf.Duration(time.Hour) // the test drives every hello
+	cfg.DeadAfter = conf.Duration(2 * time.Hour)
 	var sink syncbuf.Buffer
 	log := slog.New(ratelog.New(slog.NewTextHandler(&sink, nil),
 		ratelog.Config{Burst: cfg.LogBurst, Every: cfg.LogEvery.D(), MaxKinds: 64}))
@@ -105,8 +106,8 @@ func TestIdentityFloodHoldsTheLink(t *testing.T) {
 // the hold runs from the last connect, whatever came between.
 func TestHoldOutlastsTimeout(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.HelloInterval = Duration(time.Hour)
-	cfg.DeadAfter = Duration(2 * time.Hour)
+	cfg.HelloInterval = conf.Duration(time.Hour)
+	cfg.DeadAfter = conf.Duration(2 * time.Hour)
 	r := startDaemon(t, cfg, newStuckDevice())
 	r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{1}))
 	r.disconnect(packet.ET) // as the liveness deadline would
@@ -128,8 +129,8 @@ func TestHoldOutlastsTimeout(t *testing.T) {
 // the honest tile blamed for what it does.
 func TestIdentityLiveElsewhereRefused(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.HelloInterval = Duration(time.Hour)
-	cfg.DeadAfter = Duration(2 * time.Hour)
+	cfg.HelloInterval = conf.Duration(time.Hour)
+	cfg.DeadAfter = conf.Duration(2 * time.Hour)
 	r := startDaemon(t, cfg, newStuckDevice())
 	honest := p2p.TileID{7}
 	r.nbr.heard(r.Daemon, packet.WT, helloFrom(honest))
@@ -147,9 +148,9 @@ func TestIdentityLiveElsewhereRefused(t *testing.T) {
 // disconnect of the old one and a connect of the new, in that order.
 func TestReplacementAfterHold(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.HelloInterval = Duration(time.Hour)
-	cfg.DeadAfter = Duration(2 * time.Hour)
-	cfg.IdentityHold = Duration(time.Nanosecond)
+	cfg.HelloInterval = conf.Duration(time.Hour)
+	cfg.DeadAfter = conf.Duration(2 * time.Hour)
+	cfg.IdentityHold = conf.Duration(time.Nanosecond)
 	r := startDaemon(t, cfg, newStuckDevice())
 	sub := r.hub.Subscribe(16)
 	defer sub.Close()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 )
@@ -63,7 +64,7 @@ func TestIdleControlClientsLockOutNobody(t *testing.T) {
 func TestIdleClientsAreClosed(t *testing.T) {
 	a, _ := dev.Pipe(packet.ET, 4)
 	cfg := testConfig(t)
-	cfg.ClientIdle = Duration(100 * time.Millisecond)
+	cfg.ClientIdle = conf.Duration(100 * time.Millisecond)
 	startDaemon(t, cfg, a)
 
 	c := dialControl(t, cfg.RunDir)
@@ -92,7 +93,7 @@ func TestControlClientsThatDoNotReadAreClosed(t *testing.T) {
 	a, _ := dev.Pipe(packet.ET, 4)
 	cfg := testConfig(t)
 	cfg.MaxClients = 2
-	cfg.ClientIdle = Duration(200 * time.Millisecond)
+	cfg.ClientIdle = conf.Duration(200 * time.Millisecond)
 	r := startDaemon(t, cfg, a)
 	req := []byte("{\"cmd\":\"status\"}\n")
 	for range cfg.MaxClients {

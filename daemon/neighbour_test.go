@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -108,9 +109,9 @@ func TestAttachingClientSeesConsistentEvents(t *testing.T) {
 		t.Run(sock, func(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.InboxLen = 4096
-			cfg.HelloInterval = Duration(time.Hour) // the test drives every event
-			cfg.DeadAfter = Duration(2 * time.Hour)
-			cfg.IdentityHold = Duration(time.Nanosecond) // a new tile at every flap
+			cfg.HelloInterval = conf.Duration(time.Hour) // the test drives every event
+			cfg.DeadAfter = conf.Duration(2 * time.Hour)
+			cfg.IdentityHold = conf.Duration(time.Nanosecond) // a new tile at every flap
 			r := startDaemon(t, cfg, newStuckDevice())
 			const flaps = 20 // 40 events: within a service client's hub queue of 64
 			for iter := range 100 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -91,8 +92,8 @@ func newGateDevice() *gateDevice {
 func TestMFMFirstThenServicesInTurn(t *testing.T) {
 	g := newGateDevice()
 	cfg := testConfig(t)
-	cfg.HelloInterval = Duration(time.Hour)
-	cfg.DeadAfter = Duration(2 * time.Hour)
+	cfg.HelloInterval = conf.Duration(time.Hour)
+	cfg.DeadAfter = conf.Duration(2 * time.Hour)
 	d, err := New(cfg, Options{Device: g, Services: []p2p.Service{&echoService{}, stuckService{20}}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)

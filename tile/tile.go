@@ -25,12 +25,11 @@ type Options struct {
 	// UDPConn, for device "udp", is a socket already bound; the simulator
 	// binds every tile's port before it starts any tile.
 	UDPConn *net.UDPConn
-	// Profile is the initial shape of every UDP link (rate, delay, loss...).
-	Profile dev.LinkProfile
-	// Seed seeds the UDP links' impairments.
-	Seed int64
 	// Extra are services to run beside the standard ones (tests use it).
 	Extra []p2p.Service
+	// MFZ are the signed-file service's test options (tuning, a corrupt
+	// sender, a failing disk); the tile sets its StateDir and Logger.
+	MFZ dist.Options
 }
 
 // logKinds bounds the kinds of log line the rate limit tracks; the code
@@ -50,7 +49,7 @@ type Tile struct {
 
 // New opens the device the config names and builds the daemon and its
 // services. Nothing runs until Run.
-func New(cfg daemon.Config, opt Options) (*Tile, error) {
+func New(cfg Config, opt Options) (*Tile, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -67,8 +66,7 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 	var device dev.Device
 	switch cfg.Device {
 	case "kernel":
-		kc := dev.DefaultKernelConfig()
-		kc.Path, kc.MFMDir, kc.StatusPath = cfg.Kernel.Path, cfg.Kernel.MFMDir, cfg.Kernel.StatusPath
+		kc := cfg.Kernel
 		kc.Logger = log
 		k, err := dev.OpenKernel(kc)
 		if err != nil {
@@ -76,14 +74,8 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 		}
 		device = k
 	case "udp":
-		links, err := cfg.UDPLinks()
-		if err != nil {
-			return nil, err
-		}
-		uc := dev.DefaultUDPConfig()
-		uc.Listen, uc.Conn, uc.Links = cfg.UDP.Listen, opt.UDPConn, links
-		uc.Profile, uc.Seed, uc.Logger = opt.Profile, opt.Seed, log
-		uc.Keepalive, uc.DownAfter = cfg.UDP.Keepalive.D(), cfg.UDP.DownAfter.D()
+		uc := cfg.UDP
+		uc.Conn, uc.Logger = opt.UDPConn, log
 		u, err := dev.OpenUDP(uc)
 		if err != nil {
 			return nil, err
@@ -91,13 +83,13 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 		t.UDP = u
 		device = u
 	}
-	services, err := standardServices(cfg, log)
+	services, err := standardServices(cfg, opt, log)
 	if err != nil {
 		device.Close()
 		return nil, err
 	}
 	services = append(services, opt.Extra...)
-	d, err := daemon.New(cfg, daemon.Options{Device: device, Services: services, Logger: log})
+	d, err := daemon.New(cfg.Config, daemon.Options{Device: device, DeviceName: cfg.Device, Services: services, Logger: log})
 	if err != nil {
 		closeServices(services)
 		device.Close()
@@ -111,21 +103,19 @@ func New(cfg daemon.Config, opt Options) (*Tile, error) {
 func (t *Tile) Run(ctx context.Context) error { return t.Daemon.Run(ctx) }
 
 // standardServices builds the in-process services every tile runs.
-func standardServices(cfg daemon.Config, log *slog.Logger) ([]p2p.Service, error) {
-	var services []p2p.Service
-	cnt, err := counter.New(cfg)
+func standardServices(cfg Config, opt Options, log *slog.Logger) ([]p2p.Service, error) {
+	cnt, err := counter.New(cfg.Counter, counter.Options{StateDir: cfg.StateDir})
 	if err != nil {
 		return nil, err
 	}
-	services = append(services, cnt)
 	// The signed-file store (STATE_DIR/mfz) and its distribution, service 8.
-	files, err := dist.New(cfg, log)
+	mo := opt.MFZ
+	mo.StateDir, mo.Logger = cfg.StateDir, log
+	files, err := dist.New(cfg.MFZ, mo)
 	if err != nil {
-		closeServices(services)
 		return nil, fmt.Errorf("mfz store: %w", err)
 	}
-	services = append(services, files)
-	return services, nil
+	return []p2p.Service{cnt, files}, nil
 }
 
 // closeServices releases what services hold when their daemon never runs

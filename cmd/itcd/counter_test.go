@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -26,8 +27,7 @@ func startCounterDaemon(t *testing.T, d dev.Device, value string) daemon.Config 
 	dir := t.TempDir()
 	cfg := daemon.DefaultConfig()
 	cfg.StateDir, cfg.RunDir = filepath.Join(dir, "state"), filepath.Join(dir, "run")
-	cfg.Device, cfg.UDP.Listen = "udp", "127.0.0.1:0" // not opened: d is used
-	cfg.HelloInterval, cfg.DeadAfter = daemon.Duration(50*time.Millisecond), daemon.Duration(1500*time.Millisecond)
+	cfg.HelloInterval, cfg.DeadAfter = conf.Duration(50*time.Millisecond), conf.Duration(1500*time.Millisecond)
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func startCounterDaemon(t *testing.T, d dev.Device, value string) daemon.Config 
 			t.Fatal(err)
 		}
 	}
-	svc, err := counter.New(cfg)
+	svc, err := counter.New(counter.DefaultConfig(), counter.Options{StateDir: cfg.StateDir})
 	if err != nil {
 		t.Fatal(err)
 	}

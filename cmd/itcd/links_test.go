@@ -4,16 +4,19 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/itc/packet"
 )
 
 func TestParseLinks(t *testing.T) {
 	cases := []struct {
 		flags []string
-		want  map[string]string
+		want  dev.Links
 		err   string
 	}{
-		{[]string{"ET=10.0.0.2:7420"}, map[string]string{"ET": "10.0.0.2:7420"}, ""},
-		{[]string{"et=a:1", "nw=b:2"}, map[string]string{"ET": "a:1", "NW": "b:2"}, ""},
+		{[]string{"ET=10.0.0.2:7420"}, dev.Links{packet.ET: "10.0.0.2:7420"}, ""},
+		{[]string{"et=a:1", "nw=b:2"}, dev.Links{packet.ET: "a:1", packet.NW: "b:2"}, ""},
 		{[]string{"ET=a:1", "et=b:1"}, nil, "ET is already linked to a:1"},
 		{[]string{"ET=a:1", "2=b:1"}, nil, "ET is already linked"},
 		{[]string{"ET"}, nil, "want DIR=HOST:PORT"},

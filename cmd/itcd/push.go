@@ -112,7 +112,7 @@ func runPush(args []string, stdout, stderr io.Writer, tty bool) int {
 // neighbourProgress prints each live neighbour that newly holds the pushed
 // file and reports whether all do, with a line about the others.
 func neighbourProgress(st *daemon.Status, res dist.PushResult, reported map[packet.Dir]bool, w io.Writer) (bool, string) {
-	ds, _ := dist.StatusFrom(st)
+	ds, _ := dist.StatusFrom(st.Sections)
 	held := map[packet.Dir]dist.NeighbourFile{}
 	for _, n := range ds.Neighbours {
 		for _, f := range n.Files {

@@ -9,12 +9,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
-	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
-	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/tile"
 )
 
@@ -37,12 +34,8 @@ func cmdRun(args []string) int {
 	udpFD := fs.Int("udp-fd", -1, "use the bound UDP socket inherited as file descriptor `N` instead of --udp-listen\n(a supervisor that must keep the port, such as itcd sim --procs, passes it)")
 	var links multiFlag
 	fs.Var(&links, "link", "UDP link `DIR=HOST:PORT` to a neighbour (repeatable)")
-	rate := fs.String("rate", "", "UDP links: rate in bytes/s (65536, 64KB/s, 512kbit); default unlimited")
-	delay := fs.Duration("delay", 0, "UDP links: one-way delay")
-	loss := fs.Float64("loss", 0, "UDP links: packet loss probability 0..1")
-	dup := fs.Float64("dup", 0, "UDP links: duplication probability 0..1")
-	corrupt := fs.Float64("corrupt", 0, "UDP links: corruption probability 0..1")
-	seed := fs.Int64("seed", 1, "UDP links: seed of the impairments")
+	def := tile.DefaultConfig()
+	shape := addShapeFlags(fs, def.UDP.Profile, def.UDP.Seed)
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,7 +46,7 @@ func cmdRun(args []string) int {
 
 	setFlags := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
-	cfg, err := daemon.LoadConfig(*configPath, !setFlags["config"])
+	cfg, err := tile.LoadConfig(*configPath, !setFlags["config"])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
 		return 2
@@ -99,14 +92,7 @@ func cmdRun(args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	profile := dev.LinkProfile{Delay: *delay, Loss: *loss, Duplicate: *dup, Corrupt: *corrupt}
-	if *rate != "" {
-		if profile.Rate, err = parseRate(*rate); err != nil {
-			fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
-			return 2
-		}
-	}
-	if err := profile.Validate(); err != nil {
+	if err := shape.apply(&cfg.UDP.Profile, &cfg.UDP.Seed); err != nil {
 		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
 		return 2
 	}
@@ -115,7 +101,7 @@ func cmdRun(args []string) int {
 		return 2
 	}
 
-	t, err := tile.New(cfg, tile.Options{Logger: log, UDPConn: udpConn, Profile: profile, Seed: *seed})
+	t, err := tile.New(cfg, tile.Options{Logger: log, UDPConn: udpConn})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
 		return 1
@@ -166,21 +152,15 @@ func inheritedUDP(fd int) (*net.UDPConn, error) {
 	return uc, nil
 }
 
-// parseLinks reads --link DIR=HOST:PORT flags into udp.links, keyed by the
-// direction's canonical name. A direction given twice (ET and et too) is
-// an error: one of the two would be ignored without a word.
-func parseLinks(flags []string) (map[string]string, error) {
-	m := make(map[string]string, len(flags))
-	for _, l := range flags {
-		name, addr, ok := strings.Cut(l, "=")
-		d, err := packet.ParseDir(name)
-		if !ok || addr == "" || err != nil || !d.IsLink() {
-			return nil, fmt.Errorf("--link %q: want DIR=HOST:PORT with DIR one of NE ET SE SW WT NW, like ET=10.0.0.2:7420", l)
+// parseLinks reads --link DIR=HOST:PORT flags. A direction given twice
+// (ET and et too) is an error: one of the two would be ignored without a
+// word.
+func parseLinks(flags []string) (dev.Links, error) {
+	var l dev.Links
+	for _, f := range flags {
+		if err := l.ParseLinkFlag(f); err != nil {
+			return nil, fmt.Errorf("--link %w", err)
 		}
-		if prev, dup := m[d.String()]; dup {
-			return nil, fmt.Errorf("--link %q: %v is already linked to %s; give each direction once", l, d, prev)
-		}
-		m[d.String()] = addr
 	}
-	return m, nil
+	return l, nil
 }

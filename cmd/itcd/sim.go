@@ -97,12 +97,8 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			"Tiles are named t-X-Y: column X, row Y from the top-left; odd rows sit half a\n"+
 			"tile to the right. Runs until ^C or SIGTERM (or --duration).")
 	grid := fs.String("grid", "4x4", "grid size `WxH`")
-	rateS := fs.String("rate", "64KB/s", "link rate, bytes/s: 65536, 64KB/s, 512kbit; 0 = unlimited")
-	delay := fs.Duration("delay", 0, "one-way link delay")
-	loss := fs.Float64("loss", 0, "packet loss probability 0..1, per link direction")
-	dup := fs.Float64("dup", 0, "packet duplication probability 0..1")
-	corrupt := fs.Float64("corrupt", 0, "packet corruption probability 0..1 (flips bits)")
-	seed := fs.Int64("seed", 1, "seed of the link impairments (each tile's is derived from it)")
+	profile, seed := tilegrid.DefaultConfig(0, 0).Profile, dev.DefaultUDPConfig().Seed
+	shape := addShapeFlags(fs, profile, seed)
 	dir := fs.String("dir", "", "grid `dir`, kept afterwards (default: a temporary one, removed)")
 	procs := fs.Bool("procs", false, "run every tile as its own `itcd run` process")
 	var trust multiFlag
@@ -150,16 +146,12 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	rate, err := parseRate(*rateS)
-	if err != nil {
+	// Each tile's seed is derived from this one.
+	if err := shape.apply(&profile, &seed); err != nil {
 		fmt.Fprintf(stderr, "itcd sim: %v\n", err)
 		return 2
 	}
-	profile := dev.LinkProfile{Rate: rate, Delay: *delay, Loss: *loss, Duplicate: *dup, Corrupt: *corrupt}
-	if err := profile.Validate(); err != nil {
-		fmt.Fprintf(stderr, "itcd sim: %v\n", err)
-		return 2
-	}
+	rate := profile.Rate
 	for _, k := range trust {
 		if fi, err := os.Stat(k); err != nil || !fi.Mode().IsRegular() {
 			fmt.Fprintf(stderr, "itcd sim: --trust %s: not a readable key file\n", k)
@@ -179,7 +171,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		Geometry: geo,
 		Dir:      *dir,
 		Profile:  profile,
-		Seed:     *seed,
+		Seed:     seed,
 		Procs:    *procs,
 		Trust:    trust,
 		LogLevel: *logLevel,
@@ -323,7 +315,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *asJSON {
-		out := simJSON{Grid: geo.String(), Dir: gridDir, Procs: *procs, Seed: *seed, Rate: rate, Duration: elapsed.Seconds()}
+		out := simJSON{Grid: geo.String(), Dir: gridDir, Procs: *procs, Seed: seed, Rate: rate, Duration: elapsed.Seconds()}
 		for i, s := range snap {
 			t := simTile{Name: s.Name, X: s.X, Y: s.Y, RunDir: tiles[i].RunDir, StateDir: tiles[i].StateDir,
 				Running: s.Running, Neighbours: map[string]string{}}

@@ -49,7 +49,7 @@ func (p *pushFile) progressHook() func(tilegrid.Coord, *daemon.Status) *tilegrid
 		return nil
 	}
 	return func(c tilegrid.Coord, st *daemon.Status) *tilegrid.Progress {
-		pr, ok := dist.ProgressOf(st, p.name, p.version)
+		pr, ok := dist.ProgressOf(st.Sections, p.name, p.version)
 		if !ok {
 			return &tilegrid.Progress{Size: p.body}
 		}

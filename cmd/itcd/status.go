@@ -60,7 +60,7 @@ func cmdStatus(args []string) int {
 	}
 	// The services this build knows print as tables; WriteStatus prints
 	// any other section as JSON.
-	mfzSection, hasMFZ := dist.StatusFrom(&st)
+	mfzSection, hasMFZ := dist.StatusFrom(st.Sections)
 	cnt, hasCounter := counterSection(&st)
 	delete(st.Sections, dist.SectionName)
 	delete(st.Sections, "counter")

@@ -19,22 +19,22 @@ import (
 // KernelConfig locates the itc_pkt devices of a real tile.
 type KernelConfig struct {
 	// Path is the device for service traffic. Empty means /dev/itc/bulk.
-	Path string
+	Path string `toml:"path"`
 	// MFMDir holds one MFM device per link, named by direction (ET, NE,
 	// ...). Those present are opened; MFM packets for a link with an MFM
 	// device are written to it, and MFM packets are read from all of them.
 	// MFM packets for a link without one go to Path. Empty means none.
-	MFMDir string
+	MFMDir string `toml:"mfm_dir"`
 	// StatusPath is the link status file. Empty means
 	// /sys/class/itc_pkt/status.
-	StatusPath string
+	StatusPath string `toml:"status_path"`
 	// PollInterval caps the read-poll backoff: the devices have no poll(),
 	// so an idle reader retries from 200µs up to this. Zero means 2ms.
-	PollInterval time.Duration
+	PollInterval time.Duration `toml:"poll_interval"`
 	// StatusInterval is how often StatusPath is read. Zero means 250ms.
-	StatusInterval time.Duration
+	StatusInterval time.Duration `toml:"status_interval"`
 	// Logger receives warnings; nil means slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `toml:"-"`
 }
 
 // Defaults of KernelConfig.

@@ -16,45 +16,46 @@ import (
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
-// UDPConfig configures a UDP device.
+// UDPConfig configures a UDP device. It is the [udp] section of itcd.toml.
 type UDPConfig struct {
 	// Listen is the local UDP address, such as "127.0.0.1:0" or ":7420".
 	// Empty means "127.0.0.1:0". Ignored when Conn is set.
-	Listen string
+	Listen string `toml:"listen"`
 	// Conn, when set, is a socket already bound (a simulator binds every
 	// port first, then opens the devices). Once OpenUDP succeeds the device
 	// owns it and Close closes it; if OpenUDP fails the caller still does.
-	Conn *net.UDPConn
+	Conn *net.UDPConn `toml:"-"`
 	// Links maps each direction with a neighbour to that neighbour's
 	// host:port, resolved once by OpenUDP.
-	Links map[packet.Dir]string
+	Links Links `toml:"links"`
 	// Keepalive is how often a link-level keepalive goes out on each link.
 	// Zero means 100ms.
-	Keepalive time.Duration
+	Keepalive time.Duration `toml:"keepalive"`
 	// DownAfter is how long a neighbour may stay silent before its link
 	// counts as down. Zero means 1s: ten keepalives, so even at 20% loss a
 	// link flaps with probability 1e-7 per window.
-	DownAfter time.Duration
+	DownAfter time.Duration `toml:"down_after"`
 	// OutQueueBytes bounds the packet bytes waiting to leave on one link,
 	// like the kernel's outbound queue: a write that does not fit fails
 	// with ErrWouldBlock. Zero means 16384.
-	OutQueueBytes int
+	OutQueueBytes int `toml:"out_queue_bytes"`
 	// InQueueBytes bounds the packet bytes received on one link and not
 	// yet read, like the kernel's input FIFO: packets that do not fit are
 	// dropped and counted. Zero means 16384.
-	InQueueBytes int
+	InQueueBytes int `toml:"in_queue_bytes"`
 	// Profile is the initial impairment profile of every link's outbound
 	// side; SetProfile changes it per link while running.
-	Profile LinkProfile
+	Profile LinkProfile `toml:"shape"`
 	// Seed seeds the impairment random sources. Link d uses sources
 	// derived from Seed and d, so a run is reproducible.
-	Seed int64
+	Seed int64 `toml:"seed"`
 	// Logger receives warnings; nil means slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `toml:"-"`
 }
 
 // DefaultUDPConfig returns the defaults: loopback, no links, 100ms
-// keepalives, down after 1s, 16 KB queues, an unimpaired unlimited link.
+// keepalives, down after 1s, 16 KB queues, an unimpaired unlimited link,
+// impairments seeded with 1.
 func DefaultUDPConfig() UDPConfig {
 	return UDPConfig{
 		Listen:        "127.0.0.1:0",
@@ -62,6 +63,7 @@ func DefaultUDPConfig() UDPConfig {
 		DownAfter:     time.Second,
 		OutQueueBytes: 16384,
 		InQueueBytes:  16384,
+		Seed:          1,
 	}
 }
 
@@ -88,22 +90,26 @@ func (c UDPConfig) withDefaults() UDPConfig {
 	return c
 }
 
-// LinkProfile shapes the outbound side of one link like a T2 link.
+// LinkProfile shapes the outbound side of one link like a T2 link. It is
+// the [udp.shape] section of itcd.toml.
 // Impairments are applied in this order: pacing at Rate, Cut, Loss,
 // Corrupt, Duplicate, then Delay. Links never reorder.
 type LinkProfile struct {
 	// Rate is the link rate in packet bytes per second, counted on whole
 	// packets (the 9-byte UDP frame header is not counted). 0 = unlimited.
-	Rate int
+	Rate int `toml:"rate"`
 	// Delay is the one-way delay added to every packet.
-	Delay time.Duration
+	Delay time.Duration `toml:"delay"`
 	// Loss, Duplicate and Corrupt are probabilities 0..1 per packet. A
 	// corrupted packet has 1 to 3 random bits flipped and is still sent.
 	// Loss also applies to keepalives.
-	Loss, Duplicate, Corrupt float64
+	Loss      float64 `toml:"loss"`
+	Duplicate float64 `toml:"duplicate"`
+	Corrupt   float64 `toml:"corrupt"`
 	// Cut takes the link down: nothing is sent on it and whatever arrives
-	// on it is ignored, so both ends see it down.
-	Cut bool
+	// on it is ignored, so both ends see it down. It is set while running
+	// (`itcd link`), never in a file.
+	Cut bool `toml:"-"`
 }
 
 // MaxLinkDelay bounds LinkProfile.Delay.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -56,20 +55,6 @@ type neighbourValue struct {
 	tile  p2p.TileID
 	value int64
 	at    time.Time
-}
-
-// New makes the counter service from the daemon's configuration. The file
-// is cfg.Counter.Path, or STATE_DIR/counter when that is empty; its
-// directory must exist by the time Serve runs.
-func New(cfg daemon.Config) (*Service, error) {
-	path := cfg.Counter.Path
-	if path == "" {
-		path = filepath.Join(cfg.StateDir, "counter")
-	}
-	if cfg.Counter.Interval <= 0 {
-		return nil, fmt.Errorf("counter.interval is %v: want more than 0, such as \"1m\"", cfg.Counter.Interval)
-	}
-	return &Service{path: path, interval: cfg.Counter.Interval.D()}, nil
 }
 
 // Number implements p2p.Service.

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tile"
 )
 
 // gridCounter reads the counter section of the status of the tile at c.
@@ -48,7 +50,7 @@ func TestGridValueReachesEveryNeighbour(t *testing.T) {
 	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 1500*time.Millisecond
 	// With an hour between periodic adverts, only the write itself can
 	// carry the value within the deadline.
-	cfg.Tweak = func(_ tilegrid.Coord, c *daemon.Config) { c.Counter.Interval = daemon.Duration(time.Hour) }
+	cfg.Tweak = func(_ tilegrid.Coord, c *tile.Config) { c.Counter.Interval = conf.Duration(time.Hour) }
 	g, err := tilegrid.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -30,11 +31,8 @@ func testConfig(t *testing.T) daemon.Config {
 	cfg := daemon.DefaultConfig()
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.RunDir = filepath.Join(dir, "run")
-	cfg.Device = "udp" // not opened: the test hands in a pipe
-	cfg.UDP.Listen = "127.0.0.1:0"
-	cfg.HelloInterval = daemon.Duration(20 * time.Millisecond)
-	cfg.DeadAfter = daemon.Duration(1500 * time.Millisecond) // margin for a loaded machine under -race
-	cfg.Counter.Interval = daemon.Duration(time.Hour)
+	cfg.HelloInterval = conf.Duration(20 * time.Millisecond)
+	cfg.DeadAfter = conf.Duration(1500 * time.Millisecond) // margin for a loaded machine under -race
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +53,7 @@ type testTile struct {
 // the given services instead when there are any.
 func startTile(t *testing.T, cfg daemon.Config, d dev.Device, services ...p2p.Service) *testTile {
 	t.Helper()
-	svc, err := counter.New(cfg)
+	svc, err := counter.New(counter.Config{Interval: conf.Duration(time.Hour)}, counter.Options{StateDir: cfg.StateDir})
 	if err != nil {
 		t.Fatal(err)
 	}

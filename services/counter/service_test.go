@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -40,9 +39,7 @@ func (f *fakeHost) Logger() *slog.Logger            { return slog.New(slog.NewTe
 
 func newTestService(t *testing.T) *Service {
 	t.Helper()
-	cfg := daemon.DefaultConfig()
-	cfg.StateDir = t.TempDir()
-	s, err := New(cfg)
+	s, err := New(DefaultConfig(), Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,18 +47,17 @@ func newTestService(t *testing.T) *Service {
 }
 
 func TestNewResolvesConfig(t *testing.T) {
-	cfg := daemon.DefaultConfig()
-	cfg.StateDir = "/state"
-	s, err := New(cfg)
+	cfg, opt := DefaultConfig(), Options{StateDir: "/state"}
+	s, err := New(cfg, opt)
 	if err != nil || s.path != "/state/counter" || s.interval != time.Minute {
 		t.Fatalf("defaults: %+v, %v", s, err)
 	}
-	cfg.Counter.Path = "/elsewhere/n"
-	if s, _ := New(cfg); s.path != "/elsewhere/n" {
+	cfg.Path = "/elsewhere/n"
+	if s, _ := New(cfg, opt); s.path != "/elsewhere/n" {
 		t.Fatalf("configured path: %q", s.path)
 	}
-	cfg.Counter.Interval = 0
-	if _, err := New(cfg); err == nil {
+	cfg.Interval = 0
+	if _, err := New(cfg, opt); err == nil {
 		t.Fatal("interval 0 accepted")
 	}
 }

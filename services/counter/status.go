@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -17,8 +17,8 @@ type Status struct {
 	Value *int64 `json:"value"`
 	// Problem says why the file's content is not Value now, such as
 	// "file missing" or "\"abc\" is not a whole number"; empty if it is.
-	Problem  string          `json:"problem,omitempty"`
-	Interval daemon.Duration `json:"interval"`
+	Problem  string        `json:"problem,omitempty"`
+	Interval conf.Duration `json:"interval"`
 	// Neighbours are the live neighbours that have told us a value, in
 	// direction order. Never null.
 	Neighbours []NeighbourValue `json:"neighbours"`
@@ -52,7 +52,7 @@ func (s *Service) Snapshot() Status {
 	st := Status{
 		Path:       s.path,
 		Problem:    s.problem,
-		Interval:   daemon.Duration(s.interval),
+		Interval:   conf.Duration(s.interval),
 		Neighbours: []NeighbourValue{},
 		Counts:     s.counts,
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/hostile"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tile"
 )
 
 // An arena is a grid of real tiles (in this process, so the test sees
@@ -73,10 +74,10 @@ func newArena(t *testing.T, w, h int, prof dev.LinkProfile, atk ...attacker) *ar
 	cfg.Profile = prof
 	cfg.Seed = 5
 	cfg.Trust = []string{pub}
-	cfg.Tweak = func(c tilegrid.Coord, dc *daemon.Config) {
+	cfg.Tweak = func(c tilegrid.Coord, dc *tile.Config) {
 		for i, x := range atk {
 			if x.at == c {
-				dc.UDP.Links[x.dir.String()] = a.nb[i].Addr().String()
+				dc.UDP.Links[x.dir] = a.nb[i].Addr().String()
 			}
 		}
 	}
@@ -144,7 +145,7 @@ func counterOf(st daemon.Status) counter.Status {
 }
 
 func distOf(st daemon.Status) dist.Status {
-	s, _ := dist.StatusFrom(&st)
+	s, _ := dist.StatusFrom(st.Sections)
 	return s
 }
 

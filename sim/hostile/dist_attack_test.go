@@ -134,7 +134,7 @@ func TestAttackDist(t *testing.T) {
 		}()
 	}
 	err = a.g.WaitFor(30*time.Second, "B holds the pushed file", func() bool {
-		p, ok := dist.ProgressOf(ptr(a.status(tileB)), name, pushed.Version)
+		p, ok := dist.ProgressOf(a.status(tileB).Sections, name, pushed.Version)
 		return ok && p.Complete
 	})
 	wg.Wait()
@@ -213,4 +213,3 @@ func barrage(t *testing.T, ctx context.Context, x *hostile.Neighbour, seed uint6
 	}
 }
 
-func ptr[T any](v T) *T { return &v }

@@ -52,7 +52,7 @@ func TestAttackPushWhileReceivingFromLiar(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := a.g.WaitFor(10*time.Second, "A receiving the file from X", func() bool {
-		p, ok := dist.ProgressOf(ptr(a.status(tileA)), name, f.Manifest.Version)
+		p, ok := dist.ProgressOf(a.status(tileA).Sections, name, f.Manifest.Version)
 		return ok && !p.Complete
 	}); err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestAttackPushWhileReceivingFromLiar(t *testing.T) {
 	pushed := time.Now()
 	a.push(tileA, path)
 	if err := a.g.WaitFor(15*time.Second, "B holds the file pushed at A", func() bool {
-		p, ok := dist.ProgressOf(ptr(a.status(tileB)), name, f.Manifest.Version)
+		p, ok := dist.ProgressOf(a.status(tileB).Sections, name, f.Manifest.Version)
 		return ok && p.Complete
 	}); err != nil {
 		t.Fatalf("%v: A did not announce the file it was pushed while receiving it", err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -68,9 +69,13 @@ type Config struct {
 	Logger   *slog.Logger
 	LogLevel string
 
-	// Tweak, when set, edits each tile's daemon configuration before the
-	// tile starts (process tiles get it through their config file).
-	Tweak func(c Coord, cfg *daemon.Config)
+	// Tweak, when set, edits each tile's configuration before the tile
+	// starts (process tiles get it through their config file).
+	Tweak func(c Coord, cfg *tile.Config)
+	// Options, when set, edits the options an in-process tile is built
+	// with (the signed-file service's test options, say); process tiles
+	// have only their config file.
+	Options func(c Coord, opt *tile.Options)
 	// Services, when set, gives extra in-process services for a tile
 	// (tile.Options.Extra); process tiles cannot have any.
 	Services func(c Coord) []p2p.Service
@@ -302,28 +307,31 @@ func (g *Grid) startAll() error {
 	return errors.Join(errs...)
 }
 
-// tileConfig is the daemon configuration of t.
-func (g *Grid) tileConfig(t *Tile) daemon.Config {
-	cfg := daemon.DefaultConfig()
+// tileConfig is the configuration of t: everything a tile needs, so a
+// process tile needs only this as its file.
+func (g *Grid) tileConfig(t *Tile) tile.Config {
+	cfg := tile.DefaultConfig()
 	cfg.StateDir, cfg.RunDir = t.StateDir, t.RunDir
 	cfg.Device = "udp"
 	cfg.UDP.Listen = t.Addr
-	cfg.UDP.Links = make(map[string]string, len(t.Links))
+	cfg.UDP.Links = make(dev.Links, len(t.Links))
 	for _, l := range t.Links {
-		cfg.UDP.Links[l.Dir.String()] = g.tiles[g.cfg.Index(l.To)].Addr
+		cfg.UDP.Links[l.Dir] = g.tiles[g.cfg.Index(l.To)].Addr
 	}
+	cfg.UDP.Profile = g.cfg.Profile
+	// A restarted tile draws other impairments than its last run.
+	cfg.UDP.Seed = t.seed + int64(t.starts-1)
 	if g.cfg.HelloInterval > 0 {
-		cfg.HelloInterval = daemon.Duration(g.cfg.HelloInterval)
+		cfg.HelloInterval = conf.Duration(g.cfg.HelloInterval)
 	}
 	if g.cfg.DeadAfter > 0 {
-		cfg.DeadAfter = daemon.Duration(g.cfg.DeadAfter)
+		cfg.DeadAfter = conf.Duration(g.cfg.DeadAfter)
 	}
-	// In the config, so process tiles get them too (through itcd.toml).
 	if g.cfg.Keepalive > 0 {
-		cfg.UDP.Keepalive = daemon.Duration(g.cfg.Keepalive)
+		cfg.UDP.Keepalive = g.cfg.Keepalive
 	}
 	if g.cfg.DownAfter > 0 {
-		cfg.UDP.DownAfter = daemon.Duration(g.cfg.DownAfter)
+		cfg.UDP.DownAfter = g.cfg.DownAfter
 	}
 	if g.cfg.LogLevel != "" {
 		cfg.LogLevel = g.cfg.LogLevel
@@ -532,13 +540,11 @@ func (t *Tile) startInProcess(conn *net.UDPConn) error {
 	if g.cfg.Services != nil {
 		extra = g.cfg.Services(t.Coord)
 	}
-	tt, err := tile.New(cfg, tile.Options{
-		Logger:  log,
-		UDPConn: conn,
-		Profile: g.cfg.Profile,
-		Seed:    t.seed + int64(t.starts-1),
-		Extra:   extra,
-	})
+	opt := tile.Options{Logger: log, UDPConn: conn, Extra: extra}
+	if g.cfg.Options != nil {
+		g.cfg.Options(t.Coord, &opt)
+	}
+	tt, err := tile.New(cfg, opt)
 	if err != nil {
 		conn.Close()
 		closeFile(logf)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,16 +55,8 @@ func (t *Tile) startProc() error {
 	if err := os.WriteFile(confPath, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
-	p := g.cfg.Profile
-	args := []string{"run", "--config", confPath,
-		"--udp-fd", "3", "--state-dir", t.StateDir, "--run-dir", t.RunDir,
-		"--rate", strconv.Itoa(p.Rate), "--delay", p.Delay.String(),
-		"--loss", ftoa(p.Loss), "--dup", ftoa(p.Duplicate), "--corrupt", ftoa(p.Corrupt),
-		"--seed", strconv.FormatInt(t.seed+int64(t.starts-1), 10),
-		"--log-level", cfg.LogLevel}
-	for _, l := range t.Links {
-		args = append(args, "--link", l.Dir.String()+"="+g.tiles[g.cfg.Index(l.To)].Addr)
-	}
+	// Everything is in the file; the socket is inherited, bound.
+	args := []string{"run", "--config", confPath, "--udp-fd", "3"}
 	logf, err := os.OpenFile(filepath.Join(t.Dir, "itcd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -149,8 +140,6 @@ func logTail(path string) string {
 	lines = lines[max(0, len(lines)-3):]
 	return strings.Join(lines, " | ") + " (" + path + ")"
 }
-
-func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // stop sends SIGTERM, then SIGKILL to the process group if the process
 // has not ended within stopTimeout, and waits for it.

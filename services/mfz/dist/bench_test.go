@@ -10,16 +10,18 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tile"
 )
 
 // spread pushes a file of size bytes at src of a w x h grid and returns
 // the seconds until each tile completed (row-major), the body size, and
 // the CPU seconds the process used meanwhile.
-func spread(b *testing.B, w, h int, prof dev.LinkProfile, size int, src tilegrid.Coord, knobs dist.Knobs) (done []float64, body int64, cpu float64) {
+func spread(b *testing.B, w, h int, prof dev.LinkProfile, size int, src tilegrid.Coord, tuning dist.Tuning) (done []float64, body int64, cpu float64) {
 	b.Helper()
-	restore := dist.SetKnobs(knobs)
-	defer restore()
-	fx := grid(b, w, h, prof, func(cfg *tilegrid.Config) { cfg.LogLevel = "warn" })
+	fx := grid(b, w, h, prof, func(cfg *tilegrid.Config) {
+		cfg.LogLevel = "warn"
+		cfg.Options = func(_ tilegrid.Coord, o *tile.Options) { o.MFZ.Tuning = tuning }
+	})
 	path := pack(b, fx.dir, "physics.mfz", 1000, size, fx.priv, 42)
 	time.Sleep(500 * time.Millisecond) // let the grid settle
 	cpu0 := cpuSeconds()
@@ -89,7 +91,7 @@ func BenchmarkGrid2x1(b *testing.B) {
 		b.Run(fmt.Sprintf("loss=%g", loss), func(b *testing.B) {
 			prof := dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: loss}
 			for i := 0; i < b.N; i++ {
-				done, body, cpu := spread(b, 2, 1, prof, 1<<20, tilegrid.Coord{}, dist.Knobs{})
+				done, body, cpu := spread(b, 2, 1, prof, 1<<20, tilegrid.Coord{}, dist.Tuning{})
 				secs := done[1]
 				b.ReportMetric(secs, "s")
 				b.ReportMetric(float64(body)/secs/float64(prof.Rate), "goodput/rate")
@@ -120,7 +122,7 @@ func BenchmarkGrid6x6(b *testing.B) {
 			prof := dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: c.loss}
 			geo := tilegrid.Geometry{W: 6, H: 6}
 			for i := 0; i < b.N; i++ {
-				done, body, cpu := spread(b, 6, 6, prof, 1<<20, tilegrid.Coord{}, dist.Knobs{Strategy: c.strat, MinRTO: minRTO})
+				done, body, cpu := spread(b, 6, 6, prof, 1<<20, tilegrid.Coord{}, dist.Tuning{Strategy: c.strat, MinRTO: minRTO})
 				all := maxOf(done)
 				lb := geo.LowerBound(tilegrid.Coord{}, prof.Rate, body)
 				mb := geo.MultipathBound(tilegrid.Coord{}, prof.Rate, body)

@@ -17,6 +17,7 @@ import (
 	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tile"
 )
 
 // keys makes a signing key in dir and returns it with its .pub path.
@@ -106,7 +107,7 @@ func (fx *fixture) status(c tilegrid.Coord) dist.Status {
 	if err != nil {
 		return dist.Status{}
 	}
-	s, _ := dist.StatusFrom(&st)
+	s, _ := dist.StatusFrom(st.Sections)
 	return s
 }
 
@@ -131,12 +132,12 @@ func (fx *fixture) waitAll(name string, version int64, timeout time.Duration) {
 	}
 }
 
-func statusOf(g *tilegrid.Grid, c tilegrid.Coord) *daemon.Status {
+func statusOf(g *tilegrid.Grid, c tilegrid.Coord) map[string]any {
 	st, err := g.Status(c)
 	if err != nil {
 		return nil
 	}
-	return &st
+	return st.Sections
 }
 
 func (fx *fixture) dump() {
@@ -430,11 +431,9 @@ func TestCorruptNeighbourAvoided(t *testing.T) {
 	// It receives correctly but serves every block damaged; the others
 	// must notice, avoid it, and complete from t-0-0 and t-0-1.
 	bad := tilegrid.Coord{X: 1}
-	var undo func()
 	fx := grid(t, 2, 2, fast, func(cfg *tilegrid.Config) {
-		undo = dist.CorruptFrom(filepath.Join(cfg.Dir, bad.Name(), "state"))
+		cfg.Options = func(c tilegrid.Coord, o *tile.Options) { o.MFZ.CorruptSends = c == bad }
 	})
-	t.Cleanup(undo)
 	path := pack(t, fx.dir, "physics.mfz", 1000, 256<<10, fx.priv, 11)
 	if _, err := fx.push(tilegrid.Coord{}, path); err != nil {
 		t.Fatal(err)

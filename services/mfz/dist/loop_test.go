@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
@@ -120,12 +119,9 @@ func newHarness(t testing.TB, dirs ...packet.Dir) *harness {
 	if err := os.WriteFile(filepath.Join(trust, "k.pub"), mfz.MarshalPublicKey(priv.Public().(ed25519.PublicKey), "test"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var cfg daemon.Config
-	cfg.StateDir = filepath.Join(dir, "state")
-	cfg.MFZ.TrustDir = trust
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	x := &harness{t: t, priv: priv, dir: dir}
-	s, err := newService(cfg, log, options{writeFault: func(string) error {
+	s, err := New(Config{TrustDir: trust}, Options{StateDir: filepath.Join(dir, "state"), Logger: log, WriteFault: func(string) error {
 		if x.full.Load() {
 			return syscall.ENOSPC
 		}

@@ -54,12 +54,11 @@ func TestPushOfPipeRefusedAndDaemonStops(t *testing.T) {
 	dir := t.TempDir()
 	cfg := daemon.DefaultConfig()
 	cfg.StateDir, cfg.RunDir = filepath.Join(dir, "state"), filepath.Join(dir, "run")
-	cfg.Device, cfg.UDP.Listen = "udp", "127.0.0.1:0" // not opened: a pipe device is used
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := dist.New(cfg, log)
+	svc, err := dist.New(dist.DefaultConfig(), dist.Options{StateDir: cfg.StateDir, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
@@ -42,7 +41,7 @@ func (s Strategy) String() string {
 }
 
 // tuning holds the protocol's constants in one place. Tests and
-// benchmarks replace them through testTuning.
+// benchmarks change some of them through Options.Tuning.
 type tuning struct {
 	window       int           // chunks requested and not arrived, per neighbour
 	minBatch     int           // smallest request sent while others are in flight
@@ -122,15 +121,6 @@ var defaultTuning = tuning{
 	syncEvery:   64,
 }
 
-// testTuning, when set (by this package's tests), replaces defaultTuning
-// for services made afterwards.
-var testTuning atomic.Pointer[tuning]
-
-// corruptTiles is a test hook: a service whose state dir is a key here
-// flips a bit in every DATA chunk it sends, with the CRC made to match, as
-// a malicious or broken neighbour would.
-var corruptTiles sync.Map
-
 // The interfaces Service implements, checked by the compiler.
 var (
 	_ p2p.Service        = (*Service)(nil)
@@ -153,47 +143,30 @@ type Service struct {
 	snap Status
 }
 
-// New opens the signed-file store in STATE_DIR/mfz (trust dir
-// cfg.MFZ.TrustDir, default STATE_DIR/mfz/trust; hooks cfg.MFZ.Hooks) and
-// makes the service. Serve closes the store when it returns; if Serve
-// never runs, call Close.
-func New(cfg daemon.Config, log *slog.Logger) (*Service, error) {
-	return newService(cfg, log, options{})
-}
-
-// options are what this package's tests give a service beyond its Config.
-// The zero value is production.
-type options struct {
-	// writeFault becomes the store's StoreConfig.WriteFault: a disk that
-	// fails writes on demand.
-	writeFault func(op string) error
-}
-
-func newService(cfg daemon.Config, log *slog.Logger, o options) (*Service, error) {
+// New opens the signed-file store in STATE_DIR/mfz and makes the
+// service. Serve closes the store when it returns; if Serve never runs,
+// call Close.
+func New(cfg Config, opt Options) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opt.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	t := defaultTuning
-	if p := testTuning.Load(); p != nil {
-		t = *p
-	}
-	hooks := make([]mfz.Hook, 0, len(cfg.MFZ.Hooks))
-	for _, h := range cfg.MFZ.Hooks {
-		hooks = append(hooks, mfz.Hook{Pattern: h.Pattern, Command: h.Command, Timeout: h.Timeout.D()})
-	}
+	t := opt.Tuning.apply(defaultTuning)
 	st, err := mfz.Open(mfz.StoreConfig{
-		Dir:        filepath.Join(cfg.StateDir, "mfz"),
-		TrustDir:   cfg.MFZ.TrustDir,
-		Hooks:      hooks,
+		Dir:        filepath.Join(opt.StateDir, "mfz"),
+		TrustDir:   cfg.TrustDir,
+		Hooks:      cfg.hooks(),
 		Logger:     log,
 		SyncEvery:  t.syncEvery,
-		WriteFault: o.writeFault,
+		WriteFault: opt.WriteFault,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{store: st, log: log, t: t, wake: make(chan struct{}, 1)}
-	_, s.corrupt = corruptTiles.Load(cfg.StateDir)
+	s := &Service{store: st, log: log, t: t, corrupt: opt.CorruptSends, wake: make(chan struct{}, 1)}
 	s.snap = Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{},
 		StartsPaused: []StartPause{}}
 	return s, nil

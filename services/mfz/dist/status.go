@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -230,13 +229,11 @@ func (l *loop) snapshot() {
 	l.s.publish(st)
 }
 
-// StatusFrom finds the service's section in a daemon status: the value
-// itself from an in-process daemon, or its JSON from a control socket.
-func StatusFrom(st *daemon.Status) (Status, bool) {
-	if st == nil || st.Sections == nil {
-		return Status{}, false
-	}
-	switch v := st.Sections[SectionName].(type) {
+// StatusFrom finds the service's section among the sections of a tile's
+// status: the value itself from an in-process daemon, or its JSON from a
+// control socket.
+func StatusFrom(sections map[string]any) (Status, bool) {
+	switch v := sections[SectionName].(type) {
 	case nil:
 		return Status{}, false
 	case Status:
@@ -268,13 +265,13 @@ type Progress struct {
 	CompletedAt time.Time
 }
 
-// ProgressOf reports a tile's progress on name from its status, for
+// ProgressOf reports a tile's progress on name from its status sections, for
 // tilegrid's Progress hook and `itcd push --wait`. version 0 means the
 // newest the tile knows; otherwise a tile holding an older version has
 // made no progress and one holding a newer one counts as complete. ok is
 // false if the tile knows nothing of the name.
-func ProgressOf(st *daemon.Status, name string, version int64) (p Progress, ok bool) {
-	s, found := StatusFrom(st)
+func ProgressOf(sections map[string]any, name string, version int64) (p Progress, ok bool) {
+	s, found := StatusFrom(sections)
 	if !found {
 		return p, false
 	}
