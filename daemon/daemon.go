@@ -101,7 +101,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		started: time.Now(),
 	}
 	d.out.init(&cfg)
-	d.nbr.init()
+	d.nbr.init(linkRules{deadAfter: cfg.DeadAfter.D(), identityHold: cfg.IdentityHold.D()})
 	d.owners[packet.ServiceLiveness].Store(&owner{name: "itcd liveness"})
 	for _, s := range opt.Services {
 		n := s.Number()

@@ -13,49 +13,6 @@ import (
 	"github.com/t2tiles/itcd/p2p"
 )
 
-func TestJudgeHello(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	a, b := p2p.TileID{1}, p2p.TileID{2}
-	hold := 10 * time.Second
-	cases := []struct {
-		name    string
-		state   NeighbourState
-		never   bool          // no tile ever connected on the link
-		elapsed time.Duration // since the last tile (a) connected
-		from    p2p.TileID
-		want    helloVerdict
-		// elsewhere: from is live on another link
-		elsewhere bool
-	}{
-		{"link up, first hello", LinkUp, true, 0, a, helloConnect, false},
-		{"absent link (device lags), first hello", Absent, true, 0, a, helloConnect, false},
-		{"live tile again", Live, false, time.Millisecond, a, helloRefresh, false},
-		{"live tile long after", Live, false, time.Hour, a, helloRefresh, false},
-		{"other tile at once", Live, false, time.Millisecond, b, helloRefuse, false},
-		{"other tile just inside hold", Live, false, hold - time.Nanosecond, b, helloRefuse, false},
-		{"other tile at hold", Live, false, hold, b, helloReplace, false},
-		{"other tile long after", Live, false, time.Hour, b, helloReplace, false},
-		{"last tile back after a timeout", LinkUp, false, time.Second, a, helloConnect, false},
-		{"other tile after a timeout, inside hold", LinkUp, false, 3 * time.Second, b, helloRefuse, false},
-		{"other tile after a link cut, inside hold", Absent, false, 3 * time.Second, b, helloRefuse, false},
-		{"other tile after a timeout, past hold", LinkUp, false, hold, b, helloConnect, false},
-		{"first hello claims a tile live on another link", LinkUp, true, 0, a, helloRefuse, true},
-		{"replacement claims a tile live on another link", Live, false, time.Hour, b, helloRefuse, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var at time.Time
-			if !c.never {
-				at = t0
-			}
-			got := judgeHello(c.state, a, at, c.from, c.elsewhere, t0.Add(c.elapsed), hold)
-			if got != c.want {
-				t.Fatalf("verdict %d, want %d", got, c.want)
-			}
-		})
-	}
-}
-
 // A neighbour that says hello with a new identity on every packet once
 // made a connect and a disconnect of each, for every service and client,
 // and a log line of each: 98 MB of log in 20 s. Now the first identity

@@ -1,9 +1,13 @@
 package daemon
 
+// The neighbour model's wiring: the six links' models (linkmodel.go) under
+// one lock, what their steps ask done (queues dropped, events published
+// to the hub, mfm.sock and the services), the hellos this tile says and
+// the loop that follows the device's link status and the clock.
+
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,70 +16,16 @@ import (
 	"github.com/t2tiles/itcd/p2p"
 )
 
-// NeighbourState is what the daemon knows of the tile at the far end of a
-// link.
-type NeighbourState uint8
-
-const (
-	// Absent: the link is down.
-	Absent NeighbourState = iota
-	// LinkUp: the link is synchronised but no itcd has been heard on it.
-	LinkUp
-	// Live: the far tile's itcd says hello on the liveness service.
-	Live
-)
-
-func (s NeighbourState) String() string {
-	return [...]string{"absent", "link-up", "live"}[s]
-}
-
-// MarshalText prints the state by name.
-func (s NeighbourState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// UnmarshalText reads the name MarshalText writes.
-func (s *NeighbourState) UnmarshalText(b []byte) error {
-	for v := Absent; v <= Live; v++ {
-		if v.String() == string(b) {
-			*s = v
-			return nil
-		}
-	}
-	return fmt.Errorf("neighbour state %q: want absent, link-up or live", b)
-}
-
-// maxHelloSkew: an echoed timestamp older than this is ignored.
-const maxHelloSkew = 10 * time.Minute
-
-type neighbour struct {
-	state     NeighbourState
-	tile      p2p.TileID
-	version   uint8
-	services  uint64
-	uptime    uint32
-	since     time.Time // entered the current state
-	lastHeard time.Time
-	srtt      time.Duration
-	peerTS    uint32
-	peerTSAt  time.Time
-	hellos    uint64
-	badHellos uint64
-	connects  uint64
-	// connectedAt is when the last tile connected (tile is that tile,
-	// live or not). identityRefused counts hellos that claimed another
-	// identity within IdentityHold of it; refusing is set once the log
-	// has said so for the current tile.
-	connectedAt     time.Time
-	identityRefused uint64
-	refusing        bool
-}
-
 // neighbours is the model of the six far tiles. Events are published while
 // mu is held, so every consumer sees them in the order they happened.
 type neighbours struct {
-	mu    sync.Mutex
-	n     [8]neighbour
+	// Set by init, never modified after.
 	poked chan struct{}
 	epoch time.Time
+	rules linkRules
+
+	mu sync.Mutex
+	n  [8]linkModel // by packet.Dir; mu guards them
 	// peer holds the identity of the live tile on each link (0: none) for
 	// the read loop, which tags every service packet with it without
 	// taking mu. A tile identity is never all zero.
@@ -90,9 +40,13 @@ func (ns *neighbours) livePeer(d packet.Dir) (p2p.TileID, bool) {
 	return id, v != 0
 }
 
-func (ns *neighbours) init() {
+func (ns *neighbours) init(r linkRules) {
 	ns.poked = make(chan struct{}, 1)
 	ns.epoch = time.Now()
+	ns.rules = r
+	for d := range ns.n {
+		ns.n[d].dir = packet.Dir(d)
+	}
 }
 
 func (ns *neighbours) poke() { notify(ns.poked) }
@@ -143,44 +97,6 @@ func (dm *Daemon) enqueueLive(to packet.Dir, s packet.Service, pkt []byte) error
 	return nil
 }
 
-// helloVerdict is what a valid hello does to the neighbour on its link.
-type helloVerdict uint8
-
-const (
-	// helloRefresh: the live tile says hello again.
-	helloRefresh helloVerdict = iota
-	// helloConnect: no tile is live on the link; the sender connects.
-	helloConnect
-	// helloReplace: another tile took the link's place; the live one is
-	// gone and the sender connects.
-	helloReplace
-	// helloRefuse: another identity sooner than a tile can be replaced;
-	// the hello is ignored and counted, the live tile keeps the link.
-	helloRefuse
-)
-
-// judgeHello decides what a hello from tile from does to a link in state
-// st, whose last connected tile was last, at lastConnect (zero: never);
-// elsewhere says from is live on another link of this tile. Another
-// identity within hold of the last connect is refused whether or not that
-// tile is still live: a neighbour alone on its link must not connect a new
-// identity each time its last one times out. A tile cannot sit on two
-// links at once, so an identity live on another link is an impostor's. A
-// pure function of its inputs, tested by a table.
-func judgeHello(st NeighbourState, last p2p.TileID, lastConnect time.Time, from p2p.TileID, elsewhere bool, now time.Time, hold time.Duration) helloVerdict {
-	switch {
-	case elsewhere:
-		return helloRefuse
-	case st == Live && from == last:
-		return helloRefresh
-	case from != last && !lastConnect.IsZero() && now.Sub(lastConnect) < hold:
-		return helloRefuse
-	case st != Live:
-		return helloConnect
-	}
-	return helloReplace
-}
-
 // liveElsewhereLocked reports whether tile is live on a link other than d.
 func (ns *neighbours) liveElsewhereLocked(tile p2p.TileID, d packet.Dir) bool {
 	for _, o := range packet.Links {
@@ -191,80 +107,47 @@ func (ns *neighbours) liveElsewhereLocked(tile p2p.TileID, d packet.Dir) bool {
 	return false
 }
 
-// heard handles a hello from the tile on link d.
+// heard handles a liveness packet from the tile on link d.
 func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 	now := time.Now()
 	h, ok := ParseHello(payload)
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	n := &ns.n[d]
-	if !ok {
-		n.badHellos++
-		return
+	in := input{kind: inBadHello}
+	if ok {
+		in = input{kind: inHello, hello: h, elsewhere: ns.liveElsewhereLocked(h.Tile, d), clock: ns.clock(now)}
 	}
-	n.hellos++
-	verdict := judgeHello(n.state, n.tile, n.connectedAt, h.Tile, ns.liveElsewhereLocked(h.Tile, d), now, dm.cfg.IdentityHold.D())
-	if verdict == helloRefuse {
-		// Not heard: if the live tile is really gone, the liveness
-		// deadline ends it, and a successor connects once the hold
-		// since the last connect is over.
-		n.identityRefused++
-		if !n.refusing {
-			n.refusing = true
-			dm.log.Warn("neighbour claims an identity it cannot have (changed sooner than a tile can be replaced, or live on another link): ignoring its hellos",
-				"dir", d.String(), "live", n.tile.String(), "claimed", h.Tile.String(), "identity_hold", dm.cfg.IdentityHold.String())
-		}
-		return
-	}
-	n.lastHeard = now
-	n.peerTS, n.peerTSAt = h.TS, now
-	if h.EchoTS != 0 {
-		rtt := time.Duration(ns.clock(now)-h.EchoTS-h.EchoHold) * time.Millisecond
-		if rtt >= 0 && rtt < maxHelloSkew {
-			if n.srtt == 0 {
-				n.srtt = rtt
-			} else {
-				n.srtt += (rtt - n.srtt) / 8
-			}
-		}
-	}
-	if verdict == helloReplace {
-		dm.emit(n, d, packet.EventDisconnect, now)
-	}
-	n.version, n.services, n.uptime = h.Version, h.Services, h.Uptime
-	if verdict == helloConnect || verdict == helloReplace {
-		if n.tile != h.Tile {
-			n.refusing = false // a new tile: its own refusals are news
-		}
-		n.tile = h.Tile
-		n.srtt = 0
-		n.connectedAt = now
-		dm.emit(n, d, packet.EventConnect, now)
-	}
+	dm.applyLocked(d, ns.n[d].step(in, now, ns.rules))
 }
 
-// emit moves n to its new state and publishes the event. ns.mu is held.
-func (dm *Daemon) emit(n *neighbour, d packet.Dir, kind packet.Event, now time.Time) {
-	e := p2p.Event{Kind: kind, Dir: d, Tile: n.tile}
-	if kind == packet.EventConnect {
-		n.state = Live
-		n.connects++
-		dm.nbr.peer[d].Store(binary.BigEndian.Uint64(n.tile[:]))
-	} else {
-		n.state = LinkUp
-		n.srtt = 0
-		dm.nbr.peer[d].Store(0)
-		// What the services queued for that tile is moot now. A sender
-		// waiting for its full queue to drain is woken: no packet will
-		// leave that queue to do it.
-		dm.wakeSenders(dm.out.clearLink(d, true))
+// applyLocked does what a step of link d's model asks, in its order, and
+// publishes its events. ns.mu is held, so every consumer sees the events
+// of all links in the order they happened.
+func (dm *Daemon) applyLocked(d packet.Dir, fx effects) {
+	ns := &dm.nbr
+	if fx.refused {
+		dm.log.Warn("neighbour claims an identity it cannot have (changed sooner than a tile can be replaced, or live on another link): ignoring its hellos",
+			"dir", d.String(), "live", ns.n[d].tile.String(), "claimed", fx.claimed.String(), "identity_hold", dm.cfg.IdentityHold.String())
 	}
-	n.since = now
-	dm.log.Info("neighbour "+kind.String(), "dir", d.String(), "peer", n.tile.String())
-	dm.hub.Publish(e)
-	dm.mfm.event(e)
-	for _, h := range dm.inproc {
-		h.event(e)
+	for _, e := range fx.events {
+		if e.Kind == packet.EventConnect {
+			ns.peer[d].Store(binary.BigEndian.Uint64(e.Tile[:]))
+		} else {
+			ns.peer[d].Store(0)
+			// What the services queued for that tile is moot now. A
+			// sender waiting for its full queue to drain is woken: no
+			// packet will leave that queue to do it.
+			dm.wakeSenders(dm.out.clearLink(d, true))
+		}
+		dm.log.Info("neighbour "+e.Kind.String(), "dir", d.String(), "peer", e.Tile.String())
+		dm.hub.Publish(e)
+		dm.mfm.event(e)
+		for _, h := range dm.inproc {
+			h.event(e)
+		}
+	}
+	if fx.clearOwn {
+		dm.out.clearLink(d, false)
 	}
 }
 
@@ -298,22 +181,19 @@ func (dm *Daemon) followLinks() {
 	st := dm.dev.Status()
 	ns := &dm.nbr
 	now := time.Now()
-	dead := dm.cfg.DeadAfter.D()
 	var hi []packet.Dir
 	ns.mu.Lock()
 	for _, d := range packet.Links {
 		n := &ns.n[d]
-		up := st.Up(d)
-		if n.state == Live && (!up || now.Sub(n.lastHeard) > dead) {
-			dm.emit(n, d, packet.EventDisconnect, now)
+		if !st.Up(d) {
+			dm.applyLocked(d, n.step(input{kind: inLinkDown}, now, ns.rules))
+			continue
 		}
-		switch {
-		case !up && n.state != Absent:
-			n.state, n.since = Absent, now
-			dm.out.clearLink(d, false)
-		case up && n.state == Absent:
-			n.state, n.since = LinkUp, now
-			hi = append(hi, d)
+		dm.applyLocked(d, n.step(input{kind: inTick}, now, ns.rules))
+		fx := n.step(input{kind: inLinkUp}, now, ns.rules)
+		dm.applyLocked(d, fx)
+		if fx.sayHello {
+			hi = append(hi, d) // said once mu is released
 		}
 	}
 	ns.mu.Unlock()
@@ -322,6 +202,7 @@ func (dm *Daemon) followLinks() {
 	}
 }
 
+// sayHello says hello on every link that is up.
 func (dm *Daemon) sayHello() {
 	st := dm.dev.Status()
 	now := time.Now()
@@ -332,6 +213,7 @@ func (dm *Daemon) sayHello() {
 	}
 }
 
+// helloTo says hello on link d, echoing the far tile's last timestamp.
 func (dm *Daemon) helloTo(d packet.Dir, now time.Time) {
 	ns := &dm.nbr
 	h := Hello{
@@ -345,10 +227,7 @@ func (dm *Daemon) helloTo(d packet.Dir, now time.Time) {
 		h.TS = 1 // 0 means "no timestamp" in echoTS
 	}
 	ns.mu.Lock()
-	if n := &ns.n[d]; !n.peerTSAt.IsZero() && now.Sub(n.peerTSAt) < dm.cfg.DeadAfter.D() {
-		h.EchoTS = n.peerTS
-		h.EchoHold = uint32(now.Sub(n.peerTSAt).Milliseconds())
-	}
+	h.EchoTS, h.EchoHold = ns.n[d].echo(now, ns.rules)
 	ns.mu.Unlock()
 	var payload, buf [packet.MaxLen]byte
 	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], h))

@@ -54,11 +54,12 @@ func helloFrom(id p2p.TileID) []byte {
 
 // disconnect ends the neighbour on d as the liveness deadline would.
 func (dm *Daemon) disconnect(d packet.Dir) {
-	dm.nbr.mu.Lock()
-	defer dm.nbr.mu.Unlock()
-	if n := &dm.nbr.n[d]; n.state == Live {
-		dm.emit(n, d, packet.EventDisconnect, time.Now())
-	}
+	ns := &dm.nbr
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	r := ns.rules
+	r.deadAfter = -time.Nanosecond // any silence is past the deadline
+	dm.applyLocked(d, ns.n[d].step(input{kind: inTick}, time.Now(), r))
 }
 
 // A full send queue that is dropped because its neighbour left must wake

@@ -1,0 +1,256 @@
+package daemon
+
+// The model of the tile at the far end of one link, as a pure type:
+// linkModel.step takes what happened (the device's link status, a hello,
+// the passing of time) and returns the events it causes. It has no lock,
+// socket or clock of its own, so every transition is tested by a table
+// (linkmodel_test.go). The daemon holds the six models under one lock and
+// applies what step returns in order (neighbour.go).
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
+)
+
+// NeighbourState is what the daemon knows of the tile at the far end of a
+// link.
+type NeighbourState uint8
+
+const (
+	// Absent: the link is down.
+	Absent NeighbourState = iota
+	// LinkUp: the link is synchronised but no itcd has been heard on it.
+	LinkUp
+	// Live: the far tile's itcd says hello on the liveness service.
+	Live
+)
+
+func (s NeighbourState) String() string {
+	return [...]string{"absent", "link-up", "live"}[s]
+}
+
+// MarshalText prints the state by name.
+func (s NeighbourState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads the name MarshalText writes.
+func (s *NeighbourState) UnmarshalText(b []byte) error {
+	for v := Absent; v <= Live; v++ {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("neighbour state %q: want absent, link-up or live", b)
+}
+
+// maxHelloSkew: an echoed timestamp older than this is ignored.
+const maxHelloSkew = 10 * time.Minute
+
+// linkRules are the settings a link's model judges by.
+type linkRules struct {
+	deadAfter    time.Duration // Config.DeadAfter: a live tile silent longer is gone
+	identityHold time.Duration // Config.IdentityHold: no new identity sooner after a connect
+}
+
+// linkModel is what the daemon knows of the tile on link dir, and counts
+// of what that link said. The zero value with dir set is a link never up.
+type linkModel struct {
+	dir       packet.Dir // never changes
+	state     NeighbourState
+	tile      p2p.TileID
+	version   uint8
+	services  uint64
+	uptime    uint32
+	since     time.Time // entered the current state
+	lastHeard time.Time
+	srtt      time.Duration
+	peerTS    uint32
+	peerTSAt  time.Time
+	hellos    uint64
+	badHellos uint64
+	connects  uint64
+	// connectedAt is when the last tile connected (tile is that tile,
+	// live or not). identityRefused counts hellos that claimed another
+	// identity within IdentityHold of it; refusing is set once the log
+	// has said so for the current tile.
+	connectedAt     time.Time
+	identityRefused uint64
+	refusing        bool
+}
+
+// inputKind is what happened to a link.
+type inputKind uint8
+
+const (
+	// inLinkUp: the device reports the link synchronised.
+	inLinkUp inputKind = iota
+	// inLinkDown: the device reports the link down.
+	inLinkDown
+	// inTick: time passed; a live tile silent past deadAfter is gone.
+	inTick
+	// inHello: a valid hello was heard on the link.
+	inHello
+	// inBadHello: a liveness packet that is not a valid hello was heard.
+	inBadHello
+)
+
+// input is one thing that happened to a link.
+type input struct {
+	kind inputKind
+	// For inHello: the hello; whether its tile is live on another link
+	// of this tile (only the daemon sees all links); and this tile's
+	// hello clock (Hello.TS) at the time, to take the round trip from.
+	hello     Hello
+	elsewhere bool
+	clock     uint32
+}
+
+// effects is what a step asks of the daemon, in this order: publish each
+// event (a disconnect also drops the service packets queued for the tile
+// that left), then the rest.
+type effects struct {
+	events []p2p.Event
+	// clearOwn: the link went down; drop the MFM packets and hellos
+	// queued on it.
+	clearOwn bool
+	// sayHello: the link came up; say hello now, not at the next tick.
+	sayHello bool
+	// refused: the first hello refused since the current tile connected
+	// claimed identity claimed; log it (later refusals are only counted).
+	refused bool
+	claimed p2p.TileID
+}
+
+// helloVerdict is what a valid hello does to the neighbour on its link.
+type helloVerdict uint8
+
+const (
+	// helloRefresh: the live tile says hello again.
+	helloRefresh helloVerdict = iota
+	// helloConnect: no tile is live on the link; the sender connects.
+	helloConnect
+	// helloReplace: another tile took the link's place; the live one is
+	// gone and the sender connects.
+	helloReplace
+	// helloRefuse: another identity sooner than a tile can be replaced;
+	// the hello is ignored and counted, the live tile keeps the link.
+	helloRefuse
+)
+
+// judgeHello decides what a hello from tile from does to a link in state
+// st, whose last connected tile was last, at lastConnect (zero: never);
+// elsewhere says from is live on another link of this tile. Another
+// identity within hold of the last connect is refused whether or not that
+// tile is still live: a neighbour alone on its link must not connect a new
+// identity each time its last one times out. A tile cannot sit on two
+// links at once, so an identity live on another link is an impostor's.
+func judgeHello(st NeighbourState, last p2p.TileID, lastConnect time.Time, from p2p.TileID, elsewhere bool, now time.Time, hold time.Duration) helloVerdict {
+	switch {
+	case elsewhere:
+		return helloRefuse
+	case st == Live && from == last:
+		return helloRefresh
+	case from != last && !lastConnect.IsZero() && now.Sub(lastConnect) < hold:
+		return helloRefuse
+	case st != Live:
+		return helloConnect
+	}
+	return helloReplace
+}
+
+// step applies in, which happened at now, and returns what the daemon must
+// do about it.
+func (m *linkModel) step(in input, now time.Time, r linkRules) effects {
+	var fx effects
+	switch in.kind {
+	case inLinkUp:
+		if m.state == Absent {
+			m.state, m.since = LinkUp, now
+			fx.sayHello = true
+		}
+	case inLinkDown:
+		if m.state == Live {
+			m.disconnect(&fx, now)
+		}
+		if m.state != Absent {
+			m.state, m.since = Absent, now
+			fx.clearOwn = true
+		}
+	case inTick:
+		if m.state == Live && now.Sub(m.lastHeard) > r.deadAfter {
+			m.disconnect(&fx, now)
+		}
+	case inBadHello:
+		m.badHellos++
+	case inHello:
+		m.hello(&fx, in, now, r)
+	}
+	return fx
+}
+
+// hello applies a valid hello.
+func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
+	h := in.hello
+	m.hellos++
+	verdict := judgeHello(m.state, m.tile, m.connectedAt, h.Tile, in.elsewhere, now, r.identityHold)
+	if verdict == helloRefuse {
+		// Not heard: if the live tile is really gone, the liveness
+		// deadline ends it, and a successor connects once the hold
+		// since the last connect is over.
+		m.identityRefused++
+		if !m.refusing {
+			m.refusing = true
+			fx.refused, fx.claimed = true, h.Tile
+		}
+		return
+	}
+	m.lastHeard = now
+	m.peerTS, m.peerTSAt = h.TS, now
+	if h.EchoTS != 0 {
+		// In uint32 ms, so a forged echo wraps to a huge round trip,
+		// which the skew bound throws away.
+		rtt := time.Duration(in.clock-h.EchoTS-h.EchoHold) * time.Millisecond
+		if rtt >= 0 && rtt < maxHelloSkew {
+			if m.srtt == 0 {
+				m.srtt = rtt
+			} else {
+				m.srtt += (rtt - m.srtt) / 8
+			}
+		}
+	}
+	if verdict == helloReplace {
+		m.disconnect(fx, now)
+	}
+	m.version, m.services, m.uptime = h.Version, h.Services, h.Uptime
+	if verdict == helloConnect || verdict == helloReplace {
+		if m.tile != h.Tile {
+			m.refusing = false // a new tile: its own refusals are news
+		}
+		m.tile = h.Tile
+		m.srtt = 0
+		m.connectedAt = now
+		m.state, m.since = Live, now
+		m.connects++
+		fx.events = append(fx.events, p2p.Event{Kind: packet.EventConnect, Dir: m.dir, Tile: m.tile})
+	}
+}
+
+// disconnect ends the live tile; the link stays up.
+func (m *linkModel) disconnect(fx *effects, now time.Time) {
+	m.state, m.since = LinkUp, now
+	m.srtt = 0
+	fx.events = append(fx.events, p2p.Event{Kind: packet.EventDisconnect, Dir: m.dir, Tile: m.tile})
+}
+
+// echo returns what this tile's next hello echoes on the link: the last
+// timestamp the far tile sent and how many ms ago it came, or zeros if
+// nothing came within deadAfter.
+func (m *linkModel) echo(now time.Time, r linkRules) (ts, held uint32) {
+	if m.peerTSAt.IsZero() || now.Sub(m.peerTSAt) >= r.deadAfter {
+		return 0, 0
+	}
+	return m.peerTS, uint32(now.Sub(m.peerTSAt).Milliseconds())
+}

@@ -1,0 +1,78 @@
+package mfz
+
+import (
+	"fmt"
+	"os"
+	"sort"
+)
+
+// Reading the store: its entries and the blocks of its live files.
+
+// List returns the live files and tombstones whose signer is trusted now,
+// sorted by name.
+func (s *Store) List() []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		if _, ok := s.trust.Lookup(e.Manifest.KeyID); ok {
+			out = append(out, e.Entry)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup returns the entry for name (a live file or a tombstone).
+func (s *Store) Lookup(name string) (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[name]
+	if !ok {
+		return Entry{}, false
+	}
+	if _, trusted := s.trust.Lookup(e.Manifest.KeyID); !trusted {
+		return Entry{}, false
+	}
+	return e.Entry, true
+}
+
+// ReadBlock reads body block i of the live file name into buf (which must
+// hold the manifest's BlockSize) after checking it against its hash, and
+// returns its length.
+func (s *Store) ReadBlock(name string, i int, buf []byte) (int, error) {
+	// e.f is read under s.mu: Close clears it, and Close or a newer
+	// install closes it; a read racing with them fails on the closed file.
+	s.mu.Lock()
+	e, ok := s.entries[name]
+	var f *os.File
+	if ok {
+		f = e.f
+	}
+	s.mu.Unlock()
+	if f == nil {
+		return 0, fmt.Errorf("%w: no live file %q", ErrNotFound, name)
+	}
+	m := e.Manifest
+	if _, ok := s.trust.Lookup(m.KeyID); !ok {
+		return 0, fmt.Errorf("%w %s: %s is no longer served", ErrUntrusted, m.KeyID, name)
+	}
+	return readBlockAt(f, int64(HeaderLen+len(e.Signed)), m, i, buf)
+}
+
+func readBlockAt(f *os.File, bodyOff int64, m *Manifest, i int, buf []byte) (int, error) {
+	n := m.BlockLen(i)
+	if n == 0 {
+		return 0, fmt.Errorf("%w: block index %d out of range [0, %d)", ErrMalformed, i, m.BlockCount())
+	}
+	if len(buf) < n {
+		return 0, fmt.Errorf("mfz: ReadBlock buffer of %d bytes, block %d needs %d", len(buf), i, n)
+	}
+	if _, err := f.ReadAt(buf[:n], bodyOff+m.BlockOffset(i)); err != nil {
+		return 0, err
+	}
+	if err := m.VerifyBlock(i, buf[:n]); err != nil {
+		return 0, err
+	}
+	return n, nil
+}

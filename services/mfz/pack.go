@@ -1,0 +1,123 @@
+package mfz
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
+)
+
+// Making MFZ files and tombstones.
+
+// PackOptions configures Pack.
+type PackOptions struct {
+	Name    string             // file name in the manifest (CheckName)
+	Version int64              // Unix nanoseconds
+	Key     ed25519.PrivateKey // signing key
+	// BlockSize forces a block size; 0 picks ChooseBlockSize.
+	BlockSize int
+	// SizeHint, if > 0, is the expected payload length; a small payload
+	// gets a small xz dictionary, so receivers allocate little.
+	SizeHint int64
+	// TempDir holds the spooled body while packing ("" for os.TempDir).
+	TempDir string
+}
+
+// Pack compresses src into an MFZ file written to dst. The body is spooled
+// through a temporary file, since the manifest (which precedes the body)
+// holds the block hashes; memory use does not grow with the payload.
+func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
+	if err := CheckName(opt.Name); err != nil {
+		return nil, err
+	}
+	if len(opt.Key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: no ed25519 signing key", ErrKey)
+	}
+	tmp, err := os.CreateTemp(opt.TempDir, ".mfz-pack-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+
+	dict := 8 << 20
+	if opt.SizeHint > 0 && opt.SizeHint < int64(dict) {
+		dict = int(max(opt.SizeHint, lzma.MinDictCap))
+	}
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	zw, err := xz.WriterConfig{DictCap: dict, CheckSum: xz.CRC32}.NewWriter(bw)
+	if err != nil {
+		return nil, err
+	}
+	ph := sha256.New()
+	plen, err := io.Copy(io.MultiWriter(zw, ph), io.LimitReader(src, MaxPayloadLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("packing %s: %w", opt.Name, err)
+	}
+	if plen > MaxPayloadLen {
+		return nil, fmt.Errorf("%w: payload exceeds %d bytes", ErrTooLarge, MaxPayloadLen)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
+	bodyLen, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	if bodyLen > MaxBodyLen {
+		return nil, fmt.Errorf("%w: compressed body of %d bytes exceeds %d", ErrTooLarge, bodyLen, int64(MaxBodyLen))
+	}
+	bs := opt.BlockSize
+	if bs == 0 {
+		bs = ChooseBlockSize(bodyLen)
+	}
+	m := &Manifest{Kind: KindFile, Name: opt.Name, Version: opt.Version, PayloadLen: plen, BodyLen: bodyLen, BlockSize: bs}
+	copy(m.PayloadHash[:], ph.Sum(nil))
+	m.BlockHashes = make([]Hash, blockCountFor(bodyLen, bs))
+	buf := make([]byte, bs)
+	for i := range m.BlockHashes {
+		b := buf[:m.BlockLen(i)]
+		if _, err := tmp.ReadAt(b, m.BlockOffset(i)); err != nil {
+			return nil, err
+		}
+		m.BlockHashes[i] = sha256.Sum256(b)
+	}
+	signed, err := Sign(m, opt.Key)
+	if err != nil {
+		return nil, err
+	}
+	head, err := AppendFileHeader(nil, signed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dst.Write(head); err != nil {
+		return nil, err
+	}
+	if _, err := io.CopyBuffer(dst, io.NewSectionReader(tmp, 0, bodyLen), buf); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// NewTombstone returns a whole signed tombstone file that deletes name and
+// every version of it older than version.
+func NewTombstone(name string, version int64, key ed25519.PrivateKey) ([]byte, *Manifest, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, nil, fmt.Errorf("%w: no ed25519 signing key", ErrKey)
+	}
+	m := &Manifest{Kind: KindTombstone, Name: name, Version: version}
+	signed, err := Sign(m, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := AppendFileHeader(nil, signed)
+	return b, m, err
+}
