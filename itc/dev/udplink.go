@@ -46,13 +46,7 @@ type udpLink struct {
 
 	kaRNG *rand.Rand // owned by the keepalive goroutine
 
-	// The receive window, owned by the reader goroutine: the neighbour's
-	// current and previous epoch, and the newest sequence number
-	// delivered in the current one (valid once rxSynced).
-	rxEpoch, rxPrevEpoch uint32
-	rxPrevKeepalives     int // keepalives of rxPrevEpoch ignored since rxEpoch began
-	rxSeq                uint16
-	rxSynced             bool
+	rx rxWindow // the receive window, owned by the reader goroutine
 }
 
 func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) *udpLink {

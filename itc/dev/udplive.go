@@ -5,6 +5,13 @@ import "time"
 // A UDP link's liveness: each end sends keepalives, and a link is up
 // while the far end has been heard within DownAfter.
 
+// heardWithin reports whether a link last heard at lastHeard (in UDP.now
+// time; 0 = never) was heard less than d before now. Else it is down,
+// and the next frame heard starts the receive window afresh.
+func heardWithin(lastHeard, now int64, d time.Duration) bool {
+	return lastHeard != 0 && now-lastHeard < int64(d)
+}
+
 // keepaliveLoop sends keepalives on every link and notices links that
 // fell silent.
 func (u *UDP) keepaliveLoop() {
@@ -52,8 +59,7 @@ func (u *UDP) refreshStatus() {
 	if !u.closed.Load() {
 		now := u.now()
 		for _, l := range u.list {
-			h := l.lastHeard.Load()
-			up := h != 0 && now-h < int64(u.cfg.DownAfter) && !l.profile.Load().Cut
+			up := heardWithin(l.lastHeard.Load(), now, u.cfg.DownAfter) && !l.profile.Load().Cut
 			l.up.Store(up)
 			if up {
 				s[l.dir] = LinkMFM

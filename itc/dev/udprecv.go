@@ -10,24 +10,9 @@ import (
 )
 
 // The receive side of a UDP device: one reader goroutine takes each
-// datagram through the checks of notes/protocol.md ("UDP link frames").
-
-// reorderWindow is how far behind the newest sequence number a frame may
-// be and still count as late (dropped, Reordered). A frame further behind
-// is taken as a jump of the neighbour's sequence (a restart that kept its
-// epoch, or tens of thousands of frames lost in a row): the receiver
-// accepts it and resynchronises. Real networks reorder by a few frames,
-// rarely hundreds.
-const reorderWindow = 4096
-
-// prevEpochKeepalives is how many keepalives of the neighbour's previous
-// epoch the receiver ignores as stragglers before it takes that epoch back
-// as the live one. A run that ended has at most one keepalive in flight.
-const prevEpochKeepalives = 3
-
-// seqNewer reports whether sequence number a comes after b in serial
-// number arithmetic (RFC 1982) on 16 bits: a is at most 32767 ahead.
-func seqNewer(a, b uint16) bool { return int16(a-b) > 0 }
+// datagram through the checks of notes/protocol.md ("UDP link frames"):
+// the source, ParseFrame, the direction, the cut, the link's receive
+// window (rxWindow), then delivery to the link's inbound queue.
 
 // readLoop receives datagrams until the socket is closed.
 func (u *UDP) readLoop() {
@@ -56,13 +41,7 @@ func (u *UDP) readLoop() {
 // alone, which owns the links' receive windows.
 func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	var l *udpLink
-	for _, x := range u.list {
-		if x.addr == from {
-			l = x
-			break
-		}
-	}
+	l := u.linkFrom(from)
 	if l == nil {
 		u.unknownSource.Add(1)
 		if !u.unknownLogged.Swap(true) {
@@ -88,30 +67,16 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 		return
 	}
 
-	// Which run of the neighbour sent it? A link that was down (or cut:
-	// lastHeard was cleared) starts afresh, whatever it heard before.
+	// Which run of the neighbour sent it, and is it new? A link that was
+	// down (or cut: lastHeard was cleared) starts afresh, whatever it
+	// heard before.
 	now := u.now()
-	h := l.lastHeard.Load()
-	fresh := h == 0 || now-h >= int64(u.cfg.DownAfter)
-	epoch, typ := f.Epoch, f.Type
-	if epoch != l.rxEpoch {
-		// A straggler of the neighbour's previous run, overtaken by the
-		// new run's frames, is neither heard nor delivered. But a run
-		// that goes on sending keepalives is alive: then the "new" epoch
-		// was a stray frame, and the previous one is taken back.
-		if epoch == l.rxPrevEpoch && !fresh && (typ == FramePacket || l.rxPrevKeepalives < prevEpochKeepalives) {
-			if typ == FramePacket {
-				l.c.reordered.Add(1)
-			} else {
-				l.rxPrevKeepalives++
-			}
-			return
+	v := l.rx.admit(f, !heardWithin(l.lastHeard.Load(), now, u.cfg.DownAfter))
+	if !v.heard() {
+		if v == rxStraggler {
+			l.c.reordered.Add(1)
 		}
-		l.rxPrevEpoch, l.rxEpoch = l.rxEpoch, epoch
-		l.rxPrevKeepalives = 0
-		l.rxSynced = false
-	} else if fresh {
-		l.rxSynced = false
+		return
 	}
 
 	// A well-formed frame from the right neighbour: its link layer is alive.
@@ -119,27 +84,24 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	if !l.up.Load() {
 		u.refreshStatus()
 	}
-	if typ == FrameKeepalive {
+	switch v {
+	case rxKeepalive:
 		l.c.kaRecv.Add(1)
-		return
-	}
-
-	// Keep T2 order: deliver only frames newer than the newest so far.
-	seq := f.Seq
-	switch {
-	case !l.rxSynced:
-		l.rxSynced = true
-		l.c.resynced.Add(1)
-	case seqNewer(seq, l.rxSeq):
-	case uint16(l.rxSeq-seq) < reorderWindow:
+	case rxLate:
 		l.c.reordered.Add(1) // late, or a network duplicate
-		return
-	default:
-		l.c.resynced.Add(1) // far behind: the sequence jumped
+	case rxResync, rxJump:
+		l.c.resynced.Add(1)
 	}
-	l.rxSeq = seq
+	if v.deliver() {
+		u.deliver(l, f.Packet, b)
+	}
+}
 
-	p := f.Packet
+// deliver queues packet p of a frame admitted on link l for ReadPacket,
+// with DIR rewritten to the arrival direction. A packet that is malformed
+// or not routed is counted as a bad datagram (b is the whole datagram);
+// one that does not fit the inbound queue is dropped and counted.
+func (u *UDP) deliver(l *udpLink, p, b []byte) {
 	pk, err := packet.Decode(p)
 	if err != nil || pk.Kind != packet.KindService && pk.Kind != packet.KindMFM {
 		u.bad(l, "packet frame whose packet is malformed or not routed", b)
@@ -159,6 +121,17 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	l.c.recvPackets.Add(1)
 	l.c.recvBytes.Add(uint64(len(p)))
 	notify(u.ready)
+}
+
+// linkFrom returns the link whose neighbour has address from (unmapped),
+// or nil if from is no neighbour.
+func (u *UDP) linkFrom(from netip.AddrPort) *udpLink {
+	for _, l := range u.list {
+		if l.addr == from {
+			return l
+		}
+	}
+	return nil
 }
 
 // badFrame counts a datagram from neighbour l that is no frame. One in
