@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -190,4 +191,44 @@ func FuzzAppendFrame(f *testing.F) {
 			t.Fatalf("ParseFrame(AppendFrame(%+v)) = %+v", fr, got)
 		}
 	})
+}
+
+// TestFrameBytesPinned pins the bytes of a few frames as the device puts
+// them on the wire today, both ways it builds them: AppendFrame (the
+// keepalives) and a link's prebuilt header with its sequence number
+// written in (the packets, udpLink.send). ParseFrame reads each back.
+func TestFrameBytesPinned(t *testing.T) {
+	long := bytes.Repeat([]byte{0xa7}, packet.MaxLen)
+	for _, tc := range []struct {
+		f   Frame
+		hex string
+	}{
+		{Frame{Type: FrameKeepalive, Dir: packet.ET, Epoch: 0x1A2B3C4D}, "55 02 02 1a 2b 3c 4d"},
+		{Frame{Type: FrameKeepalive, Dir: packet.NW, Epoch: 0xFFFFFFFF}, "55 02 07 ff ff ff ff"},
+		{Frame{Type: FramePacket, Dir: packet.ET, Epoch: 0x1A2B3C4D, Seq: 5, Packet: []byte{0x82, 0x02, 'h', 'i'}},
+			"55 01 02 1a 2b 3c 4d 00 05 82 02 68 69"},
+		{Frame{Type: FramePacket, Dir: packet.NE, Epoch: 1, Seq: 0, Packet: []byte{0xa1, 0x10}}, "55 01 01 00 00 00 01 00 00 a1 10"},
+		{Frame{Type: FramePacket, Dir: packet.SW, Epoch: 0x80000000, Seq: 0xFFFF, Packet: []byte{0x84, 0xfe, 0x00}},
+			"55 01 05 80 00 00 00 ff ff 84 fe 00"},
+		{Frame{Type: FramePacket, Dir: packet.WT, Epoch: 0x01020304, Seq: 0x1234, Packet: long},
+			"55 01 06 01 02 03 04 12 34" + strings.Repeat("a7", packet.MaxLen)},
+	} {
+		want := unhex(t, tc.hex)
+		got, err := AppendFrame(nil, tc.f)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("AppendFrame(%+v) = % x, %v; want % x", tc.f, got, err, want)
+		}
+		if tc.f.Type == FramePacket {
+			l := newUDPLink(tc.f.Dir, netip.AddrPort{}, DefaultUDPConfig(), tc.f.Epoch)
+			n := copy(l.frame[FrameHeaderLen:], tc.f.Packet)
+			putFrameSeq(l.frame[:], tc.f.Seq)
+			if g := l.frame[:FrameHeaderLen+n]; !bytes.Equal(g, want) {
+				t.Errorf("link frame for %+v = % x; want % x", tc.f, g, want)
+			}
+		}
+		f, err := ParseFrame(want)
+		if err != nil || f.Type != tc.f.Type || f.Dir != tc.f.Dir || f.Epoch != tc.f.Epoch || f.Seq != tc.f.Seq || !bytes.Equal(f.Packet, tc.f.Packet) {
+			t.Errorf("ParseFrame(% x) = %+v, %v; want %+v", want, f, err, tc.f)
+		}
+	}
 }

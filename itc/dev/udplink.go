@@ -15,7 +15,9 @@ import (
 // wait in the outbound queue, which then pushes back on the writer.
 const delayLineBytes = 64 << 10
 
-// udpLink is one link of a UDP device.
+// udpLink is one link of a UDP device. This file is its outbound side: the
+// queue a write lands in, the pump that paces it, the impairments and the
+// delay line, and the send with the link's sequence number.
 type udpLink struct {
 	dir  packet.Dir
 	addr netip.AddrPort // the neighbour, unmapped
@@ -44,13 +46,7 @@ type udpLink struct {
 
 	kaRNG *rand.Rand // owned by the keepalive goroutine
 
-	// The receive window, owned by the reader goroutine: the neighbour's
-	// current and previous epoch, and the newest sequence number
-	// delivered in the current one (valid once rxSynced).
-	rxEpoch, rxPrevEpoch uint32
-	rxPrevKeepalives     int // keepalives of rxPrevEpoch ignored since rxEpoch began
-	rxSeq                uint16
-	rxSynced             bool
+	rx rxWindow // the receive window, owned by the reader goroutine
 }
 
 func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) *udpLink {
@@ -229,34 +225,14 @@ func (u *UDP) send(l *udpLink, n int) {
 	l.c.sentBytes.Add(uint64(n))
 }
 
-// linkCounters are the atomic counters behind LinkStats.
-type linkCounters struct {
-	sentPackets, sentBytes, recvPackets, recvBytes atomic.Uint64
-	outFull, inDropped, lost, duplicated           atomic.Uint64
-	corrupted, cutDropped, idle                    atomic.Uint64
-	kaSent, kaRecv, kaLost, misrouted, sendErrors  atomic.Uint64
-	reordered, resynced                            atomic.Uint64
-}
-
-func (c *linkCounters) snapshot() LinkStats {
-	return LinkStats{
-		SentPackets:    c.sentPackets.Load(),
-		SentBytes:      c.sentBytes.Load(),
-		RecvPackets:    c.recvPackets.Load(),
-		RecvBytes:      c.recvBytes.Load(),
-		OutFull:        c.outFull.Load(),
-		InDropped:      c.inDropped.Load(),
-		Lost:           c.lost.Load(),
-		Duplicated:     c.duplicated.Load(),
-		Corrupted:      c.corrupted.Load(),
-		CutDropped:     c.cutDropped.Load(),
-		Idle:           c.idle.Load(),
-		KeepalivesSent: c.kaSent.Load(),
-		KeepalivesRecv: c.kaRecv.Load(),
-		KeepalivesLost: c.kaLost.Load(),
-		Misrouted:      c.misrouted.Load(),
-		SendErrors:     c.sendErrors.Load(),
-		Reordered:      c.reordered.Load(),
-		Resynced:       c.resynced.Load(),
+// sendFailed counts a socket send failure on link l, logged once per
+// link. Failures while the device closes are its own doing: not counted.
+func (u *UDP) sendFailed(l *udpLink, err error) {
+	if u.closed.Load() {
+		return
+	}
+	l.c.sendErrors.Add(1)
+	if !l.sendErrLogged.Swap(true) {
+		u.log.Warn("udp device: send failed (logged once per link)", "link", l.dir, "to", l.addr, "err", err)
 	}
 }
