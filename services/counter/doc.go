@@ -23,13 +23,16 @@
 //
 // # How a service is built
 //
-// Read counter.go from the top; it is short. The steps every service
-// takes:
+// Read config.go and then counter.go from the top; both are short. The
+// steps every service takes:
 //
-//  1. A type with Number, Name and Serve implements p2p.Service. New
-//     builds it from the configuration, and tile.standardServices adds it
-//     to every tile. The daemon owns the service number for it: packets
-//     of service 2 from neighbours go to this service and nowhere else.
+//  1. A type with Number, Name and Serve implements p2p.Service, the
+//     contract in package p2p; a service imports that, never the daemon.
+//     The service owns its settings (config.go): a Config that is its
+//     [counter] section of itcd.toml, with DefaultConfig and Validate.
+//     New(cfg, Options) builds it, and tile.standardServices adds it to
+//     every tile. The daemon owns the service number for it: packets of
+//     service 2 from neighbours go to this service and nowhere else.
 //
 //  2. The daemon calls Serve once, in a goroutine of its own, and cancels
 //     ctx to stop it. Serve is one select loop. Everything the service
