@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 )
@@ -29,21 +29,21 @@ func cmdStatus(args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	usageFor(fs, "status [--json] [--run-dir DIR]", "Asks the daemon on DIR/control.sock for its state.")
 	asJSON := fs.Bool("json", false, "print JSON")
-	runDir := fs.String("run-dir", daemon.DefaultConfig().RunDir, "the daemon's run `dir`")
+	runDir := fs.String("run-dir", control.DefaultRunDir, "the daemon's run `dir`")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	c, err := daemon.DialControl(*runDir)
+	c, err := control.Dial(*runDir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "itcd status: %v\n", err)
 		return 1
 	}
 	defer c.Close()
 	c.Timeout = statusTimeout
-	var st daemon.Status
+	var st control.Status
 	if *asJSON {
 		var raw json.RawMessage
 		if err := c.Call("status", nil, &raw); err != nil {
@@ -64,7 +64,7 @@ func cmdStatus(args []string) int {
 	cnt, hasCounter := counterSection(&st)
 	delete(st.Sections, dist.SectionName)
 	delete(st.Sections, "counter")
-	daemon.WriteStatus(os.Stdout, st)
+	control.WriteStatus(os.Stdout, st)
 	if hasCounter {
 		fmt.Println("\ncounter (service 2):")
 		writeCounter(indent(os.Stdout), cnt)
@@ -76,7 +76,7 @@ func cmdStatus(args []string) int {
 	return 0
 }
 
-func counterSection(st *daemon.Status) (counter.Status, bool) {
+func counterSection(st *control.Status) (counter.Status, bool) {
 	var c counter.Status
 	raw, ok := st.Sections["counter"]
 	if !ok {

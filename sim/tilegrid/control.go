@@ -4,19 +4,19 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
 // Status returns the tile's daemon status: straight from the daemon for an
 // in-process tile, over its control socket for a process.
-func (t *Tile) Status() (daemon.Status, error) {
+func (t *Tile) Status() (control.Status, error) {
 	t.mu.Lock()
 	r := t.run
 	t.mu.Unlock()
 	if r == nil || isDone(r.done) {
-		return daemon.Status{}, fmt.Errorf("%w: %s", ErrStopped, t.Name)
+		return control.Status{}, fmt.Errorf("%w: %s", ErrStopped, t.Name)
 	}
 	if r.tile != nil {
 		return r.tile.Status(), nil
@@ -25,10 +25,10 @@ func (t *Tile) Status() (daemon.Status, error) {
 }
 
 // Status returns the status of the tile at c.
-func (g *Grid) Status(c Coord) (daemon.Status, error) {
+func (g *Grid) Status(c Coord) (control.Status, error) {
 	t, err := g.tile(c)
 	if err != nil {
-		return daemon.Status{}, err
+		return control.Status{}, err
 	}
 	return t.Status()
 }
@@ -52,17 +52,17 @@ func (g *Grid) Stop(c Coord) error {
 }
 
 // NeighbourState is what the tile at c knows of its neighbour on d.
-func (g *Grid) NeighbourState(c Coord, d packet.Dir) (daemon.NeighbourState, error) {
+func (g *Grid) NeighbourState(c Coord, d packet.Dir) (control.NeighbourState, error) {
 	st, err := g.Status(c)
 	if err != nil {
-		return daemon.Absent, err
+		return control.Absent, err
 	}
 	for _, l := range st.Links {
 		if l.Dir == d {
 			return l.State, nil
 		}
 	}
-	return daemon.Absent, fmt.Errorf("%w: %v of %v", ErrNoLink, d, c)
+	return control.Absent, fmt.Errorf("%w: %v of %v", ErrNoLink, d, c)
 }
 
 func (g *Grid) link(c Coord, d packet.Dir) (*Tile, *Tile, error) {
@@ -296,16 +296,16 @@ type TileState struct {
 	// Status is the daemon's status, nil when the tile is stopped or did
 	// not answer. For process tiles it is the last one polled (at most
 	// 250ms old).
-	Status *daemon.Status
+	Status *control.Status
 	// Progress is what Config.Progress made of Status, or nil.
 	Progress *Progress
 }
 
 // Neighbour returns the state of the tile's neighbour on d as the tile
 // sees it, and whether the grid has a neighbour there.
-func (s *TileState) Neighbour(geo Geometry, d packet.Dir) (daemon.NeighbourState, bool) {
+func (s *TileState) Neighbour(geo Geometry, d packet.Dir) (control.NeighbourState, bool) {
 	if _, ok := geo.Neighbour(s.Coord, d); !ok {
-		return daemon.Absent, false
+		return control.Absent, false
 	}
 	if s.Status != nil {
 		for _, l := range s.Status.Links {
@@ -314,7 +314,7 @@ func (s *TileState) Neighbour(geo Geometry, d packet.Dir) (daemon.NeighbourState
 			}
 		}
 	}
-	return daemon.Absent, true
+	return control.Absent, true
 }
 
 // Snapshot reads every tile's state, in row-major order.
@@ -382,7 +382,7 @@ func (g *Grid) AllLive() (bool, string) {
 			if !snap[g.cfg.Index(l.To)].Running {
 				continue
 			}
-			if st, _ := s.Neighbour(g.cfg.Geometry, l.Dir); st != daemon.Live {
+			if st, _ := s.Neighbour(g.cfg.Geometry, l.Dir); st != control.Live {
 				return false, fmt.Sprintf("%v sees %v on %v as %v", s.Name, l.To, l.Dir, st)
 			}
 		}
@@ -405,7 +405,7 @@ func (g *Grid) WaitAllLive(timeout time.Duration) error {
 }
 
 // WaitLink waits until the tile at c sees its neighbour on d in state want.
-func (g *Grid) WaitLink(timeout time.Duration, c Coord, d packet.Dir, want daemon.NeighbourState) error {
+func (g *Grid) WaitLink(timeout time.Duration, c Coord, d packet.Dir, want control.NeighbourState) error {
 	return g.WaitFor(timeout, fmt.Sprintf("%v sees %v as %v", c, d, want), func() bool {
 		st, err := g.NeighbourState(c, d)
 		return err == nil && st == want

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -82,7 +82,7 @@ type Config struct {
 	// Progress, when set, reads a tile's progress on a pushed file from
 	// its status (a service reports it as a Status section). Snapshot
 	// and the simulator's display and report use it.
-	Progress func(c Coord, st *daemon.Status) *Progress
+	Progress func(c Coord, st *control.Status) *Progress
 	// OnEvent, when set, is called with every Tile Event as it is logged.
 	// It runs on the grid's goroutines and must not block.
 	OnEvent func(Event)
@@ -245,8 +245,8 @@ func (g *Grid) build() error {
 		}
 		t.RunDir = filepath.Join(t.Dir, "run")
 		t.StateDir = filepath.Join(t.Dir, "state")
-		if n := len(filepath.Join(t.RunDir, daemon.ControlSocket)); n > 104 {
-			return fmt.Errorf("tilegrid: socket path %s is %d bytes, too long for a unix socket: use a shorter --dir", filepath.Join(t.RunDir, daemon.ControlSocket), n)
+		if n := len(filepath.Join(t.RunDir, control.ControlSocket)); n > 104 {
+			return fmt.Errorf("tilegrid: socket path %s is %d bytes, too long for a unix socket: use a shorter --dir", filepath.Join(t.RunDir, control.ControlSocket), n)
 		}
 		for _, d := range packet.Links {
 			t.profiles[d] = g.cfg.Profile

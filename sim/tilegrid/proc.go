@@ -14,7 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -33,8 +33,8 @@ type proc struct {
 	done chan struct{}
 
 	mu   sync.Mutex
-	last *daemon.Status // from the poller
-	seen [8]seenLink    // what the poller saw of each link, for events
+	last *control.Status // from the poller
+	seen [8]seenLink     // what the poller saw of each link, for events
 }
 
 type seenLink struct {
@@ -86,7 +86,7 @@ func (t *Tile) startProc() error {
 	// Wait until its control socket answers.
 	deadline := time.Now().Add(startTimeout)
 	for {
-		cc, err := daemon.DialControl(t.RunDir)
+		cc, err := control.Dial(t.RunDir)
 		if err == nil {
 			err = cc.Call("ping", nil, nil)
 			cc.Close()
@@ -169,21 +169,21 @@ func isExitBySignal(err error) bool {
 
 // callLink sets a process tile's link profile on its control socket.
 func callLink(runDir string, d packet.Dir, p *dev.LinkProfile) error {
-	cc, err := daemon.DialControl(runDir)
+	cc, err := control.Dial(runDir)
 	if err != nil {
 		return err
 	}
 	defer cc.Close()
-	if err := cc.Call("link", daemon.LinkArgs{Dir: d, Profile: p}, nil); err != nil {
+	if err := cc.Call("link", control.LinkArgs{Dir: d, Profile: p}, nil); err != nil {
 		return fmt.Errorf("link %v: %w", d, err)
 	}
 	return nil
 }
 
 // procStatus reads a process tile's status on its control socket.
-func procStatus(runDir string) (daemon.Status, error) {
-	var st daemon.Status
-	cc, err := daemon.DialControl(runDir)
+func procStatus(runDir string) (control.Status, error) {
+	var st control.Status
+	cc, err := control.Dial(runDir)
 	if err != nil {
 		return st, err
 	}
@@ -220,7 +220,7 @@ func (g *Grid) pollProcs() {
 	}
 }
 
-func (g *Grid) noteProcStatus(t *Tile, p *proc, st *daemon.Status) {
+func (g *Grid) noteProcStatus(t *Tile, p *proc, st *control.Status) {
 	p.mu.Lock()
 	p.last = st
 	var evs []Event
@@ -229,7 +229,7 @@ func (g *Grid) noteProcStatus(t *Tile, p *proc, st *daemon.Status) {
 		if !l.Dir.IsLink() {
 			continue
 		}
-		s := seenLink{live: l.State == daemon.Live}
+		s := seenLink{live: l.State == control.Live}
 		if l.Tile != nil {
 			s.tile = *l.Tile
 		}
