@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 
 	"github.com/t2tiles/itcd/control"
@@ -15,9 +14,7 @@ import (
 )
 
 func init() {
-	register("counter", "show this tile's counter value and its neighbours'", func(args []string) int {
-		return runCounter(args, os.Stdout, os.Stderr)
-	})
+	register("counter", "show this tile's counter value and its neighbours'", runCounter)
 }
 
 // runCounter is the counter subcommand: it asks the running daemon's

@@ -17,12 +17,13 @@ import (
 )
 
 func init() {
-	register("push", "install a signed MFZ file on this tile and spread it to the grid", cmdPush)
+	register("push", "install a signed MFZ file on this tile and spread it to the grid", func(args []string, stdout, stderr io.Writer) int {
+		return runPush(args, stdout, stderr, isTerminal(stdout))
+	})
 }
 
-func cmdPush(args []string) int {
-	return runPush(args, os.Stdout, os.Stderr, isTerminal(os.Stdout))
-}
+// runPush is the push subcommand; tty says whether stdout is a terminal,
+// where the line of neighbours still waited for is redrawn in place.
 
 func runPush(args []string, stdout, stderr io.Writer, tty bool) int {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -309,9 +311,10 @@ func TestRunUDPFDMustBeAUDPSocket(t *testing.T) {
 	}
 	defer f.Close()
 	for _, fd := range []string{"999", strconv.Itoa(int(f.Fd()))} {
-		code := cmdRun([]string{"--udp-fd", fd, "--state-dir", filepath.Join(dir, "s"), "--run-dir", filepath.Join(dir, "r")})
-		if code != 2 {
-			t.Errorf("--udp-fd %s: exit %d, want 2", fd, code)
+		var stderr bytes.Buffer
+		code := cmdRun([]string{"--udp-fd", fd, "--state-dir", filepath.Join(dir, "s"), "--run-dir", filepath.Join(dir, "r")}, io.Discard, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--udp-fd "+fd) {
+			t.Errorf("--udp-fd %s: exit %d, stderr %q; want 2 and a word about --udp-fd", fd, code, stderr.String())
 		}
 	}
 }

@@ -23,9 +23,7 @@ import (
 )
 
 func init() {
-	register("sim", "run a simulated grid of tiles over UDP on this machine", func(args []string) int {
-		return runSim(args, os.Stdout, os.Stderr)
-	})
+	register("sim", "run a simulated grid of tiles over UDP on this machine", runSim)
 }
 
 // simJSON is what --json prints at the end.
