@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/conf"
 )
 
@@ -74,7 +75,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StateDir:      "/var/lib/itcd",
-		RunDir:        "/run/itcd",
+		RunDir:        control.DefaultRunDir,
 		HelloInterval: conf.Duration(250 * time.Millisecond),
 		DeadAfter:     conf.Duration(2500 * time.Millisecond),
 		IdentityHold:  conf.Duration(10 * time.Second),

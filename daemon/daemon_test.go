@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -168,13 +169,13 @@ func TestTwoDaemonsConnectExchangeAndDisconnect(t *testing.T) {
 	eventually(t, "A's service got pong", func() bool { return da.svc.saw("pong") })
 
 	st := da.Status()
-	var et LinkStatus
+	var et control.LinkStatus
 	for _, l := range st.Links {
 		if l.Dir == packet.ET {
 			et = l
 		}
 	}
-	if et.State != Live || et.Tile == nil || *et.Tile != db.Self() || et.Out["service"].Packets == 0 {
+	if et.State != control.Live || et.Tile == nil || *et.Tile != db.Self() || et.Out["service"].Packets == 0 {
 		t.Fatalf("status of ET on A: %+v", et)
 	}
 
@@ -205,8 +206,8 @@ func TestMFMSocketCarriesPacketsAndEvents(t *testing.T) {
 	db := startDaemon(t, cb, b)
 	eventually(t, "link live at both ends", func() bool { return db.nbr.isLive(packet.WT) && da.nbr.isLive(packet.ET) })
 
-	ma := dialPacket(t, filepath.Join(ca.RunDir, MFMSocket))
-	mb := dialPacket(t, filepath.Join(cb.RunDir, MFMSocket))
+	ma := dialPacket(t, filepath.Join(ca.RunDir, control.MFMSocket))
+	mb := dialPacket(t, filepath.Join(cb.RunDir, control.MFMSocket))
 	// B's client first hears that A is there.
 	expectTEP(t, mb, packet.EventConnect, packet.WT)
 	eventually(t, "B has an mfm client", func() bool { return db.Status().MFMClient })
@@ -247,15 +248,15 @@ func TestServiceSocketBindAndExchange(t *testing.T) {
 	db := startDaemon(t, cb, b)
 	eventually(t, "link live at both ends", func() bool { return db.nbr.isLive(packet.NW) && da.nbr.isLive(packet.SE) })
 
-	sa := dialPacket(t, filepath.Join(ca.RunDir, ServiceSocket))
-	sb := dialPacket(t, filepath.Join(cb.RunDir, ServiceSocket))
+	sa := dialPacket(t, filepath.Join(ca.RunDir, control.ServiceSocket))
+	sb := dialPacket(t, filepath.Join(cb.RunDir, control.ServiceSocket))
 	bind(t, sa, "bind 20", "ok 20")
 	bind(t, sb, "bind 20", "ok 20")
 	// The number is taken now.
-	sc := dialPacket(t, filepath.Join(ca.RunDir, ServiceSocket))
+	sc := dialPacket(t, filepath.Join(ca.RunDir, control.ServiceSocket))
 	bind(t, sc, "bind 20", "error: service 20 is owned by pid")
 	// In-process services' numbers are refused too.
-	sd := dialPacket(t, filepath.Join(ca.RunDir, ServiceSocket))
+	sd := dialPacket(t, filepath.Join(ca.RunDir, control.ServiceSocket))
 	bind(t, sd, "bind 9", "error: service 9 is owned by echo")
 
 	expectTEP(t, sb, packet.EventConnect, packet.NW)
@@ -281,7 +282,7 @@ func TestServiceSocketBindAndExchange(t *testing.T) {
 	// Closing the owner frees the number.
 	sa.Close()
 	eventually(t, "service 20 freed", func() bool {
-		c := dialPacket(t, filepath.Join(ca.RunDir, ServiceSocket))
+		c := dialPacket(t, filepath.Join(ca.RunDir, control.ServiceSocket))
 		defer c.Close()
 		c.Write([]byte("bind 20"))
 		n, _ := c.Read(buf)
@@ -356,12 +357,12 @@ func TestControlStatusKeepsLargeNumbersExact(t *testing.T) {
 	go func() { d.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	<-d.Ready()
-	c, err := DialControl(cfg.RunDir)
+	c, err := control.Dial(cfg.RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var st Status
+	var st control.Status
 	if err := c.Call("status", nil, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,7 @@ func TestSocketsAreRestrictive(t *testing.T) {
 	cfg.SocketGroup = g.Name
 	d := startDaemon(t, cfg, a)
 	_ = d
-	for _, name := range []string{MFMSocket, ServiceSocket, ControlSocket} {
+	for _, name := range []string{control.MFMSocket, control.ServiceSocket, control.ControlSocket} {
 		fi, err := os.Stat(filepath.Join(cfg.RunDir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -442,7 +443,7 @@ func TestServiceSocketBindRace(t *testing.T) {
 	a, _ := dev.Pipe(packet.ET, 4)
 	cfg := testConfig(t)
 	startDaemon(t, cfg, a)
-	path := filepath.Join(cfg.RunDir, ServiceSocket)
+	path := filepath.Join(cfg.RunDir, control.ServiceSocket)
 	var wg sync.WaitGroup
 	const clients = 8
 	errs := make(chan error, clients)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -82,7 +83,7 @@ func TestBadHelloCounted(t *testing.T) {
 	pkt, _ := packet.AppendService(nil, packet.ET, packet.ServiceLiveness, []byte{helloType, 1, 0})
 	d.demux(pkt)
 	for _, l := range d.Status().Links {
-		if l.Dir == packet.ET && (l.BadHellos != 1 || l.State != Absent) {
+		if l.Dir == packet.ET && (l.BadHellos != 1 || l.State != control.Absent) {
 			t.Fatalf("ET after a short hello: %+v", l)
 		}
 	}
@@ -208,9 +209,9 @@ func FuzzControlLines(f *testing.F) {
 		r := bufio.NewReaderSize(bytes.NewReader(b), 16)
 		total := 0
 		for {
-			line, err := readLine(r, limit)
+			line, err := control.ReadLine(r, limit)
 			if err != nil {
-				if err != io.EOF && err != errLineTooLong {
+				if err != io.EOF && err != control.ErrLineTooLong {
 					t.Fatalf("readLine: %v", err)
 				}
 				return

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/internal/ratelog"
 	"github.com/t2tiles/itcd/internal/syncbuf"
@@ -40,7 +41,7 @@ func TestIdentityFloodHoldsTheLink(t *testing.T) {
 		dm.demux(pkt)
 	}
 	ls := dm.Status().Links[indexOf(packet.ET)]
-	if ls.Connects != 1 || ls.State != Live {
+	if ls.Connects != 1 || ls.State != control.Live {
 		t.Fatalf("ET: %d connects, state %v; want the first identity to hold the link", ls.Connects, ls.State)
 	}
 	if ls.IdentityRefused != hellos-1 {
@@ -70,13 +71,13 @@ func TestHoldOutlastsTimeout(t *testing.T) {
 	r.disconnect(packet.ET) // as the liveness deadline would
 	r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{2}))
 	ls := r.Status().Links[indexOf(packet.ET)]
-	if ls.Connects != 1 || ls.State == Live || ls.IdentityRefused != 1 {
+	if ls.Connects != 1 || ls.State == control.Live || ls.IdentityRefused != 1 {
 		t.Fatalf("ET after a timeout and another identity: %d connects, %v, %d refused; want 1, not live, 1",
 			ls.Connects, ls.State, ls.IdentityRefused)
 	}
 	// The tile that timed out may come back at once.
 	r.nbr.heard(r.Daemon, packet.ET, helloFrom(p2p.TileID{1}))
-	if ls := r.Status().Links[indexOf(packet.ET)]; ls.Connects != 2 || ls.State != Live {
+	if ls := r.Status().Links[indexOf(packet.ET)]; ls.Connects != 2 || ls.State != control.Live {
 		t.Fatalf("the same tile back: %d connects, %v", ls.Connects, ls.State)
 	}
 }
@@ -93,10 +94,10 @@ func TestIdentityLiveElsewhereRefused(t *testing.T) {
 	r.nbr.heard(r.Daemon, packet.WT, helloFrom(honest))
 	r.nbr.heard(r.Daemon, packet.ET, helloFrom(honest))
 	st := r.Status()
-	if et := st.Links[indexOf(packet.ET)]; et.State == Live || et.IdentityRefused != 1 {
+	if et := st.Links[indexOf(packet.ET)]; et.State == control.Live || et.IdentityRefused != 1 {
 		t.Fatalf("ET claiming WT's live tile: %v, %d refused; want not live, 1", et.State, et.IdentityRefused)
 	}
-	if wt := st.Links[indexOf(packet.WT)]; wt.State != Live || wt.Connects != 1 {
+	if wt := st.Links[indexOf(packet.WT)]; wt.State != control.Live || wt.Connects != 1 {
 		t.Fatalf("the honest tile on WT: %v, %d connects", wt.State, wt.Connects)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -26,8 +27,8 @@ var (
 	// ErrNotMFM: an mfm.sock client wrote a packet that is not MFM traffic.
 	ErrNotMFM = errors.New("not an MFM packet: write 0xA0|DIR, payload")
 	// ErrRequestTooLong: a control.sock request line longer than
-	// MaxControlRequest.
-	ErrRequestTooLong = fmt.Errorf("request longer than %d bytes", MaxControlRequest)
+	// control.MaxRequest.
+	ErrRequestTooLong = fmt.Errorf("request longer than %d bytes", control.MaxRequest)
 	// ErrRequestNotJSON: a control.sock request line that is not one
 	// JSON object.
 	ErrRequestNotJSON = errors.New("request is not JSON")
@@ -66,19 +67,19 @@ func checkMFMWrite(b []byte) (packet.Packet, error) {
 }
 
 // parseControlRequest reads one request line of control.sock (without its
-// newline): at most MaxControlRequest bytes of one JSON object with a
+// newline): at most control.MaxRequest bytes of one JSON object with a
 // non-empty "cmd". Unknown fields are ignored, so a later client may send
 // more; the command itself is looked up by the caller.
-func parseControlRequest(line []byte) (ControlRequest, error) {
-	if len(line) > MaxControlRequest {
-		return ControlRequest{}, ErrRequestTooLong
+func parseControlRequest(line []byte) (control.Request, error) {
+	if len(line) > control.MaxRequest {
+		return control.Request{}, ErrRequestTooLong
 	}
-	var req ControlRequest
+	var req control.Request
 	if err := json.Unmarshal(line, &req); err != nil {
-		return ControlRequest{}, fmt.Errorf("%w: %w", ErrRequestNotJSON, err)
+		return control.Request{}, fmt.Errorf("%w: %w", ErrRequestNotJSON, err)
 	}
 	if req.Cmd == "" {
-		return ControlRequest{}, ErrRequestNoCmd
+		return control.Request{}, ErrRequestNoCmd
 	}
 	return req, nil
 }

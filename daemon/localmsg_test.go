@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -63,7 +64,7 @@ func TestParseControlRequest(t *testing.T) {
 		{`[1]`, "", ErrRequestNotJSON},
 		{`{"cmd":"status"`, "", ErrRequestNotJSON},
 		{`{"cmd":"status"} {}`, "", ErrRequestNotJSON},
-		{`{"cmd":"` + strings.Repeat("a", MaxControlRequest) + `"}`, "", ErrRequestTooLong},
+		{`{"cmd":"` + strings.Repeat("a", control.MaxRequest) + `"}`, "", ErrRequestTooLong},
 	} {
 		req, err := parseControlRequest([]byte(tc.line))
 		if !errors.Is(err, tc.want) || req.Cmd != tc.cmd {

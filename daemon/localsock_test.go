@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -18,7 +19,7 @@ import (
 // dialControl opens a raw control.sock connection.
 func dialControl(t *testing.T, runDir string) *net.UnixConn {
 	t.Helper()
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: filepath.Join(runDir, ControlSocket), Net: "unix"})
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: filepath.Join(runDir, control.ControlSocket), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,21 +40,21 @@ func TestIdleControlClientsLockOutNobody(t *testing.T) {
 	}
 	eventually(t, "control.sock full", func() bool { return r.sockets.status()[2].Clients == cfg.MaxClients })
 
-	m := dialPacket(t, filepath.Join(cfg.RunDir, MFMSocket))
+	m := dialPacket(t, filepath.Join(cfg.RunDir, control.MFMSocket))
 	eventually(t, "mfmt2 admitted", func() bool { return r.Status().MFMClient })
-	s := dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket))
+	s := dialPacket(t, filepath.Join(cfg.RunDir, control.ServiceSocket))
 	bind(t, s, "bind 30", "ok 30")
-	cc, err := DialControl(cfg.RunDir)
+	cc, err := control.Dial(cfg.RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	var st Status
+	var st control.Status
 	if err := cc.Call("status", nil, &st); err != nil {
 		t.Fatalf("itcd status with control.sock full of idle clients: %v", err)
 	}
 	ctl := st.Sockets[2]
-	if ctl.Name != ControlSocket || ctl.Clients != cfg.MaxClients || ctl.Evicted < 200-uint64(cfg.MaxClients) {
+	if ctl.Name != control.ControlSocket || ctl.Clients != cfg.MaxClients || ctl.Evicted < 200-uint64(cfg.MaxClients) {
 		t.Fatalf("control.sock status %+v: want %d clients and the idle ones closed to make room", ctl, cfg.MaxClients)
 	}
 	m.Close()
@@ -73,12 +74,12 @@ func TestIdleClientsAreClosed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("idle control client: %v", err)
 	}
-	var resp ControlResponse
+	var resp control.Response
 	if err := json.Unmarshal([]byte(line), &resp); err != nil || resp.OK || !strings.Contains(resp.Error, "no request for 100ms") {
 		t.Fatalf("idle control client got %q", line)
 	}
 
-	s := dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket))
+	s := dialPacket(t, filepath.Join(cfg.RunDir, control.ServiceSocket))
 	buf := make([]byte, 256)
 	s.SetReadDeadline(time.Now().Add(10 * time.Second))
 	n, err := s.Read(buf)
@@ -108,7 +109,7 @@ func TestControlClientsThatDoNotReadAreClosed(t *testing.T) {
 	}
 	eventually(t, "the silent readers admitted", func() bool { return r.sockets.status()[2].Clients == cfg.MaxClients })
 	eventually(t, "the silent readers closed", func() bool { return r.sockets.status()[2].Clients == 0 })
-	cc, err := DialControl(cfg.RunDir)
+	cc, err := control.Dial(cfg.RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +134,11 @@ func TestFullSocketRefusesWithReason(t *testing.T) {
 	}
 	setOwner(func(int) bool { return false }) // the test runs as root
 	for i := range 3 {
-		bind(t, dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket)), fmt.Sprintf("bind %d", 40+i), "ok")
+		bind(t, dialPacket(t, filepath.Join(cfg.RunDir, control.ServiceSocket)), fmt.Sprintf("bind %d", 40+i), "ok")
 	}
 	refused := func(what string) {
 		t.Helper()
-		extra := dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket))
+		extra := dialPacket(t, filepath.Join(cfg.RunDir, control.ServiceSocket))
 		buf := make([]byte, 256)
 		extra.SetReadDeadline(time.Now().Add(10 * time.Second))
 		n, err := extra.Read(buf)
@@ -151,12 +152,12 @@ func TestFullSocketRefusesWithReason(t *testing.T) {
 	}
 	setOwner(isOwner)
 	for i := range ownerReserve {
-		bind(t, dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket)), fmt.Sprintf("bind %d", 50+i), "ok")
+		bind(t, dialPacket(t, filepath.Join(cfg.RunDir, control.ServiceSocket)), fmt.Sprintf("bind %d", 50+i), "ok")
 	}
 	refused("a client of root past the reserve")
 	// The other sockets are not affected.
 	dialControl(t, cfg.RunDir)
-	dialPacket(t, filepath.Join(cfg.RunDir, MFMSocket))
+	dialPacket(t, filepath.Join(cfg.RunDir, control.MFMSocket))
 	eventually(t, "mfmt2 admitted", func() bool { return r.Status().MFMClient })
 }
 
@@ -169,7 +170,7 @@ func TestEmptyMessageKeepsTheClient(t *testing.T) {
 	cfg := testConfig(t)
 	r := startDaemon(t, cfg, a)
 
-	s := dialPacket(t, filepath.Join(cfg.RunDir, ServiceSocket))
+	s := dialPacket(t, filepath.Join(cfg.RunDir, control.ServiceSocket))
 	bind(t, s, "bind 30", "ok 30")
 	if _, err := s.Write(nil); err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func TestEmptyMessageKeepsTheClient(t *testing.T) {
 		t.Fatal("an empty message released the service number")
 	}
 
-	m := dialPacket(t, filepath.Join(cfg.RunDir, MFMSocket))
+	m := dialPacket(t, filepath.Join(cfg.RunDir, control.MFMSocket))
 	eventually(t, "mfmt2 admitted", func() bool { return r.Status().MFMClient })
 	if _, err := m.Write(nil); err != nil {
 		t.Fatal(err)
@@ -200,9 +201,9 @@ func TestSecondMFMClientIsToldWhy(t *testing.T) {
 	a, _ := dev.Pipe(packet.ET, 4)
 	cfg := testConfig(t)
 	r := startDaemon(t, cfg, a)
-	dialPacket(t, filepath.Join(cfg.RunDir, MFMSocket))
+	dialPacket(t, filepath.Join(cfg.RunDir, control.MFMSocket))
 	eventually(t, "first client admitted", func() bool { return r.Status().MFMClient })
-	second := dialPacket(t, filepath.Join(cfg.RunDir, MFMSocket))
+	second := dialPacket(t, filepath.Join(cfg.RunDir, control.MFMSocket))
 	buf := make([]byte, 256)
 	second.SetReadDeadline(time.Now().Add(10 * time.Second))
 	n, err := second.Read(buf)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -106,7 +107,7 @@ func TestDisconnectWakesSenderOfFullQueue(t *testing.T) {
 // moment it attaches at. The initial connects for live neighbours and the
 // events that follow are one ordered stream.
 func TestAttachingClientSeesConsistentEvents(t *testing.T) {
-	for _, sock := range []string{MFMSocket, ServiceSocket} {
+	for _, sock := range []string{control.MFMSocket, control.ServiceSocket} {
 		t.Run(sock, func(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.InboxLen = 4096
@@ -121,7 +122,7 @@ func TestAttachingClientSeesConsistentEvents(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if sock == ServiceSocket {
+				if sock == control.ServiceSocket {
 					bind(t, c, "bind 30", "ok 30")
 				}
 				// Flap ET while the daemon attaches the client, then mark the
@@ -161,7 +162,7 @@ func TestAttachingClientSeesConsistentEvents(t *testing.T) {
 				c.Close()
 				r.disconnect(packet.WT)
 				eventually(t, "client released", func() bool {
-					if sock == MFMSocket {
+					if sock == control.MFMSocket {
 						return !r.Status().MFMClient
 					}
 					return r.owners[30].Load() == nil

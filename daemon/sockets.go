@@ -15,13 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// Socket names in the run dir.
-const (
-	MFMSocket     = "mfm.sock"
-	ServiceSocket = "service.sock"
-	ControlSocket = "control.sock"
+	"github.com/t2tiles/itcd/control"
 )
 
 // sockets owns the listeners in the run dir and every connection on them.
@@ -129,9 +124,9 @@ func (s *sockets) listen(d *Daemon) error {
 		gid, _ = strconv.Atoi(g.Gid)
 	}
 	for _, l := range []*listener{
-		{name: MFMSocket, network: "unixpacket", serve: d.serveMFM, busyWith: d.mfm.heldBy},
-		{name: ServiceSocket, network: "unixpacket", serve: d.serveServiceClient, clientFirst: true},
-		{name: ControlSocket, network: "unix", serve: d.serveControl, clientFirst: true},
+		{name: control.MFMSocket, network: "unixpacket", serve: d.serveMFM, busyWith: d.mfm.heldBy},
+		{name: control.ServiceSocket, network: "unixpacket", serve: d.serveServiceClient, clientFirst: true},
+		{name: control.ControlSocket, network: "unix", serve: d.serveControl, clientFirst: true},
 	} {
 		l.path = filepath.Join(cfg.RunDir, l.name)
 		l.conns = make(map[*localConn]struct{})
@@ -285,7 +280,7 @@ func oldestIdleLocked(l *listener) *localConn {
 func refuse(l *listener, lc *localConn, reason string) {
 	var b []byte
 	if l.network == "unix" {
-		b, _ = json.Marshal(ControlResponse{Error: reason})
+		b, _ = json.Marshal(control.Response{Error: reason})
 		b = append(b, '\n')
 	} else {
 		b = []byte("error: " + reason)
@@ -325,20 +320,12 @@ func (s *sockets) close() {
 // cleanup waits for the connection goroutines.
 func (s *sockets) cleanup() { s.wg.Wait() }
 
-// SocketStatus is one local socket in Status.
-type SocketStatus struct {
-	Name    string `json:"name"`
-	Clients int    `json:"clients"`
-	Refused uint64 `json:"refused"`
-	Evicted uint64 `json:"evicted_idle"`
-}
-
-func (s *sockets) status() []SocketStatus {
+func (s *sockets) status() []control.SocketStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]SocketStatus, 0, len(s.listeners))
+	out := make([]control.SocketStatus, 0, len(s.listeners))
 	for _, l := range s.listeners {
-		out = append(out, SocketStatus{Name: l.name, Clients: len(l.conns), Refused: l.refused.Load(), Evicted: l.evicted.Load()})
+		out = append(out, control.SocketStatus{Name: l.name, Clients: len(l.conns), Refused: l.refused.Load(), Evicted: l.evicted.Load()})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"sync/atomic"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -44,13 +45,9 @@ func (c *counter) add(n int) {
 	c.bytes.Add(uint64(n))
 }
 
-// Count is a snapshot of a counter.
-type Count struct {
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
+func (c *counter) snapshot() control.Count {
+	return control.Count{Packets: c.packets.Load(), Bytes: c.bytes.Load()}
 }
-
-func (c *counter) snapshot() Count { return Count{c.packets.Load(), c.bytes.Load()} }
 
 // linkStats counts one link's traffic.
 type linkStats struct {

@@ -7,17 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/services/counter"
 )
 
 func init() {
-	register("counter", "show this tile's counter value and its neighbours'", func(args []string) int {
-		return runCounter(args, os.Stdout, os.Stderr)
-	})
+	register("counter", "show this tile's counter value and its neighbours'", runCounter)
 }
 
 // runCounter is the counter subcommand: it asks the running daemon's
@@ -29,7 +26,7 @@ func runCounter(args []string, stdout, stderr io.Writer) int {
 		"Shows this tile's counter value and the values its live neighbours advertise,\n"+
 			"from the daemon on DIR/control.sock.")
 	asJSON := fs.Bool("json", false, "print the service's state as JSON")
-	runDir := fs.String("run-dir", daemon.DefaultConfig().RunDir, "the daemon's run `dir`")
+	runDir := fs.String("run-dir", control.DefaultRunDir, "the daemon's run `dir`")
 	if pos, err := parseInterleaved(fs, args); err != nil || len(pos) > 0 {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -40,7 +37,7 @@ func runCounter(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	c, err := daemon.DialControl(*runDir)
+	c, err := control.Dial(*runDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "itcd counter: %v\n", err)
 		return 1

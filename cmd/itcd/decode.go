@@ -15,8 +15,8 @@ import (
 )
 
 func init() {
-	register("decode", "decode ITC packets given in hex, one JSON line each", func(args []string) int {
-		return runDecode(args, os.Stdin, os.Stdout, os.Stderr)
+	register("decode", "decode ITC packets given in hex, one JSON line each", func(args []string, stdout, stderr io.Writer) int {
+		return runDecode(args, os.Stdin, stdout, stderr)
 	})
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -55,18 +55,18 @@ func BenchmarkIdleRun(b *testing.B) {
 	startItcd(b, filepath.Join(dir, "w"), s[1], "--link", "ET="+s[0].addr)
 	startItcd(b, filepath.Join(dir, "e"), s[2], "--link", "WT="+s[0].addr)
 	waitFor(b, "both neighbours live", func() bool {
-		c, err := daemon.DialControl(mid.runDir)
+		c, err := control.Dial(mid.runDir)
 		if err != nil {
 			return false
 		}
 		defer c.Close()
-		var st daemon.Status
+		var st control.Status
 		if c.Call("status", nil, &st) != nil {
 			return false
 		}
 		live := 0
 		for _, l := range st.Links {
-			if (l.Dir == packet.WT || l.Dir == packet.ET) && l.State == daemon.Live {
+			if (l.Dir == packet.WT || l.Dir == packet.ET) && l.State == control.Live {
 				live++
 			}
 		}

@@ -11,17 +11,22 @@ import (
 )
 
 // command is one subcommand of itcd. run gets the arguments after the
-// subcommand's name and returns the process exit status.
+// subcommand's name and where to write, and returns the process exit
+// status; it never touches os.Stdout or os.Stderr itself, so tests run it
+// with buffers.
 type command struct {
 	name    string
 	summary string
-	run     func(args []string) int
+	run     runFunc
 }
+
+// runFunc is the shape of every subcommand.
+type runFunc func(args []string, stdout, stderr io.Writer) int
 
 var commands = map[string]command{}
 
 // register adds a subcommand; it is called from init functions.
-func register(name, summary string, run func(args []string) int) {
+func register(name, summary string, run runFunc) {
 	if _, dup := commands[name]; dup {
 		panic("itcd: subcommand registered twice: " + name)
 	}
@@ -45,26 +50,26 @@ func usage(w io.Writer) {
 }
 
 func main() {
-	os.Exit(dispatch(os.Args[1:]))
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // dispatch runs the subcommand named by args[0]; it exists apart from main
 // so that tests can run subcommands in-process.
-func dispatch(args []string) int {
+func dispatch(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		usage(os.Stderr)
+		usage(stderr)
 		return 2
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
-		usage(os.Stdout)
+		usage(stdout)
 		return 0
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "itcd: unknown command %q\n\n", args[0])
-		usage(os.Stderr)
+		fmt.Fprintf(stderr, "itcd: unknown command %q\n\n", args[0])
+		usage(stderr)
 		return 2
 	}
-	return c.run(args[1:])
+	return c.run(args[1:], stdout, stderr)
 }

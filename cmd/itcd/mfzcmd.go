@@ -26,8 +26,11 @@ func init() {
 	register("unpack", "verify an MFZ file and write its payload", cmdUnpack)
 }
 
-func newFlagSet(name, usage string) *flag.FlagSet {
+// newFlagSet is the flag set of an MFZ command; its usage and errors go
+// to stderr.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("itcd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: itcd %s %s\n", name, usage)
 		fs.PrintDefaults()
@@ -57,8 +60,8 @@ func formatVersion(v int64) string {
 	return time.Unix(0, v).UTC().Format(time.RFC3339Nano)
 }
 
-func cmdKeygen(args []string) int {
-	fs := newFlagSet("keygen", "NAME   (writes NAME.key, mode 0600, and NAME.pub)")
+func cmdKeygen(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("keygen", "NAME   (writes NAME.key, mode 0600, and NAME.pub)", stderr)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -70,14 +73,14 @@ func cmdKeygen(args []string) int {
 	name := pos[0]
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd keygen: %v\n", err)
+		fmt.Fprintf(stderr, "itcd keygen: %v\n", err)
 		return 1
 	}
 	comment := filepath.Base(name)
 	keyPath, pubPath := name+".key", name+".pub"
 	for _, p := range []string{keyPath, pubPath} {
 		if _, err := os.Lstat(p); err == nil {
-			fmt.Fprintf(os.Stderr, "itcd keygen: %s exists; remove it or choose another NAME\n", p)
+			fmt.Fprintf(stderr, "itcd keygen: %s exists; remove it or choose another NAME\n", p)
 			return 1
 		}
 	}
@@ -99,10 +102,10 @@ func cmdKeygen(args []string) int {
 	}
 	if err != nil {
 		os.Remove(keyPath)
-		fmt.Fprintf(os.Stderr, "itcd keygen: %v\n", err)
+		fmt.Fprintf(stderr, "itcd keygen: %v\n", err)
 		return 1
 	}
-	fmt.Printf("wrote %s and %s, key id %s\n", keyPath, pubPath, mfz.KeyIDOf(pub))
+	fmt.Fprintf(stdout, "wrote %s and %s, key id %s\n", keyPath, pubPath, mfz.KeyIDOf(pub))
 	return 0
 }
 
@@ -132,8 +135,8 @@ func writeFileAtomic(path string, mode os.FileMode, write func(w io.Writer) erro
 	return err
 }
 
-func cmdPack(args []string) int {
-	fs := newFlagSet("pack", "--key NAME.key --name NAME [--version TIME] IN OUT.mfz\n       itcd pack --key NAME.key --delete NAME [--version TIME] OUT.mfz")
+func cmdPack(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("pack", "--key NAME.key --name NAME [--version TIME] IN OUT.mfz\n       itcd pack --key NAME.key --delete NAME [--version TIME] OUT.mfz", stderr)
 	keyPath := fs.String("key", "", "signing key `file` (NAME.key)")
 	name := fs.String("name", "", "file `name` in the manifest (default: base name of IN)")
 	del := fs.String("delete", "", "make a signed tombstone deleting `NAME`")
@@ -153,12 +156,12 @@ func cmdPack(args []string) int {
 	}
 	v, err := parseVersion(*version)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+		fmt.Fprintf(stderr, "itcd pack: %v\n", err)
 		return 2
 	}
 	key, err := mfz.ReadPrivateKeyFile(*keyPath)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+		fmt.Fprintf(stderr, "itcd pack: %v\n", err)
 		return 1
 	}
 	if *del != "" {
@@ -167,10 +170,10 @@ func cmdPack(args []string) int {
 			err = writeFileAtomic(pos[0], 0o644, func(w io.Writer) error { _, err := w.Write(b); return err })
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+			fmt.Fprintf(stderr, "itcd pack: %v\n", err)
 			return 1
 		}
-		fmt.Printf("%s: tombstone for %s version %s, key %s\n", pos[0], m.Name, formatVersion(m.Version), m.KeyID)
+		fmt.Fprintf(stdout, "%s: tombstone for %s version %s, key %s\n", pos[0], m.Name, formatVersion(m.Version), m.KeyID)
 		return 0
 	}
 	in, out := pos[0], pos[1]
@@ -178,7 +181,7 @@ func cmdPack(args []string) int {
 		*name = filepath.Base(in)
 	}
 	if err := mfz.CheckName(*name); err != nil {
-		fmt.Fprintf(os.Stderr, "itcd pack: %v (give --name)\n", err)
+		fmt.Fprintf(stderr, "itcd pack: %v (give --name)\n", err)
 		return 2
 	}
 	var src io.Reader = os.Stdin
@@ -186,7 +189,7 @@ func cmdPack(args []string) int {
 	if in != "-" {
 		f, err := os.Open(in)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+			fmt.Fprintf(stderr, "itcd pack: %v\n", err)
 			return 1
 		}
 		defer f.Close()
@@ -203,10 +206,10 @@ func cmdPack(args []string) int {
 		return err
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd pack: %v\n", err)
+		fmt.Fprintf(stderr, "itcd pack: %v\n", err)
 		return 1
 	}
-	fmt.Printf("%s: %s version %s, %d bytes -> %d (%d blocks of %d), key %s\n", out, m.Name,
+	fmt.Fprintf(stdout, "%s: %s version %s, %d bytes -> %d (%d blocks of %d), key %s\n", out, m.Name,
 		formatVersion(m.Version), m.PayloadLen, m.BodyLen, m.BlockCount(), m.BlockSize, m.KeyID)
 	return 0
 }
@@ -219,8 +222,8 @@ var defaultTrustDir = filepath.Join(daemon.DefaultConfig().StateDir, "mfz", "tru
 // (verify, unpack): the repeatable --trust flag and want positional
 // arguments. A non-zero code is the exit status to return, the fault
 // already printed.
-func parseTrusted(name, usage string, want int, args []string) (pos []string, trust *mfz.TrustSet, code int) {
-	fs := newFlagSet(name, usage)
+func parseTrusted(name, usage string, want int, args []string, stderr io.Writer) (pos []string, trust *mfz.TrustSet, code int) {
+	fs := newFlagSet(name, usage, stderr)
 	var paths multiFlag
 	fs.Var(&paths, "trust", "directory of trusted *.pub keys or one .pub file (repeatable; default $ITCD_MFZ_TRUST, else "+defaultTrustDir+")")
 	pos, err := parseInterleaved(fs, args)
@@ -231,16 +234,16 @@ func parseTrusted(name, usage string, want int, args []string) (pos []string, tr
 		fs.Usage()
 		return nil, nil, 2
 	}
-	if trust, err = loadTrust(paths); err != nil {
-		fmt.Fprintf(os.Stderr, "itcd %s: %v\n", name, err)
+	if trust, err = loadTrust(paths, stderr); err != nil {
+		fmt.Fprintf(stderr, "itcd %s: %v\n", name, err)
 		return nil, nil, 2
 	}
 	return pos, trust, 0
 }
 
 // loadTrust loads --trust paths, or $ITCD_MFZ_TRUST, or the tile's own
-// trust dir when it exists.
-func loadTrust(paths []string) (*mfz.TrustSet, error) {
+// trust dir when it exists; keys it skips are warned of on stderr.
+func loadTrust(paths []string, stderr io.Writer) (*mfz.TrustSet, error) {
 	if len(paths) == 0 {
 		if env := os.Getenv("ITCD_MFZ_TRUST"); env != "" {
 			paths = []string{env}
@@ -252,7 +255,7 @@ func loadTrust(paths []string) (*mfz.TrustSet, error) {
 		return nil, errors.New("no trusted keys: give --trust DIR|KEY.pub (or set ITCD_MFZ_TRUST; on a tile the default is " + defaultTrustDir + ")")
 	}
 	t, err := mfz.LoadTrust(func(p string, err error) {
-		fmt.Fprintf(os.Stderr, "warning: ignoring %s: %v\n", p, err)
+		fmt.Fprintf(stderr, "warning: ignoring %s: %v\n", p, err)
 	}, paths...)
 	if err != nil {
 		return nil, err
@@ -263,18 +266,18 @@ func loadTrust(paths []string) (*mfz.TrustSet, error) {
 	return t, nil
 }
 
-func cmdVerify(args []string) int {
-	pos, trust, code := parseTrusted("verify", "[--trust DIR|KEY.pub]... FILE.mfz", 1, args)
+func cmdVerify(args []string, stdout, stderr io.Writer) int {
+	pos, trust, code := parseTrusted("verify", "[--trust DIR|KEY.pub]... FILE.mfz", 1, args, stderr)
 	if code != 0 {
 		return code
 	}
 	file, err := mfz.VerifyPath(pos[0], trust, nil)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd verify: %s: %v\n", pos[0], err)
+		fmt.Fprintf(stderr, "itcd verify: %s: %v\n", pos[0], err)
 		return 1
 	}
 	m := file.Manifest
-	fmt.Printf("%s: ok: %s %s version %s, %d bytes, key %s\n", pos[0], m.Kind, m.Name, formatVersion(m.Version), m.PayloadLen, m.KeyID)
+	fmt.Fprintf(stdout, "%s: ok: %s %s version %s, %d bytes, key %s\n", pos[0], m.Kind, m.Name, formatVersion(m.Version), m.PayloadLen, m.KeyID)
 	return 0
 }
 
@@ -299,8 +302,8 @@ type inspectJSON struct {
 	Signature     string   `json:"signature_checked"`
 }
 
-func cmdInspect(args []string) int {
-	fs := newFlagSet("inspect", "FILE.mfz [--json]   (does not check the signature; see itcd verify)")
+func cmdInspect(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("inspect", "FILE.mfz [--json]   (does not check the signature; see itcd verify)", stderr)
 	asJSON := fs.Bool("json", false, "print JSON, with every block hash")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -312,7 +315,7 @@ func cmdInspect(args []string) int {
 	}
 	file, _, err := mfz.ReadFileAt(pos[0])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd inspect: %s: %v\n", pos[0], err)
+		fmt.Fprintf(stderr, "itcd inspect: %s: %v\n", pos[0], err)
 		return 1
 	}
 	m := file.Manifest
@@ -326,29 +329,29 @@ func cmdInspect(args []string) int {
 		j.BlockSHA256 = append(j.BlockSHA256, h.String())
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(j); err != nil {
 			return 1
 		}
 		return 0
 	}
-	fmt.Printf("file:        %s (%d bytes, format version %d)\n", j.File, j.FileLen, j.FormatVersion)
-	fmt.Printf("kind:        %s\n", j.Kind)
-	fmt.Printf("name:        %s\n", j.Name)
-	fmt.Printf("version:     %d (%s)\n", j.Version, j.VersionTime)
-	fmt.Printf("key id:      %s\n", j.KeyID)
+	fmt.Fprintf(stdout, "file:        %s (%d bytes, format version %d)\n", j.File, j.FileLen, j.FormatVersion)
+	fmt.Fprintf(stdout, "kind:        %s\n", j.Kind)
+	fmt.Fprintf(stdout, "name:        %s\n", j.Name)
+	fmt.Fprintf(stdout, "version:     %d (%s)\n", j.Version, j.VersionTime)
+	fmt.Fprintf(stdout, "key id:      %s\n", j.KeyID)
 	if m.Kind == mfz.KindFile {
-		fmt.Printf("payload:     %d bytes, sha256 %s\n", j.PayloadLen, j.PayloadSHA256)
-		fmt.Printf("body:        %d bytes at offset %d, %d blocks of %d\n", j.BodyLen, j.BodyOffset, j.Blocks, j.BlockSize)
+		fmt.Fprintf(stdout, "payload:     %d bytes, sha256 %s\n", j.PayloadLen, j.PayloadSHA256)
+		fmt.Fprintf(stdout, "body:        %d bytes at offset %d, %d blocks of %d\n", j.BodyLen, j.BodyOffset, j.Blocks, j.BlockSize)
 	}
-	fmt.Printf("manifest:    %d bytes, sha256 %s\n", j.ManifestLen, j.ManifestHash)
-	fmt.Printf("signature:   not checked (run itcd verify)\n")
+	fmt.Fprintf(stdout, "manifest:    %d bytes, sha256 %s\n", j.ManifestLen, j.ManifestHash)
+	fmt.Fprintf(stdout, "signature:   not checked (run itcd verify)\n")
 	return 0
 }
 
-func cmdUnpack(args []string) int {
-	pos, trust, code := parseTrusted("unpack", "[--trust DIR|KEY.pub]... FILE.mfz OUT", 2, args)
+func cmdUnpack(args []string, stdout, stderr io.Writer) int {
+	pos, trust, code := parseTrusted("unpack", "[--trust DIR|KEY.pub]... FILE.mfz OUT", 2, args, stderr)
 	if code != 0 {
 		return code
 	}
@@ -363,9 +366,9 @@ func cmdUnpack(args []string) int {
 		return err
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd unpack: %s: %v\n", in, err)
+		fmt.Fprintf(stderr, "itcd unpack: %s: %v\n", in, err)
 		return 1
 	}
-	fmt.Printf("%s: %s version %s, %d bytes written to %s\n", in, file.Manifest.Name, formatVersion(file.Manifest.Version), file.Manifest.PayloadLen, out)
+	fmt.Fprintf(stdout, "%s: %s version %s, %d bytes written to %s\n", in, file.Manifest.Name, formatVersion(file.Manifest.Version), file.Manifest.PayloadLen, out)
 	return 0
 }

@@ -13,18 +13,9 @@ import (
 // runCapture runs an itcd subcommand in-process and captures its output.
 func runCapture(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	oldOut, oldErr := os.Stdout, os.Stderr
-	ro, wo, _ := os.Pipe()
-	re, we, _ := os.Pipe()
-	os.Stdout, os.Stderr = wo, we
-	outC, errC := make(chan string), make(chan string)
-	go func() { b, _ := io.ReadAll(ro); outC <- string(b) }()
-	go func() { b, _ := io.ReadAll(re); errC <- string(b) }()
-	code = dispatch(args)
-	wo.Close()
-	we.Close()
-	os.Stdout, os.Stderr = oldOut, oldErr
-	return code, <-outC, <-errC
+	var out, errb bytes.Buffer
+	code = dispatch(args, &out, &errb)
+	return code, out.String(), errb.String()
 }
 
 func TestParseInterleaved(t *testing.T) {
@@ -39,7 +30,7 @@ func TestParseInterleaved(t *testing.T) {
 		{[]string{"a", "--", "--json"}, "a --json", false},
 		{[]string{}, "", false},
 	} {
-		fs := newFlagSet("t", "")
+		fs := newFlagSet("t", "", io.Discard)
 		j := fs.Bool("json", false, "")
 		pos, err := parseInterleaved(fs, tc.args)
 		if err != nil || strings.Join(pos, " ") != tc.pos || *j != tc.json {

@@ -11,18 +11,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 )
 
 func init() {
-	register("push", "install a signed MFZ file on this tile and spread it to the grid", cmdPush)
+	register("push", "install a signed MFZ file on this tile and spread it to the grid", func(args []string, stdout, stderr io.Writer) int {
+		return runPush(args, stdout, stderr, isTerminal(stdout))
+	})
 }
 
-func cmdPush(args []string) int {
-	return runPush(args, os.Stdout, os.Stderr, isTerminal(os.Stdout))
-}
+// runPush is the push subcommand; tty says whether stdout is a terminal,
+// where the line of neighbours still waited for is redrawn in place.
 
 func runPush(args []string, stdout, stderr io.Writer, tty bool) int {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
@@ -31,7 +32,7 @@ func runPush(args []string, stdout, stderr io.Writer, tty bool) int {
 		"The local daemon verifies FILE against its trusted keys, installs it and\n"+
 			"starts spreading it to every tile. Exits 0 once it is installed here;\n"+
 			"with --wait, once every live neighbour reports the whole file.")
-	runDir := fs.String("run-dir", daemon.DefaultConfig().RunDir, "the daemon's run `dir`")
+	runDir := fs.String("run-dir", control.DefaultRunDir, "the daemon's run `dir`")
 	wait := fs.Bool("wait", false, "wait until every live neighbour holds the file")
 	timeout := fs.Duration("timeout", 0, "with --wait, give up after this long (0: never)")
 	pos, err := parseInterleaved(fs, args)
@@ -53,7 +54,7 @@ func runPush(args []string, stdout, stderr io.Writer, tty bool) int {
 		fmt.Fprintf(stderr, "itcd push: %v\n", err)
 		return 1
 	}
-	c, err := daemon.DialControl(*runDir)
+	c, err := control.Dial(*runDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "itcd push: %v\n", err)
 		return 1
@@ -82,7 +83,7 @@ func runPush(args []string, stdout, stderr io.Writer, tty bool) int {
 	}
 	reported := map[packet.Dir]bool{}
 	for {
-		var st daemon.Status
+		var st control.Status
 		if err := c.Call("status", nil, &st); err != nil {
 			fmt.Fprintf(stderr, "itcd push: %v\n", err)
 			return 1
@@ -111,7 +112,7 @@ func runPush(args []string, stdout, stderr io.Writer, tty bool) int {
 
 // neighbourProgress prints each live neighbour that newly holds the pushed
 // file and reports whether all do, with a line about the others.
-func neighbourProgress(st *daemon.Status, res dist.PushResult, reported map[packet.Dir]bool, w io.Writer) (bool, string) {
+func neighbourProgress(st *control.Status, res dist.PushResult, reported map[packet.Dir]bool, w io.Writer) (bool, string) {
 	ds, _ := dist.StatusFrom(st.Sections)
 	held := map[packet.Dir]dist.NeighbourFile{}
 	for _, n := range ds.Neighbours {
@@ -125,7 +126,7 @@ func neighbourProgress(st *daemon.Status, res dist.PushResult, reported map[pack
 	}
 	var waiting []string
 	for _, l := range st.Links {
-		if l.State != daemon.Live {
+		if l.State != control.Live {
 			continue
 		}
 		f, ok := held[l.Dir]
@@ -146,7 +147,7 @@ func neighbourProgress(st *daemon.Status, res dist.PushResult, reported map[pack
 	return len(waiting) == 0, "waiting for " + strings.Join(waiting, ", ")
 }
 
-func tileName(l daemon.LinkStatus) string {
+func tileName(l control.LinkStatus) string {
 	if l.Tile == nil {
 		return "?"
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -21,8 +22,9 @@ func init() {
 	register("run", "run the tile daemon (what starts at boot)", cmdRun)
 }
 
-func cmdRun(args []string) int {
+func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	usageFor(fs, "run [flags]", "Runs the daemon until SIGTERM. Flags override the config file;\n"+
 		"--udp-listen and --link join tiles over UDP instead of /dev/itc (also across machines).\n"+
 		"SIGUSR1 logs a one-screen summary of neighbours and traffic.")
@@ -48,7 +50,7 @@ func cmdRun(args []string) int {
 	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
 	cfg, err := tile.LoadConfig(*configPath, !setFlags["config"])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+		fmt.Fprintf(stderr, "itcd run: %v\n", err)
 		return 2
 	}
 	if *stateDir != "" {
@@ -60,7 +62,7 @@ func cmdRun(args []string) int {
 	var udpConn *net.UDPConn
 	if *udpFD >= 0 {
 		if udpConn, err = inheritedUDP(*udpFD); err != nil {
-			fmt.Fprintf(os.Stderr, "itcd run: --udp-fd %d: %v\n", *udpFD, err)
+			fmt.Fprintf(stderr, "itcd run: --udp-fd %d: %v\n", *udpFD, err)
 			return 2
 		}
 		*listen = udpConn.LocalAddr().String()
@@ -77,7 +79,7 @@ func cmdRun(args []string) int {
 	if len(links) > 0 {
 		m, err := parseLinks(links)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+			fmt.Fprintf(stderr, "itcd run: %v\n", err)
 			return 2
 		}
 		cfg.UDP.Links = m
@@ -87,23 +89,23 @@ func cmdRun(args []string) int {
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "itcd run: log level %q: want debug, info, warn or error\n", cfg.LogLevel)
+		fmt.Fprintf(stderr, "itcd run: log level %q: want debug, info, warn or error\n", cfg.LogLevel)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	if err := shape.apply(&cfg.UDP.Profile, &cfg.UDP.Seed); err != nil {
-		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+		fmt.Fprintf(stderr, "itcd run: %v\n", err)
 		return 2
 	}
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "itcd run: config: %v\n", err)
+		fmt.Fprintf(stderr, "itcd run: config: %v\n", err)
 		return 2
 	}
 
 	t, err := tile.New(cfg, tile.Options{Logger: log, UDPConn: udpConn})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd run: %v\n", err)
+		fmt.Fprintf(stderr, "itcd run: %v\n", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

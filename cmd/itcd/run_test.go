@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -11,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -85,7 +87,7 @@ func startItcd(t testing.TB, dir string, sock udpSock, args ...string) *proc {
 		}
 	})
 	waitFor(t, "control socket of "+dir, func() bool {
-		c, err := daemon.DialControl(p.runDir)
+		c, err := control.Dial(p.runDir)
 		if err != nil {
 			return false
 		}
@@ -95,28 +97,28 @@ func startItcd(t testing.TB, dir string, sock udpSock, args ...string) *proc {
 	return p
 }
 
-func (p *proc) status() daemon.Status {
+func (p *proc) status() control.Status {
 	p.t.Helper()
-	c, err := daemon.DialControl(p.runDir)
+	c, err := control.Dial(p.runDir)
 	if err != nil {
 		p.t.Fatal(err)
 	}
 	defer c.Close()
-	var st daemon.Status
+	var st control.Status
 	if err := c.Call("status", nil, &st); err != nil {
 		p.t.Fatal(err)
 	}
 	return st
 }
 
-func (p *proc) link(d packet.Dir) daemon.LinkStatus {
+func (p *proc) link(d packet.Dir) control.LinkStatus {
 	for _, l := range p.status().Links {
 		if l.Dir == d {
 			return l
 		}
 	}
 	p.t.Fatalf("no link %v in status", d)
-	return daemon.LinkStatus{}
+	return control.LinkStatus{}
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {
@@ -181,8 +183,8 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	a := startItcd(t, filepath.Join(dir, "a"), ua, "--link", "ET="+ub.addr)
 	b := startItcd(t, filepath.Join(dir, "b"), ub, bArgs...)
 
-	mfmA := dialSeq(t, filepath.Join(a.runDir, daemon.MFMSocket))
-	mfmB := dialSeq(t, filepath.Join(b.runDir, daemon.MFMSocket))
+	mfmA := dialSeq(t, filepath.Join(a.runDir, control.MFMSocket))
+	mfmB := dialSeq(t, filepath.Join(b.runDir, control.MFMSocket))
 	ea, eb := nextTEP(t, mfmA, 20*time.Second), nextTEP(t, mfmB, 20*time.Second)
 	idA, idB := a.status().Tile, b.status().Tile
 	if ea.Kind != packet.EventConnect || ea.Dir != packet.ET || ea.Tile != idB {
@@ -202,7 +204,7 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	}
 
 	// A program on A talks to one on B through service.sock.
-	sa, sb := dialSeq(t, filepath.Join(a.runDir, daemon.ServiceSocket)), dialSeq(t, filepath.Join(b.runDir, daemon.ServiceSocket))
+	sa, sb := dialSeq(t, filepath.Join(a.runDir, control.ServiceSocket)), dialSeq(t, filepath.Join(b.runDir, control.ServiceSocket))
 	for _, c := range []*net.UnixConn{sa, sb} {
 		c.Write([]byte("bind 30"))
 		buf := make([]byte, 64)
@@ -234,7 +236,7 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 		st := a.status()
 		return st.DeviceStats != nil && st.DeviceStats.UnknownSource >= 100
 	})
-	if l := a.link(packet.ET); l.State != daemon.Live || l.Connects != 1 {
+	if l := a.link(packet.ET); l.State != control.Live || l.Connects != 1 {
 		t.Fatalf("after garbage, A's ET: %+v", l)
 	}
 
@@ -265,7 +267,7 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("A did not stop on SIGTERM")
 	}
-	for _, s := range []string{daemon.MFMSocket, daemon.ServiceSocket, daemon.ControlSocket} {
+	for _, s := range []string{control.MFMSocket, control.ServiceSocket, control.ControlSocket} {
 		if _, err := os.Stat(filepath.Join(a.runDir, s)); !os.IsNotExist(err) {
 			t.Errorf("%s left behind after SIGTERM", s)
 		}
@@ -286,12 +288,12 @@ func TestRunNoFalseDisconnectAtTwentyPercentLoss(t *testing.T) {
 	a := startItcd(t, filepath.Join(dir, "a"), sa, "--link", "NE="+sb.addr, "--loss", "0.2", "--seed", "7")
 	b := startItcd(t, filepath.Join(dir, "b"), sb, "--link", "SW="+sa.addr, "--loss", "0.2", "--seed", "8")
 	waitFor(t, "both ends live", func() bool {
-		return a.link(packet.NE).State == daemon.Live && b.link(packet.SW).State == daemon.Live
+		return a.link(packet.NE).State == control.Live && b.link(packet.SW).State == control.Live
 	})
 	// 6 s is 24 hello intervals and 60 keepalive intervals at 20% loss.
 	time.Sleep(6 * time.Second)
 	la, lb := a.link(packet.NE), b.link(packet.SW)
-	if la.State != daemon.Live || la.Connects != 1 || lb.State != daemon.Live || lb.Connects != 1 {
+	if la.State != control.Live || la.Connects != 1 || lb.State != control.Live || lb.Connects != 1 {
 		t.Fatalf("false disconnect at 20%% loss: A %+v, B %+v", la, lb)
 	}
 	if st := a.status(); st.DeviceStats == nil || st.DeviceStats.Links[packet.NE].Lost == 0 {
@@ -309,9 +311,10 @@ func TestRunUDPFDMustBeAUDPSocket(t *testing.T) {
 	}
 	defer f.Close()
 	for _, fd := range []string{"999", strconv.Itoa(int(f.Fd()))} {
-		code := cmdRun([]string{"--udp-fd", fd, "--state-dir", filepath.Join(dir, "s"), "--run-dir", filepath.Join(dir, "r")})
-		if code != 2 {
-			t.Errorf("--udp-fd %s: exit %d, want 2", fd, code)
+		var stderr bytes.Buffer
+		code := cmdRun([]string{"--udp-fd", fd, "--state-dir", filepath.Join(dir, "s"), "--run-dir", filepath.Join(dir, "r")}, io.Discard, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--udp-fd "+fd) {
+			t.Errorf("--udp-fd %s: exit %d, stderr %q; want 2 and a word about --udp-fd", fd, code, stderr.String())
 		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
@@ -44,11 +44,11 @@ func readPushFile(path string) (*pushFile, error) {
 }
 
 // progressHook is the grid's Progress hook, nil without a push.
-func (p *pushFile) progressHook() func(tilegrid.Coord, *daemon.Status) *tilegrid.Progress {
+func (p *pushFile) progressHook() func(tilegrid.Coord, *control.Status) *tilegrid.Progress {
 	if p == nil {
 		return nil
 	}
-	return func(c tilegrid.Coord, st *daemon.Status) *tilegrid.Progress {
+	return func(c tilegrid.Coord, st *control.Status) *tilegrid.Progress {
 		pr, ok := dist.ProgressOf(st.Sections, p.name, p.version)
 		if !ok {
 			return &tilegrid.Progress{Size: p.body}
@@ -73,7 +73,7 @@ func (p *pushFile) progressHook() func(tilegrid.Coord, *daemon.Status) *tilegrid
 // `itcd push` does there.
 func (p *pushFile) pushAt(g *tilegrid.Grid) error {
 	t := g.Tile(p.src)
-	c, err := daemon.DialControl(t.RunDir)
+	c, err := control.Dial(t.RunDir)
 	if err != nil {
 		return err
 	}

@@ -6,12 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 )
@@ -25,37 +24,38 @@ func init() {
 // user should hear about rather than wait on.
 const statusTimeout = 10 * time.Second
 
-func cmdStatus(args []string) int {
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	usageFor(fs, "status [--json] [--run-dir DIR]", "Asks the daemon on DIR/control.sock for its state.")
 	asJSON := fs.Bool("json", false, "print JSON")
-	runDir := fs.String("run-dir", daemon.DefaultConfig().RunDir, "the daemon's run `dir`")
+	runDir := fs.String("run-dir", control.DefaultRunDir, "the daemon's run `dir`")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	c, err := daemon.DialControl(*runDir)
+	c, err := control.Dial(*runDir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "itcd status: %v\n", err)
+		fmt.Fprintf(stderr, "itcd status: %v\n", err)
 		return 1
 	}
 	defer c.Close()
 	c.Timeout = statusTimeout
-	var st daemon.Status
+	var st control.Status
 	if *asJSON {
 		var raw json.RawMessage
 		if err := c.Call("status", nil, &raw); err != nil {
-			fmt.Fprintf(os.Stderr, "itcd status: %v\n", err)
+			fmt.Fprintf(stderr, "itcd status: %v\n", err)
 			return 1
 		}
 		out, _ := json.MarshalIndent(raw, "", "  ")
-		fmt.Println(string(out))
+		fmt.Fprintln(stdout, string(out))
 		return 0
 	}
 	if err := c.Call("status", nil, &st); err != nil {
-		fmt.Fprintf(os.Stderr, "itcd status: %v\n", err)
+		fmt.Fprintf(stderr, "itcd status: %v\n", err)
 		return 1
 	}
 	// The services this build knows print as tables; WriteStatus prints
@@ -64,19 +64,19 @@ func cmdStatus(args []string) int {
 	cnt, hasCounter := counterSection(&st)
 	delete(st.Sections, dist.SectionName)
 	delete(st.Sections, "counter")
-	daemon.WriteStatus(os.Stdout, st)
+	control.WriteStatus(stdout, st)
 	if hasCounter {
-		fmt.Println("\ncounter (service 2):")
-		writeCounter(indent(os.Stdout), cnt)
+		fmt.Fprintln(stdout, "\ncounter (service 2):")
+		writeCounter(indent(stdout), cnt)
 	}
 	if hasMFZ {
-		fmt.Println("\nsigned files (service 8):")
-		writeMFZ(indent(os.Stdout), mfzSection)
+		fmt.Fprintln(stdout, "\nsigned files (service 8):")
+		writeMFZ(indent(stdout), mfzSection)
 	}
 	return 0
 }
 
-func counterSection(st *daemon.Status) (counter.Status, bool) {
+func counterSection(st *control.Status) (counter.Status, bool) {
 	var c counter.Status
 	raw, ok := st.Sections["counter"]
 	if !ok {

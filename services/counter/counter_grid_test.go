@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/counter"
@@ -16,7 +16,7 @@ import (
 )
 
 // gridCounter reads the counter section of the status of the tile at c.
-func gridCounter(t *testing.T, g *tilegrid.Grid, c tilegrid.Coord) (counter.Status, daemon.Status) {
+func gridCounter(t *testing.T, g *tilegrid.Grid, c tilegrid.Coord) (counter.Status, control.Status) {
 	t.Helper()
 	st, err := g.Status(c)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
@@ -125,7 +126,7 @@ func (tt *testTile) hears(d packet.Dir, from *testTile, v int64) bool {
 func (tt *testTile) live(d packet.Dir) bool {
 	for _, l := range tt.Status().Links {
 		if l.Dir == d {
-			return l.State == daemon.Live
+			return l.State == control.Live
 		}
 	}
 	return false

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/counter"
@@ -106,7 +106,7 @@ func newArena(t *testing.T, w, h int, prof dev.LinkProfile, atk ...attacker) *ar
 			t.Fatal(err)
 		}
 		if x.cfg.HelloInterval >= 0 {
-			if err := g.WaitLink(10*time.Second, x.at, x.dir, daemon.Live); err != nil {
+			if err := g.WaitLink(10*time.Second, x.at, x.dir, control.Live); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -114,7 +114,7 @@ func newArena(t *testing.T, w, h int, prof dev.LinkProfile, atk ...attacker) *ar
 	return a
 }
 
-func (a *arena) status(c tilegrid.Coord) daemon.Status {
+func (a *arena) status(c tilegrid.Coord) control.Status {
 	a.t.Helper()
 	st, err := a.g.Status(c)
 	if err != nil {
@@ -123,28 +123,28 @@ func (a *arena) status(c tilegrid.Coord) daemon.Status {
 	return st
 }
 
-func link(st daemon.Status, d packet.Dir) daemon.LinkStatus {
+func link(st control.Status, d packet.Dir) control.LinkStatus {
 	for _, l := range st.Links {
 		if l.Dir == d {
 			return l
 		}
 	}
-	return daemon.LinkStatus{}
+	return control.LinkStatus{}
 }
 
 // section decodes a service's section of a status into out.
-func section(st daemon.Status, name string, out any) {
+func section(st control.Status, name string, out any) {
 	b, _ := json.Marshal(st.Sections[name])
 	json.Unmarshal(b, out)
 }
 
-func counterOf(st daemon.Status) counter.Status {
+func counterOf(st control.Status) counter.Status {
 	var s counter.Status
 	section(st, "counter", &s)
 	return s
 }
 
-func distOf(st daemon.Status) dist.Status {
+func distOf(st control.Status) dist.Status {
 	s, _ := dist.StatusFrom(st.Sections)
 	return s
 }
@@ -165,7 +165,7 @@ func (a *arena) honestOK() error {
 			return err
 		}
 		ls := link(st, l.Dir)
-		if ls.State != daemon.Live || ls.Tile == nil || *ls.Tile != peer.Tile || ls.Connects != 1 {
+		if ls.State != control.Live || ls.Tile == nil || *ls.Tile != peer.Tile || ls.Connects != 1 {
 			return fmt.Errorf("honest link %v: state %v, tile %v (want %v), %d connects", l, ls.State, ls.Tile, peer.Tile, ls.Connects)
 		}
 	}
@@ -254,7 +254,7 @@ func (a *arena) alive() {
 		if !tl.Running() {
 			a.t.Fatalf("%v stopped", c)
 		}
-		cc, err := daemon.DialControl(tl.RunDir)
+		cc, err := control.Dial(tl.RunDir)
 		if err != nil {
 			a.t.Fatalf("%v: %v", c, err)
 		}
@@ -287,7 +287,7 @@ func (a *arena) pack(name string, version int64, size int) string {
 
 func (a *arena) push(at tilegrid.Coord, path string) dist.PushResult {
 	a.t.Helper()
-	cc, err := daemon.DialControl(a.g.Tile(at).RunDir)
+	cc, err := control.Dial(a.g.Tile(at).RunDir)
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -66,8 +66,8 @@ func TestAttackFlood(t *testing.T) {
 	a.checkBounded(heap0, g0)
 
 	// A reads what is still queued; poll until it has counted it all.
-	var after daemon.Status
-	var was, is daemon.LinkStatus
+	var after control.Status
+	var was, is control.LinkStatus
 	var dc dist.Counters
 	counted := func() error {
 		after = a.status(tileA)

@@ -212,4 +212,3 @@ func barrage(t *testing.T, ctx context.Context, x *hostile.Neighbour, seed uint6
 		t.Errorf("barrage flood: %v", err)
 	}
 }
-

@@ -40,10 +40,17 @@
 // status --run-dir` works on it as on a real tile) and Dir/t-X-Y/itcd.log.
 // Dir/grid.json lists the tiles, their addresses and directories. New
 // binds every tile's UDP port first, so each tile's link map is known
-// before any starts; an in-process tile adopts its bound socket, a process
-// tile (Config.Procs) gets the port on its `itcd run` command line and the
-// grid closes its socket just before exec. A stopped tile restarts on the
-// same port with the same state dir.
+// before any starts, and holds the sockets until Close: an in-process tile
+// adopts a copy of its bound socket, a process tile (Config.Procs)
+// inherits it as file descriptor 3 (`itcd run --udp-fd 3`). A stopped
+// tile restarts on the same port with the same state dir.
+//
+// Each run of a tile is an instance (tile.go): inProcess (inprocess.go)
+// asks the daemon directly, process (proc.go) over its control socket,
+// polling its status four times a second and deriving its Tile Events from
+// the changes. The Tile asks its current instance for status, link
+// profiles and counters without knowing which kind it is; New picks the
+// kind once (newLauncher).
 //
 // # Watching
 //

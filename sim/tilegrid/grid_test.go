@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -63,23 +63,23 @@ func TestNeighboursGoLive(t *testing.T) {
 		for _, l := range s.Status.Links {
 			n, ok := g.Geometry().Neighbour(s.Coord, l.Dir)
 			switch {
-			case !ok && l.State != daemon.Absent:
+			case !ok && l.State != control.Absent:
 				t.Errorf("%v: %v is %v with no neighbour there", s.Name, l.Dir, l.State)
 			case ok && (l.Tile == nil || *l.Tile != ids[n]):
 				t.Errorf("%v: %v shows tile %v, want %v (%v)", s.Name, l.Dir, l.Tile, ids[n], n)
 			}
 		}
-		if _, err := os.Stat(filepath.Join(s.RunDir, daemon.ControlSocket)); err != nil {
+		if _, err := os.Stat(filepath.Join(s.RunDir, control.ControlSocket)); err != nil {
 			t.Errorf("%v: %v", s.Name, err)
 		}
 	}
 	// The control socket works as on a real tile.
-	cc, err := daemon.DialControl(g.Tile(Coord{1, 1}).RunDir)
+	cc, err := control.Dial(g.Tile(Coord{1, 1}).RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	var st daemon.Status
+	var st control.Status
 	if err := cc.Call("status", nil, &st); err != nil || st.Tile != ids[Coord{1, 1}] {
 		t.Fatalf("status over control.sock: %v %v", st.Tile, err)
 	}
@@ -110,7 +110,7 @@ func TestCutAndRestore(t *testing.T) {
 		if _, err := g.WaitEvent(patience, mark, "disconnect", isEvent(end.c, packet.EventDisconnect, end.d)); err != nil {
 			t.Fatal(end.c, err)
 		}
-		if err := g.WaitLink(patience, end.c, end.d, daemon.Absent); err != nil {
+		if err := g.WaitLink(patience, end.c, end.d, control.Absent); err != nil {
 			t.Fatal(err)
 		}
 		if p, _ := g.Profile(end.c, end.d); !p.Cut || p.Rate != DefaultRate {
@@ -118,7 +118,7 @@ func TestCutAndRestore(t *testing.T) {
 		}
 	}
 	// The other links stay up.
-	if st, err := g.NeighbourState(a, packet.SE); err != nil || st != daemon.Live {
+	if st, err := g.NeighbourState(a, packet.SE); err != nil || st != control.Live {
 		t.Errorf("uncut link: %v %v", st, err)
 	}
 	mark = g.Mark()
@@ -176,7 +176,7 @@ func TestStopAndRestart(t *testing.T) {
 		}
 		if err := g.WaitFor(patience, "link down", func() bool {
 			st, err := g.NeighbourState(l.To, l.Dir.Opposite())
-			return err == nil && st != daemon.Live
+			return err == nil && st != control.Live
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -185,15 +185,15 @@ func TestStopAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range g.Geometry().Links(mid) {
-		want := daemon.Live
+		want := control.Live
 		if l.Dir == packet.ET {
-			want = daemon.Absent // still cut
+			want = control.Absent // still cut
 		}
 		if err := g.WaitLink(patience, mid, l.Dir, want); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if st, _ := g.NeighbourState(mid, packet.ET); st != daemon.Absent {
+	if st, _ := g.NeighbourState(mid, packet.ET); st != control.Absent {
 		t.Fatalf("cut link is %v after the restart", st)
 	}
 	if err := g.Restore(mid, packet.ET); err != nil {

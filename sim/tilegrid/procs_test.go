@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 )
@@ -62,7 +62,7 @@ func TestProcs(t *testing.T) {
 	if _, err := g.WaitEvent(patience, mark, "disconnect at the far end", isEvent(b, packet.EventDisconnect, d.Opposite())); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.WaitLink(patience, a, d, daemon.Absent); err != nil {
+	if err := g.WaitLink(patience, a, d, control.Absent); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Restore(a, d); err != nil {
@@ -97,12 +97,12 @@ func TestProcs(t *testing.T) {
 		t.Fatalf("identity %v -> %v (%v)", before.Tile, after.Tile, err)
 	}
 	// The profile set before the restart is back on the new process.
-	cc, err := daemon.DialControl(g.Tile(a).RunDir)
+	cc, err := control.Dial(g.Tile(a).RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var p dev.LinkProfile
-	err = cc.Call("link", daemon.LinkArgs{Dir: d}, &p)
+	err = cc.Call("link", control.LinkArgs{Dir: d}, &p)
 	cc.Close()
 	if err != nil || p.Rate != 12345 {
 		t.Errorf("profile after restart %+v, %v", p, err)

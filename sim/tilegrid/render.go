@@ -8,7 +8,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -105,9 +105,9 @@ func WriteText(w io.Writer, geo Geometry, snap []TileState, color bool) error {
 				switch {
 				case s.Status == nil:
 					put(line, col, "?", ansiDim)
-				case st == daemon.Live:
+				case st == control.Live:
 					put(line, col, string(live), ansiGreen)
-				case st == daemon.LinkUp:
+				case st == control.LinkUp:
 					put(line, col, "~", ansiYellow)
 				default:
 					put(line, col, "x", ansiRed)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -19,14 +19,14 @@ func fakeSnapshot(geo Geometry) []TileState {
 	for _, c := range geo.Coords() {
 		s := TileState{Coord: c, Name: c.Name(), Running: c != Coord{0, 1}}
 		if s.Running {
-			st := &daemon.Status{}
+			st := &control.Status{}
 			for _, d := range packet.Links {
-				ls := daemon.LinkStatus{Dir: d}
+				ls := control.LinkStatus{Dir: d}
 				if _, ok := geo.Neighbour(c, d); ok {
-					ls.State = daemon.Live
+					ls.State = control.Live
 				}
 				if c == (Coord{1, 0}) && d == packet.ET {
-					ls.State = daemon.Absent
+					ls.State = control.Absent
 				}
 				st.Links = append(st.Links, ls)
 			}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/mfz"
@@ -69,7 +69,7 @@ func grid(t testing.TB, w, h int, prof dev.LinkProfile, edit func(*tilegrid.Conf
 	cfg.Trust = []string{pub}
 	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 1500*time.Millisecond
 	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 1000*time.Millisecond
-	cfg.Progress = func(_ tilegrid.Coord, st *daemon.Status) *tilegrid.Progress {
+	cfg.Progress = func(_ tilegrid.Coord, st *control.Status) *tilegrid.Progress {
 		return nil
 	}
 	if edit != nil {
@@ -93,7 +93,7 @@ func grid(t testing.TB, w, h int, prof dev.LinkProfile, edit func(*tilegrid.Conf
 func (fx *fixture) push(at tilegrid.Coord, path string) (dist.PushResult, error) {
 	var r dist.PushResult
 	tl := fx.g.Tile(at)
-	cc, err := daemon.DialControl(tl.RunDir)
+	cc, err := control.Dial(tl.RunDir)
 	if err != nil {
 		return r, err
 	}

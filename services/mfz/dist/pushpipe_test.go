@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -25,16 +26,16 @@ import (
 
 // controlCall sends one request on a new control.sock connection and
 // returns the answer; it gives up after a generous deadline.
-func controlCall(runDir, cmd string, args any) (daemon.ControlResponse, error) {
-	var resp daemon.ControlResponse
-	c, err := net.Dial("unix", filepath.Join(runDir, daemon.ControlSocket))
+func controlCall(runDir, cmd string, args any) (control.Response, error) {
+	var resp control.Response
+	c, err := net.Dial("unix", filepath.Join(runDir, control.ControlSocket))
 	if err != nil {
 		return resp, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(15 * time.Second))
 	a, _ := json.Marshal(args)
-	b, _ := json.Marshal(daemon.ControlRequest{Cmd: cmd, Args: a})
+	b, _ := json.Marshal(control.Request{Cmd: cmd, Args: a})
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		return resp, err
 	}

@@ -1,4 +1,4 @@
-package daemon
+package control
 
 import (
 	"net"
@@ -28,7 +28,7 @@ func TestControlCallTimeout(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	cc, err := DialControl(dir)
+	cc, err := Dial(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +57,8 @@ func unwrapAll(err error) error {
 }
 
 // A full listen queue (a burst of other clients) answers a connect with
-// EAGAIN; DialControl waits a little for room instead of failing.
-func TestDialControlRetriesFullQueue(t *testing.T) {
+// EAGAIN; Dial waits a little for room instead of failing.
+func TestDialRetriesFullQueue(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, ControlSocket)
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -99,9 +99,9 @@ func TestDialControlRetriesFullQueue(t *testing.T) {
 			defer unix.Close(nfd)
 		}
 	}()
-	cc, err := DialControl(dir)
+	cc, err := Dial(dir)
 	if err != nil {
-		t.Fatalf("DialControl with the queue full for 200ms: %v", err)
+		t.Fatalf("Dial with the queue full for 200ms: %v", err)
 	}
 	cc.Close()
 }

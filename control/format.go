@@ -1,15 +1,12 @@
-package daemon
+package control
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/t2tiles/itcd/internal/ratelog"
 )
 
 // WriteStatus prints st as the one-screen summary that `itcd status` and
@@ -84,17 +81,6 @@ func WriteStatus(w io.Writer, st Status) {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s:\n  %s\n", n, b)
-	}
-}
-
-// LogSummary logs the one-screen summary (what SIGUSR1 asks for), one
-// record per line so journald keeps it readable.
-func (d *Daemon) LogSummary() {
-	var b strings.Builder
-	WriteStatus(&b, d.Status())
-	ctx := ratelog.Exempt(context.Background()) // asked for, not caused
-	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-		d.log.InfoContext(ctx, line)
 	}
 }
 

@@ -1,0 +1,123 @@
+package tilegrid
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// TileState is one tile in a Snapshot.
+type TileState struct {
+	Coord
+	Name             string
+	RunDir, StateDir string
+	Running          bool
+	// Status is the daemon's status, nil when the tile is stopped or did
+	// not answer. For process tiles it is the last one polled (at most
+	// 250ms old).
+	Status *control.Status
+	// Progress is what Config.Progress made of Status, or nil.
+	Progress *Progress
+}
+
+// Neighbour returns the state of the tile's neighbour on d as the tile
+// sees it, and whether the grid has a neighbour there.
+func (s *TileState) Neighbour(geo Geometry, d packet.Dir) (control.NeighbourState, bool) {
+	if _, ok := geo.Neighbour(s.Coord, d); !ok {
+		return control.Absent, false
+	}
+	if s.Status != nil {
+		for _, l := range s.Status.Links {
+			if l.Dir == d {
+				return l.State, true
+			}
+		}
+	}
+	return control.Absent, true
+}
+
+// Snapshot reads every tile's state, in row-major order.
+func (g *Grid) Snapshot() []TileState {
+	out := make([]TileState, len(g.tiles))
+	for i, t := range g.tiles {
+		s := TileState{Coord: t.Coord, Name: t.Name, RunDir: t.RunDir, StateDir: t.StateDir}
+		if r := t.running(); r != nil {
+			s.Running = true
+			s.Status = r.lastStatus()
+		}
+		if s.Status != nil && g.cfg.Progress != nil {
+			s.Progress = g.cfg.Progress(t.Coord, s.Status)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// WaitFor polls cond every 20ms until it holds, and fails if it does not
+// within timeout or the grid is closed. what names the condition in the
+// error.
+func (g *Grid) WaitFor(timeout time.Duration, what string, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("tilegrid: %s: not within %v", what, timeout)
+		}
+		select {
+		case <-g.ctx.Done():
+			return ErrClosed
+		case <-tick.C:
+		}
+	}
+}
+
+// AllLive reports whether every running tile sees each running neighbour
+// Live; if not, it says which link is not.
+func (g *Grid) AllLive() (bool, string) {
+	snap := g.Snapshot()
+	for _, s := range snap {
+		if !s.Running {
+			continue
+		}
+		if s.Status == nil {
+			return false, s.Name + " has no status yet"
+		}
+		for _, l := range g.cfg.Links(s.Coord) {
+			if !snap[g.cfg.Index(l.To)].Running {
+				continue
+			}
+			if st, _ := s.Neighbour(g.cfg.Geometry, l.Dir); st != control.Live {
+				return false, fmt.Sprintf("%v sees %v on %v as %v", s.Name, l.To, l.Dir, st)
+			}
+		}
+	}
+	return true, ""
+}
+
+// WaitAllLive waits until AllLive holds.
+func (g *Grid) WaitAllLive(timeout time.Duration) error {
+	why := ""
+	err := g.WaitFor(timeout, "every neighbour live", func() bool {
+		var ok bool
+		ok, why = g.AllLive()
+		return ok
+	})
+	if err != nil && why != "" {
+		return fmt.Errorf("%w (%s)", err, why)
+	}
+	return err
+}
+
+// WaitLink waits until the tile at c sees its neighbour on d in state want.
+func (g *Grid) WaitLink(timeout time.Duration, c Coord, d packet.Dir, want control.NeighbourState) error {
+	return g.WaitFor(timeout, fmt.Sprintf("%v sees %v as %v", c, d, want), func() bool {
+		st, err := g.NeighbourState(c, d)
+		return err == nil && st == want
+	})
+}
