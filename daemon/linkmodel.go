@@ -8,43 +8,24 @@ package daemon
 // applies what step returns in order (neighbour.go).
 
 import (
-	"fmt"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
 
 // NeighbourState is what the daemon knows of the tile at the far end of a
-// link.
-type NeighbourState uint8
+// link; the status shows it by name, so the type is the control
+// package's.
+type NeighbourState = control.NeighbourState
 
+// The states of a neighbour.
 const (
-	// Absent: the link is down.
-	Absent NeighbourState = iota
-	// LinkUp: the link is synchronised but no itcd has been heard on it.
-	LinkUp
-	// Live: the far tile's itcd says hello on the liveness service.
-	Live
+	Absent = control.Absent // the link is down
+	LinkUp = control.LinkUp // the link is synchronised but no itcd has been heard on it
+	Live   = control.Live   // the far tile's itcd says hello on the liveness service
 )
-
-func (s NeighbourState) String() string {
-	return [...]string{"absent", "link-up", "live"}[s]
-}
-
-// MarshalText prints the state by name.
-func (s NeighbourState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// UnmarshalText reads the name MarshalText writes.
-func (s *NeighbourState) UnmarshalText(b []byte) error {
-	for v := Absent; v <= Live; v++ {
-		if v.String() == string(b) {
-			*s = v
-			return nil
-		}
-	}
-	return fmt.Errorf("neighbour state %q: want absent, link-up or live", b)
-}
 
 // maxHelloSkew: an echoed timestamp older than this is ignored.
 const maxHelloSkew = 10 * time.Minute

@@ -44,7 +44,7 @@ func (d *Daemon) Status() control.Status {
 		n := &d.nbr.n[dir]
 		ls := &d.stats.link[dir]
 		l := control.LinkStatus{
-			Dir: dir, Link: links[dir].String(), State: publicState(n.state),
+			Dir: dir, Link: links[dir].String(), State: n.state,
 			In: map[string]control.Count{}, Out: map[string]control.Count{},
 			Dropped: ls.dropped.Load(), Unowned: ls.unowned.Load(), NotLive: ls.notLive.Load(), Malformed: ls.malformed.Load(),
 			Suspect: ls.suspect.Load(), Errors: ls.writeErrors.Load(), Hellos: n.hellos, BadHellos: n.badHellos, Connects: n.connects,
@@ -108,15 +108,4 @@ func (d *Daemon) LogSummary() {
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		d.log.InfoContext(ctx, line)
 	}
-}
-
-// publicState is s as the control socket shows it: by the same name.
-func publicState(s NeighbourState) control.NeighbourState {
-	switch s {
-	case LinkUp:
-		return control.LinkUp
-	case Live:
-		return control.Live
-	}
-	return control.Absent
 }
