@@ -25,29 +25,29 @@ func FuzzParseBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.typ != msgSync && m.handle > maxHandle {
-			t.Fatalf("handle %d", m.handle)
+		if m.typ != msgSync && m.export().Handle > maxHandle {
+			t.Fatalf("handle %d", m.export().Handle)
 		}
 		switch m.typ {
 		case msgManifest:
-			if int(m.offset)+len(m.data) > int(m.total) || len(m.data) == 0 {
-				t.Fatalf("manifest segment %d+%d of %d", m.offset, len(m.data), m.total)
+			if k := m.manifest; int(k.offset)+len(k.data) > int(k.total) || len(k.data) == 0 {
+				t.Fatalf("manifest segment %d+%d of %d", k.offset, len(k.data), k.total)
 			}
 		case msgBitfield:
-			if m.block%8 != 0 || int(m.block)+8*len(m.data) > 4096+7 {
-				t.Fatalf("bitfield at %d of %d bytes", m.block, len(m.data))
+			if k := m.bitfield; k.first%8 != 0 || int(k.first)+8*len(k.bits) > 4096+7 {
+				t.Fatalf("bitfield at %d of %d bytes", k.first, len(k.bits))
 			}
 		case msgRequest:
-			if m.count == 0 || int(m.chunk)+int(m.count) > maxChunks || m.block >= 4096 {
-				t.Fatalf("request %d %d+%d", m.block, m.chunk, m.count)
+			if k := m.request; k.count == 0 || int(k.chunk)+int(k.count) > maxChunks || k.block >= 4096 {
+				t.Fatalf("request %d %d+%d", k.block, k.chunk, k.count)
 			}
 		case msgData:
-			if m.block >= 4096 || int(m.chunk) >= maxChunks || len(m.data) == 0 {
-				t.Fatalf("data %d %d", m.block, m.chunk)
+			if k := m.data; k.block >= 4096 || int(k.chunk) >= maxChunks || len(k.data) == 0 {
+				t.Fatalf("data %d %d", k.block, k.chunk)
 			}
 		}
 		if m.typ == msgHave {
-			m.haveBlocks(func(b int) {
+			m.have.blocks(func(b int) {
 				if b < 0 || b >= 4096 {
 					t.Fatalf("have block %d", b)
 				}

@@ -356,21 +356,21 @@ func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 	case msgSync:
 		l.sync(n)
 	case msgAnnounce:
-		l.announced(n, &m)
+		l.announced(n, &m.announce)
 	case msgGetManifest:
-		l.getManifest(n, &m)
+		l.getManifest(n, &m.getManifest)
 	case msgManifest:
-		l.manifestSeg(n, &m)
+		l.manifestSeg(n, &m.manifest)
 	case msgBitfield:
-		l.bitfield(n, &m)
+		l.bitfield(n, &m.bitfield)
 	case msgHave:
-		l.have(n, &m)
+		l.have(n, &m.have)
 	case msgRequest:
-		l.request(n, &m)
+		l.request(n, &m.request)
 	case msgData:
-		l.data(n, &m)
+		l.data(n, &m.data)
 	case msgNotHave:
-		l.notHave(n, &m)
+		l.notHave(n, &m.notHave)
 	}
 }
 
@@ -914,7 +914,7 @@ func (l *loop) slowTick() {
 
 // --- announcements from neighbours ---
 
-func (l *loop) announced(n *nbr, m *msg) {
+func (l *loop) announced(n *nbr, m *announceMsg) {
 	l.counters.AnnouncesIn++
 	rf := n.rh[m.handle]
 	if rf == nil || rf.id != m.fid {
@@ -961,13 +961,13 @@ func (l *loop) dropRemote(n *nbr, rf *rfile) {
 	l.cancelAsms(n, func(a *asm) bool { return a.f.id == rf.id })
 }
 
-func (l *loop) bitfield(n *nbr, m *msg) {
+func (l *loop) bitfield(n *nbr, m *bitfieldMsg) {
 	rf := n.rh[m.handle]
 	if rf == nil || rf.complete || rf.have == nil {
 		return
 	}
-	first := int(m.block)
-	for i, x := range m.data {
+	first := int(m.first)
+	for i, x := range m.bits {
 		for k := 0; k < 8; k++ {
 			if x&(1<<k) != 0 && first+8*i+k < rf.blocks {
 				setBit(rf.have, first+8*i+k)
@@ -976,16 +976,16 @@ func (l *loop) bitfield(n *nbr, m *msg) {
 	}
 }
 
-func (l *loop) have(n *nbr, m *msg) {
+func (l *loop) have(n *nbr, m *haveMsg) {
 	rf := n.rh[m.handle]
 	if rf == nil || rf.complete || rf.have == nil {
 		return
 	}
 	// The low mark repairs HAVEs lost before this one.
-	for b := 0; b < int(m.block) && b < rf.blocks; b++ {
+	for b := 0; b < int(m.low) && b < rf.blocks; b++ {
 		setBit(rf.have, b)
 	}
-	m.haveBlocks(func(b int) {
+	m.blocks(func(b int) {
 		if b < rf.blocks {
 			setBit(rf.have, b)
 		}
@@ -1155,7 +1155,7 @@ func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
 	l.sendCtrl(n, appendGetManifest(l.buf[:0], rf.handle, mf.got))
 }
 
-func (l *loop) manifestSeg(n *nbr, m *msg) {
+func (l *loop) manifestSeg(n *nbr, m *manifestMsg) {
 	rf := n.rh[m.handle]
 	if rf == nil {
 		return

@@ -88,7 +88,8 @@ func (h *fakeHost) take(t testing.TB, d packet.Dir) []msg {
 		if err != nil {
 			t.Fatalf("we sent a message we cannot parse (% x): %v", b, err)
 		}
-		m.data = bytes.Clone(m.data)
+		m.manifest.data, m.bitfield.bits = bytes.Clone(m.manifest.data), bytes.Clone(m.bitfield.bits)
+		m.have.list, m.data.data = bytes.Clone(m.have.list), bytes.Clone(m.data.data)
 		ms = append(ms, m)
 	}
 	return ms
@@ -231,10 +232,10 @@ func (x *harness) advance(d time.Duration) {
 	x.turn()
 }
 
-func requests(ms []msg) (out []msg) {
+func requests(ms []msg) (out []requestMsg) {
 	for _, m := range ms {
 		if m.typ == msgRequest {
-			out = append(out, m)
+			out = append(out, m.request)
 		}
 	}
 	return out
@@ -356,7 +357,7 @@ func TestManifestStreamOfDroppedFileStops(t *testing.T) {
 	x.turn()
 	for _, m := range x.h.take(t, packet.ET) {
 		if m.typ == msgManifest {
-			t.Fatalf("MANIFEST of a dropped file sent under handle %d", m.handle)
+			t.Fatalf("MANIFEST of a dropped file sent under handle %d", m.manifest.handle)
 		}
 	}
 }
@@ -482,10 +483,10 @@ func (x *harness) serveManifest(d packet.Dir, hd uint8, sf *signedFile, from, to
 	}
 }
 
-func getManifests(ms []msg) (out []msg) {
+func getManifests(ms []msg) (out []getManifestMsg) {
 	for _, m := range ms {
 		if m.typ == msgGetManifest {
-			out = append(out, m)
+			out = append(out, m.getManifest)
 		}
 	}
 	return out
@@ -669,10 +670,10 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 	}
 }
 
-func announces(ms []msg) (out []msg) {
+func announces(ms []msg) (out []announceMsg) {
 	for _, m := range ms {
 		if m.typ == msgAnnounce {
-			out = append(out, m)
+			out = append(out, m.announce)
 		}
 	}
 	return out

@@ -39,7 +39,7 @@ func (x *harness) pushFile(sf *signedFile) {
 }
 
 // completeAnnounce returns the announcement of id flagged complete in ms.
-func completeAnnounce(ms []msg, id fileID) *msg {
+func completeAnnounce(ms []msg, id fileID) *announceMsg {
 	for i, m := range announces(ms) {
 		if m.fid == id && m.flags&flagComplete != 0 {
 			return &announces(ms)[i]

@@ -375,7 +375,7 @@ func (l *loop) compactOut(n *nbr) {
 }
 
 // data handles one DATA chunk from n.
-func (l *loop) data(n *nbr, m *msg) {
+func (l *loop) data(n *nbr, m *dataMsg) {
 	rf := n.rh[m.handle]
 	if rf == nil {
 		l.counters.Unexpected++
@@ -513,7 +513,7 @@ func (l *loop) gotBlock(n *nbr, f *file, b, length int) {
 }
 
 // notHave: n does not serve a block we asked for; ask someone else now.
-func (l *loop) notHave(n *nbr, m *msg) {
+func (l *loop) notHave(n *nbr, m *notHaveMsg) {
 	l.counters.NotHave++
 	n.notHaves++
 	rf := n.rh[m.handle]

@@ -205,7 +205,7 @@ func (l *loop) cached(n *nbr, f *file, b int) bool {
 }
 
 // request: n asks for chunks of a block.
-func (l *loop) request(n *nbr, m *msg) {
+func (l *loop) request(n *nbr, m *requestMsg) {
 	l.counters.RequestsIn++
 	f := l.handles[m.handle]
 	b := int(m.block)
@@ -232,7 +232,7 @@ func (l *loop) request(n *nbr, m *msg) {
 
 // getManifest: n asks for a signed manifest from an offset. A repeated
 // ask replaces the one queued, so re-asks never stream it twice.
-func (l *loop) getManifest(n *nbr, m *msg) {
+func (l *loop) getManifest(n *nbr, m *getManifestMsg) {
 	f := l.handles[m.handle]
 	if f == nil || int(m.offset) >= len(f.signed) {
 		return

@@ -50,8 +50,9 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 			case msgGetManifest:
 				x.serveManifest(packet.SE, 5, good, 0, -1)
 			case msgRequest:
-				for c := int(m.chunk); c < int(m.chunk)+int(m.count); c++ {
-					x.in(packet.SE, appendData(nil, 5, int(m.block), c, good.chunk(int(m.block), c)))
+				r := m.request
+				for c := int(r.chunk); c < int(r.chunk)+int(r.count); c++ {
+					x.in(packet.SE, appendData(nil, 5, int(r.block), c, good.chunk(int(r.block), c)))
 				}
 			}
 		}
