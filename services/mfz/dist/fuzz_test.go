@@ -243,14 +243,14 @@ func (x *harness) check(t testing.TB) {
 		}
 		k := 0
 		for b := 0; b < f.blocks; b++ {
-			if bit(f.have, b) {
+			if f.have.Has(b) {
 				k++
 			}
 			if d := f.fetching[b]; d != 0 && (l.nbrs[d] == nil || l.nbrs[d].findAsm(f, b) == nil) {
 				t.Fatalf("block %d of %s owned by %v, which is not fetching it", b, f.name, d)
 			}
 		}
-		if k != f.nhave || f.low > f.blocks || f.low < f.blocks && bit(f.have, f.low) {
+		if k != f.nhave || f.low > f.blocks || f.low < f.blocks && f.have.Has(f.low) {
 			t.Fatalf("%s: %d blocks held, counted %d, low %d", f.name, k, f.nhave, f.low)
 		}
 	}

@@ -1,12 +1,10 @@
 package dist
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"log/slog"
-	"math/bits"
 	"math/rand"
 	"sort"
 	"sync"
@@ -32,7 +30,7 @@ type file struct {
 	// partial is set while the file is being received.
 	partial    *mfz.Partial
 	completing bool
-	have       []byte       // bitmap of verified blocks (receiving only)
+	have       mfz.Bitmap   // verified blocks (receiving only)
 	nhave      int          // blocks held
 	fetching   []packet.Dir // per block: the neighbour fetching it, 0 none
 	low        int          // every block below low is held
@@ -61,26 +59,13 @@ func (f *file) holds(b int) bool {
 	if f.partial == nil {
 		return !f.tomb
 	}
-	return bit(f.have, b)
+	return f.have.Has(b)
 }
 
-func bit(bm []byte, i int) bool { return i >= 0 && i/8 < len(bm) && bm[i/8]&(1<<(i%8)) != 0 }
-func setBit(bm []byte, i int) {
-	if i >= 0 && i/8 < len(bm) {
-		bm[i/8] |= 1 << (i % 8)
-	}
-}
-func clearBit(bm []byte, i int) {
-	if i >= 0 && i/8 < len(bm) {
-		bm[i/8] &^= 1 << (i % 8)
-	}
-}
-
-// dominates orders announcements of one name as mfz.Compare does: the
-// larger version wins, then the larger manifest hash (its 8-byte prefix
-// orders the same way unless the prefixes collide).
+// dominates reports whether version v1 with file id id1 wins over v2 with
+// id2 by the dominance order of mfz.CompareVersions.
 func dominates(v1 int64, id1 fileID, v2 int64, id2 fileID) bool {
-	return v1 > v2 || v1 == v2 && bytes.Compare(id1[:], id2[:]) > 0
+	return mfz.CompareVersions(v1, id1[:], v2, id2[:]) > 0
 }
 
 // rfile is what a neighbour announced about one of its files.
@@ -92,32 +77,21 @@ type rfile struct {
 	complete bool
 	tomb     bool
 	blocks   int
-	have     []byte // bitmap of its blocks; nil when complete
+	have     mfz.Bitmap // its blocks; nil when complete
 }
 
 func (r *rfile) holds(b int) bool {
 	if b < 0 || b >= r.blocks || r.tomb {
 		return false
 	}
-	return r.complete || bit(r.have, b)
+	return r.complete || r.have.Has(b)
 }
 
 func (r *rfile) held() int {
 	if r.complete {
 		return r.blocks
 	}
-	// By bytes: the status snapshot counts every partial every neighbour
-	// announced (up to 6 x 255 x 4096 blocks) ten times a second.
-	n, full := 0, min(r.blocks/8, len(r.have))
-	for _, x := range r.have[:full] {
-		n += bits.OnesCount8(x)
-	}
-	for i := full * 8; i < r.blocks; i++ {
-		if bit(r.have, i) {
-			n++
-		}
-	}
-	return n
+	return r.have.Count(r.blocks)
 }
 
 // refusal remembers a file id whose manifest was refused.
@@ -442,10 +416,10 @@ func (l *loop) addTransfer(p *mfz.Partial, m *mfz.Manifest, h mfz.Hash) *file {
 		blocks: m.BlockCount(), partial: p, started: l.now, handle: noHandle}
 	f.have = p.Have()
 	if len(f.have) != (f.blocks+7)/8 {
-		f.have = make([]byte, (f.blocks+7)/8)
+		f.have = mfz.NewBitmap(f.blocks)
 	}
 	for b := 0; b < f.blocks; b++ {
-		if bit(f.have, b) {
+		if f.have.Has(b) {
 			f.nhave++
 			f.bytesHave += int64(m.BlockLen(b))
 		}
@@ -463,7 +437,7 @@ func (l *loop) addTransfer(p *mfz.Partial, m *mfz.Manifest, h mfz.Hash) *file {
 }
 
 func (f *file) advanceLow() {
-	for f.low < f.blocks && bit(f.have, f.low) {
+	for f.low < f.blocks && f.have.Has(f.low) {
 		f.low++
 	}
 }
@@ -830,20 +804,11 @@ func (l *loop) sendBitfield(n *nbr, f *file) {
 	for off := 0; off < len(f.have); off += bitfieldBytes {
 		end := min(off+bitfieldBytes, len(f.have))
 		chunk := f.have[off:end]
-		if allZero(chunk) {
+		if mfz.Bitmap(chunk).Empty() {
 			continue
 		}
 		l.sendCtrl(n, appendBitfield(l.buf[:0], f.handle, off*8, chunk))
 	}
-}
-
-func allZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (l *loop) refreshDelay() time.Duration {
@@ -945,7 +910,7 @@ func (l *loop) announced(n *nbr, m *announceMsg) {
 	if rf.complete {
 		rf.have = nil
 	} else if rf.have == nil {
-		rf.have = make([]byte, (rf.blocks+7)/8)
+		rf.have = mfz.NewBitmap(rf.blocks)
 	}
 	l.consider(n, rf)
 }
@@ -966,12 +931,10 @@ func (l *loop) bitfield(n *nbr, m *bitfieldMsg) {
 	if rf == nil || rf.complete || rf.have == nil {
 		return
 	}
-	first := int(m.first)
-	for i, x := range m.bits {
-		for k := 0; k < 8; k++ {
-			if x&(1<<k) != 0 && first+8*i+k < rf.blocks {
-				setBit(rf.have, first+8*i+k)
-			}
+	first, bits := int(m.first), mfz.Bitmap(m.bits)
+	for i := 0; i < 8*len(bits); i++ {
+		if bits.Has(i) && first+i < rf.blocks {
+			rf.have.Set(first + i)
 		}
 	}
 }
@@ -983,11 +946,11 @@ func (l *loop) have(n *nbr, m *haveMsg) {
 	}
 	// The low mark repairs HAVEs lost before this one.
 	for b := 0; b < int(m.low) && b < rf.blocks; b++ {
-		setBit(rf.have, b)
+		rf.have.Set(b)
 	}
 	m.blocks(func(b int) {
 		if b < rf.blocks {
-			setBit(rf.have, b)
+			rf.have.Set(b)
 		}
 	})
 }

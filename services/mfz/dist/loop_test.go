@@ -422,10 +422,10 @@ func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 
 func TestRemoteHeldCounts(t *testing.T) {
 	for _, blocks := range []int{0, 1, 7, 8, 9, 100, 4096} {
-		r := &rfile{blocks: blocks, have: make([]byte, (blocks+7)/8)}
+		r := &rfile{blocks: blocks, have: mfz.NewBitmap(blocks)}
 		want := 0
 		for b := 0; b < blocks; b += 3 {
-			setBit(r.have, b)
+			r.have.Set(b)
 			want++
 		}
 		if got := r.held(); got != want {

@@ -1,7 +1,6 @@
 package dist
 
 import (
-	"errors"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
@@ -246,7 +245,7 @@ func (l *loop) pickBlock(n *nbr, f *file, rf *rfile) int {
 	case RarestFirst:
 		best, bestN := -1, 1<<30
 		for b := f.low; b < f.blocks; b++ {
-			if bit(f.have, b) || !l.free(n, f, b) || !rf.holds(b) {
+			if f.have.Has(b) || !l.free(n, f, b) || !rf.holds(b) {
 				continue
 			}
 			k := 0
@@ -264,7 +263,7 @@ func (l *loop) pickBlock(n *nbr, f *file, rf *rfile) int {
 		return best
 	default:
 		for b := f.low; b < f.blocks; b++ {
-			if !bit(f.have, b) && l.free(n, f, b) && rf.holds(b) {
+			if !f.have.Has(b) && l.free(n, f, b) && rf.holds(b) {
 				return b
 			}
 		}
@@ -464,17 +463,20 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 	err := f.partial.PutBlock(b, a.buf[:a.length])
 	l.releaseAsm(n, a)
 	l.compactOut(n)
-	switch {
-	case err == nil:
+	switch mfz.Classify(err) {
+	case mfz.FaultNone:
 		l.storeWorked(f)
 		l.gotBlock(n, f, b, length)
-	case errors.Is(err, mfz.ErrBlockHash):
-		// Every chunk passed its CRC, so the link did not damage it:
-		// n sent a block that is not the one announced.
+	case mfz.FaultData:
+		// It failed its hash (mfz.ErrBlockHash). Every chunk passed its
+		// CRC, so the link did not damage it: n sent a block that is
+		// not the one announced.
 		n.badBlocks++
 		l.counters.BadBlocks++
 		l.avoid(n, "block failed its hash")
-	case errors.Is(err, mfz.ErrDone):
+	case mfz.FaultState:
+		// The partial is no longer active (mfz.ErrDone): completed,
+		// dropped or superseded meanwhile.
 		l.resync()
 	default:
 		// This tile's disk failed (mfz.Classify: FaultLocal), not n: n
@@ -491,10 +493,10 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 
 // gotBlock counts block b of f, verified and written, as held.
 func (l *loop) gotBlock(n *nbr, f *file, b, length int) {
-	if bit(f.have, b) {
+	if f.have.Has(b) {
 		return
 	}
-	setBit(f.have, b)
+	f.have.Set(b)
 	f.nhave++
 	f.bytesHave += int64(length)
 	f.changedAt = l.now
@@ -529,12 +531,12 @@ func (l *loop) notHave(n *nbr, m *notHaveMsg) {
 	if rf.have == nil && rf.blocks > 0 {
 		// It announced the whole file and does not serve a block of it.
 		rf.complete = false
-		rf.have = make([]byte, (rf.blocks+7)/8)
+		rf.have = mfz.NewBitmap(rf.blocks)
 		for i := 0; i < rf.blocks; i++ {
-			setBit(rf.have, i)
+			rf.have.Set(i)
 		}
 	}
-	clearBit(rf.have, b)
+	rf.have.Clear(b)
 	if f := l.files[rf.id]; f != nil {
 		if a := n.findAsm(f, b); a != nil {
 			l.cancelAsm(n, a)
