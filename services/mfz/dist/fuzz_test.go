@@ -173,8 +173,8 @@ func (x *harness) drainDone() {
 func (x *harness) check(t testing.TB) {
 	t.Helper()
 	l := x.l
-	if len(l.refused) > l.t.refusedMax || len(l.conduct) > l.t.conductMax || len(l.starts) > l.t.startsMax {
-		t.Fatalf("%d refused, %d tiles remembered, %d start pauses", len(l.refused), len(l.conduct), len(l.starts))
+	if len(l.refused) > l.t.refusedMax || len(l.remembered) > l.t.conductMax || len(l.starts) > l.t.startsMax {
+		t.Fatalf("%d refused, %d tiles remembered, %d start pauses", len(l.refused), len(l.remembered), len(l.starts))
 	}
 	// Manifest fetches: a few per live, not avoided neighbour, each with a
 	// deadline no later than the largest manifest allows.

@@ -116,26 +116,6 @@ type mfetch struct {
 	deadline time.Time // abandoned (and the neighbour struck) if not complete by then
 }
 
-// conduct is what the loop remembers of a disconnected tile that earned
-// strikes or was avoided, so it cannot clear them by flapping its link.
-type conduct struct {
-	strikes    int
-	avoidUntil time.Time
-	avoidFor   time.Duration
-	avoidCount int
-	lastBad    time.Time
-}
-
-// expires is when a remembered conduct is forgotten: avoidMax after the
-// tile's last strike or avoidance, and never before its avoidance ends.
-func (c *conduct) expires(t *tuning) time.Time {
-	e := c.lastBad.Add(t.avoidMax)
-	if c.avoidUntil.After(e) {
-		e = c.avoidUntil
-	}
-	return e
-}
-
 type completion struct {
 	f   *file
 	err error
@@ -153,18 +133,18 @@ type loop struct {
 	now time.Time
 	rng *rand.Rand
 
-	files   map[fileID]*file
-	byName  map[string]*file // the dominant file of each name: what we announce
-	handles [maxHandle + 1]*file
-	nextH   int
-	nbrs    [8]*nbr
-	fetches map[fileID]*mfetch
-	refused map[fileID]refusal
-	conduct map[p2p.TileID]conduct // of disconnected tiles, at most t.conductMax
-	done    chan completion
-	haves   map[*file][]int        // blocks verified since the last HAVE flush
-	begins  pause                  // the disk failed creating a transfer: no new one before begins.until
-	starts  map[fileID]*startPause // the store could not create the transfer of this file (pause.go)
+	files      map[fileID]*file
+	byName     map[string]*file // the dominant file of each name: what we announce
+	handles    [maxHandle + 1]*file
+	nextH      int
+	nbrs       [8]*nbr
+	fetches    map[fileID]*mfetch
+	refused    map[fileID]refusal
+	remembered conductBook // the conduct of disconnected tiles
+	done       chan completion
+	haves      map[*file][]int        // blocks verified since the last HAVE flush
+	begins     pause                  // the disk failed creating a transfer: no new one before begins.until
+	starts     map[fileID]*startPause // the store could not create the transfer of this file (pause.go)
 
 	roomMax  int
 	rr       int
@@ -176,15 +156,15 @@ type loop struct {
 func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 	return &loop{
 		s: s, h: h, st: s.store, log: h.Logger(), t: &s.t, wg: wg,
-		rng:     rand.New(rand.NewSource(time.Now().UnixNano())),
-		files:   map[fileID]*file{},
-		byName:  map[string]*file{},
-		fetches: map[fileID]*mfetch{},
-		refused: map[fileID]refusal{},
-		conduct: map[p2p.TileID]conduct{},
-		done:    make(chan completion, 16),
-		haves:   map[*file][]int{},
-		starts:  map[fileID]*startPause{},
+		rng:        rand.New(rand.NewSource(time.Now().UnixNano())),
+		files:      map[fileID]*file{},
+		byName:     map[string]*file{},
+		fetches:    map[fileID]*mfetch{},
+		refused:    map[fileID]refusal{},
+		remembered: conductBook{},
+		done:       make(chan completion, 16),
+		haves:      map[*file][]int{},
+		starts:     map[fileID]*startPause{},
 	}
 }
 
@@ -657,7 +637,9 @@ func (l *loop) connect(d packet.Dir, tile p2p.TileID) {
 		l.disconnect(d)
 	}
 	n := newNbr(d, tile, l)
-	l.recall(n)
+	if c, ok := l.remembered.recall(tile, l.now, l.t); ok {
+		n.conduct = c
+	}
 	l.nbrs[d] = n
 	// SYNC first: the other side forgets our old handles, then learns
 	// them all again, and answers with its own.
@@ -671,7 +653,7 @@ func (l *loop) disconnect(d packet.Dir) {
 		return
 	}
 	l.cancelAsms(n, nil)
-	l.remember(n)
+	l.remembered.remember(n.tile, n.conduct, l.now, l.t)
 	l.nbrs[d] = nil
 	l.dropFetchesFrom(d) // asked again of whoever else has it
 	l.reconsiderAll()
@@ -684,52 +666,6 @@ func (l *loop) dropFetchesFrom(d packet.Dir) {
 			delete(l.fetches, id)
 		}
 	}
-}
-
-// remember keeps the strikes and avoidance of a neighbour that goes away,
-// by its tile id, so a tile that flaps its link comes back as it left.
-func (l *loop) remember(n *nbr) {
-	if n.strikes == 0 && n.avoidCount == 0 {
-		return
-	}
-	c := conduct{strikes: n.strikes, avoidUntil: n.avoidUntil, avoidFor: n.avoidFor,
-		avoidCount: n.avoidCount, lastBad: n.lastBad}
-	if !l.now.Before(c.expires(l.t)) {
-		return
-	}
-	delete(l.conduct, n.tile)
-	for len(l.conduct) >= l.t.conductMax {
-		// Full: forget the expired, else the one that expires first.
-		var first p2p.TileID
-		var at time.Time
-		for k, o := range l.conduct {
-			e := o.expires(l.t)
-			if !l.now.Before(e) {
-				delete(l.conduct, k)
-				continue
-			}
-			if at.IsZero() || e.Before(at) {
-				first, at = k, e
-			}
-		}
-		if len(l.conduct) >= l.t.conductMax {
-			delete(l.conduct, first)
-		}
-	}
-	l.conduct[n.tile] = c
-}
-
-// recall gives a neighbour that connects what was remembered of its tile.
-func (l *loop) recall(n *nbr) {
-	c, ok := l.conduct[n.tile]
-	if !ok {
-		return
-	}
-	delete(l.conduct, n.tile) // the live neighbour carries it now
-	if !l.now.Before(c.expires(l.t)) {
-		return
-	}
-	n.strikes, n.avoidUntil, n.avoidFor, n.avoidCount, n.lastBad = c.strikes, c.avoidUntil, c.avoidFor, c.avoidCount, c.lastBad
 }
 
 // sync: the neighbour's service (re)started or just saw us connect. Its
@@ -1097,15 +1033,7 @@ func (l *loop) fetchDropped(n *nbr, mf *mfetch) {
 // how often it can happen. t.vanishes of them within t.vanishWindow is
 // one strike: a neighbour that takes back whatever it is asked for.
 func (l *loop) fetchVanished(n *nbr, mf *mfetch) {
-	recent := n.vanished[:0]
-	for _, at := range n.vanished {
-		if l.now.Sub(at) < l.t.vanishWindow {
-			recent = append(recent, at)
-		}
-	}
-	n.vanished = append(recent, l.now)
-	if len(n.vanished) >= l.t.vanishes {
-		n.vanished = n.vanished[:0]
+	if n.conduct.vanish(l.now, l.t) {
 		l.fetchFailed(n, mf, "took back the files it announced")
 		return
 	}
@@ -1270,27 +1198,4 @@ func (l *loop) manifestTimeouts() {
 		}
 		l.askManifest(n, rf, mf)
 	}
-}
-
-// strike notes a neighbour that did not serve what it announced; enough
-// in a row and it is avoided.
-func (l *loop) strike(n *nbr, why string) {
-	n.strikes++
-	n.lastBad = l.now
-	if n.strikes >= l.t.strikes {
-		l.avoid(n, why)
-	}
-}
-
-// avoid stops asking n for anything for a while (doubling each time).
-func (l *loop) avoid(n *nbr, why string) {
-	n.strikes = 0
-	n.lastBad = l.now
-	n.avoidUntil = l.now.Add(n.avoidFor)
-	l.log.Warn("mfz avoiding neighbour", "dir", n.dir.String(), "for", n.avoidFor, "reason", why)
-	n.avoidFor = min(2*n.avoidFor, l.t.avoidMax)
-	n.avoidCount++
-	l.counters.Avoided++
-	l.cancelAsms(n, nil)
-	l.dropFetchesFrom(n.dir)
 }

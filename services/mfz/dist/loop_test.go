@@ -562,7 +562,7 @@ func TestBogusNewerVersionsDoNotStarveName(t *testing.T) {
 		}
 		if !n.avoided(x.l.now) {
 			t.Fatalf("honest first %v: a neighbour whose manifests are refused again and again is not avoided (%d strikes, %d refused)",
-				honestFirst, n.strikes, x.l.counters.Refused)
+				honestFirst, n.conduct.strikes, x.l.counters.Refused)
 		}
 		if x.l.counters.Refused != uint64(x.l.t.strikes) {
 			t.Errorf("honest first %v: %d refused before avoiding, want %d", honestFirst, x.l.counters.Refused, x.l.t.strikes)
@@ -571,8 +571,8 @@ func TestBogusNewerVersionsDoNotStarveName(t *testing.T) {
 		if f := x.l.files[honest.id]; f == nil || !f.receiving() {
 			t.Fatalf("honest first %v: no transfer of the honest version", honestFirst)
 		}
-		if x.l.nbrs[packet.SE].strikes != 0 {
-			t.Errorf("honest first %v: the honest neighbour has %d strikes", honestFirst, x.l.nbrs[packet.SE].strikes)
+		if x.l.nbrs[packet.SE].conduct.strikes != 0 {
+			t.Errorf("honest first %v: the honest neighbour has %d strikes", honestFirst, x.l.nbrs[packet.SE].conduct.strikes)
 		}
 	}
 }
@@ -607,8 +607,8 @@ func TestSlowManifestAbandonedAtDeadline(t *testing.T) {
 	if took > limit+time.Second {
 		t.Errorf("abandoned after %v, deadline %v", took, limit)
 	}
-	if n.strikes != 1 {
-		t.Errorf("the slow neighbour has %d strikes, want 1", n.strikes)
+	if n.conduct.strikes != 1 {
+		t.Errorf("the slow neighbour has %d strikes, want 1", n.conduct.strikes)
 	}
 	if mf := x.l.fetches[sf.id]; mf == nil || mf.from != packet.SE || len(getManifests(x.h.take(t, packet.SE))) == 0 {
 		t.Fatalf("the manifest is not asked of the other neighbour that has it")
@@ -629,15 +629,15 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 	if !n.avoided(x.l.now) {
 		t.Fatal("not avoided after its strikes")
 	}
-	until, next := n.avoidUntil, n.avoidFor
+	until, next := n.conduct.avoidUntil, n.conduct.avoidFor
 	x.tick(time.Second)
 	x.l.disconnect(packet.ET)
 	x.tick(time.Second)
 	x.l.connect(packet.ET, tile)
 	n = x.l.nbrs[packet.ET]
-	if !n.avoided(x.l.now) || n.avoidUntil != until || n.avoidFor != next || n.strikes != 1 {
+	if !n.avoided(x.l.now) || n.conduct.avoidUntil != until || n.conduct.avoidFor != next || n.conduct.strikes != 1 {
 		t.Fatalf("after reconnecting: avoided %v until %v (was %v), next %v (was %v), strikes %d",
-			n.avoided(x.l.now), n.avoidUntil, until, n.avoidFor, next, n.strikes)
+			n.avoided(x.l.now), n.conduct.avoidUntil, until, n.conduct.avoidFor, next, n.conduct.strikes)
 	}
 	sf := x.pack("a.mfz", 1, 900, 1024)
 	x.h.take(t, packet.ET)
@@ -654,8 +654,8 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 	// And the bad one, back after its record expired, too.
 	x.l.now = until.Add(x.l.t.avoidMax + time.Second)
 	x.l.connect(packet.ET, tile)
-	if n := x.l.nbrs[packet.ET]; n.avoided(x.l.now) || n.strikes != 0 || n.avoidFor != x.l.t.avoidFor {
-		t.Fatalf("expired record still applies: strikes %d, next avoidance %v", n.strikes, n.avoidFor)
+	if n := x.l.nbrs[packet.ET]; n.avoided(x.l.now) || n.conduct.strikes != 0 || n.conduct.avoidFor != x.l.t.avoidFor {
+		t.Fatalf("expired record still applies: strikes %d, next avoidance %v", n.conduct.strikes, n.conduct.avoidFor)
 	}
 	// The memory is bounded.
 	for i := 0; i < 3*x.l.t.conductMax; i++ {
@@ -665,8 +665,8 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 		x.l.disconnect(packet.ET)
 		x.l.now = x.l.now.Add(time.Millisecond)
 	}
-	if len(x.l.conduct) > x.l.t.conductMax {
-		t.Fatalf("%d tiles remembered, limit %d", len(x.l.conduct), x.l.t.conductMax)
+	if len(x.l.remembered) > x.l.t.conductMax {
+		t.Fatalf("%d tiles remembered, limit %d", len(x.l.remembered), x.l.t.conductMax)
 	}
 }
 

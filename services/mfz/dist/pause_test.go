@@ -102,8 +102,8 @@ func TestFullDiskPausesTransfer(t *testing.T) {
 		t.Errorf("%d error lines in the log in 2 minutes, want one per backoff step:\n%s", lines, logged.String())
 	}
 	n := x.l.nbrs[packet.ET]
-	if n.strikes != 0 || n.avoided(x.l.now) || x.l.counters.Avoided != 0 {
-		t.Errorf("the neighbour that served the blocks is blamed for our disk: %d strikes, avoided %v", n.strikes, n.avoided(x.l.now))
+	if n.conduct.strikes != 0 || n.avoided(x.l.now) || x.l.counters.Avoided != 0 {
+		t.Errorf("the neighbour that served the blocks is blamed for our disk: %d strikes, avoided %v", n.conduct.strikes, n.avoided(x.l.now))
 	}
 	if f.nhave != nheld {
 		t.Errorf("held %d blocks, had %d", f.nhave, nheld)
@@ -172,8 +172,8 @@ func TestFullDiskAtBeginRetries(t *testing.T) {
 	if x.l.isRefused(sf.id) || x.l.counters.Refused != 0 {
 		t.Fatal("a manifest the store could not write for lack of space is refused")
 	}
-	if n := x.l.nbrs[packet.ET]; n.strikes != 0 || n.avoided(x.l.now) {
-		t.Fatalf("the neighbour is blamed for our disk: %d strikes", n.strikes)
+	if n := x.l.nbrs[packet.ET]; n.conduct.strikes != 0 || n.avoided(x.l.now) {
+		t.Fatalf("the neighbour is blamed for our disk: %d strikes", n.conduct.strikes)
 	}
 	x.l.snapshot()
 	if p := x.s.Snapshot().Paused; !strings.Contains(p, "no space left on") {

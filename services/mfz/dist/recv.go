@@ -45,15 +45,11 @@ type nbr struct {
 	srtt, rttvar time.Duration
 	sampleAt     time.Time // a request sent into an empty pipe, for an RTT sample
 	backoff      uint
-	strikes      int
-	avoidUntil   time.Time
-	avoidFor     time.Duration
-	avoidCount   int
-	lastBad      time.Time // its last strike or avoidance
 
-	mfTokens   int         // fresh manifest fetches it may start now (fetchToken)
-	mfRefillAt time.Time   // when its next token comes, while it has fewer than t.mfBurst
-	vanished   []time.Time // recent fetches whose file it took back (fetchVanished), fewer than t.vanishes
+	conduct conduct // strikes and avoidance: conduct.go
+
+	mfTokens   int       // fresh manifest fetches it may start now (fetchToken)
+	mfRefillAt time.Time // when its next token comes, while it has fewer than t.mfBurst
 
 	syncAt      time.Time // when we last answered its SYNC
 	syncPending bool      // a SYNC came within syncGap of that: answer it when the gap ends
@@ -68,7 +64,7 @@ type nbr struct {
 
 func newNbr(d packet.Dir, tile p2p.TileID, l *loop) *nbr {
 	n := &nbr{dir: d, tile: tile, byFid: map[fileID]*rfile{}, bfSent: map[fileID]time.Time{},
-		avoidFor: l.t.avoidFor, rateAt: l.now, mfTokens: l.t.mfBurst}
+		conduct: newConduct(l.t), rateAt: l.now, mfTokens: l.t.mfBurst}
 	for _, hn := range l.h.Neighbours() {
 		if hn.Dir == d && hn.RTT > 0 {
 			n.srtt, n.rttvar = hn.RTT, hn.RTT/2
@@ -85,7 +81,7 @@ func (n *nbr) resetRemote() {
 	clear(n.byFid)
 }
 
-func (n *nbr) avoided(now time.Time) bool { return now.Before(n.avoidUntil) }
+func (n *nbr) avoided(now time.Time) bool { return n.conduct.avoided(now) }
 
 // timeout is how long the neighbour may stay silent while chunks are
 // outstanding: twice the smoothed request-to-first-data time plus four
@@ -503,7 +499,7 @@ func (l *loop) gotBlock(n *nbr, f *file, b, length int) {
 	f.advanceLow()
 	f.sources[n.dir].Blocks++
 	f.sources[n.dir].Bytes += int64(length)
-	n.strikes = 0
+	n.conduct.served()
 	l.counters.BlocksIn++
 	l.haves[f] = append(l.haves[f], b)
 	if f.nhave == f.blocks {

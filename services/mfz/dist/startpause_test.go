@@ -81,8 +81,8 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 	if x.l.begins.paused() {
 		t.Errorf("new transfers are paused for all: %v", x.l.begins.err)
 	}
-	if n := x.l.nbrs[packet.ET]; n.strikes != 0 || n.avoided(x.l.now) || x.l.isRefused(bad.id) {
-		t.Errorf("the neighbour is blamed for our disk: %d strikes, refused %v", n.strikes, x.l.isRefused(bad.id))
+	if n := x.l.nbrs[packet.ET]; n.conduct.strikes != 0 || n.avoided(x.l.now) || x.l.isRefused(bad.id) {
+		t.Errorf("the neighbour is blamed for our disk: %d strikes, refused %v", n.conduct.strikes, x.l.isRefused(bad.id))
 	}
 	x.l.snapshot()
 	st := x.s.Snapshot()

@@ -214,7 +214,7 @@ func (l *loop) snapshot() {
 			Serving: n.jobChunks, RTTms: float64(n.srtt) / float64(time.Millisecond), BytesPerS: n.rate,
 			BadBlocks: n.badBlocks, Timeouts: n.timeoutsN, NotHave: n.notHaves}
 		if n.avoided(l.now) {
-			ns.AvoidedS = n.avoidUntil.Sub(l.now).Seconds()
+			ns.AvoidedS = n.conduct.avoidUntil.Sub(l.now).Seconds()
 		}
 		for _, rf := range n.byFid {
 			ns.Files = append(ns.Files, NeighbourFile{Name: rf.name, Version: rf.version, ID: rf.id.String(),
