@@ -197,7 +197,7 @@ func (x *harness) check(t testing.TB) {
 			continue
 		}
 		sum := 0
-		for _, a := range n.asms {
+		for _, a := range n.win.asms {
 			if a.dead {
 				t.Fatalf("dead block %d on %v", a.block, n.dir)
 			}
@@ -211,16 +211,16 @@ func (x *harness) check(t testing.TB) {
 		if n.syncPending && l.now.Sub(n.syncAt) >= l.t.syncGap {
 			t.Fatalf("%v: a SYNC left unanswered %v after the last answer", n.dir, l.now.Sub(n.syncAt))
 		}
-		if n.avoided(l.now) && (n.inflight > 0 || len(n.asms) > 0) {
-			t.Fatalf("%v: avoided with %d chunks and %d blocks asked", n.dir, n.inflight, len(n.asms))
+		if n.avoided(l.now) && (n.win.inflight > 0 || len(n.win.asms) > 0) {
+			t.Fatalf("%v: avoided with %d chunks and %d blocks asked", n.dir, n.win.inflight, len(n.win.asms))
 		}
-		if n.inflight != sum || sum != liveOut(n) {
-			t.Fatalf("%v: inflight %d, asked %d, outstanding entries %d", n.dir, n.inflight, sum, liveOut(n))
+		if n.win.inflight != sum || sum != liveOut(n) {
+			t.Fatalf("%v: inflight %d, asked %d, outstanding entries %d", n.dir, n.win.inflight, sum, liveOut(n))
 		}
-		if len(n.byFid) > maxHandle+1 || len(n.asms) > 64 || len(n.ctrl)-n.ctrlHead > l.t.ctrlQueue ||
-			len(n.jobs) > l.t.serveQueue || len(n.out)-n.outHead > 4*l.t.window+64 {
-			t.Fatalf("%v: %d files, %d blocks, %d ctrl, %d jobs, %d out", n.dir, len(n.byFid), len(n.asms),
-				len(n.ctrl)-n.ctrlHead, len(n.jobs), len(n.out)-n.outHead)
+		if len(n.byFid) > maxHandle+1 || len(n.win.asms) > 64 || len(n.ctrl)-n.ctrlHead > l.t.ctrlQueue ||
+			len(n.jobs) > l.t.serveQueue || len(n.win.out)-n.win.outHead > 4*l.t.window+64 {
+			t.Fatalf("%v: %d files, %d blocks, %d ctrl, %d jobs, %d out", n.dir, len(n.byFid), len(n.win.asms),
+				len(n.ctrl)-n.ctrlHead, len(n.jobs), len(n.win.out)-n.win.outHead)
 		}
 		jc := 0
 		for _, j := range n.jobs {
@@ -246,7 +246,7 @@ func (x *harness) check(t testing.TB) {
 			if f.have.Has(b) {
 				k++
 			}
-			if d := f.fetching[b]; d != 0 && (l.nbrs[d] == nil || l.nbrs[d].findAsm(f, b) == nil) {
+			if d := f.fetching[b]; d != 0 && (l.nbrs[d] == nil || l.nbrs[d].win.find(f, b) == nil) {
 				t.Fatalf("block %d of %s owned by %v, which is not fetching it", b, f.name, d)
 			}
 		}

@@ -265,7 +265,7 @@ func (l *loop) busy() bool {
 		return true
 	}
 	for _, n := range l.nbrs {
-		if n != nil && (len(n.ctrl) > n.ctrlHead || len(n.jobs) > 0 || n.inflight > 0 || len(n.asms) > 0) {
+		if n != nil && (len(n.ctrl) > n.ctrlHead || len(n.jobs) > 0 || n.win.busy()) {
 			return true
 		}
 	}
@@ -1187,7 +1187,7 @@ func (l *loop) manifestTimeouts() {
 			continue
 		}
 		// Silence: ask again, waiting twice as long each time in a row.
-		if l.now.Sub(mf.askedAt) < min(n.timeout(l.t)<<min(mf.tries, 4), l.t.maxRTO) {
+		if l.now.Sub(mf.askedAt) < min(n.win.rto(l.t)<<min(mf.tries, 4), l.t.maxRTO) {
 			continue
 		}
 		mf.tries++

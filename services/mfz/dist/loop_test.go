@@ -244,7 +244,7 @@ func requests(ms []msg) (out []requestMsg) {
 // liveOut counts n's outstanding-chunk entries of blocks still being fetched.
 func liveOut(n *nbr) int {
 	k := 0
-	for _, e := range n.out[n.outHead:] {
+	for _, e := range n.win.out[n.win.outHead:] {
 		if !e.a.dead {
 			k++
 		}
@@ -264,13 +264,13 @@ func TestProbeThenBlockDoneKeepsWindow(t *testing.T) {
 	x.turn()
 	n := x.l.nbrs[packet.ET]
 	reqs := requests(x.h.take(t, packet.ET))
-	if len(reqs) == 0 || n.inflight == 0 {
-		t.Fatalf("nothing asked: %d requests, inflight %d", len(reqs), n.inflight)
+	if len(reqs) == 0 || n.win.inflight == 0 {
+		t.Fatalf("nothing asked: %d requests, inflight %d", len(reqs), n.win.inflight)
 	}
 	// Silence: a probe re-asks the oldest chunks (of block 0).
 	x.advance(time.Second)
-	if n.timeoutsN != 1 {
-		t.Fatalf("timeouts %d, want 1", n.timeoutsN)
+	if n.win.timeouts != 1 {
+		t.Fatalf("timeouts %d, want 1", n.win.timeouts)
 	}
 	x.h.take(t, packet.ET)
 	// The original answers arrive, in order, for every request.
@@ -283,15 +283,15 @@ func TestProbeThenBlockDoneKeepsWindow(t *testing.T) {
 	if f.nhave != f.blocks {
 		t.Fatalf("held %d of %d blocks", f.nhave, f.blocks)
 	}
-	if n.inflight != liveOut(n) || n.inflight != 0 {
-		t.Fatalf("inflight %d with %d chunks really outstanding", n.inflight, liveOut(n))
+	if n.win.inflight != liveOut(n) || n.win.inflight != 0 {
+		t.Fatalf("inflight %d with %d chunks really outstanding", n.win.inflight, liveOut(n))
 	}
 	// Nothing is outstanding, so no timer fires and n is not avoided.
 	for i := 0; i < 40; i++ {
 		x.advance(time.Second)
 	}
-	if n.timeoutsN != 1 || n.avoided(x.l.now) {
-		t.Fatalf("after the block: %d timeouts, avoided %v", n.timeoutsN, n.avoided(x.l.now))
+	if n.win.timeouts != 1 || n.avoided(x.l.now) {
+		t.Fatalf("after the block: %d timeouts, avoided %v", n.win.timeouts, n.avoided(x.l.now))
 	}
 }
 
@@ -314,11 +314,11 @@ func TestDuplicateChunksAreNotProgress(t *testing.T) {
 		x.in(packet.ET, dup)
 		x.advance(50 * time.Millisecond)
 	}
-	if n.timeoutsN == 0 {
+	if n.win.timeouts == 0 {
 		t.Fatalf("15 s without the chunks asked for and no timeout")
 	}
 	if !n.avoided(x.l.now) {
-		t.Errorf("a neighbour that never serves what it is asked is not avoided (%d timeouts)", n.timeoutsN)
+		t.Errorf("a neighbour that never serves what it is asked is not avoided (%d timeouts)", n.win.timeouts)
 	}
 }
 
@@ -589,7 +589,7 @@ func TestSlowManifestAbandonedAtDeadline(t *testing.T) {
 	x.turn()
 	x.h.take(t, packet.ET)
 	n := x.l.nbrs[packet.ET]
-	gap := n.timeout(x.l.t) - 10*time.Millisecond
+	gap := n.win.rto(x.l.t) - 10*time.Millisecond
 	limit := x.l.t.mfFloor + time.Duration(len(sf.signed))*time.Second/time.Duration(x.l.t.mfRate)
 	start := x.l.now
 	// SE announces it too, a little later: the slow one keeps the fetch.

@@ -185,10 +185,8 @@ func (l *loop) mayFetch(f *file) bool {
 		if n == nil {
 			continue
 		}
-		for _, a := range n.asms {
-			if a.f == f {
-				return false
-			}
+		if n.win.fetching(f) {
+			return false
 		}
 	}
 	return true

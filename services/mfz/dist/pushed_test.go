@@ -81,8 +81,8 @@ func TestPushWhileReceivingAnnouncedAtOnce(t *testing.T) {
 		t.Fatalf("the file is not held whole: receiving %v, %d of %d blocks", f.receiving(), f.nhave, f.blocks)
 	}
 	n := x.l.nbrs[packet.ET]
-	if len(n.asms) != 0 || n.inflight != 0 {
-		t.Errorf("blocks of the pushed file still being fetched: %d assemblies, %d chunks in flight", len(n.asms), n.inflight)
+	if len(n.win.asms) != 0 || n.win.inflight != 0 {
+		t.Errorf("blocks of the pushed file still being fetched: %d assemblies, %d chunks in flight", len(n.win.asms), n.win.inflight)
 	}
 	x.l.snapshot()
 	if st := x.s.Snapshot(); len(st.Transfers) != 0 || len(st.Files) != 1 || st.Files[0].CompletedAt == 0 {

@@ -210,9 +210,9 @@ func (l *loop) snapshot() {
 		if n == nil {
 			continue
 		}
-		ns := NeighbourStatus{Dir: n.dir, Files: []NeighbourFile{}, InFlight: n.inflight, Fetching: len(n.asms),
-			Serving: n.jobChunks, RTTms: float64(n.srtt) / float64(time.Millisecond), BytesPerS: n.rate,
-			BadBlocks: n.badBlocks, Timeouts: n.timeoutsN, NotHave: n.notHaves}
+		ns := NeighbourStatus{Dir: n.dir, Files: []NeighbourFile{}, InFlight: n.win.inflight, Fetching: len(n.win.asms),
+			Serving: n.jobChunks, RTTms: float64(n.win.rtt.srtt) / float64(time.Millisecond), BytesPerS: n.win.rate,
+			BadBlocks: n.badBlocks, Timeouts: n.win.timeouts, NotHave: n.notHaves}
 		if n.avoided(l.now) {
 			ns.AvoidedS = n.conduct.avoidUntil.Sub(l.now).Seconds()
 		}
