@@ -205,8 +205,8 @@ func (x *harness) check(t testing.TB) {
 				sum += int(k)
 			}
 		}
-		if n.mfTokens < 0 || n.mfTokens > l.t.mfBurst {
-			t.Fatalf("%v: %d manifest fetch tokens, at most %d", n.dir, n.mfTokens, l.t.mfBurst)
+		if n.tokens.n < 0 || n.tokens.n > l.t.mfBurst {
+			t.Fatalf("%v: %d manifest fetch tokens, at most %d", n.dir, n.tokens.n, l.t.mfBurst)
 		}
 		if n.syncPending && l.now.Sub(n.syncAt) >= l.t.syncGap {
 			t.Fatalf("%v: a SYNC left unanswered %v after the last answer", n.dir, l.now.Sub(n.syncAt))

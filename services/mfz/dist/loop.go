@@ -2,7 +2,6 @@ package dist
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"math/rand"
@@ -100,22 +99,6 @@ type refusal struct {
 	reason string
 }
 
-// mfetch is a signed manifest being fetched from one neighbour.
-type mfetch struct {
-	id       fileID
-	name     string
-	version  int64
-	from     packet.Dir
-	buf      []byte
-	total    int
-	got      int
-	askedAt  time.Time // last ask or progress
-	askOff   int
-	tries    int       // silences in a row
-	started  time.Time // the first ask
-	deadline time.Time // abandoned (and the neighbour struck) if not complete by then
-}
-
 type completion struct {
 	f   *file
 	err error
@@ -138,7 +121,7 @@ type loop struct {
 	handles    [maxHandle + 1]*file
 	nextH      int
 	nbrs       [8]*nbr
-	fetches    map[fileID]*mfetch
+	fetches    fetchTable
 	refused    map[fileID]refusal
 	remembered conductBook // the conduct of disconnected tiles
 	done       chan completion
@@ -159,7 +142,7 @@ func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 		rng:        rand.New(rand.NewSource(time.Now().UnixNano())),
 		files:      map[fileID]*file{},
 		byName:     map[string]*file{},
-		fetches:    map[fileID]*mfetch{},
+		fetches:    fetchTable{},
 		refused:    map[fileID]refusal{},
 		remembered: conductBook{},
 		done:       make(chan completion, 16),
@@ -659,15 +642,6 @@ func (l *loop) disconnect(d packet.Dir) {
 	l.reconsiderAll()
 }
 
-// dropFetchesFrom forgets the manifest fetches asked of the neighbour on d.
-func (l *loop) dropFetchesFrom(d packet.Dir) {
-	for id, mf := range l.fetches {
-		if mf.from == d {
-			delete(l.fetches, id)
-		}
-	}
-}
-
 // sync: the neighbour's service (re)started or just saw us connect. Its
 // handles are new and whatever it asked of us before is void: that is
 // forgotten at once, before the announcements that follow the SYNC. The
@@ -889,313 +863,4 @@ func (l *loop) have(n *nbr, m *haveMsg) {
 			rf.have.Set(b)
 		}
 	})
-}
-
-func (l *loop) reconsiderAll() {
-	for _, n := range l.nbrs {
-		l.considerNbr(n)
-	}
-}
-
-// consider starts fetching the manifest of a file a neighbour announced if
-// it dominates what we hold of its name.
-//
-// At most t.manifests fetches run from one neighbour: a neighbour
-// announcing files we refuse, or streaming manifests slowly, holds its own
-// slots and nobody else's, so an honest neighbour's announcement of the
-// same name (older or not) is fetched meanwhile. A newer announcement of a
-// name being fetched from n takes that fetch over (retarget), and fresh
-// fetches from n spend its fetch tokens (fetchToken).
-func (l *loop) consider(n *nbr, rf *rfile) {
-	if l.files[rf.id] != nil || l.fetches[rf.id] != nil || l.isRefused(rf.id) {
-		return
-	}
-	if cur := l.byName[rf.name]; cur != nil && !dominates(rf.version, rf.id, cur.version, cur.id) {
-		return
-	}
-	if n.avoided(l.now) || !l.mayStart(rf.id) {
-		return
-	}
-	k := 0
-	for _, mf := range l.fetches {
-		if mf.from != n.dir {
-			continue
-		}
-		if mf.name == rf.name {
-			if dominates(rf.version, rf.id, mf.version, mf.id) {
-				// It moved on to a newer one of the name: fetch that instead.
-				l.retarget(mf, rf)
-			}
-			return
-		}
-		k++
-	}
-	if k >= l.t.manifests || !l.fetchToken(n) {
-		return
-	}
-	mf := &mfetch{id: rf.id, name: rf.name, version: rf.version, from: n.dir,
-		started: l.now, deadline: l.now.Add(l.t.mfFloor)}
-	l.fetches[rf.id] = mf
-	l.askManifest(n, rf, mf)
-}
-
-// retarget points n's manifest fetch mf at rf, a newer file of the same
-// name that n announced meanwhile. The fetch keeps its start, deadline and
-// silences in a row, and the new file is asked for when the silence timer
-// fires next, not at once: a newer announcement used to replace the fetch
-// with a fresh one and ask at once, so a neighbour announcing ever-newer
-// versions it never served got a GET_MANIFEST for each (16k) and no fetch
-// of it ever timed out. Now it costs no more GET_MANIFESTs than a silent
-// neighbour, and is struck the same way (TestAnnouncementFloodBounded). An
-// honest neighbour that moved on serves the newer manifest when asked, a
-// timeout later at most.
-func (l *loop) retarget(mf *mfetch, rf *rfile) {
-	delete(l.fetches, mf.id)
-	mf.id, mf.version = rf.id, rf.version
-	mf.buf, mf.total, mf.got, mf.askOff = nil, 0, 0, 0
-	l.fetches[mf.id] = mf
-}
-
-// fetchToken spends one of n's tokens for a fresh manifest fetch, and
-// reports whether it had one. n holds at most t.mfBurst; one comes back
-// every t.mfRefill, and each manifest n serves that is not refused for
-// what it is gives one back (returnToken), so an honest neighbour is
-// never held back, while one whose fetches keep ending without a manifest
-// (voided by its SYNC, answered "gone") gets a few a second at most.
-func (l *loop) fetchToken(n *nbr) bool {
-	for n.mfTokens < l.t.mfBurst && !l.now.Before(n.mfRefillAt) {
-		n.mfTokens++
-		n.mfRefillAt = n.mfRefillAt.Add(l.t.mfRefill)
-	}
-	if n.mfTokens == 0 {
-		return false
-	}
-	if n.mfTokens == l.t.mfBurst {
-		n.mfRefillAt = l.now.Add(l.t.mfRefill)
-	}
-	n.mfTokens--
-	return true
-}
-
-// returnToken gives n back the token of a fetch that did not end by its
-// fault: it served the manifest, or another neighbour's newer one won.
-func (l *loop) returnToken(n *nbr) { n.mfTokens = min(n.mfTokens+1, l.t.mfBurst) }
-
-// announcesNewer reports whether n announces a file of mf's name that
-// dominates mf's.
-func announcesNewer(n *nbr, mf *mfetch) bool {
-	for _, rf := range n.byFid {
-		if rf.name == mf.name && dominates(rf.version, rf.id, mf.version, mf.id) {
-			return true
-		}
-	}
-	return false
-}
-
-// considerNbr looks again at everything n announced (one of its fetch
-// slots came free).
-func (l *loop) considerNbr(n *nbr) {
-	if n == nil {
-		return
-	}
-	for _, rf := range n.byFid {
-		l.consider(n, rf)
-	}
-}
-
-// fetchFailed drops a manifest fetch that n did not serve and strikes n;
-// the file is asked of another neighbour that announced it first.
-func (l *loop) fetchFailed(n *nbr, mf *mfetch, why string) {
-	l.fetchDropped(n, mf)
-	l.strike(n, why)
-	if !n.avoided(l.now) {
-		l.considerNbr(n)
-	}
-}
-
-// fetchDropped forgets the manifest fetch mf asked of n and asks another
-// neighbour that announced the file.
-func (l *loop) fetchDropped(n *nbr, mf *mfetch) {
-	delete(l.fetches, mf.id)
-	for _, o := range l.nbrs {
-		if o != nil && o != n {
-			if rf := o.byFid[mf.id]; rf != nil {
-				l.consider(o, rf)
-			}
-		}
-	}
-}
-
-// fetchVanished drops the manifest fetch mf, whose file n took back
-// (NOTHAVE "gone", its handle given to another file) with nothing newer
-// of the name announced. Once is no fault: a file removed by hand, a
-// handle reused; the fetch cost n one of its fetch tokens, which bound
-// how often it can happen. t.vanishes of them within t.vanishWindow is
-// one strike: a neighbour that takes back whatever it is asked for.
-func (l *loop) fetchVanished(n *nbr, mf *mfetch) {
-	if n.conduct.vanish(l.now, l.t) {
-		l.fetchFailed(n, mf, "took back the files it announced")
-		return
-	}
-	l.fetchDropped(n, mf)
-	l.considerNbr(n) // its slot is free
-}
-
-func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
-	mf.askedAt, mf.askOff = l.now, mf.got
-	l.sendCtrl(n, appendGetManifest(l.buf[:0], rf.handle, mf.got))
-}
-
-func (l *loop) manifestSeg(n *nbr, m *manifestMsg) {
-	rf := n.rh[m.handle]
-	if rf == nil {
-		return
-	}
-	mf := l.fetches[rf.id]
-	if mf == nil || mf.from != n.dir {
-		return
-	}
-	if mf.buf == nil {
-		mf.total = int(m.total)
-		mf.buf = make([]byte, 0, mf.total)
-		// Now its size is known: it may take the floor plus its size at
-		// a conservative rate, and no longer.
-		mf.deadline = mf.started.Add(l.t.mfFloor + time.Duration(mf.total)*time.Second/time.Duration(l.t.mfRate))
-	}
-	if int(m.total) != mf.total {
-		l.counters.Malformed++
-		return
-	}
-	switch off := int(m.offset); {
-	case off == mf.got:
-		mf.buf = append(mf.buf, m.data...)
-		mf.got += len(m.data)
-		mf.askedAt = l.now
-		mf.tries = 0
-	case off > mf.got:
-		// A segment was lost: ask again from the gap, once per gap.
-		if mf.askOff != mf.got {
-			l.askManifest(n, rf, mf)
-		}
-		return
-	default:
-		return
-	}
-	if mf.got < mf.total {
-		return
-	}
-	delete(l.fetches, mf.id)
-	defer l.considerNbr(n) // its slot is free
-	signed := mf.buf
-	man, _, err := mfz.SplitSignedManifest(signed)
-	if err != nil || fidOf(sha256.Sum256(man)) != mf.id {
-		// It announced one file and sent another: a lying neighbour.
-		l.counters.BadManifests++
-		l.strike(n, "manifest does not match its announced id")
-		return
-	}
-	if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
-		// A newer one of the name came from someone else meanwhile.
-		l.returnToken(n)
-		return
-	}
-	l.counters.ManifestsIn++
-	if pm, err := mfz.ParseManifest(man); err != nil || pm.Name != rf.name || pm.Version != rf.version ||
-		pm.BlockCount() != rf.blocks || pm.IsTombstone() != rf.tomb {
-		// A manifest that does not parse, or is not what it announced.
-		why := "manifest does not match its announcement"
-		if err != nil {
-			why = err.Error()
-		}
-		l.counters.BadManifests++
-		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "dir", n.dir.String(), "err", why)
-		l.refuse(mf.id, why)
-		l.strike(n, "announced a bad manifest")
-		return
-	}
-	p, err := l.st.Begin(signed)
-	if err != nil {
-		if errors.Is(err, mfz.ErrExists) {
-			l.returnToken(n)
-			l.resync()
-			return
-		}
-		if local(err) {
-			// This tile's disk (full...): the manifest may be good, and
-			// n is not to blame. No new transfer of it (or of any, if the
-			// disk failed) until the pause ends.
-			l.returnToken(n)
-			l.beginFailed(mf, err)
-			return
-		}
-		l.log.Info("mfz manifest refused", "name", mf.name, "version", mf.version, "dir", n.dir.String(), "err", err)
-		l.refuse(mf.id, err.Error())
-		if neighbourFault(err) {
-			// Untrusted, badly signed, malformed: it offers what no tile
-			// here will take, and holds a fetch slot each time.
-			l.strike(n, "announced a manifest we refuse")
-		} else {
-			l.returnToken(n)
-		}
-		return
-	}
-	l.returnToken(n)
-	l.beginWorked(mf.id)
-	if p.Done() { // a tombstone, installed at once
-		l.resync()
-		return
-	}
-	pm := p.Manifest()
-	f := l.addTransfer(p, pm, pm.Hash())
-	f.started = l.now
-	l.rebuildNames()
-}
-
-// neighbourFault reports whether Begin refused a manifest for what it is
-// (signer, signature, format) rather than for what this tile holds (a
-// newer version or tombstone arrived meanwhile) or a local disk error.
-func neighbourFault(err error) bool { return mfz.Classify(err) == mfz.FaultData }
-
-func (l *loop) manifestTimeouts() {
-	for id, mf := range l.fetches {
-		n := l.nbrs[mf.from]
-		if n == nil {
-			delete(l.fetches, id)
-			continue
-		}
-		if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
-			delete(l.fetches, id) // a newer one of the name came meanwhile
-			l.returnToken(n)
-			continue
-		}
-		rf := n.byFid[id]
-		if rf == nil {
-			if announcesNewer(n, mf) {
-				// It moved on to a newer one we do not fetch from it
-				// (held, refused, or fetched from another).
-				delete(l.fetches, id)
-				continue
-			}
-			// It took back (NOTHAVE "gone", a handle given to another
-			// file) a file it announced and we asked it for.
-			l.fetchVanished(n, mf)
-			continue
-		}
-		if !l.now.Before(mf.deadline) {
-			l.counters.Timeouts++
-			l.fetchFailed(n, mf, "manifest too slow")
-			continue
-		}
-		// Silence: ask again, waiting twice as long each time in a row.
-		if l.now.Sub(mf.askedAt) < min(n.win.rto(l.t)<<min(mf.tries, 4), l.t.maxRTO) {
-			continue
-		}
-		mf.tries++
-		l.counters.Timeouts++
-		if mf.tries > 4 {
-			l.fetchFailed(n, mf, "manifest not served")
-			continue
-		}
-		l.askManifest(n, rf, mf)
-	}
 }

@@ -32,8 +32,7 @@ type nbr struct {
 
 	conduct conduct // strikes and avoidance: conduct.go
 
-	mfTokens   int       // fresh manifest fetches it may start now (fetchToken)
-	mfRefillAt time.Time // when its next token comes, while it has fewer than t.mfBurst
+	tokens tokenBucket // fresh manifest fetches it may start (fetch.go)
 
 	syncAt      time.Time // when we last answered its SYNC
 	syncPending bool      // a SYNC came within syncGap of that: answer it when the gap ends
@@ -50,7 +49,7 @@ func newNbr(d packet.Dir, tile p2p.TileID, l *loop) *nbr {
 		}
 	}
 	return &nbr{dir: d, tile: tile, byFid: map[fileID]*rfile{}, bfSent: map[fileID]time.Time{},
-		win: newWindow(newRTT(hello), l.now), conduct: newConduct(l.t), mfTokens: l.t.mfBurst}
+		win: newWindow(newRTT(hello), l.now), conduct: newConduct(l.t), tokens: newTokenBucket(l.t)}
 }
 
 func (n *nbr) resetRemote() {
