@@ -82,7 +82,7 @@ func FuzzLoop(f *testing.F) {
 	x.receiving(recv, packet.ET, 3)
 	x.h.take(f, packet.ET)
 	x.h.take(f, packet.SE)
-	hh := x.l.files[held.id].handle
+	hh := x.l.files.byID[held.id].handle
 
 	op := func(b []byte, dir byte, body []byte) []byte {
 		b = append(b, dir, byte(len(body)))
@@ -237,7 +237,7 @@ func (x *harness) check(t testing.TB) {
 			}
 		}
 	}
-	for _, f := range l.files {
+	for _, f := range l.files.byID {
 		if !f.receiving() {
 			continue
 		}

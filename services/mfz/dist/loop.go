@@ -14,59 +14,6 @@ import (
 	"github.com/t2tiles/itcd/services/mfz"
 )
 
-// file is a signed file this tile holds or is receiving. Only the loop
-// goroutine touches it.
-type file struct {
-	id      fileID
-	name    string
-	version int64
-	tomb    bool
-	m       *mfz.Manifest
-	signed  []byte
-	handle  uint8
-	blocks  int
-
-	// partial is set while the file is being received.
-	partial    *mfz.Partial
-	completing bool
-	have       mfz.Bitmap   // verified blocks (receiving only)
-	nhave      int          // blocks held
-	fetching   []packet.Dir // per block: the neighbour fetching it, 0 none
-	low        int          // every block below low is held
-	bytesHave  int64
-	resumed    int // blocks held when the transfer was (re)started here
-	started    time.Time
-	changedAt  time.Time // a block verified
-	sources    [8]SourceStatus
-
-	pause pause // a local store failure stopped it (a full disk): pause.go
-
-	completedAt time.Time // completed by transfer or push in this run
-	// reannounce: a change this important (complete, new) is announced
-	// again a few times soon after, in case the first was lost.
-	reannounceAt   time.Time
-	reannounceLeft int
-}
-
-func (f *file) receiving() bool { return f.partial != nil }
-
-// holds reports whether block b is verified here.
-func (f *file) holds(b int) bool {
-	if b < 0 || b >= f.blocks {
-		return false
-	}
-	if f.partial == nil {
-		return !f.tomb
-	}
-	return f.have.Has(b)
-}
-
-// dominates reports whether version v1 with file id id1 wins over v2 with
-// id2 by the dominance order of mfz.CompareVersions.
-func dominates(v1 int64, id1 fileID, v2 int64, id2 fileID) bool {
-	return mfz.CompareVersions(v1, id1[:], v2, id2[:]) > 0
-}
-
 // rfile is what a neighbour announced about one of its files.
 type rfile struct {
 	handle   uint8
@@ -93,17 +40,6 @@ func (r *rfile) held() int {
 	return r.have.Count(r.blocks)
 }
 
-// refusal remembers a file id whose manifest was refused.
-type refusal struct {
-	until  time.Time
-	reason string
-}
-
-type completion struct {
-	f   *file
-	err error
-}
-
 // loop is the protocol state; only Serve's goroutine touches it.
 type loop struct {
 	s   *Service
@@ -116,13 +52,10 @@ type loop struct {
 	now time.Time
 	rng *rand.Rand
 
-	files      map[fileID]*file
-	byName     map[string]*file // the dominant file of each name: what we announce
-	handles    [maxHandle + 1]*file
-	nextH      int
+	files      fileTable
 	nbrs       [8]*nbr
 	fetches    fetchTable
-	refused    map[fileID]refusal
+	refused    refusals
 	remembered conductBook // the conduct of disconnected tiles
 	done       chan completion
 	haves      map[*file][]int        // blocks verified since the last HAVE flush
@@ -140,10 +73,9 @@ func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 	return &loop{
 		s: s, h: h, st: s.store, log: h.Logger(), t: &s.t, wg: wg,
 		rng:        rand.New(rand.NewSource(time.Now().UnixNano())),
-		files:      map[fileID]*file{},
-		byName:     map[string]*file{},
+		files:      newFileTable(),
 		fetches:    fetchTable{},
-		refused:    map[fileID]refusal{},
+		refused:    refusals{},
 		remembered: conductBook{},
 		done:       make(chan completion, 16),
 		haves:      map[*file][]int{},
@@ -311,305 +243,6 @@ func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 	}
 }
 
-// --- files and the store ---
-
-// resync reconciles the file table with the store: live files and
-// tombstones from List, transfers from Partials. The store is the
-// authority; its events only say when to look.
-func (l *loop) resync() {
-	present := map[fileID]bool{}
-	for _, e := range l.st.List() {
-		id := fidOf(e.Hash)
-		present[id] = true
-		f := l.files[id]
-		if f != nil {
-			if f.receiving() && !f.completing {
-				// Installed behind our back (pushed, or dropped into
-				// live/) while it was being received.
-				l.installedAside(f)
-			}
-			continue
-		}
-		f = &file{id: id, name: e.Name, version: e.Version, tomb: e.Deleted,
-			m: e.Manifest, signed: e.Signed, blocks: e.Manifest.BlockCount(), handle: noHandle}
-		f.nhave = f.blocks
-		f.bytesHave = e.Manifest.BodyLen
-		if old := l.byName[e.Name]; old == nil || dominates(f.version, f.id, old.version, old.id) {
-			f.completedAt = l.now // newly installed while we run (push, hand, or startup)
-		}
-		l.addFile(f)
-	}
-	for _, p := range l.st.Partials() {
-		m := p.Manifest()
-		h := m.Hash()
-		id := fidOf(h)
-		present[id] = true
-		if f := l.files[id]; f != nil {
-			if f.partial == nil && !f.tomb {
-				continue
-			}
-			if f.partial != p && !f.completing {
-				f.partial = p
-			}
-			continue
-		}
-		if l.isRefused(id) {
-			// Its final check failed and the store kept it (a disk
-			// error): try again when the refusal ends, not at once.
-			continue
-		}
-		l.addTransfer(p, m, h)
-	}
-	for id, f := range l.files {
-		if !present[id] && !f.completing {
-			l.removeFile(f)
-		}
-	}
-	l.rebuildNames()
-}
-
-func (l *loop) addFile(f *file) {
-	f.handle = l.allocHandle(f)
-	l.files[f.id] = f
-}
-
-// addTransfer starts (or resumes) receiving the partial p.
-func (l *loop) addTransfer(p *mfz.Partial, m *mfz.Manifest, h mfz.Hash) *file {
-	f := &file{id: fidOf(h), name: m.Name, version: m.Version, m: m, signed: p.Signed(),
-		blocks: m.BlockCount(), partial: p, started: l.now, handle: noHandle}
-	f.have = p.Have()
-	if len(f.have) != (f.blocks+7)/8 {
-		f.have = mfz.NewBitmap(f.blocks)
-	}
-	for b := 0; b < f.blocks; b++ {
-		if f.have.Has(b) {
-			f.nhave++
-			f.bytesHave += int64(m.BlockLen(b))
-		}
-	}
-	f.resumed = f.nhave
-	l.counters.BlocksResumed += uint64(f.nhave)
-	f.fetching = make([]packet.Dir, f.blocks)
-	f.advanceLow()
-	l.addFile(f)
-	l.log.Info("mfz transfer", "name", f.name, "version", f.version, "blocks", f.blocks, "held", f.nhave)
-	if f.nhave == f.blocks {
-		l.startComplete(f)
-	}
-	return f
-}
-
-func (f *file) advanceLow() {
-	for f.low < f.blocks && f.have.Has(f.low) {
-		f.low++
-	}
-}
-
-// removeFile forgets a file the store no longer holds.
-func (l *loop) removeFile(f *file) {
-	l.endTransfer(f)
-	delete(l.files, f.id)
-	if f.handle != noHandle && l.handles[f.handle] == f {
-		l.handles[f.handle] = nil
-	}
-	delete(l.haves, f)
-}
-
-// finishTransfer makes f, now complete in the store, a file we hold.
-func (l *loop) finishTransfer(f *file) {
-	l.endTransfer(f)
-	f.partial, f.have, f.fetching = nil, nil, nil
-	f.nhave, f.bytesHave = f.blocks, f.m.BodyLen
-	f.completedAt = l.now
-}
-
-// installedAside ends the transfer of f, which the store now holds whole
-// because the same file was pushed or dropped into live/ meanwhile (the
-// store dropped the partial), and tells the neighbours at once, as for a
-// completion: they may be waiting for its blocks.
-func (l *loop) installedAside(f *file) {
-	l.log.Info("mfz transfer ended: the same file was installed (push or live/)", "name", f.name, "version", f.version)
-	l.finishTransfer(f)
-	l.announceHeld(f)
-}
-
-// announceHeld announces f, now held whole, to every neighbour, and again
-// a few times soon after in case the first was lost.
-func (l *loop) announceHeld(f *file) {
-	if l.byName[f.name] == f {
-		l.announceAll(f)
-		f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
-	}
-}
-
-// endTransfer stops fetching blocks of f from anyone.
-func (l *loop) endTransfer(f *file) {
-	for _, n := range l.nbrs {
-		if n == nil {
-			continue
-		}
-		l.cancelAsms(n, func(a *asm) bool { return a.f == f })
-	}
-}
-
-// allocHandle gives f a handle, going round 0..254 so a handle freed is
-// reused as late as possible.
-func (l *loop) allocHandle(f *file) uint8 {
-	for i := 0; i <= maxHandle; i++ {
-		h := (l.nextH + i) % (maxHandle + 1)
-		if l.handles[h] == nil {
-			l.handles[h] = f
-			l.nextH = h + 1
-			return uint8(h)
-		}
-	}
-	// More than 255 files: the oldest complete ones go unannounced.
-	return noHandle
-}
-
-// rebuildNames recomputes the dominant file of each name and announces
-// those that changed.
-func (l *loop) rebuildNames() {
-	best := map[string]*file{}
-	for _, f := range l.files {
-		if b := best[f.name]; b == nil || dominates(f.version, f.id, b.version, b.id) {
-			best[f.name] = f
-		}
-	}
-	for name, f := range best {
-		if l.byName[name] != f {
-			l.byName[name] = f
-			f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
-			// An older transfer of the name is pointless now.
-			for _, o := range l.files {
-				if o.name == name && o != f && o.receiving() && !o.completing {
-					l.abandon(o)
-				}
-			}
-			l.announceAll(f)
-		}
-	}
-	for name := range l.byName {
-		if best[name] == nil {
-			delete(l.byName, name)
-		}
-	}
-}
-
-// abandon stops an older transfer and drops its partial from the store.
-func (l *loop) abandon(f *file) {
-	l.log.Info("mfz transfer superseded", "name", f.name, "version", f.version)
-	l.counters.Superseded++
-	l.endTransfer(f)
-	if err := l.st.Abandon(f.name, f.version); err != nil && !errors.Is(err, mfz.ErrNotFound) {
-		l.log.Warn("mfz abandon", "name", f.name, "err", err)
-	}
-	l.removeFile(f)
-}
-
-func (l *loop) refuse(id fileID, why string) {
-	if len(l.refused) >= l.t.refusedMax {
-		var oldest fileID
-		var t time.Time
-		for k, r := range l.refused {
-			if t.IsZero() || r.until.Before(t) {
-				oldest, t = k, r.until
-			}
-		}
-		delete(l.refused, oldest)
-	}
-	l.refused[id] = refusal{until: l.now.Add(l.t.refuseFor), reason: why}
-	l.counters.Refused++
-}
-
-func (l *loop) isRefused(id fileID) bool {
-	r, ok := l.refused[id]
-	if ok && l.now.After(r.until) {
-		delete(l.refused, id)
-		return false
-	}
-	return ok
-}
-
-// --- completion ---
-
-func (l *loop) startComplete(f *file) {
-	if f.completing || f.partial == nil {
-		return
-	}
-	f.completing = true
-	p := f.partial
-	ctx := l.ctx
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		err := p.CompleteContext(ctx) // verifies the whole body: not in the loop; a stop cancels it
-		select {
-		case l.done <- completion{f, err}:
-		case <-ctx.Done():
-		}
-	}()
-}
-
-func (l *loop) completed(c completion) {
-	f := c.f
-	f.completing = false
-	if l.files[f.id] != f {
-		return
-	}
-	if c.err != nil && l.supersededBy(f, c.err) {
-		// A newer version was installed (pushed) while the whole-file
-		// check ran: the store dropped this partial. Not a bad file.
-		l.log.Info("mfz transfer superseded at its final check", "name", f.name, "version", f.version, "err", c.err)
-		l.counters.Superseded++
-		l.removeFile(f)
-		l.resync()
-		return
-	}
-	if c.err != nil && l.heldWhole(f) {
-		// The same file was installed (pushed) while the check ran: the
-		// store dropped the partial. Not a bad file.
-		l.installedAside(f)
-		l.resync()
-		return
-	}
-	if c.err != nil && local(c.err) {
-		// This tile's disk, not the file: every block is kept, and the
-		// check runs again when the pause ends (retryPaused).
-		l.storeFailed(f, c.err)
-		return
-	}
-	if c.err != nil {
-		l.log.Warn("mfz file failed its final check; refused", "name", f.name, "version", f.version, "err", c.err)
-		l.refuse(f.id, c.err.Error())
-		l.removeFile(f)
-		l.resync()
-		return
-	}
-	l.storeWorked(f)
-	l.finishTransfer(f)
-	l.counters.Completed++
-	l.log.Info("mfz file complete", "name", f.name, "version", f.version, "seconds", l.now.Sub(f.started).Seconds())
-	l.announceHeld(f)
-	l.resync()
-}
-
-// heldWhole reports whether the store holds exactly f, complete.
-func (l *loop) heldWhole(f *file) bool {
-	e, ok := l.st.Lookup(f.name)
-	return ok && !e.Deleted && fidOf(e.Hash) == f.id
-}
-
-// supersededBy reports whether the final check of f failed because the
-// store holds a newer file of its name (installed meanwhile).
-func (l *loop) supersededBy(f *file, err error) bool {
-	if errors.Is(err, mfz.ErrStale) {
-		return true
-	}
-	e, ok := l.st.Lookup(f.name)
-	return ok && dominates(e.Version, fidOf(e.Hash), f.version, f.id)
-}
-
 // --- neighbours ---
 
 func (l *loop) connect(d packet.Dir, tile p2p.TileID) {
@@ -669,15 +302,24 @@ func (l *loop) answerSync(n *nbr) {
 
 // announceTo sends n everything we hold: the dominant file of each name.
 func (l *loop) announceTo(n *nbr) {
-	names := make([]string, 0, len(l.byName))
-	for name := range l.byName {
+	names := make([]string, 0, len(l.files.byName))
+	for name := range l.files.byName {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		l.announce(n, l.byName[name])
+		l.announce(n, l.files.byName[name])
 	}
 	n.nextRefresh = l.now.Add(l.refreshDelay())
+}
+
+// announceHeld announces f, now held whole, to every neighbour, and again
+// a few times soon after in case the first was lost.
+func (l *loop) announceHeld(f *file) {
+	if l.files.byName[f.name] == f {
+		l.announceAll(f)
+		f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
+	}
 }
 
 func (l *loop) announceAll(f *file) {
@@ -696,7 +338,7 @@ func (l *loop) announce(n *nbr, f *file) {
 	if !f.receiving() {
 		flags |= flagComplete
 	}
-	if f.tomb {
+	if f.phase == phaseTombstone {
 		flags |= flagTombstone
 	}
 	l.sendCtrl(n, appendAnnounce(l.buf[:0], f.handle, flags, f.version, f.blocks, f.nhave, f.id, f.name))
@@ -734,7 +376,7 @@ func (l *loop) refreshDelay() time.Duration {
 func (l *loop) flushHaves() {
 	for f, bs := range l.haves {
 		delete(l.haves, f)
-		if f.handle == noHandle || l.byName[f.name] != f || !f.receiving() {
+		if f.handle == noHandle || l.files.byName[f.name] != f || !f.receiving() {
 			continue
 		}
 		for len(bs) > 0 {
@@ -763,18 +405,18 @@ func (l *loop) slowTick() {
 		}
 		// A HAVE may have been lost: while a partial grows, its bitmap
 		// goes out again at most every bitfieldGap.
-		for _, f := range l.byName {
+		for _, f := range l.files.byName {
 			if f.receiving() && f.changedAt.After(n.bfSent[f.id]) && l.now.Sub(n.bfSent[f.id]) >= l.t.bitfieldGap {
 				l.sendBitfield(n, f)
 			}
 		}
 		for id := range n.bfSent {
-			if l.files[id] == nil {
+			if l.files.byID[id] == nil {
 				delete(n.bfSent, id)
 			}
 		}
 	}
-	for _, f := range l.byName {
+	for _, f := range l.files.byName {
 		if f.reannounceLeft > 0 && l.now.After(f.reannounceAt) {
 			f.reannounceLeft--
 			f.reannounceAt = l.now.Add(2 * time.Second)

@@ -203,7 +203,7 @@ func (x *harness) receiving(sf *signedFile, d packet.Dir, hd uint8) *file {
 		x.t.Fatal(err)
 	}
 	x.l.resync()
-	f := x.l.files[sf.id]
+	f := x.l.files.byID[sf.id]
 	if f == nil || !f.receiving() {
 		x.t.Fatalf("no transfer of %s", sf.m.Name)
 	}
@@ -279,7 +279,7 @@ func TestProbeThenBlockDoneKeepsWindow(t *testing.T) {
 			x.in(packet.ET, appendData(nil, 9, int(r.block), c, sf.chunk(int(r.block), c)))
 		}
 	}
-	f := x.l.files[sf.id]
+	f := x.l.files.byID[sf.id]
 	if f.nhave != f.blocks {
 		t.Fatalf("held %d of %d blocks", f.nhave, f.blocks)
 	}
@@ -400,7 +400,7 @@ func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 	attempts := 0
 	x.runFor(10*time.Second, func() bool {
 		x.serveAll(packet.ET, 9, sf)
-		if f.completing {
+		if f.phase == phaseVerifying {
 			select {
 			case c := <-x.l.done:
 				attempts++
@@ -415,7 +415,7 @@ func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 	if attempts < 1 || attempts > 3 {
 		t.Fatalf("%d final checks in 10 s, want one per backoff step", attempts)
 	}
-	if x.l.isRefused(sf.id) || x.l.files[sf.id] != f || f.nhave != 1 {
+	if x.l.isRefused(sf.id) || x.l.files.byID[sf.id] != f || f.nhave != 1 {
 		t.Fatal("a transfer whose disk failed was refused or lost its block")
 	}
 }
@@ -523,7 +523,7 @@ func TestManifestFetchSlotsPerNeighbour(t *testing.T) {
 		t.Fatalf("the honest neighbour's file is not fetched while another holds %d fetches", x.fetchesFrom(packet.ET))
 	}
 	x.serveManifest(packet.SE, 3, honest, 0, -1)
-	if f := x.l.files[honest.id]; f == nil || !f.receiving() {
+	if f := x.l.files.byID[honest.id]; f == nil || !f.receiving() {
 		t.Fatalf("no transfer of the honest file")
 	}
 }
@@ -568,7 +568,7 @@ func TestBogusNewerVersionsDoNotStarveName(t *testing.T) {
 			t.Errorf("honest first %v: %d refused before avoiding, want %d", honestFirst, x.l.counters.Refused, x.l.t.strikes)
 		}
 		x.serveManifest(packet.SE, 3, honest, 0, -1)
-		if f := x.l.files[honest.id]; f == nil || !f.receiving() {
+		if f := x.l.files.byID[honest.id]; f == nil || !f.receiving() {
 			t.Fatalf("honest first %v: no transfer of the honest version", honestFirst)
 		}
 		if x.l.nbrs[packet.SE].conduct.strikes != 0 {
@@ -702,7 +702,7 @@ func TestSyncAnsweredOncePerSecond(t *testing.T) {
 		x.tick(250 * time.Millisecond)
 	}
 	x.h.take(t, packet.ET)
-	files := len(x.l.byName)
+	files := len(x.l.files.byName)
 	x.in(packet.ET, appendSync(nil, 0)) // the first is answered at once
 	x.turn()
 	if k := len(announces(x.h.take(t, packet.ET))); k != files {
@@ -775,7 +775,9 @@ func TestCompletionSupersededByPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The final check of v1, racing with the push, as startComplete runs it.
-	f.completing = true
+	if !f.to(evAllBlocks) {
+		t.Fatalf("the transfer cannot start its final check in phase %v", f.phase)
+	}
 	x.l.completed(completion{f, f.partial.Complete()})
 	if x.l.counters.Refused != 0 || x.l.counters.Superseded != 1 {
 		t.Errorf("refused %d, superseded %d; want 0, 1", x.l.counters.Refused, x.l.counters.Superseded)
@@ -786,7 +788,7 @@ func TestCompletionSupersededByPush(t *testing.T) {
 	if x.l.isRefused(v1.id) {
 		t.Error("the superseded file is refused")
 	}
-	if g := x.l.byName["a.mfz"]; g == nil || g.id != v2.id {
+	if g := x.l.files.byName["a.mfz"]; g == nil || g.id != v2.id {
 		t.Errorf("the pushed version is not the one announced")
 	}
 }

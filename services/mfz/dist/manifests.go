@@ -30,10 +30,10 @@ func (l *loop) reconsiderAll() {
 // name being fetched from n takes that fetch over (fetchTable.retarget),
 // and fresh fetches from n spend its fetch tokens (tokenBucket).
 func (l *loop) consider(n *nbr, rf *rfile) {
-	if l.files[rf.id] != nil || l.fetches[rf.id] != nil || l.isRefused(rf.id) {
+	if l.files.byID[rf.id] != nil || l.fetches[rf.id] != nil || l.isRefused(rf.id) {
 		return
 	}
-	if cur := l.byName[rf.name]; cur != nil && !dominates(rf.version, rf.id, cur.version, cur.id) {
+	if cur := l.files.byName[rf.name]; cur != nil && !dominates(rf.version, rf.id, cur.version, cur.id) {
 		return
 	}
 	if n.avoided(l.now) || !l.mayStart(rf.id) {
@@ -159,7 +159,7 @@ func (l *loop) manifestFetched(n *nbr, rf *rfile, mf *mfetch) {
 		l.strike(n, "manifest does not match its announced id")
 		return
 	}
-	if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
+	if cur := l.files.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
 		// A newer one of the name came from someone else meanwhile.
 		n.tokens.give(l.t)
 		return
@@ -228,7 +228,7 @@ func (l *loop) manifestTimeouts() {
 			delete(l.fetches, id)
 			continue
 		}
-		if cur := l.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
+		if cur := l.files.byName[mf.name]; cur != nil && !dominates(mf.version, mf.id, cur.version, cur.id) {
 			delete(l.fetches, id) // a newer one of the name came meanwhile
 			n.tokens.give(l.t)
 			continue

@@ -155,7 +155,7 @@ func (l *loop) mayStart(id fileID) bool {
 // again later starts afresh).
 func (l *loop) forgetStarts() {
 	for id, sp := range l.starts {
-		if l.files[id] != nil || !sp.waiting(l.now) && !l.someoneAnnounces(id) {
+		if l.files.byID[id] != nil || !sp.waiting(l.now) && !l.someoneAnnounces(id) {
 			delete(l.starts, id)
 		}
 	}
@@ -195,8 +195,8 @@ func (l *loop) mayFetch(f *file) bool {
 // retryPaused runs the final check again of transfers paused with every
 // block held, once their pause ends.
 func (l *loop) retryPaused() {
-	for _, f := range l.files {
-		if f.receiving() && !f.completing && f.pause.paused() && !f.pause.waiting(l.now) && f.nhave == f.blocks {
+	for _, f := range l.files.byID {
+		if f.phase == phaseReceiving && f.pause.paused() && !f.pause.waiting(l.now) && f.nhave == f.blocks {
 			l.startComplete(f)
 		}
 	}

@@ -184,10 +184,10 @@ func TestFullDiskAtBeginRetries(t *testing.T) {
 		if len(getManifests(x.h.take(t, packet.ET))) > 0 {
 			x.serveManifest(packet.ET, 4, sf, 0, -1)
 		}
-		f := x.l.files[sf.id]
+		f := x.l.files.byID[sf.id]
 		return f == nil || !f.receiving()
 	})
-	if f := x.l.files[sf.id]; f == nil || !f.receiving() {
+	if f := x.l.files.byID[sf.id]; f == nil || !f.receiving() {
 		t.Fatal("no transfer a minute after space came back")
 	}
 	x.l.snapshot()
@@ -226,7 +226,7 @@ func TestBeginPauseShownUntilBeginWorks(t *testing.T) {
 	}
 	x.full.Store(false)
 	x.serveManifest(packet.ET, 4, sf, 0, -1)
-	if f := x.l.files[sf.id]; f == nil || !f.receiving() {
+	if f := x.l.files.byID[sf.id]; f == nil || !f.receiving() {
 		t.Fatal("no transfer once the disk had space")
 	}
 	x.l.snapshot()

@@ -77,7 +77,7 @@ func TestPushWhileReceivingAnnouncedAtOnce(t *testing.T) {
 			t.Errorf("%v: announced %d blocks, want %d", d, a.blocks, sf.m.BlockCount())
 		}
 	}
-	if g := x.l.files[sf.id]; g != f || f.receiving() || f.nhave != f.blocks || f.completing {
+	if g := x.l.files.byID[sf.id]; g != f || f.receiving() || f.nhave != f.blocks || f.phase == phaseVerifying {
 		t.Fatalf("the file is not held whole: receiving %v, %d of %d blocks", f.receiving(), f.nhave, f.blocks)
 	}
 	n := x.l.nbrs[packet.ET]
@@ -134,7 +134,9 @@ func TestPushDuringFinalCheckOfSameFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The final check, racing with the push, as startComplete runs it.
-	f.completing = true
+	if !f.to(evAllBlocks) {
+		t.Fatalf("the transfer cannot start its final check in phase %v", f.phase)
+	}
 	x.l.completed(completion{f, f.partial.Complete()})
 	x.turn()
 	if x.l.counters.Refused != 0 || x.l.isRefused(sf.id) {
@@ -143,7 +145,7 @@ func TestPushDuringFinalCheckOfSameFile(t *testing.T) {
 	if bytes.Contains(logged.Bytes(), []byte("failed its final check")) {
 		t.Errorf("logged as a failure: %s", logged.String())
 	}
-	if g := x.l.files[sf.id]; g == nil || g.receiving() || x.l.byName["x.mfz"] != g {
+	if g := x.l.files.byID[sf.id]; g == nil || g.receiving() || x.l.files.byName["x.mfz"] != g {
 		t.Fatal("the pushed file is not held")
 	}
 	if completeAnnounce(x.h.take(t, packet.SE), sf.id) == nil {

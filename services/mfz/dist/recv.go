@@ -94,8 +94,8 @@ func (l *loop) askChunks(n *nbr, rf *rfile, a *asm, first, cnt int) {
 // assignBlock picks a new block for n to fetch, if n holds one we need.
 func (l *loop) assignBlock(n *nbr) bool {
 	var ts []*file
-	for _, f := range l.byName {
-		if f.receiving() && !f.completing {
+	for _, f := range l.files.byName {
+		if f.phase == phaseReceiving {
 			ts = append(ts, f)
 		}
 	}
@@ -221,7 +221,7 @@ func (l *loop) data(n *nbr, m *dataMsg) {
 		l.counters.Unexpected++
 		return
 	}
-	f := l.files[rf.id]
+	f := l.files.byID[rf.id]
 	if f == nil || !f.receiving() {
 		l.counters.Unexpected++
 		return
@@ -287,14 +287,9 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 
 // gotBlock counts block b of f, verified and written, as held.
 func (l *loop) gotBlock(n *nbr, f *file, b, length int) {
-	if f.have.Has(b) {
+	if !f.gotBlock(b, length, l.now) {
 		return
 	}
-	f.have.Set(b)
-	f.nhave++
-	f.bytesHave += int64(length)
-	f.changedAt = l.now
-	f.advanceLow()
 	f.sources[n.dir].Blocks++
 	f.sources[n.dir].Bytes += int64(length)
 	n.conduct.served()
@@ -331,7 +326,7 @@ func (l *loop) notHave(n *nbr, m *notHaveMsg) {
 		}
 	}
 	rf.have.Clear(b)
-	if f := l.files[rf.id]; f != nil {
+	if f := l.files.byID[rf.id]; f != nil {
 		if a := n.win.find(f, b); a != nil {
 			l.cancelAsm(n, a)
 			l.strike(n, "announced blocks it does not serve")

@@ -36,8 +36,8 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 	x.announceFile(packet.ET, 4, bad)
 	x.turn()
 	x.runFor(20*time.Second, func() bool { serveBad(); return true }) // fails at 0, 1, 3, 7, 15 s
-	if x.l.files[bad.id] != nil || badAsks < 3 {
-		t.Fatalf("the file whose partial cannot be made: transfer %v, asked %d times", x.l.files[bad.id] != nil, badAsks)
+	if x.l.files.byID[bad.id] != nil || badAsks < 3 {
+		t.Fatalf("the file whose partial cannot be made: transfer %v, asked %d times", x.l.files.byID[bad.id] != nil, badAsks)
 	}
 
 	x.announceFile(packet.SE, 5, good)
@@ -57,7 +57,7 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 			}
 		}
 		if f == nil {
-			f = x.l.files[good.id]
+			f = x.l.files.byID[good.id]
 		}
 		return f == nil || f.nhave < f.blocks
 	})
@@ -98,8 +98,8 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 	if err := os.Remove(obstacle); err != nil {
 		t.Fatal(err)
 	}
-	x.runFor(time.Minute, func() bool { serveBad(); return x.l.files[bad.id] == nil })
-	if fx := x.l.files[bad.id]; fx == nil || !fx.receiving() || x.l.starts[bad.id] != nil {
+	x.runFor(time.Minute, func() bool { serveBad(); return x.l.files.byID[bad.id] == nil })
+	if fx := x.l.files.byID[bad.id]; fx == nil || !fx.receiving() || x.l.starts[bad.id] != nil {
 		t.Fatal("x.mfz did not start once its partial could be made")
 	}
 }
