@@ -1,63 +1,13 @@
 package dist
 
-import (
-	"time"
+import "github.com/t2tiles/itcd/services/mfz"
 
-	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/p2p"
-	"github.com/t2tiles/itcd/services/mfz"
-)
-
-// nbr is one live neighbour: what it announced, what it asked of us and
-// what we asked of it.
-type nbr struct {
-	dir  packet.Dir
-	tile p2p.TileID
-
-	// What it announced, by its handle and by file id.
-	rh    [maxHandle + 1]*rfile
-	byFid map[fileID]*rfile
-
-	// Sending: control messages first, then the jobs it asked for.
-	ctrl        [][]byte
-	ctrlHead    int
-	jobs        []job
-	jobChunks   int
-	cache       blockCache
-	bfSent      map[fileID]time.Time
-	nextRefresh time.Time
-
-	// Receiving: what we asked of it (window.go).
-	win window
-
-	conduct conduct // strikes and avoidance: conduct.go
-
-	tokens tokenBucket // fresh manifest fetches it may start (fetch.go)
-
-	syncAt      time.Time // when we last answered its SYNC
-	syncPending bool      // a SYNC came within syncGap of that: answer it when the gap ends
-
-	badBlocks uint64
-	notHaves  uint64
-}
-
-func newNbr(d packet.Dir, tile p2p.TileID, l *loop) *nbr {
-	var hello time.Duration
-	for _, hn := range l.h.Neighbours() {
-		if hn.Dir == d && hn.RTT > 0 {
-			hello = hn.RTT
-		}
-	}
-	return &nbr{dir: d, tile: tile, byFid: map[fileID]*rfile{}, bfSent: map[fileID]time.Time{},
-		win: newWindow(newRTT(hello), l.now), conduct: newConduct(l.t), tokens: newTokenBucket(l.t)}
-}
-
-func (n *nbr) resetRemote() {
-	n.rh = [maxHandle + 1]*rfile{}
-	clear(n.byFid)
-}
-
-func (n *nbr) avoided(now time.Time) bool { return n.conduct.avoided(now) }
+// Receiving blocks: which block to ask each neighbour for (a whole block
+// from one neighbour, the lowest or rarest it holds and nobody fetches),
+// and what an arriving chunk, block or NOTHAVE does. What was asked and
+// when is the neighbour's window (window.go); a block reassembled is
+// verified and written by the store (mfz.Partial.PutBlock), whose errors
+// mfz.Classify blames on the neighbour, the file's state, or this tile.
 
 // fill asks n for chunks until its window is full: the chunks still
 // needed of the blocks it is fetching first, then new blocks.

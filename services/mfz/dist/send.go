@@ -7,6 +7,11 @@ import (
 	"github.com/t2tiles/itcd/services/mfz"
 )
 
+// Serving the neighbours: control messages (ours: announcements, requests,
+// NOTHAVEs) go ahead of bulk data, and the blocks and manifests they ask
+// for go out in the order asked, a few DATA packets in the daemon's queue
+// at a time, each block read and verified once (blockCache).
+
 // job is work a neighbour asked of us, served in the order asked.
 type job struct {
 	f        *file
@@ -160,6 +165,7 @@ func (l *loop) dropJobsOf(n *nbr, f *file) {
 	}
 }
 
+// popJob drops n's first job, done.
 func (l *loop) popJob(n *nbr) {
 	j := n.jobs[0]
 	if !j.manifest {
