@@ -242,15 +242,7 @@ func requests(ms []msg) (out []requestMsg) {
 }
 
 // liveOut counts n's outstanding-chunk entries of blocks still being fetched.
-func liveOut(n *nbr) int {
-	k := 0
-	for _, e := range n.win.out[n.win.outHead:] {
-		if !e.a.dead {
-			k++
-		}
-	}
-	return k
-}
+func liveOut(n *nbr) int { return liveEntries(&n.win) }
 
 // A probe re-asks chunks that were only slow; when the originals then
 // complete the block, the probe's entries must stop counting against the
