@@ -21,7 +21,8 @@ type file struct {
 	nhave     int // blocks held: all of them once held
 	bytesHave int64
 
-	// A transfer's (receiving and verifying; nil or zero once held).
+	// A transfer's (receiving and verifying); partial, have and fetching
+	// are nil once held.
 	partial   *mfz.Partial
 	have      mfz.Bitmap   // verified blocks
 	fetching  []packet.Dir // per block: the neighbour fetching it, 0 none
@@ -113,6 +114,7 @@ func (f *file) gotBlock(b, length int, now time.Time) bool {
 	return true
 }
 
+// advanceLow moves low past the blocks held.
 func (f *file) advanceLow() {
 	for f.low < f.blocks && f.have.Has(f.low) {
 		f.low++
@@ -147,6 +149,7 @@ type fileTable struct {
 	nextH   int
 }
 
+// newFileTable returns an empty table.
 func newFileTable() fileTable {
 	return fileTable{byID: map[fileID]*file{}, byName: map[string]*file{}}
 }

@@ -60,6 +60,7 @@ type loop struct {
 	lastSnap time.Time
 }
 
+// newLoop makes the loop of s on host h; its completion goroutines join wg.
 func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 	return &loop{
 		s: s, h: h, st: s.store, log: h.Logger(), t: &s.t, wg: wg,

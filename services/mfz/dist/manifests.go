@@ -127,6 +127,7 @@ func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
 	l.sendCtrl(n, appendGetManifest(l.buf[:0], rf.handle, mf.asking(l.now)))
 }
 
+// manifestSeg takes a MANIFEST segment from n for a fetch asked of it.
 func (l *loop) manifestSeg(n *nbr, m *manifestMsg) {
 	rf := n.rh[m.handle]
 	if rf == nil {
@@ -221,6 +222,9 @@ func (l *loop) manifestFetched(n *nbr, rf *rfile, mf *mfetch) {
 // newer version or tombstone arrived meanwhile) or a local disk error.
 func neighbourFault(err error) bool { return mfz.Classify(err) == mfz.FaultData }
 
+// manifestTimeouts ends the fetches that are pointless now (a newer
+// version came, the neighbour moved on or took the file back) and runs
+// the others' timers.
 func (l *loop) manifestTimeouts() {
 	for id, mf := range l.fetches {
 		n := l.nbrs[mf.from]
