@@ -371,19 +371,34 @@ func (m *Manifest) Hash() Hash {
 	return sha256.Sum256(b)
 }
 
-// Compare orders two manifests of the same name by dominance: the larger
-// version wins; for equal versions the larger Hash wins, so every tile
-// resolves a tie the same way. It returns -1, 0 or +1; 0 means the
-// manifests are identical.
+// Compare orders two manifests of the same name by dominance
+// (CompareVersions). It returns -1, 0 or +1; 0 means the manifests are
+// identical.
 func Compare(a, b *Manifest) int {
-	switch {
-	case a.Version < b.Version:
-		return -1
-	case a.Version > b.Version:
-		return 1
+	if c := CompareVersions(a.Version, nil, b.Version, nil); c != 0 {
+		return c // the hashes are not needed
 	}
 	ha, hb := a.Hash(), b.Hash()
-	return bytes.Compare(ha[:], hb[:])
+	return CompareVersions(a.Version, ha[:], b.Version, hb[:])
+}
+
+// CompareVersions is the dominance order of the versions of one name,
+// the one rule by which the store admits a version and every tile picks
+// the version it holds and announces: the larger version wins; for equal
+// versions the larger manifest hash wins, so every tile resolves a tie
+// the same way. A tombstone is a version like any other: it wins or
+// loses by the same rule. h1 and h2 are the hashes, or prefixes of them
+// of one length (service 8 names a file by the first 8 bytes of its
+// hash: they order alike unless they collide), compared as bytes. It
+// returns -1, 0 or +1.
+func CompareVersions(v1 int64, h1 []byte, v2 int64, h2 []byte) int {
+	switch {
+	case v1 < v2:
+		return -1
+	case v1 > v2:
+		return 1
+	}
+	return bytes.Compare(h1, h2)
 }
 
 // Newer reports whether m dominates other (see Compare).

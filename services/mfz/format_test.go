@@ -242,3 +242,32 @@ func FuzzParseManifest(f *testing.F) {
 }
 
 func ed25519Sign(priv ed25519.PrivateKey, msg []byte) []byte { return ed25519.Sign(priv, msg) }
+
+// CompareVersions is the one dominance order: version first, then the
+// hash (or an equal-length prefix of it) as bytes; tombstones obey it
+// like any version.
+func TestCompareVersions(t *testing.T) {
+	lo, hi := []byte{0x01, 0xFF}, []byte{0x02, 0x00}
+	for _, c := range []struct {
+		v1     int64
+		h1     []byte
+		v2     int64
+		h2     []byte
+		result int
+	}{
+		{2, lo, 1, hi, 1},   // a newer version wins whatever its hash
+		{1, hi, 2, lo, -1},  // an older one loses whatever its hash
+		{-1, hi, 0, lo, -1}, // versions are signed
+		{5, hi, 5, lo, 1},   // a tie goes to the larger hash
+		{5, lo, 5, hi, -1},  //
+		{5, lo, 5, lo, 0},   // the same file
+		{1 << 62, nil, 1 << 62, nil, 0},
+	} {
+		if got := CompareVersions(c.v1, c.h1, c.v2, c.h2); got != c.result {
+			t.Errorf("CompareVersions(%d, %x, %d, %x) = %d, want %d", c.v1, c.h1, c.v2, c.h2, got, c.result)
+		}
+		if got := CompareVersions(c.v2, c.h2, c.v1, c.h1); got != -c.result {
+			t.Errorf("CompareVersions(%d, %x, %d, %x) = %d, want %d", c.v2, c.h2, c.v1, c.h1, got, -c.result)
+		}
+	}
+}

@@ -31,7 +31,7 @@ type Partial struct {
 
 	mu       sync.RWMutex
 	f        *os.File
-	have     []byte // bit i%8 of byte i/8 is block i
+	have     Bitmap
 	nhave    int
 	unsynced int
 	state    partialState
@@ -56,12 +56,11 @@ func (p *Partial) Manifest() *Manifest { return p.m }
 // Signed returns the signed manifest (manifest || signature).
 func (p *Partial) Signed() []byte { return p.signed }
 
-// Have returns a copy of the bitmap of blocks held: block i is held when
-// bit i%8 (least significant first) of byte i/8 is set.
-func (p *Partial) Have() []byte {
+// Have returns a copy of the bitmap of blocks held.
+func (p *Partial) Have() Bitmap {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return append([]byte(nil), p.have...)
+	return append(Bitmap(nil), p.have...)
 }
 
 // Has reports whether block i is held.
@@ -72,7 +71,7 @@ func (p *Partial) Has(i int) bool {
 }
 
 func (p *Partial) hasLocked(i int) bool {
-	return i >= 0 && i < p.m.BlockCount() && p.have[i/8]&(1<<(i%8)) != 0
+	return i < p.m.BlockCount() && p.have.Has(i)
 }
 
 // Missing returns how many blocks are still missing.
@@ -116,7 +115,7 @@ func (p *Partial) PutBlock(i int, data []byte) error {
 	if _, err := (&faultWriter{w: &offsetWriter{p.f, p.bodyOff + p.m.BlockOffset(i)}, s: p.s, op: "block"}).Write(data); err != nil {
 		return storageErr(fmt.Sprintf("writing block %d of %s", i, p.key), filepath.Join(p.dir, "file"), err)
 	}
-	p.have[i/8] |= 1 << (i % 8)
+	p.have.Set(i)
 	p.nhave++
 	p.unsynced++
 	if p.unsynced >= p.s.cfg.SyncEvery || p.nhave == p.m.BlockCount() {

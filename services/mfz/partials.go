@@ -37,7 +37,7 @@ func (s *Store) Begin(signed []byte) (*Partial, error) {
 	}
 	p := &Partial{s: s, m: m, signed: signed, hash: h, key: key,
 		dir: filepath.Join(s.partial, key), bodyOff: int64(HeaderLen + len(signed)),
-		have: make([]byte, (m.BlockCount()+7)/8)}
+		have: NewBitmap(m.BlockCount())}
 	if m.IsTombstone() {
 		if err := s.installTombstoneLocked(m, signed); err != nil {
 			return nil, err
@@ -144,21 +144,21 @@ func (s *Store) loadPartial(dir string) (*Partial, error) {
 	}
 	p.m, p.signed, p.hash, p.bodyOff = file.Manifest, file.Signed, manifestHash(file.Signed), file.BodyOffset
 	p.key = partialKey(p.m, p.hash)
-	p.have = make([]byte, (p.m.BlockCount()+7)/8)
+	p.have = NewBitmap(p.m.BlockCount())
 	rec, err := readOwn(filepath.Join(dir, "have"), int64(len(p.have)))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return p, err
 	}
 	buf := make([]byte, p.m.BlockSize)
 	for i := 0; i < p.m.BlockCount(); i++ {
-		if i/8 >= len(rec) || rec[i/8]&(1<<(i%8)) == 0 {
+		if !Bitmap(rec).Has(i) {
 			continue
 		}
 		if _, err := readBlockAt(f, p.bodyOff, p.m, i, buf); err != nil {
 			s.log.Warn("mfz recorded block is bad; fetching it again", "dir", dir, "block", i, "err", err)
 			continue
 		}
-		p.have[i/8] |= 1 << (i % 8)
+		p.have.Set(i)
 		p.nhave++
 	}
 	return p, nil

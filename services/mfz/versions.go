@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 )
 
@@ -101,13 +100,8 @@ func (s *Store) seenCmp(name string, version int64, h Hash) int {
 	if !ok {
 		return 1
 	}
-	switch {
-	case version < r.Version:
-		return -1
-	case version > r.Version:
-		return 1
-	}
-	return strings.Compare(hex.EncodeToString(h[:]), r.Hash)
+	seen, _ := hex.DecodeString(r.Hash) // checked when it was loaded or made
+	return CompareVersions(version, h[:], r.Version, seen)
 }
 
 // admitLocked decides whether (m, h) may be installed or begun.

@@ -49,6 +49,17 @@
 // off from 1 s to 30 s, shows "paused" and the reason in the status, and
 // resumes by itself when a write works again.
 //
+// # Inside
+//
+// One goroutine, the loop (loop.go), owns the protocol state, kept in
+// rooms of one job each that loop.go lists: the file table and its
+// phases, what neighbours announced, manifest fetching, the request
+// window of each neighbour, serving, and each neighbour's conduct. The
+// pure parts (phases, windows, fetch timers, conduct) take the time as
+// an argument and are tested by tables. Each message kind is a type with
+// an append and a parse (wiremsg.go); message.go exports them for the
+// programs that speak service 8 from outside.
+//
 // # Hooks for tools
 //
 // Control commands "push" ({"path": "/abs/file.mfz"} → PushResult) and

@@ -25,29 +25,29 @@ func FuzzParseBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.typ != msgSync && m.handle > maxHandle {
-			t.Fatalf("handle %d", m.handle)
+		if m.typ != msgSync && m.export().Handle > maxHandle {
+			t.Fatalf("handle %d", m.export().Handle)
 		}
 		switch m.typ {
 		case msgManifest:
-			if int(m.offset)+len(m.data) > int(m.total) || len(m.data) == 0 {
-				t.Fatalf("manifest segment %d+%d of %d", m.offset, len(m.data), m.total)
+			if k := m.manifest; int(k.offset)+len(k.data) > int(k.total) || len(k.data) == 0 {
+				t.Fatalf("manifest segment %d+%d of %d", k.offset, len(k.data), k.total)
 			}
 		case msgBitfield:
-			if m.block%8 != 0 || int(m.block)+8*len(m.data) > 4096+7 {
-				t.Fatalf("bitfield at %d of %d bytes", m.block, len(m.data))
+			if k := m.bitfield; k.first%8 != 0 || int(k.first)+8*len(k.bits) > 4096+7 {
+				t.Fatalf("bitfield at %d of %d bytes", k.first, len(k.bits))
 			}
 		case msgRequest:
-			if m.count == 0 || int(m.chunk)+int(m.count) > maxChunks || m.block >= 4096 {
-				t.Fatalf("request %d %d+%d", m.block, m.chunk, m.count)
+			if k := m.request; k.count == 0 || int(k.chunk)+int(k.count) > maxChunks || k.block >= 4096 {
+				t.Fatalf("request %d %d+%d", k.block, k.chunk, k.count)
 			}
 		case msgData:
-			if m.block >= 4096 || int(m.chunk) >= maxChunks || len(m.data) == 0 {
-				t.Fatalf("data %d %d", m.block, m.chunk)
+			if k := m.data; k.block >= 4096 || int(k.chunk) >= maxChunks || len(k.data) == 0 {
+				t.Fatalf("data %d %d", k.block, k.chunk)
 			}
 		}
 		if m.typ == msgHave {
-			m.haveBlocks(func(b int) {
+			m.have.blocks(func(b int) {
 				if b < 0 || b >= 4096 {
 					t.Fatalf("have block %d", b)
 				}
@@ -82,7 +82,7 @@ func FuzzLoop(f *testing.F) {
 	x.receiving(recv, packet.ET, 3)
 	x.h.take(f, packet.ET)
 	x.h.take(f, packet.SE)
-	hh := x.l.files[held.id].handle
+	hh := x.l.files.byID[held.id].handle
 
 	op := func(b []byte, dir byte, body []byte) []byte {
 		b = append(b, dir, byte(len(body)))
@@ -173,8 +173,8 @@ func (x *harness) drainDone() {
 func (x *harness) check(t testing.TB) {
 	t.Helper()
 	l := x.l
-	if len(l.refused) > l.t.refusedMax || len(l.conduct) > l.t.conductMax || len(l.starts) > l.t.startsMax {
-		t.Fatalf("%d refused, %d tiles remembered, %d start pauses", len(l.refused), len(l.conduct), len(l.starts))
+	if len(l.refused) > l.t.refusedMax || len(l.remembered) > l.t.conductMax || len(l.starts) > l.t.startsMax {
+		t.Fatalf("%d refused, %d tiles remembered, %d start pauses", len(l.refused), len(l.remembered), len(l.starts))
 	}
 	// Manifest fetches: a few per live, not avoided neighbour, each with a
 	// deadline no later than the largest manifest allows.
@@ -197,7 +197,7 @@ func (x *harness) check(t testing.TB) {
 			continue
 		}
 		sum := 0
-		for _, a := range n.asms {
+		for _, a := range n.win.asms {
 			if a.dead {
 				t.Fatalf("dead block %d on %v", a.block, n.dir)
 			}
@@ -205,22 +205,22 @@ func (x *harness) check(t testing.TB) {
 				sum += int(k)
 			}
 		}
-		if n.mfTokens < 0 || n.mfTokens > l.t.mfBurst {
-			t.Fatalf("%v: %d manifest fetch tokens, at most %d", n.dir, n.mfTokens, l.t.mfBurst)
+		if n.tokens.n < 0 || n.tokens.n > l.t.mfBurst {
+			t.Fatalf("%v: %d manifest fetch tokens, at most %d", n.dir, n.tokens.n, l.t.mfBurst)
 		}
 		if n.syncPending && l.now.Sub(n.syncAt) >= l.t.syncGap {
 			t.Fatalf("%v: a SYNC left unanswered %v after the last answer", n.dir, l.now.Sub(n.syncAt))
 		}
-		if n.avoided(l.now) && (n.inflight > 0 || len(n.asms) > 0) {
-			t.Fatalf("%v: avoided with %d chunks and %d blocks asked", n.dir, n.inflight, len(n.asms))
+		if n.avoided(l.now) && (n.win.inflight > 0 || len(n.win.asms) > 0) {
+			t.Fatalf("%v: avoided with %d chunks and %d blocks asked", n.dir, n.win.inflight, len(n.win.asms))
 		}
-		if n.inflight != sum || sum != liveOut(n) {
-			t.Fatalf("%v: inflight %d, asked %d, outstanding entries %d", n.dir, n.inflight, sum, liveOut(n))
+		if n.win.inflight != sum || sum != liveOut(n) {
+			t.Fatalf("%v: inflight %d, asked %d, outstanding entries %d", n.dir, n.win.inflight, sum, liveOut(n))
 		}
-		if len(n.byFid) > maxHandle+1 || len(n.asms) > 64 || len(n.ctrl)-n.ctrlHead > l.t.ctrlQueue ||
-			len(n.jobs) > l.t.serveQueue || len(n.out)-n.outHead > 4*l.t.window+64 {
-			t.Fatalf("%v: %d files, %d blocks, %d ctrl, %d jobs, %d out", n.dir, len(n.byFid), len(n.asms),
-				len(n.ctrl)-n.ctrlHead, len(n.jobs), len(n.out)-n.outHead)
+		if len(n.byFid) > maxHandle+1 || len(n.win.asms) > 64 || len(n.ctrl)-n.ctrlHead > l.t.ctrlQueue ||
+			len(n.jobs) > l.t.serveQueue || len(n.win.out)-n.win.outHead > 4*l.t.window+64 {
+			t.Fatalf("%v: %d files, %d blocks, %d ctrl, %d jobs, %d out", n.dir, len(n.byFid), len(n.win.asms),
+				len(n.ctrl)-n.ctrlHead, len(n.jobs), len(n.win.out)-n.win.outHead)
 		}
 		jc := 0
 		for _, j := range n.jobs {
@@ -237,20 +237,20 @@ func (x *harness) check(t testing.TB) {
 			}
 		}
 	}
-	for _, f := range l.files {
+	for _, f := range l.files.byID {
 		if !f.receiving() {
 			continue
 		}
 		k := 0
 		for b := 0; b < f.blocks; b++ {
-			if bit(f.have, b) {
+			if f.have.Has(b) {
 				k++
 			}
-			if d := f.fetching[b]; d != 0 && (l.nbrs[d] == nil || l.nbrs[d].findAsm(f, b) == nil) {
+			if d := f.fetching[b]; d != 0 && (l.nbrs[d] == nil || l.nbrs[d].win.find(f, b) == nil) {
 				t.Fatalf("block %d of %s owned by %v, which is not fetching it", b, f.name, d)
 			}
 		}
-		if k != f.nhave || f.low > f.blocks || f.low < f.blocks && bit(f.have, f.low) {
+		if k != f.nhave || f.low > f.blocks || f.low < f.blocks && f.have.Has(f.low) {
 			t.Fatalf("%s: %d blocks held, counted %d, low %d", f.name, k, f.nhave, f.low)
 		}
 	}

@@ -88,7 +88,8 @@ func (h *fakeHost) take(t testing.TB, d packet.Dir) []msg {
 		if err != nil {
 			t.Fatalf("we sent a message we cannot parse (% x): %v", b, err)
 		}
-		m.data = bytes.Clone(m.data)
+		m.manifest.data, m.bitfield.bits = bytes.Clone(m.manifest.data), bytes.Clone(m.bitfield.bits)
+		m.have.list, m.data.data = bytes.Clone(m.have.list), bytes.Clone(m.data.data)
 		ms = append(ms, m)
 	}
 	return ms
@@ -202,7 +203,7 @@ func (x *harness) receiving(sf *signedFile, d packet.Dir, hd uint8) *file {
 		x.t.Fatal(err)
 	}
 	x.l.resync()
-	f := x.l.files[sf.id]
+	f := x.l.files.byID[sf.id]
 	if f == nil || !f.receiving() {
 		x.t.Fatalf("no transfer of %s", sf.m.Name)
 	}
@@ -231,25 +232,17 @@ func (x *harness) advance(d time.Duration) {
 	x.turn()
 }
 
-func requests(ms []msg) (out []msg) {
+func requests(ms []msg) (out []requestMsg) {
 	for _, m := range ms {
 		if m.typ == msgRequest {
-			out = append(out, m)
+			out = append(out, m.request)
 		}
 	}
 	return out
 }
 
 // liveOut counts n's outstanding-chunk entries of blocks still being fetched.
-func liveOut(n *nbr) int {
-	k := 0
-	for _, e := range n.out[n.outHead:] {
-		if !e.a.dead {
-			k++
-		}
-	}
-	return k
-}
+func liveOut(n *nbr) int { return liveEntries(&n.win) }
 
 // A probe re-asks chunks that were only slow; when the originals then
 // complete the block, the probe's entries must stop counting against the
@@ -263,13 +256,13 @@ func TestProbeThenBlockDoneKeepsWindow(t *testing.T) {
 	x.turn()
 	n := x.l.nbrs[packet.ET]
 	reqs := requests(x.h.take(t, packet.ET))
-	if len(reqs) == 0 || n.inflight == 0 {
-		t.Fatalf("nothing asked: %d requests, inflight %d", len(reqs), n.inflight)
+	if len(reqs) == 0 || n.win.inflight == 0 {
+		t.Fatalf("nothing asked: %d requests, inflight %d", len(reqs), n.win.inflight)
 	}
 	// Silence: a probe re-asks the oldest chunks (of block 0).
 	x.advance(time.Second)
-	if n.timeoutsN != 1 {
-		t.Fatalf("timeouts %d, want 1", n.timeoutsN)
+	if n.win.timeouts != 1 {
+		t.Fatalf("timeouts %d, want 1", n.win.timeouts)
 	}
 	x.h.take(t, packet.ET)
 	// The original answers arrive, in order, for every request.
@@ -278,19 +271,19 @@ func TestProbeThenBlockDoneKeepsWindow(t *testing.T) {
 			x.in(packet.ET, appendData(nil, 9, int(r.block), c, sf.chunk(int(r.block), c)))
 		}
 	}
-	f := x.l.files[sf.id]
+	f := x.l.files.byID[sf.id]
 	if f.nhave != f.blocks {
 		t.Fatalf("held %d of %d blocks", f.nhave, f.blocks)
 	}
-	if n.inflight != liveOut(n) || n.inflight != 0 {
-		t.Fatalf("inflight %d with %d chunks really outstanding", n.inflight, liveOut(n))
+	if n.win.inflight != liveOut(n) || n.win.inflight != 0 {
+		t.Fatalf("inflight %d with %d chunks really outstanding", n.win.inflight, liveOut(n))
 	}
 	// Nothing is outstanding, so no timer fires and n is not avoided.
 	for i := 0; i < 40; i++ {
 		x.advance(time.Second)
 	}
-	if n.timeoutsN != 1 || n.avoided(x.l.now) {
-		t.Fatalf("after the block: %d timeouts, avoided %v", n.timeoutsN, n.avoided(x.l.now))
+	if n.win.timeouts != 1 || n.avoided(x.l.now) {
+		t.Fatalf("after the block: %d timeouts, avoided %v", n.win.timeouts, n.avoided(x.l.now))
 	}
 }
 
@@ -313,11 +306,11 @@ func TestDuplicateChunksAreNotProgress(t *testing.T) {
 		x.in(packet.ET, dup)
 		x.advance(50 * time.Millisecond)
 	}
-	if n.timeoutsN == 0 {
+	if n.win.timeouts == 0 {
 		t.Fatalf("15 s without the chunks asked for and no timeout")
 	}
 	if !n.avoided(x.l.now) {
-		t.Errorf("a neighbour that never serves what it is asked is not avoided (%d timeouts)", n.timeoutsN)
+		t.Errorf("a neighbour that never serves what it is asked is not avoided (%d timeouts)", n.win.timeouts)
 	}
 }
 
@@ -356,7 +349,7 @@ func TestManifestStreamOfDroppedFileStops(t *testing.T) {
 	x.turn()
 	for _, m := range x.h.take(t, packet.ET) {
 		if m.typ == msgManifest {
-			t.Fatalf("MANIFEST of a dropped file sent under handle %d", m.handle)
+			t.Fatalf("MANIFEST of a dropped file sent under handle %d", m.manifest.handle)
 		}
 	}
 }
@@ -399,7 +392,7 @@ func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 	attempts := 0
 	x.runFor(10*time.Second, func() bool {
 		x.serveAll(packet.ET, 9, sf)
-		if f.completing {
+		if f.phase == phaseVerifying {
 			select {
 			case c := <-x.l.done:
 				attempts++
@@ -414,17 +407,17 @@ func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 	if attempts < 1 || attempts > 3 {
 		t.Fatalf("%d final checks in 10 s, want one per backoff step", attempts)
 	}
-	if x.l.isRefused(sf.id) || x.l.files[sf.id] != f || f.nhave != 1 {
+	if x.l.isRefused(sf.id) || x.l.files.byID[sf.id] != f || f.nhave != 1 {
 		t.Fatal("a transfer whose disk failed was refused or lost its block")
 	}
 }
 
 func TestRemoteHeldCounts(t *testing.T) {
 	for _, blocks := range []int{0, 1, 7, 8, 9, 100, 4096} {
-		r := &rfile{blocks: blocks, have: make([]byte, (blocks+7)/8)}
+		r := &rfile{blocks: blocks, have: mfz.NewBitmap(blocks)}
 		want := 0
 		for b := 0; b < blocks; b += 3 {
-			setBit(r.have, b)
+			r.have.Set(b)
 			want++
 		}
 		if got := r.held(); got != want {
@@ -482,10 +475,10 @@ func (x *harness) serveManifest(d packet.Dir, hd uint8, sf *signedFile, from, to
 	}
 }
 
-func getManifests(ms []msg) (out []msg) {
+func getManifests(ms []msg) (out []getManifestMsg) {
 	for _, m := range ms {
 		if m.typ == msgGetManifest {
-			out = append(out, m)
+			out = append(out, m.getManifest)
 		}
 	}
 	return out
@@ -522,7 +515,7 @@ func TestManifestFetchSlotsPerNeighbour(t *testing.T) {
 		t.Fatalf("the honest neighbour's file is not fetched while another holds %d fetches", x.fetchesFrom(packet.ET))
 	}
 	x.serveManifest(packet.SE, 3, honest, 0, -1)
-	if f := x.l.files[honest.id]; f == nil || !f.receiving() {
+	if f := x.l.files.byID[honest.id]; f == nil || !f.receiving() {
 		t.Fatalf("no transfer of the honest file")
 	}
 }
@@ -561,17 +554,17 @@ func TestBogusNewerVersionsDoNotStarveName(t *testing.T) {
 		}
 		if !n.avoided(x.l.now) {
 			t.Fatalf("honest first %v: a neighbour whose manifests are refused again and again is not avoided (%d strikes, %d refused)",
-				honestFirst, n.strikes, x.l.counters.Refused)
+				honestFirst, n.conduct.strikes, x.l.counters.Refused)
 		}
 		if x.l.counters.Refused != uint64(x.l.t.strikes) {
 			t.Errorf("honest first %v: %d refused before avoiding, want %d", honestFirst, x.l.counters.Refused, x.l.t.strikes)
 		}
 		x.serveManifest(packet.SE, 3, honest, 0, -1)
-		if f := x.l.files[honest.id]; f == nil || !f.receiving() {
+		if f := x.l.files.byID[honest.id]; f == nil || !f.receiving() {
 			t.Fatalf("honest first %v: no transfer of the honest version", honestFirst)
 		}
-		if x.l.nbrs[packet.SE].strikes != 0 {
-			t.Errorf("honest first %v: the honest neighbour has %d strikes", honestFirst, x.l.nbrs[packet.SE].strikes)
+		if x.l.nbrs[packet.SE].conduct.strikes != 0 {
+			t.Errorf("honest first %v: the honest neighbour has %d strikes", honestFirst, x.l.nbrs[packet.SE].conduct.strikes)
 		}
 	}
 }
@@ -588,7 +581,7 @@ func TestSlowManifestAbandonedAtDeadline(t *testing.T) {
 	x.turn()
 	x.h.take(t, packet.ET)
 	n := x.l.nbrs[packet.ET]
-	gap := n.timeout(x.l.t) - 10*time.Millisecond
+	gap := n.win.rto(x.l.t) - 10*time.Millisecond
 	limit := x.l.t.mfFloor + time.Duration(len(sf.signed))*time.Second/time.Duration(x.l.t.mfRate)
 	start := x.l.now
 	// SE announces it too, a little later: the slow one keeps the fetch.
@@ -606,8 +599,8 @@ func TestSlowManifestAbandonedAtDeadline(t *testing.T) {
 	if took > limit+time.Second {
 		t.Errorf("abandoned after %v, deadline %v", took, limit)
 	}
-	if n.strikes != 1 {
-		t.Errorf("the slow neighbour has %d strikes, want 1", n.strikes)
+	if n.conduct.strikes != 1 {
+		t.Errorf("the slow neighbour has %d strikes, want 1", n.conduct.strikes)
 	}
 	if mf := x.l.fetches[sf.id]; mf == nil || mf.from != packet.SE || len(getManifests(x.h.take(t, packet.SE))) == 0 {
 		t.Fatalf("the manifest is not asked of the other neighbour that has it")
@@ -628,15 +621,15 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 	if !n.avoided(x.l.now) {
 		t.Fatal("not avoided after its strikes")
 	}
-	until, next := n.avoidUntil, n.avoidFor
+	until, next := n.conduct.avoidUntil, n.conduct.avoidFor
 	x.tick(time.Second)
 	x.l.disconnect(packet.ET)
 	x.tick(time.Second)
 	x.l.connect(packet.ET, tile)
 	n = x.l.nbrs[packet.ET]
-	if !n.avoided(x.l.now) || n.avoidUntil != until || n.avoidFor != next || n.strikes != 1 {
+	if !n.avoided(x.l.now) || n.conduct.avoidUntil != until || n.conduct.avoidFor != next || n.conduct.strikes != 1 {
 		t.Fatalf("after reconnecting: avoided %v until %v (was %v), next %v (was %v), strikes %d",
-			n.avoided(x.l.now), n.avoidUntil, until, n.avoidFor, next, n.strikes)
+			n.avoided(x.l.now), n.conduct.avoidUntil, until, n.conduct.avoidFor, next, n.conduct.strikes)
 	}
 	sf := x.pack("a.mfz", 1, 900, 1024)
 	x.h.take(t, packet.ET)
@@ -653,8 +646,8 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 	// And the bad one, back after its record expired, too.
 	x.l.now = until.Add(x.l.t.avoidMax + time.Second)
 	x.l.connect(packet.ET, tile)
-	if n := x.l.nbrs[packet.ET]; n.avoided(x.l.now) || n.strikes != 0 || n.avoidFor != x.l.t.avoidFor {
-		t.Fatalf("expired record still applies: strikes %d, next avoidance %v", n.strikes, n.avoidFor)
+	if n := x.l.nbrs[packet.ET]; n.avoided(x.l.now) || n.conduct.strikes != 0 || n.conduct.avoidFor != x.l.t.avoidFor {
+		t.Fatalf("expired record still applies: strikes %d, next avoidance %v", n.conduct.strikes, n.conduct.avoidFor)
 	}
 	// The memory is bounded.
 	for i := 0; i < 3*x.l.t.conductMax; i++ {
@@ -664,15 +657,15 @@ func TestAvoidanceSurvivesReconnect(t *testing.T) {
 		x.l.disconnect(packet.ET)
 		x.l.now = x.l.now.Add(time.Millisecond)
 	}
-	if len(x.l.conduct) > x.l.t.conductMax {
-		t.Fatalf("%d tiles remembered, limit %d", len(x.l.conduct), x.l.t.conductMax)
+	if len(x.l.remembered) > x.l.t.conductMax {
+		t.Fatalf("%d tiles remembered, limit %d", len(x.l.remembered), x.l.t.conductMax)
 	}
 }
 
-func announces(ms []msg) (out []msg) {
+func announces(ms []msg) (out []announceMsg) {
 	for _, m := range ms {
 		if m.typ == msgAnnounce {
-			out = append(out, m)
+			out = append(out, m.announce)
 		}
 	}
 	return out
@@ -701,7 +694,7 @@ func TestSyncAnsweredOncePerSecond(t *testing.T) {
 		x.tick(250 * time.Millisecond)
 	}
 	x.h.take(t, packet.ET)
-	files := len(x.l.byName)
+	files := len(x.l.files.byName)
 	x.in(packet.ET, appendSync(nil, 0)) // the first is answered at once
 	x.turn()
 	if k := len(announces(x.h.take(t, packet.ET))); k != files {
@@ -774,7 +767,9 @@ func TestCompletionSupersededByPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The final check of v1, racing with the push, as startComplete runs it.
-	f.completing = true
+	if !f.to(evAllBlocks) {
+		t.Fatalf("the transfer cannot start its final check in phase %v", f.phase)
+	}
 	x.l.completed(completion{f, f.partial.Complete()})
 	if x.l.counters.Refused != 0 || x.l.counters.Superseded != 1 {
 		t.Errorf("refused %d, superseded %d; want 0, 1", x.l.counters.Refused, x.l.counters.Superseded)
@@ -785,7 +780,7 @@ func TestCompletionSupersededByPush(t *testing.T) {
 	if x.l.isRefused(v1.id) {
 		t.Error("the superseded file is refused")
 	}
-	if g := x.l.byName["a.mfz"]; g == nil || g.id != v2.id {
+	if g := x.l.files.byName["a.mfz"]; g == nil || g.id != v2.id {
 		t.Errorf("the pushed version is not the one announced")
 	}
 }

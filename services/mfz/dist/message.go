@@ -1,14 +1,14 @@
 package dist
 
-import "encoding/binary"
-
 // The service 8 messages for programs that speak them from outside the
 // service: the hostile neighbour of the attack tests (sim/hostile) crafts
 // any message, absurd fields and all, and reads what a tile answers.
-// AppendMessage is the one encoder: the service's own append* builders
-// (wire.go) are wrappers over it, so what the kit sends is what a tile
-// sends. The service reads messages with parseMessage; a fuzz target keeps
-// ParseMessage and AppendMessage inverse to each other.
+// Message is the kit's flat form of every kind (wiremsg.go): AppendMessage
+// writes a known type with its kind's append, the code the service sends
+// with, and ParseMessage is the service's parser, so what the kit sends is
+// what a tile sends. Fuzz targets keep ParseMessage and AppendMessage
+// inverse to each other (FuzzMessageRoundTrip), and each kind's parse and
+// append (FuzzWireRoundTrip).
 
 // Message types, byte 0 of every service 8 payload.
 const (
@@ -46,65 +46,87 @@ type Message struct {
 }
 
 // ParseMessage checks the CRC and reads one service 8 payload as a tile
-// does, with every field checked against the format's limits. Data
-// aliases b.
+// does (parseMessage), with every field checked against the format's
+// limits. Data aliases b.
 func ParseMessage(b []byte) (Message, error) {
 	m, err := parseMessage(b)
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{
-		Type: m.typ, Handle: m.handle, Flags: m.flags, Version: m.version, Blocks: m.blocks, Held: m.held,
-		ID: m.fid, Name: m.name, Offset: m.offset, Total: m.total, Block: m.block, Chunk: m.chunk,
-		Count: m.count, Data: m.data,
-	}, nil
+	return m.export(), nil
 }
 
 // AppendMessage appends m, sealed with its CRC, to dst. It checks nothing:
 // the fields are written as they are, so absurd messages (a name of 200
 // bytes, a HAVE of an odd length, type 0) can be made; only ParseMessage
 // says whether a tile would take it. The name's length byte is
-// len(Name) mod 256.
+// len(Name) mod 256. A known type is written by its kind's append, the
+// same code the service sends with; any other type is the type, the
+// handle and Data.
 func AppendMessage(dst []byte, m *Message) []byte {
-	start := len(dst)
-	be := binary.BigEndian
-	if m.Type == MsgSync {
-		dst = append(dst, m.Type, m.Flags)
-		return be.AppendUint16(dst, crc16(dst[start:]))
-	}
-	dst = append(dst, m.Type, m.Handle)
 	switch m.Type {
 	case MsgAnnounce:
-		dst = append(dst, m.Flags)
-		dst = be.AppendUint64(dst, uint64(m.Version))
-		dst = be.AppendUint16(dst, m.Blocks)
-		dst = be.AppendUint16(dst, m.Held)
-		dst = append(dst, m.ID[:]...)
-		dst = append(dst, byte(len(m.Name)))
-		dst = append(dst, m.Name...)
+		k := announceMsg{handle: m.Handle, flags: m.Flags, version: m.Version, blocks: m.Blocks, held: m.Held, fid: m.ID, name: m.Name}
+		return k.append(dst)
 	case MsgGetManifest:
-		dst = be.AppendUint32(dst, m.Offset)
+		k := getManifestMsg{handle: m.Handle, offset: m.Offset}
+		return k.append(dst)
 	case MsgManifest:
-		dst = be.AppendUint32(dst, m.Offset)
-		dst = be.AppendUint32(dst, m.Total)
-		dst = append(dst, m.Data...)
-	case MsgBitfield, MsgHave:
-		dst = be.AppendUint16(dst, m.Block)
-		dst = append(dst, m.Data...)
+		k := manifestMsg{handle: m.Handle, offset: m.Offset, total: m.Total, data: m.Data}
+		return k.append(dst)
+	case MsgBitfield:
+		k := bitfieldMsg{handle: m.Handle, first: m.Block, bits: m.Data}
+		return k.append(dst)
+	case MsgHave:
+		k := haveMsg{handle: m.Handle, low: m.Block, list: m.Data}
+		return k.append(dst)
 	case MsgRequest:
-		dst = be.AppendUint16(dst, m.Block)
-		dst = be.AppendUint16(dst, m.Chunk)
-		dst = be.AppendUint16(dst, m.Count)
+		k := requestMsg{handle: m.Handle, block: m.Block, chunk: m.Chunk, count: m.Count}
+		return k.append(dst)
 	case MsgData:
-		dst = be.AppendUint16(dst, m.Block)
-		dst = be.AppendUint16(dst, m.Chunk)
-		dst = append(dst, m.Data...)
+		k := dataMsg{handle: m.Handle, block: m.Block, chunk: m.Chunk, data: m.Data}
+		return k.append(dst)
 	case MsgNotHave:
-		dst = be.AppendUint16(dst, m.Block)
-	default:
-		dst = append(dst, m.Data...)
+		k := notHaveMsg{handle: m.Handle, block: m.Block}
+		return k.append(dst)
+	case MsgSync:
+		k := syncMsg{flags: m.Flags}
+		return k.append(dst)
 	}
-	return be.AppendUint16(dst, crc16(dst[start:]))
+	start := len(dst)
+	dst = append(dst, m.Type, m.Handle)
+	dst = append(dst, m.Data...)
+	return sealFrom(dst, start)
+}
+
+// export is the kit's form of a parsed message.
+func (m *msg) export() Message {
+	x := Message{Type: m.typ}
+	switch m.typ {
+	case MsgAnnounce:
+		k := &m.announce
+		x.Handle, x.Flags, x.Version, x.Blocks, x.Held, x.ID, x.Name = k.handle, k.flags, k.version, k.blocks, k.held, k.fid, k.name
+	case MsgGetManifest:
+		x.Handle, x.Offset = m.getManifest.handle, m.getManifest.offset
+	case MsgManifest:
+		k := &m.manifest
+		x.Handle, x.Offset, x.Total, x.Data = k.handle, k.offset, k.total, k.data
+	case MsgBitfield:
+		x.Handle, x.Block, x.Data = m.bitfield.handle, m.bitfield.first, m.bitfield.bits
+	case MsgHave:
+		x.Handle, x.Block, x.Data = m.have.handle, m.have.low, m.have.list
+	case MsgRequest:
+		k := &m.request
+		x.Handle, x.Block, x.Chunk, x.Count = k.handle, k.block, k.chunk, k.count
+	case MsgData:
+		k := &m.data
+		x.Handle, x.Block, x.Chunk, x.Data = k.handle, k.block, k.chunk, k.data
+	case MsgNotHave:
+		x.Handle, x.Block = m.notHave.handle, m.notHave.block
+	case MsgSync:
+		x.Flags = m.sync.flags
+	}
+	return x
 }
 
 // Seal appends the CRC of b to b: any bytes become a message that passes

@@ -155,7 +155,7 @@ func (l *loop) mayStart(id fileID) bool {
 // again later starts afresh).
 func (l *loop) forgetStarts() {
 	for id, sp := range l.starts {
-		if l.files[id] != nil || !sp.waiting(l.now) && !l.someoneAnnounces(id) {
+		if l.files.byID[id] != nil || !sp.waiting(l.now) && !l.someoneAnnounces(id) {
 			delete(l.starts, id)
 		}
 	}
@@ -185,10 +185,8 @@ func (l *loop) mayFetch(f *file) bool {
 		if n == nil {
 			continue
 		}
-		for _, a := range n.asms {
-			if a.f == f {
-				return false
-			}
+		if n.win.fetching(f) {
+			return false
 		}
 	}
 	return true
@@ -197,8 +195,8 @@ func (l *loop) mayFetch(f *file) bool {
 // retryPaused runs the final check again of transfers paused with every
 // block held, once their pause ends.
 func (l *loop) retryPaused() {
-	for _, f := range l.files {
-		if f.receiving() && !f.completing && f.pause.paused() && !f.pause.waiting(l.now) && f.nhave == f.blocks {
+	for _, f := range l.files.byID {
+		if f.phase == phaseReceiving && f.pause.paused() && !f.pause.waiting(l.now) && f.nhave == f.blocks {
 			l.startComplete(f)
 		}
 	}

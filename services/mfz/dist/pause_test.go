@@ -102,8 +102,8 @@ func TestFullDiskPausesTransfer(t *testing.T) {
 		t.Errorf("%d error lines in the log in 2 minutes, want one per backoff step:\n%s", lines, logged.String())
 	}
 	n := x.l.nbrs[packet.ET]
-	if n.strikes != 0 || n.avoided(x.l.now) || x.l.counters.Avoided != 0 {
-		t.Errorf("the neighbour that served the blocks is blamed for our disk: %d strikes, avoided %v", n.strikes, n.avoided(x.l.now))
+	if n.conduct.strikes != 0 || n.avoided(x.l.now) || x.l.counters.Avoided != 0 {
+		t.Errorf("the neighbour that served the blocks is blamed for our disk: %d strikes, avoided %v", n.conduct.strikes, n.avoided(x.l.now))
 	}
 	if f.nhave != nheld {
 		t.Errorf("held %d blocks, had %d", f.nhave, nheld)
@@ -172,8 +172,8 @@ func TestFullDiskAtBeginRetries(t *testing.T) {
 	if x.l.isRefused(sf.id) || x.l.counters.Refused != 0 {
 		t.Fatal("a manifest the store could not write for lack of space is refused")
 	}
-	if n := x.l.nbrs[packet.ET]; n.strikes != 0 || n.avoided(x.l.now) {
-		t.Fatalf("the neighbour is blamed for our disk: %d strikes", n.strikes)
+	if n := x.l.nbrs[packet.ET]; n.conduct.strikes != 0 || n.avoided(x.l.now) {
+		t.Fatalf("the neighbour is blamed for our disk: %d strikes", n.conduct.strikes)
 	}
 	x.l.snapshot()
 	if p := x.s.Snapshot().Paused; !strings.Contains(p, "no space left on") {
@@ -184,10 +184,10 @@ func TestFullDiskAtBeginRetries(t *testing.T) {
 		if len(getManifests(x.h.take(t, packet.ET))) > 0 {
 			x.serveManifest(packet.ET, 4, sf, 0, -1)
 		}
-		f := x.l.files[sf.id]
+		f := x.l.files.byID[sf.id]
 		return f == nil || !f.receiving()
 	})
-	if f := x.l.files[sf.id]; f == nil || !f.receiving() {
+	if f := x.l.files.byID[sf.id]; f == nil || !f.receiving() {
 		t.Fatal("no transfer a minute after space came back")
 	}
 	x.l.snapshot()
@@ -226,7 +226,7 @@ func TestBeginPauseShownUntilBeginWorks(t *testing.T) {
 	}
 	x.full.Store(false)
 	x.serveManifest(packet.ET, 4, sf, 0, -1)
-	if f := x.l.files[sf.id]; f == nil || !f.receiving() {
+	if f := x.l.files.byID[sf.id]; f == nil || !f.receiving() {
 		t.Fatal("no transfer once the disk had space")
 	}
 	x.l.snapshot()

@@ -39,7 +39,7 @@ func (x *harness) pushFile(sf *signedFile) {
 }
 
 // completeAnnounce returns the announcement of id flagged complete in ms.
-func completeAnnounce(ms []msg, id fileID) *msg {
+func completeAnnounce(ms []msg, id fileID) *announceMsg {
 	for i, m := range announces(ms) {
 		if m.fid == id && m.flags&flagComplete != 0 {
 			return &announces(ms)[i]
@@ -77,12 +77,12 @@ func TestPushWhileReceivingAnnouncedAtOnce(t *testing.T) {
 			t.Errorf("%v: announced %d blocks, want %d", d, a.blocks, sf.m.BlockCount())
 		}
 	}
-	if g := x.l.files[sf.id]; g != f || f.receiving() || f.nhave != f.blocks || f.completing {
+	if g := x.l.files.byID[sf.id]; g != f || f.receiving() || f.nhave != f.blocks || f.phase == phaseVerifying {
 		t.Fatalf("the file is not held whole: receiving %v, %d of %d blocks", f.receiving(), f.nhave, f.blocks)
 	}
 	n := x.l.nbrs[packet.ET]
-	if len(n.asms) != 0 || n.inflight != 0 {
-		t.Errorf("blocks of the pushed file still being fetched: %d assemblies, %d chunks in flight", len(n.asms), n.inflight)
+	if len(n.win.asms) != 0 || n.win.inflight != 0 {
+		t.Errorf("blocks of the pushed file still being fetched: %d assemblies, %d chunks in flight", len(n.win.asms), n.win.inflight)
 	}
 	x.l.snapshot()
 	if st := x.s.Snapshot(); len(st.Transfers) != 0 || len(st.Files) != 1 || st.Files[0].CompletedAt == 0 {
@@ -134,7 +134,9 @@ func TestPushDuringFinalCheckOfSameFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The final check, racing with the push, as startComplete runs it.
-	f.completing = true
+	if !f.to(evAllBlocks) {
+		t.Fatalf("the transfer cannot start its final check in phase %v", f.phase)
+	}
 	x.l.completed(completion{f, f.partial.Complete()})
 	x.turn()
 	if x.l.counters.Refused != 0 || x.l.isRefused(sf.id) {
@@ -143,7 +145,7 @@ func TestPushDuringFinalCheckOfSameFile(t *testing.T) {
 	if bytes.Contains(logged.Bytes(), []byte("failed its final check")) {
 		t.Errorf("logged as a failure: %s", logged.String())
 	}
-	if g := x.l.files[sf.id]; g == nil || g.receiving() || x.l.byName["x.mfz"] != g {
+	if g := x.l.files.byID[sf.id]; g == nil || g.receiving() || x.l.files.byName["x.mfz"] != g {
 		t.Fatal("the pushed file is not held")
 	}
 	if completeAnnounce(x.h.take(t, packet.SE), sf.id) == nil {

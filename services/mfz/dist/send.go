@@ -7,6 +7,11 @@ import (
 	"github.com/t2tiles/itcd/services/mfz"
 )
 
+// Serving the neighbours: control messages (ours: announcements, requests,
+// NOTHAVEs) go ahead of bulk data, and the blocks and manifests they ask
+// for go out in the order asked, a few DATA packets in the daemon's queue
+// at a time, each block read and verified once (blockCache).
+
 // job is work a neighbour asked of us, served in the order asked.
 type job struct {
 	f        *file
@@ -81,7 +86,7 @@ func (l *loop) pump(n *nbr) {
 		var b []byte
 		next := j.next
 		if j.manifest {
-			if j.next >= len(j.f.signed) || l.files[j.f.id] != j.f {
+			if j.next >= len(j.f.signed) || l.files.byID[j.f.id] != j.f {
 				// Sent, or a file we dropped meanwhile (its handle may
 				// soon name another file).
 				l.popJob(n)
@@ -94,7 +99,7 @@ func (l *loop) pump(n *nbr) {
 				l.popJob(n)
 				continue
 			}
-			if l.files[j.f.id] != j.f {
+			if l.files.byID[j.f.id] != j.f {
 				l.sendNotHave(n, j.f.handle, blockGone)
 				l.dropJobsOf(n, j.f)
 				continue
@@ -160,6 +165,7 @@ func (l *loop) dropJobsOf(n *nbr, f *file) {
 	}
 }
 
+// popJob drops n's first job, done.
 func (l *loop) popJob(n *nbr) {
 	j := n.jobs[0]
 	if !j.manifest {
@@ -185,10 +191,10 @@ func (l *loop) cached(n *nbr, f *file, b int) bool {
 	c.buf = c.buf[:cap(c.buf)]
 	var k int
 	var err error
-	if f.partial != nil {
+	if f.receiving() {
 		k, err = f.partial.ReadBlock(b, c.buf)
 	}
-	if f.partial == nil || errors.Is(err, mfz.ErrDone) {
+	if !f.receiving() || errors.Is(err, mfz.ErrDone) {
 		// Complete: read it from live/, if live/ holds this very file.
 		if e, ok := l.st.Lookup(f.name); ok && fidOf(e.Hash) == f.id {
 			k, err = l.st.ReadBlock(f.name, b, c.buf)
@@ -205,11 +211,11 @@ func (l *loop) cached(n *nbr, f *file, b int) bool {
 }
 
 // request: n asks for chunks of a block.
-func (l *loop) request(n *nbr, m *msg) {
+func (l *loop) request(n *nbr, m *requestMsg) {
 	l.counters.RequestsIn++
-	f := l.handles[m.handle]
+	f := l.files.byHandle(m.handle)
 	b := int(m.block)
-	if f == nil || f.tomb {
+	if f == nil || f.phase == phaseTombstone {
 		l.sendNotHave(n, m.handle, blockGone)
 		return
 	}
@@ -232,8 +238,8 @@ func (l *loop) request(n *nbr, m *msg) {
 
 // getManifest: n asks for a signed manifest from an offset. A repeated
 // ask replaces the one queued, so re-asks never stream it twice.
-func (l *loop) getManifest(n *nbr, m *msg) {
-	f := l.handles[m.handle]
+func (l *loop) getManifest(n *nbr, m *getManifestMsg) {
+	f := l.files.byHandle(m.handle)
 	if f == nil || int(m.offset) >= len(f.signed) {
 		return
 	}

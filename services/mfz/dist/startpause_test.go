@@ -36,8 +36,8 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 	x.announceFile(packet.ET, 4, bad)
 	x.turn()
 	x.runFor(20*time.Second, func() bool { serveBad(); return true }) // fails at 0, 1, 3, 7, 15 s
-	if x.l.files[bad.id] != nil || badAsks < 3 {
-		t.Fatalf("the file whose partial cannot be made: transfer %v, asked %d times", x.l.files[bad.id] != nil, badAsks)
+	if x.l.files.byID[bad.id] != nil || badAsks < 3 {
+		t.Fatalf("the file whose partial cannot be made: transfer %v, asked %d times", x.l.files.byID[bad.id] != nil, badAsks)
 	}
 
 	x.announceFile(packet.SE, 5, good)
@@ -50,13 +50,14 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 			case msgGetManifest:
 				x.serveManifest(packet.SE, 5, good, 0, -1)
 			case msgRequest:
-				for c := int(m.chunk); c < int(m.chunk)+int(m.count); c++ {
-					x.in(packet.SE, appendData(nil, 5, int(m.block), c, good.chunk(int(m.block), c)))
+				r := m.request
+				for c := int(r.chunk); c < int(r.chunk)+int(r.count); c++ {
+					x.in(packet.SE, appendData(nil, 5, int(r.block), c, good.chunk(int(r.block), c)))
 				}
 			}
 		}
 		if f == nil {
-			f = x.l.files[good.id]
+			f = x.l.files.byID[good.id]
 		}
 		return f == nil || f.nhave < f.blocks
 	})
@@ -80,8 +81,8 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 	if x.l.begins.paused() {
 		t.Errorf("new transfers are paused for all: %v", x.l.begins.err)
 	}
-	if n := x.l.nbrs[packet.ET]; n.strikes != 0 || n.avoided(x.l.now) || x.l.isRefused(bad.id) {
-		t.Errorf("the neighbour is blamed for our disk: %d strikes, refused %v", n.strikes, x.l.isRefused(bad.id))
+	if n := x.l.nbrs[packet.ET]; n.conduct.strikes != 0 || n.avoided(x.l.now) || x.l.isRefused(bad.id) {
+		t.Errorf("the neighbour is blamed for our disk: %d strikes, refused %v", n.conduct.strikes, x.l.isRefused(bad.id))
 	}
 	x.l.snapshot()
 	st := x.s.Snapshot()
@@ -97,8 +98,8 @@ func TestBeginFailureOfOneFilePausesOnlyIt(t *testing.T) {
 	if err := os.Remove(obstacle); err != nil {
 		t.Fatal(err)
 	}
-	x.runFor(time.Minute, func() bool { serveBad(); return x.l.files[bad.id] == nil })
-	if fx := x.l.files[bad.id]; fx == nil || !fx.receiving() || x.l.starts[bad.id] != nil {
+	x.runFor(time.Minute, func() bool { serveBad(); return x.l.files.byID[bad.id] == nil })
+	if fx := x.l.files.byID[bad.id]; fx == nil || !fx.receiving() || x.l.starts[bad.id] != nil {
 		t.Fatal("x.mfz did not start once its partial could be made")
 	}
 }

@@ -164,14 +164,14 @@ func (l *loop) snapshot() {
 		a, b := st.StartsPaused[i], st.StartsPaused[j]
 		return a.Name < b.Name || a.Name == b.Name && a.ID < b.ID
 	})
-	for _, f := range l.files {
+	for _, f := range l.files.byID {
 		if f.receiving() {
 			t := TransferStatus{Name: f.name, Version: f.version, ID: f.id.String(), BlocksHeld: f.nhave,
 				BlocksTotal: f.blocks, BytesHeld: f.bytesHave, BytesTotal: f.m.BodyLen, Resumed: f.resumed,
-				Completing: f.completing, Seconds: l.now.Sub(f.started).Seconds(), Sources: []SourceStatus{},
+				Completing: f.phase == phaseVerifying, Seconds: l.now.Sub(f.started).Seconds(), Sources: []SourceStatus{},
 				State: "receiving"}
 			switch {
-			case f.completing:
+			case f.phase == phaseVerifying:
 				t.State = "completing"
 			case f.pause.paused():
 				t.State, t.Reason = "paused", f.pause.err.Error()
@@ -191,11 +191,11 @@ func (l *loop) snapshot() {
 			st.Transfers = append(st.Transfers, t)
 			continue
 		}
-		if l.byName[f.name] != f {
+		if l.files.byName[f.name] != f {
 			continue
 		}
 		fs := FileStatus{Name: f.name, Version: f.version, Size: f.m.BodyLen, Blocks: f.blocks,
-			Deleted: f.tomb, ID: f.id.String()}
+			Deleted: f.phase == phaseTombstone, ID: f.id.String()}
 		if !f.completedAt.IsZero() {
 			fs.CompletedAt = f.completedAt.UnixNano()
 		}
@@ -210,11 +210,11 @@ func (l *loop) snapshot() {
 		if n == nil {
 			continue
 		}
-		ns := NeighbourStatus{Dir: n.dir, Files: []NeighbourFile{}, InFlight: n.inflight, Fetching: len(n.asms),
-			Serving: n.jobChunks, RTTms: float64(n.srtt) / float64(time.Millisecond), BytesPerS: n.rate,
-			BadBlocks: n.badBlocks, Timeouts: n.timeoutsN, NotHave: n.notHaves}
+		ns := NeighbourStatus{Dir: n.dir, Files: []NeighbourFile{}, InFlight: n.win.inflight, Fetching: len(n.win.asms),
+			Serving: n.jobChunks, RTTms: float64(n.win.rtt.srtt) / float64(time.Millisecond), BytesPerS: n.win.rate,
+			BadBlocks: n.badBlocks, Timeouts: n.win.timeouts, NotHave: n.notHaves}
 		if n.avoided(l.now) {
-			ns.AvoidedS = n.avoidUntil.Sub(l.now).Seconds()
+			ns.AvoidedS = n.conduct.avoidUntil.Sub(l.now).Seconds()
 		}
 		for _, rf := range n.byFid {
 			ns.Files = append(ns.Files, NeighbourFile{Name: rf.name, Version: rf.version, ID: rf.id.String(),

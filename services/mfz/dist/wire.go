@@ -1,7 +1,6 @@
 package dist
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -64,22 +63,20 @@ func fidOf(h mfz.Hash) (id fileID) {
 
 func (id fileID) String() string { return fmt.Sprintf("%x", id[:]) }
 
-// msg is one parsed message. Which fields mean something depends on typ.
+// msg is one parsed message: its type and the kind of that type (the
+// other kinds are zero). It is a value, not an interface, so parsing a
+// packet allocates nothing but an announced name.
 type msg struct {
-	typ     byte
-	handle  uint8
-	flags   byte   // ANNOUNCE, SYNC
-	version int64  // ANNOUNCE
-	blocks  uint16 // ANNOUNCE
-	held    uint16 // ANNOUNCE
-	fid     fileID // ANNOUNCE
-	name    string // ANNOUNCE
-	offset  uint32 // GET_MANIFEST, MANIFEST
-	total   uint32 // MANIFEST
-	block   uint16 // BITFIELD (first block), REQUEST, DATA, NOTHAVE; HAVE: every block below it is held
-	chunk   uint16 // REQUEST (first chunk), DATA
-	count   uint16 // REQUEST
-	data    []byte // MANIFEST bytes, BITFIELD bits, DATA chunk, HAVE block list (2 bytes each); aliases the input
+	typ         byte
+	announce    announceMsg
+	getManifest getManifestMsg
+	manifest    manifestMsg
+	bitfield    bitfieldMsg
+	have        haveMsg
+	request     requestMsg
+	data        dataMsg
+	notHave     notHaveMsg
+	sync        syncMsg
 }
 
 var (
@@ -116,19 +113,20 @@ var crcTable = func() (t [256]uint16) {
 }()
 
 // seal appends the CRC to a message built in b.
-func seal(b []byte) []byte { return binary.BigEndian.AppendUint16(b, crc16(b)) }
+func seal(b []byte) []byte { return sealFrom(b, 0) }
 
-// parseMessage checks the CRC and parses a payload from a neighbour. It
-// trusts nothing: every length is checked before use, and an unknown type
-// is errUnknown (ignored and counted by the caller). Fields are checked
-// against the format's hard limits here; against a manifest by the caller.
+// parseMessage checks the CRC and parses a payload from a neighbour: the
+// one parser of service 8. It trusts nothing: every length is checked
+// before use, and an unknown type is errUnknown (ignored and counted by
+// the caller). Fields are checked against the format's hard limits by
+// each kind's parse; against a manifest by the caller.
 func parseMessage(b []byte) (msg, error) {
 	var m msg
 	if len(b) < 1+crcLen {
 		return m, errShort
 	}
 	body := b[:len(b)-crcLen]
-	if binary.BigEndian.Uint16(b[len(b)-crcLen:]) != crc16(body) {
+	if be.Uint16(b[len(b)-crcLen:]) != crc16(body) {
 		return m, errCRC
 	}
 	m.typ = body[0]
@@ -139,7 +137,7 @@ func parseMessage(b []byte) (msg, error) {
 		if len(body) > 2 {
 			return m, fmt.Errorf("%w: %d bytes after a SYNC", errField, len(body)-2)
 		}
-		m.flags = body[1]
+		m.sync.flags = body[1]
 		return m, nil
 	}
 	if m.typ < msgAnnounce || m.typ > msgSync {
@@ -148,154 +146,86 @@ func parseMessage(b []byte) (msg, error) {
 	if len(body) < 2 {
 		return m, errShort
 	}
-	m.handle = body[1]
-	if m.handle > maxHandle {
-		return m, fmt.Errorf("%w: handle %d", errField, m.handle)
+	h := body[1]
+	if h > maxHandle {
+		return m, fmt.Errorf("%w: handle %d", errField, h)
 	}
 	p := body[2:]
-	need := func(n int) error {
-		if len(p) < n {
-			return fmt.Errorf("%w: type %d needs %d bytes after the handle, has %d", errShort, m.typ, n, len(p))
-		}
-		return nil
-	}
-	// exact: the body of a fixed-size message ends where the CRC starts.
-	exact := func(n int) error {
-		if err := need(n); err != nil {
-			return err
-		}
-		if len(p) > n {
-			return fmt.Errorf("%w: %d bytes after a type %d body", errField, len(p)-n, m.typ)
-		}
-		return nil
-	}
-	u16 := func(i int) uint16 { return binary.BigEndian.Uint16(p[i:]) }
-	u32 := func(i int) uint32 { return binary.BigEndian.Uint32(p[i:]) }
+	var err error
 	switch m.typ {
 	case msgAnnounce:
-		if err := need(22); err != nil {
-			return m, err
-		}
-		m.flags = p[0]
-		m.version = int64(binary.BigEndian.Uint64(p[1:]))
-		m.blocks, m.held = u16(9), u16(11)
-		copy(m.fid[:], p[13:21])
-		n := int(p[21])
-		if err := exact(22 + n); err != nil {
-			return m, err
-		}
-		m.name = string(p[22 : 22+n])
-		if err := mfz.CheckName(m.name); err != nil {
-			return m, fmt.Errorf("%w: name: %v", errField, err)
-		}
-		if m.blocks > mfz.MaxBlocks || m.held > m.blocks {
-			return m, fmt.Errorf("%w: %d of %d blocks", errField, m.held, m.blocks)
-		}
-		if m.flags&flagTombstone != 0 && m.blocks != 0 {
-			return m, fmt.Errorf("%w: tombstone with %d blocks", errField, m.blocks)
-		}
+		m.announce, err = parseAnnounce(h, p)
 	case msgGetManifest:
-		if err := exact(4); err != nil {
-			return m, err
-		}
-		m.offset = u32(0)
-		if m.offset >= mfz.MaxSignedManifestLen {
-			return m, fmt.Errorf("%w: manifest offset %d", errField, m.offset)
-		}
+		m.getManifest, err = parseGetManifest(h, p)
 	case msgManifest:
-		if err := need(9); err != nil {
-			return m, err
-		}
-		m.offset, m.total = u32(0), u32(4)
-		m.data = p[8:]
-		if m.total < mfz.MinManifestLen+mfz.SignatureLen || m.total > mfz.MaxSignedManifestLen ||
-			uint64(m.offset)+uint64(len(m.data)) > uint64(m.total) {
-			return m, fmt.Errorf("%w: manifest bytes %d+%d of %d", errField, m.offset, len(m.data), m.total)
-		}
+		m.manifest, err = parseManifest(h, p)
 	case msgBitfield:
-		if err := need(3); err != nil {
-			return m, err
-		}
-		m.block = u16(0)
-		m.data = p[2:]
-		if m.block%8 != 0 || int(m.block)+8*len(m.data) > mfz.MaxBlocks+7 {
-			return m, fmt.Errorf("%w: bitfield at %d of %d bytes", errField, m.block, len(m.data))
-		}
+		m.bitfield, err = parseBitfield(h, p)
 	case msgHave:
-		if err := need(2); err != nil {
-			return m, err
-		}
-		m.block = u16(0)
-		if m.block > mfz.MaxBlocks || len(p)%2 != 0 {
-			return m, fmt.Errorf("%w: HAVE below %d with %d bytes", errField, m.block, len(p))
-		}
-		m.data = p[2:]
-		for i := 2; i < len(p); i += 2 {
-			if u16(i) >= mfz.MaxBlocks {
-				return m, fmt.Errorf("%w: block %d", errField, u16(i))
-			}
-		}
+		m.have, err = parseHave(h, p)
 	case msgRequest:
-		if err := exact(6); err != nil {
-			return m, err
-		}
-		m.block, m.chunk, m.count = u16(0), u16(2), u16(4)
-		if m.block >= mfz.MaxBlocks || m.count == 0 || int(m.chunk)+int(m.count) > maxChunks {
-			return m, fmt.Errorf("%w: request block %d chunks %d+%d", errField, m.block, m.chunk, m.count)
-		}
+		m.request, err = parseRequest(h, p)
 	case msgData:
-		if err := need(5); err != nil {
-			return m, err
-		}
-		m.block, m.chunk = u16(0), u16(2)
-		m.data = p[4:]
-		if m.block >= mfz.MaxBlocks || int(m.chunk) >= maxChunks {
-			return m, fmt.Errorf("%w: data block %d chunk %d", errField, m.block, m.chunk)
-		}
+		m.data, err = parseData(h, p)
 	case msgNotHave:
-		if err := exact(2); err != nil {
-			return m, err
-		}
-		m.block = u16(0)
-		if m.block >= mfz.MaxBlocks && m.block != blockGone {
-			return m, fmt.Errorf("%w: block %d", errField, m.block)
-		}
+		m.notHave, err = parseNotHave(h, p)
 	}
-	return m, nil
+	return m, err
+}
+
+// append writes m again, sealed: the inverse of parseMessage.
+func (m *msg) append(dst []byte) []byte {
+	switch m.typ {
+	case msgAnnounce:
+		return m.announce.append(dst)
+	case msgGetManifest:
+		return m.getManifest.append(dst)
+	case msgManifest:
+		return m.manifest.append(dst)
+	case msgBitfield:
+		return m.bitfield.append(dst)
+	case msgHave:
+		return m.have.append(dst)
+	case msgRequest:
+		return m.request.append(dst)
+	case msgData:
+		return m.data.append(dst)
+	case msgNotHave:
+		return m.notHave.append(dst)
+	case msgSync:
+		return m.sync.append(dst)
+	}
+	return dst
 }
 
 // maxChunks is the most chunks a block of the largest size has.
 const maxChunks = (mfz.MaxBlockSize + ChunkLen - 1) / ChunkLen
 
-// haveBlocks returns the block numbers of a parsed HAVE.
-func (m *msg) haveBlocks(yield func(int)) {
-	for i := 0; i+1 < len(m.data); i += 2 {
-		yield(int(binary.BigEndian.Uint16(m.data[i:])))
-	}
-}
-
-// Builders. Each appends one whole sealed message to b[:0]. They name the
-// fields the service sends and convert them; the bytes are written by
-// AppendMessage alone (message.go), so the service and the programs that
-// speak service 8 from outside (sim/hostile) share one encoder. Nothing
-// here allocates when b has room for the message (the Message stays on
-// the stack): DATA is built for every chunk sent.
+// Builders: the service's shorthand for its own messages, each one
+// whole sealed message appended to b[:0]. They name the fields the
+// service sends and convert them; the bytes are written by the kinds'
+// appends alone (wiremsg.go), which AppendMessage shares with the
+// programs that speak service 8 from outside (sim/hostile). Nothing here
+// allocates when b has room for the message.
 
 func appendAnnounce(b []byte, h uint8, flags byte, version int64, blocks, held int, id fileID, name string) []byte {
-	return AppendMessage(b[:0], &Message{Type: MsgAnnounce, Handle: h, Flags: flags, Version: version,
-		Blocks: uint16(blocks), Held: uint16(held), ID: id, Name: name})
+	m := announceMsg{handle: h, flags: flags, version: version, blocks: uint16(blocks), held: uint16(held), fid: id, name: name}
+	return m.append(b[:0])
 }
 
 func appendGetManifest(b []byte, h uint8, off int) []byte {
-	return AppendMessage(b[:0], &Message{Type: MsgGetManifest, Handle: h, Offset: uint32(off)})
+	m := getManifestMsg{handle: h, offset: uint32(off)}
+	return m.append(b[:0])
 }
 
 func appendManifest(b []byte, h uint8, off, total int, data []byte) []byte {
-	return AppendMessage(b[:0], &Message{Type: MsgManifest, Handle: h, Offset: uint32(off), Total: uint32(total), Data: data})
+	m := manifestMsg{handle: h, offset: uint32(off), total: uint32(total), data: data}
+	return m.append(b[:0])
 }
 
 func appendBitfield(b []byte, h uint8, first int, bits []byte) []byte {
-	return AppendMessage(b[:0], &Message{Type: MsgBitfield, Handle: h, Block: uint16(first), Data: bits})
+	m := bitfieldMsg{handle: h, first: uint16(first), bits: bits}
+	return m.append(b[:0])
 }
 
 // appendHave lists blocks, at most maxHaves of them (more make a message
@@ -304,24 +234,28 @@ func appendHave(b []byte, h uint8, low int, blocks []int) []byte {
 	var list [2 * maxHaves]byte
 	data := list[:0]
 	for _, x := range blocks {
-		data = binary.BigEndian.AppendUint16(data, uint16(x))
+		data = be.AppendUint16(data, uint16(x))
 	}
-	return AppendMessage(b[:0], &Message{Type: MsgHave, Handle: h, Block: uint16(low), Data: data})
+	m := haveMsg{handle: h, low: uint16(low), list: data}
+	return m.append(b[:0])
 }
 
 func appendRequest(b []byte, h uint8, block, first, count int) []byte {
-	return AppendMessage(b[:0], &Message{Type: MsgRequest, Handle: h, Block: uint16(block), Chunk: uint16(first),
-		Count: uint16(count)})
+	m := requestMsg{handle: h, block: uint16(block), chunk: uint16(first), count: uint16(count)}
+	return m.append(b[:0])
 }
 
 func appendData(b []byte, h uint8, block, chunk int, data []byte) []byte {
-	return AppendMessage(b[:0], &Message{Type: MsgData, Handle: h, Block: uint16(block), Chunk: uint16(chunk), Data: data})
+	m := dataMsg{handle: h, block: uint16(block), chunk: uint16(chunk), data: data}
+	return m.append(b[:0])
 }
 
 func appendNotHave(b []byte, h uint8, block int) []byte {
-	return AppendMessage(b[:0], &Message{Type: MsgNotHave, Handle: h, Block: uint16(block)})
+	m := notHaveMsg{handle: h, block: uint16(block)}
+	return m.append(b[:0])
 }
 
 func appendSync(b []byte, flags byte) []byte {
-	return AppendMessage(b[:0], &Message{Type: MsgSync, Flags: flags})
+	m := syncMsg{flags: flags}
+	return m.append(b[:0])
 }

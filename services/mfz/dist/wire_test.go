@@ -3,7 +3,10 @@ package dist
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
+
+	"github.com/t2tiles/itcd/services/mfz"
 )
 
 func seeds() [][]byte {
@@ -40,16 +43,16 @@ func TestWireRoundTrip(t *testing.T) {
 		}
 	}
 	m, _ := parseMessage(s[0])
-	if m.typ != msgAnnounce || m.handle != 3 || m.version != 1700000000000000000 || m.blocks != 128 || m.held != 128 ||
-		m.fid != (fileID{1, 2, 3, 4, 5, 6, 7, 8}) || m.name != "physics.mfz" || m.flags != flagComplete {
+	if a := m.announce; m.typ != msgAnnounce || a.handle != 3 || a.version != 1700000000000000000 || a.blocks != 128 || a.held != 128 ||
+		a.fid != (fileID{1, 2, 3, 4, 5, 6, 7, 8}) || a.name != "physics.mfz" || a.flags != flagComplete {
 		t.Errorf("announce: %+v", m)
 	}
 	m, _ = parseMessage(s[6])
-	if m.typ != msgRequest || m.block != 12 || m.chunk != 0 || m.count != 34 {
+	if r := m.request; m.typ != msgRequest || r.block != 12 || r.chunk != 0 || r.count != 34 {
 		t.Errorf("request: %+v", m)
 	}
 	m, _ = parseMessage(s[7])
-	if m.typ != msgData || m.block != 12 || m.chunk != 33 || len(m.data) != ChunkLen {
+	if d := m.data; m.typ != msgData || d.block != 12 || d.chunk != 33 || len(d.data) != ChunkLen {
 		t.Errorf("data: %+v", m)
 	}
 	if len(s[7]) != maxMsg {
@@ -57,9 +60,9 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	m, _ = parseMessage(s[5])
 	var got []int
-	m.haveBlocks(func(b int) { got = append(got, b) })
-	if m.block != 7 || len(got) != 3 || got[2] != 100 {
-		t.Errorf("have: low %d blocks %v", m.block, got)
+	m.have.blocks(func(b int) { got = append(got, b) })
+	if m.have.low != 7 || len(got) != 3 || got[2] != 100 {
+		t.Errorf("have: low %d blocks %v", m.have.low, got)
 	}
 	// Any single-bit flip is caught by the CRC (or makes the message
 	// unparseable).
@@ -102,12 +105,83 @@ func FuzzParseMessage(f *testing.F) {
 			return
 		}
 		// Whatever parses keeps every field within the format's limits.
-		if m.typ != msgSync && m.handle > maxHandle {
-			t.Fatalf("handle %d", m.handle)
+		if m.typ != msgSync && m.export().Handle > maxHandle {
+			t.Fatalf("handle %d", m.export().Handle)
 		}
-		if m.typ == msgManifest && int(m.offset)+len(m.data) > int(m.total) {
+		if k := m.manifest; m.typ == msgManifest && int(k.offset)+len(k.data) > int(k.total) {
 			t.Fatalf("manifest segment past its total")
 		}
-		m.haveBlocks(func(int) {})
+		m.have.blocks(func(int) {})
+	})
+}
+
+// Each kind's append and parse are inverse: a message made of the kind's
+// fields parses back to the same fields, under the same type.
+func TestKindsRoundTrip(t *testing.T) {
+	id := fileID{8, 7, 6, 5, 4, 3, 2, 1}
+	seg := bytes.Repeat([]byte{0xCD}, manifestSeg)
+	for _, c := range []struct {
+		name string
+		m    msg
+	}{
+		{"announce", msg{typ: msgAnnounce, announce: announceMsg{handle: 254, flags: flagComplete, version: -3, blocks: 4096, held: 17, fid: id, name: "a-b_c+1.mfz"}}},
+		{"tombstone", msg{typ: msgAnnounce, announce: announceMsg{handle: 0, flags: flagTombstone | flagComplete, version: 1 << 62, fid: id, name: "x.mfz"}}},
+		{"get manifest", msg{typ: msgGetManifest, getManifest: getManifestMsg{handle: 9, offset: mfz.MaxSignedManifestLen - 1}}},
+		{"manifest", msg{typ: msgManifest, manifest: manifestMsg{handle: 9, offset: 243, total: 4300, data: seg}}},
+		{"manifest end", msg{typ: msgManifest, manifest: manifestMsg{handle: 9, offset: 4299, total: 4300, data: seg[:1]}}},
+		{"bitfield", msg{typ: msgBitfield, bitfield: bitfieldMsg{handle: 1, first: 4088, bits: []byte{0xFF}}}},
+		{"have", msg{typ: msgHave, have: haveMsg{handle: 2, low: 4096, list: []byte{0, 1, 0x0F, 0xFF}}}},
+		{"have none", msg{typ: msgHave, have: haveMsg{handle: 2, low: 3, list: []byte{}}}},
+		{"request", msg{typ: msgRequest, request: requestMsg{handle: 3, block: 4095, chunk: 1, count: maxChunks - 1}}},
+		{"data", msg{typ: msgData, data: dataMsg{handle: 4, block: 0, chunk: maxChunks - 1, data: seg[:1]}}},
+		{"nothave", msg{typ: msgNotHave, notHave: notHaveMsg{handle: 5, block: 4095}}},
+		{"nothave gone", msg{typ: msgNotHave, notHave: notHaveMsg{handle: 5, block: blockGone}}},
+		{"sync", msg{typ: msgSync, sync: syncMsg{flags: 0xA5}}},
+	} {
+		b := c.m.append([]byte{0xEE})[1:]
+		if len(b) > maxMsg {
+			t.Errorf("%s: %d bytes, more than a packet", c.name, len(b))
+		}
+		got, err := parseMessage(b)
+		if err != nil {
+			t.Errorf("%s: parse: %v", c.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, c.m) {
+			t.Errorf("%s: parsed %+v, want %+v", c.name, got, c.m)
+		}
+		if x := got.export(); !bytes.Equal(AppendMessage(nil, &x), b) {
+			t.Errorf("%s: the kit's form writes other bytes", c.name)
+		}
+	}
+}
+
+// FuzzWireRoundTrip: every sealed body that parseMessage takes is written
+// back byte for byte by its kind's append (msg.append), and the kit's form
+// of it (export, AppendMessage) writes the same bytes.
+func FuzzWireRoundTrip(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s[:len(s)-crcLen])
+	}
+	f.Add([]byte{msgSync, 0xFF})              // SYNC with flags
+	f.Add([]byte{msgHave, 3, 0x10, 0})        // HAVE with an empty list
+	f.Add([]byte{msgManifest, 1, 0, 0, 0, 9}) // MANIFEST cut short
+	f.Add([]byte{msgBitfield, 2, 0x0F, 0xF8, 1})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body)+crcLen > maxMsg {
+			return
+		}
+		b := seal(bytes.Clone(body))
+		m, err := parseMessage(b)
+		if err != nil {
+			return
+		}
+		if out := m.append(nil); !bytes.Equal(out, b) {
+			t.Fatalf("append(parse(% x)) = % x", b, out)
+		}
+		x := m.export()
+		if out := AppendMessage(nil, &x); !bytes.Equal(out, b) {
+			t.Fatalf("AppendMessage(export(parse(% x))) = % x", b, out)
+		}
 	})
 }

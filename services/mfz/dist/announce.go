@@ -1,0 +1,147 @@
+package dist
+
+import (
+	"sort"
+	"time"
+)
+
+// What this tile tells its neighbours: the dominant file of each name
+// (ANNOUNCE) at once when it changes, to a neighbour that connects or
+// SYNCs, and every refreshMin-refreshMax otherwise; a partial file's
+// bitmap (BITFIELD) with it and, while it grows, again at most every
+// bitfieldGap; and the blocks verified since the last flush (HAVE).
+
+// announceTo sends n everything we hold: the dominant file of each name.
+func (l *loop) announceTo(n *nbr) {
+	names := make([]string, 0, len(l.files.byName))
+	for name := range l.files.byName {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		l.announce(n, l.files.byName[name])
+	}
+	n.nextRefresh = l.now.Add(l.refreshDelay())
+}
+
+// announceHeld announces f, now held whole, to every neighbour, and again
+// a few times soon after in case the first was lost.
+func (l *loop) announceHeld(f *file) {
+	if l.files.byName[f.name] == f {
+		l.announceAll(f)
+		f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
+	}
+}
+
+// announceAll announces f to every neighbour.
+func (l *loop) announceAll(f *file) {
+	for _, n := range l.nbrs {
+		if n != nil {
+			l.announce(n, f)
+		}
+	}
+}
+
+// announce tells n of f, with its bitmap if it is partial. A file with no
+// handle (more than 255 files) goes unannounced.
+func (l *loop) announce(n *nbr, f *file) {
+	if f.handle == noHandle {
+		return
+	}
+	var flags byte
+	if !f.receiving() {
+		flags |= flagComplete
+	}
+	if f.phase == phaseTombstone {
+		flags |= flagTombstone
+	}
+	l.sendCtrl(n, appendAnnounce(l.buf[:0], f.handle, flags, f.version, f.blocks, f.nhave, f.id, f.name))
+	l.counters.AnnouncesOut++
+	if f.receiving() {
+		l.sendBitfield(n, f)
+	}
+}
+
+// sendBitfield sends n the bitmap of f, a partial file, in BITFIELDs of
+// the runs that hold any block.
+func (l *loop) sendBitfield(n *nbr, f *file) {
+	n.bfSent[f.id] = l.now
+	if f.nhave == 0 {
+		return
+	}
+	for off := 0; off < len(f.have); off += bitfieldBytes {
+		end := min(off+bitfieldBytes, len(f.have))
+		chunk := f.have[off:end]
+		if chunk.Empty() {
+			continue
+		}
+		l.sendCtrl(n, appendBitfield(l.buf[:0], f.handle, off*8, chunk))
+	}
+}
+
+// refreshDelay is the time to the next refresh of a neighbour: jittered,
+// so the tiles of a grid do not refresh in step.
+func (l *loop) refreshDelay() time.Duration {
+	span := l.t.refreshMax - l.t.refreshMin
+	if span <= 0 {
+		return l.t.refreshMin
+	}
+	return l.t.refreshMin + time.Duration(l.rng.Int63n(int64(span)))
+}
+
+// flushHaves tells every neighbour which blocks verified since the last
+// flush, one HAVE per file.
+func (l *loop) flushHaves() {
+	for f, bs := range l.haves {
+		delete(l.haves, f)
+		if f.handle == noHandle || l.files.byName[f.name] != f || !f.receiving() {
+			continue
+		}
+		for len(bs) > 0 {
+			k := min(len(bs), maxHaves)
+			msg := appendHave(l.buf[:0], f.handle, f.low, bs[:k])
+			for _, n := range l.nbrs {
+				if n != nil {
+					l.sendCtrl(n, msg)
+				}
+			}
+			bs = bs[k:]
+		}
+	}
+}
+
+// refreshAnnouncements answers a SYNC deferred to the end of its gap,
+// refreshes what each neighbour has not heard for a while, sends a
+// growing partial's bitmap again in case a HAVE was lost, and announces
+// an important change again (announceHeld, rebuildNames).
+func (l *loop) refreshAnnouncements() {
+	for _, n := range l.nbrs {
+		if n == nil {
+			continue
+		}
+		if n.syncPending && l.now.Sub(n.syncAt) >= l.t.syncGap {
+			l.answerSync(n)
+		} else if l.now.After(n.nextRefresh) {
+			l.announceTo(n)
+		}
+		// A HAVE may have been lost: while a partial grows, its bitmap
+		// goes out again at most every bitfieldGap.
+		for _, f := range l.files.byName {
+			if f.receiving() && f.changedAt.After(n.bfSent[f.id]) && l.now.Sub(n.bfSent[f.id]) >= l.t.bitfieldGap {
+				l.sendBitfield(n, f)
+			}
+		}
+		for id := range n.bfSent {
+			if l.files.byID[id] == nil {
+				delete(n.bfSent, id)
+			}
+		}
+	}
+	for _, f := range l.files.byName {
+		if f.reannounceLeft > 0 && l.now.After(f.reannounceAt) {
+			f.reannounceLeft--
+			f.reannounceAt = l.now.Add(2 * time.Second)
+			l.announceAll(f)
+		}
+	}
+}

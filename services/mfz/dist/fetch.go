@@ -1,0 +1,185 @@
+package dist
+
+import (
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// Manifest fetching, the first step of a transfer: a neighbour announced
+// a file that dominates what this tile holds of its name, so its signed
+// manifest is fetched from that neighbour (GET_MANIFEST, MANIFEST) and
+// checked by the store (manifests.go) before any block is asked for.
+//
+// A fetch is bounded three ways, so a neighbour cannot hold one for ever
+// or start them without end: it is abandoned (and the neighbour struck)
+// past a deadline of t.mfFloor plus its size at t.mfRate; a silence is
+// asked again, waiting twice as long each time, and five in a row are a
+// strike; and a neighbour starts fresh fetches only with its tokens
+// (tokenBucket). The types here are pure; the loop sends the asks and
+// applies the outcomes.
+
+// mfetch is a signed manifest being fetched from one neighbour.
+type mfetch struct {
+	id       fileID
+	name     string
+	version  int64
+	from     packet.Dir
+	buf      []byte
+	total    int
+	got      int
+	askedAt  time.Time // last ask or progress
+	askOff   int       // the offset last asked from
+	tries    int       // silences in a row
+	started  time.Time // the first ask
+	deadline time.Time // abandoned (and the neighbour struck) if not complete by then
+}
+
+// newFetch starts fetching the manifest of a file rf that the neighbour
+// on from announced, at now. Until its size is known it may take
+// t.mfFloor.
+func newFetch(rf *rfile, from packet.Dir, now time.Time, t *tuning) *mfetch {
+	return &mfetch{id: rf.id, name: rf.name, version: rf.version, from: from,
+		started: now, deadline: now.Add(t.mfFloor)}
+}
+
+// asking records an ask at now, from the bytes got on; it returns the
+// offset to ask from.
+func (mf *mfetch) asking(now time.Time) int {
+	mf.askedAt, mf.askOff = now, mf.got
+	return mf.got
+}
+
+// segResult is what one MANIFEST segment did to a fetch.
+type segResult int
+
+const (
+	segIgnored   segResult = iota // not the next bytes (an old ask's answer, or a gap already asked about)
+	segMalformed                  // its total is not the first segment's
+	segGap                        // bytes after a gap: ask again from the gap, once per gap
+	segMore                       // taken; more to come
+	segComplete                   // taken; buf holds the whole signed manifest
+)
+
+// segment takes one MANIFEST segment arrived at now. The first one says
+// the manifest's size: from then on the fetch may take t.mfFloor plus
+// its size at t.mfRate from its start, and no longer.
+func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
+	if mf.buf == nil {
+		mf.total = int(m.total)
+		mf.buf = make([]byte, 0, mf.total) // total is at most mfz.MaxSignedManifestLen (parseManifest)
+		mf.deadline = mf.started.Add(t.mfFloor + time.Duration(mf.total)*time.Second/time.Duration(t.mfRate))
+	}
+	if int(m.total) != mf.total {
+		return segMalformed
+	}
+	switch off := int(m.offset); {
+	case off == mf.got:
+		mf.buf = append(mf.buf, m.data...)
+		mf.got += len(m.data)
+		mf.askedAt = now
+		mf.tries = 0
+	case off > mf.got && mf.askOff != mf.got:
+		return segGap
+	default:
+		return segIgnored
+	}
+	if mf.got < mf.total {
+		return segMore
+	}
+	return segComplete
+}
+
+// retarget points the fetch at a newer file of its name, id at version,
+// that its neighbour announced meanwhile. It keeps its start, deadline and
+// silences in a row, and the new file is asked for when the silence timer
+// fires next, not at once: see fetchTable.retarget.
+func (mf *mfetch) retarget(id fileID, version int64) {
+	mf.id, mf.version = id, version
+	mf.buf, mf.total, mf.got, mf.askOff = nil, 0, 0, 0
+}
+
+// fetchDue is what a fetch's timers say at one moment.
+type fetchDue int
+
+const (
+	dueNothing   fetchDue = iota
+	dueTooSlow            // past its deadline: abandon it, strike the neighbour
+	dueAskAgain           // silent past its timeout: ask again
+	dueNotServed          // silent five times in a row: abandon it, strike the neighbour
+)
+
+// due checks the fetch's timers at now. rto is the neighbour's request
+// timeout; a silence waits rto doubled per silence in a row (at most 16
+// times, and t.maxRTO). A silence counts when due says so.
+func (mf *mfetch) due(now time.Time, rto time.Duration, t *tuning) fetchDue {
+	if !now.Before(mf.deadline) {
+		return dueTooSlow
+	}
+	if now.Sub(mf.askedAt) < min(rto<<min(mf.tries, 4), t.maxRTO) {
+		return dueNothing
+	}
+	mf.tries++
+	if mf.tries > 4 {
+		return dueNotServed
+	}
+	return dueAskAgain
+}
+
+// fetchTable is the manifest fetches running, by file id. Only the loop
+// goroutine touches it.
+type fetchTable map[fileID]*mfetch
+
+// retarget moves mf to id at version (mfetch.retarget). A newer
+// announcement used to replace the fetch with a fresh one and ask at
+// once, so a neighbour announcing ever-newer versions it never served got
+// a GET_MANIFEST for each (16k) and no fetch of it ever timed out. Now it
+// costs no more GET_MANIFESTs than a silent neighbour, and is struck the
+// same way (TestAnnouncementFloodBounded). An honest neighbour that moved
+// on serves the newer manifest when asked, a timeout later at most.
+func (ft fetchTable) retarget(mf *mfetch, id fileID, version int64) {
+	delete(ft, mf.id)
+	mf.retarget(id, version)
+	ft[mf.id] = mf
+}
+
+// dropFrom forgets the fetches asked of the neighbour on d.
+func (ft fetchTable) dropFrom(d packet.Dir) {
+	for id, mf := range ft {
+		if mf.from == d {
+			delete(ft, id)
+		}
+	}
+}
+
+// tokenBucket bounds the fresh manifest fetches one neighbour may start:
+// it holds at most t.mfBurst tokens, and one comes back every t.mfRefill.
+// The loop gives one back (give) for each manifest the neighbour serves
+// that is not refused for what it is, so an honest neighbour is never
+// held back, while one whose fetches keep ending without a manifest
+// (voided by its SYNC, answered "gone") gets a few a second at most.
+type tokenBucket struct {
+	n        int       // tokens it holds
+	refillAt time.Time // when the next comes back, while it holds fewer than t.mfBurst
+}
+
+func newTokenBucket(t *tuning) tokenBucket { return tokenBucket{n: t.mfBurst} }
+
+// take spends a token at now and reports whether there was one.
+func (b *tokenBucket) take(now time.Time, t *tuning) bool {
+	for b.n < t.mfBurst && !now.Before(b.refillAt) {
+		b.n++
+		b.refillAt = b.refillAt.Add(t.mfRefill)
+	}
+	if b.n == 0 {
+		return false
+	}
+	if b.n == t.mfBurst {
+		b.refillAt = now.Add(t.mfRefill)
+	}
+	b.n--
+	return true
+}
+
+// give returns a token: a fetch ended by no fault of the neighbour.
+func (b *tokenBucket) give(t *tuning) { b.n = min(b.n+1, t.mfBurst) }

@@ -1,0 +1,212 @@
+package dist
+
+import (
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// The fetch tokens: a burst of t.mfBurst, then one per t.mfRefill, and
+// one back for each manifest served.
+func TestTokenBucket(t *testing.T) {
+	tu := defaultTuning
+	tu.mfBurst, tu.mfRefill = 3, time.Second
+	t0 := time.Unix(1000, 0)
+	type step struct {
+		at   time.Duration
+		op   string // take, give
+		ok   bool   // take: there was a token
+		left int
+	}
+	for _, c := range []struct {
+		name  string
+		steps []step
+	}{
+		{"a burst, then one per refill", []step{
+			{0, "take", true, 2}, {0, "take", true, 1}, {0, "take", true, 0},
+			{999 * time.Millisecond, "take", false, 0},
+			{time.Second, "take", true, 0},
+			{1500 * time.Millisecond, "take", false, 0},
+			{2 * time.Second, "take", true, 0},
+		}},
+		{"refills add up to the burst, no more", []step{
+			{0, "take", true, 2}, {0, "take", true, 1}, {0, "take", true, 0},
+			{time.Hour, "take", true, 2},
+			{time.Hour, "take", true, 1},
+		}},
+		{"a full bucket starts the refill clock at its first take", []step{
+			{time.Minute, "take", true, 2},
+			{time.Minute + 999*time.Millisecond, "take", true, 1},
+			{time.Minute + time.Second, "take", true, 1}, // one came back at +1 s
+		}},
+		{"served manifests give tokens back, up to the burst", []step{
+			{0, "take", true, 2}, {0, "take", true, 1}, {0, "take", true, 0},
+			{0, "give", false, 1}, {0, "give", false, 2}, {0, "give", false, 3}, {0, "give", false, 3},
+			{0, "take", true, 2},
+		}},
+	} {
+		b := newTokenBucket(&tu)
+		for i, s := range c.steps {
+			switch s.op {
+			case "take":
+				if got := b.take(t0.Add(s.at), &tu); got != s.ok {
+					t.Fatalf("%s, step %d: take at %v = %v, want %v", c.name, i, s.at, got, s.ok)
+				}
+			case "give":
+				b.give(&tu)
+			}
+			if b.n != s.left {
+				t.Fatalf("%s, step %d: %d tokens left, want %d", c.name, i, b.n, s.left)
+			}
+		}
+	}
+}
+
+// Segments of a manifest fetch: in order they fill it; a gap asks again
+// once; stale and inconsistent ones change nothing; the first fixes the
+// deadline from the size.
+func TestManifestSegments(t *testing.T) {
+	tu := defaultTuning // mfFloor 10 s, mfRate 4096 B/s
+	t0 := time.Unix(1000, 0)
+	seg := func(off, total, n int) *manifestMsg {
+		d := make([]byte, n)
+		for i := range d {
+			d[i] = byte(off + i)
+		}
+		return &manifestMsg{offset: uint32(off), total: uint32(total), data: d}
+	}
+	type step struct {
+		m      *manifestMsg
+		result segResult
+		got    int
+	}
+	for _, c := range []struct {
+		name     string
+		steps    []step
+		deadline time.Duration
+	}{
+		{"in order", []step{
+			{seg(0, 500, 241), segMore, 241},
+			{seg(241, 500, 241), segMore, 482},
+			{seg(482, 500, 18), segComplete, 500},
+		}, 10*time.Second + 500*time.Second/4096},
+		{"a gap asks once", []step{
+			{seg(0, 8192, 241), segMore, 241},
+			{seg(482, 8192, 241), segGap, 241},
+			{seg(723, 8192, 241), segIgnored, 241}, // the same gap, asked about already
+			{seg(241, 8192, 241), segMore, 482},
+			{seg(964, 8192, 241), segGap, 482}, // a new gap
+		}, 12 * time.Second},
+		{"an old answer is ignored", []step{
+			{seg(0, 500, 241), segMore, 241},
+			{seg(0, 500, 241), segIgnored, 241},
+		}, 10*time.Second + 500*time.Second/4096},
+		{"another total is malformed", []step{
+			{seg(0, 500, 241), segMore, 241},
+			{seg(241, 501, 241), segMalformed, 241},
+		}, 10*time.Second + 500*time.Second/4096},
+	} {
+		rf := &rfile{id: fileID{1}, name: "a.mfz", version: 3}
+		mf := newFetch(rf, packet.ET, t0, &tu)
+		if mf.deadline != t0.Add(tu.mfFloor) {
+			t.Fatalf("%s: a fresh fetch's deadline is %v after its start", c.name, mf.deadline.Sub(t0))
+		}
+		mf.asking(t0)
+		for i, s := range c.steps {
+			now := t0.Add(time.Duration(i+1) * time.Second)
+			r := s.m.offset
+			res := mf.segment(s.m, now, &tu)
+			if res != s.result || mf.got != s.got {
+				t.Fatalf("%s, step %d (offset %d): %v with %d bytes, want %v with %d", c.name, i, r, res, mf.got, s.result, s.got)
+			}
+			if res == segGap {
+				mf.asking(now) // the loop asks again from the gap
+			}
+			if (res == segMore || res == segComplete) && (mf.askedAt != now || mf.tries != 0) {
+				t.Fatalf("%s, step %d: progress did not reset the silence timer", c.name, i)
+			}
+		}
+		for i := 0; i < mf.got; i++ {
+			if mf.buf[i] != byte(i) {
+				t.Fatalf("%s: byte %d of the manifest is %d", c.name, i, mf.buf[i])
+			}
+		}
+		if mf.deadline.Sub(t0) != c.deadline {
+			t.Errorf("%s: deadline %v after the start, want %v", c.name, mf.deadline.Sub(t0), c.deadline)
+		}
+	}
+}
+
+// A fetch's timers: silences wait the neighbour's timeout doubled per
+// silence in a row, five are too many, and the deadline ends it.
+func TestManifestFetchDue(t *testing.T) {
+	tu := defaultTuning // maxRTO 4 s, mfFloor 10 s
+	t0 := time.Unix(1000, 0)
+	rto := 200 * time.Millisecond
+	mf := newFetch(&rfile{id: fileID{2}}, packet.SE, t0, &tu)
+	mf.asking(t0)
+	for i, c := range []struct {
+		at    time.Duration
+		due   fetchDue
+		ask   bool // the loop asks again
+		tries int
+	}{
+		{199 * time.Millisecond, dueNothing, false, 0},
+		{200 * time.Millisecond, dueAskAgain, true, 1},
+		{599 * time.Millisecond, dueNothing, false, 1}, // 400 ms now
+		{600 * time.Millisecond, dueAskAgain, true, 2},
+		{1400 * time.Millisecond, dueAskAgain, true, 3},   // 800 ms
+		{3000 * time.Millisecond, dueAskAgain, true, 4},   // 1.6 s
+		{6199 * time.Millisecond, dueNothing, false, 4},   // 3.2 s
+		{6200 * time.Millisecond, dueNotServed, false, 5}, // the fifth silence
+	} {
+		now := t0.Add(c.at)
+		if got := mf.due(now, rto, &tu); got != c.due || mf.tries != c.tries {
+			t.Fatalf("step %d at %v: %v with %d silences, want %v with %d", i, c.at, got, mf.tries, c.due, c.tries)
+		}
+		if c.ask {
+			mf.asking(now)
+		}
+	}
+	// The deadline comes first, whatever the silence timer says.
+	mf = newFetch(&rfile{id: fileID{3}}, packet.SE, t0, &tu)
+	mf.asking(t0.Add(tu.mfFloor - time.Millisecond))
+	if got := mf.due(t0.Add(tu.mfFloor), rto, &tu); got != dueTooSlow {
+		t.Fatalf("at the deadline: %v", got)
+	}
+	// A large timeout is capped at maxRTO.
+	mf = newFetch(&rfile{id: fileID{4}}, packet.SE, t0, &tu)
+	mf.asking(t0)
+	mf.tries = 3
+	if got := mf.due(t0.Add(tu.maxRTO), time.Second, &tu); got != dueAskAgain {
+		t.Fatalf("8 s of silence capped at %v: %v", tu.maxRTO, got)
+	}
+}
+
+// A retargeted fetch keeps its start, deadline and silences, and starts
+// its bytes afresh under the new id.
+func TestFetchRetarget(t *testing.T) {
+	tu := defaultTuning
+	t0 := time.Unix(1000, 0)
+	ft := fetchTable{}
+	mf := newFetch(&rfile{id: fileID{1}, name: "a.mfz", version: 1}, packet.NE, t0, &tu)
+	ft[mf.id] = mf
+	mf.asking(t0)
+	mf.segment(&manifestMsg{offset: 0, total: 400, data: make([]byte, 100)}, t0, &tu)
+	mf.tries = 2
+	deadline := mf.deadline
+	ft.retarget(mf, fileID{2}, 2)
+	if ft[fileID{1}] != nil || ft[fileID{2}] != mf || len(ft) != 1 {
+		t.Fatalf("table after retarget: %v", ft)
+	}
+	if mf.version != 2 || mf.got != 0 || mf.buf != nil || mf.total != 0 || mf.askOff != 0 ||
+		mf.started != t0 || mf.deadline != deadline || mf.tries != 2 {
+		t.Fatalf("retargeted fetch %+v", mf)
+	}
+	ft[fileID{3}] = newFetch(&rfile{id: fileID{3}}, packet.SW, t0, &tu)
+	ft.dropFrom(packet.NE)
+	if len(ft) != 1 || ft[fileID{3}] == nil {
+		t.Fatalf("dropFrom NE left %v", ft)
+	}
+}

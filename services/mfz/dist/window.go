@@ -1,0 +1,317 @@
+package dist
+
+import "time"
+
+// The request window of one neighbour: the blocks being fetched from it
+// (asm: one block from one neighbour, so a block that fails its hash has
+// a culprit), the chunks asked for in the order asked, and the silence
+// timer. It decides nothing about which block to fetch and sends nothing:
+// the loop picks blocks (recv.go) and sends the REQUESTs it plans. All of
+// it is pure: time comes in as an argument.
+//
+// Links keep order and a sender serves requests in order, so a chunk
+// arriving proves every chunk asked before it that has not come lost:
+// deliver puts those back to be asked again at once. Only a silence
+// longer than the timeout (rttEstimator.rto, doubling per timeout in a
+// row) stalls the window; the loop then probes with the oldest few chunks
+// still outstanding (probes), which either prove the rest lost or come
+// twice at worst. A stalled window is asked nothing new while anything
+// is outstanding, and its blocks may be taken by a neighbour that answers.
+type window struct {
+	asms     []*asm
+	out      []pend // chunks asked for, oldest first from outHead; dead blocks' entries are skipped
+	outHead  int
+	inflight int // chunks asked for and not arrived or known lost: the live entries of out
+	free     [][]byte
+
+	rtt          rttEstimator
+	lastProgress time.Time // the last answer to something asked, or the start of a fresh pipe
+	// stalled: its silence timer fired and nothing asked has come since.
+	stalled  bool
+	sampleAt time.Time // a request sent into an empty pipe, for an RTT sample
+	backoff  uint      // timeouts in a row
+	timeouts uint64
+
+	rateBytes int64 // new chunk bytes since rateAt
+	rateAt    time.Time
+	rate      float64 // bytes/s delivered, smoothed
+}
+
+// asm is a block being fetched from one neighbour, reassembled in buf.
+type asm struct {
+	f      *file
+	block  int
+	buf    []byte
+	length int
+	nch    int
+	state  []byte  // per chunk: chNeed, chAsked, chGot
+	oc     []uint8 // per chunk: live entries in the window's out
+	ngot   int
+	next   int // no chunk below next is chNeed
+	dead   bool
+}
+
+const (
+	chNeed = iota
+	chAsked
+	chGot
+)
+
+// maxAsks bounds the live requests for one chunk (asm.oc is a uint8): a
+// probe does not ask again for a chunk already asked this often.
+const maxAsks = 16
+
+// pend is one chunk asked for: chunk c of block a.
+type pend struct {
+	a *asm
+	c int
+}
+
+func chunkCount(blockLen int) int { return (blockLen + ChunkLen - 1) / ChunkLen }
+
+func chunkSize(blockLen, c int) int { return min(ChunkLen, blockLen-c*ChunkLen) }
+
+// maxAsms bounds the blocks fetched from one neighbour at once (and with
+// it the reassembly memory): enough to keep a window's worth of chunks
+// asked for, plus one.
+func maxAsms(t *tuning, blockSize int) int {
+	return max(2, (t.window*ChunkLen+blockSize-1)/blockSize+1)
+}
+
+func newWindow(rtt rttEstimator, now time.Time) window { return window{rtt: rtt, rateAt: now} }
+
+// rto is the window's current silence timeout.
+func (w *window) rto(t *tuning) time.Duration { return w.rtt.rto(w.backoff, t.minRTO, t.maxRTO) }
+
+// busy reports whether anything is asked or being fetched.
+func (w *window) busy() bool { return w.inflight > 0 || len(w.asms) > 0 }
+
+// room returns how many chunks may be asked for now, at most size in
+// flight: none while the window is stalled with chunks outstanding, and
+// none while fewer than minBatch fit beside chunks in flight (one REQUEST
+// for many chunks, not many for one each).
+func (w *window) room(size, minBatch int) int {
+	if w.stalled && w.inflight > 0 || w.inflight >= size {
+		return 0
+	}
+	room := size - w.inflight
+	if room < minBatch && w.inflight > 0 {
+		return 0
+	}
+	return room
+}
+
+// find returns the block b of f being fetched here, or nil.
+func (w *window) find(f *file, b int) *asm {
+	for _, a := range w.asms {
+		if a.f == f && a.block == b {
+			return a
+		}
+	}
+	return nil
+}
+
+// fetching reports whether any block of f is being fetched here.
+func (w *window) fetching(f *file) bool {
+	for _, a := range w.asms {
+		if a.f == f {
+			return true
+		}
+	}
+	return false
+}
+
+// add starts fetching block b of f, length bytes long, reusing a freed
+// buffer if one is large enough.
+func (w *window) add(f *file, b, length int) *asm {
+	var buf []byte
+	if k := len(w.free); k > 0 && cap(w.free[k-1]) >= length {
+		buf = w.free[k-1][:length]
+		w.free = w.free[:k-1]
+	} else {
+		buf = make([]byte, length)
+	}
+	nch := chunkCount(length)
+	a := &asm{f: f, block: b, buf: buf, length: length, nch: nch,
+		state: make([]byte, nch), oc: make([]uint8, nch)}
+	w.asms = append(w.asms, a)
+	return a
+}
+
+// nextRun returns the first run of chunks to ask for, of the first block
+// with any: at most room chunks from first on. a is nil if every chunk of
+// every block is asked for or held.
+func (w *window) nextRun(room int) (a *asm, first, cnt int) {
+	for _, a := range w.asms {
+		for a.next < a.nch && a.state[a.next] != chNeed {
+			a.next++
+		}
+		if a.next >= a.nch {
+			continue
+		}
+		first := a.next
+		cnt := 0
+		for first+cnt < a.nch && cnt < room && a.state[first+cnt] == chNeed {
+			cnt++
+		}
+		return a, first, cnt
+	}
+	return nil, 0, 0
+}
+
+// asked records a REQUEST for cnt chunks of a from first on, sent at now.
+// A request into an empty pipe starts the silence timer afresh and is
+// timed for an RTT sample.
+func (w *window) asked(a *asm, first, cnt int, now time.Time) {
+	if w.inflight == 0 {
+		w.lastProgress = now
+		w.sampleAt = now
+		w.stalled = false // a fresh pipe: silent only after a timeout of its own
+	}
+	for c := first; c < first+cnt; c++ {
+		a.state[c] = chAsked
+		a.oc[c]++
+		w.out = append(w.out, pend{a, c})
+	}
+	w.inflight += cnt
+}
+
+// arrival is what one chunk's arrival did.
+type arrival struct {
+	lost int  // chunks asked before it and not come: needed again
+	dup  bool // it was here already: nothing else changed but the above
+	done bool // it completed its block: a.buf holds the whole block
+}
+
+// deliver takes chunk c of a, data, arrived at now. Everything asked
+// before it and not come is lost. Only an answer to something asked is
+// progress (it resets the silence timer and ends a stall): a neighbour
+// replaying chunks, or sending ones nobody asked for, must not keep the
+// timer from firing, and its blocks from going to someone else, for ever.
+// data must be the chunk's length (chunkSize).
+func (w *window) deliver(a *asm, c int, data []byte, now time.Time) (r arrival) {
+	asked := a.oc[c] > 0
+	if asked {
+		for w.outHead < len(w.out) {
+			e := w.out[w.outHead]
+			w.out[w.outHead] = pend{}
+			w.outHead++
+			if e.a.dead {
+				continue
+			}
+			e.a.oc[e.c]--
+			w.inflight--
+			if e.a == a && e.c == c {
+				break
+			}
+			if e.a.state[e.c] == chAsked && e.a.oc[e.c] == 0 {
+				e.a.state[e.c] = chNeed
+				e.a.next = min(e.a.next, e.c)
+				r.lost++
+			}
+		}
+		w.compact()
+		if !w.sampleAt.IsZero() {
+			w.rtt.sample(now.Sub(w.sampleAt))
+			w.sampleAt = time.Time{}
+		}
+		w.lastProgress = now
+		w.backoff = 0
+		w.stalled = false
+	}
+	if a.state[c] == chGot {
+		r.dup = true
+		return r
+	}
+	copy(a.buf[c*ChunkLen:], data)
+	a.state[c] = chGot
+	a.ngot++
+	w.rateBytes += int64(len(data))
+	r.done = a.ngot == a.nch
+	return r
+}
+
+// release takes a finished or cancelled block off the window. Its chunks
+// still asked for (a cancelled block's, or a finished block's duplicates
+// asked by a probe) no longer count against the window: their entries in
+// out are dead and skipped. Its buffer is kept for the next block.
+func (w *window) release(a *asm) {
+	for c := range a.oc {
+		w.inflight -= int(a.oc[c])
+		a.oc[c] = 0
+	}
+	w.inflight = max(w.inflight, 0)
+	a.dead = true
+	for i, x := range w.asms {
+		if x == a {
+			w.asms = append(w.asms[:i], w.asms[i+1:]...)
+			break
+		}
+	}
+	if len(w.free) < 2 {
+		w.free = append(w.free, a.buf[:0])
+	}
+	a.buf = nil
+}
+
+// compact drops the entries of dead blocks from the front of out and
+// reclaims the slice.
+func (w *window) compact() {
+	for w.outHead < len(w.out) && w.out[w.outHead].a.dead {
+		w.out[w.outHead] = pend{}
+		w.outHead++
+	}
+	if w.outHead == len(w.out) {
+		w.out, w.outHead = w.out[:0], 0
+	} else if w.outHead > 256 && w.outHead > len(w.out)/2 {
+		k := copy(w.out, w.out[w.outHead:])
+		clear(w.out[k:])
+		w.out, w.outHead = w.out[:k], 0
+	}
+}
+
+// silent reports whether the neighbour has been silent past its timeout
+// at now with chunks outstanding.
+func (w *window) silent(now time.Time, t *tuning) bool {
+	return w.inflight > 0 && now.Sub(w.lastProgress) >= w.rto(t)
+}
+
+// timedOut records that the silence timer fired at now: the window
+// stalls, the timeout doubles, and the next timer runs from now. It
+// returns the timeouts in a row.
+func (w *window) timedOut(now time.Time) uint {
+	w.timeouts++
+	w.backoff++
+	w.stalled = true
+	w.lastProgress = now
+	w.sampleAt = time.Time{}
+	return w.backoff
+}
+
+// probes calls ask with the oldest chunks still outstanding, at most k of
+// them, skipping those asked maxAsks times already, until ask returns
+// false. ask may record a new request (asked): the chunks it adds are not
+// visited.
+func (w *window) probes(k int, ask func(a *asm, c int) bool) {
+	n, end := 0, len(w.out)
+	for i := w.outHead; i < end && n < k; i++ {
+		e := w.out[i]
+		if e.a.dead || e.a.state[e.c] != chAsked || e.a.oc[e.c] >= maxAsks {
+			continue
+		}
+		if !ask(e.a, e.c) {
+			return
+		}
+		n++
+	}
+}
+
+// meterRate folds the bytes delivered into the smoothed rate once a
+// second.
+func (w *window) meterRate(now time.Time) {
+	if now.Sub(w.rateAt) >= time.Second {
+		inst := float64(w.rateBytes) / now.Sub(w.rateAt).Seconds()
+		w.rate += (inst - w.rate) / 2
+		w.rateBytes, w.rateAt = 0, now
+	}
+}

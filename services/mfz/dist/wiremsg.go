@@ -1,0 +1,312 @@
+package dist
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/t2tiles/itcd/services/mfz"
+)
+
+// The nine message kinds of service 8, one type each. A kind's append
+// writes one whole message, sealed with its CRC, after dst; its parse
+// reads the bytes after the type and handle bytes (the CRC already
+// checked and cut off by parseMessage) and checks every field against
+// the format's hard limits; checks against a manifest are the caller's.
+// Slices in a parsed kind alias the input. The layouts are drawn in
+// notes/protocol.md ("Service 8"); all integers are big-endian.
+//
+// The appends write fields as they are, unchecked, so the hostile kit can
+// make absurd messages through AppendMessage; only parse says what a tile
+// takes. Nothing here allocates when dst has room: DATA is built for
+// every chunk sent.
+
+var be = binary.BigEndian
+
+// announceMsg (ANNOUNCE) tells the dominant version of a name the sender
+// holds or receives: flags(1) version(8) blocks(2) held(2) id(8)
+// namelen(1) name.
+type announceMsg struct {
+	handle  uint8
+	flags   byte // flagComplete, flagTombstone
+	version int64
+	blocks  uint16
+	held    uint16
+	fid     fileID
+	name    string // its length byte is len(name) mod 256
+}
+
+func (m *announceMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgAnnounce, m.handle, m.flags)
+	dst = be.AppendUint64(dst, uint64(m.version))
+	dst = be.AppendUint16(dst, m.blocks)
+	dst = be.AppendUint16(dst, m.held)
+	dst = append(dst, m.fid[:]...)
+	dst = append(dst, byte(len(m.name)))
+	dst = append(dst, m.name...)
+	return sealFrom(dst, start)
+}
+
+func parseAnnounce(h uint8, p []byte) (m announceMsg, err error) {
+	if err := need(msgAnnounce, p, 22); err != nil {
+		return m, err
+	}
+	m.handle, m.flags = h, p[0]
+	m.version = int64(be.Uint64(p[1:]))
+	m.blocks, m.held = be.Uint16(p[9:]), be.Uint16(p[11:])
+	copy(m.fid[:], p[13:21])
+	n := int(p[21])
+	if err := exact(msgAnnounce, p, 22+n); err != nil {
+		return m, err
+	}
+	m.name = string(p[22 : 22+n])
+	if err := mfz.CheckName(m.name); err != nil {
+		return m, fmt.Errorf("%w: name: %v", errField, err)
+	}
+	if m.blocks > mfz.MaxBlocks || m.held > m.blocks {
+		return m, fmt.Errorf("%w: %d of %d blocks", errField, m.held, m.blocks)
+	}
+	if m.flags&flagTombstone != 0 && m.blocks != 0 {
+		return m, fmt.Errorf("%w: tombstone with %d blocks", errField, m.blocks)
+	}
+	return m, nil
+}
+
+// getManifestMsg (GET_MANIFEST) asks for a signed manifest from a byte
+// offset on: offset(4).
+type getManifestMsg struct {
+	handle uint8
+	offset uint32
+}
+
+func (m *getManifestMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgGetManifest, m.handle)
+	dst = be.AppendUint32(dst, m.offset)
+	return sealFrom(dst, start)
+}
+
+func parseGetManifest(h uint8, p []byte) (m getManifestMsg, err error) {
+	if err := exact(msgGetManifest, p, 4); err != nil {
+		return m, err
+	}
+	m.handle, m.offset = h, be.Uint32(p)
+	if m.offset >= mfz.MaxSignedManifestLen {
+		return m, fmt.Errorf("%w: manifest offset %d", errField, m.offset)
+	}
+	return m, nil
+}
+
+// manifestMsg (MANIFEST) carries a segment of a signed manifest:
+// offset(4) total(4) bytes.
+type manifestMsg struct {
+	handle uint8
+	offset uint32
+	total  uint32
+	data   []byte
+}
+
+func (m *manifestMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgManifest, m.handle)
+	dst = be.AppendUint32(dst, m.offset)
+	dst = be.AppendUint32(dst, m.total)
+	dst = append(dst, m.data...)
+	return sealFrom(dst, start)
+}
+
+func parseManifest(h uint8, p []byte) (m manifestMsg, err error) {
+	if err := need(msgManifest, p, 9); err != nil {
+		return m, err
+	}
+	m.handle, m.offset, m.total, m.data = h, be.Uint32(p), be.Uint32(p[4:]), p[8:]
+	if m.total < mfz.MinManifestLen+mfz.SignatureLen || m.total > mfz.MaxSignedManifestLen ||
+		uint64(m.offset)+uint64(len(m.data)) > uint64(m.total) {
+		return m, fmt.Errorf("%w: manifest bytes %d+%d of %d", errField, m.offset, len(m.data), m.total)
+	}
+	return m, nil
+}
+
+// bitfieldMsg (BITFIELD) is a run of a partial file's block bitmap
+// (mfz.Bitmap) from block first on, a multiple of 8: first(2) bits.
+type bitfieldMsg struct {
+	handle uint8
+	first  uint16
+	bits   []byte
+}
+
+func (m *bitfieldMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgBitfield, m.handle)
+	dst = be.AppendUint16(dst, m.first)
+	dst = append(dst, m.bits...)
+	return sealFrom(dst, start)
+}
+
+func parseBitfield(h uint8, p []byte) (m bitfieldMsg, err error) {
+	if err := need(msgBitfield, p, 3); err != nil {
+		return m, err
+	}
+	m.handle, m.first, m.bits = h, be.Uint16(p), p[2:]
+	if m.first%8 != 0 || int(m.first)+8*len(m.bits) > mfz.MaxBlocks+7 {
+		return m, fmt.Errorf("%w: bitfield at %d of %d bytes", errField, m.first, len(m.bits))
+	}
+	return m, nil
+}
+
+// haveMsg (HAVE) lists blocks just verified, and says every block below
+// low is held (which repairs HAVEs lost before): low(2) block(2)...
+type haveMsg struct {
+	handle uint8
+	low    uint16
+	list   []byte // 2 bytes per block
+}
+
+func (m *haveMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgHave, m.handle)
+	dst = be.AppendUint16(dst, m.low)
+	dst = append(dst, m.list...)
+	return sealFrom(dst, start)
+}
+
+func parseHave(h uint8, p []byte) (m haveMsg, err error) {
+	if err := need(msgHave, p, 2); err != nil {
+		return m, err
+	}
+	m.handle, m.low = h, be.Uint16(p)
+	if m.low > mfz.MaxBlocks || len(p)%2 != 0 {
+		return m, fmt.Errorf("%w: HAVE below %d with %d bytes", errField, m.low, len(p))
+	}
+	m.list = p[2:]
+	for i := 0; i < len(m.list); i += 2 {
+		if b := be.Uint16(m.list[i:]); b >= mfz.MaxBlocks {
+			return m, fmt.Errorf("%w: block %d", errField, b)
+		}
+	}
+	return m, nil
+}
+
+// blocks calls yield with each block the HAVE lists.
+func (m *haveMsg) blocks(yield func(int)) {
+	for i := 0; i+1 < len(m.list); i += 2 {
+		yield(int(be.Uint16(m.list[i:])))
+	}
+}
+
+// requestMsg (REQUEST) asks for count chunks of a block from chunk on:
+// block(2) chunk(2) count(2).
+type requestMsg struct {
+	handle uint8
+	block  uint16
+	chunk  uint16
+	count  uint16
+}
+
+func (m *requestMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgRequest, m.handle)
+	dst = be.AppendUint16(dst, m.block)
+	dst = be.AppendUint16(dst, m.chunk)
+	dst = be.AppendUint16(dst, m.count)
+	return sealFrom(dst, start)
+}
+
+func parseRequest(h uint8, p []byte) (m requestMsg, err error) {
+	if err := exact(msgRequest, p, 6); err != nil {
+		return m, err
+	}
+	m.handle, m.block, m.chunk, m.count = h, be.Uint16(p), be.Uint16(p[2:]), be.Uint16(p[4:])
+	if m.block >= mfz.MaxBlocks || m.count == 0 || int(m.chunk)+int(m.count) > maxChunks {
+		return m, fmt.Errorf("%w: request block %d chunks %d+%d", errField, m.block, m.chunk, m.count)
+	}
+	return m, nil
+}
+
+// dataMsg (DATA) carries one chunk of a block: block(2) chunk(2) bytes.
+type dataMsg struct {
+	handle uint8
+	block  uint16
+	chunk  uint16
+	data   []byte
+}
+
+func (m *dataMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgData, m.handle)
+	dst = be.AppendUint16(dst, m.block)
+	dst = be.AppendUint16(dst, m.chunk)
+	dst = append(dst, m.data...)
+	return sealFrom(dst, start)
+}
+
+func parseData(h uint8, p []byte) (m dataMsg, err error) {
+	if err := need(msgData, p, 5); err != nil {
+		return m, err
+	}
+	m.handle, m.block, m.chunk, m.data = h, be.Uint16(p), be.Uint16(p[2:]), p[4:]
+	if m.block >= mfz.MaxBlocks || int(m.chunk) >= maxChunks {
+		return m, fmt.Errorf("%w: data block %d chunk %d", errField, m.block, m.chunk)
+	}
+	return m, nil
+}
+
+// notHaveMsg (NOTHAVE) says the sender does not serve a block, or with
+// blockGone the file at all: block(2).
+type notHaveMsg struct {
+	handle uint8
+	block  uint16
+}
+
+func (m *notHaveMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgNotHave, m.handle)
+	dst = be.AppendUint16(dst, m.block)
+	return sealFrom(dst, start)
+}
+
+func parseNotHave(h uint8, p []byte) (m notHaveMsg, err error) {
+	if err := exact(msgNotHave, p, 2); err != nil {
+		return m, err
+	}
+	m.handle, m.block = h, be.Uint16(p)
+	if m.block >= mfz.MaxBlocks && m.block != blockGone {
+		return m, fmt.Errorf("%w: block %d", errField, m.block)
+	}
+	return m, nil
+}
+
+// syncMsg (SYNC) says the sender's service (re)started or just saw the
+// link come up: flags(1), and no handle.
+type syncMsg struct {
+	flags byte
+}
+
+func (m *syncMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgSync, m.flags)
+	return sealFrom(dst, start)
+}
+
+// need checks that the body p of a message of type typ has at least n bytes.
+func need(typ byte, p []byte, n int) error {
+	if len(p) < n {
+		return fmt.Errorf("%w: type %d needs %d bytes after the handle, has %d", errShort, typ, n, len(p))
+	}
+	return nil
+}
+
+// exact checks that the body of a fixed-size message ends where the CRC
+// starts.
+func exact(typ byte, p []byte, n int) error {
+	if err := need(typ, p, n); err != nil {
+		return err
+	}
+	if len(p) > n {
+		return fmt.Errorf("%w: %d bytes after a type %d body", errField, len(p)-n, typ)
+	}
+	return nil
+}
+
+// sealFrom appends the CRC of the message that starts at dst[start].
+func sealFrom(dst []byte, start int) []byte { return be.AppendUint16(dst, crc16(dst[start:])) }
