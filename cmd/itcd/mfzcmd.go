@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/services/mfz"
+	"github.com/t2tiles/itcd/services/mfz/dist"
+	"github.com/t2tiles/itcd/tile"
 )
 
 func init() {
@@ -216,7 +217,7 @@ func cmdPack(args []string, stdout, stderr io.Writer) int {
 
 // defaultTrustDir is the trust dir of a daemon run with the default state
 // dir, so `itcd verify FILE` on a tile checks against what the tile trusts.
-var defaultTrustDir = filepath.Join(daemon.DefaultConfig().StateDir, "mfz", "trust")
+var defaultTrustDir = dist.DefaultConfig().TrustDirIn(tile.DefaultConfig().StateDir)
 
 // parseTrusted parses the arguments of a command that checks signatures
 // (verify, unpack): the repeatable --trust flag and want positional

@@ -133,7 +133,7 @@ func Open(cfg StoreConfig) (*Store, error) {
 		fault:        cfg.WriteFault,
 	}
 	if s.trustDir == "" {
-		s.trustDir = filepath.Join(cfg.Dir, "trust")
+		s.trustDir = DefaultTrustDir(cfg.Dir)
 	}
 	for _, d := range []string{cfg.Dir, s.live, s.partial, s.tomb, s.tmp, s.rejected, s.trustDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -230,3 +230,7 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	return nil
 }
+
+// DefaultTrustDir is the trust dir of a store in dir when its config names
+// none: dir/trust.
+func DefaultTrustDir(dir string) string { return filepath.Join(dir, "trust") }

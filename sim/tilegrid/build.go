@@ -52,10 +52,7 @@ func (g *Grid) build() error {
 			return fmt.Errorf("tilegrid: %w", err)
 		}
 		cfg := g.tileConfig(t)
-		trust := cfg.MFZ.TrustDir
-		if trust == "" {
-			trust = filepath.Join(cfg.StateDir, "mfz", "trust")
-		}
+		trust := cfg.MFZ.TrustDirIn(cfg.StateDir)
 		for _, k := range g.cfg.Trust {
 			if err := copyFile(k, filepath.Join(trust, filepath.Base(k))); err != nil {
 				return fmt.Errorf("tilegrid: trusting %s: %w", k, err)

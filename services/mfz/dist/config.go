@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/t2tiles/itcd/internal/conf"
@@ -48,6 +49,19 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// StoreDir is where the service keeps its store on a tile whose state
+// dir is stateDir: STATE_DIR/mfz.
+func StoreDir(stateDir string) string { return filepath.Join(stateDir, "mfz") }
+
+// TrustDirIn is the trust dir of a tile whose state dir is stateDir:
+// trust_dir, or the store's own.
+func (c Config) TrustDirIn(stateDir string) string {
+	if c.TrustDir != "" {
+		return c.TrustDir
+	}
+	return mfz.DefaultTrustDir(StoreDir(stateDir))
 }
 
 // hooks returns the store's form of the configured hooks.

@@ -156,7 +156,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	}
 	t := opt.Tuning.apply(defaultTuning)
 	st, err := mfz.Open(mfz.StoreConfig{
-		Dir:        filepath.Join(opt.StateDir, "mfz"),
+		Dir:        StoreDir(opt.StateDir),
 		TrustDir:   cfg.TrustDir,
 		Hooks:      cfg.hooks(),
 		Logger:     log,
