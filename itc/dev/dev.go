@@ -108,3 +108,18 @@ func notify(c chan struct{}) {
 	default:
 	}
 }
+
+// MaxMFZID bounds a physics identity: the itc_pkt module takes at most
+// 100 bytes written to /sys/class/itc_pkt/mfzid.
+const MaxMFZID = 100
+
+// PhysicsIdentity is implemented by devices that carry MFM packets only
+// between tiles of the same physics identity, as the itc_pkt module does
+// with its mfzid handshake (status LinkMFM while both ends agree).
+type PhysicsIdentity interface {
+	// SetMFZID makes id, at most MaxMFZID bytes, this tile's physics
+	// identity: every link handshakes again, and MFM packets flow on a
+	// link only while both ends have the same identity. MFM packets in
+	// flight when it changes may be lost.
+	SetMFZID(id []byte) error
+}
