@@ -151,7 +151,7 @@ type KernelStats struct {
 	// Devices: bulk, flash, then the six MFM devices when owned. MFM
 	// counts run on across reopens.
 	Devices []DeviceCounts
-	// MFMReopens counts recoveries of the MFM devices after ESTALE.
+	// MFMReopens counts attempts to reopen the MFM devices after ESTALE.
 	MFMReopens uint64
 	// MFZIDRewrites counts writes of this tile's mfzid back after
 	// another thread or process wrote its own.

@@ -33,6 +33,11 @@ var (
 // mfmRecoverRetry is how soon a failed reopen is tried again.
 const mfmRecoverRetry = 250 * time.Millisecond
 
+// mfzidRewriteGap spaces the writes of the tile's own mfzid back: a
+// program that keeps writing its own (an mfmt2 left in charge of its
+// devices) then costs at most one handshake restart a second.
+const mfzidRewriteGap = time.Second
+
 // checkMFZID refuses what the module would not keep as written.
 func checkMFZID(id []byte) error {
 	switch {
@@ -73,8 +78,9 @@ type mfmSet struct {
 	rewrites atomic.Uint64
 
 	// Owned by run.
-	id      []byte // the identity last written, nil before SetMFZID
-	failing bool   // the last recovery failed; retry
+	id          []byte    // the identity last written, nil before SetMFZID
+	failing     bool      // the last recovery failed; retry
+	lastRewrite time.Time // when recover last wrote id back
 }
 
 type mfmRequest struct {
@@ -185,6 +191,11 @@ func (s *mfmSet) recover() error {
 		return err
 	}
 	writer, _ := mfzidWriter(s.mfzidPath)
+	if wait := mfzidRewriteGap - time.Since(s.lastRewrite); wait > 0 {
+		return fmt.Errorf("mfzid: %s wrote it again %v after itcd wrote its own back; waiting %v (set kernel.mfm_devices = false if mfmt2 should own the MFM devices): %w",
+			writer, mfzidRewriteGap-wait, wait.Round(time.Millisecond), err)
+	}
+	s.lastRewrite = time.Now()
 	s.log.Warn("mfzid was written by another thread or process: writing this tile's own back (itcd owns it while kernel.mfm_devices = true)",
 		"writer", writer.String(), "mfzid", string(s.id))
 	if err := s.writeID(s.id); err != nil {
@@ -299,6 +310,9 @@ func (s *mfmSet) closeAll(why error) {
 		}
 	}
 	s.absent, s.why = [8]bool{}, why
+	for d := range s.stale {
+		s.stale[d].Store(false) // they were about the descriptors just closed
+	}
 	s.mu.Unlock()
 	for _, fd := range old {
 		unix.Close(fd)

@@ -357,13 +357,22 @@ func TestKernelModelForeignMFZIDWrite(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("MFM recovered %v after the foreign mfzid write; %+v", time.Since(wrote).Round(time.Millisecond), kb.Stats())
-	if s := kb.Stats(); s.MFMReopens == 0 {
+	s := kb.Stats()
+	t.Logf("MFM recovered %v after the foreign mfzid write (%d reopens, %d rewrites)", time.Since(wrote).Round(time.Millisecond), s.MFMReopens, s.MFZIDRewrites)
+	if s.MFMReopens == 0 {
 		t.Errorf("no reopen counted: %+v", s)
 	}
 	if !strings.Contains(kb.log.String(), "written by another thread") {
 		t.Errorf("foreign write not logged:\n%s", kb.log.String())
 	}
+
+	// A writer that keeps at it gets the tile's own identity written back
+	// again, at most once a second (mfzidRewriteGap).
+	foreignMFZIDWrite(t, b, "intruder")
+	waitFor(t, "b's own mfzid written back again", func() bool {
+		tid, _, id := b.MFZID()
+		return tid == kb.mfm.tid && id == "phys" && kb.Stats().MFZIDRewrites == 2
+	})
 }
 
 // foreignMFZIDWrite writes id to tile's mfzid from a new OS thread, which
