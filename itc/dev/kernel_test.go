@@ -321,7 +321,8 @@ func TestOpenKernelFIFOs(t *testing.T) {
 	if err := os.WriteFile(mfzid, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k, err := OpenKernel(KernelConfig{Path: bulk, FlashPath: flash, MFMDevices: true, MFMDir: mfmDir, MFZIDPath: mfzid, StatusPath: status})
+	k, err := OpenKernel(KernelConfig{Path: bulk, FlashPath: flash, MFMDevices: true, MFMDir: mfmDir, MFZIDPath: mfzid, StatusPath: status,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
