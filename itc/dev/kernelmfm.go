@@ -190,14 +190,17 @@ func (s *mfmSet) recover() error {
 	if !errors.Is(err, unix.ESRCH) {
 		return err
 	}
-	writer, _ := mfzidWriter(s.mfzidPath)
+	writer := "another thread or process"
+	if p, ok := mfzidWriter(s.mfzidPath); ok {
+		writer = p.String()
+	}
 	if wait := mfzidRewriteGap - time.Since(s.lastRewrite); wait > 0 {
 		return fmt.Errorf("mfzid: %s wrote it again %v after itcd wrote its own back; waiting %v (set kernel.mfm_devices = false if mfmt2 should own the MFM devices): %w",
 			writer, mfzidRewriteGap-wait, wait.Round(time.Millisecond), err)
 	}
 	s.lastRewrite = time.Now()
 	s.log.Warn("mfzid was written by another thread or process: writing this tile's own back (itcd owns it while kernel.mfm_devices = true)",
-		"writer", writer.String(), "mfzid", string(s.id))
+		"writer", writer, "mfzid", string(s.id))
 	if err := s.writeID(s.id); err != nil {
 		return err
 	}
