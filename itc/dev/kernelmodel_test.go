@@ -386,4 +386,3 @@ func TestKernelModelPulledLink(t *testing.T) {
 		}
 	}
 }
-
