@@ -6,6 +6,9 @@
 //
 //   - Kernel: the itc_pkt character devices of a real tile (/dev/itc/...),
 //     which have no poll(), so reads are a polling loop that Close stops.
+//     Service traffic is read from bulk and flash and written to bulk; with
+//     kernel.mfm_devices it owns the tile's mfzid and the six MFM devices
+//     from one locked OS thread (SetMFZID, PhysicsIdentity).
 //   - UDP: each link maps to a neighbour's UDP address; link sync is
 //     emulated with small keepalives, and each link can be shaped like a T2
 //     link (rate, queues, delay, loss, duplication, corruption, cut).

@@ -70,7 +70,7 @@ func newStandIn(t *testing.T) *standIn {
 		StatusInterval: 5 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(s.log, nil)),
 	}
-	s.k = newKernel(cfg, []kernelFD{{fds[0], "standin"}}, [8]int{})
+	s.k = newKernel(cfg, []*kernelFD{{fd: fds[0], path: "standin"}})
 	t.Cleanup(func() {
 		s.k.Close()
 		unix.Close(s.far)
@@ -299,27 +299,40 @@ func TestOpenKernelErrors(t *testing.T) {
 	}
 }
 
-// TestOpenKernelFIFOs runs OpenKernel on FIFOs standing in for the bulk
-// and per-link MFM devices, to check MFM packets go to their link's device
-// and are read from it.
+// TestOpenKernelFIFOs runs OpenKernel on FIFOs standing in for the bulk,
+// flash and per-link MFM devices, to check that SetMFZID writes the mfzid
+// file and opens the MFM devices present, that MFM packets go to their
+// link's device (or to bulk where the link has none) and are read from it.
 func TestOpenKernelFIFOs(t *testing.T) {
 	dir := t.TempDir()
 	bulk := filepath.Join(dir, "bulk")
 	mfmDir := filepath.Join(dir, "mfm")
 	os.Mkdir(mfmDir, 0o755)
 	et := filepath.Join(mfmDir, "ET")
-	for _, p := range []string{bulk, et} {
+	flash := filepath.Join(dir, "flash")
+	for _, p := range []string{bulk, flash, et} {
 		if err := unix.Mkfifo(p, 0o600); err != nil {
 			t.Skipf("mkfifo: %v", err)
 		}
 	}
 	status := filepath.Join(dir, "status")
 	writeStatus(t, status, "00000200")
-	k, err := OpenKernel(KernelConfig{Path: bulk, MFMDir: mfmDir, StatusPath: status})
+	mfzid := filepath.Join(dir, "mfzid")
+	if err := os.WriteFile(mfzid, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k, err := OpenKernel(KernelConfig{Path: bulk, FlashPath: flash, MFMDevices: true, MFMDir: mfmDir, MFZIDPath: mfzid, StatusPath: status,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer k.Close()
+	if err := k.SetMFZID([]byte("phys")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(mfzid); string(b) != "phys" {
+		t.Fatalf("mfzid file holds %q", b)
+	}
 	if !k.Status().Up(packet.ET) {
 		t.Fatalf("status %v", k.Status())
 	}

@@ -1,0 +1,182 @@
+package dev
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestExplainOpen(t *testing.T) {
+	mfmt2 := func() (procRef, bool) { return procRef{pid: 812, comm: "mfmt2"}, true }
+	writer := func() (procRef, bool) { return procRef{pid: 812, tid: 815, comm: "mfmt2"}, true }
+	nobody := func() (procRef, bool) { return procRef{}, false }
+	for _, tc := range []struct {
+		name           string
+		kind           devKind
+		err            unix.Errno
+		holder, writer func() (procRef, bool)
+		is             error
+		want           []string
+	}{
+		{"mfm busy", kindMFM, unix.EBUSY, mfmt2, nil, unix.EBUSY,
+			[]string{"mfm device /p", "held by pid 812 (mfmt2)?", "stop it or set kernel.mfm_devices = false"}},
+		{"mfm busy, holder gone", kindMFM, unix.EBUSY, nobody, nil, unix.EBUSY,
+			[]string{"none found in /proc/*/fd", "kernel.mfm_devices = false"}},
+		{"bulk busy", kindService, unix.EBUSY, func() (procRef, bool) { return procRef{pid: 90, comm: "itcd"}, true }, nil, unix.EBUSY,
+			[]string{"itc device /p is already open", "held by pid 90 (itcd)", "another itcd? stop it"}},
+		{"mfm wrong thread", kindMFM, unix.ESRCH, nil, writer, unix.ESRCH,
+			[]string{"mfzid was written by another thread/process (thread 815 of pid 812 (mfmt2) from the mfzid file)", "kernel.mfm_devices = false"}},
+		{"mfm wrong thread, unknown", kindMFM, unix.ESRCH, nil, nil, unix.ESRCH,
+			[]string{"(another thread or process)"}},
+		{"not loaded", kindService, unix.ENOENT, nil, nil, os.ErrNotExist,
+			[]string{"does not exist", "itc_pkt not loaded"}},
+		{"mfzid missing", kindMFZID, unix.ENOENT, nil, nil, os.ErrNotExist,
+			[]string{"mfzid file /p", "itc_pkt not loaded"}},
+		{"mfm permission", kindMFM, unix.EACCES, nil, nil, os.ErrPermission,
+			[]string{"permission denied", "run itcd as root", "ls -l /p"}},
+		{"mfzid permission", kindMFZID, unix.EPERM, nil, nil, os.ErrPermission,
+			[]string{"mfzid file /p: permission denied"}},
+		{"other", kindService, unix.EIO, nil, nil, unix.EIO,
+			[]string{"itc device /p: open"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := explainOpen(tc.kind, "/p", tc.err, tc.holder, tc.writer)
+			if !errors.Is(err, tc.is) {
+				t.Errorf("%v does not match %v", err, tc.is)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestProcRefString(t *testing.T) {
+	for _, tc := range []struct {
+		p    procRef
+		want string
+	}{
+		{procRef{pid: 7}, "pid 7"},
+		{procRef{pid: 7, comm: "mfmt2"}, "pid 7 (mfmt2)"},
+		{procRef{pid: 7, tid: 7, comm: "mfmt2"}, "pid 7 (mfmt2)"},
+		{procRef{pid: 7, tid: 9, comm: "x"}, "thread 9 of pid 7 (x)"},
+	} {
+		if got := tc.p.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.p, got, tc.want)
+		}
+	}
+}
+
+func TestCheckMFZID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want string // "" valid
+	}{
+		{"phys", ""},
+		{"-z tag[0123abcd]", ""},
+		{strings.Repeat("x", MaxMFZID), ""},
+		{"", "empty"},
+		{strings.Repeat("x", MaxMFZID+1), "101 bytes, at most 100"},
+		{"a\x00b", "NUL"},
+	} {
+		err := checkMFZID([]byte(tc.id))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.id, err)
+		case tc.want != "" && (!errors.Is(err, ErrMFZIDInvalid) || !strings.Contains(fmt.Sprint(err), tc.want)):
+			t.Errorf("%q: %v, want ErrMFZIDInvalid saying %q", tc.id, err, tc.want)
+		}
+	}
+}
+
+func TestParseMFZIDWriter(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		tid  int
+		ok   bool
+	}{
+		{"815 17 phys\n", 815, true},
+		{"815 17 \n", 815, true},
+		{"-1 0 \n", 0, false},
+		{"0 0 \n", 0, false},
+		{"", 0, false},
+		{"abc 1 x\n", 0, false},
+		{"99999999999999999999 1 x", 0, false},
+	} {
+		tid, ok := parseMFZIDWriter(tc.text)
+		if tid != tc.tid || ok != tc.ok {
+			t.Errorf("%q: %d %v, want %d %v", tc.text, tid, ok, tc.tid, tc.ok)
+		}
+	}
+}
+
+// appendMFZIDText renders the mfzid file as the module does.
+func appendMFZIDText(b []byte, tid int, token uint8, id string) []byte {
+	return fmt.Appendf(b, "%d %d %s\n", tid, token, id)
+}
+
+func FuzzParseMFZIDWriter(f *testing.F) {
+	f.Add(815, uint8(17), "phys")
+	f.Add(-1, uint8(0), "")
+	f.Add(1, uint8(255), "a b c\n")
+	f.Fuzz(func(t *testing.T, tid int, token uint8, id string) {
+		text := string(appendMFZIDText(nil, tid, token, id))
+		got, ok := parseMFZIDWriter(text)
+		if ok != (tid > 0) || (ok && got != tid) {
+			t.Fatalf("%q: %d %v, want the writer %d", text, got, ok, tid)
+		}
+		parseMFZIDWriter(id) // anything at all: no panic
+	})
+}
+
+// TestFindHolder finds this process holding a file open, and no one
+// holding a file nobody has open.
+func TestFindHolder(t *testing.T) {
+	dir := t.TempDir()
+	held := filepath.Join(dir, "held")
+	f, err := os.Create(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Through a symbolic link, as a configured path may be.
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(held, link); err != nil {
+		t.Fatal(err)
+	}
+	p, ok := findHolder(link)
+	if !ok || p.pid != os.Getpid() || p.comm == "" {
+		t.Fatalf("holder %+v %v, want this process %d", p, ok, os.Getpid())
+	}
+	if !strings.HasPrefix(p.String(), "pid "+strconv.Itoa(os.Getpid())+" (") {
+		t.Fatalf("holder %s", p)
+	}
+	if p, ok := findHolder(filepath.Join(dir, "nobody")); ok {
+		t.Fatalf("found %+v holding a file that does not exist", p)
+	}
+}
+
+// TestMFZIDWriter names the writing thread's process from the file.
+func TestMFZIDWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mfzid")
+	tid := unix.Gettid()
+	if err := os.WriteFile(path, appendMFZIDText(nil, tid, 3, "phys"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, ok := mfzidWriter(path)
+	if !ok || p.tid != tid || p.pid != os.Getpid() {
+		t.Fatalf("writer %+v %v, want thread %d of %d", p, ok, tid, os.Getpid())
+	}
+	os.WriteFile(path, []byte("-1 0 \n"), 0o644)
+	if p, ok := mfzidWriter(path); ok {
+		t.Fatalf("writer %+v of a never-written mfzid", p)
+	}
+}

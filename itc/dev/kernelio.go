@@ -1,0 +1,176 @@
+package dev
+
+import (
+	"fmt"
+	"io"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// ReadPacket implements Device. The devices have no poll(), so it polls
+// them all in turn (bulk, flash, then the open MFM devices), sleeping from
+// 200µs up to PollInterval while they are idle. A buf shorter than the
+// packet gets its first len(buf) bytes and an error wrapping
+// io.ErrShortBuffer; give it packet.MaxLen bytes.
+func (k *Kernel) ReadPacket(buf []byte) (int, error) {
+	backoff := minReadBackoff
+	for {
+		n, err := k.tryRead(buf)
+		if n > 0 || err != nil {
+			return n, err
+		}
+		k.timer.Reset(backoff)
+		select {
+		case <-k.timer.C:
+		case <-k.done:
+			k.timer.Stop()
+			return 0, ErrClosed
+		}
+		backoff = min(2*backoff, k.cfg.PollInterval)
+	}
+}
+
+// tryRead reads one packet from the first device that has one, starting
+// after the one read last, so no device starves the others. It returns
+// 0, nil if none has a packet. Sources are the service devices, then one
+// slot per dir8 for the MFM devices.
+func (k *Kernel) tryRead(buf []byte) (int, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.closed.Load() {
+		return 0, ErrClosed
+	}
+	dst := buf
+	if len(dst) < packet.MaxLen {
+		dst = k.scratch[:]
+	}
+	sources := len(k.svc)
+	if k.mfm != nil {
+		sources += 8
+	}
+	for j := range sources {
+		i := (k.next + j) % sources
+		var n int
+		var err error
+		var path string
+		if i < len(k.svc) {
+			f := k.svc[i]
+			path = f.path
+			n, err = readRetry(f.fd, dst)
+			if err == nil && n > 0 {
+				f.read.Add(1)
+			}
+		} else {
+			n, path, err = k.mfm.read(packet.Dir(i-len(k.svc)), dst)
+		}
+		if err == unix.EAGAIN || n == 0 {
+			continue // nothing there (0: end of file on a stand-in)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("itc device %s: read: %w", path, err)
+		}
+		k.next = i + 1
+		if len(buf) < packet.MaxLen {
+			c := copy(buf, dst[:n])
+			if c < n {
+				return c, fmt.Errorf("itc device %s: %d-byte packet in a %d-byte buffer: %w", path, n, len(buf), io.ErrShortBuffer)
+			}
+		}
+		return n, nil
+	}
+	return 0, nil
+}
+
+func readRetry(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+func writeRetry(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// WritePacket implements Device. The packet is checked with packet.Decode
+// first. MFM packets go to their link's MFM device: they fail with an
+// error wrapping ErrMFMUnavailable while that is not open (MFMDevices
+// false, no SetMFZID yet, or reopening after ESTALE), so a blocked MFM
+// device never holds back service traffic. Everything else goes to the
+// bulk device, which routes by DIR. EHOSTUNREACH from the kernel is
+// ErrLinkDown and EAGAIN ErrWouldBlock.
+func (k *Kernel) WritePacket(p []byte) error {
+	pk, err := packet.Decode(p)
+	if err != nil {
+		return fmt.Errorf("itc device write: %w", err)
+	}
+	routed := pk.Kind == packet.KindService || pk.Kind == packet.KindMFM
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.closed.Load() {
+		return ErrClosed
+	}
+	if pk.Kind == packet.KindMFM {
+		if k.mfm == nil {
+			return errMFMNotOwned[pk.Dir]
+		}
+		if sent, err := k.mfm.write(pk.Dir, p); sent {
+			return err
+		}
+		// No MFM device for this link in MFMDir: the bulk device routes
+		// MFM packets by DIR as well.
+	}
+	f := k.svc[0]
+	n, err := writeRetry(f.fd, p)
+	switch {
+	case err == nil && n == len(p):
+		f.written.Add(1)
+		return nil
+	case err == nil:
+		return fmt.Errorf("itc device %s: short write: %d of %d bytes", f.path, n, len(p))
+	}
+	return kernelWriteError(f.path, p, routed, pk.Dir, err)
+}
+
+// kernelWriteError maps the errno of a failed write to the Device errors.
+// ErrWouldBlock and ErrLinkDown come back without allocating.
+func kernelWriteError(path string, p []byte, routed bool, d packet.Dir, err error) error {
+	switch err {
+	case unix.EAGAIN:
+		if routed {
+			return errWouldBlock[d]
+		}
+		return ErrWouldBlock
+	case unix.EHOSTUNREACH:
+		if routed {
+			return errLinkDown[d]
+		}
+		return ErrLinkDown
+	case unix.EINVAL:
+		return fmt.Errorf("itc device %s: kernel rejected a %d-byte packet as invalid (EINVAL; at most %d bytes): %w", path, len(p), packet.MaxLen, err)
+	case unix.ENXIO:
+		return fmt.Errorf("itc device %s: kernel rejected packet with header 0x%02x (ENXIO: not a standard packet, or no such link): %w", path, p[0], err)
+	}
+	return fmt.Errorf("itc device %s: write: %w", path, err)
+}
+
+// errLinkDown, errWouldBlock and errMFMNotOwned name the link without
+// allocating on the write path.
+var errLinkDown, errWouldBlock, errMFMNotOwned [8]error
+
+func init() {
+	for d := range packet.Dir(8) {
+		errLinkDown[d] = fmt.Errorf("link %v: %w", d, ErrLinkDown)
+		errWouldBlock[d] = fmt.Errorf("link %v: %w", d, ErrWouldBlock)
+		errMFMNotOwned[d] = fmt.Errorf("link %v: MFM packet not sent: %w", d, ErrMFMNotOwned)
+	}
+}
