@@ -67,4 +67,8 @@
 // /sys/fs/fuse/connections, then echo 1 >
 // /sys/fs/fuse/connections/N/abort, where "mountpoint -d DIR" prints
 // 0:N.
+//
+// The model builds only on 64-bit targets: go-fuse v2.12.1 does not compile
+// for 32-bit ones (its splice package). On a 32-bit build the package is
+// empty, and the tests that use it carry the same build constraint.
 package itcmodel

@@ -1,3 +1,5 @@
+//go:build !(arm || 386 || mips || mipsle)
+
 package itcmodel
 
 // Waiting returns how many operations wait in the model now (a blocking

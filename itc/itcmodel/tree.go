@@ -1,3 +1,5 @@
+//go:build !(arm || 386 || mips || mipsle)
+
 package itcmodel
 
 import (
