@@ -247,7 +247,9 @@ func TestAppendEncoders(t *testing.T) {
 		{"tep connect", func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventConnect, packet.ET, identity) }, cat([]byte{0xc4, 1, 2}, identity)},
 		{"tep disconnect", func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventDisconnect, packet.SW, nil) }, []byte{0xc4, 2, 5}},
 		{"tep mfm compatible", func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventMFMCompatible, packet.NE, nil) }, []byte{0xc4, 3, 1}},
-		{"tep mfm incompatible", func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventMFMIncompatible, packet.NW, nil) }, []byte{0xc4, 4, 7}},
+		{"tep mfm incompatible", func(d []byte) ([]byte, error) {
+			return packet.AppendTEP(d, packet.EventMFMIncompatible, packet.NW, nil)
+		}, []byte{0xc4, 4, 7}},
 		{"tep max", func(d []byte) ([]byte, error) {
 			return packet.AppendTEP(d, packet.EventDisconnect, packet.SW, seq(252))
 		}, cat([]byte{0xc4, 2, 5}, seq(252))},
