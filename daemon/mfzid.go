@@ -128,6 +128,19 @@ func (d *Daemon) setMFZID(id []byte, from string, answer func(error)) error {
 }
 
 func (d *Daemon) setMFZIDLocked(id []byte, from string) error {
+	p := &d.phys
+	p.mu.Lock()
+	held := p.digest.ok && p.id == string(id)
+	if held {
+		p.from = from
+	}
+	p.mu.Unlock()
+	if held {
+		// The device holds it already (a restarted mfmt2 says it again):
+		// writing it would restart every handshake and make the MFM
+		// devices stale for nothing.
+		return nil
+	}
 	pi, ok := d.dev.(dev.PhysicsIdentity)
 	var err error
 	if !ok {
@@ -135,7 +148,6 @@ func (d *Daemon) setMFZIDLocked(id []byte, from string) error {
 	} else if err = pi.SetMFZID(id); err != nil {
 		err = fmt.Errorf("set physics identity %q: %w", id, err)
 	}
-	p := &d.phys
 	p.mu.Lock()
 	p.id, p.from, p.err, p.digest = string(id), from, "", mfzDigest{}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,4 +169,46 @@ func TestMFZIDRefusedByDevice(t *testing.T) {
 	back, _ := packet.AppendMFM(nil, packet.SW, false, false, []byte{0x20, 'z'})
 	mb.Write(back)
 	expectMFM(t, ma, packet.NE, "\x20z")
+}
+
+// countingDevice is a pipe end that counts the identities given to it.
+type countingDevice struct {
+	*dev.PipeDevice
+	sets atomic.Int32
+}
+
+func (c *countingDevice) SetMFZID(id []byte) error {
+	c.sets.Add(1)
+	return c.PipeDevice.SetMFZID(id)
+}
+
+// An identity the device already holds is not written again: on a tile
+// that write would make the MFM devices stale and restart every link's
+// handshake, each time mfmt2 restarts.
+func TestMFZIDSameAgainNotRewritten(t *testing.T) {
+	a, b := dev.Pipe(packet.SE, 64)
+	defer b.Close()
+	cfg := testConfig(t)
+	cfg.MFZID = "demo[a]"
+	cd := &countingDevice{PipeDevice: a}
+	da := startDaemon(t, cfg, cd)
+	path := filepath.Join(cfg.RunDir, control.MFMSocket)
+	for i, step := range []struct {
+		id   string
+		sets int32
+	}{{"demo[a]", 1}, {"demo[b]", 2}, {"demo[b]", 2}} {
+		c := dialPacket(t, path)
+		c.Write(AppendMFZIDMessage(nil, []byte(step.id)))
+		if got := readReply(t, c); got != "ok MFZID "+step.id {
+			t.Fatalf("step %d: reply %q", i, got)
+		}
+		if n := cd.sets.Load(); n != step.sets {
+			t.Fatalf("step %d (%s): the device was given %d identities, want %d", i, step.id, n, step.sets)
+		}
+		c.Close()
+		eventually(t, "client gone", func() bool { return !da.Status().MFMClient })
+	}
+	if st := da.Status(); st.MFZID != "demo[b]" || st.MFZIDFrom != "mfm.sock" {
+		t.Fatalf("identity %q from %q", st.MFZID, st.MFZIDFrom)
+	}
 }
