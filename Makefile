@@ -18,7 +18,9 @@ arm:
 	$(ARM_ENV) $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/itcd-linux-armv7 ./cmd/itcd
 
 # test is what CI runs: vet, the unit tests and fuzz seed corpora under the
-# race detector, and a check that the tile build still compiles.
+# race detector, and a check that the tile build still compiles. The tests
+# also build examples/mfm_client.c with the machine's C compiler (cc) and
+# run it against simulated tiles; without cc that test skips and says so.
 test: vet race cross
 
 vet:

@@ -13,9 +13,17 @@ import (
 // SIGUSR1 show.
 func WriteStatus(w io.Writer, st Status) {
 	fmt.Fprintf(w, "tile %s  up %s  device %s  protocol v%d\n", st.Tile, fmtSeconds(st.Uptime), st.Device, st.Version)
-	fmt.Fprintf(w, "run dir %s  state dir %s  mfmt2 %s\n\n", st.RunDir, st.StateDir, map[bool]string{true: "connected", false: "not connected"}[st.MFMClient])
+	fmt.Fprintf(w, "run dir %s  state dir %s  mfmt2 %s\n", st.RunDir, st.StateDir, map[bool]string{true: "connected", false: "not connected"}[st.MFMClient])
+	if st.MFZIDFrom != "" {
+		fmt.Fprintf(w, "mfzid %q from %s", st.MFZID, st.MFZIDFrom)
+		if st.MFZIDError != "" {
+			fmt.Fprintf(w, " (not set: %s)", st.MFZIDError)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DIR\tLINK\tSTATE\tTILE\tHEARD\tRTT\tMFM in/out\tSERVICE in/out\tBYTES in/out\tDROP\tERR")
+	fmt.Fprintln(tw, "DIR\tLINK\tMFM\tSTATE\tTILE\tHEARD\tRTT\tMFM in/out\tSERVICE in/out\tBYTES in/out\tDROP\tERR")
 	for _, l := range st.Links {
 		tile, heard, rtt := "-", "-", "-"
 		if l.Tile != nil {
@@ -34,8 +42,14 @@ func WriteStatus(w io.Writer, st Status) {
 		for _, c := range l.Out {
 			outB += c.Bytes
 		}
-		fmt.Fprintf(tw, "%v\t%s\t%v\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s/%s\t%d\t%d\n",
-			l.Dir, l.Link, l.State, tile, heard, rtt,
+		mfm := "-"
+		if l.MFMCompatible {
+			mfm = "ok"
+		} else if l.Link != "down" {
+			mfm = "no"
+		}
+		fmt.Fprintf(tw, "%v\t%s\t%s\t%v\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s/%s\t%d\t%d\n",
+			l.Dir, l.Link, mfm, l.State, tile, heard, rtt,
 			l.In["mfm"].Packets, l.Out["mfm"].Packets,
 			l.In["service"].Packets, l.Out["service"].Packets,
 			fmtBytes(inB), fmtBytes(outB),
@@ -52,6 +66,9 @@ func WriteStatus(w io.Writer, st Status) {
 		fmt.Fprintf(w, "malformed from device: %d  refused on mfm.sock: %d  on service.sock: %d\n", st.Malformed, st.MFMRefuse, st.SvcRefuse)
 	}
 	for _, l := range st.Links {
+		if l.MFMIncompatible > 0 {
+			fmt.Fprintf(w, "%v: %d MFM packets from mfm.sock not sent: the link is not MFM-compatible\n", l.Dir, l.MFMIncompatible)
+		}
 		if l.IdentityRefused > 0 {
 			fmt.Fprintf(w, "%v: %d hellos claimed another identity sooner than a tile can be replaced (ignored)\n", l.Dir, l.IdentityRefused)
 		}

@@ -12,12 +12,14 @@ func TestWriteStatus(t *testing.T) {
 	WriteStatus(&b, sampleStatus())
 	want := `tile 0102030405060708  up 1m01s  device udp  protocol v1
 run dir /r  state dir /s  mfmt2 connected
+mfzid "demo[ab12]" from mfm.sock (not set: device busy)
 
-DIR  LINK  STATE  TILE              HEARD     RTT   MFM in/out  SERVICE in/out  BYTES in/out  DROP  ERR
-ET   mfm   live   0102030405060708  0.5s ago  12ms  1/0         0/3             2B/3.9K       18    39
+DIR  LINK  MFM  STATE  TILE              HEARD     RTT   MFM in/out  SERVICE in/out  BYTES in/out  DROP  ERR
+ET   mfm   ok   live   0102030405060708  0.5s ago  12ms  1/0         0/3             2B/3.9K       18    39
 
 services: 2 itcd counter
 malformed from device: 17  refused on mfm.sock: 15  on service.sock: 16
+ET: 21 MFM packets from mfm.sock not sent: the link is not MFM-compatible
 ET: 14 hellos claimed another identity sooner than a tile can be replaced (ignored)
 local clients: control.sock 1 (2 refused, 3 idle closed)
 log lines suppressed by the rate limit: 20

@@ -19,11 +19,17 @@ type Status struct {
 	Links     []LinkStatus   `json:"links"`
 	Services  []ServiceOwner `json:"services"`
 	MFMClient bool           `json:"mfm_client"`
-	Sockets   []SocketStatus `json:"sockets"`
-	MFMRefuse uint64         `json:"mfm_refused"`
-	SvcRefuse uint64         `json:"service_sock_refused"`
-	Malformed uint64         `json:"malformed"`
-	Local     Count          `json:"local_in"`
+	// MFZID is the physics identity the daemon last gave the device, and
+	// MFZIDFrom who gave it ("config" or "mfm.sock"; "" when the device
+	// takes none). MFZIDError says why the device does not hold it.
+	MFZID      string         `json:"mfzid"`
+	MFZIDFrom  string         `json:"mfzid_from,omitempty"`
+	MFZIDError string         `json:"mfzid_error,omitempty"`
+	Sockets    []SocketStatus `json:"sockets"`
+	MFMRefuse  uint64         `json:"mfm_refused"`
+	SvcRefuse  uint64         `json:"service_sock_refused"`
+	Malformed  uint64         `json:"malformed"`
+	Local      Count          `json:"local_in"`
 	// LogSuppressed counts log lines the rate limit dropped (the daemon's
 	// log_burst setting), when the daemon's logger has one.
 	LogSuppressed uint64 `json:"log_suppressed"`
@@ -60,6 +66,12 @@ type LinkStatus struct {
 	// IdentityRefused counts hellos that claimed another identity sooner
 	// than a tile can be replaced (the daemon's identity_hold setting).
 	IdentityRefused uint64 `json:"identity_refused"`
+	// MFMCompatible: MFM packets flow on the link (the device reads it
+	// MFM-compatible and, where both tiles' hellos say their physics
+	// identity, they agree). MFMIncompatible counts the MFM packets
+	// mfm.sock wrote for the link while it was not, which were not sent.
+	MFMCompatible   bool   `json:"mfm_compatible"`
+	MFMIncompatible uint64 `json:"mfm_incompatible"`
 }
 
 // Count is a number of packets and their bytes.

@@ -58,15 +58,16 @@ func sampleStatus() Status {
 			In:      map[string]Count{"mfm": {Packets: 1, Bytes: 2}},
 			Out:     map[string]Count{"service": {Packets: 3, Bytes: 4000}},
 			Dropped: 5, Unowned: 6, NotLive: 7, Malformed: 8, Suspect: 9, Errors: 10, Hellos: 11, BadHellos: 12, Connects: 13,
-			IdentityRefused: 14,
+			IdentityRefused: 14, MFMCompatible: true, MFMIncompatible: 21,
 		}},
 		Services:  []ServiceOwner{{Number: 2, Owner: "itcd counter", Dropped: 1}},
 		MFMClient: true,
 		Sockets:   []SocketStatus{{Name: ControlSocket, Clients: 1, Refused: 2, Evicted: 3}},
 		MFMRefuse: 15, SvcRefuse: 16, Malformed: 17, Local: Count{Packets: 18, Bytes: 19},
 		LogSuppressed: 20,
-		DeviceStats:   &dev.UDPStats{},
-		Sections:      map[string]any{"counter": map[string]int{"value": 1}},
+		MFZID:         "demo[ab12]", MFZIDFrom: "mfm.sock", MFZIDError: "device busy",
+		DeviceStats: &dev.UDPStats{},
+		Sections:    map[string]any{"counter": map[string]int{"value": 1}},
 	}
 }
 
@@ -80,7 +81,7 @@ func TestStatusJSONNames(t *testing.T) {
 	if err := json.Unmarshal(b, &top); err != nil {
 		t.Fatal(err)
 	}
-	want := "device device_stats links local_in log_suppressed malformed mfm_client mfm_refused protocol_version run_dir sections service_sock_refused services sockets state_dir tile uptime_s"
+	want := "device device_stats links local_in log_suppressed malformed mfm_client mfm_refused mfzid mfzid_error mfzid_from protocol_version run_dir sections service_sock_refused services sockets state_dir tile uptime_s"
 	if got := keys(t, top); got != want {
 		t.Errorf("status keys:\n got %s\nwant %s", got, want)
 	}
@@ -98,7 +99,7 @@ func TestStatusJSONNames(t *testing.T) {
 		obj  map[string]json.RawMessage
 		want string
 	}{
-		{"link", st.Links[0], "bad_hellos connects dir dropped hellos identity_refused in last_heard_s_ago link malformed not_live out peer_uptime_s rtt_ms since_s state suspect tile unowned write_errors"},
+		{"link", st.Links[0], "bad_hellos connects dir dropped hellos identity_refused in last_heard_s_ago link malformed mfm_compatible mfm_incompatible not_live out peer_uptime_s rtt_ms since_s state suspect tile unowned write_errors"},
 		{"service", st.Services[0], "dropped number owner"},
 		{"socket", st.Sockets[0], "clients evicted_idle name refused"},
 		{"count", st.Local, "bytes packets"},

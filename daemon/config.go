@@ -21,6 +21,14 @@ type Config struct {
 	// RunDir holds the local sockets: mfm.sock, service.sock, control.sock.
 	RunDir string `toml:"run_dir"`
 
+	// MFZID is the physics identity the daemon gives the device at start
+	// (mfzid on a tile), until mfmt2 gives its own on mfm.sock. MFM
+	// packets flow only between tiles with the same one. The default ""
+	// is what the itc_pkt module holds from boot: tiles that never wrote
+	// mfzid compare equal, so itcd tiles are MFM-compatible with each
+	// other and with tiles nobody configured, as linked tiles are today.
+	MFZID string `toml:"mfzid"`
+
 	// HelloInterval is how often the liveness service says hello on each
 	// link that is up.
 	HelloInterval conf.Duration `toml:"hello_interval"`
@@ -100,6 +108,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RunDir == "" {
 		errs = append(errs, errors.New("run_dir is empty"))
+	}
+	if err := CheckMFZID([]byte(c.MFZID)); err != nil {
+		errs = append(errs, fmt.Errorf("mfzid: %w", err))
 	}
 	if c.HelloInterval <= 0 || c.DeadAfter <= c.HelloInterval {
 		errs = append(errs, fmt.Errorf("dead_after (%v) must exceed hello_interval (%v) > 0", c.DeadAfter, c.HelloInterval))

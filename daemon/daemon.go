@@ -53,6 +53,7 @@ type Daemon struct {
 	nbr     neighbours
 	stats   stats
 	mfm     mfmChannel
+	phys    physics
 	sockets sockets
 
 	running atomic.Bool
@@ -139,6 +140,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	if _, ok := d.dev.(dev.PhysicsIdentity); ok {
+		// Before serving, so mfm.sock clients and neighbours meet the
+		// configured identity. A refusal (the kernel device when the MFM
+		// devices are left to mfmt2) costs MFM only: say it once, go on.
+		if err := d.setMFZID([]byte(d.cfg.MFZID), "config", nil); err != nil {
+			d.log.Warn("physics identity not set: MFM compatibility is what the device already holds", "mfzid", d.cfg.MFZID, "err", err)
+		}
+	}
 	if err := d.sockets.listen(d); err != nil {
 		d.dev.Close()
 		return err

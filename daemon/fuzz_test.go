@@ -20,14 +20,24 @@ func FuzzParseHello(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{helloType})
 	f.Add(append(AppendHello(nil, h), 0xff, 0xee))
+	h.MFZDigest, h.HasMFZDigest = [4]byte{9, 8, 7, 6}, true
+	f.Add(AppendHello(nil, h))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, ok := ParseHello(b)
 		if !ok {
 			return
 		}
-		// What parses re-encodes to the same first HelloLen bytes.
-		if enc := AppendHello(nil, got); !bytes.Equal(enc, b[:HelloLen]) {
-			t.Fatalf("re-encoded %x, input %x", enc, b[:HelloLen])
+		// What parses re-encodes to the same first HelloLen bytes, or
+		// HelloMFZLen when they hold a digest.
+		n := HelloLen
+		if got.HasMFZDigest != (len(b) >= HelloMFZLen) {
+			t.Fatalf("%d bytes: HasMFZDigest %v", len(b), got.HasMFZDigest)
+		}
+		if got.HasMFZDigest {
+			n = HelloMFZLen
+		}
+		if enc := AppendHello(nil, got); !bytes.Equal(enc, b[:n]) {
+			t.Fatalf("re-encoded %x, input %x", enc, b[:n])
 		}
 	})
 }

@@ -18,6 +18,10 @@ type Hello struct {
 	TS       uint32     // the sender's clock in ms; 0 is never sent
 	EchoTS   uint32     // the last TS the sender heard on this link, 0 if none
 	EchoHold uint32     // ms between hearing EchoTS and sending this hello
+	// MFZDigest, sent when HasMFZDigest, is the first 4 bytes of the
+	// SHA-256 of the physics identity the sender's device holds.
+	MFZDigest    [4]byte
+	HasMFZDigest bool
 }
 
 const helloType = 1
@@ -26,6 +30,11 @@ const helloType = 1
 // byte); a longer payload parses too, its tail ignored so later versions
 // can extend it.
 const HelloLen = 34
+
+// HelloMFZLen is the length of a hello that carries a physics identity
+// digest (bytes 34..37 of the payload). Version 1 daemons before it send
+// HelloLen bytes and ignore the digest of others.
+const HelloMFZLen = HelloLen + 4
 
 // AppendHello appends the payload of h to dst. It encodes whatever h
 // holds, version 0 or an all-zero tile too (which ParseHello refuses), so a
@@ -37,7 +46,11 @@ func AppendHello(dst []byte, h Hello) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, h.Services)
 	dst = binary.BigEndian.AppendUint32(dst, h.TS)
 	dst = binary.BigEndian.AppendUint32(dst, h.EchoTS)
-	return binary.BigEndian.AppendUint32(dst, h.EchoHold)
+	dst = binary.BigEndian.AppendUint32(dst, h.EchoHold)
+	if h.HasMFZDigest {
+		dst = append(dst, h.MFZDigest[:]...)
+	}
+	return dst
 }
 
 // ParseHello reads a hello payload: false for one shorter than HelloLen,
@@ -54,5 +67,9 @@ func ParseHello(b []byte) (Hello, bool) {
 	h.TS = binary.BigEndian.Uint32(b[22:])
 	h.EchoTS = binary.BigEndian.Uint32(b[26:])
 	h.EchoHold = binary.BigEndian.Uint32(b[30:])
+	if len(b) >= HelloMFZLen {
+		copy(h.MFZDigest[:], b[HelloLen:])
+		h.HasMFZDigest = true
+	}
 	return h, !h.Tile.IsZero()
 }

@@ -60,6 +60,13 @@ type linkModel struct {
 	connectedAt     time.Time
 	identityRefused uint64
 	refusing        bool
+	// MFM compatibility, the kernel's third state. mfm is what the last
+	// TEP 3 or 4 said (false: none, or a 4); statusMFM is whether the
+	// device's status reads LinkMFM; peerDigest is the physics identity
+	// digest of the live tile's last hello.
+	mfm        bool
+	statusMFM  bool
+	peerDigest mfzDigest
 }
 
 // inputKind is what happened to a link.
@@ -87,6 +94,10 @@ type input struct {
 	hello     Hello
 	elsewhere bool
 	clock     uint32
+	// For inLinkUp: the device's status reads LinkMFM. For inLinkUp and
+	// inHello: this tile's physics identity digest (not ok: unknown).
+	statusMFM bool
+	own       mfzDigest
 }
 
 // effects is what a step asks of the daemon, in this order: publish each
@@ -99,6 +110,9 @@ type effects struct {
 	clearOwn bool
 	// sayHello: the link came up; say hello now, not at the next tick.
 	sayHello bool
+	// clearMFM: the link stopped being MFM-compatible; drop the MFM
+	// packets queued on it.
+	clearMFM bool
 	// refused: the first hello refused since the current tile connected
 	// claimed identity claimed; log it (later refusals are only counted).
 	refused bool
@@ -152,7 +166,12 @@ func (m *linkModel) step(in input, now time.Time, r linkRules) effects {
 			m.state, m.since = LinkUp, now
 			fx.sayHello = true
 		}
+		m.statusMFM = in.statusMFM
+		m.judgeMFM(&fx, in.own)
 	case inLinkDown:
+		// MFM stops first, while the tile it names is still the live one.
+		m.statusMFM = false
+		m.judgeMFM(&fx, in.own)
 		if m.state == Live {
 			m.disconnect(&fx, now)
 		}
@@ -170,6 +189,29 @@ func (m *linkModel) step(in input, now time.Time, r linkRules) effects {
 		m.hello(&fx, in, now, r)
 	}
 	return fx
+}
+
+// judgeMFM emits a TEP 3 or 4 if the link's MFM compatibility changed.
+// Compatible is the device's LinkMFM, unless both tiles' hellos carry
+// physics identity digests that differ: the itc_pkt module keeps a link's
+// status at 2 after an mfzid change makes it incompatible (it ignores
+// 2->1), and the digests see through that.
+func (m *linkModel) judgeMFM(fx *effects, own mfzDigest) {
+	compat := m.state != Absent && m.statusMFM && !own.differs(m.peerDigest)
+	if compat == m.mfm {
+		return
+	}
+	m.mfm = compat
+	kind := packet.EventMFMCompatible
+	if !compat {
+		kind = packet.EventMFMIncompatible
+		fx.clearMFM = true
+	}
+	e := p2p.Event{Kind: kind, Dir: m.dir}
+	if m.state == Live {
+		e.Tile = m.tile
+	}
+	fx.events = append(fx.events, e)
 }
 
 // hello applies a valid hello.
@@ -217,12 +259,15 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 		m.connects++
 		fx.events = append(fx.events, p2p.Event{Kind: packet.EventConnect, Dir: m.dir, Tile: m.tile})
 	}
+	m.peerDigest = mfzDigest{b: h.MFZDigest, ok: h.HasMFZDigest}
+	m.judgeMFM(fx, in.own)
 }
 
 // disconnect ends the live tile; the link stays up.
 func (m *linkModel) disconnect(fx *effects, now time.Time) {
 	m.state, m.since = LinkUp, now
 	m.srtt = 0
+	m.peerDigest = mfzDigest{} // a successor's hello says its own
 	fx.events = append(fx.events, p2p.Event{Kind: packet.EventDisconnect, Dir: m.dir, Tile: m.tile})
 }
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,6 +116,9 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 		for _, n := range live {
 			sendTEP(pc, p2p.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
 		}
+		for _, e := range d.nbr.compatLocked() {
+			sendTEP(pc, e)
+		}
 	})
 	if !attached {
 		lc.on.refused.Add(1)
@@ -149,9 +153,19 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 		if err != nil && !errors.Is(err, errTruncated) {
 			return
 		}
+		if bytes.HasPrefix(buf[:n], []byte(MFZIDTag[:len(MFZIDTag)-1])) {
+			d.mfzidMessage(pc, pid, buf[:n], err != nil)
+			continue
+		}
 		var p packet.Packet
 		if err == nil {
 			p, err = checkMFMWrite(buf[:n])
+		}
+		if err == nil && !d.nbr.mfmCompatible(p.Dir) {
+			// The far tile would drop it (the kernel does): count it
+			// here, where the client's mistake can be seen per link.
+			d.stats.link[p.Dir].mfmIncompatible.Add(1)
+			continue
 		}
 		if err != nil {
 			d.mfm.refused.Add(1)
@@ -168,4 +182,34 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 			}
 		}
 	}
+}
+
+// mfzidMessage handles an identity message from the mfm.sock client
+// (truncated: longer than the read buffer). It answers "ok MFZID <id>" or
+// "error: REASON", before any TEP the change causes; the connection stays
+// up either way. The identity stays when the client leaves
+// (notes/protocol.md says why).
+func (d *Daemon) mfzidMessage(pc *packetClient, pid int, msg []byte, truncated bool) {
+	var id []byte
+	err := fmt.Errorf("%w: longer than %d bytes", ErrMFZIDMessage, MaxMFZIDMessage)
+	if !truncated {
+		id, err = ParseMFZIDMessage(msg)
+	}
+	refuse := func(err error) {
+		d.mfm.refused.Add(1)
+		d.log.Warn("mfm.sock: physics identity refused", "pid", pid, "err", err)
+		pc.send([]byte("error: " + err.Error()))
+	}
+	if err != nil {
+		refuse(err)
+		return
+	}
+	d.setMFZID(id, "mfm.sock", func(err error) {
+		if err != nil {
+			refuse(err)
+			return
+		}
+		d.log.Info("mfm.sock: physics identity set", "pid", pid, "mfzid", string(id))
+		pc.send(append([]byte("ok "), AppendMFZIDMessage(nil, id)...))
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -30,6 +31,29 @@ type neighbours struct {
 	// the read loop, which tags every service packet with it without
 	// taking mu. A tile identity is never all zero.
 	peer [8]atomic.Uint64
+	// compat mirrors each link's MFM compatibility for the mfm.sock
+	// reader, which checks every packet without taking mu.
+	compat [8]atomic.Bool
+}
+
+// mfmCompatible reports whether MFM packets flow on link d.
+func (ns *neighbours) mfmCompatible(d packet.Dir) bool { return ns.compat[d&7].Load() }
+
+// compatLocked returns a TEP 3 for each MFM-compatible link, for a new
+// mfm.sock client; ns.mu is held.
+func (ns *neighbours) compatLocked() []p2p.Event {
+	var out []p2p.Event
+	for _, d := range packet.Links {
+		n := &ns.n[d]
+		if n.mfm {
+			e := p2p.Event{Kind: packet.EventMFMCompatible, Dir: d}
+			if n.state == Live {
+				e.Tile = n.tile
+			}
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // livePeer returns the identity of the live tile on link d.
@@ -111,11 +135,12 @@ func (ns *neighbours) liveElsewhereLocked(tile p2p.TileID, d packet.Dir) bool {
 func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 	now := time.Now()
 	h, ok := ParseHello(payload)
+	own := dm.ownDigest()
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	in := input{kind: inBadHello}
 	if ok {
-		in = input{kind: inHello, hello: h, elsewhere: ns.liveElsewhereLocked(h.Tile, d), clock: ns.clock(now)}
+		in = input{kind: inHello, hello: h, elsewhere: ns.liveElsewhereLocked(h.Tile, d), clock: ns.clock(now), own: own}
 	}
 	dm.applyLocked(d, ns.n[d].step(in, now, ns.rules))
 }
@@ -130,6 +155,16 @@ func (dm *Daemon) applyLocked(d packet.Dir, fx effects) {
 			"dir", d.String(), "live", ns.n[d].tile.String(), "claimed", fx.claimed.String(), "identity_hold", dm.cfg.IdentityHold.String())
 	}
 	for _, e := range fx.events {
+		if e.Kind == packet.EventMFMCompatible || e.Kind == packet.EventMFMIncompatible {
+			// For mfmt2 alone: services care whether an itcd is live.
+			ns.compat[d].Store(e.Kind == packet.EventMFMCompatible)
+			if e.Kind == packet.EventMFMIncompatible {
+				dm.out.clearMFM(d)
+			}
+			dm.log.Info("link "+e.Kind.String(), "dir", d.String(), "peer", e.Tile.String())
+			dm.mfm.event(e)
+			continue
+		}
 		if e.Kind == packet.EventConnect {
 			ns.peer[d].Store(binary.BigEndian.Uint64(e.Tile[:]))
 		} else {
@@ -181,6 +216,7 @@ func (dm *Daemon) followLinks() {
 	st := dm.dev.Status()
 	ns := &dm.nbr
 	now := time.Now()
+	own := dm.ownDigest()
 	var hi []packet.Dir
 	ns.mu.Lock()
 	for _, d := range packet.Links {
@@ -190,7 +226,7 @@ func (dm *Daemon) followLinks() {
 			continue
 		}
 		dm.applyLocked(d, n.step(input{kind: inTick}, now, ns.rules))
-		fx := n.step(input{kind: inLinkUp}, now, ns.rules)
+		fx := n.step(input{kind: inLinkUp, statusMFM: st[d] == dev.LinkMFM, own: own}, now, ns.rules)
 		dm.applyLocked(d, fx)
 		if fx.sayHello {
 			hi = append(hi, d) // said once mu is released
@@ -223,6 +259,8 @@ func (dm *Daemon) helloTo(d packet.Dir, now time.Time) {
 		Services: dm.offered(),
 		TS:       ns.clock(now),
 	}
+	own := dm.ownDigest()
+	h.MFZDigest, h.HasMFZDigest = own.b, own.ok
 	if h.TS == 0 {
 		h.TS = 1 // 0 means "no timestamp" in echoTS
 	}

@@ -115,6 +115,16 @@ func (o *outbound) clearLink(to packet.Dir, services bool) (unblocked uint64) {
 	return unblocked
 }
 
+// clearMFM drops the MFM packets waiting for a link that stopped being
+// MFM-compatible: the far tile would drop them.
+func (o *outbound) clearMFM(to packet.Dir) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l := &o.links[to]
+	l.pending -= l.mfm.len()
+	l.mfm.clear()
+}
+
 // head picks the next queue to send from on l, or nil.
 func (l *linkOut) head() (*pktQueue, packet.Service) {
 	if l.mfm.len() > 0 {

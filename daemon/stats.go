@@ -58,6 +58,9 @@ type linkStats struct {
 	malformed   atomic.Uint64 // did not decode
 	suspect     atomic.Uint64 // OVRN or EROR set by the link layer
 	writeErrors atomic.Uint64
+	// mfmIncompatible: MFM packets from mfm.sock for a link that is not
+	// MFM-compatible, not sent.
+	mfmIncompatible atomic.Uint64
 }
 
 type stats struct {

@@ -37,6 +37,9 @@ func (d *Daemon) Status() control.Status {
 	d.mfm.mu.Lock()
 	st.MFMClient = d.mfm.client != nil
 	d.mfm.mu.Unlock()
+	d.phys.mu.Lock()
+	st.MFZID, st.MFZIDFrom, st.MFZIDError = d.phys.id, d.phys.from, d.phys.err
+	d.phys.mu.Unlock()
 	st.Sockets = d.sockets.status()
 	links := d.dev.Status()
 	d.nbr.mu.Lock()
@@ -49,6 +52,7 @@ func (d *Daemon) Status() control.Status {
 			Dropped: ls.dropped.Load(), Unowned: ls.unowned.Load(), NotLive: ls.notLive.Load(), Malformed: ls.malformed.Load(),
 			Suspect: ls.suspect.Load(), Errors: ls.writeErrors.Load(), Hellos: n.hellos, BadHellos: n.badHellos, Connects: n.connects,
 			IdentityRefused: n.identityRefused,
+			MFMCompatible:   n.mfm, MFMIncompatible: ls.mfmIncompatible.Load(),
 		}
 		if !n.since.IsZero() {
 			l.Since = now.Sub(n.since).Seconds()

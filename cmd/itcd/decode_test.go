@@ -55,7 +55,7 @@ func TestRunDecode(t *testing.T) {
 		},
 		{
 			name:    "bad args keep going",
-			args:    []string{"8200", "41", "zz", "c", "", "c0", "e1", "c4", "c40302", "c40104", "c40109", "80 01", "82 41", "c5", "8201"},
+			args:    []string{"8200", "41", "zz", "c", "", "c0", "e1", "c4", "c40502", "c40104", "c40109", "80 01", "82 41", "c5", "8201"},
 			wantOut: []string{`"hex":"41"`, `"hex":"8201"`},
 			wantErr: []string{
 				"itcd decode: argument 1: packet: service 0 is null and illegal: use 1..63",

@@ -142,7 +142,7 @@ func dialSeq(t *testing.T, path string) *net.UnixConn {
 	return c
 }
 
-// nextTEP reads packets from c until a Tile Event Packet arrives.
+// nextTEP reads packets from c until a TEP connect or disconnect arrives.
 func nextTEP(t *testing.T, c *net.UnixConn, timeout time.Duration) p2p.Event {
 	t.Helper()
 	buf := make([]byte, 256)
@@ -152,7 +152,9 @@ func nextTEP(t *testing.T, c *net.UnixConn, timeout time.Duration) p2p.Event {
 		if err != nil {
 			t.Fatalf("waiting for a TEP: %v", err)
 		}
-		if e, err := p2p.ParseEvent(buf[:n]); err == nil {
+		// MFM compatibility (TEP 3, 4) follows the link, not the
+		// neighbour: the callers wait for connects and disconnects.
+		if e, err := p2p.ParseEvent(buf[:n]); err == nil && e.Kind != packet.EventMFMCompatible && e.Kind != packet.EventMFMIncompatible {
 			return e
 		}
 	}

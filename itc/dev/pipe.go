@@ -10,8 +10,12 @@ import (
 // Pipe returns two Devices joined in memory by one link: what a writes on
 // link d, b reads as arriving on d.Opposite(), and back. The link is up
 // from the start. Each direction buffers up to queue packets; a write to a
-// full queue fails with ErrWouldBlock, as a full kernel queue does. Pipes
-// serve tests and benchmarks of the layers above the device.
+// full queue fails with ErrWouldBlock, as a full kernel queue does. Each
+// end has a physics identity (PhysicsIdentity), empty from the start: the
+// link reads LinkMFM while both ends' are equal and LinkUp otherwise, and
+// MFM packets written while they differ are dropped, as the itc_pkt
+// module's handshake does (without its 2->1 quirk). Pipes serve tests and
+// benchmarks of the layers above the device.
 func Pipe(d packet.Dir, queue int) (a, b *PipeDevice) {
 	if !d.IsLink() {
 		panic(fmt.Sprintf("dev.Pipe: %v is not a link", d))
@@ -41,6 +45,7 @@ type PipeDevice struct {
 	mu     sync.Mutex
 	closed bool
 	cut    bool
+	mfzid  string
 }
 
 func newPipeDevice(link packet.Dir, in <-chan pipeMsg, out chan<- pipeMsg) *PipeDevice {
@@ -67,8 +72,12 @@ func (p *PipeDevice) WritePacket(b []byte) error {
 		return fmt.Errorf("pipe write: only routed packets travel on links (header 0x%02x)", b[0])
 	}
 	d := pk.Dir
-	if d != p.link || !p.Status().Up(d) {
+	st := p.Status()
+	if d != p.link || !st.Up(d) {
 		return fmt.Errorf("pipe write to %v: %w", d, ErrLinkDown)
+	}
+	if pk.Kind == packet.KindMFM && st[d] != LinkMFM {
+		return nil // the far end's handshake drops it
 	}
 	var m pipeMsg
 	m.n = uint8(copy(m.buf[:], b))
@@ -86,12 +95,32 @@ func (p *PipeDevice) WritePacket(b []byte) error {
 func (p *PipeDevice) Status() Status {
 	var s Status
 	p.mu.Lock()
-	up := !p.closed && !p.cut
+	up, id := !p.closed && !p.cut, p.mfzid
 	p.mu.Unlock()
-	if up && !p.peer.isClosed() {
+	p.peer.mu.Lock()
+	up = up && !p.peer.closed
+	same := id == p.peer.mfzid
+	p.peer.mu.Unlock()
+	switch {
+	case up && same:
 		s[p.link] = LinkMFM
+	case up:
+		s[p.link] = LinkUp
 	}
 	return s
+}
+
+// SetMFZID implements PhysicsIdentity: both ends see their status change.
+func (p *PipeDevice) SetMFZID(id []byte) error {
+	if len(id) > MaxMFZID {
+		return fmt.Errorf("pipe: physics identity of %d bytes: at most %d", len(id), MaxMFZID)
+	}
+	p.mu.Lock()
+	p.mfzid = string(id)
+	p.mu.Unlock()
+	notify(p.changes)
+	notify(p.peer.changes)
+	return nil
 }
 
 // StatusChanges implements Device.
@@ -105,12 +134,6 @@ func (p *PipeDevice) SetCut(cut bool) {
 		e.mu.Unlock()
 		notify(e.changes)
 	}
-}
-
-func (p *PipeDevice) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
 }
 
 // Close implements Device. The far end sees its link go down.

@@ -64,7 +64,7 @@ func Decode(b []byte) (Packet, error) {
 			return Packet{}, ErrShortTEP
 		}
 		e := Event(b[1])
-		if e != EventConnect && e != EventDisconnect {
+		if !e.Valid() {
 			return Packet{}, ErrTEPEvent
 		}
 		if b[2] > 7 {
@@ -153,7 +153,7 @@ func AppendLocal(dst []byte, t LocalType, payload []byte) ([]byte, error) {
 
 // AppendTEP appends a Tile Event Packet: 0xC4 EVENT DIR8 args...
 func AppendTEP(dst []byte, e Event, d Dir, args []byte) ([]byte, error) {
-	if e != EventConnect && e != EventDisconnect {
+	if !e.Valid() {
 		return dst, ErrTEPEvent
 	}
 	if d > 7 {

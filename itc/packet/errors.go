@@ -21,7 +21,7 @@ var (
 	ErrIllegalLocal  = &Error{"local type 0 (0xC0) is illegal"}
 	ErrReservedLocal = &Error{"local type is reserved (0xC5..0xDF): only 0xC1..0xC4 are defined"}
 	ErrShortTEP      = &Error{"Tile Event Packet shorter than 3 bytes: want 0xC4 EVENT DIR8"}
-	ErrTEPEvent      = &Error{"Tile Event Packet has an illegal or reserved event: want 1 (connect) or 2 (disconnect)"}
+	ErrTEPEvent      = &Error{"Tile Event Packet has an illegal or reserved event: want 1 (connect), 2 (disconnect), 3 (MFM-compatible) or 4 (MFM-incompatible)"}
 	ErrTEPDir        = &Error{"Tile Event Packet names a direction with no link: use NE ET SE SW WT NW"}
 	ErrNotASCII      = &Error{"non-standard packet byte must be 7-bit ASCII (0x00..0x7F)"}
 	ErrKind          = &Error{"invalid packet kind"}

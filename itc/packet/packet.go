@@ -98,11 +98,23 @@ const (
 // Event is the event code of a Tile Event Packet.
 type Event uint8
 
-// TEP events. 0 is illegal, 3..255 reserved.
+// TEP events. 0 is illegal, 5..255 reserved.
 const (
 	EventConnect    Event = 1 // the tile at the far end of a link appeared
 	EventDisconnect Event = 2 // it went away
+	// EventMFMCompatible: MFM packets now flow on the link (the kernel's
+	// status 2: both tiles have the same physics identity).
+	EventMFMCompatible Event = 3
+	// EventMFMIncompatible: they no longer do (identities differ, or the
+	// link went down); MFM packets for it are not sent.
+	EventMFMIncompatible Event = 4
 )
+
+// MaxEvent is the highest defined TEP event.
+const MaxEvent = EventMFMIncompatible
+
+// Valid reports whether e is a defined TEP event.
+func (e Event) Valid() bool { return e >= EventConnect && e <= MaxEvent }
 
 func (e Event) String() string {
 	switch e {
@@ -110,6 +122,10 @@ func (e Event) String() string {
 		return "connect"
 	case EventDisconnect:
 		return "disconnect"
+	case EventMFMCompatible:
+		return "mfm_compatible"
+	case EventMFMIncompatible:
+		return "mfm_incompatible"
 	}
 	return "illegal"
 }

@@ -69,6 +69,8 @@ func validCases() []validCase {
 		// TEP: 0xC4 EVENT DIR8 OPT_ARGS*.
 		{"tep connect ET", []byte{0xc4, 1, 2}, packet.Packet{Kind: packet.KindLocal, Local: packet.LocalTEP, Event: packet.EventConnect, EventDir: packet.ET, Payload: []byte{}}},
 		{"tep disconnect NW", []byte{0xc4, 2, 7}, packet.Packet{Kind: packet.KindLocal, Local: packet.LocalTEP, Event: packet.EventDisconnect, EventDir: packet.NW, Payload: []byte{}}},
+		{"tep mfm compatible SE", []byte{0xc4, 3, 3}, packet.Packet{Kind: packet.KindLocal, Local: packet.LocalTEP, Event: packet.EventMFMCompatible, EventDir: packet.SE, Payload: []byte{}}},
+		{"tep mfm incompatible WT", []byte{0xc4, 4, 6}, packet.Packet{Kind: packet.KindLocal, Local: packet.LocalTEP, Event: packet.EventMFMIncompatible, EventDir: packet.WT, Payload: []byte{}}},
 		{"tep connect WT identity", cat([]byte{0xc4, 1, 6}, identity), packet.Packet{Kind: packet.KindLocal, Local: packet.LocalTEP, Event: packet.EventConnect, EventDir: packet.WT, Payload: identity}},
 		{"tep disconnect NE identity", cat([]byte{0xc4, 2, 1}, identity), packet.Packet{Kind: packet.KindLocal, Local: packet.LocalTEP, Event: packet.EventDisconnect, EventDir: packet.NE, Payload: identity}},
 		{"tep 255 bytes", cat([]byte{0xc4, 1, 3}, seq(252)), packet.Packet{Kind: packet.KindLocal, Local: packet.LocalTEP, Event: packet.EventConnect, EventDir: packet.SE, Payload: seq(252)}},
@@ -155,7 +157,7 @@ func errorCases() []errorCase {
 		cs = append(cs, errorCase{fmt.Sprintf("local reserved %#02x", h), []byte{byte(h)}, packet.ErrReservedLocal})
 	}
 	for e := 0; e <= 255; e++ {
-		if e == 1 || e == 2 {
+		if e >= 1 && e <= 4 {
 			continue
 		}
 		cs = append(cs, errorCase{fmt.Sprintf("tep event %d", e), []byte{0xc4, byte(e), 2}, packet.ErrTEPEvent})
@@ -244,6 +246,10 @@ func TestAppendEncoders(t *testing.T) {
 		{"local max", func(d []byte) ([]byte, error) { return packet.AppendLocal(d, packet.LocalDebug, seq(254)) }, cat([]byte{0xc1}, seq(254))},
 		{"tep connect", func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventConnect, packet.ET, identity) }, cat([]byte{0xc4, 1, 2}, identity)},
 		{"tep disconnect", func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventDisconnect, packet.SW, nil) }, []byte{0xc4, 2, 5}},
+		{"tep mfm compatible", func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventMFMCompatible, packet.NE, nil) }, []byte{0xc4, 3, 1}},
+		{"tep mfm incompatible", func(d []byte) ([]byte, error) {
+			return packet.AppendTEP(d, packet.EventMFMIncompatible, packet.NW, nil)
+		}, []byte{0xc4, 4, 7}},
 		{"tep max", func(d []byte) ([]byte, error) {
 			return packet.AppendTEP(d, packet.EventDisconnect, packet.SW, seq(252))
 		}, cat([]byte{0xc4, 2, 5}, seq(252))},
@@ -289,7 +295,7 @@ func TestAppendEncodersReject(t *testing.T) {
 		{"local 255", packet.ErrReservedLocal, func(d []byte) ([]byte, error) { return packet.AppendLocal(d, 255, nil) }},
 		{"local too long", packet.ErrTooLong, func(d []byte) ([]byte, error) { return packet.AppendLocal(d, packet.LocalDebug, seq(255)) }},
 		{"tep event 0", packet.ErrTEPEvent, func(d []byte) ([]byte, error) { return packet.AppendTEP(d, 0, packet.ET, nil) }},
-		{"tep event 3", packet.ErrTEPEvent, func(d []byte) ([]byte, error) { return packet.AppendTEP(d, 3, packet.ET, nil) }},
+		{"tep event 5", packet.ErrTEPEvent, func(d []byte) ([]byte, error) { return packet.AppendTEP(d, 5, packet.ET, nil) }},
 		{"tep event 255", packet.ErrTEPEvent, func(d []byte) ([]byte, error) { return packet.AppendTEP(d, 255, packet.ET, nil) }},
 		{"tep NT", packet.ErrTEPDir, func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventConnect, packet.NT, nil) }},
 		{"tep ST", packet.ErrTEPDir, func(d []byte) ([]byte, error) { return packet.AppendTEP(d, packet.EventConnect, packet.ST, nil) }},
@@ -431,7 +437,7 @@ func TestNames(t *testing.T) {
 			t.Errorf("LocalType(%d).String() = %q, want %q", l, l.String(), want)
 		}
 	}
-	events := map[packet.Event]string{0: "illegal", 1: "connect", 2: "disconnect", 3: "illegal", 255: "illegal"}
+	events := map[packet.Event]string{0: "illegal", 1: "connect", 2: "disconnect", 3: "mfm_compatible", 4: "mfm_incompatible", 5: "illegal", 255: "illegal"}
 	for e, want := range events {
 		if e.String() != want {
 			t.Errorf("Event(%d).String() = %q, want %q", e, e.String(), want)

@@ -1,0 +1,214 @@
+package daemon
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// linkStatus returns the status of link d.
+func linkStatus(r *runningDaemon, d packet.Dir) control.LinkStatus {
+	for _, l := range r.Status().Links {
+		if l.Dir == d {
+			return l
+		}
+	}
+	return control.LinkStatus{}
+}
+
+// readReply reads until an ASCII reply ("ok ..." or "error: ..."),
+// skipping packets, and returns it.
+func readReply(t *testing.T, c interface {
+	Read([]byte) (int, error)
+	SetReadDeadline(time.Time) error
+}) string {
+	t.Helper()
+	buf := make([]byte, 512)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for a reply: %v", err)
+		}
+		if n > 0 && buf[0]&packet.BitSTND == 0 {
+			return string(buf[:n])
+		}
+	}
+}
+
+// The physics identity: the config default at start, mfmt2's from
+// mfm.sock, TEP 3 and 4 as the two tiles agree and disagree, refused
+// identities, MFM packets held back on an incompatible link, and the
+// identity kept when mfmt2 leaves.
+func TestMFZIDOverMFMSocket(t *testing.T) {
+	a, b := dev.Pipe(packet.ET, 64)
+	ca, cb := testConfig(t), testConfig(t)
+	ca.MFZID = "demo[a]"
+	da := startDaemon(t, ca, a)
+	db := startDaemon(t, cb, b)
+	eventually(t, "link live at both ends", func() bool { return db.nbr.isLive(packet.WT) && da.nbr.isLive(packet.ET) })
+	if st := da.Status(); st.MFZID != "demo[a]" || st.MFZIDFrom != "config" || st.MFZIDError != "" {
+		t.Fatalf("A's identity %q from %q (%q), want demo[a] from config", st.MFZID, st.MFZIDFrom, st.MFZIDError)
+	}
+	if l := linkStatus(db, packet.WT); l.MFMCompatible || l.Link != "up" {
+		t.Fatalf("B's WT with different identities: %+v", l)
+	}
+
+	mb := dialPacket(t, filepath.Join(cb.RunDir, control.MFMSocket))
+	expectTEP(t, mb, packet.EventConnect, packet.WT)
+	mb.Write(AppendMFZIDMessage(nil, []byte("demo[a]")))
+	if got := readReply(t, mb); got != "ok MFZID demo[a]" {
+		t.Fatalf("reply %q", got)
+	}
+	expectTEP(t, mb, packet.EventMFMCompatible, packet.WT)
+	eventually(t, "A sees ET compatible", func() bool { return linkStatus(da, packet.ET).MFMCompatible })
+
+	// A's mfmt2 sends; B's receives.
+	ma := dialPacket(t, filepath.Join(ca.RunDir, control.MFMSocket))
+	expectTEP(t, ma, packet.EventConnect, packet.ET)
+	expectTEP(t, ma, packet.EventMFMCompatible, packet.ET)
+	pkt, _ := packet.AppendMFM(nil, packet.ET, false, false, []byte{0x20, 'x'})
+	ma.Write(pkt)
+	expectMFM(t, mb, packet.WT, "\x20x")
+
+	// Too long, malformed: refused with a reason; the connection stays.
+	for _, bad := range []string{"MFZID " + strings.Repeat("z", dev.MaxMFZID+1), "MFZID a b", "MFZIDx", "MFZID " + strings.Repeat("z", 300)} {
+		mb.Write([]byte(bad))
+		if got := readReply(t, mb); !strings.HasPrefix(got, "error: malformed MFZID message") {
+			t.Fatalf("%.20q...: reply %q", bad, got)
+		}
+	}
+	// Another identity: the link stops being compatible at both ends, and
+	// what A's mfmt2 sends to it is counted, not sent.
+	mb.Write(AppendMFZIDMessage(nil, []byte("demo[c]")))
+	if got := readReply(t, mb); got != "ok MFZID demo[c]" {
+		t.Fatalf("reply %q", got)
+	}
+	expectTEP(t, mb, packet.EventMFMIncompatible, packet.WT)
+	expectTEP(t, ma, packet.EventMFMIncompatible, packet.ET)
+	ma.Write(pkt)
+	eventually(t, "A counted the MFM packet it held back", func() bool { return linkStatus(da, packet.ET).MFMIncompatible == 1 })
+	if st := db.Status(); st.MFZID != "demo[c]" || st.MFZIDFrom != "mfm.sock" || st.MFMRefuse != 4 {
+		t.Fatalf("B: identity %q from %q, %d refused", st.MFZID, st.MFZIDFrom, st.MFMRefuse)
+	}
+
+	// mfmt2 leaves: its identity stays.
+	mb.Close()
+	eventually(t, "B's mfm client gone", func() bool { return !db.Status().MFMClient })
+	if st := db.Status(); st.MFZID != "demo[c]" || linkStatus(db, packet.WT).MFMCompatible {
+		t.Fatalf("after mfmt2 left: identity %q, compatible %v", st.MFZID, linkStatus(db, packet.WT).MFMCompatible)
+	}
+}
+
+// expectMFM reads until an MFM packet from link from with payload want.
+func expectMFM(t *testing.T, c interface {
+	Read([]byte) (int, error)
+	SetReadDeadline(time.Time) error
+}, from packet.Dir, want string) {
+	t.Helper()
+	buf := make([]byte, 512)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for an MFM packet: %v", err)
+		}
+		if p, err := packet.Decode(buf[:n]); err == nil && p.Kind == packet.KindMFM {
+			if p.Dir != from || string(p.Payload) != want {
+				t.Fatalf("MFM packet %+v, want from %v %q", p, from, want)
+			}
+			return
+		}
+	}
+}
+
+// refusingDevice is a pipe end whose device will not take an identity,
+// as the kernel device when the MFM devices are left to mfmt2.
+type refusingDevice struct{ *dev.PipeDevice }
+
+var errLeftToMFMT2 = errors.New("MFM devices left to mfmt2 (mfm.kernel_devices = false)")
+
+func (refusingDevice) SetMFZID([]byte) error { return errLeftToMFMT2 }
+
+// A device that refuses the identity costs MFM only: the daemon runs,
+// says why in the status and on mfm.sock, and hellos carry no digest.
+func TestMFZIDRefusedByDevice(t *testing.T) {
+	a, b := dev.Pipe(packet.NE, 64)
+	ca, cb := testConfig(t), testConfig(t)
+	ca.MFZID = "demo[a]"
+	da := startDaemon(t, ca, refusingDevice{a})
+	db := startDaemon(t, cb, b)
+	eventually(t, "link live at both ends", func() bool { return db.nbr.isLive(packet.SW) && da.nbr.isLive(packet.NE) })
+	st := da.Status()
+	if st.MFZIDFrom != "config" || !strings.Contains(st.MFZIDError, errLeftToMFMT2.Error()) {
+		t.Fatalf("identity %q from %q, error %q", st.MFZID, st.MFZIDFrom, st.MFZIDError)
+	}
+	if da.ownDigest().ok {
+		t.Fatal("a digest for an identity the device does not hold")
+	}
+	// The pipe still holds "" at both ends: status alone says compatible.
+	eventually(t, "both ends compatible", func() bool {
+		return linkStatus(da, packet.NE).MFMCompatible && linkStatus(db, packet.SW).MFMCompatible
+	})
+	ma := dialPacket(t, filepath.Join(ca.RunDir, control.MFMSocket))
+	expectTEP(t, ma, packet.EventConnect, packet.NE)
+	ma.Write(AppendMFZIDMessage(nil, []byte("demo[b]")))
+	if got := readReply(t, ma); !strings.HasPrefix(got, "error: ") || !strings.Contains(got, errLeftToMFMT2.Error()) {
+		t.Fatalf("reply %q", got)
+	}
+	// The connection stays: MFM packets still go both ways.
+	mb := dialPacket(t, filepath.Join(cb.RunDir, control.MFMSocket))
+	expectTEP(t, mb, packet.EventMFMCompatible, packet.SW)
+	back, _ := packet.AppendMFM(nil, packet.SW, false, false, []byte{0x20, 'z'})
+	mb.Write(back)
+	expectMFM(t, ma, packet.NE, "\x20z")
+}
+
+// countingDevice is a pipe end that counts the identities given to it.
+type countingDevice struct {
+	*dev.PipeDevice
+	sets atomic.Int32
+}
+
+func (c *countingDevice) SetMFZID(id []byte) error {
+	c.sets.Add(1)
+	return c.PipeDevice.SetMFZID(id)
+}
+
+// An identity the device already holds is not written again: on a tile
+// that write would make the MFM devices stale and restart every link's
+// handshake, each time mfmt2 restarts.
+func TestMFZIDSameAgainNotRewritten(t *testing.T) {
+	a, b := dev.Pipe(packet.SE, 64)
+	defer b.Close()
+	cfg := testConfig(t)
+	cfg.MFZID = "demo[a]"
+	cd := &countingDevice{PipeDevice: a}
+	da := startDaemon(t, cfg, cd)
+	path := filepath.Join(cfg.RunDir, control.MFMSocket)
+	for i, step := range []struct {
+		id   string
+		sets int32
+	}{{"demo[a]", 1}, {"demo[b]", 2}, {"demo[b]", 2}} {
+		c := dialPacket(t, path)
+		c.Write(AppendMFZIDMessage(nil, []byte(step.id)))
+		if got := readReply(t, c); got != "ok MFZID "+step.id {
+			t.Fatalf("step %d: reply %q", i, got)
+		}
+		if n := cd.sets.Load(); n != step.sets {
+			t.Fatalf("step %d (%s): the device was given %d identities, want %d", i, step.id, n, step.sets)
+		}
+		c.Close()
+		eventually(t, "client gone", func() bool { return !da.Status().MFMClient })
+	}
+	if st := da.Status(); st.MFZID != "demo[b]" || st.MFZIDFrom != "mfm.sock" {
+		t.Fatalf("identity %q from %q", st.MFZID, st.MFZIDFrom)
+	}
+}
