@@ -101,6 +101,7 @@ func (h *handle) read(dst []byte, nonblock bool, cancel <-chan struct{}) (int, s
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h.flushed = false
+	t.reads++
 	if h.mn.isMFM() && t.stale[h.mn-minorMFM] {
 		return 0, syscall.ESTALE
 	}

@@ -24,6 +24,7 @@ type Tile struct {
 	pru     [2]pruBuffers // by PRU
 	user    [numMinors]*recordFIFO
 	holders [numMinors]*handle
+	reads   uint64 // read calls on device nodes, answered or not
 }
 
 // mfzState is what the last write to mfzid left: the writer's thread id
@@ -208,4 +209,12 @@ func (t *Tile) StallPRU(n int, on bool) {
 	if !on {
 		t.shipLocked()
 	}
+}
+
+// Reads counts the read calls made on the tile's device nodes, those that
+// found nothing (EAGAIN) included: what a polling reader costs the kernel.
+func (t *Tile) Reads() uint64 {
+	t.m.mu.Lock()
+	defer t.m.mu.Unlock()
+	return t.reads
 }
