@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/tile"
 )
 
@@ -98,10 +99,13 @@ func writeDoctor(w io.Writer, r *doctorReport) {
 	}
 	if len(r.Statistics) > 0 {
 		fmt.Fprintln(w, "\nstatistics (packets/bytes)")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  DIR\tPSAN\tSFAN\tTOAN\tMFM SENT\tMFM RCVD\tSVC SENT\tSVC RCVD\t")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  DIR\tPSAN\tSFAN\tTOAN\tMFM SENT\tMFM RCVD\tSVC SENT\tSVC RCVD")
 		for _, s := range r.Statistics {
-			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Dir, s.PSAN, s.SFAN, s.TOAN,
+			if !s.Dir.IsLink() && s == (dev.LinkStatistics{Dir: s.Dir}) {
+				continue // NT and ST have no link: shown only if they count something
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Dir, s.PSAN, s.SFAN, s.TOAN,
 				pb(s.MFM.PktsSent, s.MFM.BytesSent), pb(s.MFM.PktsRcvd, s.MFM.BytesRcvd),
 				pb(s.Service.PktsSent, s.Service.BytesSent), pb(s.Service.PktsRcvd, s.Service.BytesRcvd))
 		}
@@ -109,10 +113,10 @@ func writeDoctor(w io.Writer, r *doctorReport) {
 	}
 	if len(r.FIFOs) > 0 {
 		fmt.Fprintln(w, "\nfifos (bytes)")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  NAME\tLEN\tAVAIL\tCDROPS\tTDROPS\t")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  NAME\tLEN\tAVAIL\tCDROPS\tTDROPS")
 		for _, f := range r.FIFOs {
-			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t\n", f.Name, f.Len, f.Avail, f.CDrops, f.TDrops)
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\n", f.Name, f.Len, f.Avail, f.CDrops, f.TDrops)
 		}
 		tw.Flush()
 	}
