@@ -162,7 +162,7 @@ func TestDoctorForeignMFZIDWriter(t *testing.T) {
 	if w := r.MFZID.WriterProc; w == nil || w.Pid != os.Getpid() || w.Tid != tid || w.Comm == "" {
 		t.Fatalf("writer %+v, want thread %d of this process", w, tid)
 	}
-	p, ok := findProblem(r, "warn", "mfzid written by thread")
+	p, ok := findProblem(r, "warn", "mfzid written by ")
 	if !ok || !strings.Contains(p.Do, "kernel.mfm_devices = false") {
 		t.Errorf("problems %+v", r.Problems)
 	}
@@ -193,5 +193,47 @@ func TestDoctorFlashBacklog(t *testing.T) {
 	}
 	if _, ok := findProblem(r, "warn", "mUserIB-itc!flash dropped"); !ok {
 		t.Errorf("problems %+v", r.Problems)
+	}
+}
+
+// TestDoctorMFMHeld: an MFM device held by the mfzid writer (as mfmt2
+// holds them) is an error while itcd is to own the MFM devices, and
+// expected with kernel.mfm_devices = false.
+func TestDoctorMFMHeld(t *testing.T) {
+	a, _ := doctorTiles(t)
+	opened, done := make(chan error), make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		runtime.LockOSThread() // the write and the open from one thread, as the module wants
+		err := os.WriteFile(a.SysPath("mfzid"), []byte("phys"), 0)
+		var f *os.File
+		if err == nil {
+			f, err = os.OpenFile(a.DevPath("mfm/ET"), os.O_RDWR|unix.O_NONBLOCK, 0)
+		}
+		opened <- err
+		<-done
+		if f != nil {
+			f.Close()
+		}
+	}()
+	if err := <-opened; err != nil {
+		t.Fatal(err)
+	}
+	code, r := runDoctorJSON(t, roots(a)...)
+	d := device(t, r, "mfm/ET")
+	if code != 1 || d.Open != openBusy || d.Holder == nil || d.Holder.Pid != os.Getpid() {
+		t.Fatalf("exit %d, mfm/ET %+v", code, d)
+	}
+	if p, ok := findProblem(r, "error", "mfm/ET held by pid"); !ok || !strings.Contains(p.Do, "kernel.mfm_devices = false, or stop") {
+		t.Errorf("problems %+v", r.Problems)
+	}
+	code, r = runDoctorConfigJSON(t, "[kernel]\nmfm_devices = false\n", roots(a)...)
+	if code != 0 || r.MFMDevices {
+		t.Fatalf("mfm_devices = false: exit %d, %+v", code, r.Problems)
+	}
+	for _, p := range r.Problems {
+		if strings.Contains(p.What, "mfm/") || strings.Contains(p.What, "mfzid") {
+			t.Errorf("mfmt2 owning MFM is expected with mfm_devices = false: %+v", p)
+		}
 	}
 }

@@ -14,8 +14,14 @@ import (
 // runDoctor runs itcd doctor with an empty config file and args.
 func runDoctor(t *testing.T, args ...string) (int, string) {
 	t.Helper()
+	return runDoctorConfig(t, "", args...)
+}
+
+// runDoctorConfig runs itcd doctor with config text and args.
+func runDoctorConfig(t *testing.T, config string, args ...string) (int, string) {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "itcd.toml")
-	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
@@ -28,7 +34,12 @@ func runDoctor(t *testing.T, args ...string) (int, string) {
 
 func runDoctorJSON(t *testing.T, args ...string) (int, doctorReport) {
 	t.Helper()
-	code, out := runDoctor(t, append([]string{"--json"}, args...)...)
+	return runDoctorConfigJSON(t, "", args...)
+}
+
+func runDoctorConfigJSON(t *testing.T, config string, args ...string) (int, doctorReport) {
+	t.Helper()
+	code, out := runDoctorConfig(t, config, append([]string{"--json"}, args...)...)
 	var r doctorReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v in %s", err, out)
