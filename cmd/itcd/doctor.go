@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -51,6 +52,9 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r := doctorReport{Config: *configPath, MFMDevices: cfg.Kernel.MFMDevices, Problems: []problem{}}
+	if _, err := os.Stat(*configPath); err != nil {
+		r.Config += " (not read: defaults)"
+	}
 	if cfg.Device != "kernel" {
 		r.add("warn", "config says device = "+cfg.Device, "itcd does not use the itc_pkt module with this config")
 	}
