@@ -19,34 +19,35 @@ const (
 	kindMFZID                  // /sys/class/itc_pkt/mfzid
 )
 
-// procRef names a process, or a thread of one, for an error message.
-type procRef struct {
-	pid  int    // the process (thread group)
-	tid  int    // the thread, when it is not the process's main one
-	comm string // its command name, "" if unknown
+// Proc names a process, or a thread of one, for an error message or
+// itcd doctor.
+type Proc struct {
+	Pid  int    `json:"pid"`            // the process (thread group)
+	Tid  int    `json:"tid,omitempty"`  // the thread, when it is not the process's main one
+	Comm string `json:"comm,omitempty"` // its command name, "" if unknown
 }
 
-func (p procRef) String() string {
-	s := "pid " + strconv.Itoa(p.pid)
-	if p.tid != 0 && p.tid != p.pid {
-		s = "thread " + strconv.Itoa(p.tid) + " of " + s
+func (p Proc) String() string {
+	s := "pid " + strconv.Itoa(p.Pid)
+	if p.Tid != 0 && p.Tid != p.Pid {
+		s = "thread " + strconv.Itoa(p.Tid) + " of " + s
 	}
-	if p.comm != "" {
-		s += " (" + p.comm + ")"
+	if p.Comm != "" {
+		s += " (" + p.Comm + ")"
 	}
 	return s
 }
 
 // kernelOpenError explains why a bulk or flash device could not be opened.
 func kernelOpenError(path string, err error) error {
-	return explainOpen(kindService, path, err, func() (procRef, bool) { return findHolder(path) }, nil)
+	return explainOpen(kindService, path, err, func() (Proc, bool) { return FindHolder(path) }, nil)
 }
 
 // mfmOpenError explains why an MFM device could not be opened.
 func mfmOpenError(path, mfzidPath string, err error) error {
 	return explainOpen(kindMFM, path, err,
-		func() (procRef, bool) { return findHolder(path) },
-		func() (procRef, bool) { return mfzidWriter(mfzidPath) })
+		func() (Proc, bool) { return FindHolder(path) },
+		func() (Proc, bool) { return MFZIDWriter(mfzidPath) })
 }
 
 // mfzidOpenError explains why the mfzid file could not be opened.
@@ -57,7 +58,7 @@ func mfzidOpenError(path string, err error) error {
 // explainOpen maps the errno of a failed open to an error that says what
 // to do. holder finds who holds a busy device, writer who last wrote
 // mfzid; they are called only when needed and may be nil.
-func explainOpen(kind devKind, path string, err error, holder, writer func() (procRef, bool)) error {
+func explainOpen(kind devKind, path string, err error, holder, writer func() (Proc, bool)) error {
 	what := "itc device"
 	switch kind {
 	case kindMFM:
@@ -95,18 +96,18 @@ func explainOpen(kind devKind, path string, err error, holder, writer func() (pr
 	return fmt.Errorf("%s %s: open: %w", what, path, err)
 }
 
-// holderScanLimit bounds the descriptors findHolder looks at: a busy
+// holderScanLimit bounds the descriptors FindHolder looks at: a busy
 // tile has a few thousand.
 const holderScanLimit = 1 << 16
 
-// findHolder looks for a process with path open among /proc/*/fd and
+// FindHolder looks for a process with path open among /proc/*/fd and
 // stops at the first. Processes and descriptors come and go while it
 // looks: whatever cannot be read is skipped.
-func findHolder(path string) (procRef, bool) {
+func FindHolder(path string) (Proc, bool) {
 	target := canonicalPath(path)
 	proc, err := os.Open("/proc")
 	if err != nil {
-		return procRef{}, false
+		return Proc{}, false
 	}
 	defer proc.Close()
 	budget := holderScanLimit
@@ -118,7 +119,7 @@ func findHolder(path string) (procRef, bool) {
 				continue
 			}
 			if holdsPath(pid, target, &budget) {
-				return procRef{pid: pid, comm: readComm(pid)}, true
+				return Proc{Pid: pid, Comm: readComm(pid)}, true
 			}
 			if budget <= 0 {
 				break
@@ -128,7 +129,7 @@ func findHolder(path string) (procRef, bool) {
 			break
 		}
 	}
-	return procRef{}, false
+	return Proc{}, false
 }
 
 // holdsPath reports whether process pid has target open, spending budget
@@ -176,18 +177,24 @@ func readComm(id int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// mfzidWriter reads the mfzid file and names the thread that last wrote
+// MFZIDWriter reads the mfzid file and names the thread that last wrote
 // it, and its process.
-func mfzidWriter(mfzidPath string) (procRef, bool) {
+func MFZIDWriter(mfzidPath string) (Proc, bool) {
 	b, err := os.ReadFile(mfzidPath)
 	if err != nil {
-		return procRef{}, false
+		return Proc{}, false
 	}
 	tid, ok := parseMFZIDWriter(string(b))
 	if !ok {
-		return procRef{}, false
+		return Proc{}, false
 	}
-	return procRef{pid: threadGroup(tid), tid: tid, comm: readComm(tid)}, true
+	return ThreadProc(tid), true
+}
+
+// ThreadProc names thread tid and its process from /proc; a thread that
+// is gone keeps its id as the process and no command name.
+func ThreadProc(tid int) Proc {
+	return Proc{Pid: threadGroup(tid), Tid: tid, Comm: readComm(tid)}
 }
 
 // parseMFZIDWriter takes the writer's thread id from the text of the

@@ -13,14 +13,14 @@ import (
 )
 
 func TestExplainOpen(t *testing.T) {
-	mfmt2 := func() (procRef, bool) { return procRef{pid: 812, comm: "mfmt2"}, true }
-	writer := func() (procRef, bool) { return procRef{pid: 812, tid: 815, comm: "mfmt2"}, true }
-	nobody := func() (procRef, bool) { return procRef{}, false }
+	mfmt2 := func() (Proc, bool) { return Proc{Pid: 812, Comm: "mfmt2"}, true }
+	writer := func() (Proc, bool) { return Proc{Pid: 812, Tid: 815, Comm: "mfmt2"}, true }
+	nobody := func() (Proc, bool) { return Proc{}, false }
 	for _, tc := range []struct {
 		name           string
 		kind           devKind
 		err            unix.Errno
-		holder, writer func() (procRef, bool)
+		holder, writer func() (Proc, bool)
 		is             error
 		want           []string
 	}{
@@ -28,7 +28,7 @@ func TestExplainOpen(t *testing.T) {
 			[]string{"mfm device /p", "held by pid 812 (mfmt2)?", "stop it or set kernel.mfm_devices = false"}},
 		{"mfm busy, holder gone", kindMFM, unix.EBUSY, nobody, nil, unix.EBUSY,
 			[]string{"none found in /proc/*/fd", "kernel.mfm_devices = false"}},
-		{"bulk busy", kindService, unix.EBUSY, func() (procRef, bool) { return procRef{pid: 90, comm: "itcd"}, true }, nil, unix.EBUSY,
+		{"bulk busy", kindService, unix.EBUSY, func() (Proc, bool) { return Proc{Pid: 90, Comm: "itcd"}, true }, nil, unix.EBUSY,
 			[]string{"itc device /p is already open", "held by pid 90 (itcd)", "another itcd? stop it"}},
 		{"mfm wrong thread", kindMFM, unix.ESRCH, nil, writer, unix.ESRCH,
 			[]string{"mfzid was written by another thread/process (thread 815 of pid 812 (mfmt2) from the mfzid file)", "kernel.mfm_devices = false"}},
@@ -61,13 +61,13 @@ func TestExplainOpen(t *testing.T) {
 
 func TestProcRefString(t *testing.T) {
 	for _, tc := range []struct {
-		p    procRef
+		p    Proc
 		want string
 	}{
-		{procRef{pid: 7}, "pid 7"},
-		{procRef{pid: 7, comm: "mfmt2"}, "pid 7 (mfmt2)"},
-		{procRef{pid: 7, tid: 7, comm: "mfmt2"}, "pid 7 (mfmt2)"},
-		{procRef{pid: 7, tid: 9, comm: "x"}, "thread 9 of pid 7 (x)"},
+		{Proc{Pid: 7}, "pid 7"},
+		{Proc{Pid: 7, Comm: "mfmt2"}, "pid 7 (mfmt2)"},
+		{Proc{Pid: 7, Tid: 7, Comm: "mfmt2"}, "pid 7 (mfmt2)"},
+		{Proc{Pid: 7, Tid: 9, Comm: "x"}, "thread 9 of pid 7 (x)"},
 	} {
 		if got := tc.p.String(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.p, got, tc.want)
@@ -152,14 +152,14 @@ func TestFindHolder(t *testing.T) {
 	if err := os.Symlink(held, link); err != nil {
 		t.Fatal(err)
 	}
-	p, ok := findHolder(link)
-	if !ok || p.pid != os.Getpid() || p.comm == "" {
+	p, ok := FindHolder(link)
+	if !ok || p.Pid != os.Getpid() || p.Comm == "" {
 		t.Fatalf("holder %+v %v, want this process %d", p, ok, os.Getpid())
 	}
 	if !strings.HasPrefix(p.String(), "pid "+strconv.Itoa(os.Getpid())+" (") {
 		t.Fatalf("holder %s", p)
 	}
-	if p, ok := findHolder(filepath.Join(dir, "nobody")); ok {
+	if p, ok := FindHolder(filepath.Join(dir, "nobody")); ok {
 		t.Fatalf("found %+v holding a file that does not exist", p)
 	}
 }
@@ -171,12 +171,12 @@ func TestMFZIDWriter(t *testing.T) {
 	if err := os.WriteFile(path, appendMFZIDText(nil, tid, 3, "phys"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, ok := mfzidWriter(path)
-	if !ok || p.tid != tid || p.pid != os.Getpid() {
+	p, ok := MFZIDWriter(path)
+	if !ok || p.Tid != tid || p.Pid != os.Getpid() {
 		t.Fatalf("writer %+v %v, want thread %d of %d", p, ok, tid, os.Getpid())
 	}
 	os.WriteFile(path, []byte("-1 0 \n"), 0o644)
-	if p, ok := mfzidWriter(path); ok {
+	if p, ok := MFZIDWriter(path); ok {
 		t.Fatalf("writer %+v of a never-written mfzid", p)
 	}
 }

@@ -191,7 +191,7 @@ func (s *mfmSet) recover() error {
 		return err
 	}
 	writer := "another thread or process"
-	if p, ok := mfzidWriter(s.mfzidPath); ok {
+	if p, ok := MFZIDWriter(s.mfzidPath); ok {
 		writer = p.String()
 	}
 	if wait := mfzidRewriteGap - time.Since(s.lastRewrite); wait > 0 {
