@@ -24,6 +24,7 @@ func (g *Grid) build() error {
 			Name:  c.Name(),
 			Dir:   filepath.Join(g.dir, c.Name()),
 			Links: geo.Links(c),
+			MFZID: g.cfg.mfzidOf(c),
 			g:     g,
 			seed:  tileSeed(g.cfg.Seed, i),
 		}
