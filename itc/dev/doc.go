@@ -7,8 +7,10 @@
 //   - Kernel: the itc_pkt character devices of a real tile (/dev/itc/...),
 //     which have no poll(), so reads are a polling loop that Close stops.
 //   - UDP: each link maps to a neighbour's UDP address; link sync is
-//     emulated with small keepalives, and each link can be shaped like a T2
-//     link (rate, queues, delay, loss, duplication, corruption, cut).
+//     emulated with small keepalives, which also carry the kernel's
+//     physics handshake (SetMFZID: MFM packets flow only between tiles of
+//     one identity), and each link can be shaped like a T2 link (rate,
+//     queues, delay, loss, duplication, corruption, cut).
 //   - Pipe: two devices joined in memory, for tests and benchmarks.
 //
 // Writes never block: a full outbound queue is ErrWouldBlock, as EAGAIN is
