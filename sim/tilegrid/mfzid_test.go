@@ -45,6 +45,9 @@ func TestGridMFZIDRegions(t *testing.T) {
 	if snap[2].MFZID != "B" || g.Tile(Coord{2, 0}).MFZID != "B" {
 		t.Errorf("t-2-0's identity %q", snap[2].MFZID)
 	}
+	if b, err := os.ReadFile(filepath.Join(g.Dir(), "grid.json")); err != nil || !strings.Contains(string(b), `"mfzid": "B"`) {
+		t.Errorf("grid.json without t-2-0's identity: %v\n%s", err, b)
+	}
 	if ok, known := snap[1].Compatible(packet.ET); ok || !known {
 		t.Errorf("t-1-0 ET: compatible %v, known %v", ok, known)
 	}
