@@ -108,6 +108,12 @@ func dialMFM(t *testing.T, g *Grid, c Coord) *net.UnixConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	// The daemon takes the client and sends it a connect event for each
+	// live neighbour: once one is read, MFM packets reach the client.
+	conn.SetReadDeadline(time.Now().Add(patience))
+	if _, err := conn.Read(make([]byte, packet.MaxLen)); err != nil {
+		t.Fatalf("%s: no Tile Event on mfm.sock: %v", c.Name(), err)
+	}
 	return conn
 }
 
