@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/t2tiles/itcd/services/mfz"
+	"github.com/t2tiles/itcd/sim/tilegrid"
 )
 
 func TestSimPushFlagErrors(t *testing.T) {
@@ -132,6 +133,8 @@ type simReport struct {
 		StateDir   string            `json:"state_dir"`
 		Neighbours map[string]string `json:"neighbours"`
 		Complete   *float64          `json:"complete_s"`
+		MFZID      string            `json:"mfzid"`
+		LinkStates map[string]string `json:"link_states"`
 	} `json:"tiles"`
 	AllComplete *float64 `json:"all_complete_s"`
 	Lower       *float64 `json:"lower_bound_s"`
@@ -228,5 +231,40 @@ func TestSimProcs(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(grid, "t-1-1", "itcd.log")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSimMFZID: two physics regions; the report gives each tile's
+// identity and each link's device state, "mfm" exactly between tiles of
+// one identity.
+func TestSimMFZID(t *testing.T) {
+	r := runSimJSON(t, "--grid", "3x2", "--duration", "3s", "--json", "--dir", filepath.Join(t.TempDir(), "g"),
+		"--mfzid", "A", "--mfzid", "x>=2=B")
+	geo := tilegrid.Geometry{W: 3, H: 2}
+	ids := map[tilegrid.Coord]string{}
+	for _, tl := range r.Tiles {
+		c, _ := tilegrid.ParseCoord(tl.Name)
+		ids[c] = tl.MFZID
+		if want := map[bool]string{true: "B", false: "A"}[c.X >= 2]; tl.MFZID != want {
+			t.Errorf("%s: mfzid %q, want %q", tl.Name, tl.MFZID, want)
+		}
+	}
+	mixed := 0
+	for _, tl := range r.Tiles {
+		c, _ := tilegrid.ParseCoord(tl.Name)
+		for _, l := range geo.Links(c) {
+			want := "up"
+			if ids[l.To] == ids[c] {
+				want = "mfm"
+			} else {
+				mixed++
+			}
+			if got := tl.LinkStates[l.Dir.String()]; got != want {
+				t.Errorf("%s %v (to %s): %q, want %q", tl.Name, l.Dir, l.To.Name(), got, want)
+			}
+		}
+	}
+	if mixed == 0 {
+		t.Error("no link between the regions")
 	}
 }

@@ -21,6 +21,7 @@ type simOptions struct {
 	seed     int64           // each tile's seed is derived from it
 	trust    []string
 	logLevel string
+	mfzid    mfzidFlag // tiles' physics identities
 
 	push          *pushFile // nil without --push; push.src is --at
 	untilComplete bool
@@ -49,6 +50,7 @@ func parseSim(args []string, stderr io.Writer) (*simOptions, int) {
 	fs.BoolVar(&o.procs, "procs", false, "run every tile as its own `itcd run` process")
 	var trust multiFlag
 	fs.Var(&trust, "trust", "public `KEY.pub` every tile trusts (repeatable)")
+	fs.Var(&o.mfzid, "mfzid", mfzidHelp)
 	push := fs.String("push", "", "signed `FILE` to push once every tile is live (give --trust its key)")
 	at := fs.String("at", "t-0-0", "`TILE` to push at: t-X-Y or X,Y")
 	fs.BoolVar(&o.untilComplete, "until-complete", false, "with --push: stop once every tile holds the file (exit 0), or at --timeout (exit 1)")
@@ -71,6 +73,14 @@ func parseSim(args []string, stderr io.Writer) (*simOptions, int) {
 	var err error
 	if o.geo, err = tilegrid.ParseGeometry(*grid); err != nil {
 		fmt.Fprintf(stderr, "itcd sim: %v\n", err)
+		return nil, 2
+	}
+	if err := o.mfzid.check(o.geo); err != nil {
+		fmt.Fprintf(stderr, "itcd sim: %v\n", err)
+		return nil, 2
+	}
+	if o.procs && len(o.mfzid) > 0 {
+		fmt.Fprintf(stderr, "itcd sim: %v\n", errMFZIDProcs)
 		return nil, 2
 	}
 	if *push == "" && (set["at"] || o.untilComplete || set["timeout"]) {

@@ -60,7 +60,10 @@ func (r *simRun) draw(g *tilegrid.Grid) {
 	if pf := o.push; pf != nil {
 		fmt.Fprintf(&b, "pushed %s (%d bytes) at %s: %s\n", pf.name, pf.size, pf.src.Name(), pf.summary(g.Snapshot()))
 	}
-	b.WriteString("links: \\ / - live   ~ link up, no itcd   x down\n\n")
+	if len(o.mfzid) > 0 {
+		fmt.Fprintf(&b, "physics identities (--mfzid, later wins): %s\n", o.mfzid.String())
+	}
+	b.WriteString("links: \\ / - live   # live, other physics (no MFM)   ~ link up, no itcd   x down\n\n")
 	tilegrid.WriteText(&b, o.geo, g.Snapshot(), true)
 	b.WriteString("\n")
 	for _, l := range r.events.lines() {

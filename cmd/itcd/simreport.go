@@ -43,6 +43,11 @@ type simTile struct {
 	Tile       string            `json:"tile,omitempty"`
 	Neighbours map[string]string `json:"neighbours"`
 	Complete   *float64          `json:"complete_s"`
+	// MFZID is the tile's physics identity; LinkStates each link's state
+	// as its device has it: "mfm" (same identity: MFM flows), "up" (other
+	// physics, or not yet checked), "down". Absent for process tiles.
+	MFZID      string            `json:"mfzid"`
+	LinkStates map[string]string `json:"link_states,omitempty"`
 }
 
 type simLink struct {
@@ -140,11 +145,17 @@ func (r *simRun) reportJSON(end *simEnd) simJSON {
 	out := simJSON{Grid: geo.String(), Dir: end.dir, Procs: o.procs, Seed: o.seed, Rate: o.profile.Rate, Duration: end.elapsed.Seconds()}
 	for i, s := range end.snap {
 		t := simTile{Name: s.Name, X: s.X, Y: s.Y, RunDir: end.tiles[i].RunDir, StateDir: end.tiles[i].StateDir,
-			Running: s.Running, Neighbours: map[string]string{}}
+			Running: s.Running, Neighbours: map[string]string{}, MFZID: s.MFZID}
 		if s.Status != nil {
 			t.Tile = s.Status.Tile.String()
 		}
+		if s.Device != nil {
+			t.LinkStates = map[string]string{}
+		}
 		for _, l := range geo.Links(s.Coord) {
+			if s.Device != nil {
+				t.LinkStates[l.Dir.String()] = s.Device[l.Dir].String()
+			}
 			st, _ := s.Neighbour(geo, l.Dir)
 			if s.Status == nil {
 				t.Neighbours[l.Dir.String()] = "unknown"

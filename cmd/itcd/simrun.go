@@ -35,6 +35,7 @@ func buildSim(o *simOptions, stdout, stderr io.Writer) (*simRun, tilegrid.Config
 		LogLevel: o.logLevel,
 		Progress: o.push.progressHook(),
 		OnEvent:  r.events.add,
+		MFZID:    o.mfzid.hook(),
 	}
 	return r, cfg
 }

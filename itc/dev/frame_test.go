@@ -2,6 +2,7 @@ package dev
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"net/netip"
@@ -22,17 +23,21 @@ func unhex(t testing.TB, s string) []byte {
 
 // The examples of notes/protocol.md, "UDP link frames".
 func TestFrameProtocolExamples(t *testing.T) {
-	f, err := ParseFrame(unhex(t, "55 01 02 1a 2b 3c 4d 00 05 82 02 68 69"))
+	f, err := ParseFrame(unhex(t, "56 01 02 1a 2b 3c 4d 00 05 82 02 68 69"))
 	want := Frame{Type: FramePacket, Dir: packet.ET, Epoch: 0x1A2B3C4D, Seq: 5, Packet: []byte{0x82, 0x02, 'h', 'i'}}
 	if err != nil || f.Type != want.Type || f.Dir != want.Dir || f.Epoch != want.Epoch || f.Seq != want.Seq || !bytes.Equal(f.Packet, want.Packet) {
 		t.Fatalf("packet example: %+v, %v", f, err)
 	}
-	f, err = ParseFrame(unhex(t, "55 02 02 1a 2b 3c 4d"))
-	if err != nil || f.Type != FrameKeepalive || f.Dir != packet.ET || f.Epoch != 0x1A2B3C4D || f.Packet != nil {
+	f, err = ParseFrame(unhex(t, "56 02 02 1a 2b 3c 4d e3 b0 c4 42 98 fc 1c 14"))
+	if err != nil || f.Type != FrameKeepalive || f.Dir != packet.ET || f.Epoch != 0x1A2B3C4D || f.Packet != nil || f.MFZ != DigestMFZID(nil) {
 		t.Fatalf("keepalive example: %+v, %v", f, err)
 	}
+	f, err = ParseFrame(unhex(t, "56 02 02 1a 2b 3c 4d 55 9a ea d0 82 64 d5 79"))
+	if err != nil || f.MFZ != DigestMFZID([]byte("A")) {
+		t.Fatalf("keepalive example with identity A: %+v, %v", f, err)
+	}
 	b, err := AppendFrame([]byte{0xee}, want)
-	if err != nil || !bytes.Equal(b, unhex(t, "ee 55 01 02 1a 2b 3c 4d 00 05 82 02 68 69")) {
+	if err != nil || !bytes.Equal(b, unhex(t, "ee 56 01 02 1a 2b 3c 4d 00 05 82 02 68 69")) {
 		t.Fatalf("AppendFrame = % x, %v", b, err)
 	}
 }
@@ -45,19 +50,23 @@ func TestParseFrameErrors(t *testing.T) {
 	}{
 		{"", ErrFrameShort},
 		{"41 01 02 1a 2b 3c 4d 00 05 82 02", ErrFrameMagic},
-		{"54 01 02 82 02 68 69", ErrFrameVersion}, // version 1
-		{"56 01 02 1a 2b 3c 4d 00 05 82 02", ErrFrameVersion},
+		{"54 01 02 82 02 68 69", ErrFrameVersion},             // version 1
+		{"55 02 02 1a 2b 3c 4d", ErrFrameVersion},             // version 2 keepalive (no identity)
+		{"55 01 02 1a 2b 3c 4d 00 05 82 02", ErrFrameVersion}, // version 2 packet
+		{"57 01 02 1a 2b 3c 4d 00 05 82 02", ErrFrameVersion}, // version 4
 		{"5f", ErrFrameVersion},
-		{"55", ErrFrameShort},
-		{"55 02 02 1a 2b 3c", ErrFrameShort},
-		{"55 02 02 1a 2b 3c 4d 00", ErrKeepaliveLen},
-		{"55 01 02 1a 2b 3c 4d 00 05", ErrFrameNoPacket},
-		{"55 01 02 1a 2b 3c 4d 00", ErrFrameNoPacket},
-		{"55 01 02 1a 2b 3c 4d 00 05" + strings.Repeat("82", 256), ErrFrameTooLong},
-		{"55 03 02 1a 2b 3c 4d 00 05 82 02", ErrFrameType},
-		{"55 00 02 1a 2b 3c 4d", ErrFrameType},
-		{"55 02 02 00 00 00 00", ErrFrameEpoch},
-		{"55 01 02 00 00 00 00 00 05 82 02", ErrFrameEpoch},
+		{"56", ErrFrameShort},
+		{"56 02 02 1a 2b 3c", ErrFrameShort},
+		{"56 02 02 1a 2b 3c 4d", ErrKeepaliveLen},                      // no identity digest
+		{"56 02 02 1a 2b 3c 4d e3 b0 c4 42 98 fc 1c", ErrKeepaliveLen}, // digest cut short
+		{"56 02 02 1a 2b 3c 4d e3 b0 c4 42 98 fc 1c 14 00", ErrKeepaliveLen},
+		{"56 01 02 1a 2b 3c 4d 00 05", ErrFrameNoPacket},
+		{"56 01 02 1a 2b 3c 4d 00", ErrFrameNoPacket},
+		{"56 01 02 1a 2b 3c 4d 00 05" + strings.Repeat("82", 256), ErrFrameTooLong},
+		{"56 03 02 1a 2b 3c 4d 00 05 82 02", ErrFrameType},
+		{"56 00 02 1a 2b 3c 4d", ErrFrameType},
+		{"56 02 02 00 00 00 00 e3 b0 c4 42 98 fc 1c 14", ErrFrameEpoch},
+		{"56 01 02 00 00 00 00 00 05 82 02", ErrFrameEpoch},
 	} {
 		f, err := ParseFrame(unhex(t, tc.hex))
 		if !errors.Is(err, tc.want) || f.Type != 0 || f.Packet != nil {
@@ -66,7 +75,7 @@ func TestParseFrameErrors(t *testing.T) {
 	}
 	// The frame layer carries any bytes: a malformed packet, or a
 	// direction that is no link, is the receiver's business.
-	for _, h := range []string{"55 01 02 1a 2b 3c 4d 00 05 c0", "55 01 09 1a 2b 3c 4d ff ff 82 00", "55 02 ff 00 00 00 01"} {
+	for _, h := range []string{"56 01 02 1a 2b 3c 4d 00 05 c0", "56 01 09 1a 2b 3c 4d ff ff 82 00", "56 02 ff 00 00 00 01 00 00 00 00 00 00 00 00"} {
 		if _, err := ParseFrame(unhex(t, h)); err != nil {
 			t.Errorf("ParseFrame(%s): %v", h, err)
 		}
@@ -99,23 +108,27 @@ func TestAppendFrameRefuses(t *testing.T) {
 // parsed: every bit of a frame lands in some field of Frame.
 func FuzzParseFrame(f *testing.F) {
 	for _, s := range []string{
-		"55 01 02 1a 2b 3c 4d 00 05 82 02 68 69", // the packet example of notes/protocol.md
-		"55 02 02 1a 2b 3c 4d",                   // the keepalive example
-		"55 01 06 00 00 00 01 ff ff a6 01 02",    // MFM packet, sequence about to wrap
-		"55 01 02 00 00 00 01 00 00 c0",          // a malformed packet still frames
-		"55 01 09 ff ff ff ff 00 00 82 01",       // direction 9: the receiver counts it misrouted
-		"",                                       // empty datagram
-		"55",                                     // magic alone
-		"54 01 02 82 02 68 69",                   // framing version 1
-		"56 01 02 1a 2b 3c 4d 00 05 82 02",       // framing version 3
-		"41 01 02 1a 2b 3c 4d 00 05 82 02",       // not a frame at all
-		"55 02 02 1a 2b 3c 4d 00",                // keepalive with a tail
-		"55 01 02 1a 2b 3c 4d 00 05",             // packet frame without a packet
-		"55 03 02 1a 2b 3c 4d 00 05 82 02",       // unknown type
-		"55 02 02 00 00 00 00",                   // epoch 0
-		"55 01 02 00 00 00 00 00 05 82 02",       // epoch 0, packet
-		"55 01 02 1a 2b 3c 4d 00 05" + strings.Repeat("82", 255), // the longest frame
-		"55 01 02 1a 2b 3c 4d 00 05" + strings.Repeat("82", 256), // one byte too long
+		"56 01 02 1a 2b 3c 4d 00 05 82 02 68 69",                 // the packet example of notes/protocol.md
+		"56 02 02 1a 2b 3c 4d e3 b0 c4 42 98 fc 1c 14",           // the keepalive example: the empty identity
+		"56 02 02 1a 2b 3c 4d 55 9a ea d0 82 64 d5 79",           // identity "A"
+		"56 01 06 00 00 00 01 ff ff a6 01 02",                    // MFM packet, sequence about to wrap
+		"56 01 02 00 00 00 01 00 00 c0",                          // a malformed packet still frames
+		"56 01 09 ff ff ff ff 00 00 82 01",                       // direction 9: the receiver counts it misrouted
+		"",                                                       // empty datagram
+		"56",                                                     // magic alone
+		"54 01 02 82 02 68 69",                                   // framing version 1
+		"55 02 02 1a 2b 3c 4d",                                   // framing version 2 keepalive
+		"55 01 02 1a 2b 3c 4d 00 05 82 02",                       // framing version 2 packet
+		"57 01 02 1a 2b 3c 4d 00 05 82 02",                       // framing version 4
+		"41 01 02 1a 2b 3c 4d 00 05 82 02",                       // not a frame at all
+		"56 02 02 1a 2b 3c 4d",                                   // keepalive without its digest
+		"56 02 02 1a 2b 3c 4d e3 b0 c4 42 98 fc 1c 14 00",        // keepalive with a tail
+		"56 01 02 1a 2b 3c 4d 00 05",                             // packet frame without a packet
+		"56 03 02 1a 2b 3c 4d 00 05 82 02",                       // unknown type
+		"56 02 02 00 00 00 00 e3 b0 c4 42 98 fc 1c 14",           // epoch 0
+		"56 01 02 00 00 00 00 00 05 82 02",                       // epoch 0, packet
+		"56 01 02 1a 2b 3c 4d 00 05" + strings.Repeat("82", 255), // the longest frame
+		"56 01 02 1a 2b 3c 4d 00 05" + strings.Repeat("82", 256), // one byte too long
 	} {
 		f.Add(unhex(f, s))
 	}
@@ -135,7 +148,9 @@ func FuzzParseFrame(f *testing.F) {
 		switch {
 		case fr.Epoch == 0:
 			t.Fatalf("ParseFrame(% x): epoch 0", b)
-		case fr.Type == FrameKeepalive && (len(b) != KeepaliveFrameLen || fr.Packet != nil):
+		case fr.Type == FrameKeepalive && (len(b) != KeepaliveFrameLen || fr.Packet != nil || fr.Seq != 0):
+			t.Fatalf("ParseFrame(% x): keepalive %+v", b, fr)
+		case fr.Type == FramePacket && fr.MFZ != (MFZDigest{}):
 			t.Fatalf("ParseFrame(% x): keepalive %+v", b, fr)
 		case fr.Type == FramePacket && (len(fr.Packet) < 1 || len(fr.Packet) > packet.MaxLen):
 			t.Fatalf("ParseFrame(% x): %d packet bytes", b, len(fr.Packet))
@@ -151,18 +166,22 @@ func FuzzParseFrame(f *testing.F) {
 
 // FuzzAppendFrame builds a frame from fuzzed fields: whenever AppendFrame
 // takes it, ParseFrame gives the same frame back (a keepalive's sequence
-// and packet are not sent and come back zero); whenever it refuses, the
-// error is a *FrameError and dst comes back unchanged.
+// and packet, and a packet frame's identity digest, are not sent and come
+// back zero); whenever it refuses, the error is a *FrameError and dst
+// comes back unchanged.
 func FuzzAppendFrame(f *testing.F) {
-	f.Add(byte(FramePacket), byte(packet.ET), uint32(0x1A2B3C4D), uint16(5), []byte{0x82, 0x02, 'h', 'i'}) // valid packet frame
-	f.Add(byte(FrameKeepalive), byte(packet.ET), uint32(0x1A2B3C4D), uint16(9), []byte{1})                 // keepalive: seq and packet dropped
-	f.Add(byte(FramePacket), byte(packet.NW), uint32(1), uint16(0xffff), bytes.Repeat([]byte{0xa7}, 255))  // longest
-	f.Add(byte(FramePacket), byte(packet.ET), uint32(1), uint16(0), bytes.Repeat([]byte{0xa7}, 256))       // too long
-	f.Add(byte(FramePacket), byte(packet.ET), uint32(1), uint16(0), []byte{})                              // no packet
-	f.Add(byte(FramePacket), byte(packet.ET), uint32(0), uint16(0), []byte{0x82, 2})                       // epoch 0
-	f.Add(byte(7), byte(packet.ET), uint32(1), uint16(0), []byte{0x82, 2})                                 // unknown type
-	f.Fuzz(func(t *testing.T, typ, dir byte, epoch uint32, seq uint16, p []byte) {
+	a := DigestMFZID([]byte("A"))
+	f.Add(byte(FramePacket), byte(packet.ET), uint32(0x1A2B3C4D), uint16(5), []byte{0x82, 0x02, 'h', 'i'}, uint64(0))     // valid packet frame
+	f.Add(byte(FrameKeepalive), byte(packet.ET), uint32(0x1A2B3C4D), uint16(9), []byte{1}, binary.BigEndian.Uint64(a[:])) // keepalive: seq and packet dropped
+	f.Add(byte(FramePacket), byte(packet.ET), uint32(1), uint16(0), []byte{0x82, 2}, uint64(7))                           // packet: digest dropped
+	f.Add(byte(FramePacket), byte(packet.NW), uint32(1), uint16(0xffff), bytes.Repeat([]byte{0xa7}, 255), uint64(0))      // longest
+	f.Add(byte(FramePacket), byte(packet.ET), uint32(1), uint16(0), bytes.Repeat([]byte{0xa7}, 256), uint64(0))           // too long
+	f.Add(byte(FramePacket), byte(packet.ET), uint32(1), uint16(0), []byte{}, uint64(0))                                  // no packet
+	f.Add(byte(FramePacket), byte(packet.ET), uint32(0), uint16(0), []byte{0x82, 2}, uint64(0))                           // epoch 0
+	f.Add(byte(7), byte(packet.ET), uint32(1), uint16(0), []byte{0x82, 2}, uint64(0))                                     // unknown type
+	f.Fuzz(func(t *testing.T, typ, dir byte, epoch uint32, seq uint16, p []byte, mfz uint64) {
 		fr := Frame{Type: typ, Dir: packet.Dir(dir), Epoch: epoch, Seq: seq, Packet: p}
+		binary.BigEndian.PutUint64(fr.MFZ[:], mfz)
 		buf := bytes.Repeat([]byte{0xee}, 3+MaxFrameLen+1)
 		dst := buf[:3:len(buf)]
 		out, err := AppendFrame(dst, fr)
@@ -186,8 +205,10 @@ func FuzzAppendFrame(f *testing.F) {
 		want := fr
 		if typ == FrameKeepalive {
 			want.Seq, want.Packet = 0, nil
+		} else {
+			want.MFZ = MFZDigest{}
 		}
-		if got.Type != want.Type || got.Dir != want.Dir || got.Epoch != want.Epoch || got.Seq != want.Seq || !bytes.Equal(got.Packet, want.Packet) {
+		if got.Type != want.Type || got.Dir != want.Dir || got.Epoch != want.Epoch || got.Seq != want.Seq || !bytes.Equal(got.Packet, want.Packet) || got.MFZ != want.MFZ {
 			t.Fatalf("ParseFrame(AppendFrame(%+v)) = %+v", fr, got)
 		}
 	})
@@ -203,15 +224,16 @@ func TestFrameBytesPinned(t *testing.T) {
 		f   Frame
 		hex string
 	}{
-		{Frame{Type: FrameKeepalive, Dir: packet.ET, Epoch: 0x1A2B3C4D}, "55 02 02 1a 2b 3c 4d"},
-		{Frame{Type: FrameKeepalive, Dir: packet.NW, Epoch: 0xFFFFFFFF}, "55 02 07 ff ff ff ff"},
+		{Frame{Type: FrameKeepalive, Dir: packet.ET, Epoch: 0x1A2B3C4D, MFZ: DigestMFZID(nil)}, "56 02 02 1a 2b 3c 4d e3 b0 c4 42 98 fc 1c 14"},
+		{Frame{Type: FrameKeepalive, Dir: packet.NW, Epoch: 0xFFFFFFFF, MFZ: DigestMFZID([]byte("A"))}, "56 02 07 ff ff ff ff 55 9a ea d0 82 64 d5 79"},
+		{Frame{Type: FrameKeepalive, Dir: packet.SE, Epoch: 2, MFZ: DigestMFZID([]byte("B"))}, "56 02 03 00 00 00 02 df 7e 70 e5 02 15 44 f4"},
 		{Frame{Type: FramePacket, Dir: packet.ET, Epoch: 0x1A2B3C4D, Seq: 5, Packet: []byte{0x82, 0x02, 'h', 'i'}},
-			"55 01 02 1a 2b 3c 4d 00 05 82 02 68 69"},
-		{Frame{Type: FramePacket, Dir: packet.NE, Epoch: 1, Seq: 0, Packet: []byte{0xa1, 0x10}}, "55 01 01 00 00 00 01 00 00 a1 10"},
+			"56 01 02 1a 2b 3c 4d 00 05 82 02 68 69"},
+		{Frame{Type: FramePacket, Dir: packet.NE, Epoch: 1, Seq: 0, Packet: []byte{0xa1, 0x10}}, "56 01 01 00 00 00 01 00 00 a1 10"},
 		{Frame{Type: FramePacket, Dir: packet.SW, Epoch: 0x80000000, Seq: 0xFFFF, Packet: []byte{0x84, 0xfe, 0x00}},
-			"55 01 05 80 00 00 00 ff ff 84 fe 00"},
+			"56 01 05 80 00 00 00 ff ff 84 fe 00"},
 		{Frame{Type: FramePacket, Dir: packet.WT, Epoch: 0x01020304, Seq: 0x1234, Packet: long},
-			"55 01 06 01 02 03 04 12 34" + strings.Repeat("a7", packet.MaxLen)},
+			"56 01 06 01 02 03 04 12 34" + strings.Repeat("a7", packet.MaxLen)},
 	} {
 		want := unhex(t, tc.hex)
 		got, err := AppendFrame(nil, tc.f)
@@ -227,7 +249,7 @@ func TestFrameBytesPinned(t *testing.T) {
 			}
 		}
 		f, err := ParseFrame(want)
-		if err != nil || f.Type != tc.f.Type || f.Dir != tc.f.Dir || f.Epoch != tc.f.Epoch || f.Seq != tc.f.Seq || !bytes.Equal(f.Packet, tc.f.Packet) {
+		if err != nil || f.Type != tc.f.Type || f.Dir != tc.f.Dir || f.Epoch != tc.f.Epoch || f.Seq != tc.f.Seq || !bytes.Equal(f.Packet, tc.f.Packet) || f.MFZ != tc.f.MFZ {
 			t.Errorf("ParseFrame(% x) = %+v, %v; want %+v", want, f, err, tc.f)
 		}
 	}

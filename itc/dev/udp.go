@@ -169,10 +169,18 @@ type UDP struct {
 	// this end restarted and its sequence numbers with it.
 	epoch uint32
 
+	// mfz is the digest of this tile's physics identity (SetMFZID); the
+	// keepalives carry it. kaKick makes the keepalive loop send at once.
+	mfz    atomic.Pointer[MFZDigest]
+	kaKick chan struct{}
+
 	rr int // ReadPacket's round-robin position: one reader at a time
 }
 
-var _ Device = (*UDP)(nil)
+var (
+	_ Device          = (*UDP)(nil)
+	_ PhysicsIdentity = (*UDP)(nil)
+)
 
 // OpenUDP binds (or adopts cfg.Conn), resolves the neighbours' addresses
 // and starts the device's goroutines.
@@ -192,7 +200,10 @@ func OpenUDP(cfg UDPConfig) (*UDP, error) {
 		done:    make(chan struct{}),
 		changes: make(chan struct{}, 1),
 		epoch:   newEpoch(),
+		kaKick:  make(chan struct{}, 1),
 	}
+	empty := DigestMFZID(nil)
+	u.mfz.Store(&empty)
 	seen := make(map[netip.AddrPort]packet.Dir)
 	for d := range packet.Dir(8) {
 		s, ok := cfg.Links[d]
@@ -307,8 +318,8 @@ func (u *UDP) WritePacket(p []byte) error {
 	return nil
 }
 
-// Status implements Device. An up link reads as LinkMFM, as a T2 link
-// that is up and MFM-compatible does.
+// Status implements Device. An up link reads as LinkMFM while both ends
+// have the same physics identity (SetMFZID), else LinkUp.
 func (u *UDP) Status() Status {
 	u.statusMu.Lock()
 	defer u.statusMu.Unlock()

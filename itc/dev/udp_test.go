@@ -213,7 +213,7 @@ func TestUDPReadUnblocksOnClose(t *testing.T) {
 	}
 }
 
-// pktFrame returns a version 2 packet frame as a neighbour sends it.
+// pktFrame returns a version 3 packet frame as a neighbour sends it.
 func pktFrame(dir packet.Dir, epoch uint32, seq uint16, p ...byte) []byte {
 	f := []byte{FrameMagic, FramePacket, byte(dir), 0, 0, 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(f[3:], epoch)
@@ -221,11 +221,13 @@ func pktFrame(dir packet.Dir, epoch uint32, seq uint16, p ...byte) []byte {
 	return append(f, p...)
 }
 
-// kaFrame returns a version 2 keepalive frame.
+// kaFrame returns a version 3 keepalive frame with the empty identity's
+// digest, as a device that was never given one sends.
 func kaFrame(dir packet.Dir, epoch uint32) []byte {
 	f := []byte{FrameMagic, FrameKeepalive, byte(dir), 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(f[3:], epoch)
-	return f
+	d := DigestMFZID(nil)
+	return append(f, d[:]...)
 }
 
 func TestUDPBadDatagrams(t *testing.T) {
@@ -285,13 +287,14 @@ func TestUDPBadDatagrams(t *testing.T) {
 	other := [][]byte{
 		{frameMagicV1, FramePacket, byte(packet.WT), 0x82, 2, 'o', 'l', 'd'}, // version 1 packet
 		{frameMagicV1, FrameKeepalive, byte(packet.WT)},                      // version 1 keepalive
-		{0x56, FramePacket, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2},      // a version 3
+		{0x55, FrameKeepalive, byte(packet.WT), 1, 2, 3, 4},                  // version 2 keepalive
+		{0x57, FramePacket, byte(packet.WT), 1, 2, 3, 4, 0, 0, 0x82, 2},      // a version 4
 	}
 	for _, g := range other {
 		b.conn.WriteToUDPAddrPort(g, to)
 	}
 	waitFor(t, "other versions counted", func() bool { return a.Stats().BadDatagram == nbad+uint64(len(other)) })
-	if log := logA.String(); strings.Count(log, "another UDP link framing version") != 1 || !strings.Contains(log, "their_version=1") || !strings.Contains(log, "our_version=2") {
+	if log := logA.String(); strings.Count(log, "another UDP link framing version") != 1 || !strings.Contains(log, "their_version=1") || !strings.Contains(log, "our_version=3") {
 		t.Errorf("version mismatch not logged once with both versions:\n%s", log)
 	}
 
@@ -343,8 +346,10 @@ func TestUDPFrameGolden(t *testing.T) {
 	}
 	var ep [4]byte
 	binary.BigEndian.PutUint32(ep[:], u.epoch)
-	wantKA := append([]byte{0x55, 0x02, 0x02}, ep[:]...)
-	wantPkt := append(append([]byte{0x55, 0x01, 0x02}, ep[:]...), 0x00, 0x05, 0x82, 0x02, 0x68, 0x69)
+	// The keepalive carries the digest of the empty identity: u was never
+	// given one.
+	wantKA := append(append([]byte{0x56, 0x02, 0x02}, ep[:]...), 0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14)
+	wantPkt := append(append([]byte{0x56, 0x01, 0x02}, ep[:]...), 0x00, 0x05, 0x82, 0x02, 0x68, 0x69)
 	var sawKA, sawPkt bool
 	buf := make([]byte, 1000)
 	raw.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -23,8 +23,9 @@ type udpLink struct {
 	addr netip.AddrPort // the neighbour, unmapped
 
 	profile   atomic.Pointer[LinkProfile]
-	lastHeard atomic.Int64 // UDP.now() of the last frame from the neighbour; 0 = not heard
-	up        atomic.Bool  // as last computed by refreshStatus
+	lastHeard atomic.Int64              // UDP.now() of the last frame from the neighbour; 0 = not heard
+	up        atomic.Bool               // as last computed by refreshStatus
+	peerMFZ   atomic.Pointer[MFZDigest] // the neighbour's identity digest, from its keepalives; nil = not heard
 	c         linkCounters
 
 	misroutedLogged, sendErrLogged, versionLogged atomic.Bool

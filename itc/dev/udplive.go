@@ -25,12 +25,13 @@ func (u *UDP) keepaliveLoop() {
 		case <-u.done:
 			return
 		case <-t.C:
+		case <-u.kaKick: // the identity changed: tell the neighbours now
 		}
 	}
 }
 
-// sendKeepalives sends one keepalive on every link that is not cut,
-// unless the Loss impairment takes it.
+// sendKeepalives sends one keepalive, with this tile's identity digest,
+// on every link that is not cut, unless the Loss impairment takes it.
 func (u *UDP) sendKeepalives() {
 	for _, l := range u.list {
 		p := l.profile.Load()
@@ -42,7 +43,7 @@ func (u *UDP) sendKeepalives() {
 			continue
 		}
 		var buf [KeepaliveFrameLen]byte
-		f, _ := AppendFrame(buf[:0], Frame{Type: FrameKeepalive, Dir: l.dir, Epoch: u.epoch})
+		f, _ := AppendFrame(buf[:0], Frame{Type: FrameKeepalive, Dir: l.dir, Epoch: u.epoch, MFZ: *u.mfz.Load()})
 		if _, err := u.conn.WriteToUDPAddrPort(f, l.addr); err != nil {
 			u.sendFailed(l, err)
 			continue
@@ -57,13 +58,11 @@ func (u *UDP) refreshStatus() {
 	defer u.statusMu.Unlock()
 	var s Status
 	if !u.closed.Load() {
-		now := u.now()
+		now, local := u.now(), *u.mfz.Load()
 		for _, l := range u.list {
 			up := heardWithin(l.lastHeard.Load(), now, u.cfg.DownAfter) && !l.profile.Load().Cut
 			l.up.Store(up)
-			if up {
-				s[l.dir] = LinkMFM
-			}
+			s[l.dir] = linkStateOf(up, local, l.peerMFZ.Load())
 		}
 	}
 	if s != u.status {

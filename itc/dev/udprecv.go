@@ -12,7 +12,8 @@ import (
 // The receive side of a UDP device: one reader goroutine takes each
 // datagram through the checks of notes/protocol.md ("UDP link frames"):
 // the source, ParseFrame, the direction, the cut, the link's receive
-// window (rxWindow), then delivery to the link's inbound queue.
+// window (rxWindow), the identity handshake (udpmfz.go), then delivery
+// to the link's inbound queue.
 
 // readLoop receives datagrams until the socket is closed.
 func (u *UDP) readLoop() {
@@ -71,7 +72,8 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	// down (or cut: lastHeard was cleared) starts afresh, whatever it
 	// heard before.
 	now := u.now()
-	v := l.rx.admit(f, !heardWithin(l.lastHeard.Load(), now, u.cfg.DownAfter))
+	fresh, epoch := !heardWithin(l.lastHeard.Load(), now, u.cfg.DownAfter), l.rx.epoch
+	v := l.rx.admit(f, fresh)
 	if !v.heard() {
 		if v == rxStraggler {
 			l.c.reordered.Add(1)
@@ -79,8 +81,16 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 		return
 	}
 
-	// A well-formed frame from the right neighbour: its link layer is alive.
+	// A well-formed frame from the right neighbour: its link layer is
+	// alive. A link that comes up, or a neighbour that restarted, starts
+	// the identity handshake again; a keepalive completes it.
 	l.lastHeard.Store(now)
+	if fresh || l.rx.epoch != epoch {
+		u.forgetMFZ(l)
+	}
+	if v == rxKeepalive {
+		u.heardMFZ(l, f.MFZ)
+	}
 	if !l.up.Load() {
 		u.refreshStatus()
 	}
@@ -105,6 +115,10 @@ func (u *UDP) deliver(l *udpLink, p, b []byte) {
 	pk, err := packet.Decode(p)
 	if err != nil || pk.Kind != packet.KindService && pk.Kind != packet.KindMFM {
 		u.bad(l, "packet frame whose packet is malformed or not routed", b)
+		return
+	}
+	if pk.Kind == packet.KindMFM && !u.mfmCompatible(l) {
+		l.c.mfmIncompatible.Add(1) // as the module drops MFM between tiles of other physics
 		return
 	}
 	packet.SetArrival(p, l.dir)

@@ -31,6 +31,11 @@ type LinkStats struct {
 	// neighbour restarted), the first frame after the link was down or
 	// cut, or a frame too far behind to be merely late.
 	Resynced uint64
+	// MFMIncompatible counts MFM packets received while the link was not
+	// MFM-compatible (the two tiles' physics identities differ, or the
+	// neighbour's is not yet heard): dropped, as the itc_pkt module drops
+	// them. Service packets are not affected.
+	MFMIncompatible uint64
 }
 
 // Add returns the sum of two sets of counters, such as a link's before and
@@ -46,7 +51,7 @@ func (s LinkStats) Add(o LinkStats) LinkStats {
 		KeepalivesSent: s.KeepalivesSent + o.KeepalivesSent, KeepalivesRecv: s.KeepalivesRecv + o.KeepalivesRecv,
 		KeepalivesLost: s.KeepalivesLost + o.KeepalivesLost, Misrouted: s.Misrouted + o.Misrouted,
 		SendErrors: s.SendErrors + o.SendErrors, Reordered: s.Reordered + o.Reordered,
-		Resynced: s.Resynced + o.Resynced,
+		Resynced: s.Resynced + o.Resynced, MFMIncompatible: s.MFMIncompatible + o.MFMIncompatible,
 	}
 }
 
@@ -63,7 +68,7 @@ type linkCounters struct {
 	outFull, inDropped, lost, duplicated           atomic.Uint64
 	corrupted, cutDropped, idle                    atomic.Uint64
 	kaSent, kaRecv, kaLost, misrouted, sendErrors  atomic.Uint64
-	reordered, resynced                            atomic.Uint64
+	reordered, resynced, mfmIncompatible           atomic.Uint64
 }
 
 func (c *linkCounters) snapshot() LinkStats {
@@ -86,5 +91,7 @@ func (c *linkCounters) snapshot() LinkStats {
 		SendErrors:     c.sendErrors.Load(),
 		Reordered:      c.reordered.Load(),
 		Resynced:       c.resynced.Load(),
+
+		MFMIncompatible: c.mfmIncompatible.Load(),
 	}
 }

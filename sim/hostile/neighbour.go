@@ -41,6 +41,10 @@ type Config struct {
 	HelloInterval time.Duration
 	// Epoch is the epoch of the frames sent; zero means a random one.
 	Epoch uint32
+	// MFZID is the physics identity the keepalives carry (their digest);
+	// empty is a tile that never set one, compatible with a daemon that
+	// did not either, so MFM packets from the Neighbour are delivered.
+	MFZID string
 	// Handler, when set, is called with everything that arrives from the
 	// peer, on the goroutine that receives: while it runs nothing else is
 	// received, so it should not block for long. It may send. The
@@ -333,7 +337,7 @@ func (n *Neighbour) SendFrame(f dev.Frame) error {
 
 // SendKeepalive sends one keepalive frame.
 func (n *Neighbour) SendKeepalive() error {
-	return n.SendFrame(dev.Frame{Type: dev.FrameKeepalive, Dir: n.cfg.Dir, Epoch: n.cfg.Epoch})
+	return n.SendFrame(dev.Frame{Type: dev.FrameKeepalive, Dir: n.cfg.Dir, Epoch: n.cfg.Epoch, MFZ: dev.DigestMFZID([]byte(n.cfg.MFZID))})
 }
 
 // SendPacket sends p, any 1..255 bytes, in a valid packet frame with the

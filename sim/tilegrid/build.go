@@ -24,6 +24,7 @@ func (g *Grid) build() error {
 			Name:  c.Name(),
 			Dir:   filepath.Join(g.dir, c.Name()),
 			Links: geo.Links(c),
+			MFZID: g.cfg.mfzidOf(c),
 			g:     g,
 			seed:  tileSeed(g.cfg.Seed, i),
 		}
@@ -73,6 +74,7 @@ func (g *Grid) writeManifest() error {
 		RunDir   string            `json:"run_dir"`
 		StateDir string            `json:"state_dir"`
 		Links    map[string]string `json:"links"`
+		MFZID    string            `json:"mfzid"` // its physics identity
 	}
 	m := struct {
 		Grid  string  `json:"grid"`
@@ -81,7 +83,7 @@ func (g *Grid) writeManifest() error {
 		Tiles []mtile `json:"tiles"`
 	}{Grid: g.cfg.Geometry.String(), Procs: g.cfg.Procs, Seed: g.cfg.Seed}
 	for _, t := range g.tiles {
-		mt := mtile{Name: t.Name, X: t.Coord.X, Y: t.Coord.Y, Addr: t.Addr, RunDir: t.RunDir, StateDir: t.StateDir, Links: map[string]string{}}
+		mt := mtile{Name: t.Name, X: t.Coord.X, Y: t.Coord.Y, Addr: t.Addr, RunDir: t.RunDir, StateDir: t.StateDir, Links: map[string]string{}, MFZID: t.MFZID}
 		for _, l := range t.Links {
 			mt.Links[l.Dir.String()] = l.To.Name()
 		}

@@ -47,6 +47,16 @@ type Config struct {
 	HelloInterval, DeadAfter time.Duration
 	Keepalive, DownAfter     time.Duration
 
+	// MFZID, when set, gives each tile's physics identity (its mfzid,
+	// at most dev.MaxMFZID bytes): MFM packets flow only between
+	// neighbours of the same one, as on tiles (nil: every tile has the
+	// empty identity, so all are compatible). It is set on the tile's UDP
+	// device (dev.UDP.SetMFZID) before the daemon runs and again once it
+	// is ready, after whatever default the daemon sets at start; the
+	// daemon's config has no mfzid setting yet, so process tiles cannot
+	// have one (New refuses MFZID with Procs).
+	MFZID func(c Coord) string
+
 	// Trust lists public key files every tile trusts: each is copied into
 	// every tile's trust dir (cfg.MFZ.TrustDir, else STATE_DIR/mfz/trust).
 	Trust []string

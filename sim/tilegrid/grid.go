@@ -50,6 +50,9 @@ func New(cfg Config) (*Grid, error) {
 	if cfg.Procs && cfg.Services != nil {
 		return nil, errors.New("tilegrid: in-process services (Config.Services) need in-process tiles, not Procs")
 	}
+	if err := cfg.checkMFZID(); err != nil {
+		return nil, err
+	}
 	g := &Grid{cfg: cfg, dir: cfg.Dir}
 	if g.dir == "" {
 		d, err := os.MkdirTemp("", "itcd-sim-")

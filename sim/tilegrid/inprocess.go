@@ -59,9 +59,15 @@ func startInProcess(t *Tile) (instance, error) {
 		closeFile(logf)
 		return nil, err
 	}
-	// Before Run: a cut link stays cut from the first packet.
+	// Before Run: a cut link stays cut from the first packet, and a
+	// tile of other physics never looks compatible to its neighbours.
 	for _, l := range t.changedProfilesLocked() {
 		tt.UDP.SetProfile(l.dir, l.profile)
+	}
+	if err := setMFZID(tt, t); err != nil {
+		conn.Close()
+		closeFile(logf)
+		return nil, err
 	}
 	sub := tt.Hub().Subscribe(1024)
 	ctx, cancel := context.WithCancel(g.ctx)
@@ -95,6 +101,13 @@ func startInProcess(t *Tile) (instance, error) {
 	}()
 	select {
 	case <-tt.Ready():
+		// Again once ready: the daemon may have set its own default
+		// identity as it started.
+		if err := setMFZID(tt, t); err != nil {
+			cancel()
+			<-r.done
+			return nil, err
+		}
 		return r, nil
 	case <-r.done:
 		if r.err == nil {
@@ -132,6 +145,8 @@ func (r *inProcess) linkStats() [8]dev.LinkStats { return r.tile.UDP.Stats().Lin
 func (r *inProcess) deviceStats() (dev.UDPStats, error) { return r.tile.UDP.Stats(), nil }
 
 func (r *inProcess) pid() int { return 0 }
+
+func (r *inProcess) linkStates() (dev.Status, bool) { return r.tile.UDP.Status(), true }
 
 // tileLogger is the logger of an in-process tile: the grid's, or one
 // writing to the tile's own itcd.log.

@@ -20,8 +20,11 @@ import (
 //	  / 42% \     SW, progress (or "off" when stopped), SE
 //
 // A link's glyph shows what the tile knows of that neighbour: its own
-// glyph (\ / -) when live, ~ when the link is up but no itcd answers, x when
-// the link is down, blank where the grid has no neighbour. The glyphs of
+// glyph (\ / -) when live, # when live but of other physics (the two
+// tiles' mfzids differ, so MFM packets do not flow; shown where the
+// tile's device can be read, see TileState.Device), ~ when the link is up
+// but no itcd answers, x when the link is down, blank where the grid has
+// no neighbour. The glyphs of
 // the two ends of a link meet between the tiles.
 const cellW = 14
 
@@ -40,6 +43,7 @@ const (
 	ansiGreen  = "\x1b[32m"
 	ansiYellow = "\x1b[33m"
 	ansiRed    = "\x1b[31m"
+	ansiPurple = "\x1b[35m"
 	ansiDim    = "\x1b[2m"
 	ansiBold   = "\x1b[1m"
 )
@@ -105,6 +109,8 @@ func WriteText(w io.Writer, geo Geometry, snap []TileState, color bool) error {
 				switch {
 				case s.Status == nil:
 					put(line, col, "?", ansiDim)
+				case st == control.Live && incompatible(&s, d):
+					put(line, col, "#", ansiPurple)
 				case st == control.Live:
 					put(line, col, string(live), ansiGreen)
 				case st == control.LinkUp:
@@ -291,4 +297,11 @@ func lerp(a, b [3]float64, f float64) [3]float64 {
 
 func rgb(c [3]float64) string {
 	return fmt.Sprintf("#%02x%02x%02x", int(c[0]+0.5), int(c[1]+0.5), int(c[2]+0.5))
+}
+
+// incompatible reports whether s's device knows link d to be up between
+// tiles of other physics.
+func incompatible(s *TileState, d packet.Dir) bool {
+	ok, known := s.Compatible(d)
+	return known && !ok
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -97,5 +98,28 @@ func TestWriteSVG(t *testing.T) {
 		if p := os.Getenv("TILEGRID_SVG"); p != "" && c != nil {
 			os.WriteFile(p, b.Bytes(), 0o644)
 		}
+	}
+}
+
+// A live link whose device says "up" but not "MFM-compatible" is drawn
+// #; where the device cannot be read (a process tile), as live.
+func TestWriteTextIncompatible(t *testing.T) {
+	geo := Geometry{2, 1}
+	snap := fakeSnapshot(geo)
+	var d0, d1 dev.Status
+	d0[packet.ET], d1[packet.WT] = dev.LinkUp, dev.LinkMFM
+	snap[0].Device, snap[1].Device = &d0, &d1
+	var b bytes.Buffer
+	if err := WriteText(&b, geo, snap, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.Contains(got, "t-0-0 #     - t-1-0") {
+		t.Errorf("got\n%s", got)
+	}
+	snap[0].Device = nil
+	b.Reset()
+	WriteText(&b, geo, snap, false)
+	if got := b.String(); !strings.Contains(got, "t-0-0 -     - t-1-0") {
+		t.Errorf("without device state, got\n%s", got)
 	}
 }

@@ -20,6 +20,7 @@ type Tile struct {
 	StateDir string
 	Addr     string // its UDP address, 127.0.0.1:PORT, kept across restarts
 	Links    []Link // its links, in dir8 order
+	MFZID    string // its physics identity (Config.MFZID); "" if none was given
 
 	g    *Grid
 	seed int64
@@ -65,6 +66,9 @@ type instance interface {
 	deviceStats() (dev.UDPStats, error)
 	// pid is the run's process id, 0 in this process.
 	pid() int
+	// linkStates is the UDP device's state of each link (down, up, or
+	// up and MFM-compatible), and false where it cannot be read.
+	linkStates() (dev.Status, bool)
 }
 
 // launcher starts a run of t, called with t.mu held. It returns once the

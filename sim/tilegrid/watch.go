@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -20,6 +21,13 @@ type TileState struct {
 	Status *control.Status
 	// Progress is what Config.Progress made of Status, or nil.
 	Progress *Progress
+	// MFZID is the tile's physics identity (Config.MFZID).
+	MFZID string
+	// Device is the state of each link as the tile's UDP device has it:
+	// LinkMFM where the neighbour has the same physics identity, LinkUp
+	// where it differs. Nil where it cannot be read (stopped, or a
+	// process tile).
+	Device *dev.Status
 }
 
 // Neighbour returns the state of the tile's neighbour on d as the tile
@@ -42,10 +50,13 @@ func (s *TileState) Neighbour(geo Geometry, d packet.Dir) (control.NeighbourStat
 func (g *Grid) Snapshot() []TileState {
 	out := make([]TileState, len(g.tiles))
 	for i, t := range g.tiles {
-		s := TileState{Coord: t.Coord, Name: t.Name, RunDir: t.RunDir, StateDir: t.StateDir}
+		s := TileState{Coord: t.Coord, Name: t.Name, RunDir: t.RunDir, StateDir: t.StateDir, MFZID: t.MFZID}
 		if r := t.running(); r != nil {
 			s.Running = true
 			s.Status = r.lastStatus()
+			if ls, ok := r.linkStates(); ok {
+				s.Device = &ls
+			}
 		}
 		if s.Status != nil && g.cfg.Progress != nil {
 			s.Progress = g.cfg.Progress(t.Coord, s.Status)
