@@ -130,9 +130,10 @@ func openDev(path string) (int, error) {
 
 // SetMFZID implements PhysicsIdentity: on the thread that owns the MFM
 // devices it closes them, writes id to MFZIDPath and opens all six
-// again. It fails with ErrMFMNotOwned when MFMDevices is false and with
-// ErrMFZIDInvalid on an empty id, one over MaxMFZID bytes or one with a
-// NUL byte (the module would cut it there).
+// again. The empty id is the module's value from boot (written as one
+// NUL byte). It fails with ErrMFMNotOwned when MFMDevices is false and
+// with ErrMFZIDInvalid on an id over MaxMFZID bytes or one with a NUL
+// byte (the module would cut it there).
 func (k *Kernel) SetMFZID(id []byte) error {
 	if k.mfm == nil {
 		return ErrMFMNotOwned

@@ -83,7 +83,7 @@ func TestCheckMFZID(t *testing.T) {
 		{"phys", ""},
 		{"-z tag[0123abcd]", ""},
 		{strings.Repeat("x", MaxMFZID), ""},
-		{"", "empty"},
+		{"", ""}, // the module's value from boot, written as one NUL byte
 		{strings.Repeat("x", MaxMFZID+1), "101 bytes, at most 100"},
 		{"a\x00b", "NUL"},
 	} {

@@ -38,11 +38,10 @@ const mfmRecoverRetry = 250 * time.Millisecond
 // devices) then costs at most one handshake restart a second.
 const mfzidRewriteGap = time.Second
 
-// checkMFZID refuses what the module would not keep as written.
+// checkMFZID refuses what the module would not keep as written. The empty
+// identity is valid: it is what the module holds from boot (see writeID).
 func checkMFZID(id []byte) error {
 	switch {
-	case len(id) == 0:
-		return fmt.Errorf("%w: empty (the module compares it with the neighbour's; give a name)", ErrMFZIDInvalid)
 	case len(id) > MaxMFZID:
 		return fmt.Errorf("%w: %d bytes, at most %d (the itc_pkt module's limit)", ErrMFZIDInvalid, len(id), MaxMFZID)
 	case bytes.IndexByte(id, 0) >= 0:
@@ -148,7 +147,8 @@ func (s *mfmSet) run(done <-chan struct{}) {
 
 // set asks run to apply id and waits for the outcome.
 func (s *mfmSet) set(id []byte, done <-chan struct{}) error {
-	r := mfmRequest{id: bytes.Clone(id), reply: make(chan error, 1)}
+	// Never nil, even when empty: run takes a nil id for "none given yet".
+	r := mfmRequest{id: append([]byte{}, id...), reply: make(chan error, 1)}
 	select {
 	case s.requests <- r:
 	case <-done:
@@ -208,8 +208,20 @@ func (s *mfmSet) recover() error {
 	return s.openAll()
 }
 
+// emptyMFZID is what writeID writes for the empty identity. sysfs never
+// passes a 0-byte write to the module, but the module keeps what it is
+// given as a C string (copied, then NUL-terminated) and compares it with
+// the neighbour's by strncmp: one NUL byte makes it "", the value every
+// tile holds from boot, and records this thread as the writer, so the
+// MFM devices open and the tile is compatible with tiles that never
+// wrote mfzid (the daemon's default, mfzid = "").
+var emptyMFZID = []byte{0}
+
 // writeID writes id to the mfzid file in one write.
 func (s *mfmSet) writeID(id []byte) error {
+	if len(id) == 0 {
+		id = emptyMFZID
+	}
 	var fd int
 	var err error
 	for {

@@ -295,6 +295,39 @@ func TestKernelModelMFMDifferentIDs(t *testing.T) {
 	}
 }
 
+// TestKernelModelMFMEmptyID: the empty identity (the daemon's default)
+// is written as the module's value from boot: the writer is recorded, so
+// the MFM devices open, and the tile is compatible with a neighbour that
+// never wrote mfzid and carries MFM to one that wrote the empty one too.
+func TestKernelModelMFMEmptyID(t *testing.T) {
+	_, a, b := modelPair(t)
+	ka, kb := openModelKernel(t, a, true), openModelKernel(t, b, true)
+	if err := ka.SetMFZID(nil); err != nil {
+		t.Fatalf("SetMFZID of the empty identity: %v", err)
+	}
+	if tid, _, id := a.MFZID(); tid != ka.mfm.tid || id != "" {
+		t.Fatalf("a's mfzid: thread %d id %q, want the owning thread %d and the empty id", tid, id, ka.mfm.tid)
+	}
+	if h, held := a.Holder("mfm/ET"); !held || h.Tid != ka.mfm.tid {
+		t.Fatalf("a's mfm/ET holder %+v (held %v), want the owning thread", h, held)
+	}
+	if tid, _, _ := b.MFZID(); tid != -1 {
+		t.Fatalf("b's mfzid written by thread %d", tid)
+	}
+	waitFor(t, "compatible with a tile that never wrote mfzid", func() bool { return a.Compatible(packet.ET) && b.Compatible(packet.WT) })
+	if err := kb.SetMFZID([]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "compatible", func() bool { return a.Compatible(packet.ET) && b.Compatible(packet.WT) })
+	p := mfmPacket(t, packet.ET, "empty ids")
+	if err := ka.WritePacket(p); err != nil {
+		t.Fatal(err)
+	}
+	if got := kb.next(t); !bytes.Equal(got, arrived(p, packet.WT)) {
+		t.Fatalf("b read % x, want % x", got, arrived(p, packet.WT))
+	}
+}
+
 // writeFile writes s to path in one write, as echo does to a sysfs file.
 func writeFile(path, s string) error {
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
