@@ -117,17 +117,6 @@ func arrived(p []byte, d packet.Dir) []byte {
 	return q
 }
 
-func mfmPacket(t *testing.T, d packet.Dir, payload string) []byte {
-	t.Helper()
-	// Byte 1's top three bits are the MFM type; type 0 is the kernel's
-	// own handshake and never reaches user space.
-	p, err := packet.AppendMFM(nil, d, false, false, append([]byte{0x40}, payload...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func counts(k *Kernel, path string) DeviceCounts {
 	for _, c := range k.Stats().Devices {
 		if c.Path == path {

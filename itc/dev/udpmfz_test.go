@@ -47,8 +47,15 @@ func TestDigestMFZID(t *testing.T) {
 	}
 }
 
-func mfmPacket(d packet.Dir, payload string) []byte {
-	return append([]byte{packet.BitSTND | packet.BitMFMT | byte(d), 0x20}, payload...)
+// mfmPacket is an MFM packet for link d of MFM type 2 (type 0 is the
+// kernel's own handshake and never reaches user space).
+func mfmPacket(t *testing.T, d packet.Dir, payload string) []byte {
+	t.Helper()
+	p, err := packet.AppendMFM(nil, d, false, false, append([]byte{0x40}, payload...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // Two devices: equal identities give LinkMFM and MFM flows; different
@@ -66,8 +73,8 @@ func TestUDPMFZIDHandshake(t *testing.T) {
 		sa, sb := state()
 		return sa == LinkMFM && sb == LinkMFM
 	})
-	writeAll(t, b, mfmPacket(packet.WT, "atom"))
-	if got := readTimeout(t, a); !bytes.Equal(got, mfmPacket(packet.ET, "atom")) {
+	writeAll(t, b, mfmPacket(t, packet.WT, "atom"))
+	if got := readTimeout(t, a); !bytes.Equal(got, mfmPacket(t, packet.ET, "atom")) {
 		t.Fatalf("read % x", got)
 	}
 
@@ -78,7 +85,7 @@ func TestUDPMFZIDHandshake(t *testing.T) {
 		sa, sb := state()
 		return sa == LinkUp && sb == LinkUp
 	})
-	writeAll(t, b, mfmPacket(packet.WT, "lost"))
+	writeAll(t, b, mfmPacket(t, packet.WT, "lost"))
 	writeAll(t, b, service(t, packet.WT, "svc"))
 	if got := readTimeout(t, a); got[0]&packet.BitMFMT != 0 || !bytes.Equal(got[1:], service(t, packet.WT, "svc")[1:]) {
 		t.Fatalf("read % x, want the service packet (the MFM one dropped)", got)
@@ -87,7 +94,7 @@ func TestUDPMFZIDHandshake(t *testing.T) {
 		t.Fatalf("MFMIncompatible %d, want 1", n)
 	}
 	// The other way too: a's MFM packet is sent and dropped by b.
-	writeAll(t, a, mfmPacket(packet.ET, "lost"))
+	writeAll(t, a, mfmPacket(t, packet.ET, "lost"))
 	writeAll(t, a, service(t, packet.ET, "svc"))
 	if got := readTimeout(t, b); got[0]&packet.BitMFMT != 0 {
 		t.Fatalf("b read % x, want the service packet", got)
@@ -104,8 +111,8 @@ func TestUDPMFZIDHandshake(t *testing.T) {
 		sa, sb := state()
 		return sa == LinkMFM && sb == LinkMFM
 	})
-	writeAll(t, b, mfmPacket(packet.WT, "back"))
-	if got := readTimeout(t, a); !bytes.Equal(got, mfmPacket(packet.ET, "back")) {
+	writeAll(t, b, mfmPacket(t, packet.WT, "back"))
+	if got := readTimeout(t, a); !bytes.Equal(got, mfmPacket(t, packet.ET, "back")) {
 		t.Fatalf("read % x", got)
 	}
 	if n := a.Stats().Links[packet.ET].MFMIncompatible; n != 1 {
@@ -150,7 +157,10 @@ func TestUDPMFZIDFromKeepalives(t *testing.T) {
 		}
 	}
 	var seq uint16
-	mfm := func(epoch uint32) []byte { seq++; return pktFrame(packet.WT, epoch, seq, mfmPacket(packet.WT, "m")...) }
+	mfm := func(epoch uint32) []byte {
+		seq++
+		return pktFrame(packet.WT, epoch, seq, mfmPacket(t, packet.WT, "m")...)
+	}
 	svc := func(epoch uint32) []byte {
 		seq++
 		return pktFrame(packet.WT, epoch, seq, service(t, packet.WT, "s")...)
