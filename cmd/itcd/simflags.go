@@ -79,10 +79,6 @@ func parseSim(args []string, stderr io.Writer) (*simOptions, int) {
 		fmt.Fprintf(stderr, "itcd sim: %v\n", err)
 		return nil, 2
 	}
-	if o.procs && len(o.mfzid) > 0 {
-		fmt.Fprintf(stderr, "itcd sim: %v\n", errMFZIDProcs)
-		return nil, 2
-	}
 	if *push == "" && (set["at"] || o.untilComplete || set["timeout"]) {
 		fmt.Fprintln(stderr, "itcd sim: --at, --until-complete and --timeout go with --push FILE")
 		return nil, 2

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -184,5 +183,3 @@ func (f mfzidFlag) hook() func(tilegrid.Coord) string {
 	}
 	return f.of
 }
-
-var errMFZIDProcs = errors.New("--mfzid needs in-process tiles: process tiles (--procs) cannot be given a physics identity yet")

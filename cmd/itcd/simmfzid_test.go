@@ -77,7 +77,6 @@ func TestParseSimMFZID(t *testing.T) {
 		t.Errorf("config's MFZID hook wrong")
 	}
 	for _, args := range [][]string{
-		{"--grid", "2x2", "--procs", "--mfzid", "A"},
 		{"--grid", "2x2", "--mfzid", "t-5-5=A"},
 		{"--grid", "2x2", "--mfzid", "q=A"},
 	} {

@@ -50,11 +50,10 @@ type Config struct {
 	// MFZID, when set, gives each tile's physics identity (its mfzid,
 	// at most dev.MaxMFZID bytes): MFM packets flow only between
 	// neighbours of the same one, as on tiles (nil: every tile has the
-	// empty identity, so all are compatible). It is set on the tile's UDP
-	// device (dev.UDP.SetMFZID) before the daemon runs and again once it
-	// is ready, after whatever default the daemon sets at start; the
-	// daemon's config has no mfzid setting yet, so process tiles cannot
-	// have one (New refuses MFZID with Procs).
+	// empty identity, so all are compatible). It is each tile's mfzid
+	// setting, which its daemon gives the device as it starts (process
+	// tiles read it from their file); an in-process tile's UDP device
+	// gets it before the daemon runs too.
 	MFZID func(c Coord) string
 
 	// Trust lists public key files every tile trusts: each is copied into
@@ -129,6 +128,9 @@ func (g *Grid) tileConfig(t *Tile) tile.Config {
 	if g.cfg.LogLevel != "" {
 		cfg.LogLevel = g.cfg.LogLevel
 	}
+	// The daemon gives its device this identity as it starts: process
+	// tiles get it through their file.
+	cfg.MFZID = t.MFZID
 	if g.cfg.Tweak != nil {
 		g.cfg.Tweak(t.Coord, &cfg)
 	}

@@ -101,13 +101,6 @@ func startInProcess(t *Tile) (instance, error) {
 	}()
 	select {
 	case <-tt.Ready():
-		// Again once ready: the daemon may have set its own default
-		// identity as it started.
-		if err := setMFZID(tt, t); err != nil {
-			cancel()
-			<-r.done
-			return nil, err
-		}
 		return r, nil
 	case <-r.done:
 		if r.err == nil {

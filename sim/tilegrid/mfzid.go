@@ -1,7 +1,6 @@
 package tilegrid
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/t2tiles/itcd/itc/dev"
@@ -22,14 +21,11 @@ func (cfg *Config) mfzidOf(c Coord) string {
 	return cfg.MFZID(c)
 }
 
-// checkMFZID refuses identities the module would refuse, and identities
-// for process tiles, which cannot be given one yet.
+// checkMFZID refuses identities longer than the module takes; the daemon's
+// config refuses the rest when the tile starts.
 func (cfg *Config) checkMFZID() error {
 	if cfg.MFZID == nil {
 		return nil
-	}
-	if cfg.Procs {
-		return errors.New("tilegrid: physics identities (Config.MFZID) need in-process tiles, not Procs: the daemon's config has no mfzid setting yet")
 	}
 	for _, c := range cfg.Coords() {
 		if id := cfg.MFZID(c); len(id) > dev.MaxMFZID {
@@ -39,7 +35,9 @@ func (cfg *Config) checkMFZID() error {
 	return nil
 }
 
-// setMFZID gives the in-process tile tt the identity of t, if it has one.
+// setMFZID gives the in-process tile tt the identity of t, if it has one,
+// before its daemon runs (which gives the same from its config), so that
+// its neighbours never see it compatible for a moment.
 func setMFZID(tt *tile.Tile, t *Tile) error {
 	if t.g.cfg.MFZID == nil || tt.UDP == nil {
 		return nil

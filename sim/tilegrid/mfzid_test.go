@@ -73,10 +73,20 @@ func TestGridMFZIDRegions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// t-2-0 takes A's physics.
-	r := g.Tile(Coord{2, 0}).running().(*inProcess)
-	if err := r.tile.UDP.SetMFZID([]byte("A")); err != nil {
+	// t-2-0 takes A's physics, as mfmt2 gives it: on mfm.sock.
+	if _, err := m2.Write([]byte("MFZID A")); err != nil {
 		t.Fatal(err)
+	}
+	buf := make([]byte, packet.MaxLen)
+	m2.SetReadDeadline(time.Now().Add(patience))
+	for {
+		n, err := m2.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer to MFZID A: %v", err)
+		}
+		if strings.HasPrefix(string(buf[:n]), "ok MFZID A") {
+			break
+		}
 	}
 	if err := g.WaitFor(patience, "all compatible", want(dev.LinkMFM, dev.LinkMFM, dev.LinkMFM)); err != nil {
 		t.Fatal(err)
@@ -92,11 +102,6 @@ func TestGridMFZIDRefused(t *testing.T) {
 	cfg.MFZID = func(Coord) string { return strings.Repeat("x", dev.MaxMFZID+1) }
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "at most 100") {
 		t.Fatalf("too long: %v", err)
-	}
-	cfg.MFZID = func(Coord) string { return "A" }
-	cfg.Procs = true
-	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "in-process") {
-		t.Fatalf("with Procs: %v", err)
 	}
 }
 
