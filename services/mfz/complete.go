@@ -48,7 +48,7 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 	f := p.f
 	p.mu.Unlock()
 
-	verr := verifyBody(ctx, io.NewSectionReader(f, p.bodyOff, p.m.BodyLen), p.m, nil)
+	verr := p.s.checkBody(ctx, io.NewSectionReader(f, p.bodyOff, p.m.BodyLen), p.m)
 
 	s := p.s
 	s.mu.Lock()
