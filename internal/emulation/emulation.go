@@ -68,6 +68,17 @@ func SkipSlow(t testing.TB, what string) {
 	}
 }
 
+// Rate returns rate, a number of packets a second with which a test
+// floods a tile that must keep up in real time, scaled to the machine: a
+// tenth of it under emulation, whose instructions run 10-30 times slower,
+// so the flood weighs on an emulated tile as the full one does natively.
+func Rate(rate int) int {
+	if _, ok := Emulator(); ok {
+		return max(rate/10, 1)
+	}
+	return rate
+}
+
 // SkipNoExec skips t under emulation when the kernel cannot start another
 // binary of this architecture: without a binfmt_misc entry for the
 // emulator, exec of an ARM program fails with "exec format error".

@@ -42,4 +42,14 @@ func TestThisProcess(t *testing.T) {
 	if runtime.GOARCH == "amd64" && ok {
 		t.Fatalf("an amd64 test reports emulation by %q", emu)
 	}
+	want := 10000
+	if ok {
+		want = 1000
+	}
+	if got := Rate(10000); got != want {
+		t.Fatalf("Rate(10000) = %d, want %d (emulated %v)", got, want, ok)
+	}
+	if got := Rate(1); got != 1 {
+		t.Fatalf("Rate(1) = %d: a flood must keep at least one packet a second", got)
+	}
 }
