@@ -4,7 +4,7 @@
 # package at a time, and prints the time each took and the total.
 #
 #   scripts/armtest.sh [PKG_PATTERN]              # make arm-test
-#   ARM_TESTFLAGS= scripts/armtest.sh             # the full suite, not -short
+#   ARM_TESTFLAGS=-short scripts/armtest.sh       # quicker
 #   QEMU_ARM=/opt/qemu/bin/qemu-arm scripts/armtest.sh
 #
 # One package at a time: two emulated test binaries on a 2-core machine
@@ -16,7 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 QEMU_ARM=${QEMU_ARM:-qemu-arm}
-ARM_TESTFLAGS=${ARM_TESTFLAGS--short}
+ARM_TESTFLAGS=${ARM_TESTFLAGS-}
 pattern=${1:-./...}
 
 if ! command -v "$QEMU_ARM" >/dev/null 2>&1; then
