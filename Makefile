@@ -6,7 +6,7 @@ PKGS    := ./...
 # A tile is a BeagleBone Green: ARM Cortex-A8, linux/arm with GOARM=7.
 ARM_ENV := GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0
 
-.PHONY: all build arm test vet race cross bench demo fuzz clean
+.PHONY: all build arm test vet race cross arm-test bench demo fuzz clean
 
 all: build
 
@@ -18,10 +18,11 @@ arm:
 	$(ARM_ENV) $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/itcd-linux-armv7 ./cmd/itcd
 
 # test is what CI runs: vet, the unit tests and fuzz seed corpora under the
-# race detector, and a check that the tile build still compiles. The tests
-# also build examples/mfm_client.c with the machine's C compiler (cc) and
-# run it against simulated tiles; without cc that test skips and says so.
-test: vet race cross
+# race detector, a check that the tile build still compiles, and the unit
+# tests built for the tile run under qemu-user. The tests also build
+# examples/mfm_client.c with the machine's C compiler (cc) and run it
+# against simulated tiles; without cc that test skips and says so.
+test: vet race cross arm-test
 
 vet:
 	$(GO) vet $(PKGS)
@@ -33,6 +34,17 @@ race:
 
 cross:
 	$(ARM_ENV) $(GO) build $(PKGS)
+
+# arm-test runs the unit tests built for the tile (linux/arm, GOARM=7) under
+# qemu-user (Debian's qemu-user package; .ci/run installs it), one package
+# at a time, and prints each package's time (scripts/armtest.sh): about
+# two minutes on 2 cores. Emulated instructions run 5-30 times slower:
+# tests that cannot work under emulation skip and say why, and floods are
+# scaled (internal/emulation). ARM_TESTFLAGS=-short for a quicker run.
+QEMU_ARM      ?= qemu-arm
+ARM_TESTFLAGS ?=
+arm-test:
+	GO=$(GO) QEMU_ARM=$(QEMU_ARM) ARM_TESTFLAGS="$(ARM_TESTFLAGS)" scripts/armtest.sh
 
 # bench runs every Go benchmark once; BENCHMARKS.md records the figures.
 bench:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -179,6 +180,7 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	emulation.SkipNoExec(t)
 	dir := t.TempDir()
 	ua, ub := udpSocket(t), udpSocket(t)
 	bArgs := []string{"--link", "WT=" + ua.addr}
@@ -285,6 +287,7 @@ func TestRunNoFalseDisconnectAtTwentyPercentLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes and runs for seconds")
 	}
+	emulation.SkipNoExec(t)
 	dir := t.TempDir()
 	sa, sb := udpSocket(t), udpSocket(t)
 	a := startItcd(t, filepath.Join(dir, "a"), sa, "--link", "NE="+sb.addr, "--loss", "0.2", "--seed", "7")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 )
@@ -215,6 +216,7 @@ func TestSimProcs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	emulation.SkipNoExec(t)
 	t.Setenv("ITCD_TEST_AS_MAIN", "1")
 	grid := filepath.Join(t.TempDir(), "g")
 	r := runSimJSON(t, "--grid", "2x2", "--procs", "--duration", "5s", "--json", "--dir", grid)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/internal/syncbuf"
 	"github.com/t2tiles/itcd/itc/packet"
 )
@@ -761,6 +762,7 @@ func TestUDPRate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 2s or more")
 	}
+	emulation.SkipSlow(t, "the pacing rate of a link")
 	const rate = 32000
 	a, b := udpPair(t, func(a, b *UDPConfig) { a.Profile.Rate = rate })
 	waitUp(t, a, b)

@@ -79,7 +79,7 @@ func (s *Store) adopt(ctx context.Context, p string) {
 		reject(err)
 		return
 	}
-	file, err := verifyFile(ctx, f, fi.Size(), s.trust, nil)
+	file, err := s.checkFile(ctx, f, fi.Size())
 	if err != nil && ctx.Err() != nil {
 		// Stopping: a large file must not hold the daemon up. Put it
 		// back, unjudged, for the next start to take in.

@@ -48,7 +48,7 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 	f := p.f
 	p.mu.Unlock()
 
-	verr := verifyBody(ctx, io.NewSectionReader(f, p.bodyOff, p.m.BodyLen), p.m, nil)
+	verr := p.s.checkBody(ctx, io.NewSectionReader(f, p.bodyOff, p.m.BodyLen), p.m)
 
 	s := p.s
 	s.mu.Lock()
@@ -60,9 +60,10 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 	}
 	if verr != nil {
 		// Every block matched its signed hash, so a payload that does not
-		// decompress to the signed one is the signer's fault and no fetch
+		// decompress to the signed one, or a body that asks for more
+		// memory than a tile allows, is the signer's fault and no fetch
 		// can mend it: refuse this manifest from now on.
-		contentFault := errors.Is(verr, ErrPayload) || errors.Is(verr, ErrMalformed)
+		contentFault := errors.Is(verr, ErrPayload) || errors.Is(verr, ErrMalformed) || errors.Is(verr, ErrTooLarge)
 		if contentFault {
 			s.bad[p.hash] = fmt.Errorf("%w (signed manifest %s refused)", verr, p.key)
 		}

@@ -23,7 +23,8 @@ var (
 	ErrMalformed = errors.New("malformed")
 	// ErrName: the file name in a manifest is not a safe name.
 	ErrName = errors.New("bad name")
-	// ErrTooLarge: a length exceeds a hard format limit.
+	// ErrTooLarge: a length, or the xz dictionary a body declares, exceeds
+	// a hard format limit.
 	ErrTooLarge = errors.New("too large")
 	// ErrSignature: the ed25519 signature over the manifest does not verify.
 	ErrSignature = errors.New("manifest signature invalid")

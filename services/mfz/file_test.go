@@ -113,7 +113,13 @@ func TestHostileBodies(t *testing.T) {
 		{"payload hash", func(m *Manifest) { m.PayloadLen = int64(len(payload)) }, body, ErrPayload},
 		{"not xz", func(m *Manifest) { m.PayloadLen = 10 }, bytes.Repeat([]byte{7}, 5000), ErrMalformed},
 		{"two streams", func(m *Manifest) { m.PayloadLen, m.PayloadHash = int64(len(payload)), sum(payload) }, append(append([]byte(nil), body...), body...), ErrMalformed},
-		{"huge dictionary", func(m *Manifest) { m.PayloadLen, m.PayloadHash = 4, sum([]byte("abcd")) }, xzBytes(t, []byte("abcd"), 1<<30), ErrTooLarge},
+		// Made by hand: an encoder with a 1 GiB dictionary cannot even be
+		// made on a 32-bit tile.
+		{"huge dictionary", func(m *Manifest) { m.PayloadLen, m.PayloadHash = 4, sum([]byte("abcd")) }, rawXZ([]byte("abcd"), dictByte(30)), ErrTooLarge},
+		{"largest dictionary, 4 GiB", func(m *Manifest) { m.PayloadLen, m.PayloadHash = 4, sum([]byte("abcd")) }, rawXZ([]byte("abcd"), 40), ErrTooLarge},
+		{"dictionary one step past the limit", func(m *Manifest) { m.PayloadLen, m.PayloadHash = 4, sum([]byte("abcd")) }, rawXZ([]byte("abcd"), dictByte(23)+1), ErrTooLarge},
+		{"dictionary at the limit", func(m *Manifest) { m.PayloadLen, m.PayloadHash = int64(len(payload)), sum(payload) }, rawXZ(payload, dictByte(23)), nil},
+		{"dictionary property invalid", func(m *Manifest) { m.PayloadLen, m.PayloadHash = 4, sum([]byte("abcd")) }, rawXZ([]byte("abcd"), 41), ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := base

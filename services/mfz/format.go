@@ -43,8 +43,11 @@ const (
 	// MaxSignedManifestLen bounds a signed manifest (manifest+signature).
 	MaxSignedManifestLen = MaxManifestLen + SignatureLen
 	// MaxDictCap is the largest xz dictionary a body may declare; it bounds
-	// the decompressor's memory.
-	MaxDictCap = 64 << 20
+	// the decompressor's memory (MaxCheckMemory). It is what Pack writes at
+	// most, xz's default: a tile has 512 MB for everything it runs, and a
+	// larger dictionary would make each check of a file cost a tile that
+	// much more for a slightly smaller file.
+	MaxDictCap = 8 << 20
 )
 
 // Magic starts every MFZ file. Like PNG's, it catches text-mode transfers.

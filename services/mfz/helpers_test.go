@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
+	"hash/crc32"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -108,3 +110,49 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// rawXZ builds an xz stream by hand around payload, stored in LZMA2
+// uncompressed chunks, whose block header declares the dictionary size
+// dictByte stands for (lzma.DecodeDictCap). No encoder runs, so a test can
+// declare any dictionary without allocating it.
+func rawXZ(payload []byte, dictByte byte) []byte {
+	le32 := func(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
+	flags := []byte{0, 1} // check type 1: CRC32
+	out := append([]byte("\xfd7zXZ\x00"), flags...)
+	out = le32(out, crc32.ChecksumIEEE(flags))
+	// Block header: size, flags (one filter, no sizes), LZMA2 with its
+	// dictionary byte, padding, CRC32.
+	bh := []byte{2, 0, 0x21, 1, dictByte, 0, 0, 0}
+	bh = le32(bh, crc32.ChecksumIEEE(bh))
+	out = append(out, bh...)
+	start := len(out)
+	for i := 0; i < len(payload); i += 64 << 10 {
+		chunk := payload[i:min(len(payload), i+64<<10)]
+		ctl := byte(2) // uncompressed, no dictionary reset
+		if i == 0 {
+			ctl = 1 // uncompressed, dictionary reset
+		}
+		out = append(out, ctl, byte((len(chunk)-1)>>8), byte(len(chunk)-1))
+		out = append(out, chunk...)
+	}
+	out = append(out, 0) // end of LZMA2 data
+	unpadded := len(bh) + len(out) - start + 4
+	for len(out)%4 != 0 {
+		out = append(out, 0)
+	}
+	out = le32(out, crc32.ChecksumIEEE(payload))
+	idx := binary.AppendUvarint([]byte{0, 1}, uint64(unpadded))
+	idx = binary.AppendUvarint(idx, uint64(len(payload)))
+	for len(idx)%4 != 0 {
+		idx = append(idx, 0)
+	}
+	idx = le32(idx, crc32.ChecksumIEEE(idx))
+	out = append(out, idx...)
+	foot := le32(nil, uint32(len(idx)/4-1))
+	foot = append(foot, flags...)
+	out = le32(out, crc32.ChecksumIEEE(foot))
+	return append(append(out, foot...), 'Y', 'Z')
+}
+
+// dictByte returns the LZMA2 dictionary property byte for 2^k bytes.
+func dictByte(k int) byte { return byte(2 * (k - 12)) }

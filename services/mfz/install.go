@@ -99,7 +99,7 @@ func (s *Store) installTemp(ctx context.Context, tmp *os.File) (*Entry, error) {
 	if err != nil {
 		return fail(err)
 	}
-	file, err := verifyFile(ctx, tmp, fi.Size(), s.trust, nil)
+	file, err := s.checkFile(ctx, tmp, fi.Size())
 	if err != nil {
 		return fail(err)
 	}

@@ -45,7 +45,7 @@ func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 
-	dict := 8 << 20
+	dict := MaxDictCap
 	if opt.SizeHint > 0 && opt.SizeHint < int64(dict) {
 		dict = int(max(opt.SizeHint, lzma.MinDictCap))
 	}

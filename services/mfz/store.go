@@ -88,6 +88,8 @@ type Store struct {
 	// installSlots bounds how many copy and verify at once.
 	installing   map[Hash]bool
 	installSlots chan struct{}
+	// checkSlots bounds the whole-file checks at once (checks.go).
+	checkSlots chan struct{}
 }
 
 // maxInstalls bounds the pushes that copy and verify at once: each takes a
@@ -130,6 +132,7 @@ func Open(cfg StoreConfig) (*Store, error) {
 		subs:         map[chan Event]struct{}{},
 		installing:   map[Hash]bool{},
 		installSlots: make(chan struct{}, maxInstalls),
+		checkSlots:   make(chan struct{}, maxChecks),
 		fault:        cfg.WriteFault,
 	}
 	if s.trustDir == "" {

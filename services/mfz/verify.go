@@ -112,7 +112,8 @@ type blockReader struct {
 	r   io.ReaderAt
 	m   *Manifest
 	i   int    // next block
-	buf []byte // verified bytes not yet returned
+	blk []byte // one block's room, allocated once
+	buf []byte // verified bytes of blk not yet returned
 	err error  // first verification or I/O error
 }
 
@@ -128,11 +129,10 @@ func (b *blockReader) Read(p []byte) (int, error) {
 			b.err = err
 			return 0, err
 		}
-		n := b.m.BlockLen(b.i)
-		if cap(b.buf) < n {
-			b.buf = make([]byte, b.m.BlockSize)
+		if b.blk == nil {
+			b.blk = make([]byte, b.m.BlockLen(0)) // the first block is the largest
 		}
-		b.buf = b.buf[:n]
+		b.buf = b.blk[:b.m.BlockLen(b.i)]
 		if _, err := b.r.ReadAt(b.buf, b.m.BlockOffset(b.i)); err != nil {
 			if err == io.EOF {
 				err = fmt.Errorf("%w: body ends inside block %d", ErrTruncated, b.i)

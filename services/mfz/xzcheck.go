@@ -35,45 +35,54 @@ func readVerified(body io.ReaderAt, m *Manifest, off, n int64) ([]byte, error) {
 	return buf[off-start : off-start+n], nil
 }
 
+// The xz container's fixed sizes: stream header and footer, the largest
+// index of one block (indicator, count, two 9-byte sizes, padding, CRC32),
+// and the largest block header.
+const (
+	streamHeaderLen   = 12
+	streamFooterLen   = 12
+	maxIndexLen       = 64
+	maxBlockHeaderLen = 1024
+)
+
 // checkXZ checks, from verified bytes only, that the body is a single xz
 // stream with at most one block, whose uncompressed size is the signed
 // payload length and whose LZMA2 dictionary is at most MaxDictCap. It
 // returns the dictionary size. This bounds the decompressor's memory before
-// it allocates anything.
+// it allocates anything. It reads the blocks holding the stream's head and
+// tail once each: at most three blocks in all.
 func checkXZ(body io.ReaderAt, m *Manifest) (int, error) {
 	bad := func(format string, a ...any) (int, error) {
 		return 0, fmt.Errorf("%w: xz body: %s", ErrMalformed, fmt.Sprintf(format, a...))
 	}
-	const streamHeaderLen, footerLen = 12, 12
-	if m.BodyLen < streamHeaderLen+footerLen+8 {
+	if m.BodyLen < streamHeaderLen+streamFooterLen+8 {
 		return bad("%d bytes is too short for an xz stream", m.BodyLen)
 	}
-	hdr, err := readVerified(body, m, 0, streamHeaderLen)
+	head, err := readVerified(body, m, 0, min(m.BodyLen, streamHeaderLen+maxBlockHeaderLen))
 	if err != nil {
 		return 0, err
 	}
-	if string(hdr[:6]) != "\xfd7zXZ\x00" {
+	tailLen := min(m.BodyLen, streamFooterLen+maxIndexLen)
+	tail, err := readVerified(body, m, m.BodyLen-tailLen, tailLen)
+	if err != nil {
+		return 0, err
+	}
+	if string(head[:6]) != "\xfd7zXZ\x00" {
 		return bad("no xz stream magic")
 	}
-	foot, err := readVerified(body, m, m.BodyLen-footerLen, footerLen)
-	if err != nil {
-		return 0, err
-	}
+	foot := tail[tailLen-streamFooterLen:]
 	if string(foot[10:]) != "YZ" {
 		return bad("no xz stream footer at the end of the body")
 	}
 	indexLen := (int64(binary.LittleEndian.Uint32(foot[4:8])) + 1) * 4
-	if indexLen > 64 {
+	if indexLen > maxIndexLen {
 		return bad("index of %d bytes: more than one block", indexLen)
 	}
-	indexOff := m.BodyLen - footerLen - indexLen
+	indexOff := m.BodyLen - streamFooterLen - indexLen
 	if indexOff < streamHeaderLen {
 		return bad("index size %d overlaps the stream header", indexLen)
 	}
-	idx, err := readVerified(body, m, indexOff, indexLen)
-	if err != nil {
-		return 0, err
-	}
+	idx := tail[tailLen-streamFooterLen-indexLen : tailLen-streamFooterLen]
 	if idx[0] != 0 {
 		return bad("index indicator missing")
 	}
@@ -100,18 +109,12 @@ func checkXZ(body io.ReaderAt, m *Manifest) (int, error) {
 		return bad("block size in the index does not match its position")
 	}
 	// The one block header: size byte, flags, optional sizes, one filter.
-	first, err := readVerified(body, m, streamHeaderLen, 1)
-	if err != nil {
-		return 0, err
-	}
-	hlen := (int64(first[0]) + 1) * 4
-	if first[0] == 0 || streamHeaderLen+hlen > indexOff {
+	// It ends before the index, so inside head.
+	hlen := (int64(head[streamHeaderLen]) + 1) * 4
+	if head[streamHeaderLen] == 0 || streamHeaderLen+hlen > indexOff {
 		return bad("block header size %d invalid", hlen)
 	}
-	bh, err := readVerified(body, m, streamHeaderLen, hlen)
-	if err != nil {
-		return 0, err
-	}
+	bh := head[streamHeaderLen : streamHeaderLen+hlen]
 	flags := bh[1]
 	if flags&0x3c != 0 || flags&3 != 0 {
 		return bad("block flags %#02x: want one filter, no reserved bits", flags)
@@ -141,7 +144,7 @@ func checkXZ(body io.ReaderAt, m *Manifest) (int, error) {
 		return bad("%v", err)
 	}
 	if dc > MaxDictCap {
-		return 0, fmt.Errorf("%w: xz dictionary of %d bytes exceeds limit %d", ErrTooLarge, dc, MaxDictCap)
+		return 0, fmt.Errorf("%w: xz dictionary of %d bytes exceeds the %d a tile allows (the signer must repack the file with itcd pack)", ErrTooLarge, dc, MaxDictCap)
 	}
 	return int(dc), nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/mfz/dist"
@@ -208,7 +209,7 @@ func barrage(t *testing.T, ctx context.Context, x *hostile.Neighbour, seed uint6
 			return
 		}
 	}
-	if _, err := x.Flood(ctx, hostile.Flood{Gen: hostile.AbsurdDist(), Count: 5000, Rate: 5000, Seed: seed}); err != nil && ctx.Err() == nil {
+	if _, err := x.Flood(ctx, hostile.Flood{Gen: hostile.AbsurdDist(), Count: 5000, Rate: emulation.Rate(5000), Seed: seed}); err != nil && ctx.Err() == nil {
 		t.Errorf("barrage flood: %v", err)
 	}
 }

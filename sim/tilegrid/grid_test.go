@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -352,6 +353,7 @@ func TestGrid10x10(t *testing.T) {
 	if raceEnabled {
 		t.Skip("100 tiles under the race detector overload a 2-core machine; BenchmarkGrid10x10 measures it")
 	}
+	emulation.SkipSlow(t, "keeping 100 tiles' links live in one process with the daemon's real timings")
 	cfg := DefaultConfig(10, 10)
 	cfg.Dir = t.TempDir()
 	g := newGrid(t, cfg)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 )
@@ -34,6 +35,7 @@ func TestProcs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds itcd and starts processes")
 	}
+	emulation.SkipNoExec(t)
 	cfg := testConfig(t, 3, 2)
 	cfg.Procs = true
 	cfg.Itcd = buildItcd(t)
