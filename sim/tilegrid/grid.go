@@ -35,6 +35,12 @@ type Grid struct {
 
 	evMu   sync.Mutex
 	events []Event
+
+	// polling holds a token while a process tile's status is read: one
+	// at a time, so a hundred pollers on a busy machine slow down
+	// together instead of loading the tiles they watch (a poller whose
+	// turn is late skips ticks).
+	polling chan struct{}
 }
 
 // New builds the grid, binds every tile's UDP port, then starts every tile
@@ -53,7 +59,7 @@ func New(cfg Config) (*Grid, error) {
 	if err := cfg.checkMFZID(); err != nil {
 		return nil, err
 	}
-	g := &Grid{cfg: cfg, dir: cfg.Dir}
+	g := &Grid{cfg: cfg, dir: cfg.Dir, polling: make(chan struct{}, 1)}
 	if g.dir == "" {
 		d, err := os.MkdirTemp("", "itcd-sim-")
 		if err != nil {

@@ -102,7 +102,7 @@ func startProcess(t *Tile, itcd string) (instance, error) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		p.poll(g.ctx, func(e p2p.Event, at time.Time) { g.addEvent(Event{At: at, Tile: t.Coord, Event: e}) })
+		p.poll(g.ctx, g.polling, func(e p2p.Event, at time.Time) { g.addEvent(Event{At: at, Tile: t.Coord, Event: e}) })
 	}()
 	return p, nil
 }
@@ -260,8 +260,10 @@ func procStatus(runDir string) (control.Status, error) {
 
 // poll reads the process's status four times a second until it ends or
 // ctx (the grid's) is done, and hands emit the Tile Events the changes
-// show. The run's own goroutine runs it, counted in the grid's WaitGroup.
-func (p *process) poll(ctx context.Context, emit func(p2p.Event, time.Time)) {
+// show; it reads only while it holds a token of turns, which the grid's
+// pollers share. The run's own goroutine runs it, counted in the grid's
+// WaitGroup.
+func (p *process) poll(ctx context.Context, turns chan struct{}, emit func(p2p.Event, time.Time)) {
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	for {
@@ -272,7 +274,15 @@ func (p *process) poll(ctx context.Context, emit func(p2p.Event, time.Time)) {
 			return
 		case <-tick.C:
 		}
+		select {
+		case turns <- struct{}{}:
+		case <-ctx.Done():
+			return
+		case <-p.done:
+			return
+		}
 		st, err := procStatus(p.runDir)
+		<-turns
 		if err != nil {
 			continue
 		}
