@@ -374,3 +374,31 @@ func TestOpenKernelFIFOs(t *testing.T) {
 		t.Fatalf("ReadPacket: % x, %v", buf[:n], err)
 	}
 }
+
+// The backend's paths a packet takes allocate nothing: a write to the
+// device and a read of a waiting packet.
+func TestKernelPacketPathsAllocateNothing(t *testing.T) {
+	s := newStandIn(t)
+	writeStatus(t, s.statusPath, "00000100") // ET (dir8 2) up
+	waitFor(t, "ET up", func() bool { return s.k.Status().Up(packet.ET) })
+	p := service(t, packet.ET, "allocation-free")
+	buf := make([]byte, packet.MaxLen)
+	far := make([]byte, packet.MaxLen)
+	allocs := testing.AllocsPerRun(200, func() {
+		if err := s.k.WritePacket(p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Read(s.far, far); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Write(s.far, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.k.ReadPacket(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a packet written and one read allocate %v times", allocs)
+	}
+}
