@@ -180,11 +180,11 @@ func readComm(id int) string {
 // MFZIDWriter reads the mfzid file and names the thread that last wrote
 // it, and its process.
 func MFZIDWriter(mfzidPath string) (Proc, bool) {
-	b, err := os.ReadFile(mfzidPath)
+	text, err := ReadSysFile(mfzidPath)
 	if err != nil {
 		return Proc{}, false
 	}
-	tid, ok := parseMFZIDWriter(string(b))
+	tid, ok := parseMFZIDWriter(text)
 	if !ok {
 		return Proc{}, false
 	}

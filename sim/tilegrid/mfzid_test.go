@@ -2,6 +2,7 @@ package tilegrid
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -60,6 +61,7 @@ func TestGridMFZIDRegions(t *testing.T) {
 	m0, m1, m2 := dialMFM(t, g, Coord{0, 0}), dialMFM(t, g, Coord{1, 0}), dialMFM(t, g, Coord{2, 0})
 	// t-1-0 sends to B first, then to A: once A has its packet, B's
 	// was sent before it.
+	waitDaemonMFM(t, g, Coord{1, 0}, packet.WT, true)
 	sendMFM(t, m1, packet.ET, "to-B")
 	sendMFM(t, m1, packet.WT, "to-A")
 	if p := readMFM(t, m0, patience); p == nil || string(p.Payload) != "to-A" {
@@ -91,6 +93,10 @@ func TestGridMFZIDRegions(t *testing.T) {
 	if err := g.WaitFor(patience, "all compatible", want(dev.LinkMFM, dev.LinkMFM, dev.LinkMFM)); err != nil {
 		t.Fatal(err)
 	}
+	// The devices agree; t-1-0's daemon sends MFM on ET once it has also
+	// heard t-2-0's hello with the new identity (an emulated tile takes
+	// a while): until then it holds packets back and counts them.
+	waitDaemonMFM(t, g, Coord{1, 0}, packet.ET, true)
 	sendMFM(t, m1, packet.ET, "now")
 	if p := readMFM(t, m2, patience); p == nil || string(p.Payload) != "now" {
 		t.Fatalf("t-2-0 read %+v", p)
@@ -151,5 +157,26 @@ func readMFM(t *testing.T, c *net.UnixConn, wait time.Duration) *packet.Packet {
 			p.Payload = append([]byte(nil), p.Payload...)
 			return &p
 		}
+	}
+}
+
+// waitDaemonMFM waits until tile c's daemon counts its link d MFM-compatible
+// (or not): it sends MFM packets on d only then.
+func waitDaemonMFM(t *testing.T, g *Grid, c Coord, d packet.Dir, want bool) {
+	t.Helper()
+	err := g.WaitFor(patience, fmt.Sprintf("%s's daemon: %v MFM-compatible %v", c.Name(), d, want), func() bool {
+		st, err := g.Status(c)
+		if err != nil {
+			return false
+		}
+		for _, l := range st.Links {
+			if l.Dir == d {
+				return l.MFMCompatible == want
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
