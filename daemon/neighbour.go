@@ -135,9 +135,11 @@ func (ns *neighbours) liveElsewhereLocked(tile p2p.TileID, d packet.Dir) bool {
 func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
 	now := time.Now()
 	h, ok := ParseHello(payload)
-	own := dm.ownDigest()
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
+	// Read under the lock: setMFZID changes it under the same lock, so a
+	// step never judges by an identity older than the last change.
+	own := dm.ownDigest()
 	in := input{kind: inBadHello}
 	if ok {
 		in = input{kind: inHello, hello: h, elsewhere: ns.liveElsewhereLocked(h.Tile, d), clock: ns.clock(now), own: own}
@@ -216,9 +218,9 @@ func (dm *Daemon) followLinks() {
 	st := dm.dev.Status()
 	ns := &dm.nbr
 	now := time.Now()
-	own := dm.ownDigest()
 	var hi []packet.Dir
 	ns.mu.Lock()
+	own := dm.ownDigest() // under the lock, as in heard
 	for _, d := range packet.Links {
 		n := &ns.n[d]
 		if !st.Up(d) {
