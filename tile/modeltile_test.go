@@ -99,19 +99,7 @@ func startTile(t *testing.T, mt *itcmodel.Tile, cfg tile.Config) *modelTile {
 // no itcd runs on them yet.
 func modelTiles(t *testing.T) (*itcmodel.Model, *itcmodel.Tile, *itcmodel.Tile) {
 	t.Helper()
-	m := itcmodel.ForTest(t, itcmodel.Config{})
-	ma, err := m.Tile("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb, err := m.Tile("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Link(ma, packet.ET, mb); err != nil {
-		t.Fatal(err)
-	}
-	return m, ma, mb
+	return itcmodel.PairForTest(t, itcmodel.Config{})
 }
 
 // modelPair is modelTiles with a tile running on each, both with physics

@@ -23,18 +23,7 @@ import (
 // doctorTiles mounts a model with tiles a and b, a's ET joined to b's WT.
 func doctorTiles(t *testing.T) (*itcmodel.Tile, *itcmodel.Tile) {
 	t.Helper()
-	m := itcmodel.ForTest(t, itcmodel.Config{})
-	a, err := m.Tile("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.Tile("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Link(a, packet.ET, b); err != nil {
-		t.Fatal(err)
-	}
+	_, a, b := itcmodel.PairForTest(t, itcmodel.Config{})
 	return a, b
 }
 

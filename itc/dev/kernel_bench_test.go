@@ -22,18 +22,7 @@ import (
 // Kernel on each, MFM devices owned, both with the same identity.
 func benchModel(b *testing.B) (ka, kb *Kernel, ta *itcmodel.Tile) {
 	b.Helper()
-	m := itcmodel.ForTest(b, itcmodel.Config{})
-	ta, err := m.Tile("a")
-	if err != nil {
-		b.Fatal(err)
-	}
-	tb, err := m.Tile("b")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := m.Link(ta, packet.ET, tb); err != nil {
-		b.Fatal(err)
-	}
+	_, ta, tb := itcmodel.PairForTest(b, itcmodel.Config{})
 	open := func(t *itcmodel.Tile) *Kernel {
 		k, err := OpenKernel(KernelConfig{
 			Path: t.DevPath("bulk"), FlashPath: t.DevPath("flash"),

@@ -31,19 +31,7 @@ import (
 // modelPair mounts a model with tiles a and b, a's ET joined to b's WT.
 func modelPair(t *testing.T) (*itcmodel.Model, *itcmodel.Tile, *itcmodel.Tile) {
 	t.Helper()
-	m := itcmodel.ForTest(t, itcmodel.Config{})
-	a, err := m.Tile("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.Tile("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Link(a, packet.ET, b); err != nil {
-		t.Fatal(err)
-	}
-	return m, a, b
+	return itcmodel.PairForTest(t, itcmodel.Config{})
 }
 
 func modelConfig(tile *itcmodel.Tile, mfm bool, log *syncbuf.Buffer) KernelConfig {

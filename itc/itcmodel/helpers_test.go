@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/t2tiles/itcd/itc/itcmodel"
-	"github.com/t2tiles/itcd/itc/packet"
 )
 
 // deadline bounds every wait for the model to reach a state.
@@ -22,19 +21,7 @@ const deadline = 15 * time.Second
 // pair mounts a model with two tiles, a's ET joined to b's WT.
 func pair(t *testing.T, cfg itcmodel.Config) (*itcmodel.Model, *itcmodel.Tile, *itcmodel.Tile) {
 	t.Helper()
-	m := itcmodel.ForTest(t, cfg)
-	a, err := m.Tile("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.Tile("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Link(a, packet.ET, b); err != nil {
-		t.Fatal(err)
-	}
-	return m, a, b
+	return itcmodel.PairForTest(t, cfg)
 }
 
 // open opens path with flags and closes it when the test ends (before

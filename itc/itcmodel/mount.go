@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/t2tiles/itcd/itc/packet"
 	"golang.org/x/sys/unix"
 )
 
@@ -170,4 +171,21 @@ func ForTest(tb TB, cfg Config) *Model {
 		}
 	})
 	return m
+}
+
+// PairForTest is ForTest with two tiles, a and b, a's ET joined to b's WT:
+// what most tests of one link need.
+func PairForTest(tb TB, cfg Config) (m *Model, a, b *Tile) {
+	tb.Helper()
+	m = ForTest(tb, cfg)
+	var err error
+	if a, err = m.Tile("a"); err == nil {
+		if b, err = m.Tile("b"); err == nil {
+			err = m.Link(a, packet.ET, b)
+		}
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m, a, b
 }
