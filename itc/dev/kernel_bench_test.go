@@ -7,8 +7,6 @@ package dev
 
 import (
 	"errors"
-	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,55 +43,12 @@ func benchModel(b *testing.B) (ka, kb *Kernel, ta *itcmodel.Tile) {
 // backend to another through the model of the itc_pkt module: every
 // packet is a write(2) on a's bulk device and a read(2) on b's flash
 // device, each a FUSE request served by the model in this process. One op
-// is one packet written; the writer keeps at most benchWindow in flight,
-// as in BenchmarkUDPPacketsPerSecond.
+// is one packet written (benchPacketFlow, as for the UDP device).
 func BenchmarkKernelModelPackets(b *testing.B) {
 	for _, size := range []int{16, 255} {
 		b.Run(sizeName(size), func(b *testing.B) {
 			ka, kb, _ := benchModel(b)
-			p, err := packet.AppendService(nil, packet.ET, packet.ServiceCounter, make([]byte, size-packet.ServiceHeaderLen))
-			if err != nil {
-				b.Fatal(err)
-			}
-			var got atomic.Int64
-			window := make(chan struct{}, benchWindow)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				buf := make([]byte, packet.MaxLen)
-				for {
-					if _, err := kb.ReadPacket(buf); err != nil {
-						return
-					}
-					got.Add(1)
-					<-window
-				}
-			}()
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				window <- struct{}{}
-				for {
-					err := ka.WritePacket(p)
-					if err == nil {
-						break
-					}
-					if !errors.Is(err, ErrWouldBlock) {
-						b.Fatal(err)
-					}
-					runtime.Gosched()
-				}
-			}
-			for got.Load() < int64(b.N) && time.Since(start) < time.Minute {
-				time.Sleep(time.Millisecond)
-			}
-			elapsed := time.Since(start)
-			b.StopTimer()
-			b.ReportMetric(float64(got.Load())/elapsed.Seconds(), "pkts/s")
-			kb.Close()
-			<-done
+			benchPacketFlow(b, size, ka, kb)
 		})
 	}
 }

@@ -23,58 +23,65 @@ func BenchmarkUDPPacketsPerSecond(b *testing.B) {
 		b.Run(sizeName(size), func(b *testing.B) {
 			a, c := udpPair(b, func(a, c *UDPConfig) { a.Logger, c.Logger = quietLog, quietLog })
 			waitUp(b, a, c)
-			p, err := packet.AppendService(nil, packet.ET, packet.ServiceCounter, make([]byte, size-packet.ServiceHeaderLen))
-			if err != nil {
-				b.Fatal(err)
-			}
-			var got atomic.Int64
-			window := make(chan struct{}, benchWindow) // a token per packet in flight
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				buf := make([]byte, packet.MaxLen)
-				for {
-					if _, err := c.ReadPacket(buf); err != nil {
-						return
-					}
-					got.Add(1)
-					<-window
-				}
-			}()
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				window <- struct{}{}
-				for {
-					err := a.WritePacket(p)
-					if err == nil {
-						break
-					}
-					if !errors.Is(err, ErrWouldBlock) {
-						b.Fatal(err)
-					}
-					runtime.Gosched()
-				}
-			}
-			// Wait until the last packets have arrived or stopped arriving.
-			last, lastChange := got.Load(), time.Now()
-			for got.Load() < int64(b.N) && time.Since(lastChange) < 100*time.Millisecond {
-				time.Sleep(time.Millisecond)
-				if n := got.Load(); n != last {
-					last, lastChange = n, time.Now()
-				}
-			}
-			el := time.Since(start)
-			b.StopTimer()
-			n := got.Load()
-			b.ReportMetric(float64(n)/el.Seconds(), "pkts/s")
-			b.ReportMetric(100*float64(int64(b.N)-n)/float64(b.N), "lost%")
-			c.Close()
-			<-done
+			benchPacketFlow(b, size, a, c)
 		})
 	}
+}
+
+// benchPacketFlow writes b.N packets of size bytes on link ET of from,
+// keeping at most benchWindow written and not yet read on to, and reports
+// the packets per second read and the share lost. It closes to.
+func benchPacketFlow(b *testing.B, size int, from, to Device) {
+	p, err := packet.AppendService(nil, packet.ET, packet.ServiceCounter, make([]byte, size-packet.ServiceHeaderLen))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var got atomic.Int64
+	window := make(chan struct{}, benchWindow) // a token per packet in flight
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, packet.MaxLen)
+		for {
+			if _, err := to.ReadPacket(buf); err != nil {
+				return
+			}
+			got.Add(1)
+			<-window
+		}
+	}()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		window <- struct{}{}
+		for {
+			err := from.WritePacket(p)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrWouldBlock) {
+				b.Fatal(err)
+			}
+			runtime.Gosched()
+		}
+	}
+	// Wait until the last packets have arrived or stopped arriving.
+	last, lastChange := got.Load(), time.Now()
+	for got.Load() < int64(b.N) && time.Since(lastChange) < 100*time.Millisecond {
+		time.Sleep(time.Millisecond)
+		if n := got.Load(); n != last {
+			last, lastChange = n, time.Now()
+		}
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	n := got.Load()
+	b.ReportMetric(float64(n)/el.Seconds(), "pkts/s")
+	b.ReportMetric(100*float64(int64(b.N)-n)/float64(b.N), "lost%")
+	to.Close()
+	<-done
 }
 
 // benchWindow bounds the packets in flight: 48 packets of 255 bytes are
