@@ -40,7 +40,18 @@ func startCounterDaemon(t *testing.T, d dev.Device, value string) daemon.Config 
 	if err != nil {
 		t.Fatal(err)
 	}
-	dm, err := daemon.New(cfg, daemon.Options{Device: d, Services: []p2p.Service{svc}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	runTestDaemon(t, cfg, daemon.Options{Device: d, Services: []p2p.Service{svc}})
+	return cfg
+}
+
+// runTestDaemon runs a daemon (quiet unless opt names a logger) until the
+// test ends and returns once it is ready.
+func runTestDaemon(t *testing.T, cfg daemon.Config, opt daemon.Options) *daemon.Daemon {
+	t.Helper()
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	dm, err := daemon.New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +71,9 @@ func startCounterDaemon(t *testing.T, d dev.Device, value string) daemon.Config 
 	case err := <-done:
 		t.Fatalf("daemon stopped: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("daemon not ready")
+		t.Fatal("daemon not ready within 10s")
 	}
-	return cfg
+	return dm
 }
 
 func TestCounterCommand(t *testing.T) {

@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +21,8 @@ import (
 	"github.com/t2tiles/itcd/p2p"
 )
 
-// startTile runs a daemon on dv until the test ends.
+// startPipeTile runs a daemon with physics identity mfzid on dv until the
+// test ends.
 func startPipeTile(t *testing.T, mfzid string, dv dev.Device) daemon.Config {
 	t.Helper()
 	dir := t.TempDir()
@@ -32,28 +31,7 @@ func startPipeTile(t *testing.T, mfzid string, dv dev.Device) daemon.Config {
 	cfg.HelloInterval = conf.Duration(50 * time.Millisecond)
 	cfg.DeadAfter = conf.Duration(1500 * time.Millisecond)
 	cfg.MFZID = mfzid
-	d, err := daemon.New(cfg, daemon.Options{Device: dv, DeviceName: "pipe", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("daemon did not stop within 10s")
-		}
-	})
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		t.Fatalf("daemon stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("daemon not ready within 10s")
-	}
+	runTestDaemon(t, cfg, daemon.Options{Device: dv, DeviceName: "pipe"})
 	return cfg
 }
 
