@@ -22,7 +22,14 @@ type mfmChannel struct {
 	client  *packetClient
 	pid     int           // the client's process
 	refused atomic.Uint64 // malformed or non-MFM packets written by the client
+	// lastChange (under mu) is when an mfm.sock client last changed the
+	// physics identity.
+	lastChange time.Time
 }
+
+// mfzidChangeGap bounds how often mfm.sock may change the physics
+// identity: each change restarts every link's handshake.
+const mfzidChangeGap = time.Second
 
 // packetClient is a connection that receives whole packets through a
 // bounded queue, so the reader never waits on it.
@@ -154,7 +161,9 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 			return
 		}
 		if bytes.HasPrefix(buf[:n], []byte(MFZIDTag[:len(MFZIDTag)-1])) {
-			d.mfzidMessage(pc, pid, buf[:n], err != nil)
+			if !d.mfzidMessage(ctx, pc, pid, buf[:n], err != nil) {
+				return
+			}
 			continue
 		}
 		var p packet.Packet
@@ -189,11 +198,34 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 // "error: REASON", before any TEP the change causes; the connection stays
 // up either way. The identity stays when the client leaves
 // (notes/protocol.md says why).
-func (d *Daemon) mfzidMessage(pc *packetClient, pid int, msg []byte, truncated bool) {
+//
+// A change of identity restarts every link's handshake and, on a tile,
+// makes the MFM devices stale: changes follow each other no sooner than
+// mfzidChangeGap, the client's later messages waiting meanwhile (its
+// socket fills, as for a client that writes too fast). It returns false
+// if ctx ended while waiting.
+func (d *Daemon) mfzidMessage(ctx context.Context, pc *packetClient, pid int, msg []byte, truncated bool) bool {
 	var id []byte
 	err := fmt.Errorf("%w: longer than %d bytes", ErrMFZIDMessage, MaxMFZIDMessage)
 	if !truncated {
 		id, err = ParseMFZIDMessage(msg)
+	}
+	if err == nil && d.phys.changes(id) {
+		d.mfm.mu.Lock()
+		wait := time.Until(d.mfm.lastChange.Add(mfzidChangeGap))
+		d.mfm.mu.Unlock()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			}
+		}
+		d.mfm.mu.Lock()
+		d.mfm.lastChange = time.Now()
+		d.mfm.mu.Unlock()
 	}
 	refuse := func(err error) {
 		d.mfm.refused.Add(1)
@@ -202,7 +234,7 @@ func (d *Daemon) mfzidMessage(pc *packetClient, pid int, msg []byte, truncated b
 	}
 	if err != nil {
 		refuse(err)
-		return
+		return true
 	}
 	d.setMFZID(id, "mfm.sock", func(err error) {
 		if err != nil {
@@ -212,4 +244,5 @@ func (d *Daemon) mfzidMessage(pc *packetClient, pid int, msg []byte, truncated b
 		d.log.Info("mfm.sock: physics identity set", "pid", pid, "mfzid", string(id))
 		pc.send(append([]byte("ok "), AppendMFZIDMessage(nil, id)...))
 	})
+	return true
 }

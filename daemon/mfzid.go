@@ -165,3 +165,10 @@ func (d *Daemon) ownDigest() mfzDigest {
 	defer d.phys.mu.Unlock()
 	return d.phys.digest
 }
+
+// changes reports whether id differs from the identity last given.
+func (p *physics) changes(id []byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.id != string(id)
+}

@@ -212,3 +212,39 @@ func TestMFZIDSameAgainNotRewritten(t *testing.T) {
 		t.Fatalf("identity %q from %q", st.MFZID, st.MFZIDFrom)
 	}
 }
+
+// Each change of identity restarts every link's handshake, so a client
+// that sends changes back to back has them made one a mfzidChangeGap
+// apart, none lost, its later messages waiting in its socket.
+func TestMFZIDChangesSpacedOut(t *testing.T) {
+	a, b := dev.Pipe(packet.SE, 64)
+	defer b.Close()
+	cfg := testConfig(t)
+	cd := &countingDevice{PipeDevice: a}
+	startDaemon(t, cfg, cd)
+	c := dialPacket(t, filepath.Join(cfg.RunDir, control.MFMSocket))
+	before := cd.sets.Load()
+	ids := []string{"x1", "x2", "x3"}
+	for _, id := range ids {
+		if _, err := c.Write(AppendMFZIDMessage(nil, []byte(id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first time.Time
+	for i, id := range ids {
+		if got := readReply(t, c); got != "ok MFZID "+id {
+			t.Fatalf("reply %d: %q", i, got)
+		}
+		if i == 0 {
+			first = time.Now()
+		}
+	}
+	// The third change came at least two gaps after the first; the first
+	// reply left at most one gap before the second change began.
+	if gap := time.Since(first); gap < mfzidChangeGap {
+		t.Errorf("three changes answered within %v of the first: want them %v apart", gap, mfzidChangeGap)
+	}
+	if n := cd.sets.Load() - before; n != int32(len(ids)) {
+		t.Errorf("the device was given %d identities, want %d", n, len(ids))
+	}
+}
