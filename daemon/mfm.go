@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -155,13 +156,14 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 	defer func() { cancel(); <-done }()
 
 	buf := make([]byte, packet.MaxLen+1)
+	warned := false // an identity refusal was logged at Warn on this connection
 	for {
 		n, err := mr.read(buf)
 		if err != nil && !errors.Is(err, errTruncated) {
 			return
 		}
 		if bytes.HasPrefix(buf[:n], []byte(MFZIDTag[:len(MFZIDTag)-1])) {
-			if !d.mfzidMessage(ctx, pc, pid, buf[:n], err != nil) {
+			if !d.mfzidMessage(ctx, pc, pid, buf[:n], err != nil, &warned) {
 				return
 			}
 			continue
@@ -182,12 +184,18 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 			continue
 		}
 		// MFM traffic is never dropped for a full queue: wait for room, as
-		// a blocking write to the kernel device would.
+		// a blocking write to the kernel device would. The link may turn
+		// incompatible meanwhile (which empties its queue): then the
+		// packet is counted as the others are, not sent.
 		for !d.out.enqueueMFM(p.Dir, buf[:n]) {
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(d.cfg.WriteRetry.D()):
+			}
+			if !d.nbr.mfmCompatible(p.Dir) {
+				d.stats.link[p.Dir].mfmIncompatible.Add(1)
+				break
 			}
 		}
 	}
@@ -204,7 +212,11 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 // mfzidChangeGap, the client's later messages waiting meanwhile (its
 // socket fills, as for a client that writes too fast). It returns false
 // if ctx ended while waiting.
-func (d *Daemon) mfzidMessage(ctx context.Context, pc *packetClient, pid int, msg []byte, truncated bool) bool {
+//
+// The first refusal on a connection is logged at Warn, later ones at
+// Debug (all are counted): a client repeating a bad message cannot fill
+// the log.
+func (d *Daemon) mfzidMessage(ctx context.Context, pc *packetClient, pid int, msg []byte, truncated bool, warned *bool) bool {
 	var id []byte
 	err := fmt.Errorf("%w: longer than %d bytes", ErrMFZIDMessage, MaxMFZIDMessage)
 	if !truncated {
@@ -229,7 +241,12 @@ func (d *Daemon) mfzidMessage(ctx context.Context, pc *packetClient, pid int, ms
 	}
 	refuse := func(err error) {
 		d.mfm.refused.Add(1)
-		d.log.Warn("mfm.sock: physics identity refused", "pid", pid, "err", err)
+		level := slog.LevelWarn
+		if *warned {
+			level = slog.LevelDebug
+		}
+		*warned = true
+		d.log.Log(context.Background(), level, "mfm.sock: physics identity refused", "pid", pid, "err", err)
 		pc.send([]byte("error: " + err.Error()))
 	}
 	if err != nil {

@@ -166,9 +166,10 @@ func (d *Daemon) ownDigest() mfzDigest {
 	return d.phys.digest
 }
 
-// changes reports whether id differs from the identity last given.
+// changes reports whether giving id would reach the device: it differs
+// from the identity last given, or the device did not take that one.
 func (p *physics) changes(id []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.id != string(id)
+	return !p.digest.ok || p.id != string(id)
 }

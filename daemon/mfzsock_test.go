@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,5 +249,86 @@ func TestMFZIDChangesSpacedOut(t *testing.T) {
 	}
 	if n := cd.sets.Load() - before; n != int32(len(ids)) {
 		t.Errorf("the device was given %d identities, want %d", n, len(ids))
+	}
+}
+
+// failingDevice refuses every identity (as the kernel device does when
+// it wrote mfzid but an MFM device is held) and records when each came.
+type failingDevice struct {
+	*dev.PipeDevice
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (f *failingDevice) SetMFZID([]byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.at = append(f.at, time.Now())
+	return errors.New("mfm device busy (EBUSY)")
+}
+
+// An identity the device refused is tried again only a gap later: on a
+// tile each try writes mfzid and restarts every link's handshake.
+func TestMFZIDRefusedRetriedNoFasterThanTheGap(t *testing.T) {
+	a, b := dev.Pipe(packet.SE, 64)
+	defer b.Close()
+	cfg := testConfig(t)
+	fd := &failingDevice{PipeDevice: a}
+	startDaemon(t, cfg, fd)
+	c := dialPacket(t, filepath.Join(cfg.RunDir, control.MFMSocket))
+	for range 3 {
+		c.Write(AppendMFZIDMessage(nil, []byte("demo[x]")))
+		if got := readReply(t, c); !strings.HasPrefix(got, "error: ") {
+			t.Fatalf("reply %q, want an error", got)
+		}
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	for i := 2; i < len(fd.at); i++ { // at[0] is the config's identity at start
+		if gap := fd.at[i].Sub(fd.at[i-1]); gap < mfzidChangeGap {
+			t.Errorf("try %d came %v after the one before: want at least %v", i, gap, mfzidChangeGap)
+		}
+	}
+}
+
+// warnCounter counts the Warn lines about refused identities.
+type warnCounter struct{ n *atomic.Int64 }
+
+func (c warnCounter) Enabled(_ context.Context, l slog.Level) bool { return true }
+func (c warnCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && strings.Contains(r.Message, "physics identity refused") {
+		c.n.Add(1)
+	}
+	return nil
+}
+func (c warnCounter) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c warnCounter) WithGroup(string) slog.Handler      { return c }
+
+// A client repeating a malformed identity message is refused each time
+// and counted, but logged at Warn once: it cannot fill the log.
+func TestMFZIDRefusalsLoggedOnce(t *testing.T) {
+	a, b := dev.Pipe(packet.SE, 64)
+	defer b.Close()
+	cfg := testConfig(t)
+	var warns atomic.Int64
+	dm, err := New(cfg, Options{Device: a, Logger: slog.New(warnCounter{&warns})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dm.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-dm.Ready()
+	c := dialPacket(t, filepath.Join(cfg.RunDir, control.MFMSocket))
+	const sent = 200
+	for range sent {
+		c.Write([]byte("MFZIDx"))
+		if got := readReply(t, c); !strings.HasPrefix(got, "error: ") {
+			t.Fatalf("reply %q, want an error", got)
+		}
+	}
+	if n := warns.Load(); n != 1 {
+		t.Errorf("%d Warn lines for %d malformed messages, want 1", n, sent)
 	}
 }

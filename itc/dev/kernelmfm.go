@@ -121,7 +121,14 @@ func (s *mfmSet) run(done <-chan struct{}) {
 			s.closeAll(errMFMClosed)
 			return
 		case r := <-s.requests:
-			r.reply <- s.apply(r.id)
+			err := s.apply(r.id)
+			if err != nil && s.id != nil {
+				// Written but not opened (a device held, or a stranger's
+				// write between): keep trying, as after ESTALE.
+				s.failing = true
+				retry.Reset(mfmRecoverRetry)
+			}
+			r.reply <- err
 			continue
 		case <-s.wake:
 		case <-retry.C:

@@ -18,6 +18,7 @@ import (
 	"github.com/t2tiles/itcd/internal/syncbuf"
 	"github.com/t2tiles/itcd/itc/itcmodel"
 	"github.com/t2tiles/itcd/itc/packet"
+	"golang.org/x/sys/unix"
 )
 
 // Tests of the MFM devices' recovery after another thread or process
@@ -173,5 +174,32 @@ func TestKernelModelStaleWrite(t *testing.T) {
 			}
 		}
 		return true
+	})
+}
+
+// An identity written whose MFM devices could not be opened (one held by
+// another program) is tried again, as after ESTALE, so MFM comes back once
+// the holder lets go, without another SetMFZID.
+func TestKernelModelRetriesAfterFailedOpen(t *testing.T) {
+	_, a, _ := modelPair(t)
+	hold := make(chan int)
+	release := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // the thread that wrote mfzid may open MFM devices
+		defer runtime.UnlockOSThread()
+		writeFile(a.SysPath("mfzid"), "mfmt2")
+		fd, _ := unix.Open(a.DevPath("mfm/NW"), unix.O_RDWR|unix.O_CLOEXEC, 0)
+		hold <- fd
+		<-release
+		unix.Close(fd)
+	}()
+	<-hold
+	ka := openModelKernel(t, a, true)
+	if err := ka.SetMFZID([]byte("phys")); !errors.Is(err, unix.EBUSY) {
+		t.Fatalf("SetMFZID with mfm/NW held: %v, want EBUSY", err)
+	}
+	close(release)
+	waitFor(t, "MFM devices open again without another SetMFZID", func() bool {
+		return !errors.Is(ka.WritePacket(mfmPacket(t, packet.ET, "x")), ErrMFMUnavailable)
 	})
 }

@@ -254,9 +254,15 @@ func procStatus(runDir string) (control.Status, error) {
 		return st, err
 	}
 	defer cc.Close()
+	// A daemon that accepts and never answers must not keep the grid's
+	// one polling turn.
+	cc.Timeout = statusTimeout
 	err = cc.Call("status", nil, &st)
 	return st, err
 }
+
+// statusTimeout bounds one status read of a process tile.
+const statusTimeout = 5 * time.Second
 
 // poll reads the process's status four times a second until it ends or
 // ctx (the grid's) is done, and hands emit the Tile Events the changes
