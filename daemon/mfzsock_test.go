@@ -26,24 +26,33 @@ func linkStatus(r *runningDaemon, d packet.Dir) control.LinkStatus {
 	return control.LinkStatus{}
 }
 
-// readReply reads until an ASCII reply ("ok ..." or "error: ..."),
-// skipping packets, and returns it.
-func readReply(t *testing.T, c interface {
+// messageReader is an mfm.sock client connection.
+type messageReader interface {
 	Read([]byte) (int, error)
 	SetReadDeadline(time.Time) error
-}) string {
+}
+
+// readMessage reads messages from c until one satisfies ok and returns it.
+func readMessage(t *testing.T, c messageReader, what string, ok func([]byte) bool) []byte {
 	t.Helper()
 	buf := make([]byte, 512)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
-			t.Fatalf("waiting for a reply: %v", err)
+			t.Fatalf("waiting for %s: %v", what, err)
 		}
-		if n > 0 && buf[0]&packet.BitSTND == 0 {
-			return string(buf[:n])
+		if ok(buf[:n]) {
+			return buf[:n]
 		}
 	}
+}
+
+// readReply reads until an ASCII reply ("ok ..." or "error: ..."),
+// skipping packets, and returns it.
+func readReply(t *testing.T, c messageReader) string {
+	t.Helper()
+	return string(readMessage(t, c, "a reply", func(m []byte) bool { return len(m) > 0 && m[0]&packet.BitSTND == 0 }))
 }
 
 // The physics identity: the config default at start, mfmt2's from
@@ -110,25 +119,16 @@ func TestMFZIDOverMFMSocket(t *testing.T) {
 	}
 }
 
-// expectMFM reads until an MFM packet from link from with payload want.
-func expectMFM(t *testing.T, c interface {
-	Read([]byte) (int, error)
-	SetReadDeadline(time.Time) error
-}, from packet.Dir, want string) {
+// expectMFM reads until an MFM packet, which must come from link from
+// with payload want.
+func expectMFM(t *testing.T, c messageReader, from packet.Dir, want string) {
 	t.Helper()
-	buf := make([]byte, 512)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("waiting for an MFM packet: %v", err)
-		}
-		if p, err := packet.Decode(buf[:n]); err == nil && p.Kind == packet.KindMFM {
-			if p.Dir != from || string(p.Payload) != want {
-				t.Fatalf("MFM packet %+v, want from %v %q", p, from, want)
-			}
-			return
-		}
+	m := readMessage(t, c, "an MFM packet", func(m []byte) bool {
+		p, err := packet.Decode(m)
+		return err == nil && p.Kind == packet.KindMFM
+	})
+	if p, _ := packet.Decode(m); p.Dir != from || string(p.Payload) != want {
+		t.Fatalf("MFM packet %+v, want from %v %q", p, from, want)
 	}
 }
 

@@ -105,6 +105,24 @@ func arrived(p []byte, d packet.Dir) []byte {
 	return q
 }
 
+// exchange writes ab on a (to ET) and ba on b (to WT) and checks each
+// arrives at the other, its DIR rewritten to the link it came on.
+func exchange(t *testing.T, ka, kb *modelKernel, ab, ba []byte) {
+	t.Helper()
+	if err := ka.WritePacket(ab); err != nil {
+		t.Fatal(err)
+	}
+	if err := kb.WritePacket(ba); err != nil {
+		t.Fatal(err)
+	}
+	if got := kb.next(t); !bytes.Equal(got, arrived(ab, packet.WT)) {
+		t.Fatalf("b read % x, want % x", got, arrived(ab, packet.WT))
+	}
+	if got := ka.next(t); !bytes.Equal(got, arrived(ba, packet.ET)) {
+		t.Fatalf("a read % x, want % x", got, arrived(ba, packet.ET))
+	}
+}
+
 func counts(k *Kernel, path string) DeviceCounts {
 	for _, c := range k.Stats().Devices {
 		if c.Path == path {
@@ -124,18 +142,7 @@ func TestKernelModelServiceBothWays(t *testing.T) {
 
 	ab := service(t, packet.ET, "a to b")
 	ba := service(t, packet.WT, "b to a")
-	if err := ka.WritePacket(ab); err != nil {
-		t.Fatal(err)
-	}
-	if err := kb.WritePacket(ba); err != nil {
-		t.Fatal(err)
-	}
-	if got := kb.next(t); !bytes.Equal(got, arrived(ab, packet.WT)) {
-		t.Fatalf("b read % x, want % x", got, arrived(ab, packet.WT))
-	}
-	if got := ka.next(t); !bytes.Equal(got, arrived(ba, packet.ET)) {
-		t.Fatalf("a read % x, want % x", got, arrived(ba, packet.ET))
-	}
+	exchange(t, ka, kb, ab, ba)
 	// Byte 1 bit 7 set (RSV1, which WritePacket refuses) is put in bulk:
 	// as a PRU hands it up.
 	pru, _ := itcmodel.PRUOf(packet.WT)
@@ -223,18 +230,7 @@ func TestKernelModelMFMEqualIDs(t *testing.T) {
 	}
 	waitFor(t, "compatible", func() bool { return a.Compatible(packet.ET) && b.Compatible(packet.WT) })
 	ab, ba := mfmPacket(t, packet.ET, "atom a"), mfmPacket(t, packet.WT, "atom b")
-	if err := ka.WritePacket(ab); err != nil {
-		t.Fatal(err)
-	}
-	if err := kb.WritePacket(ba); err != nil {
-		t.Fatal(err)
-	}
-	if got := kb.next(t); !bytes.Equal(got, arrived(ab, packet.WT)) {
-		t.Fatalf("b read % x, want % x", got, arrived(ab, packet.WT))
-	}
-	if got := ka.next(t); !bytes.Equal(got, arrived(ba, packet.ET)) {
-		t.Fatalf("a read % x, want % x", got, arrived(ba, packet.ET))
-	}
+	exchange(t, ka, kb, ab, ba)
 	if c := counts(ka.Kernel, a.DevPath("mfm/ET")); c.Written != 1 || c.Read != 1 {
 		t.Fatalf("a's mfm/ET counts %+v", c)
 	}
