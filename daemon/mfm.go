@@ -172,30 +172,29 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 		if err == nil {
 			p, err = checkMFMWrite(buf[:n])
 		}
-		if err == nil && !d.nbr.mfmCompatible(p.Dir) {
-			// The far tile would drop it (the kernel does): count it
-			// here, where the client's mistake can be seen per link.
-			d.stats.link[p.Dir].mfmIncompatible.Add(1)
-			continue
-		}
 		if err != nil {
 			d.mfm.refused.Add(1)
 			d.log.Debug("mfm.sock: refused a message", "err", err)
 			continue
 		}
 		// MFM traffic is never dropped for a full queue: wait for room, as
-		// a blocking write to the kernel device would. The link may turn
-		// incompatible meanwhile (which empties its queue): then the
-		// packet is counted as the others are, not sent.
-		for !d.out.enqueueMFM(p.Dir, buf[:n]) {
+		// a blocking write to the kernel device would. A packet for a link
+		// that is not MFM-compatible (or turns so while it waits) is not
+		// sent: the far tile would drop it (the kernel does). It is
+		// counted here, where the client's mistake can be seen per link.
+		for {
+			queued, closed := d.out.enqueueMFM(p.Dir, buf[:n])
+			if queued {
+				break
+			}
+			if closed {
+				d.stats.link[p.Dir].mfmIncompatible.Add(1)
+				break
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(d.cfg.WriteRetry.D()):
-			}
-			if !d.nbr.mfmCompatible(p.Dir) {
-				d.stats.link[p.Dir].mfmIncompatible.Add(1)
-				break
 			}
 		}
 	}

@@ -36,9 +36,6 @@ type neighbours struct {
 	compat [8]atomic.Bool
 }
 
-// mfmCompatible reports whether MFM packets flow on link d.
-func (ns *neighbours) mfmCompatible(d packet.Dir) bool { return ns.compat[d&7].Load() }
-
 // compatLocked returns a TEP 3 for each MFM-compatible link, for a new
 // mfm.sock client; ns.mu is held.
 func (ns *neighbours) compatLocked() []p2p.Event {
@@ -160,9 +157,7 @@ func (dm *Daemon) applyLocked(d packet.Dir, fx effects) {
 		if e.Kind == packet.EventMFMCompatible || e.Kind == packet.EventMFMIncompatible {
 			// For mfmt2 alone: services care whether an itcd is live.
 			ns.compat[d].Store(e.Kind == packet.EventMFMCompatible)
-			if e.Kind == packet.EventMFMIncompatible {
-				dm.out.clearMFM(d)
-			}
+			dm.out.setMFMOpen(d, !fx.clearMFM)
 			dm.log.Info("link "+e.Kind.String(), "dir", d.String(), "peer", e.Tile.String())
 			dm.mfm.event(e)
 			continue

@@ -28,7 +28,11 @@ type linkOut struct {
 	svc     [packet.MaxService + 1]*pktQueue
 	next    packet.Service // round-robin position
 	pending int            // packets queued on this link, all classes
-	blocked time.Time      // the device queue was full: retry after this
+	// mfmOpen: the link is MFM-compatible, so MFM packets may be queued
+	// for it. Kept here, under the queues' lock, so none is queued after
+	// the link turned incompatible and its MFM queue was emptied.
+	mfmOpen bool
+	blocked time.Time // the device queue was full: retry after this
 }
 
 func (o *outbound) init(cfg *Config) {
@@ -47,7 +51,8 @@ func (o *outbound) init(cfg *Config) {
 func (o *outbound) enqueue(to packet.Dir, pkt []byte, pick func(*linkOut) *pktQueue) bool {
 	o.mu.Lock()
 	l := &o.links[to]
-	ok := pick(l).push(pkt)
+	q := pick(l)
+	ok := q != nil && q.push(pkt)
 	if ok {
 		l.pending++
 	}
@@ -58,8 +63,18 @@ func (o *outbound) enqueue(to packet.Dir, pkt []byte, pick func(*linkOut) *pktQu
 	return ok
 }
 
-func (o *outbound) enqueueMFM(to packet.Dir, pkt []byte) bool {
-	return o.enqueue(to, pkt, func(l *linkOut) *pktQueue { return l.mfm })
+// enqueueMFM queues an MFM packet for to. closed reports that the link is
+// not MFM-compatible and nothing was queued; otherwise a packet not queued
+// found the queue full.
+func (o *outbound) enqueueMFM(to packet.Dir, pkt []byte) (queued, closed bool) {
+	queued = o.enqueue(to, pkt, func(l *linkOut) *pktQueue {
+		if !l.mfmOpen {
+			closed = true
+			return nil
+		}
+		return l.mfm
+	})
+	return queued, closed
 }
 
 func (o *outbound) enqueueOwn(to packet.Dir, pkt []byte) bool {
@@ -115,14 +130,17 @@ func (o *outbound) clearLink(to packet.Dir, services bool) (unblocked uint64) {
 	return unblocked
 }
 
-// clearMFM drops the MFM packets waiting for a link that stopped being
-// MFM-compatible: the far tile would drop them.
-func (o *outbound) clearMFM(to packet.Dir) {
+// setMFMOpen opens link to for MFM packets, or closes it and drops those
+// waiting: the far tile would drop them.
+func (o *outbound) setMFMOpen(to packet.Dir, open bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	l := &o.links[to]
-	l.pending -= l.mfm.len()
-	l.mfm.clear()
+	l.mfmOpen = open
+	if !open {
+		l.pending -= l.mfm.len()
+		l.mfm.clear()
+	}
 }
 
 // head picks the next queue to send from on l, or nil.

@@ -126,8 +126,9 @@ func TestMFMFirstThenServicesInTurn(t *testing.T) {
 		}
 	}
 	mfm, _ := packet.AppendMFM(nil, packet.ET, false, false, []byte("atom"))
-	if !d.out.enqueueMFM(packet.ET, mfm) {
-		t.Fatal("MFM queue full")
+	eventually(t, "ET open for MFM", func() bool { return d.nbr.compat[packet.ET].Load() })
+	if queued, closed := d.out.enqueueMFM(packet.ET, mfm); !queued {
+		t.Fatalf("MFM queue full (link closed to MFM: %v)", closed)
 	}
 	g.setOpen()
 	eventually(t, "everything written", func() bool {
