@@ -54,6 +54,12 @@ type Config struct {
 	// WriteRetry is how soon the writer retries a link whose device queue
 	// was full. ITC devices have no poll(), so this is a poll interval.
 	WriteRetry conf.Duration `toml:"write_retry"`
+	// ServiceBacklog bounds the service packet bytes the writer leaves
+	// queued in a device that can tell (dev.Backlogger: the UDP device),
+	// so MFM packets, hellos and a service's control messages wait behind
+	// a few packets, not a whole device queue (16 KB, 250 ms at 64 KB/s).
+	// 0: no bound; the device's queue fills.
+	ServiceBacklog int `toml:"service_backlog"`
 
 	// SocketMode is the permission of the sockets in RunDir, and
 	// SocketGroup, when set, their group.
@@ -91,12 +97,15 @@ func DefaultConfig() Config {
 		MFMQueue:      256,
 		InboxLen:      256,
 		WriteRetry:    conf.Duration(time.Millisecond),
-		SocketMode:    0o660,
-		MaxClients:    64,
-		ClientIdle:    conf.Duration(time.Minute),
-		LogLevel:      "info",
-		LogBurst:      20,
-		LogEvery:      conf.Duration(time.Second),
+		// 2 KB is 31 ms of a 64 KB/s link: enough that the link never
+		// idles while the writer waits to add more.
+		ServiceBacklog: 2048,
+		SocketMode:     0o660,
+		MaxClients:     64,
+		ClientIdle:     conf.Duration(time.Minute),
+		LogLevel:       "info",
+		LogBurst:       20,
+		LogEvery:       conf.Duration(time.Second),
 	}
 }
 
@@ -130,6 +139,9 @@ func (c *Config) Validate() error {
 		if v.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be > 0", v.name))
 		}
+	}
+	if c.ServiceBacklog < 0 || c.ServiceBacklog > 1<<20 {
+		errs = append(errs, fmt.Errorf("service_backlog = %d: want 0..1048576 bytes (0: no bound)", c.ServiceBacklog))
 	}
 	if c.LogBurst < 1 || c.LogBurst > 1<<16 {
 		errs = append(errs, fmt.Errorf("log_burst = %d: want 1..65536", c.LogBurst))

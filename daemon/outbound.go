@@ -20,6 +20,7 @@ type outbound struct {
 	wake     chan struct{}
 	svcLimit int
 	retry    time.Duration
+	backlog  int // Config.ServiceBacklog
 }
 
 type linkOut struct {
@@ -33,12 +34,16 @@ type linkOut struct {
 	// the link turned incompatible and its MFM queue was emptied.
 	mfmOpen bool
 	blocked time.Time // the device queue was full: retry after this
+	// svcBlocked: the device's backlog was at Config.ServiceBacklog;
+	// service packets wait until this, MFM packets and hellos do not.
+	svcBlocked time.Time
 }
 
 func (o *outbound) init(cfg *Config) {
 	o.wake = make(chan struct{}, 1)
 	o.svcLimit = cfg.ServiceQueue
 	o.retry = cfg.WriteRetry.D()
+	o.backlog = cfg.ServiceBacklog
 	for i := range o.links {
 		o.links[i].mfm = newPktQueue(cfg.MFMQueue)
 		o.links[i].own = newPktQueue(16)
@@ -161,6 +166,22 @@ func (l *linkOut) head() (*pktQueue, packet.Service) {
 	return nil, 0
 }
 
+// serviceRoom reports whether a service packet may go to the device for
+// link dir now: its backlog is under the bound. If not, service packets
+// wait (svcBlocked) until about half the bound has left; MFM packets and
+// hellos overtake them meanwhile.
+func (l *linkOut) serviceRoom(bl dev.Backlogger, dir packet.Dir, o *outbound, now time.Time) bool {
+	if now.Before(l.svcBlocked) {
+		return false
+	}
+	n, drain := bl.Backlog(dir)
+	if n < o.backlog {
+		return true
+	}
+	l.svcBlocked = now.Add(max(o.retry, drain-drain*time.Duration(o.backlog/2)/time.Duration(n)))
+	return false
+}
+
 // writeLoop moves queued packets to the device until ctx ends.
 func (d *Daemon) writeLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
@@ -194,6 +215,10 @@ func (d *Daemon) flush() (retryAt time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := time.Now()
+	bl, _ := d.dev.(dev.Backlogger)
+	if o.backlog <= 0 {
+		bl = nil
+	}
 	var drained uint64 // bit s: service s's full queue drained to half
 	for _, dir := range packet.Links {
 		l := &o.links[dir]
@@ -213,6 +238,12 @@ func (d *Daemon) flush() (retryAt time.Time) {
 				break
 			}
 			pkt := q.front()
+			if s != 0 && bl != nil && !l.serviceRoom(bl, dir, o, now) {
+				if retryAt.IsZero() || l.svcBlocked.Before(retryAt) {
+					retryAt = l.svcBlocked
+				}
+				break
+			}
 			err := d.dev.WritePacket(pkt)
 			if errors.Is(err, dev.ErrWouldBlock) {
 				l.blocked = now.Add(o.retry)

@@ -95,12 +95,14 @@ type Options struct {
 // Tuning is the part of the protocol's tuning that tests and benchmarks
 // change. A zero field keeps the default.
 type Tuning struct {
-	Window     int           // chunks requested and not arrived, per neighbour
-	Strategy   Strategy      // block selection (the zero value is Sequential)
-	AvoidFor   time.Duration // first avoidance of a bad neighbour
-	RefreshMin time.Duration // idle announcement refresh...
-	RefreshMax time.Duration // ...jittered up to this
-	MinRTO     time.Duration // smallest request timeout
+	Window      int           // chunks requested and not arrived, per neighbour
+	Strategy    Strategy      // block selection (the zero value is RarestFirst)
+	NoSuperSeed bool          // offer a pushed file to every neighbour whole at once
+	DataDepth   int           // DATA packets of ours allowed in the daemon's queue per link
+	AvoidFor    time.Duration // first avoidance of a bad neighbour
+	RefreshMin  time.Duration // idle announcement refresh...
+	RefreshMax  time.Duration // ...jittered up to this
+	MinRTO      time.Duration // smallest request timeout
 }
 
 // apply returns t with the non-zero fields of k.
@@ -109,6 +111,12 @@ func (k Tuning) apply(t tuning) tuning {
 		t.window = k.Window
 	}
 	t.strategy = k.Strategy
+	if k.DataDepth > 0 {
+		t.dataDepth = k.DataDepth
+	}
+	if k.NoSuperSeed {
+		t.superSeed = false
+	}
 	if k.AvoidFor > 0 {
 		t.avoidFor = k.AvoidFor
 	}

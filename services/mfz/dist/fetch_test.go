@@ -91,13 +91,26 @@ func TestManifestSegments(t *testing.T) {
 			{seg(241, 500, 241), segMore, 482},
 			{seg(482, 500, 18), segComplete, 500},
 		}, 10*time.Second + 500*time.Second/4096},
-		{"a gap asks once", []step{
+		{"a gap asks once and keeps what came after it", []step{
 			{seg(0, 8192, 241), segMore, 241},
 			{seg(482, 8192, 241), segGap, 241},
-			{seg(723, 8192, 241), segIgnored, 241}, // the same gap, asked about already
-			{seg(241, 8192, 241), segMore, 482},
-			{seg(964, 8192, 241), segGap, 482}, // a new gap
+			{seg(723, 8192, 241), segMore, 241}, // the same gap, asked about already; kept
+			{seg(482, 8192, 241), segIgnored, 241},
+			{seg(241, 8192, 241), segMore, 964}, // the gap filled: 482 and 723 were kept
+			{seg(1205, 8192, 241), segGap, 964}, // a new gap
+			{seg(1446, 8192, 241), segMore, 964},
+			{seg(964, 8192, 241), segMore, 1687},
 		}, 12 * time.Second},
+		{"the last segment completes out of order", []step{
+			{seg(241, 500, 241), segGap, 0},
+			{seg(482, 500, 18), segMore, 0},
+			{seg(0, 500, 241), segComplete, 500},
+		}, 10*time.Second + 500*time.Second/4096},
+		{"a segment off the slots is ignored", []step{
+			{seg(0, 500, 241), segMore, 241},
+			{seg(240, 500, 241), segIgnored, 241},
+			{seg(241, 500, 100), segIgnored, 241},
+		}, 10*time.Second + 500*time.Second/4096},
 		{"an old answer is ignored", []step{
 			{seg(0, 500, 241), segMore, 241},
 			{seg(0, 500, 241), segIgnored, 241},

@@ -23,20 +23,27 @@ type file struct {
 
 	// A transfer's (receiving and verifying); partial, have and fetching
 	// are nil once held.
-	partial   *mfz.Partial
-	have      mfz.Bitmap   // verified blocks
-	fetching  []packet.Dir // per block: the neighbour fetching it, 0 none
-	low       int          // every block below low is held
-	resumed   int          // blocks held when the transfer was (re)started here
-	started   time.Time
-	changedAt time.Time // a block verified
-	sources   [8]SourceStatus
-	pause     pause // a local store failure stopped it (a full disk): pause.go
+	partial  *mfz.Partial
+	have     mfz.Bitmap   // verified blocks
+	fetching []packet.Dir // per block: the neighbour fetching it, 0 none
+	low      int          // every block below low is held
+	// recentHaves: the blocks last announced in HAVEs, repeated in the
+	// next ones (flushHaves).
+	recentHaves []int
+	resumed     int // blocks held when the transfer was (re)started here
+	started     time.Time
+	changedAt   time.Time // a block verified
+	sources     [8]SourceStatus
+	pause       pause // a local store failure stopped it (a full disk): pause.go
 
 	completedAt time.Time // completed by transfer or push in this run
+	// seed: a file pushed here is shown to the neighbours a few blocks
+	// at a time until each block has been asked for once (seeding.go).
+	seed *seeding
 	// reannounce: a change this important (complete, new) is announced
 	// again a few times soon after, in case the first was lost.
 	reannounceAt   time.Time
+	reannounceGap  time.Duration
 	reannounceLeft int
 }
 

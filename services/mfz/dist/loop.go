@@ -53,8 +53,9 @@ type loop struct {
 	begins     pause                  // the disk failed creating a transfer: no new one before begins.until
 	starts     map[fileID]*startPause // the store could not create the transfer of this file (pause.go)
 
-	roomMax  int // the most room the daemon's queue to a link ever had (pump)
-	rr       int // round robin of transfers among blocks to assign
+	running  bool // the first resync is done: a file found after it was pushed or dropped in
+	roomMax  int  // the most room the daemon's queue to a link ever had (pump)
+	rr       int  // round robin of transfers among blocks to assign
 	counters Counters
 	buf      [maxMsg]byte
 	lastSnap time.Time
@@ -80,6 +81,7 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 	l.ctx = ctx
 	l.now = time.Now()
 	l.resync()
+	l.running = true
 	for _, n := range l.h.Neighbours() {
 		l.connect(n.Dir, n.Tile)
 	}
@@ -241,6 +243,7 @@ func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 // fetches to consider again.
 func (l *loop) slowTick() {
 	l.refreshAnnouncements()
+	l.showStale()
 	l.manifestTimeouts()
 	l.retryPaused()
 	l.forgetStarts()

@@ -97,6 +97,11 @@ func (l *loop) disconnect(d packet.Dir) {
 	l.cancelAsms(n, nil)
 	l.remembered.remember(n.tile, n.conduct, l.now, l.t)
 	l.nbrs[d] = nil
+	for _, f := range l.files.byID {
+		if f.seed != nil {
+			f.seed.forget(d) // what it was shown goes to the others
+		}
+	}
 	l.dropFetchesFrom(d) // asked again of whoever else has it
 	l.reconsiderAll()
 }

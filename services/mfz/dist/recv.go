@@ -75,27 +75,7 @@ func (l *loop) assignBlock(n *nbr) bool {
 // pickBlock picks a block of f for n, which announced rf: one we lack, n
 // holds, and nobody is fetching, or that a stalled neighbour holds.
 func (l *loop) pickBlock(n *nbr, f *file, rf *rfile) int {
-	switch l.t.strategy {
-	case RarestFirst:
-		best, bestN := -1, 1<<30
-		for b := f.low; b < f.blocks; b++ {
-			if f.have.Has(b) || !l.free(n, f, b) || !rf.holds(b) {
-				continue
-			}
-			k := 0
-			for _, o := range l.nbrs {
-				if o != nil {
-					if orf := o.byFid[f.id]; orf != nil && orf.holds(b) {
-						k++
-					}
-				}
-			}
-			if k < bestN {
-				best, bestN = b, k
-			}
-		}
-		return best
-	default:
+	if l.t.strategy == Sequential {
 		for b := f.low; b < f.blocks; b++ {
 			if !f.have.Has(b) && l.free(n, f, b) && rf.holds(b) {
 				return b
@@ -103,6 +83,53 @@ func (l *loop) pickBlock(n *nbr, f *file, rf *rfile) int {
 		}
 		return -1
 	}
+	return l.rarest(n, f, rf)
+}
+
+// rarest picks, of the blocks n could fetch, one that the fewest live
+// neighbours hold, at random among those: neighbours that pick this way
+// fetch different blocks, so each soon has something to give the others.
+// One pass over the blocks missing (at most 4096) and, for each, the
+// neighbours' bitmaps: no state to keep in step with announcements.
+func (l *loop) rarest(n *nbr, f *file, rf *rfile) int {
+	var others [8]*rfile
+	k := 0
+	for _, o := range l.nbrs {
+		if o != nil {
+			if orf := o.byFid[f.id]; orf != nil {
+				others[k] = orf
+				k++
+			}
+		}
+	}
+	span := f.blocks - f.low
+	if span <= 0 {
+		return -1
+	}
+	start := l.rng.Intn(span)
+	best, bestN, ties := -1, 1<<30, 0
+	for i := 0; i < span; i++ {
+		b := f.low + (start+i)%span
+		if f.have.Has(b) || !rf.holds(b) || !l.free(n, f, b) {
+			continue
+		}
+		c := 0
+		for _, orf := range others[:k] {
+			if orf.holds(b) {
+				c++
+			}
+		}
+		switch {
+		case c < bestN:
+			best, bestN, ties = b, c, 1
+		case c == bestN:
+			ties++
+			if l.rng.Intn(ties) == 0 {
+				best = b
+			}
+		}
+	}
+	return best
 }
 
 // free reports whether n may fetch block b of f: nobody fetches it, or a

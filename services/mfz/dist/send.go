@@ -234,6 +234,9 @@ func (l *loop) request(n *nbr, m *requestMsg) {
 	}
 	n.jobs = append(n.jobs, job{f: f, block: b, next: int(m.chunk), end: int(m.chunk) + int(m.count)})
 	n.jobChunks += int(m.count)
+	if f.seed != nil {
+		l.seedAsked(f, b)
+	}
 }
 
 // getManifest: n asks for a signed manifest from an offset. A repeated

@@ -24,20 +24,22 @@ const SectionName = "mfz"
 type Strategy int
 
 const (
+	// RarestFirst (the default) asks for the missing block that the
+	// fewest live neighbours hold, a random one of those on a tie: the
+	// neighbours of a tile then hold different blocks, so each has
+	// something the others lack and every link into a tile carries
+	// something new (notes/design.md, "Block selection").
+	RarestFirst Strategy = iota
 	// Sequential asks for the lowest missing block that the neighbour
-	// holds and nobody is fetching: blocks flow down a chain of tiles in
-	// order, so each tile can pass a block on as soon as it has it.
-	Sequential Strategy = iota
-	// RarestFirst asks for the missing block that the fewest live
-	// neighbours hold (the lowest of those on a tie).
-	RarestFirst
+	// holds and nobody is fetching. Kept for comparison (BENCHMARKS.md).
+	Sequential
 )
 
 func (s Strategy) String() string {
-	if s == RarestFirst {
-		return "rarest-first"
+	if s == Sequential {
+		return "sequential"
 	}
-	return "sequential"
+	return "rarest-first"
 }
 
 // tuning holds the protocol's constants in one place. Tests and
@@ -46,6 +48,7 @@ type tuning struct {
 	window       int           // chunks requested and not arrived, per neighbour
 	minBatch     int           // smallest request sent while others are in flight
 	strategy     Strategy      // block selection
+	superSeed    bool          // a file pushed here leaves it block by block to one neighbour each first (seeding.go)
 	avoidFor     time.Duration // first avoidance of a bad neighbour; doubles
 	avoidMax     time.Duration
 	strikes      int           // NOTHAVEs/timeouts in a row before avoiding
@@ -82,7 +85,8 @@ type tuning struct {
 var defaultTuning = tuning{
 	window:      96, // 96 x 245 = 23.5 KB
 	minBatch:    8,
-	strategy:    Sequential,
+	strategy:    RarestFirst,
+	superSeed:   true,
 	avoidFor:    30 * time.Second,
 	avoidMax:    10 * time.Minute,
 	strikes:     3,

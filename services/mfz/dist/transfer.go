@@ -2,7 +2,6 @@ package dist
 
 import (
 	"errors"
-	"time"
 
 	"github.com/t2tiles/itcd/services/mfz"
 )
@@ -39,6 +38,11 @@ func (l *loop) resync() {
 		f := heldFile(&e)
 		if old := l.files.byName[e.Name]; old == nil || dominates(f.version, f.id, old.version, old.id) {
 			f.completedAt = l.now // newly installed while we run (push, hand, or startup)
+			if l.running && l.t.superSeed && f.phase == phaseHeld && f.blocks > 1 {
+				// Pushed (or dropped into live/) while we run: no other
+				// tile has it yet.
+				f.seed = newSeeding(f.blocks, l.now)
+			}
 		}
 		l.files.add(f)
 	}
@@ -117,7 +121,7 @@ func (l *loop) endTransfer(f *file) {
 // those that changed; an older transfer of such a name is pointless now.
 func (l *loop) rebuildNames() {
 	for _, f := range l.files.names() {
-		f.reannounceAt, f.reannounceLeft = l.now.Add(time.Second), 2
+		l.reannounceSoon(f)
 		for _, o := range l.files.byID {
 			if o.name == f.name && o != f && o.phase == phaseReceiving {
 				l.abandon(o)
