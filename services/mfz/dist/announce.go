@@ -37,13 +37,13 @@ func (l *loop) announceHeld(f *file) {
 }
 
 // reannounceSoon schedules f, just announced, to be announced again
-// 250 ms, 750 ms, 1.75 s and 3.75 s later: a lost ANNOUNCE of a new
+// 250 ms, 750 ms and 1.75 s later: a lost ANNOUNCE of a new
 // transfer holds up every tile behind this one until the repeat (at 20%
 // loss a repeat a second later cost more than the push itself on 4x4),
-// and four repeats of ~50 bytes cost nothing.
+// and three repeats of ~50 bytes cost nothing.
 func (l *loop) reannounceSoon(f *file) {
 	f.reannounceGap = reannounceFirst
-	f.reannounceAt, f.reannounceLeft = l.now.Add(f.reannounceGap), 4
+	f.reannounceAt, f.reannounceLeft = l.now.Add(f.reannounceGap), 3
 }
 
 // reannounceFirst is the first gap of reannounceSoon; it doubles.

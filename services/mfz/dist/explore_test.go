@@ -77,6 +77,8 @@ func BenchmarkExplore(b *testing.B) {
 	geo := fx.g.Geometry()
 	done := make([]float64, geo.Len())
 	began := make([]float64, geo.Len())
+	trace := make([]string, geo.Len())
+	lastTrace := make([]int, geo.Len())
 	err = fx.g.WaitFor(5*time.Minute, "all complete", func() bool {
 		all := true
 		for _, c := range geo.Coords() {
@@ -87,6 +89,26 @@ func BenchmarkExplore(b *testing.B) {
 			p, ok := dist.ProgressOf(statusOf(fx.g, c), "physics.mfz", 1000)
 			if ok && began[i] == 0 {
 				began[i] = time.Since(start).Seconds()
+			}
+			if ok && !p.Complete && int(time.Since(start)/(250*time.Millisecond)) != lastTrace[i] {
+				lastTrace[i] = int(time.Since(start) / (250 * time.Millisecond))
+				st := fx.status(c)
+				nb := ""
+				for _, n := range st.Neighbours {
+					q := -1
+					var oc dist.Counters
+					if o, ok := geo.Neighbour(c, n.Dir); ok {
+						ost := fx.status(o)
+						oc = ost.Counters
+						for _, on := range ost.Neighbours {
+							if on.Dir == n.Dir.Opposite() {
+								q = on.Serving
+							}
+						}
+					}
+					nb += fmt.Sprintf(" %v:f%d/i%d/t%d/r%.0f/q%d/ri%d/co%d", n.Dir, n.Fetching, n.InFlight, n.Timeouts, n.RTTms, q, oc.RequestsIn, oc.ChunksOut)
+				}
+				trace[i] += fmt.Sprintf("\n   %.2f %d%s", time.Since(start).Seconds(), p.Have, nb)
 			}
 			if !ok || !p.Complete {
 				all = false
@@ -127,6 +149,18 @@ func BenchmarkExplore(b *testing.B) {
 		c.RequestsDropped += st.RequestsDropped
 		c.NotHave += st.NotHave
 		c.Reassigned += st.Reassigned
+	}
+	slow := 0
+	for i := range done {
+		if done[i] > done[slow] {
+			slow = i
+		}
+	}
+	if tx := envInt("TX", -1); tx >= 0 {
+		slow = geo.Index(tilegrid.Coord{X: tx, Y: envInt("TY", 0)})
+	}
+	if os.Getenv("TRACE") != "" {
+		os.WriteFile(os.Getenv("TRACE"), []byte(fmt.Sprintf("slowest %v:%s\n", geo.Coords()[slow], trace[slow])), 0o644)
 	}
 	b.Logf("all %.2fs multipath %.2fs x%.3f lower %.2fs x%.3f dup %d lost %d timeouts %d unexpected %d chunks %d avoided %d requests %d dropped %d nothave %d reassigned %d\n%s", all, mb, all/mb, lb, all/lb, c.Duplicates, c.Lost, c.Timeouts, c.Unexpected, c.ChunksIn, c.Avoided, c.Requests, c.RequestsDropped, c.NotHave, c.Reassigned, s)
 }

@@ -331,7 +331,16 @@ func (l *loop) timeouts() {
 				continue
 			}
 		}
-		n.win.probes(4, func(a *asm, c int) bool {
+		k := 4
+		if a, c, ok := n.win.marker(); ok {
+			if rf := n.byFid[a.f.id]; rf != nil {
+				n.win.askedMarker(a, c)
+				l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, c, 1))
+				l.counters.Requests++
+				k--
+			}
+		}
+		n.win.probes(k, func(a *asm, c int) bool {
 			rf := n.byFid[a.f.id]
 			if rf == nil {
 				return false
