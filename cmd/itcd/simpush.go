@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
@@ -124,7 +125,8 @@ func (p *pushFile) summary(snap []tilegrid.TileState) string {
 
 // fillJSON adds the push's figures to the report: completion, the lower
 // bounds of ../shared/T2-FACTS.md for this grid, and their ratio.
-func (p *pushFile) fillJSON(out *simJSON, geo tilegrid.Geometry, rate int, completeS []float64) {
+func (p *pushFile) fillJSON(out *simJSON, geo tilegrid.Geometry, prof dev.LinkProfile, completeS []float64) {
+	rate := prof.Rate
 	src := p.src.Name()
 	out.Source, out.Size = &src, &p.size
 	out.Ecc, out.Lambda = geo.Eccentricity(p.src), geo.Lambda(p.src)
@@ -151,6 +153,12 @@ func (p *pushFile) fillJSON(out *simJSON, geo tilegrid.Geometry, rate int, compl
 	if mb := geo.MultipathBound(p.src, rate, p.size); !math.IsNaN(mb) {
 		v := round3(mb)
 		out.Multi = &v
+		// With loss on every link, each packet gets through with
+		// probability 1 - loss: no protocol beats the bound divided by it.
+		if prof.Loss > 0 && prof.Loss < 1 {
+			la := round3(mb / (1 - prof.Loss))
+			out.LossAdjusted = &la
+		}
 	}
 }
 
@@ -163,6 +171,9 @@ func boundsSummary(r *simJSON) string {
 		r.Ecc, *r.Lower, r.Lambda, *r.Multi)
 	if r.AllDone == nil {
 		return "not every tile completed; " + b
+	}
+	if r.LossAdjusted != nil {
+		b += fmt.Sprintf("; through the links' loss: %.2fs", *r.LossAdjusted)
 	}
 	return fmt.Sprintf("every tile complete after %.2fs = %.2f x the %s", *r.AllDone, *r.Ratio, b)
 }

@@ -14,23 +14,26 @@ import (
 
 // simJSON is what --json prints at the end.
 type simJSON struct {
-	Grid     string     `json:"grid"`
-	Dir      string     `json:"dir"`
-	Procs    bool       `json:"procs"`
-	Seed     int64      `json:"seed"`
-	Rate     int        `json:"rate"`
-	Duration float64    `json:"duration_s"`
-	Source   *string    `json:"source"`
-	Size     *int64     `json:"size"`
-	Tiles    []simTile  `json:"tiles"`
-	AllDone  *float64   `json:"all_complete_s"`
-	Lower    *float64   `json:"lower_bound_s"`
-	Multi    *float64   `json:"multipath_bound_s"`
-	Ratio    *float64   `json:"ratio"`
-	Ecc      int        `json:"source_eccentricity,omitempty"`
-	Lambda   int        `json:"lambda,omitempty"`
-	Links    []simLink  `json:"links"`
-	Events   []simEvent `json:"events,omitempty"`
+	Grid     string    `json:"grid"`
+	Dir      string    `json:"dir"`
+	Procs    bool      `json:"procs"`
+	Seed     int64     `json:"seed"`
+	Rate     int       `json:"rate"`
+	Duration float64   `json:"duration_s"`
+	Source   *string   `json:"source"`
+	Size     *int64    `json:"size"`
+	Tiles    []simTile `json:"tiles"`
+	AllDone  *float64  `json:"all_complete_s"`
+	Lower    *float64  `json:"lower_bound_s"`
+	Multi    *float64  `json:"multipath_bound_s"`
+	// LossAdjusted is multipath_bound_s / (1 - loss) when every link
+	// loses packets (--loss); absent without loss.
+	LossAdjusted *float64   `json:"loss_adjusted_bound_s,omitempty"`
+	Ratio        *float64   `json:"ratio"`
+	Ecc          int        `json:"source_eccentricity,omitempty"`
+	Lambda       int        `json:"lambda,omitempty"`
+	Links        []simLink  `json:"links"`
+	Events       []simEvent `json:"events,omitempty"`
 }
 
 type simTile struct {
@@ -107,7 +110,7 @@ func (r *simRun) report(g *tilegrid.Grid) int {
 		}
 		if !o.asJSON {
 			var j simJSON
-			pf.fillJSON(&j, o.geo, o.profile.Rate, end.completeS)
+			pf.fillJSON(&j, o.geo, o.profile, end.completeS)
 			fmt.Fprintln(r.stdout, boundsSummary(&j))
 		}
 	}
@@ -170,7 +173,7 @@ func (r *simRun) reportJSON(end *simEnd) simJSON {
 		out.Tiles = append(out.Tiles, t)
 	}
 	if o.push != nil {
-		o.push.fillJSON(&out, geo, o.profile.Rate, end.completeS)
+		o.push.fillJSON(&out, geo, o.profile, end.completeS)
 	}
 	for _, l := range end.links {
 		out.Links = append(out.Links, simLink{
