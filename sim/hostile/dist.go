@@ -107,6 +107,9 @@ type DistServer struct {
 	handle uint8
 	m      *mfz.Manifest
 	block  BlockFunc
+	// Withhold makes the server announce the whole file and serve its
+	// manifest but never a block: REQUESTs are counted, not answered.
+	Withhold bool
 
 	requests, chunks atomic.Uint64
 }
@@ -169,6 +172,9 @@ func (s *DistServer) Handle(n *Neighbour, r *Received) {
 			return
 		}
 		s.requests.Add(1)
+		if s.Withhold {
+			return
+		}
 		body := s.block(nil, int(m.Block), size)
 		for c := int(m.Chunk); c < int(m.Chunk)+int(m.Count) && c*dist.ChunkLen < size; c++ {
 			end := min((c+1)*dist.ChunkLen, size)
