@@ -1,45 +1,85 @@
 package dist_test
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 	"github.com/t2tiles/itcd/tile"
 )
 
-// spread pushes a file of size bytes at src of a w x h grid and returns
-// the seconds until each tile completed (row-major), the body size, and
-// the CPU seconds the process used meanwhile.
-func spread(b *testing.B, w, h int, prof dev.LinkProfile, size int, src tilegrid.Coord, tuning dist.Tuning) (done []float64, body int64, cpu float64) {
+// spreadCase is one push on a simulated grid of in-process tiles.
+type spreadCase struct {
+	w, h   int
+	src    tilegrid.Coord
+	size   int // payload bytes
+	bs     int // block size; 0: Pack's choice (8 KiB)
+	prof   dev.LinkProfile
+	tuning dist.Tuning
+}
+
+// spreadResult is what a push did.
+type spreadResult struct {
+	done      []float64 // seconds until each tile completed, row-major
+	body      int64     // bytes of the file's body
+	size      int64     // bytes of the MFZ file: S of the bounds
+	cpu       float64   // CPU seconds of the process meanwhile
+	inDropped uint64    // packets dropped by a full inbound queue, all links
+	dups      uint64    // chunks that came twice or unasked, all tiles
+	chunks    uint64    // chunks taken, all tiles
+}
+
+// spread pushes a file at c.src once the grid is live and waits until every
+// tile holds it, byte-identical.
+func spread(b *testing.B, c spreadCase) spreadResult {
 	b.Helper()
-	fx := grid(b, w, h, prof, func(cfg *tilegrid.Config) {
+	fx := grid(b, c.w, c.h, c.prof, func(cfg *tilegrid.Config) {
 		cfg.LogLevel = "warn"
-		cfg.Options = func(_ tilegrid.Coord, o *tile.Options) { o.MFZ.Tuning = tuning }
+		cfg.Options = func(_ tilegrid.Coord, o *tile.Options) { o.MFZ.Tuning = c.tuning }
 	})
-	path := pack(b, fx.dir, "physics.mfz", 1000, size, fx.priv, 42)
+	payload := make([]byte, c.size)
+	rand.New(rand.NewSource(42)).Read(payload)
+	path := filepath.Join(fx.dir, "physics.mfz")
+	out, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := mfz.Pack(out, bytes.NewReader(payload), mfz.PackOptions{Name: "physics.mfz", Version: 1000,
+		Key: fx.priv, SizeHint: int64(c.size), TempDir: fx.dir, BlockSize: c.bs}); err != nil {
+		b.Fatal(err)
+	}
+	out.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
 	time.Sleep(500 * time.Millisecond) // let the grid settle
+	built := time.Now()
 	cpu0 := cpuSeconds()
 	start := time.Now()
-	r, err := fx.push(src, path)
+	r, err := fx.push(c.src, path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	geo := fx.g.Geometry()
-	done = make([]float64, geo.Len())
+	res := spreadResult{done: make([]float64, geo.Len()), body: r.Body, size: fi.Size()}
 	err = fx.g.WaitFor(10*time.Minute, "all complete", func() bool {
 		all := true
-		for _, c := range geo.Coords() {
-			i := geo.Index(c)
-			if done[i] > 0 {
+		for _, cc := range geo.Coords() {
+			i := geo.Index(cc)
+			if res.done[i] > 0 {
 				continue
 			}
-			p, ok := dist.ProgressOf(statusOf(fx.g, c), "physics.mfz", 1000)
+			p, ok := dist.ProgressOf(statusOf(fx.g, cc), "physics.mfz", 1000)
 			if !ok || !p.Complete {
 				all = false
 				continue
@@ -48,26 +88,25 @@ func spread(b *testing.B, w, h int, prof dev.LinkProfile, size int, src tilegrid
 			if !p.CompletedAt.IsZero() {
 				at = p.CompletedAt
 			}
-			done[i] = max(at.Sub(start).Seconds(), 1e-9)
+			res.done[i] = max(at.Sub(start).Seconds(), 1e-9)
 		}
 		return all
 	})
-	cpu = cpuSeconds() - cpu0
+	res.cpu = cpuSeconds() - cpu0
 	if err != nil {
 		fx.dump()
 		b.Fatal(err)
 	}
-	if os.Getenv("DIST_BENCH_DEBUG") != "" {
-		slowest := 0
-		for i := range done {
-			if done[i] > done[slowest] {
-				slowest = i
-			}
-		}
-		c := geo.Coords()[slowest]
-		b.Logf("slowest %v: %+v", c, fx.status(c).Counters)
+	fx.checkIdentical("physics.mfz", path)
+	for _, l := range fx.g.LinkReports(time.Since(built)) {
+		res.inDropped += l.InDropped
 	}
-	return done, r.Body, cpu
+	for _, cc := range geo.Coords() {
+		s := fx.status(cc).Counters
+		res.dups += s.Duplicates + s.Unexpected
+		res.chunks += s.ChunksIn
+	}
+	return res
 }
 
 func cpuSeconds() float64 {
@@ -84,67 +123,80 @@ func maxOf(xs []float64) float64 {
 	return m
 }
 
+// report puts a push's figures as ratios to the bounds `itcd sim --json`
+// reports: the single-tree lower bound, the multipath bound, and the
+// multipath bound through the links' loss.
+func (res spreadResult) report(b *testing.B, c spreadCase) float64 {
+	geo := tilegrid.Geometry{W: c.w, H: c.h}
+	all := maxOf(res.done)
+	mb := geo.MultipathBound(c.src, c.prof.Rate, res.size)
+	b.ReportMetric(all, "s")
+	b.ReportMetric(all/geo.LowerBound(c.src, c.prof.Rate, res.size), "x_lower")
+	b.ReportMetric(all/mb, "x_multipath")
+	if c.prof.Loss > 0 {
+		b.ReportMetric(all/(mb/(1-c.prof.Loss)), "x_loss_adjusted")
+	}
+	b.ReportMetric(float64(res.inDropped), "in_dropped")
+	b.ReportMetric(float64(res.dups)/float64(max(res.chunks, 1)), "dup/chunk")
+	// CPU seconds per MiB spread per tile: the whole process's CPU (every
+	// tile's daemon and the simulated links) over MiB x tiles.
+	b.ReportMetric(res.cpu/(float64(res.body)/(1<<20))/float64(geo.Len()), "cpu_s/MiB/tile")
+	return all
+}
+
+// BenchmarkSpread pushes a file over simulated 64 KB/s links (16 KB
+// device queues) and reports the time until every tile holds it as a
+// ratio to the bounds (issue 13's targets: 6x6 corner and centre <= 1.15
+// x_multipath, 20x1 <= 1.15 x_lower, 20% loss <= 1.5 x_loss_adjusted).
+// "sequential" is the block choice before super-seeding and rarest first,
+// for comparison. loss=0.05 also runs the same grid lossless and reports
+// x_lossless (target <= 1.1).
+func BenchmarkSpread(b *testing.B) {
+	rate := dev.LinkProfile{Rate: tilegrid.DefaultRate}
+	lossy := func(p float64) dev.LinkProfile { return dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: p} }
+	corner, centre := tilegrid.Coord{}, tilegrid.Coord{X: 2, Y: 2}
+	for _, c := range []struct {
+		name string
+		spreadCase
+		lossless bool
+	}{
+		{name: "6x6/corner", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: rate}},
+		{name: "6x6/corner/sequential", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: rate,
+			tuning: dist.Tuning{Strategy: dist.Sequential, NoSuperSeed: true}}},
+		{name: "6x6/corner/4KiB-blocks", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, bs: 4096, prof: rate}},
+		{name: "6x6/centre", spreadCase: spreadCase{w: 6, h: 6, src: centre, size: 1 << 20, prof: rate}},
+		{name: "20x1", spreadCase: spreadCase{w: 20, h: 1, src: corner, size: 1 << 20, prof: rate}},
+		{name: "6x6/corner/loss=0.05", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: lossy(0.05)}, lossless: true},
+		{name: "4x4/256KiB/loss=0.2", spreadCase: spreadCase{w: 4, h: 4, src: corner, size: 256 << 10, prof: lossy(0.2)}},
+		{name: "4x4/256KiB/loss,dup,corrupt=0.05", spreadCase: spreadCase{w: 4, h: 4, src: corner, size: 256 << 10,
+			prof: dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: 0.05, Duplicate: 0.05, Corrupt: 0.05}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				all := spread(b, c.spreadCase).report(b, c.spreadCase)
+				if c.lossless {
+					clean := c.spreadCase
+					clean.prof.Loss = 0
+					b.ReportMetric(all/maxOf(spread(b, clean).done), "x_lossless")
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkGrid2x1 is one hop: goodput of a 1 MB file over one 64 KB/s
 // link, as a fraction of the link's raw rate.
 func BenchmarkGrid2x1(b *testing.B) {
 	for _, loss := range []float64{0, 0.01} {
 		b.Run(fmt.Sprintf("loss=%g", loss), func(b *testing.B) {
-			prof := dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: loss}
+			c := spreadCase{w: 2, h: 1, size: 1 << 20, prof: dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: loss}}
 			for i := 0; i < b.N; i++ {
-				done, body, cpu := spread(b, 2, 1, prof, 1<<20, tilegrid.Coord{}, dist.Tuning{})
-				secs := done[1]
+				res := spread(b, c)
+				secs := res.done[1]
 				b.ReportMetric(secs, "s")
-				b.ReportMetric(float64(body)/secs/float64(prof.Rate), "goodput/rate")
-				b.ReportMetric(100*cpu/secs/2, "%cpu/tile")
+				b.ReportMetric(float64(res.body)/secs/float64(c.prof.Rate), "goodput/rate")
+				b.ReportMetric(100*res.cpu/secs/2, "%cpu/tile")
 			}
 		})
 	}
-}
-
-// BenchmarkGrid6x6 spreads 1 MB from a corner over 64 KB/s links and
-// reports the time until every tile holds it over the single-tree lower
-// bound (target <= 1.3) and over the multipath bound.
-func BenchmarkGrid6x6(b *testing.B) {
-	if os.Getenv("DIST_BENCH_6x6") == "skip" {
-		b.Skip()
-	}
-	for _, c := range []struct {
-		name  string
-		loss  float64
-		strat dist.Strategy
-	}{
-		{"sequential", 0, dist.Sequential},
-		{"rarest", 0, dist.RarestFirst},
-		{"sequential/loss=0.05", 0.05, dist.Sequential},
-		{"rarest/loss=0.05", 0.05, dist.RarestFirst},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			prof := dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: c.loss}
-			geo := tilegrid.Geometry{W: 6, H: 6}
-			for i := 0; i < b.N; i++ {
-				done, body, cpu := spread(b, 6, 6, prof, 1<<20, tilegrid.Coord{}, dist.Tuning{Strategy: c.strat, MinRTO: minRTO})
-				all := maxOf(done)
-				lb := geo.LowerBound(tilegrid.Coord{}, prof.Rate, body)
-				mb := geo.MultipathBound(tilegrid.Coord{}, prof.Rate, body)
-				b.ReportMetric(all, "s")
-				b.ReportMetric(all/lb, "x_lower_bound")
-				b.ReportMetric(all/mb, "x_multipath")
-				b.ReportMetric(100*cpu/all/36, "%cpu/tile")
-				b.Logf("%s: all complete %.2fs, bound %.2fs (multipath %.2fs), per tile %v", c.name, all, lb, mb, round(done))
-			}
-		})
-	}
-}
-
-var minRTO = func() time.Duration {
-	d, _ := time.ParseDuration(os.Getenv("DIST_MIN_RTO"))
-	return d
-}()
-
-func round(xs []float64) []float64 {
-	out := make([]float64, len(xs))
-	for i, x := range xs {
-		out[i] = float64(int(x*10+0.5)) / 10
-	}
-	return out
 }

@@ -29,7 +29,8 @@ type seeding struct {
 	next   int           // every block below next was shown to someone
 	stale  int           // where the search for blocks shown but never asked resumes
 	start  time.Time
-	at     []uint32 // per block: when it was last shown, in ms after start (+1)
+	at     []uint32  // per block: when it was last shown, in ms after start (+1)
+	asking time.Time // when a block was last asked for (or the start)
 }
 
 // seedStale is how long a block shown to one neighbour waits for it to
@@ -39,15 +40,21 @@ type seeding struct {
 const seedStale = time.Second
 
 func newSeeding(blocks int, now time.Time) *seeding {
-	return &seeding{blocks: blocks, asked: mfz.NewBitmap(blocks), start: now, at: make([]uint32, blocks)}
+	return &seeding{blocks: blocks, asked: mfz.NewBitmap(blocks), start: now, at: make([]uint32, blocks), asking: now}
 }
+
+// seedIdle ends a super-seeding that nobody asks anything of for this
+// long: the neighbours hold the file, or will not fetch it from us (a
+// newer version they hold); its showing HAVEs would go on for ever.
+const seedIdle = 10 * time.Second
 
 // done reports whether every block has been asked for once.
 func (s *seeding) done() bool { return s.nasked >= s.blocks }
 
-// ask records that a neighbour asked for block b; it reports whether b
-// was asked for the first time.
-func (s *seeding) ask(b int) bool {
+// ask records that a neighbour asked for block b at now; it reports
+// whether b was asked for the first time.
+func (s *seeding) ask(b int, now time.Time) bool {
+	s.asking = now
 	if b < 0 || b >= s.blocks || s.asked.Has(b) {
 		return false
 	}
@@ -195,7 +202,7 @@ func (l *loop) showMore(n *nbr, f *file, again bool) {
 // seedAsked: a neighbour asked for block b of f, being super-seeded. Once
 // every block was asked for, f is announced whole to everyone.
 func (l *loop) seedAsked(f *file, b int) {
-	if !f.seed.ask(b) {
+	if !f.seed.ask(b, l.now) {
 		return
 	}
 	if f.seed.done() {
@@ -213,10 +220,16 @@ func (l *loop) seedAsked(f *file, b int) {
 // showStale shows every neighbour with nothing left to ask blocks that
 // waited too long on another (top), and tells each again what it was shown
 // and did not ask for: requests, which otherwise drive the showing, may
-// have stopped because the HAVE that showed them was lost.
+// have stopped because the HAVE that showed them was lost. A seeding
+// nobody asked anything of for seedIdle ends: the file is announced whole.
 func (l *loop) showStale() {
 	for _, f := range l.files.byID {
 		if f.seed == nil {
+			continue
+		}
+		if l.now.Sub(f.seed.asking) >= seedIdle {
+			f.seed = nil
+			l.announceHeld(f)
 			continue
 		}
 		for _, n := range l.nbrs {

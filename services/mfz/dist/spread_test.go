@@ -187,11 +187,11 @@ func TestSeedingTop(t *testing.T) {
 	if got := s.top(packet.SE, 3, t0, nil); len(got) != 0 {
 		t.Fatalf("SE shown %v again with 3 ahead", got)
 	}
-	s.ask(3)
+	s.ask(3, t0)
 	if got := s.top(packet.SE, 3, t0, nil); len(got) != 1 || got[0] != 6 {
 		t.Fatalf("SE shown %v after asking one, want [6]", got)
 	}
-	s.ask(7) // asked without being shown: skipped
+	s.ask(7, t0) // asked without being shown: skipped
 	s.top(packet.ET, 5, t0, nil)
 	if !s.shown[packet.ET].Has(8) || s.shown[packet.ET].Has(7) {
 		t.Fatalf("ET shown %08b: 7 was asked already, 8 is next", s.shown[packet.ET])
@@ -209,7 +209,7 @@ func TestSeedingTop(t *testing.T) {
 		}
 	}
 	for b := 0; b < 10; b++ {
-		s.ask(b)
+		s.ask(b, t0)
 	}
 	if !s.done() {
 		t.Fatalf("every block asked and not done")
@@ -350,5 +350,30 @@ func TestTimeoutMarkerRecoversWholeWindow(t *testing.T) {
 	// known lost: 33 chunks less the 3 probed again, still in flight.
 	if lost != 30 {
 		t.Fatalf("%d chunks of block 0 known lost after the marker came, want 30 (states %v)", lost, a.state)
+	}
+}
+
+// A super-seeding that nobody asks anything of ends after seedIdle: the
+// file is announced whole, and the showing HAVEs every 250 ms stop.
+func TestSeedingEndsWhenNobodyAsks(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 20*1024, 1024)
+	f := x.pushHere(sf)
+	x.turn()
+	v := &seedView{shown: map[int]bool{}, asked: map[int]bool{}}
+	for i := 0; i < int(seedIdle/(250*time.Millisecond))+2; i++ {
+		x.tick(250 * time.Millisecond)
+		v.take(x.h.take(t, packet.ET))
+	}
+	if f.seed != nil || !v.complete {
+		t.Fatalf("seeding %v, announced complete %v after %v with no request", f.seed != nil, v.complete, seedIdle)
+	}
+	for i := 0; i < 20; i++ {
+		x.tick(250 * time.Millisecond)
+	}
+	for _, m := range x.h.take(t, packet.ET) {
+		if m.typ == msgHave {
+			t.Fatalf("a HAVE after the seeding ended")
+		}
 	}
 }
