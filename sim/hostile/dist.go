@@ -64,7 +64,9 @@ func (g *ManifestGrabber) Handle(n *Neighbour, r *Received) {
 		return
 	}
 	switch {
-	case m.Type == dist.MsgAnnounce && m.Name == g.name && m.Flags&1 != 0:
+	case m.Type == dist.MsgAnnounce && m.Name == g.name && m.Flags&2 == 0:
+		// Complete or partial (a source super-seeding announces a
+		// pushed file as partial at first): either serves its manifest.
 		if !g.asked || m.ID != g.ann.ID || m.Handle != g.handle {
 			g.ann = Grabbed{Handle: m.Handle, Name: m.Name, Version: m.Version, Blocks: m.Blocks, ID: m.ID}
 			g.handle, g.buf, g.total, g.asked = m.Handle, g.buf[:0], 0, true
