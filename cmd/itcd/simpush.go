@@ -162,18 +162,21 @@ func (p *pushFile) fillJSON(out *simJSON, geo tilegrid.Geometry, prof dev.LinkPr
 	}
 }
 
-// boundsSummary puts the push's result next to the physical limit.
+// boundsSummary puts the push's result next to the physical limits: the
+// multipath bound (lambda disjoint paths from the source), which a swarm
+// can approach, and the single-tree bound, which pulling every block down
+// one tree cannot beat.
 func boundsSummary(r *simJSON) string {
-	if r.Lower == nil {
-		return "no lower bound: the links are unlimited"
+	if r.Lower == nil || r.Multi == nil || *r.Multi <= 0 {
+		return "no lower bound: the links are unlimited, or one tile holds everything"
 	}
-	b := fmt.Sprintf("lower bound (one source tree, D = %d hops): %.2fs; with %d disjoint paths: %.2fs",
-		r.Ecc, *r.Lower, r.Lambda, *r.Multi)
-	if r.AllDone == nil {
-		return "not every tile completed; " + b
-	}
+	b := fmt.Sprintf("the multipath bound (%d disjoint paths): %.2fs; single tree (D = %d hops): %.2fs",
+		r.Lambda, *r.Multi, r.Ecc, *r.Lower)
 	if r.LossAdjusted != nil {
 		b += fmt.Sprintf("; through the links' loss: %.2fs", *r.LossAdjusted)
 	}
-	return fmt.Sprintf("every tile complete after %.2fs = %.2f x the %s", *r.AllDone, *r.Ratio, b)
+	if r.AllDone == nil {
+		return "not every tile completed; " + b
+	}
+	return fmt.Sprintf("every tile complete after %.2fs = %.2f x %s", *r.AllDone, *r.AllDone / *r.Multi, b)
 }
