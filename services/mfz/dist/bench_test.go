@@ -160,15 +160,15 @@ func BenchmarkSpread(b *testing.B) {
 		spreadCase
 		lossless bool
 	}{
-		{name: "6x6/corner", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: rate}},
-		{name: "6x6/corner/sequential", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: rate,
+		{name: "6x6-corner", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: rate}},
+		{name: "6x6-corner-sequential", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: rate,
 			tuning: dist.Tuning{Strategy: dist.Sequential, NoSuperSeed: true}}},
-		{name: "6x6/corner/4KiB-blocks", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, bs: 4096, prof: rate}},
-		{name: "6x6/centre", spreadCase: spreadCase{w: 6, h: 6, src: centre, size: 1 << 20, prof: rate}},
+		{name: "6x6-corner-4KiB-blocks", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, bs: 4096, prof: rate}},
+		{name: "6x6-centre", spreadCase: spreadCase{w: 6, h: 6, src: centre, size: 1 << 20, prof: rate}},
 		{name: "20x1", spreadCase: spreadCase{w: 20, h: 1, src: corner, size: 1 << 20, prof: rate}},
-		{name: "6x6/corner/loss=0.05", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: lossy(0.05)}, lossless: true},
-		{name: "4x4/256KiB/loss=0.2", spreadCase: spreadCase{w: 4, h: 4, src: corner, size: 256 << 10, prof: lossy(0.2)}},
-		{name: "4x4/256KiB/loss,dup,corrupt=0.05", spreadCase: spreadCase{w: 4, h: 4, src: corner, size: 256 << 10,
+		{name: "6x6-corner-loss=0.05", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: lossy(0.05)}, lossless: true},
+		{name: "4x4-256KiB-loss=0.2", spreadCase: spreadCase{w: 4, h: 4, src: corner, size: 256 << 10, prof: lossy(0.2)}},
+		{name: "4x4-256KiB-loss,dup,corrupt=0.05", spreadCase: spreadCase{w: 4, h: 4, src: corner, size: 256 << 10,
 			prof: dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: 0.05, Duplicate: 0.05, Corrupt: 0.05}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {

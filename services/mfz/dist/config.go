@@ -95,7 +95,7 @@ type Options struct {
 // Tuning is the part of the protocol's tuning that tests and benchmarks
 // change. A zero field keeps the default.
 type Tuning struct {
-	Window      int           // chunks requested and not arrived, per neighbour
+	Window      int           // chunks requested and not arrived, per neighbour: fixed (0: adaptive, 24..96)
 	Strategy    Strategy      // block selection (the zero value is RarestFirst)
 	NoSuperSeed bool          // offer a pushed file to every neighbour whole at once
 	DataDepth   int           // DATA packets of ours allowed in the daemon's queue per link
@@ -108,7 +108,7 @@ type Tuning struct {
 // apply returns t with the non-zero fields of k.
 func (k Tuning) apply(t tuning) tuning {
 	if k.Window > 0 {
-		t.window = k.Window
+		t.window, t.minWindow = k.Window, k.Window
 	}
 	t.strategy = k.Strategy
 	if k.DataDepth > 0 {

@@ -16,7 +16,7 @@ func (l *loop) fill(n *nbr) {
 		return
 	}
 	for {
-		room := n.win.room(l.t.window, l.t.minBatch)
+		room := n.win.room(n.win.size(l.t), l.t.minBatch)
 		if room == 0 {
 			return
 		}

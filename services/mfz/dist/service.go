@@ -45,7 +45,9 @@ func (s Strategy) String() string {
 // tuning holds the protocol's constants in one place. Tests and
 // benchmarks change some of them through Options.Tuning.
 type tuning struct {
-	window       int           // chunks requested and not arrived, per neighbour
+	window       int           // chunks requested and not arrived, per neighbour, at most
+	minWindow    int           // ...and at least (window.size)
+	linkRate     int           // bytes/s a link is assumed to carry at least (window.size)
 	minBatch     int           // smallest request sent while others are in flight
 	strategy     Strategy      // block selection
 	superSeed    bool          // a file pushed here leaves it block by block to one neighbour each first (seeding.go)
@@ -84,6 +86,8 @@ type tuning struct {
 
 var defaultTuning = tuning{
 	window:      96, // 96 x 245 = 23.5 KB
+	minWindow:   24,
+	linkRate:    64 << 10,
 	minBatch:    8,
 	strategy:    RarestFirst,
 	superSeed:   true,

@@ -83,6 +83,21 @@ func newWindow(rtt rttEstimator, now time.Time) window { return window{rtt: rtt,
 // rto is the window's current silence timeout.
 func (w *window) rto(t *tuning) time.Duration { return w.rtt.rto(w.backoff, t.minRTO, t.maxRTO) }
 
+// size is how many chunks may be outstanding now: about twice what the
+// link carries in one round trip (srtt: request to first data into an
+// empty pipe) at the rate the neighbour delivers, at least t.linkRate,
+// plus a batch; between t.minWindow and t.window. More only waits in the
+// neighbour's queue, ahead of the block that just became rarest: with 96
+// chunks always (23.5 KB, 360 ms at 64 KB/s) each hop of the 6x6 grid
+// added that wait to the block time (1.28-1.35x the multipath bound;
+// 1.22-1.23x with 24). A link with deep queues (the kernel's, which the
+// daemon cannot keep short) has a long srtt, and gets the whole window.
+func (w *window) size(t *tuning) int {
+	rate := max(w.rate, float64(t.linkRate))
+	k := int(2*rate*w.rtt.srtt.Seconds()/ChunkLen) + t.minBatch
+	return min(max(k, t.minWindow), t.window)
+}
+
 // busy reports whether anything is asked or being fetched.
 func (w *window) busy() bool { return w.inflight > 0 || len(w.asms) > 0 }
 
