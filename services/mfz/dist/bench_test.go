@@ -141,6 +141,16 @@ func (res spreadResult) report(b *testing.B, c spreadCase) float64 {
 	// CPU seconds per MiB spread per tile: the whole process's CPU (every
 	// tile's daemon and the simulated links) over MiB x tiles.
 	b.ReportMetric(res.cpu/(float64(res.body)/(1<<20))/float64(geo.Len()), "cpu_s/MiB/tile")
+	if testing.Verbose() {
+		rows := ""
+		for y := 0; y < c.h; y++ {
+			for x := 0; x < c.w; x++ {
+				rows += fmt.Sprintf(" %5.2f", res.done[geo.Index(tilegrid.Coord{X: x, Y: y})])
+			}
+			rows += "\n"
+		}
+		b.Logf("completion (s) by tile, bound %.2fs:\n%s", mb, rows)
+	}
 	return all
 }
 
