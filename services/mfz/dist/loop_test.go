@@ -297,7 +297,9 @@ func TestDuplicateChunksAreNotProgress(t *testing.T) {
 	x.receiving(sf, packet.ET, 9)
 	x.turn()
 	n := x.l.nbrs[packet.ET]
-	if reqs := requests(x.h.take(t, packet.ET)); len(reqs) != 1 || reqs[0].count != 4 {
+	// The block, and its last chunk again (fill's tail ask: nothing more
+	// to ask after it).
+	if reqs := requests(x.h.take(t, packet.ET)); len(reqs) != 2 || reqs[0].count != 4 || reqs[1].chunk != 3 || reqs[1].count != 1 {
 		t.Fatalf("requests %+v", reqs)
 	}
 	dup := appendData(nil, 9, 0, 0, sf.chunk(0, 0))

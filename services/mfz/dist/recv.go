@@ -15,6 +15,8 @@ func (l *loop) fill(n *nbr) {
 	if n.avoided(l.now) {
 		return
 	}
+	var last *asm // the last run asked in this call, ending at chunk lastC
+	lastC := 0
 	for {
 		room := n.win.room(n.win.size(l.t), l.t.minBatch)
 		if room == 0 {
@@ -25,11 +27,24 @@ func (l *loop) fill(n *nbr) {
 				l.cancelAsm(n, a) // it no longer announces the file
 			} else {
 				l.askChunks(n, rf, a, first, cnt)
+				last, lastC = a, first+cnt-1
 			}
 			continue
 		}
 		if !l.assignBlock(n) {
-			return
+			break
+		}
+	}
+	if last != nil && !last.dead && l.t.tailAsk {
+		// Nothing more to ask of n: the pipe drains after this. Its last
+		// chunk is asked twice, so that if everything asked now is lost
+		// but the second copy, its arrival shows the loss at once (it
+		// answers the first ask: everything before is lost), where a
+		// silence would wait for the timeout. In a pipeline at 20% loss
+		// nearly every block's tail met a timeout. One chunk more a
+		// drained pipe; nothing while the window is full.
+		if rf := n.byFid[last.f.id]; rf != nil {
+			l.askChunks(n, rf, last, lastC, 1)
 		}
 	}
 }

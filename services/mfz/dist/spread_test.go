@@ -377,3 +377,29 @@ func TestSeedingEndsWhenNobodyAsks(t *testing.T) {
 		}
 	}
 }
+
+// A pipe about to drain asks its last chunk twice: when the first ask and
+// everything before it are lost and only the second copy comes, the loss
+// is known at once and asked again, with no timeout.
+func TestTailAskShowsLossWithoutTimeout(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 900, 1024) // 1 block, 4 chunks
+	x.receiving(sf, packet.ET, 9)
+	x.turn()
+	n := x.l.nbrs[packet.ET]
+	reqs := requests(x.h.take(t, packet.ET))
+	if len(reqs) != 2 || reqs[1].count != 1 || int(reqs[1].chunk) != int(reqs[0].chunk+reqs[0].count)-1 {
+		t.Fatalf("requests %+v: want the block, then its last chunk again", reqs)
+	}
+	last := int(reqs[1].chunk)
+	// Only the second copy of the last chunk arrives.
+	x.in(packet.ET, appendData(nil, 9, 0, last, sf.chunk(0, last)))
+	x.turn()
+	again := requests(x.h.take(t, packet.ET))
+	if len(again) == 0 || again[0].chunk != 0 || int(again[0].count) != last {
+		t.Fatalf("after the last chunk came alone: requests %+v, want chunks 0..%d again at once", again, last-1)
+	}
+	if n.win.timeouts != 0 {
+		t.Fatalf("%d timeouts", n.win.timeouts)
+	}
+}
