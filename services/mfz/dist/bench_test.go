@@ -195,9 +195,10 @@ func BenchmarkSpread(b *testing.B) {
 }
 
 // BenchmarkGrid2x1 is one hop: goodput of a 1 MB file over one 64 KB/s
-// link, as a fraction of the link's raw rate.
+// link, as a fraction of the link's raw rate, and of what gets through
+// its loss.
 func BenchmarkGrid2x1(b *testing.B) {
-	for _, loss := range []float64{0, 0.01} {
+	for _, loss := range []float64{0, 0.01, 0.2} {
 		b.Run(fmt.Sprintf("loss=%g", loss), func(b *testing.B) {
 			c := spreadCase{w: 2, h: 1, size: 1 << 20, prof: dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: loss}}
 			for i := 0; i < b.N; i++ {
@@ -205,6 +206,7 @@ func BenchmarkGrid2x1(b *testing.B) {
 				secs := res.done[1]
 				b.ReportMetric(secs, "s")
 				b.ReportMetric(float64(res.body)/secs/float64(c.prof.Rate), "goodput/rate")
+				b.ReportMetric(float64(res.body)/secs/float64(c.prof.Rate)/(1-loss), "goodput/(rate*(1-loss))")
 				b.ReportMetric(100*res.cpu/secs/2, "%cpu/tile")
 			}
 		})

@@ -35,6 +35,7 @@ type window struct {
 	rateBytes int64 // new chunk bytes since rateAt
 	rateAt    time.Time
 	rate      float64 // bytes/s delivered, smoothed
+	lossy     float64 // fraction of chunks asked that were lost, smoothed per arrival
 }
 
 // asm is a block being fetched from one neighbour, reassembled in buf.
@@ -94,7 +95,9 @@ func (w *window) rto(t *tuning) time.Duration { return w.rtt.rto(w.backoff, t.mi
 // daemon cannot keep short) has a long srtt, and gets the whole window.
 func (w *window) size(t *tuning) int {
 	rate := max(w.rate, float64(t.linkRate))
-	k := int(2*rate*w.rtt.srtt.Seconds()/ChunkLen) + t.minBatch
+	// Chunks lost and not yet known lost hold room in the window: on a
+	// lossy link it is larger by 1/(1 - loss).
+	k := int(2*rate*w.rtt.srtt.Seconds()/ChunkLen/(1-min(w.lossy, 0.5))) + t.minBatch
 	return min(max(k, t.minWindow), t.window)
 }
 
@@ -227,6 +230,7 @@ func (w *window) deliver(a *asm, c int, data []byte, now time.Time) (r arrival) 
 			}
 		}
 		w.compact()
+		w.lossy += (float64(r.lost)/float64(r.lost+1) - w.lossy) / 16
 	}
 	if asked && a.state[c] != chGot {
 		// Progress: an answer to something asked that was not here. A
