@@ -1,0 +1,77 @@
+package dev
+
+import (
+	"time"
+
+	"github.com/t2tiles/itcd/internal/tick"
+)
+
+// The clock of a UDP device: one goroutine per device does everything that
+// happens at a time rather than on a packet's arrival. It paces every
+// link's outbound queue, releases the delay lines, sends the keepalives
+// and notices links that fell silent.
+//
+// Its wakeups are coarse on purpose. Pacing wakes on a grid of
+// paceGranularity and sends whatever fell due since the last wakeup (the
+// departure times stay exact, so the average rate does); keepalive ticks
+// fall on a grid of the keepalive interval. Both grids are wall-clock
+// (internal/tick), so every device of a process, and of every tile whose
+// clock agrees, wakes at the same instants, and one wakeup of the machine
+// serves them all. The rejected design, one pump goroutine and timer per
+// link direction, woke the machine once per packet per link: at 400
+// simulated tiles that starved it.
+
+// paceGranularity is the grid of the pacing wakeups: a paced packet
+// leaves up to this late, and a busy 64 KB/s link sends about two packets
+// per wakeup. The first packet on an idle link leaves at once.
+const paceGranularity = 5 * time.Millisecond
+
+// Keepalive policy (udplive.go).
+const (
+	// kaSilence: a link that sent no packet frame for this many
+	// keepalive intervals gets a keepalive. Above one, so a hello sent a
+	// little after the tick (both on the same grid) still counts.
+	kaSilenceNum, kaSilenceDen = 3, 2
+	// kaBurstTicks: after the far end (re)appears or this tile's identity
+	// changes, a keepalive goes on this many ticks, whatever else is
+	// sent, so the identity handshake survives a lost keepalive.
+	kaBurstTicks = 3
+	// kaRefreshTicks: every this many ticks each link gets a keepalive
+	// anyway, the far end's last word on this tile's identity.
+	kaRefreshTicks = 8
+)
+
+// clock runs until the device closes.
+func (u *UDP) clock() {
+	defer u.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	kaAt := time.Now() // the first tick at once: the neighbours learn of this end
+	for {
+		now := time.Now()
+		if !now.Before(kaAt) {
+			u.keepaliveTick()
+			u.refreshStatus()
+			kaAt = tick.Next(now, u.cfg.Keepalive)
+		}
+		u.keepalivesWanted()
+		wait := int64(-1)
+		for _, l := range u.list {
+			wait = minWait(wait, u.step(l))
+		}
+		at := kaAt
+		if wait >= 0 {
+			if p := tick.AtOrAfter(now.Add(time.Duration(wait)), paceGranularity); p.Before(at) {
+				at = p
+			}
+		}
+		timer.Reset(time.Until(at))
+		select {
+		case <-u.done:
+			return
+		case <-u.kick:
+		case <-timer.C:
+		}
+	}
+}
