@@ -161,14 +161,21 @@ func (l *linkOut) head() (*pktQueue, packet.Service) {
 	return nil, 0
 }
 
-// writeLoop moves queued packets to the device until ctx ends.
+// writeLoop moves queued packets to the device until ctx ends. A link
+// whose device queue is full is retried after WriteRetry, or, on a device
+// that says when it has room (dev.RoomNotifier, the UDP device), when it
+// says so: a full link then costs no wakeups while it drains.
 func (d *Daemon) writeLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var room <-chan struct{}
+	if rn, ok := d.dev.(dev.RoomNotifier); ok {
+		room = rn.Room()
+	}
 	for {
 		retryAt := d.flush()
 		var tc <-chan time.Time
-		if !retryAt.IsZero() {
+		if !retryAt.IsZero() && room == nil {
 			timer.Reset(time.Until(retryAt))
 			tc = timer.C
 		}
@@ -176,6 +183,8 @@ func (d *Daemon) writeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.out.wake:
+		case <-room:
+			d.out.unblock()
 		case <-tc:
 		}
 		if tc != nil && !timer.Stop() {
@@ -184,6 +193,15 @@ func (d *Daemon) writeLoop(ctx context.Context) {
 			default:
 			}
 		}
+	}
+}
+
+// unblock lets flush try every link again: the device has room.
+func (o *outbound) unblock() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.links {
+		o.links[i].blocked = time.Time{}
 	}
 }
 
