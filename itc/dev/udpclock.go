@@ -12,12 +12,13 @@ import (
 // and notices links that fell silent.
 //
 // Its wakeups are coarse on purpose. Pacing wakes on a grid of
-// paceGranularity and sends whatever fell due since the last wakeup (the
-// departure times stay exact, so the average rate does); keepalive ticks
-// fall on a grid of the keepalive interval. Both grids are wall-clock
-// (internal/tick), so every device of a process, and of every tile whose
-// clock agrees, wakes at the same instants, and one wakeup of the machine
-// serves them all. The rejected design, one pump goroutine and timer per
+// paceGranularity and sends whatever falls due within half a step (the
+// departure times stay exact, so the average rate does). Keepalive ticks
+// fall on a wall-clock grid of the keepalive interval (internal/tick), so
+// every device of a process, and of every tile whose clock agrees, ticks
+// at the same instants, and one wakeup of the machine serves them all.
+// The pacing grid is shifted by a phase of the device's own, so busy
+// devices of one machine take turns instead of all waking together. The rejected design, one pump goroutine and timer per
 // link direction, woke the machine once per packet per link: at 400
 // simulated tiles that starved it.
 
@@ -48,6 +49,7 @@ func (u *UDP) clock() {
 	timer.Stop()
 	defer timer.Stop()
 	kaAt := time.Now() // the first tick at once: the neighbours learn of this end
+	phase := time.Duration(u.epoch) % paceGranularity
 	for {
 		now := time.Now()
 		if !now.Before(kaAt) {
@@ -62,7 +64,9 @@ func (u *UDP) clock() {
 		}
 		at := kaAt
 		if wait >= 0 {
-			if p := tick.AtOrAfter(now.Add(time.Duration(wait)), paceGranularity); p.Before(at) {
+			// step counts what falls due within half a step as due now.
+			due := now.Add(time.Duration(wait) - paceGranularity/2 - phase)
+			if p := tick.AtOrAfter(due, paceGranularity).Add(phase); p.Before(at) {
 				at = p
 			}
 		}

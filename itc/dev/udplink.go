@@ -83,10 +83,15 @@ func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) 
 // average however coarse the wakeups are.
 func (u *UDP) step(l *udpLink) int64 {
 	for {
+		// What falls due within half a grid step is due now: wakeups on
+		// the grid then send each packet within half a step of its time,
+		// early or late, and a wakeup that comes a hair early (the grid is
+		// wall-clock, now is monotonic) does not leave it for a whole step.
 		now := u.now()
+		horizon := now + int64(paceGranularity/2)
 		for l.delay.count > 0 {
 			_, due := l.delay.peek()
-			if due > now {
+			if due > horizon {
 				break
 			}
 			n, _ := l.delay.pop(l.frame[FrameHeaderLen:])
@@ -121,7 +126,7 @@ func (u *UDP) step(l *udpLink) int64 {
 				// stays exact however late its timer fires.
 				l.next, l.paced = max(l.next, now), p.Rate
 			}
-			if l.next > now {
+			if l.next > horizon {
 				l.outMu.Unlock()
 				return minWait(wait, l.next-now)
 			}
