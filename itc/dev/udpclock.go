@@ -60,7 +60,9 @@ func (u *UDP) clock() {
 		u.keepalivesWanted()
 		wait := int64(-1)
 		for _, l := range u.list {
-			wait = minWait(wait, u.step(l))
+			if w := u.step(l); w >= 0 {
+				wait = minWait(wait, w) // -1 (nothing to do) must not win
+			}
 		}
 		at := kaAt
 		if wait >= 0 {

@@ -2,6 +2,7 @@ package dev
 
 import (
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -131,5 +132,40 @@ func TestUDPRoom(t *testing.T) {
 	}
 	if st := a.Stats().Links[packet.ET]; st.OutFull == 0 {
 		t.Fatal("the refusal was not counted")
+	}
+}
+
+// TestUDPPacingBesideAnIdleLink checks a paced link keeps going while
+// another link of the device has nothing to send: the clock must not
+// sleep until the next keepalive tick (here 10s away) because an idle
+// link has no deadline.
+func TestUDPPacingBesideAnIdleLink(t *testing.T) {
+	ca, cb, cc := listenLoopback(t), listenLoopback(t), listenLoopback(t)
+	open := func(c *net.UDPConn, links Links) *UDP {
+		u, err := OpenUDP(UDPConfig{Conn: c, Links: links, Keepalive: 10 * time.Second, DownAfter: time.Minute,
+			InQueueBytes: 1 << 20, Profile: LinkProfile{Rate: 65536}, Seed: 1, Logger: quietLog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { u.Close() })
+		return u
+	}
+	// b's ET (dir8 1) comes before its WT (dir8 5) in the device's list:
+	// the busy link first, the idle one after it.
+	a := open(ca, Links{packet.ET: cb.LocalAddr().String()})
+	b := open(cb, Links{packet.WT: ca.LocalAddr().String(), packet.ET: cc.LocalAddr().String()})
+	c := open(cc, Links{packet.WT: cb.LocalAddr().String()})
+	waitFor(t, "links up", func() bool { return a.Status().Up(packet.ET) && b.Status().Up(packet.ET) && c.Status().Up(packet.WT) })
+	p := service(t, packet.ET, string(make([]byte, 240)))
+	const n = 40 // 10KB: about 150ms at the rate
+	start := time.Now()
+	for range n {
+		writeAll(t, b, p)
+	}
+	for range n {
+		readTimeout(t, c)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("%d paced packets took %v: the clock slept past their departure times", n, d)
 	}
 }

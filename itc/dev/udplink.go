@@ -157,6 +157,8 @@ func (u *UDP) step(l *udpLink) int64 {
 	}
 }
 
+// minWait returns the sooner of two waits, a of which may be -1 (none);
+// b must not be.
 func minWait(a, b int64) int64 {
 	if a < 0 {
 		return b
