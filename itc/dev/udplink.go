@@ -83,15 +83,16 @@ func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) 
 // average however coarse the wakeups are.
 func (u *UDP) step(l *udpLink) int64 {
 	for {
-		// What falls due within half a grid step is due now: wakeups on
-		// the grid then send each packet within half a step of its time,
-		// early or late, and a wakeup that comes a hair early (the grid is
-		// wall-clock, now is monotonic) does not leave it for a whole step.
+		// A paced packet due within half a grid step is due now: wakeups
+		// on the grid then send each within half a step of its time, early
+		// or late, and a wakeup that comes a hair early (the grid is
+		// wall-clock, now is monotonic) does not leave it for a whole
+		// step. A delayed packet never leaves before its delay is over.
 		now := u.now()
 		horizon := now + int64(paceGranularity/2)
 		for l.delay.count > 0 {
 			_, due := l.delay.peek()
-			if due > horizon {
+			if due > now {
 				break
 			}
 			n, _ := l.delay.pop(l.frame[FrameHeaderLen:])
@@ -104,7 +105,7 @@ func (u *UDP) step(l *udpLink) int64 {
 		wait := int64(-1)
 		if l.delay.count > 0 {
 			_, due := l.delay.peek()
-			wait = due - now
+			wait = due - now + int64(paceGranularity/2) // the clock wakes half a step early for paced packets
 		}
 
 		p := l.profile.Load()
