@@ -18,13 +18,16 @@ import (
 // every device of a process, and of every tile whose clock agrees, ticks
 // at the same instants, and one wakeup of the machine serves them all.
 // The pacing grid is shifted by a phase of the device's own, so busy
-// devices of one machine take turns instead of all waking together. The rejected design, one pump goroutine and timer per
-// link direction, woke the machine once per packet per link: at 400
-// simulated tiles that starved it.
+// devices of one machine take turns instead of all waking together.
+//
+// The rejected design, one pump goroutine and timer per link direction,
+// woke the machine once per packet per link: at 400 simulated tiles that
+// starved it.
 
 // paceGranularity is the grid of the pacing wakeups: a paced packet
-// leaves up to this late, and a busy 64 KB/s link sends about two packets
-// per wakeup. The first packet on an idle link leaves at once.
+// leaves within half of it of its time, early or late (a delayed packet
+// never early), and a busy 64 KB/s link sends one or two packets per
+// wakeup. The first packet on an idle link leaves at once.
 const paceGranularity = 5 * time.Millisecond
 
 // Keepalive policy (udplive.go).
