@@ -192,8 +192,9 @@ func (dm *Daemon) applyLocked(d packet.Dir, fx effects) {
 // times a second rather than once per link and timer.
 func (dm *Daemon) neighbourLoop(ctx context.Context) {
 	ns := &dm.nbr
-	every := dm.cfg.HelloInterval.D()
-	timer := time.NewTimer(time.Until(tick.Next(time.Now(), every)))
+	every, phase := dm.cfg.HelloInterval.D(), dm.cfg.TickPhase
+	next := func(t time.Time) time.Duration { return time.Until(tick.Next(t.Add(-phase), every).Add(phase)) }
+	timer := time.NewTimer(next(time.Now()))
 	defer timer.Stop()
 	dm.beat.Store(time.Now().UnixNano())
 	dm.followLinks()
@@ -207,7 +208,7 @@ func (dm *Daemon) neighbourLoop(ctx context.Context) {
 		case <-ns.poked:
 			dm.followLinks()
 		case now := <-timer.C:
-			timer.Reset(time.Until(tick.Next(now, every)))
+			timer.Reset(next(now))
 			dm.beat.Store(time.Now().UnixNano())
 			dm.followLinks()
 			dm.sayHello()

@@ -34,6 +34,11 @@ type UDPConfig struct {
 	// link gets one on every 8th tick and on the few ticks after its far
 	// end (re)appears or the identity changes. Zero means 250ms.
 	Keepalive time.Duration `toml:"keepalive"`
+	// TickPhase shifts the keepalive ticks' wall-clock grid (zero on a
+	// tile); a simulator gives each tile the phase of its daemon's hellos
+	// (daemon.Config.TickPhase), so hundreds of tiles in one process do
+	// not all tick at once.
+	TickPhase time.Duration `toml:"-"`
 	// DownAfter is how long a neighbour may stay silent before its link
 	// counts as down. Zero means 2.5s: ten ticks' frames, so even at 20%
 	// loss a link flaps with probability 1e-7 per window, and what an

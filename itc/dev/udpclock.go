@@ -60,7 +60,7 @@ func (u *UDP) clock() {
 		if !now.Before(kaAt) {
 			u.keepaliveTick()
 			u.refreshStatus()
-			kaAt = tick.Next(now, u.cfg.Keepalive)
+			kaAt = tick.Next(now.Add(-u.cfg.TickPhase), u.cfg.Keepalive).Add(u.cfg.TickPhase)
 		}
 		u.keepalivesWanted()
 		wait := int64(-1)
