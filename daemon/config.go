@@ -30,8 +30,14 @@ type Config struct {
 	MFZID string `toml:"mfzid"`
 
 	// HelloInterval is how often the liveness service says hello on each
-	// link that is up.
+	// link that is up. The hellos fall on a wall-clock grid of it, so a
+	// tile's six hellos leave, and its neighbours' arrive, together.
 	HelloInterval conf.Duration `toml:"hello_interval"`
+	// TickPhase shifts that grid. Zero on a tile: tiles whose clocks
+	// agree then say hello at the same instants. A simulator running
+	// hundreds of tiles on a few cores spreads them over the interval
+	// instead, so they do not all wake at once.
+	TickPhase time.Duration `toml:"-"`
 	// DeadAfter is how long a live neighbour may stay silent before it
 	// counts as gone. With hellos every 250ms, 2.5s is ten lost hellos in
 	// a row: at 20% loss that happens about once in 10^7 windows.

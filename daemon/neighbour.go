@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/tick"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -184,11 +185,17 @@ func (dm *Daemon) applyLocked(d packet.Dir, fx effects) {
 }
 
 // neighbourLoop says hello on every link that is up, notices neighbours
-// that fall silent and follows the device's link status.
+// that fall silent and follows the device's link status. Its ticks fall
+// on a wall-clock grid of HelloInterval (internal/tick): the hellos of
+// all six links leave in one wakeup, on the same grid as the UDP device's
+// keepalive ticks and the neighbours' hellos, so an idle tile wakes a few
+// times a second rather than once per link and timer.
 func (dm *Daemon) neighbourLoop(ctx context.Context) {
 	ns := &dm.nbr
-	tick := time.NewTicker(dm.cfg.HelloInterval.D())
-	defer tick.Stop()
+	every, phase := dm.cfg.HelloInterval.D(), dm.cfg.TickPhase
+	next := func(t time.Time) time.Duration { return time.Until(tick.Next(t.Add(-phase), every).Add(phase)) }
+	timer := time.NewTimer(next(time.Now()))
+	defer timer.Stop()
 	dm.beat.Store(time.Now().UnixNano())
 	dm.followLinks()
 	dm.sayHello()
@@ -200,7 +207,8 @@ func (dm *Daemon) neighbourLoop(ctx context.Context) {
 			dm.followLinks()
 		case <-ns.poked:
 			dm.followLinks()
-		case <-tick.C:
+		case now := <-timer.C:
+			timer.Reset(next(now))
 			dm.beat.Store(time.Now().UnixNano())
 			dm.followLinks()
 			dm.sayHello()

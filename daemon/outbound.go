@@ -182,12 +182,25 @@ func (l *linkOut) serviceRoom(bl dev.Backlogger, dir packet.Dir, o *outbound, no
 	return false
 }
 
-// writeLoop moves queued packets to the device until ctx ends.
+// writeLoop moves queued packets to the device until ctx ends. A link
+// whose device queue is full is retried after WriteRetry, or, on a device
+// that says when it has room (dev.RoomNotifier, the UDP device), when it
+// says so: a full link then costs no wakeups while it drains.
 func (d *Daemon) writeLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var room <-chan struct{}
+	if rn, ok := d.dev.(dev.RoomNotifier); ok {
+		room = rn.Room()
+	}
 	for {
-		retryAt := d.flush()
+		retryAt, svcAt := d.flush()
+		if room != nil {
+			retryAt = time.Time{} // a full link: the device says when it has room
+		}
+		if retryAt.IsZero() || !svcAt.IsZero() && svcAt.Before(retryAt) {
+			retryAt = svcAt // service packets held back by the backlog bound: no notice comes
+		}
 		var tc <-chan time.Time
 		if !retryAt.IsZero() {
 			timer.Reset(time.Until(retryAt))
@@ -197,6 +210,8 @@ func (d *Daemon) writeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.out.wake:
+		case <-room:
+			d.out.unblock()
 		case <-tc:
 		}
 		if tc != nil && !timer.Stop() {
@@ -208,9 +223,20 @@ func (d *Daemon) writeLoop(ctx context.Context) {
 	}
 }
 
-// flush writes what it can and returns when the earliest blocked link may
-// be retried (zero if none is blocked).
-func (d *Daemon) flush() (retryAt time.Time) {
+// unblock lets flush try every link again: the device has room.
+func (o *outbound) unblock() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.links {
+		o.links[i].blocked = time.Time{}
+	}
+}
+
+// flush writes what it can and returns when the earliest link blocked by
+// a full device queue may be retried, and when the earliest link whose
+// service packets wait for its backlog to fall (serviceRoom) may send them
+// (zero if none).
+func (d *Daemon) flush() (retryAt, svcAt time.Time) {
 	o := &d.out
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -239,8 +265,8 @@ func (d *Daemon) flush() (retryAt time.Time) {
 			}
 			pkt := q.front()
 			if s != 0 && bl != nil && !l.serviceRoom(bl, dir, o, now) {
-				if retryAt.IsZero() || l.svcBlocked.Before(retryAt) {
-					retryAt = l.svcBlocked
+				if svcAt.IsZero() || l.svcBlocked.Before(svcAt) {
+					svcAt = l.svcBlocked
 				}
 				break
 			}
@@ -269,7 +295,7 @@ func (d *Daemon) flush() (retryAt time.Time) {
 		}
 	}
 	d.wakeSenders(drained)
-	return retryAt
+	return retryAt, svcAt
 }
 
 // wakeSenders tells the owner of each service s with bit s set in mask

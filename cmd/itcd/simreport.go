@@ -68,6 +68,7 @@ type simLink struct {
 	Duplicated uint64  `json:"duplicated"`
 	Corrupted  uint64  `json:"corrupted"`
 	Busy       float64 `json:"busy"`
+	RateKept   float64 `json:"rate_kept,omitempty"`
 	FromDaemon bool    `json:"from_daemon,omitempty"`
 }
 
@@ -181,6 +182,7 @@ func (r *simRun) reportJSON(end *simEnd) simJSON {
 			Packets: l.Packets, Bytes: l.Bytes, Drops: l.Drops, Lost: l.Lost, CutDropped: l.CutDropped,
 			InDropped: l.InDropped, OutFull: l.OutFull, Duplicated: l.Duplicated, Corrupted: l.Corrupted,
 			Busy: math.Round(l.Busy*1e4) / 1e4, FromDaemon: l.FromDaemon,
+			RateKept: math.Round(l.RateKept*1e4) / 1e4,
 		})
 	}
 	evs := end.events

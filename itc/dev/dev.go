@@ -109,6 +109,17 @@ func notify(c chan struct{}) {
 	}
 }
 
+// RoomNotifier is implemented by devices that can say when a link that
+// refused a write (ErrWouldBlock) has room again, so a writer waits for
+// that instead of retrying on a timer. The kernel's devices cannot (they
+// have no poll()).
+type RoomNotifier interface {
+	// Room returns a channel that receives a value after a link that
+	// refused a write has room again. It holds at most one pending
+	// value, which stands for every such link: retry them all.
+	Room() <-chan struct{}
+}
+
 // MaxMFZID bounds a physics identity: the itc_pkt module takes at most
 // 100 bytes written to /sys/class/itc_pkt/mfzid.
 const MaxMFZID = 100

@@ -10,10 +10,13 @@
 //     kernel.mfm_devices it owns the tile's mfzid and the six MFM devices
 //     from one locked OS thread (SetMFZID, PhysicsIdentity).
 //   - UDP: each link maps to a neighbour's UDP address; link sync is
-//     emulated with small keepalives, which also carry the kernel's
-//     physics handshake (SetMFZID: MFM packets flow only between tiles of
-//     one identity), and each link can be shaped like a T2 link (rate,
-//     queues, delay, loss, duplication, corruption, cut).
+//     emulated: any frame heard keeps a link up, and small keepalives go
+//     on links that carried nothing for a while; they also carry the
+//     kernel's physics handshake (SetMFZID: MFM packets flow only between
+//     tiles of one identity). Each link can be shaped like a T2 link
+//     (rate, queues, delay, loss, duplication, corruption, cut); one clock
+//     goroutine per device paces all its links on a coarse wall-clock
+//     grid (udpclock.go).
 //   - Pipe: two devices joined in memory, for tests and benchmarks.
 //
 // Writes never block: a full outbound queue is ErrWouldBlock, as EAGAIN is

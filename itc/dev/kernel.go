@@ -41,6 +41,10 @@ type Kernel struct {
 	statusBad bool // the last read of StatusPath failed (logged once)
 	changes   chan struct{}
 
+	// wrote tells the reader a packet went out: a reply may follow, so
+	// it polls at once and from the shortest backoff again.
+	wrote chan struct{}
+
 	// Reader state: ReadPacket runs in one goroutine at a time.
 	next    int
 	timer   *time.Timer
@@ -99,6 +103,7 @@ func newKernel(cfg KernelConfig, svc []*kernelFD) *Kernel {
 		svc:     svc,
 		done:    make(chan struct{}),
 		changes: make(chan struct{}, 1),
+		wrote:   make(chan struct{}, 1),
 		timer:   time.NewTimer(time.Hour),
 	}
 	k.timer.Stop()

@@ -51,7 +51,10 @@ type standIn struct {
 	log        *syncbuf.Buffer
 }
 
-func newStandIn(t *testing.T) *standIn {
+func newStandIn(t *testing.T) *standIn { t.Helper(); return newStandInWith(t, nil) }
+
+// newStandInWith is newStandIn with mod applied to the configuration.
+func newStandInWith(t *testing.T, mod func(*KernelConfig)) *standIn {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -69,6 +72,9 @@ func newStandIn(t *testing.T) *standIn {
 		StatusPath:     s.statusPath,
 		StatusInterval: 5 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(s.log, nil)),
+	}
+	if mod != nil {
+		mod(&cfg)
 	}
 	s.k = newKernel(cfg, []*kernelFD{{fd: fds[0], path: "standin"}})
 	t.Cleanup(func() {
@@ -400,5 +406,40 @@ func TestKernelPacketPathsAllocateNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("a packet written and one read allocate %v times", allocs)
+	}
+}
+
+// TestKernelWriteRestartsReadBackoff checks a reply to what the tile sent
+// is read soon even after a quiet spell grew the read backoff: a write
+// starts it from the shortest again. PollInterval is a minute here, so
+// without that the reply would wait seconds.
+func TestKernelWriteRestartsReadBackoff(t *testing.T) {
+	s := newStandInWith(t, func(c *KernelConfig) { c.PollInterval = time.Minute })
+	got := make(chan time.Time, 1)
+	go func() {
+		buf := make([]byte, packet.MaxLen)
+		if _, err := s.k.ReadPacket(buf); err == nil {
+			got <- time.Now()
+		}
+	}()
+	time.Sleep(4 * time.Second) // the backoff grows past three seconds
+	req, reply := service(t, packet.ET, "request"), service(t, packet.ET, "reply")
+	if err := s.k.WritePacket(req); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, packet.MaxLen)
+	waitFor(t, "the request at the far end", func() bool { n, _ := unix.Read(s.far, buf); return n > 0 })
+	time.Sleep(50 * time.Millisecond) // the far tile's round trip
+	sent := time.Now()
+	if _, err := unix.Write(s.far, reply); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		if d := at.Sub(sent); d > time.Second {
+			t.Fatalf("reply read %v after it arrived: the write did not restart the backoff", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("reply never read")
 	}
 }

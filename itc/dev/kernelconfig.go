@@ -31,7 +31,12 @@ type KernelConfig struct {
 	// /sys/class/itc_pkt/status.
 	StatusPath string `toml:"status_path"`
 	// PollInterval caps the read-poll backoff: the devices have no poll(),
-	// so an idle reader retries from 200µs up to this. Zero means 2ms.
+	// so an idle reader retries from 200µs, doubling, up to this; a
+	// packet read or written starts it from 200µs again. It is the most
+	// a packet that arrives after a quiet spell waits unread; replies to
+	// what the tile sent, and packets under load, are read sooner. Zero
+	// means 20ms: an idle tile polls its eight devices about 50 times a
+	// second instead of 500.
 	PollInterval time.Duration `toml:"poll_interval"`
 	// StatusInterval is how often StatusPath is read. Zero means 250ms.
 	StatusInterval time.Duration `toml:"status_interval"`
@@ -59,7 +64,7 @@ func DefaultKernelConfig() KernelConfig {
 		MFMDir:         DefaultKernelMFMDir,
 		MFZIDPath:      DefaultKernelMFZIDPath,
 		StatusPath:     DefaultKernelStatusPath,
-		PollInterval:   2 * time.Millisecond,
+		PollInterval:   20 * time.Millisecond,
 		StatusInterval: 250 * time.Millisecond,
 	}
 }

@@ -11,9 +11,18 @@ import (
 
 // ReadPacket implements Device. The devices have no poll(), so it polls
 // them all in turn (bulk, flash, then the open MFM devices), sleeping from
-// 200µs up to PollInterval while they are idle. A buf shorter than the
-// packet gets its first len(buf) bytes and an error wrapping
+// 200µs, doubling while they stay idle, up to PollInterval. A packet read
+// or written starts the backoff again from 200µs: under load the reader
+// polls at once, and a reply to what this tile just sent is read within
+// a few of its round trips rather than a whole PollInterval, which can
+// therefore be long enough for an idle tile to poll rarely. A buf shorter
+// than the packet gets its first len(buf) bytes and an error wrapping
 // io.ErrShortBuffer; give it packet.MaxLen bytes.
+//
+// A blocking reader was rejected: every device opens exclusively, so
+// bulk and the MFM devices, which are also written, must stay
+// non-blocking (a full queue is EAGAIN, not a blocked writer), and a
+// thread blocked in read(2) on flash would hold Close until a packet came.
 func (k *Kernel) ReadPacket(buf []byte) (int, error) {
 	backoff := minReadBackoff
 	for {
@@ -24,11 +33,14 @@ func (k *Kernel) ReadPacket(buf []byte) (int, error) {
 		k.timer.Reset(backoff)
 		select {
 		case <-k.timer.C:
+			backoff = min(2*backoff, k.cfg.PollInterval)
+		case <-k.wrote:
+			k.timer.Stop()
+			backoff = minReadBackoff
 		case <-k.done:
 			k.timer.Stop()
 			return 0, ErrClosed
 		}
-		backoff = min(2*backoff, k.cfg.PollInterval)
 	}
 }
 
@@ -124,6 +136,9 @@ func (k *Kernel) WritePacket(p []byte) error {
 			return errMFMNotOwned[pk.Dir]
 		}
 		if sent, err := k.mfm.write(pk.Dir, p); sent {
+			if err == nil {
+				notify(k.wrote)
+			}
 			return err
 		}
 		// No MFM device for this link in MFMDir: the bulk device routes
@@ -134,6 +149,7 @@ func (k *Kernel) WritePacket(p []byte) error {
 	switch {
 	case err == nil && n == len(p):
 		f.written.Add(1)
+		notify(k.wrote)
 		return nil
 	case err == nil:
 		return fmt.Errorf("itc device %s: short write: %d of %d bytes", f.path, n, len(p))

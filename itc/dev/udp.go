@@ -28,12 +28,23 @@ type UDPConfig struct {
 	// Links maps each direction with a neighbour to that neighbour's
 	// host:port, resolved once by OpenUDP.
 	Links Links `toml:"links"`
-	// Keepalive is how often a link-level keepalive goes out on each link.
-	// Zero means 100ms.
+	// Keepalive is the tick of a link's liveness: a link that sent no
+	// packet for 1.5 ticks gets a keepalive at the next (the daemon's
+	// hellos, on the same 250ms grid, usually keep it alive), and every
+	// link gets one on every 8th tick and on the few ticks after its far
+	// end (re)appears or the identity changes. Zero means 250ms.
 	Keepalive time.Duration `toml:"keepalive"`
+	// TickPhase shifts the keepalive ticks' wall-clock grid (zero on a
+	// tile); a simulator gives each tile the phase of its daemon's hellos
+	// (daemon.Config.TickPhase), so hundreds of tiles in one process do
+	// not all tick at once.
+	TickPhase time.Duration `toml:"-"`
 	// DownAfter is how long a neighbour may stay silent before its link
-	// counts as down. Zero means 1s: ten keepalives, so even at 20% loss a
-	// link flaps with probability 1e-7 per window.
+	// counts as down. Zero means 2.5s: ten ticks' frames, so even at 20%
+	// loss a link flaps with probability 1e-7 per window, and what an
+	// idle link costs stays a few frames a second (the daemon's
+	// dead_after is the same 2.5s, so a dead neighbour is noticed no
+	// later than before by the services).
 	DownAfter time.Duration `toml:"down_after"`
 	// OutQueueBytes bounds the packet bytes waiting to leave on one link,
 	// like the kernel's outbound queue: a write that does not fit fails
@@ -53,14 +64,14 @@ type UDPConfig struct {
 	Logger *slog.Logger `toml:"-"`
 }
 
-// DefaultUDPConfig returns the defaults: loopback, no links, 100ms
-// keepalives, down after 1s, 16 KB queues, an unimpaired unlimited link,
-// impairments seeded with 1.
+// DefaultUDPConfig returns the defaults: loopback, no links, 250ms
+// keepalive ticks, down after 2.5s, 16 KB queues, an unimpaired
+// unlimited link, impairments seeded with 1.
 func DefaultUDPConfig() UDPConfig {
 	return UDPConfig{
 		Listen:        "127.0.0.1:0",
-		Keepalive:     100 * time.Millisecond,
-		DownAfter:     time.Second,
+		Keepalive:     250 * time.Millisecond,
+		DownAfter:     2500 * time.Millisecond,
 		OutQueueBytes: 16384,
 		InQueueBytes:  16384,
 		Seed:          1,
@@ -170,9 +181,13 @@ type UDP struct {
 	epoch uint32
 
 	// mfz is the digest of this tile's physics identity (SetMFZID); the
-	// keepalives carry it. kaKick makes the keepalive loop send at once.
-	mfz    atomic.Pointer[MFZDigest]
-	kaKick chan struct{}
+	// keepalives carry it.
+	mfz atomic.Pointer[MFZDigest]
+	// kick wakes the clock goroutine: a write, a profile change, a
+	// keepalive wanted. room tells the writer (Room) a refused link has
+	// room again.
+	kick, room chan struct{}
+	kaTicks    uint64 // keepalive ticks so far; owned by the clock goroutine
 
 	rr int // ReadPacket's round-robin position: one reader at a time
 }
@@ -180,6 +195,7 @@ type UDP struct {
 var (
 	_ Device          = (*UDP)(nil)
 	_ PhysicsIdentity = (*UDP)(nil)
+	_ RoomNotifier    = (*UDP)(nil)
 )
 
 // OpenUDP binds (or adopts cfg.Conn), resolves the neighbours' addresses
@@ -200,7 +216,8 @@ func OpenUDP(cfg UDPConfig) (*UDP, error) {
 		done:    make(chan struct{}),
 		changes: make(chan struct{}, 1),
 		epoch:   newEpoch(),
-		kaKick:  make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
+		room:    make(chan struct{}, 1),
 	}
 	empty := DigestMFZID(nil)
 	u.mfz.Store(&empty)
@@ -241,12 +258,9 @@ func OpenUDP(cfg UDPConfig) (*UDP, error) {
 	// Best effort: room for bursts from six neighbours.
 	_ = u.conn.SetReadBuffer(1 << 20)
 
-	u.wg.Add(2 + len(u.list))
+	u.wg.Add(2)
 	go u.readLoop()
-	go u.keepaliveLoop()
-	for _, l := range u.list {
-		go u.pump(l)
-	}
+	go u.clock()
 	return u, nil
 }
 
@@ -308,15 +322,20 @@ func (u *UDP) WritePacket(p []byte) error {
 	}
 	l.outMu.Lock()
 	if l.out.bytes+len(p) > u.cfg.OutQueueBytes {
+		l.refused = true // under outMu, so the clock cannot miss it
 		l.outMu.Unlock()
 		l.c.outFull.Add(1)
 		return errWouldBlock[pk.Dir]
 	}
 	l.out.push(0, p)
 	l.outMu.Unlock()
-	notify(l.kick)
+	notify(u.kick)
 	return nil
 }
+
+// Room implements RoomNotifier: after a write failed with ErrWouldBlock,
+// a value arrives once that link's queue is half empty again.
+func (u *UDP) Room() <-chan struct{} { return u.room }
 
 // Status implements Device. An up link reads as LinkMFM while both ends
 // have the same physics identity (SetMFZID), else LinkUp.
@@ -343,7 +362,7 @@ func (u *UDP) SetProfile(d packet.Dir, p LinkProfile) error {
 	if p.Cut && !old.Cut {
 		l.lastHeard.Store(0) // once restored, wait to hear the far end again
 	}
-	notify(l.kick)
+	notify(u.kick)
 	u.refreshStatus()
 	return nil
 }

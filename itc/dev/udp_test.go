@@ -497,7 +497,7 @@ func TestUDPSequenceWraps(t *testing.T) {
 func TestUDPSequenceWrapsEndToEnd(t *testing.T) {
 	a, b := udpPair(t, func(a, b *UDPConfig) { b.InQueueBytes = 1 << 16 })
 	waitUp(t, a, b)
-	// The pump reads seq only after taking a packet from the queue under
+	// The clock reads seq only after taking a packet from the queue under
 	// its lock, which the write below takes after this store.
 	a.links[packet.ET].seq = 65500
 	got := sendSequence(t, a, b, 100)
@@ -796,7 +796,7 @@ func TestUDPRate(t *testing.T) {
 		return float64(st.RecvBytes + st.InDropped*uint64(len(p))), time.Now()
 	}
 	waitFor(t, "first packets", func() bool { n, _ := recv(); return n > 0 })
-	// The pacing is exact while the queue has a backlog: a pump that woke
+	// The pacing is exact while the queue has a backlog: a clock that woke
 	// late catches up. What a loaded machine disturbs is when this test
 	// samples the counter, so the rate is measured from one start over a
 	// growing window (2s, 4s, 6s), and the first within 5% passes.
@@ -1041,8 +1041,8 @@ func TestUDPHotPathAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// AllocsPerRun counts every goroutine: the pump, reader and keepalive
-	// loops are included. Allow a little for runtime noise.
+	// AllocsPerRun counts every goroutine: the device's clock and reader
+	// are included. Allow a little for runtime noise.
 	if allocs > 0.5 {
 		t.Fatalf("%.2f allocations per packet", allocs)
 	}

@@ -16,7 +16,7 @@ import (
 const delayLineBytes = 64 << 10
 
 // udpLink is one link of a UDP device. This file is its outbound side: the
-// queue a write lands in, the pump that paces it, the impairments and the
+// queue a write lands in, its pacing (on the device clock, udpclock.go), the impairments and the
 // delay line, and the send with the link's sequence number.
 type udpLink struct {
 	dir  packet.Dir
@@ -31,21 +31,31 @@ type udpLink struct {
 	misroutedLogged, sendErrLogged, versionLogged atomic.Bool
 
 	outMu sync.Mutex
-	out   ring          // outbound queue: written, not yet departed
-	kick  chan struct{} // wakes the pump
+	out   ring // outbound queue: written, not yet departed
+	// refused: a write found out full; outMu guards it. The clock
+	// goroutine tells the writer (UDP.Room) once the queue is half empty.
+	refused bool
 
 	inMu sync.Mutex
 	in   ring // inbound queue: received, not yet read
 
-	// Owned by the pump goroutine.
+	// Owned by the device's clock goroutine (udpclock.go).
 	delay ring  // departed, waiting for Delay to pass: stamp = when due
 	next  int64 // pacing clock: when the next packet may depart
 	paced int   // the rate next was computed at; 0: link idle or unpaced
 	rng   *rand.Rand
 	frame [MaxFrameLen]byte // header fixed but for the sequence number
 	seq   uint16            // the sequence number of the next frame sent
-
-	kaRNG *rand.Rand // owned by the keepalive goroutine
+	busy  busyPeriod        // the current busy period, for the rate counters
+	// lastSent is UDP.now() of the last packet frame sent: a link that
+	// carries packets needs no keepalives.
+	lastSent int64
+	kaRNG    *rand.Rand
+	kaBurst  int // keepalive ticks left that send one whatever else was sent
+	// kaWanted asks the clock goroutine for a keepalive on this link now
+	// and on the next ticks: the far end restarted or came up again, and
+	// must hear this end's identity.
+	kaWanted atomic.Bool
 
 	rx rxWindow // the receive window, owned by the reader goroutine
 }
@@ -56,7 +66,6 @@ func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) 
 		addr:  addr,
 		out:   newRing(cfg.OutQueueBytes, false),
 		in:    newRing(cfg.InQueueBytes, false),
-		kick:  make(chan struct{}, 1),
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(d))),
 		kaRNG: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x100|uint64(d))),
 	}
@@ -66,35 +75,21 @@ func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) 
 	return l
 }
 
-// pump moves packets of link l from the outbound queue onto the socket:
-// it paces them at the link's rate, applies the impairments and holds
-// them for the link's delay. One goroutine per link, so its clock, random
-// source and delay line need no lock, and packets never overtake.
-func (u *UDP) pump(l *udpLink) {
-	defer u.wg.Done()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		wait := u.step(l)
-		if wait >= 0 {
-			timer.Reset(time.Duration(wait))
-		}
-		select {
-		case <-u.done:
-			return
-		case <-l.kick:
-		case <-timer.C:
-		}
-		timer.Stop()
-	}
-}
-
-// step sends every delayed packet that is due and lets depart every queued
-// packet the pacing allows. It returns the nanoseconds until it has more
-// to do, or -1 if only a write or a profile change can give it work.
+// step sends every delayed packet of link l that is due and lets depart
+// every queued packet the pacing allows. It returns the nanoseconds until
+// it has more to do, or -1 if only a write or a profile change can give it
+// work. The clock goroutine calls it for every link on each wakeup; since
+// it sends whatever fell due since the last, pacing stays exact on
+// average however coarse the wakeups are.
 func (u *UDP) step(l *udpLink) int64 {
 	for {
+		// A paced packet due within half a grid step is due now: wakeups
+		// on the grid then send each within half a step of its time, early
+		// or late, and a wakeup that comes a hair early (the grid is
+		// wall-clock, now is monotonic) does not leave it for a whole
+		// step. A delayed packet never leaves before its delay is over.
 		now := u.now()
+		horizon := now + int64(paceGranularity/2)
 		for l.delay.count > 0 {
 			_, due := l.delay.peek()
 			if due > now {
@@ -110,7 +105,7 @@ func (u *UDP) step(l *udpLink) int64 {
 		wait := int64(-1)
 		if l.delay.count > 0 {
 			_, due := l.delay.peek()
-			wait = due - now
+			wait = due - now + int64(paceGranularity/2) // the clock wakes half a step early for paced packets
 		}
 
 		p := l.profile.Load()
@@ -119,6 +114,7 @@ func (u *UDP) step(l *udpLink) int64 {
 			l.outMu.Unlock()
 			if l.paced != 0 {
 				l.c.idle.Add(1) // a busy period ends: the writer fell behind the link
+				l.busy.close(&l.c)
 			}
 			l.paced = 0 // idle: the next packet starts a new busy period
 			return wait
@@ -127,11 +123,11 @@ func (u *UDP) step(l *udpLink) int64 {
 			if l.paced != p.Rate {
 				// A busy period starts (or the rate changed): from now
 				// on, departures are due exactly len/rate apart, so a
-				// pump that wakes late catches up and the average rate
+				// clock that wakes late catches up and the average rate
 				// stays exact however late its timer fires.
 				l.next, l.paced = max(l.next, now), p.Rate
 			}
-			if l.next > now {
+			if l.next > horizon {
 				l.outMu.Unlock()
 				return minWait(wait, l.next-now)
 			}
@@ -146,14 +142,24 @@ func (u *UDP) step(l *udpLink) int64 {
 			return wait // the delay line is not empty: its head is due at some point
 		}
 		l.out.pop(l.frame[FrameHeaderLen:])
+		room := l.refused && 2*l.out.bytes <= u.cfg.OutQueueBytes
+		if room {
+			l.refused = false
+		}
 		l.outMu.Unlock()
+		if room {
+			notify(u.room)
+		}
 		if p.Rate > 0 {
 			l.next += int64(n) * int64(time.Second) / int64(p.Rate)
+			l.busy.departed(now, n, p.Rate)
 		}
 		u.depart(l, p, n, now, delayed)
 	}
 }
 
+// minWait returns the sooner of two waits, a of which may be -1 (none);
+// b must not be.
 func minWait(a, b int64) int64 {
 	if a < 0 {
 		return b
@@ -218,6 +224,7 @@ func flipBits(r *rand.Rand, b []byte) {
 func (u *UDP) send(l *udpLink, n int) {
 	putFrameSeq(l.frame[:], l.seq)
 	l.seq++
+	l.lastSent = u.now()
 	if _, err := u.conn.WriteToUDPAddrPort(l.frame[:FrameHeaderLen+n], l.addr); err != nil {
 		u.sendFailed(l, err)
 		return

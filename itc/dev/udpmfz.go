@@ -43,7 +43,7 @@ func (u *UDP) SetMFZID(id []byte) error {
 	}
 	d := DigestMFZID(id)
 	u.mfz.Store(&d)
-	notify(u.kaKick)
+	u.wantKeepalive(nil)
 	u.refreshStatus()
 	return nil
 }

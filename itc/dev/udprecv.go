@@ -87,6 +87,7 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	l.lastHeard.Store(now)
 	if fresh || l.rx.epoch != epoch {
 		u.forgetMFZ(l)
+		u.wantKeepalive(l) // the far end starts afresh too: tell it this end's identity now
 	}
 	if v == rxKeepalive {
 		u.heardMFZ(l, f.MFZ)

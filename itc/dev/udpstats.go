@@ -36,6 +36,20 @@ type LinkStats struct {
 	// neighbour's is not yet heard): dropped, as the itc_pkt module drops
 	// them. Service packets are not affected.
 	MFMIncompatible uint64
+	// BusyIdeal and BusyActual measure the rate kept while the link had
+	// a backlog (udpbusy.go), over busy periods of at least a second:
+	// their bytes take BusyIdeal ns at the link's rate and took
+	// BusyActual ns. The rate kept is rate*BusyIdeal/BusyActual.
+	BusyIdeal, BusyActual uint64
+}
+
+// RateKept returns the fraction of its rate the link kept while busy (1:
+// exact; 0.98: 2% slow), or 0 if no busy period long enough was measured.
+func (s LinkStats) RateKept() float64 {
+	if s.BusyActual == 0 {
+		return 0
+	}
+	return float64(s.BusyIdeal) / float64(s.BusyActual)
 }
 
 // Add returns the sum of two sets of counters, such as a link's before and
@@ -52,6 +66,7 @@ func (s LinkStats) Add(o LinkStats) LinkStats {
 		KeepalivesLost: s.KeepalivesLost + o.KeepalivesLost, Misrouted: s.Misrouted + o.Misrouted,
 		SendErrors: s.SendErrors + o.SendErrors, Reordered: s.Reordered + o.Reordered,
 		Resynced: s.Resynced + o.Resynced, MFMIncompatible: s.MFMIncompatible + o.MFMIncompatible,
+		BusyIdeal: s.BusyIdeal + o.BusyIdeal, BusyActual: s.BusyActual + o.BusyActual,
 	}
 }
 
@@ -69,6 +84,7 @@ type linkCounters struct {
 	corrupted, cutDropped, idle                    atomic.Uint64
 	kaSent, kaRecv, kaLost, misrouted, sendErrors  atomic.Uint64
 	reordered, resynced, mfmIncompatible           atomic.Uint64
+	busyIdeal, busyActual                          atomic.Uint64
 }
 
 func (c *linkCounters) snapshot() LinkStats {
@@ -93,5 +109,7 @@ func (c *linkCounters) snapshot() LinkStats {
 		Resynced:       c.resynced.Load(),
 
 		MFMIncompatible: c.mfmIncompatible.Load(),
+		BusyIdeal:       c.busyIdeal.Load(),
+		BusyActual:      c.busyActual.Load(),
 	}
 }

@@ -28,14 +28,22 @@ func (s *Store) Run(ctx context.Context) error {
 		}
 	}
 	settle := s.cfg.Settle
-	tick := time.NewTicker(max(settle/4, 10*time.Millisecond))
-	defer tick.Stop()
+	// The timer runs only while a key change or a file waits to settle:
+	// an idle store costs no wakeups.
+	every := max(settle/4, 10*time.Millisecond)
+	timer := time.NewTimer(every)
+	defer timer.Stop()
+	running := true
 
 	pending := map[string]time.Time{} // live/ paths and when to look
 	// Catch up with keys and files that arrived between Open and the watch.
 	trustAt := time.Now()
 	s.rescanLive(pending, time.Now())
 	for {
+		if !running && (len(pending) > 0 || !trustAt.IsZero()) {
+			timer.Reset(every)
+			running = true
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -61,7 +69,8 @@ func (s *Store) Run(ctx context.Context) error {
 			s.log.Warn("mfz watch error; rescanning", "err", err)
 			s.rescanLive(pending, time.Now())
 			trustAt = time.Now()
-		case now := <-tick.C:
+		case now := <-timer.C:
+			running = false
 			if !trustAt.IsZero() && !now.Before(trustAt) {
 				trustAt = time.Time{}
 				if changed, err := s.reloadTrustChanged(); err != nil {

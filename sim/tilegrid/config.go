@@ -128,6 +128,13 @@ func (g *Grid) tileConfig(t *Tile) tile.Config {
 	if g.cfg.LogLevel != "" {
 		cfg.LogLevel = g.cfg.LogLevel
 	}
+	// Tiles tick on a wall-clock grid so a real tile's six hellos leave
+	// in one wakeup; here every tile shares this machine's cores, so
+	// their ticks are spread over the interval (a tile's hellos and its
+	// keepalive ticks still coincide).
+	i, n := time.Duration(g.cfg.Index(t.Coord)), time.Duration(max(len(g.tiles), 1))
+	cfg.TickPhase = cfg.HelloInterval.D() * i / n
+	cfg.UDP.TickPhase = cfg.UDP.Keepalive * i / n
 	// The daemon gives its device this identity as it starts: process
 	// tiles get it through their file.
 	cfg.MFZID = t.MFZID

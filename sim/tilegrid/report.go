@@ -24,6 +24,11 @@ type LinkReport struct {
 	// Busy is Bytes over what the link could carry at its current rate
 	// since the grid was built (0 for an unlimited link).
 	Busy float64
+	// RateKept is the fraction of its rate the link kept while it had a
+	// backlog, over busy periods of a second or more (dev.LinkStats
+	// RateKept): 1 is exact, 0.98 is 2% slow; 0 if none was that long.
+	// A simulation too heavy for its machine shows here first.
+	RateKept float64
 	// FromDaemon is set for process tiles: the counters are the daemon's
 	// packets written to and read from the device, since the device's own
 	// are not on the control socket, and the impairment and drop counters
@@ -51,6 +56,7 @@ func (g *Grid) LinkReports(elapsed time.Duration) []LinkReport {
 			Packets: s.SentPackets, Bytes: s.SentBytes,
 			Lost: s.Lost, Duplicated: s.Duplicated, Corrupted: s.Corrupted, CutDropped: s.CutDropped, OutFull: s.OutFull,
 			InDropped:  in.InDropped,
+			RateKept:   s.RateKept(),
 			FromDaemon: g.cfg.Procs,
 		}
 		r.Drops = r.Lost + r.CutDropped + r.InDropped
