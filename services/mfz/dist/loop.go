@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/tick"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
@@ -87,9 +88,11 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 	}
 	// Tick fast only while something is in flight: everything else
 	// arrives as an event, and 200 wakeups a second would be most of an
-	// idle tile's CPU.
-	tick := time.NewTicker(l.t.tick)
-	defer tick.Stop()
+	// idle tile's CPU. Idle ticks fall on the wall-clock grid of idleTick
+	// (internal/tick), where the daemon's hellos fall too: one wakeup
+	// serves both.
+	timer := time.NewTimer(l.t.tick)
+	defer timer.Stop()
 	fast := true
 	var lastResync, lastSlow time.Time
 	for {
@@ -135,8 +138,9 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 			l.resync()
 		case <-l.h.Drained():
 			l.now = time.Now()
-		case <-tick.C:
+		case <-timer.C:
 			l.now = time.Now()
+			l.armTick(timer, fast)
 			l.timeouts()
 			if l.now.Sub(lastSlow) >= 250*time.Millisecond {
 				lastSlow = l.now
@@ -159,13 +163,26 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 		}
 		if busy := l.busy(); busy != fast {
 			fast = busy
-			if fast {
-				tick.Reset(l.t.tick)
-			} else {
-				tick.Reset(l.t.idleTick)
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
 			}
+			l.armTick(timer, fast)
 		}
 	}
+}
+
+// armTick sets timer to the next tick: t.tick from now while busy, else
+// the next multiple of t.idleTick on the wall clock.
+func (l *loop) armTick(timer *time.Timer, fast bool) {
+	if fast {
+		timer.Reset(l.t.tick)
+		return
+	}
+	now := time.Now()
+	timer.Reset(tick.Next(now, l.t.idleTick).Sub(now))
 }
 
 // busy reports whether anything is in flight that the fast tick serves:
