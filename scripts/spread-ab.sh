@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# spread-ab.sh OLD NEW [RUNS]: the pushes of issue 13 with two itcd
+# binaries, interleaved run by run on one machine, as a new user runs them
+# (itcd sim --json). Prints one line per run: binary, case, all_complete_s
+# and its ratio to the bound the case is judged by, false disconnects
+# during the push, and packets dropped by full inbound queues.
+set -euo pipefail
+old=$1 new=$2 runs=${3:-1}
+work=$(mktemp -d "${TMPDIR:-/tmp}/spread-ab.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+"$new" keygen "$work/k" >/dev/null
+head -c 1048576 /dev/urandom >"$work/1m"
+head -c 262144 /dev/urandom >"$work/256k"
+"$new" pack --key "$work/k.key" --name physics.mfz "$work/1m" "$work/1m.mfz" >/dev/null
+"$new" pack --key "$work/k.key" --name physics.mfz "$work/256k" "$work/256k.mfz" >/dev/null
+cases=(
+	"6x6-corner|--grid 6x6 --push $work/1m.mfz|multipath_bound_s"
+	"6x6-centre|--grid 6x6 --at t-2-2 --push $work/1m.mfz|multipath_bound_s"
+	"20x1|--grid 20x1 --push $work/1m.mfz|lower_bound_s"
+	"6x6-corner-loss0.05|--grid 6x6 --loss 0.05 --push $work/1m.mfz|multipath_bound_s"
+	"4x4-256k-loss0.2|--grid 4x4 --loss 0.2 --push $work/256k.mfz|multipath_bound_s"
+	"20x20-256k|--grid 20x20 --push $work/256k.mfz|multipath_bound_s"
+)
+for ((r = 0; r < runs; r++)); do
+	for c in "${cases[@]}"; do
+		IFS='|' read -r name args bound <<<"$c"
+		for bin in "$old" "$new"; do
+			# shellcheck disable=SC2086
+			"$bin" sim $args --trust "$work/k.pub" --until-complete --timeout 5m --json >"$work/out.json" 2>/dev/null || true
+			python3 - "$bin" "$name" "$bound" "$work/out.json" <<'PY'
+import json, sys
+bin, name, bound, path = sys.argv[1:]
+try:
+    d = json.load(open(path))
+except Exception as e:
+    print(f"{bin}\t{name}\tno report: {e}")
+    sys.exit()
+t = d.get("all_complete_s")
+b = d.get(bound)
+loss = 0.0
+disc = sum(1 for e in d.get("events") or [] if e.get("event") == "disconnect")
+drop = sum(l.get("in_dropped", 0) for l in d.get("links") or [])
+ratio = f"{t / b:.3f}" if t and b else "-"
+print(f"{bin}\t{name}\tall_complete_s={t}\t{bound}={b}\tratio={ratio}\tloss_adjusted={d.get('loss_adjusted_bound_s')}\tdisconnects={disc}\tin_dropped={drop}")
+PY
+		done
+	done
+done
