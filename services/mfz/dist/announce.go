@@ -126,15 +126,16 @@ func (l *loop) flushHaves() {
 		if f.handle == noHandle || l.files.byName[f.name] != f || !f.receiving() {
 			continue
 		}
-		recent := f.recentHaves
-		f.recentHaves = append(f.recentHaves, bs...)
-		if k := len(f.recentHaves) - haveRepeat; k > 0 {
-			f.recentHaves = append(f.recentHaves[:0], f.recentHaves[k:]...)
-		}
-		for _, b := range recent {
+		// The repeats are read before recentHaves shifts in place.
+		fresh := len(bs)
+		for _, b := range f.recentHaves {
 			if len(bs) < maxHaves && !slices.Contains(bs, b) {
 				bs = append(bs, b)
 			}
+		}
+		f.recentHaves = append(f.recentHaves, bs[:fresh]...)
+		if k := len(f.recentHaves) - haveRepeat; k > 0 {
+			f.recentHaves = append(f.recentHaves[:0], f.recentHaves[k:]...)
 		}
 		for len(bs) > 0 {
 			k := min(len(bs), maxHaves)

@@ -403,3 +403,35 @@ func TestTailAskShowsLossWithoutTimeout(t *testing.T) {
 		t.Fatalf("%d timeouts", n.win.timeouts)
 	}
 }
+
+// Each HAVE repeats every one of the haveRepeat blocks announced last,
+// also after a flush of many blocks: the list of recent blocks is shifted
+// in place, and what the next HAVE repeats must be read before that.
+func TestHaveRepeatsAllRecentAfterBigFlush(t *testing.T) {
+	x := newHarness(t, packet.ET, packet.SE)
+	sf := x.pack("a.mfz", 1, 64*1024, 1024) // 64 blocks
+	f := x.receiving(sf, packet.ET, 9)
+	x.h.take(t, packet.SE)
+	flush := func(bs ...int) map[int]bool {
+		x.l.haves[f] = bs
+		x.l.flushHaves()
+		got := map[int]bool{}
+		for _, m := range x.h.take(t, packet.SE) {
+			if m.typ == msgHave {
+				m.have.blocks(func(b int) { got[b] = true })
+			}
+		}
+		return got
+	}
+	var first []int
+	for b := 0; b < 40; b++ {
+		first = append(first, b)
+	}
+	flush(first...)
+	got := flush(40)
+	for b := 40 - haveRepeat; b <= 40; b++ {
+		if !got[b] {
+			t.Errorf("block %d missing from the HAVE after the big flush: %v", b, got)
+		}
+	}
+}
