@@ -140,6 +140,7 @@ func newHarness(t testing.TB, dirs ...packet.Dir) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	x.cancel = cancel
 	x.l = newLoop(s, h, &x.wg)
+	x.l.rng = rand.New(rand.NewSource(1)) // rarest-first's tie-break: the same picks every run
 	x.l.ctx = ctx
 	x.l.now = time.Now()
 	x.l.resync()
