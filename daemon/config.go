@@ -60,11 +60,12 @@ type Config struct {
 	// WriteRetry is how soon the writer retries a link whose device queue
 	// was full. ITC devices have no poll(), so this is a poll interval.
 	WriteRetry conf.Duration `toml:"write_retry"`
-	// ServiceBacklog bounds the service packet bytes the writer leaves
-	// queued in a device that can tell (dev.Backlogger: the UDP device),
-	// so MFM packets, hellos and a service's control messages wait behind
-	// a few packets, not a whole device queue (16 KB, 250 ms at 64 KB/s).
-	// 0: no bound; the device's queue fills.
+	// ServiceBacklog: a service packet goes to a device that can tell
+	// its backlog per link (dev.Backlogger: the UDP device) only while
+	// fewer bytes than this wait there, so MFM packets, hellos and a
+	// service's control messages wait behind a few packets, not a whole
+	// device queue (16 KB, 250 ms at 64 KB/s). 0: no bound; the device's
+	// queue fills.
 	ServiceBacklog int `toml:"service_backlog"`
 
 	// SocketMode is the permission of the sockets in RunDir, and

@@ -142,7 +142,9 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 			l.now = time.Now()
 			l.armTick(timer, fast)
 			l.timeouts()
-			if l.now.Sub(lastSlow) >= 250*time.Millisecond {
+			// Ticks wobble around the grid: with no slack, one early by a
+			// little skipped the slow timers to every 500 ms.
+			if l.now.Sub(lastSlow) >= 250*time.Millisecond-l.t.tick {
 				lastSlow = l.now
 				l.slowTick()
 			}

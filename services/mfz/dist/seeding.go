@@ -30,7 +30,7 @@ type seeding struct {
 	stale  int           // where the search for blocks shown but never asked resumes
 	start  time.Time
 	at     []uint32  // per block: when it was last shown, in ms after start (+1)
-	asking time.Time // when a block was last asked for (or the start)
+	asking time.Time // the latest first ask of a block (or the start)
 }
 
 // seedStale is how long a block shown to one neighbour waits for it to
@@ -54,10 +54,12 @@ func (s *seeding) done() bool { return s.nasked >= s.blocks }
 // ask records that a neighbour asked for block b at now; it reports
 // whether b was asked for the first time.
 func (s *seeding) ask(b int, now time.Time) bool {
-	s.asking = now
 	if b < 0 || b >= s.blocks || s.asked.Has(b) {
 		return false
 	}
+	// Only a block asked for the first time keeps the seeding alive: a
+	// neighbour asking one block again and again must not.
+	s.asking = now
 	s.asked.Set(b)
 	s.nasked++
 	for d := range s.shown {
@@ -196,6 +198,9 @@ func (l *loop) showMore(n *nbr, f *file, again bool) {
 		return
 	}
 	pend := f.seed.pending(n.dir, nil)
+	if len(pend) == 0 {
+		return
+	}
 	l.sendCtrl(n, appendHave(l.buf[:0], f.handle, 0, pend[:min(len(pend), maxHaves)]))
 }
 

@@ -353,15 +353,20 @@ func TestTimeoutMarkerRecoversWholeWindow(t *testing.T) {
 	}
 }
 
-// A super-seeding that nobody asks anything of ends after seedIdle: the
-// file is announced whole, and the showing HAVEs every 250 ms stop.
+// A super-seeding that nobody asks anything new of ends after seedIdle:
+// the file is announced whole, and the showing HAVEs every 250 ms stop. A
+// neighbour asking for one block again and again does not keep it alive.
 func TestSeedingEndsWhenNobodyAsks(t *testing.T) {
 	x := newHarness(t, packet.ET)
 	sf := x.pack("a.mfz", 1, 20*1024, 1024)
 	f := x.pushHere(sf)
 	x.turn()
 	v := &seedView{shown: map[int]bool{}, asked: map[int]bool{}}
+	v.take(x.h.take(t, packet.ET))
 	for i := 0; i < int(seedIdle/(250*time.Millisecond))+2; i++ {
+		if i%4 == 0 {
+			x.in(packet.ET, appendRequest(nil, v.handle, 0, 0, 1)) // block 0, again
+		}
 		x.tick(250 * time.Millisecond)
 		v.take(x.h.take(t, packet.ET))
 	}
