@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,4 +345,30 @@ func (lc *liveChecker) check() error {
 		}
 	}
 	return nil
+}
+
+// serverSlot is where an attacker's handler finds the DistServer it
+// answers with, once the test has made one.
+type serverSlot struct {
+	p atomic.Pointer[hostile.DistServer]
+}
+
+func (s *serverSlot) handle(n *hostile.Neighbour, r *hostile.Received) {
+	if srv := s.p.Load(); srv != nil {
+		srv.Handle(n, r)
+	}
+}
+
+// grabbedFile is what a neighbour holding the packed file at path, under
+// handle, announces and serves; and the file's version.
+func grabbedFile(t *testing.T, path, name string, handle uint8) (hostile.Grabbed, int64) {
+	t.Helper()
+	f, _, err := mfz.ReadFileAt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(f.Signed[:len(f.Signed)-mfz.SignatureLen])
+	g := hostile.Grabbed{Handle: handle, Name: name, Version: f.Manifest.Version, Blocks: uint16(f.Manifest.BlockCount()), Signed: f.Signed}
+	copy(g.ID[:], h[:8])
+	return g, f.Manifest.Version
 }

@@ -1,16 +1,13 @@
 package hostile_test
 
 import (
-	"crypto/sha256"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/hostile"
 	"github.com/t2tiles/itcd/sim/tilegrid"
@@ -26,33 +23,22 @@ import (
 // is TestPushWhileReceivingAnnouncedAtOnce in services/mfz/dist.)
 func TestAttackPushWhileReceivingFromLiar(t *testing.T) {
 	const name = "pushed.mfz"
-	var server atomic.Pointer[hostile.DistServer]
-	serve := func(n *hostile.Neighbour, r *hostile.Received) {
-		if s := server.Load(); s != nil {
-			s.Handle(n, r)
-		}
-	}
+	var server serverSlot
 	a := newArena(t, 2, 1, dev.LinkProfile{Rate: tilegrid.DefaultRate},
-		attacker{at: tileA, dir: packet.WT, cfg: hostile.Config{Handler: serve}})
+		attacker{at: tileA, dir: packet.WT, cfg: hostile.Config{Handler: server.handle}})
 	x := a.nb[0]
 	path := a.pack(name, 2000, 128<<10)
-	f, _, err := mfz.ReadFileAt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.Sum256(f.Signed[:len(f.Signed)-mfz.SignatureLen])
-	g := hostile.Grabbed{Handle: 3, Name: name, Version: f.Manifest.Version, Blocks: uint16(f.Manifest.BlockCount()), Signed: f.Signed}
-	copy(g.ID[:], h[:8])
+	g, version := grabbedFile(t, path, name, 3)
 	s, err := hostile.NewDistServer(g, 3, hostile.CorruptBlocks(11))
 	if err != nil {
 		t.Fatal(err)
 	}
-	server.Store(s)
+	server.p.Store(s)
 	if err := s.Announce(x); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.g.WaitFor(10*time.Second, "A receiving the file from X", func() bool {
-		p, ok := dist.ProgressOf(a.status(tileA).Sections, name, f.Manifest.Version)
+		p, ok := dist.ProgressOf(a.status(tileA).Sections, name, version)
 		return ok && !p.Complete
 	}); err != nil {
 		t.Fatal(err)
@@ -61,7 +47,7 @@ func TestAttackPushWhileReceivingFromLiar(t *testing.T) {
 	pushed := time.Now()
 	a.push(tileA, path)
 	if err := a.g.WaitFor(15*time.Second, "B holds the file pushed at A", func() bool {
-		p, ok := dist.ProgressOf(a.status(tileB).Sections, name, f.Manifest.Version)
+		p, ok := dist.ProgressOf(a.status(tileB).Sections, name, version)
 		return ok && p.Complete
 	}); err != nil {
 		t.Fatalf("%v: A did not announce the file it was pushed while receiving it", err)

@@ -2,16 +2,13 @@ package hostile_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/hostile"
 	"github.com/t2tiles/itcd/sim/tilegrid"
@@ -24,45 +21,34 @@ import (
 // and ends with a byte-identical copy; X is struck for its silences.
 func TestAttackWithholdingNeighbour(t *testing.T) {
 	const name = "withheld.mfz"
-	var server atomic.Pointer[hostile.DistServer]
-	serve := func(n *hostile.Neighbour, r *hostile.Received) {
-		if s := server.Load(); s != nil {
-			s.Handle(n, r)
-		}
-	}
+	var server serverSlot
 	a := newArena(t, 2, 1, dev.LinkProfile{Rate: tilegrid.DefaultRate},
-		attacker{at: tileB, dir: packet.ET, cfg: hostile.Config{Handler: serve}})
+		attacker{at: tileB, dir: packet.ET, cfg: hostile.Config{Handler: server.handle}})
 	x := a.nb[0]
 	path := a.pack(name, 3000, 128<<10)
 	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _, err := mfz.ReadFileAt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.Sum256(f.Signed[:len(f.Signed)-mfz.SignatureLen])
-	g := hostile.Grabbed{Handle: 5, Name: name, Version: f.Manifest.Version, Blocks: uint16(f.Manifest.BlockCount()), Signed: f.Signed}
-	copy(g.ID[:], h[:8])
+	g, version := grabbedFile(t, path, name, 5)
 	s, err := hostile.NewDistServer(g, 5, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Withhold = true
-	server.Store(s)
+	server.p.Store(s)
 	if err := s.Announce(x); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.g.WaitFor(10*time.Second, "B receiving the file from X", func() bool {
-		p, ok := dist.ProgressOf(a.status(tileB).Sections, name, f.Manifest.Version)
+		p, ok := dist.ProgressOf(a.status(tileB).Sections, name, version)
 		return ok && !p.Complete
 	}); err != nil {
 		t.Fatal(err)
 	}
 	a.push(tileA, path)
 	if err := a.g.WaitFor(60*time.Second, "B holds the file", func() bool {
-		p, ok := dist.ProgressOf(a.status(tileB).Sections, name, f.Manifest.Version)
+		p, ok := dist.ProgressOf(a.status(tileB).Sections, name, version)
 		return ok && p.Complete
 	}); err != nil {
 		t.Fatal(err)
