@@ -11,22 +11,30 @@ trap 'rm -rf "$work"' EXIT
 "$new" keygen "$work/k" >/dev/null
 head -c 1048576 /dev/urandom >"$work/1m"
 head -c 262144 /dev/urandom >"$work/256k"
-"$new" pack --key "$work/k.key" --name physics.mfz "$work/1m" "$work/1m.mfz" >/dev/null
-"$new" pack --key "$work/k.key" --name physics.mfz "$work/256k" "$work/256k.mfz" >/dev/null
+# Each build packs with its own defaults (the block size is one of them).
+for b in old new; do
+	bin=$old
+	[ "$b" = new ] && bin=$new
+	mkdir -p "$work/$b"
+	"$bin" pack --key "$work/k.key" --name physics.mfz "$work/1m" "$work/$b/1m.mfz" >/dev/null
+	"$bin" pack --key "$work/k.key" --name physics.mfz "$work/256k" "$work/$b/256k.mfz" >/dev/null
+done
 cases=(
-	"6x6-corner|--grid 6x6 --push $work/1m.mfz|multipath_bound_s"
-	"6x6-centre|--grid 6x6 --at t-2-2 --push $work/1m.mfz|multipath_bound_s"
-	"20x1|--grid 20x1 --push $work/1m.mfz|lower_bound_s"
-	"6x6-corner-loss0.05|--grid 6x6 --loss 0.05 --push $work/1m.mfz|multipath_bound_s"
-	"4x4-256k-loss0.2|--grid 4x4 --loss 0.2 --push $work/256k.mfz|multipath_bound_s"
-	"20x20-256k|--grid 20x20 --push $work/256k.mfz|multipath_bound_s"
+	"6x6-corner|--grid 6x6 --push $work/@/1m.mfz|multipath_bound_s"
+	"6x6-centre|--grid 6x6 --at t-2-2 --push $work/@/1m.mfz|multipath_bound_s"
+	"20x1|--grid 20x1 --push $work/@/1m.mfz|lower_bound_s"
+	"6x6-corner-loss0.05|--grid 6x6 --loss 0.05 --push $work/@/1m.mfz|multipath_bound_s"
+	"4x4-256k-loss0.2|--grid 4x4 --loss 0.2 --push $work/@/256k.mfz|multipath_bound_s"
+	"20x20-256k|--grid 20x20 --push $work/@/256k.mfz|multipath_bound_s"
 )
 for ((r = 0; r < runs; r++)); do
 	for c in "${cases[@]}"; do
 		IFS='|' read -r name args bound <<<"$c"
-		for bin in "$old" "$new"; do
+		for b in old new; do
+			bin=$old
+			[ "$b" = new ] && bin=$new
 			# shellcheck disable=SC2086
-			"$bin" sim $args --trust "$work/k.pub" --until-complete --timeout 5m --json >"$work/out.json" 2>/dev/null || true
+			"$bin" sim ${args//@/$b} --trust "$work/k.pub" --until-complete --timeout 5m --json >"$work/out.json" 2>/dev/null || true
 			python3 - "$bin" "$name" "$bound" "$work/out.json" <<'PY'
 import json, sys
 bin, name, bound, path = sys.argv[1:]

@@ -68,7 +68,8 @@ func TestChooseBlockSize(t *testing.T) {
 		body int64
 		want int
 	}{
-		{0, 8 << 10}, {1, 8 << 10}, {32 << 20, 8 << 10}, {32<<20 + 1, 16 << 10},
+		{0, 4 << 10}, {1, 4 << 10}, {16 << 20, 4 << 10}, {16<<20 + 1, 8 << 10},
+		{32 << 20, 8 << 10}, {32<<20 + 1, 16 << 10},
 		{64 << 20, 16 << 10}, {MaxBodyLen, 512 << 10},
 	} {
 		if got := ChooseBlockSize(tc.body); got != tc.want {

@@ -22,7 +22,7 @@ type spreadCase struct {
 	w, h   int
 	src    tilegrid.Coord
 	size   int // payload bytes
-	bs     int // block size; 0: Pack's choice (8 KiB)
+	bs     int // block size; 0: Pack's choice (4 KiB)
 	prof   dev.LinkProfile
 	tuning dist.Tuning
 }
@@ -173,7 +173,7 @@ func BenchmarkSpread(b *testing.B) {
 		{name: "6x6-corner", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: rate}},
 		{name: "6x6-corner-sequential", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: rate,
 			tuning: dist.Tuning{Strategy: dist.Sequential, NoSuperSeed: true}}},
-		{name: "6x6-corner-4KiB-blocks", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, bs: 4096, prof: rate}},
+		{name: "6x6-corner-8KiB-blocks", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, bs: 8192, prof: rate}},
 		{name: "6x6-centre", spreadCase: spreadCase{w: 6, h: 6, src: centre, size: 1 << 20, prof: rate}},
 		{name: "20x1", spreadCase: spreadCase{w: 20, h: 1, src: corner, size: 1 << 20, prof: rate}},
 		{name: "6x6-corner-loss=0.05", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: lossy(0.05)}, lossless: true},

@@ -122,7 +122,7 @@ var defaultTuning = tuning{
 	refuseFor:    10 * time.Minute,
 	// A full disk: the first retry after 1 s (space freed by hand is
 	// used at once), then 2, 4... and at most every 30 s: one probe block
-	// (8 KiB) and one log line per step, for as long as the disk is full.
+	// (a block) and one log line per step, for as long as the disk is full.
 	pauseMin:    time.Second,
 	pauseMax:    30 * time.Second,
 	startsMax:   64,
