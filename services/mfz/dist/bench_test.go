@@ -1,17 +1,13 @@
 package dist_test
 
 import (
-	"bytes"
 	"fmt"
-	"math/rand"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
-	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 	"github.com/t2tiles/itcd/tile"
@@ -46,18 +42,7 @@ func spread(b *testing.B, c spreadCase) spreadResult {
 		cfg.LogLevel = "warn"
 		cfg.Options = func(_ tilegrid.Coord, o *tile.Options) { o.MFZ.Tuning = c.tuning }
 	})
-	payload := make([]byte, c.size)
-	rand.New(rand.NewSource(42)).Read(payload)
-	path := filepath.Join(fx.dir, "physics.mfz")
-	out, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := mfz.Pack(out, bytes.NewReader(payload), mfz.PackOptions{Name: "physics.mfz", Version: 1000,
-		Key: fx.priv, SizeHint: int64(c.size), TempDir: fx.dir, BlockSize: c.bs}); err != nil {
-		b.Fatal(err)
-	}
-	out.Close()
+	path := packBlocks(b, fx.dir, "physics.mfz", 1000, c.size, c.bs, fx.priv, 42)
 	fi, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)

@@ -98,7 +98,6 @@ type Tuning struct {
 	Window      int           // chunks requested and not arrived, per neighbour: fixed (0: adaptive, 24..96)
 	Strategy    Strategy      // block selection (the zero value is RarestFirst)
 	NoSuperSeed bool          // offer a pushed file to every neighbour whole at once
-	DataDepth   int           // DATA packets of ours allowed in the daemon's queue per link
 	AvoidFor    time.Duration // first avoidance of a bad neighbour
 	RefreshMin  time.Duration // idle announcement refresh...
 	RefreshMax  time.Duration // ...jittered up to this
@@ -111,9 +110,6 @@ func (k Tuning) apply(t tuning) tuning {
 		t.window, t.minWindow = k.Window, k.Window
 	}
 	t.strategy = k.Strategy
-	if k.DataDepth > 0 {
-		t.dataDepth = k.DataDepth
-	}
 	if k.NoSuperSeed {
 		t.superSeed = false
 	}

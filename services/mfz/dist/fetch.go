@@ -33,7 +33,6 @@ type mfetch struct {
 	got      int       // every byte below got arrived: where an ask starts
 	gapAt    int       // the got a gap was last asked about; -1: none
 	askedAt  time.Time // last ask or progress
-	askOff   int       // the offset last asked from
 	tries    int       // silences in a row
 	started  time.Time // the first ask
 	deadline time.Time // abandoned (and the neighbour struck) if not complete by then
@@ -50,7 +49,7 @@ func newFetch(rf *rfile, from packet.Dir, now time.Time, t *tuning) *mfetch {
 // asking records an ask at now, from the bytes got on; it returns the
 // offset to ask from.
 func (mf *mfetch) asking(now time.Time) int {
-	mf.askedAt, mf.askOff = now, mf.got
+	mf.askedAt = now
 	return mf.got
 }
 
@@ -119,7 +118,7 @@ func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
 // fires next, not at once: see fetchTable.retarget.
 func (mf *mfetch) retarget(id fileID, version int64) {
 	mf.id, mf.version = id, version
-	mf.buf, mf.held, mf.nheld, mf.total, mf.got, mf.askOff, mf.gapAt = nil, nil, 0, 0, 0, 0, -1
+	mf.buf, mf.held, mf.nheld, mf.total, mf.got, mf.gapAt = nil, nil, 0, 0, 0, -1
 }
 
 // fetchDue is what a fetch's timers say at one moment.

@@ -213,7 +213,7 @@ func TestFetchRetarget(t *testing.T) {
 	if ft[fileID{1}] != nil || ft[fileID{2}] != mf || len(ft) != 1 {
 		t.Fatalf("table after retarget: %v", ft)
 	}
-	if mf.version != 2 || mf.got != 0 || mf.buf != nil || mf.total != 0 || mf.askOff != 0 ||
+	if mf.version != 2 || mf.got != 0 || mf.buf != nil || mf.total != 0 || mf.held != nil || mf.gapAt != -1 ||
 		mf.started != t0 || mf.deadline != deadline || mf.tries != 2 {
 		t.Fatalf("retargeted fetch %+v", mf)
 	}

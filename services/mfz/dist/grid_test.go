@@ -35,6 +35,12 @@ func keys(t testing.TB, dir string, seed byte) (ed25519.PrivateKey, string) {
 // returns its path.
 func pack(t testing.TB, dir, name string, version int64, size int, priv ed25519.PrivateKey, seed int64) string {
 	t.Helper()
+	return packBlocks(t, dir, name, version, size, 0, priv, seed)
+}
+
+// packBlocks is pack with blocks of bs bytes (0: Pack's choice).
+func packBlocks(t testing.TB, dir, name string, version int64, size, bs int, priv ed25519.PrivateKey, seed int64) string {
+	t.Helper()
 	payload := make([]byte, size)
 	rand.New(rand.NewSource(seed)).Read(payload)
 	path := filepath.Join(dir, fmt.Sprintf("%s-%d.mfz", name, version))
@@ -44,7 +50,7 @@ func pack(t testing.TB, dir, name string, version int64, size int, priv ed25519.
 	}
 	defer out.Close()
 	if _, err := mfz.Pack(out, bytes.NewReader(payload), mfz.PackOptions{Name: name, Version: version, Key: priv,
-		SizeHint: int64(size), TempDir: dir}); err != nil {
+		SizeHint: int64(size), TempDir: dir, BlockSize: bs}); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -35,7 +35,7 @@ func (l *loop) fill(n *nbr) {
 			break
 		}
 	}
-	if last != nil && !last.dead && l.t.tailAsk {
+	if last != nil && !last.dead {
 		// Nothing more to ask of n: the pipe drains after this. Its last
 		// chunk is asked twice, so that if everything asked now is lost
 		// but the second copy, its arrival shows the loss at once (it
@@ -52,6 +52,18 @@ func (l *loop) fill(n *nbr) {
 // askChunks sends n one REQUEST for cnt chunks of a from first on.
 func (l *loop) askChunks(n *nbr, rf *rfile, a *asm, first, cnt int) {
 	n.win.asked(a, first, cnt, l.now)
+	l.sendRequest(n, rf, a, first, cnt)
+}
+
+// askMarker sends n one REQUEST for chunk c of a, held already: the
+// marker of a probe (window.marker).
+func (l *loop) askMarker(n *nbr, rf *rfile, a *asm, c int) {
+	n.win.askedMarker(a, c)
+	l.sendRequest(n, rf, a, c, 1)
+}
+
+// sendRequest sends the REQUEST the window recorded.
+func (l *loop) sendRequest(n *nbr, rf *rfile, a *asm, first, cnt int) {
 	l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, first, cnt))
 	l.counters.Requests++
 }
@@ -349,9 +361,7 @@ func (l *loop) timeouts() {
 		k := 4
 		if a, c, ok := n.win.marker(); ok {
 			if rf := n.byFid[a.f.id]; rf != nil {
-				n.win.askedMarker(a, c)
-				l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, c, 1))
-				l.counters.Requests++
+				l.askMarker(n, rf, a, c)
 				k--
 			}
 		}

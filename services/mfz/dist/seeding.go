@@ -211,13 +211,23 @@ func (l *loop) seedAsked(f *file, b int) {
 		return
 	}
 	if f.seed.done() {
-		f.seed = nil
-		l.announceHeld(f)
+		l.endSeeding(f)
 		return
 	}
+	l.showAll(f, false)
+}
+
+// endSeeding announces f whole to everyone: its first pass is over.
+func (l *loop) endSeeding(f *file) {
+	f.seed = nil
+	l.announceHeld(f)
+}
+
+// showAll calls showMore for every live neighbour.
+func (l *loop) showAll(f *file, again bool) {
 	for _, n := range l.nbrs {
 		if n != nil {
-			l.showMore(n, f, false)
+			l.showMore(n, f, again)
 		}
 	}
 }
@@ -233,14 +243,9 @@ func (l *loop) showStale() {
 			continue
 		}
 		if l.now.Sub(f.seed.asking) >= seedIdle {
-			f.seed = nil
-			l.announceHeld(f)
+			l.endSeeding(f)
 			continue
 		}
-		for _, n := range l.nbrs {
-			if n != nil {
-				l.showMore(n, f, true)
-			}
-		}
+		l.showAll(f, true)
 	}
 }

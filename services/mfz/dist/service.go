@@ -49,7 +49,6 @@ type tuning struct {
 	minWindow    int           // ...and at least (window.size)
 	linkRate     int           // bytes/s a link is assumed to carry at least (window.size)
 	minBatch     int           // smallest request sent while others are in flight
-	tailAsk      bool          // the last chunk asked before a pipe drains is asked twice (fill)
 	strategy     Strategy      // block selection
 	superSeed    bool          // a file pushed here leaves it block by block to one neighbour each first (seeding.go)
 	avoidFor     time.Duration // first avoidance of a bad neighbour; doubles
@@ -90,7 +89,6 @@ var defaultTuning = tuning{
 	minWindow:   24,
 	linkRate:    64 << 10,
 	minBatch:    8,
-	tailAsk:     true,
 	strategy:    RarestFirst,
 	superSeed:   true,
 	avoidFor:    30 * time.Second,
