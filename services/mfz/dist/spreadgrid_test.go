@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 )
 
@@ -29,16 +30,28 @@ func TestGrid6x6FromCornerAndCentre(t *testing.T) {
 	}
 	fx.waitAll("physics.mfz", 2000, 120*time.Second)
 	fx.checkIdentical("physics.mfz", centre)
-	// Every tile asked each block of one neighbour, so what came twice
-	// is bounded: a few probes' and marker's duplicates per tile.
-	var in, dup uint64
+	// Every tile asks each block of one neighbour, so what comes twice or
+	// unasked for is bounded: at 0% loss, the tail asks' and markers'
+	// copies, under 5% of what was taken. A machine too busy to run 36
+	// daemons on time (the race detector, other tests) makes neighbours
+	// look stalled: each stall may cost one probe and the window of
+	// chunks (96 at most) of the blocks taken from the stalled
+	// neighbour, which come late and unasked for.
+	var sum dist.Counters
 	for _, c := range fx.g.Geometry().Coords() {
-		s := fx.status(c)
-		in += s.Counters.ChunksIn
-		dup += s.Counters.Duplicates + s.Counters.Unexpected
+		s := fx.status(c).Counters
+		sum.ChunksIn += s.ChunksIn
+		sum.Duplicates += s.Duplicates
+		sum.Unexpected += s.Unexpected
+		sum.Timeouts += s.Timeouts
+		sum.Reassigned += s.Reassigned
 	}
-	if in == 0 || dup*20 > in {
-		t.Errorf("%d chunks came twice or unasked for %d taken: over 5%%", dup, in)
+	waste := sum.Duplicates + sum.Unexpected
+	bound := sum.ChunksIn/20 + (sum.Timeouts+sum.Reassigned)*(96+4)
+	t.Logf("%d chunks taken, %d came twice, %d unasked for; %d timeouts, %d blocks reassigned",
+		sum.ChunksIn, sum.Duplicates, sum.Unexpected, sum.Timeouts, sum.Reassigned)
+	if sum.ChunksIn == 0 || waste > bound {
+		t.Errorf("%d chunks came twice or unasked for, %d taken: over 5%% plus a window per stall (%d)", waste, sum.ChunksIn, bound)
 	}
 }
 
