@@ -77,6 +77,8 @@ func TestDependencyRules(t *testing.T) {
 			"a service needs neither the daemon nor the TOML library"},
 		{module + "/services/mfz/dist", func(d string) bool { return d == module+"/daemon" || strings.Contains(d, "BurntSushi/toml") },
 			"a service needs neither the daemon nor the TOML library"},
+		{module + "/services/tubes", func(d string) bool { return d == module+"/daemon" || strings.Contains(d, "BurntSushi/toml") },
+			"a service needs neither the daemon nor the TOML library"},
 		{module + "/control", func(d string) bool {
 			return d == module+"/daemon" || d == module+"/tile" || strings.HasPrefix(d, module+"/services/") || strings.HasPrefix(d, module+"/sim/")
 		}, "the control client and its types need neither the daemon nor a service, so a client imports no more than it talks to"},

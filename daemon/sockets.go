@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // sockets owns the listeners in the run dir and every connection on them.
@@ -123,11 +124,20 @@ func (s *sockets) listen(d *Daemon) error {
 		}
 		gid, _ = strconv.Atoi(g.Gid)
 	}
-	for _, l := range []*listener{
+	all := []*listener{
 		{name: control.MFMSocket, network: "unixpacket", serve: d.serveMFM, busyWith: d.mfm.heldBy},
 		{name: control.ServiceSocket, network: "unixpacket", serve: d.serveServiceClient, clientFirst: true},
 		{name: control.ControlSocket, network: "unix", serve: d.serveControl, clientFirst: true},
-	} {
+	}
+	// Services with a socket of their own (tube.sock): a connection is
+	// theirs from the start, so it is never idle to the daemon.
+	for _, h := range d.inproc {
+		if ss, ok := h.svc.(p2p.SocketServer); ok {
+			all = append(all, &listener{name: ss.SocketName(), network: "unixpacket",
+				serve: func(ctx context.Context, lc *localConn) { ss.ServeConn(ctx, lc.UnixConn) }})
+		}
+	}
+	for _, l := range all {
 		l.path = filepath.Join(cfg.RunDir, l.name)
 		l.conns = make(map[*localConn]struct{})
 		if err := removeStale(l.path, l.network); err != nil {

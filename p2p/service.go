@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
@@ -38,6 +39,17 @@ type ControlHandler interface {
 	// Commands lists the command names the service answers.
 	Commands() []string
 	Control(ctx context.Context, cmd string, args []byte) (any, error)
+}
+
+// SocketServer is implemented by services that serve local programs on a
+// socket of their own in the run dir (the tube service's tube.sock). The
+// daemon creates it beside its own sockets, a SOCK_SEQPACKET socket with
+// their permissions and client limits, and calls ServeConn in a goroutine
+// of its own for each connection, until ctx ends; it closes conn after
+// ServeConn returns.
+type SocketServer interface {
+	SocketName() string // a file name in the run dir, such as "tube.sock"
+	ServeConn(ctx context.Context, conn *net.UnixConn)
 }
 
 // Inbox is what a service receives.

@@ -12,6 +12,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
+	"github.com/t2tiles/itcd/services/tubes"
 )
 
 // Config is everything in itcd.toml: the daemon's settings at the top
@@ -31,6 +32,8 @@ type Config struct {
 	Counter counter.Config `toml:"counter"`
 	// MFZ configures the signed-file store and its distribution (service 8).
 	MFZ dist.Config `toml:"mfz"`
+	// Tube configures the tube service (service 9).
+	Tube tubes.Config `toml:"tube"`
 }
 
 // DefaultConfig returns the configuration a tile runs with.
@@ -42,6 +45,7 @@ func DefaultConfig() Config {
 		UDP:     udpDefaults(),
 		Counter: counter.DefaultConfig(),
 		MFZ:     dist.DefaultConfig(),
+		Tube:    tubes.DefaultConfig(),
 	}
 }
 
@@ -90,6 +94,6 @@ func (c *Config) Validate() error {
 	if c.Device == "udp" && c.UDP.Listen == "" && c.UDP.Conn == nil {
 		errs = append(errs, errors.New("device udp needs udp.listen (--udp-listen ADDR)"))
 	}
-	errs = append(errs, c.UDP.Validate(), c.Counter.Validate(), c.MFZ.Validate())
+	errs = append(errs, c.UDP.Validate(), c.Counter.Validate(), c.MFZ.Validate(), c.Tube.Validate())
 	return errors.Join(errs...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
+	"github.com/t2tiles/itcd/services/tubes"
 )
 
 // Options are what a tile is given beyond its Config.
@@ -115,7 +116,13 @@ func standardServices(cfg Config, opt Options, log *slog.Logger) ([]p2p.Service,
 	if err != nil {
 		return nil, fmt.Errorf("mfz store: %w", err)
 	}
-	return []p2p.Service{cnt, files}, nil
+	// Tubes between programs on neighbouring tiles, service 9.
+	tb, err := tubes.New(cfg.Tube, tubes.Options{})
+	if err != nil {
+		files.Close()
+		return nil, err
+	}
+	return []p2p.Service{cnt, files, tb}, nil
 }
 
 // closeServices releases what services hold when their daemon never runs

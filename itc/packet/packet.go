@@ -65,6 +65,7 @@ const (
 	ServiceLiveness Service = 1 // daemon hellos: identity, version, services
 	ServiceCounter  Service = 2 // the counter service
 	ServiceMFZ      Service = 8 // signed MFZ file distribution
+	ServiceTube     Service = 9 // tubes: reliable streams and messages between neighbours
 )
 
 // LocalType is the type of a local packet, its low five bits.

@@ -211,7 +211,7 @@ func (l *loop) snapshot() {
 			continue
 		}
 		ns := NeighbourStatus{Dir: n.dir, Files: []NeighbourFile{}, InFlight: n.win.inflight, Fetching: len(n.win.asms),
-			Serving: n.jobChunks, RTTms: float64(n.win.rtt.srtt) / float64(time.Millisecond), BytesPerS: n.win.rate,
+			Serving: n.jobChunks, RTTms: float64(n.win.rtt.SRTT) / float64(time.Millisecond), BytesPerS: n.win.rate,
 			BadBlocks: n.badBlocks, Timeouts: n.win.timeouts, NotHave: n.notHaves}
 		if n.avoided(l.now) {
 			ns.AvoidedS = n.conduct.avoidUntil.Sub(l.now).Seconds()

@@ -82,7 +82,7 @@ func maxAsms(t *tuning, blockSize int) int {
 func newWindow(rtt rttEstimator, now time.Time) window { return window{rtt: rtt, rateAt: now} }
 
 // rto is the window's current silence timeout.
-func (w *window) rto(t *tuning) time.Duration { return w.rtt.rto(w.backoff, t.minRTO, t.maxRTO) }
+func (w *window) rto(t *tuning) time.Duration { return w.rtt.RTO(w.backoff, t.minRTO, t.maxRTO) }
 
 // size is how many chunks may be outstanding now: about twice what the
 // link carries in one round trip (srtt: request to first data into an
@@ -97,7 +97,7 @@ func (w *window) size(t *tuning) int {
 	rate := max(w.rate, float64(t.linkRate))
 	// Chunks lost and not yet known lost hold room in the window: on a
 	// lossy link it is larger by 1/(1 - loss).
-	k := int(2*rate*w.rtt.srtt.Seconds()/ChunkLen/(1-min(w.lossy, 0.5))) + t.minBatch
+	k := int(2*rate*w.rtt.SRTT.Seconds()/ChunkLen/(1-min(w.lossy, 0.5))) + t.minBatch
 	return min(max(k, t.minWindow), t.window)
 }
 
@@ -236,7 +236,7 @@ func (w *window) deliver(a *asm, c int, data []byte, now time.Time) (r arrival) 
 		// Progress: an answer to something asked that was not here. A
 		// chunk held already is not (a marker's answer, a replay).
 		if !w.sampleAt.IsZero() {
-			w.rtt.sample(now.Sub(w.sampleAt))
+			w.rtt.Sample(now.Sub(w.sampleAt))
 			w.sampleAt = time.Time{}
 		}
 		w.lastProgress = now

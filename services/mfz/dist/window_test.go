@@ -298,8 +298,8 @@ func TestWindowSilence(t *testing.T) {
 				w.backoff, w.stalled, w.rto(&tu), c.backoff, c.stalled, c.rtoAfter)
 		}
 	}
-	if w.rtt.srtt != 100*time.Millisecond || w.timeouts != 5 {
-		t.Fatalf("srtt %v after no sample, %d timeouts", w.rtt.srtt, w.timeouts)
+	if w.rtt.SRTT != 100*time.Millisecond || w.timeouts != 5 {
+		t.Fatalf("srtt %v after no sample, %d timeouts", w.rtt.SRTT, w.timeouts)
 	}
 	// A fresh pipe: the request is timed and its first answer sampled.
 	w.deliver(a, 1, make([]byte, ChunkLen), t0)
@@ -309,8 +309,8 @@ func TestWindowSilence(t *testing.T) {
 	t1 := t0.Add(time.Minute)
 	w.asked(b, 0, 1, t1)
 	w.deliver(b, 0, make([]byte, ChunkLen), t1.Add(500*time.Millisecond))
-	if want := 100*time.Millisecond + 400*time.Millisecond/8; w.rtt.srtt != want {
-		t.Fatalf("srtt %v after a 500ms sample, want %v", w.rtt.srtt, want)
+	if want := 100*time.Millisecond + 400*time.Millisecond/8; w.rtt.SRTT != want {
+		t.Fatalf("srtt %v after a 500ms sample, want %v", w.rtt.SRTT, want)
 	}
 }
 
@@ -386,12 +386,12 @@ func TestRTTEstimator(t *testing.T) {
 	} {
 		r := newRTT(c.hello)
 		for _, s := range c.samples {
-			r.sample(s)
+			r.Sample(s)
 		}
-		if r.srtt != c.srtt || r.rttvar != c.rttvar {
-			t.Errorf("hello %v samples %v: srtt %v rttvar %v, want %v %v", c.hello, c.samples, r.srtt, r.rttvar, c.srtt, c.rttvar)
+		if r.SRTT != c.srtt || r.RTTVar != c.rttvar {
+			t.Errorf("hello %v samples %v: srtt %v rttvar %v, want %v %v", c.hello, c.samples, r.SRTT, r.RTTVar, c.srtt, c.rttvar)
 		}
-		if got := r.rto(c.backoff, 150*ms, 4*time.Second); got != c.rto {
+		if got := r.RTO(c.backoff, 150*ms, 4*time.Second); got != c.rto {
 			t.Errorf("hello %v samples %v backoff %d: rto %v, want %v", c.hello, c.samples, c.backoff, got, c.rto)
 		}
 	}

@@ -1,0 +1,304 @@
+package tubes
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// Frame types on tube.sock (notes/protocol.md, "tube.sock").
+const (
+	frData      = 'd'
+	frConsumed  = 'a'
+	frFinish    = 'f'
+	frAbort     = 'x'
+	frEnd       = 'e'
+	frReceived  = 'r'
+	frDelivered = 'v'
+	frClosed    = 'c'
+)
+
+// maxFrame is the largest frame a program may send: a type byte and a
+// whole message.
+const maxFrame = 1 + MaxMessage
+
+// maxRequest bounds the request line.
+const maxRequest = 256
+
+// request is a program's first frame, parsed.
+type request struct {
+	accept  bool
+	dir     packet.Dir // open: the link; accept: only from it (0: any)
+	port    uint16
+	kind    byte
+	acks    bool
+	timeout time.Duration // 0: the default (open) or none (accept)
+}
+
+// maxTimeout bounds a request's timeout.
+const maxTimeout = 5 * time.Minute
+
+// parseRequest reads `open DIR PORT [message] [acks] [timeout=DUR]` or
+// `accept PORT [message] [acks] [from=DIR] [timeout=DUR]`.
+func parseRequest(line string) (request, error) {
+	r := request{kind: KindStream}
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return r, errors.New(`want "open DIR PORT [message] [acks] [timeout=DUR]" or "accept PORT [message] [acks] [from=DIR] [timeout=DUR]"`)
+	}
+	switch f[0] {
+	case "open":
+		if len(f) < 3 {
+			return r, errors.New("open needs a link and a port, such as: open ET 7")
+		}
+		d, err := packet.ParseDir(f[1])
+		if err != nil || !d.IsLink() {
+			return r, fmt.Errorf("open: %q is not a link: want one of NE ET SE SW WT NW", f[1])
+		}
+		r.dir, f = d, f[2:]
+	case "accept":
+		r.accept, f = true, f[1:]
+	default:
+		return r, fmt.Errorf("unknown request %q: want open or accept", f[0])
+	}
+	p, err := strconv.ParseUint(f[0], 10, 16)
+	if err != nil || p == 0 {
+		return r, fmt.Errorf("port %q: want 1..65535", f[0])
+	}
+	r.port = uint16(p)
+	for _, w := range f[1:] {
+		k, v, _ := strings.Cut(w, "=")
+		switch {
+		case w == "message":
+			r.kind = KindMessage
+		case w == "acks":
+			r.acks = true
+		case k == "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > maxTimeout {
+				return r, fmt.Errorf("timeout %q: want a duration over 0 and at most %v, such as 10s", v, maxTimeout)
+			}
+			r.timeout = d
+		case k == "from" && r.accept:
+			d, err := packet.ParseDir(v)
+			if err != nil || !d.IsLink() {
+				return r, fmt.Errorf("from %q: want one of NE ET SE SW WT NW", v)
+			}
+			r.dir = d
+		default:
+			return r, fmt.Errorf("unknown option %q", w)
+		}
+	}
+	return r, nil
+}
+
+// client is one connection on tube.sock. Its reader is ServeConn's
+// goroutine, its writer one ServeConn starts; the service's goroutine
+// owns the tube and talks to them through credit and out.
+type client struct {
+	conn   *net.UnixConn
+	credit chan struct{} // the reader may hand over the next data frame
+	out    outbox
+	tube   *tube // the service's goroutine only
+}
+
+// outbox is what waits to be written to the program. The service's
+// goroutine adds, the writer takes; a data frame is added only within
+// the tube's window, so the outbox is bounded by it.
+type outbox struct {
+	mu        sync.Mutex
+	frames    [][]byte
+	received  uint64
+	delivered uint64
+	confirm   bool   // received or delivered changed
+	final     []byte // 'c', 'x' or "error": written last, then the connection closes; empty: close only
+	message   bool   // a message tube: 'r' frames too
+	wake      chan struct{}
+}
+
+func (o *outbox) push(f []byte) {
+	o.mu.Lock()
+	o.frames = append(o.frames, f)
+	o.mu.Unlock()
+	notify(o.wake)
+}
+
+func (o *outbox) setConfirm(received, delivered uint64) {
+	o.mu.Lock()
+	o.received, o.delivered, o.confirm = received, delivered, true
+	o.mu.Unlock()
+	notify(o.wake)
+}
+
+func (o *outbox) finish(f []byte) {
+	o.mu.Lock()
+	if o.final == nil {
+		o.final = f
+	}
+	o.mu.Unlock()
+	notify(o.wake)
+}
+
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// cevent is something a client's goroutines tell the service.
+type cevent struct {
+	c       *client
+	kind    byte    // 0: the request; a frame type; 'g': the connection is gone; 'w': written
+	req     request // kind 0
+	data    []byte  // 'd': valid until the client gets credit
+	n       uint64  // 'a': the count; 'w': data frames written
+	bytes   uint64  // 'w': bytes in them
+	reason  string  // 'x'
+	problem string  // the request or a frame was bad: the tube ends with it
+}
+
+// ServeConn serves one program on tube.sock until it or the tube ends.
+// The writer outlives the reader: a refusal or the last frames of a tube
+// are written after the program stopped sending.
+func (s *Service) ServeConn(ctx context.Context, conn *net.UnixConn) {
+	c := &client{conn: conn, credit: make(chan struct{}, 1)}
+	c.out.wake = make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() { defer close(done); s.writeLoop(ctx, c) }()
+	s.readLoop(ctx, c)
+	<-done
+}
+
+// tell hands an event to the service's goroutine, unless the service or
+// the connection's context has stopped.
+func (s *Service) tell(ctx context.Context, ev cevent) bool {
+	select {
+	case s.events <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.stopped:
+		return false
+	}
+}
+
+// readLoop reads the request and then the program's frames. A data
+// frame waits for credit, so a program that writes faster than the tube
+// moves blocks in send().
+func (s *Service) readLoop(ctx context.Context, c *client) {
+	defer s.tell(ctx, cevent{c: c, kind: 'g'})
+	buf := make([]byte, maxFrame+1)
+	conn := c.conn
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, flags, _, err := conn.ReadMsgUnix(buf[:maxRequest+1], nil)
+	if err != nil || n == 0 {
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	ev := cevent{c: c}
+	if n > maxRequest || flags&unix.MSG_TRUNC != 0 {
+		ev.problem = fmt.Sprintf("request over %d bytes", maxRequest)
+	} else if ev.req, err = parseRequest(string(buf[:n])); err != nil {
+		ev.problem = err.Error()
+	}
+	if !s.tell(ctx, ev) || ev.problem != "" {
+		return
+	}
+	for {
+		n, _, flags, _, err := conn.ReadMsgUnix(buf, nil)
+		if err != nil || n == 0 {
+			return
+		}
+		ev := cevent{c: c, kind: buf[0]}
+		switch {
+		case flags&unix.MSG_TRUNC != 0 || n > maxFrame:
+			ev.kind, ev.problem = frAbort, fmt.Sprintf("a frame over %d bytes: a message is at most %d bytes (64 KiB)", maxFrame, MaxMessage)
+		case buf[0] == frData:
+			ev.data = buf[1:n]
+		case buf[0] == frConsumed && n == 9:
+			ev.n = binary.BigEndian.Uint64(buf[1:9])
+		case buf[0] == frFinish && n == 1:
+		case buf[0] == frAbort:
+			ev.reason = printable(buf[1:min(n, 1+maxReason)])
+		default:
+			ev.kind, ev.problem = frAbort, fmt.Sprintf("unknown frame (type %q, %d bytes)", buf[0], n)
+		}
+		if !s.tell(ctx, ev) || ev.problem != "" {
+			return
+		}
+		if ev.kind == frData {
+			select {
+			case <-c.credit:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// writeLoop writes what the service puts in the client's outbox, in
+// order, until the final frame, after which it closes the connection.
+func (s *Service) writeLoop(ctx context.Context, c *client) {
+	defer c.conn.Close()
+	go func() { <-ctx.Done(); c.conn.SetWriteDeadline(time.Now()) }()
+	var frame []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.out.wake:
+		}
+		o := &c.out
+		o.mu.Lock()
+		frames, confirm, final := o.frames, o.confirm, o.final
+		recv, deliv, message := o.received, o.delivered, o.message
+		o.frames, o.confirm = nil, false
+		o.mu.Unlock()
+		var w cevent
+		for _, f := range frames {
+			if _, err := c.conn.Write(f); err != nil {
+				return
+			}
+			if f[0] == frData {
+				w.n++
+				w.bytes += uint64(len(f) - 1)
+			}
+		}
+		if w.n > 0 {
+			w.c, w.kind = c, 'w'
+			s.tell(ctx, w)
+		}
+		if confirm {
+			if message {
+				frame = binary.BigEndian.AppendUint64(append(frame[:0], frReceived), recv)
+				if _, err := c.conn.Write(frame); err != nil {
+					return
+				}
+			}
+			frame = binary.BigEndian.AppendUint64(append(frame[:0], frDelivered), deliv)
+			if _, err := c.conn.Write(frame); err != nil {
+				return
+			}
+		}
+		if final != nil && len(frames) == 0 {
+			if len(final) > 0 {
+				c.conn.Write(final)
+			}
+			return
+		}
+		if final != nil {
+			notify(o.wake) // the final frame after the frames just written
+		}
+	}
+}

@@ -1,0 +1,252 @@
+package tubes
+
+import (
+	"fmt"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
+)
+
+// clientEvent handles what a program's goroutines report.
+func (s *Service) clientEvent(ev cevent) {
+	c, t := ev.c, ev.c.tube
+	switch ev.kind {
+	case 0:
+		if ev.problem != "" {
+			s.refuseClient(c, ev.problem)
+			return
+		}
+		s.request(c, ev.req)
+	case 'g':
+		s.clientGone(c)
+	case frData:
+		if t == nil || t.st.finished() || t.snd.fin {
+			notify(c.credit) // nothing to hand over to: the frame is dropped
+			return
+		}
+		t.handOver(ev.data)
+		if t.snd.queued() < s.sendBuffer(t) {
+			notify(c.credit)
+		} else {
+			t.creditDue = true
+		}
+	case frConsumed:
+		if t != nil && t.acks && !t.consume(ev.n, s.now, s.cfg.AckDelay.D()) {
+			s.fail(t, fmt.Sprintf("the program said it consumed %d, more than the %d it was given", ev.n, t.given), resetAborted)
+		}
+		if t != nil {
+			s.step(t)
+		}
+	case 'w':
+		if t != nil && !t.acks {
+			n := ev.bytes
+			if t.kind == KindMessage {
+				n = ev.n
+			}
+			t.consume(t.taken+n, s.now, s.cfg.AckDelay.D())
+			s.step(t)
+		}
+	case frFinish:
+		if t != nil && !t.snd.fin {
+			t.snd.fin = true
+			s.step(t)
+		}
+	case frAbort:
+		if t != nil {
+			reason := ev.problem
+			if reason == "" {
+				reason = "aborted by the program"
+				if ev.reason != "" {
+					reason += ": " + ev.reason
+				}
+			}
+			s.fail(t, reason, resetAborted)
+		} else if ev.problem != "" {
+			s.refuseClient(c, ev.problem)
+		}
+	}
+}
+
+// clientGone: the program closed its connection. What it handed over is
+// still sent (as after a finish); what arrives from now on cannot be
+// read, and ends the tube.
+func (s *Service) clientGone(c *client) {
+	c.out.finish([]byte{}) // the writer stops after what waits (unless a final frame does)
+	for port, w := range s.accepts {
+		if w.c == c {
+			delete(s.accepts, port)
+		}
+	}
+	t := c.tube
+	if t == nil {
+		return
+	}
+	t.cl, c.tube = nil, nil
+	t.appGone = true
+	if t.st == stOpening {
+		s.fail(t, "the program closed before the tube was accepted", resetAborted)
+		return
+	}
+	if t.st.finished() {
+		return
+	}
+	t.snd.fin = true
+	if t.given > t.taken {
+		s.fail(t, "the program closed the tube without reading everything", resetClosed)
+		return
+	}
+	s.step(t)
+}
+
+// request starts what a program asked for.
+func (s *Service) request(c *client, r request) {
+	if r.accept {
+		if w := s.accepts[r.port]; w != nil {
+			s.refuseClient(c, fmt.Sprintf("port %d already has a program waiting to accept on it", r.port))
+			return
+		}
+		w := &waitAccept{c: c, req: r}
+		if r.timeout > 0 {
+			w.deadline = s.now.Add(r.timeout)
+		}
+		s.accepts[r.port] = w
+		// An OPEN that came before the accept is taken at once.
+		for d := range s.pending {
+			for i, p := range s.pending[d] {
+				if p.m.dstPort == r.port && (r.dir == 0 || r.dir == packet.Dir(d)) {
+					s.pending[d] = append(s.pending[d][:i], s.pending[d][i+1:]...)
+					if n, live := s.neighbour(packet.Dir(d)); live && n.Tile == p.tile {
+						s.open(packet.Dir(d), n, p.m)
+						return
+					}
+				}
+			}
+		}
+		return
+	}
+	n, live := s.neighbour(r.dir)
+	switch {
+	case !live:
+		s.refuseClient(c, fmt.Sprintf("no live neighbour on %v", r.dir))
+		return
+	case !n.Offers(packet.ServiceTube):
+		s.refuseClient(c, fmt.Sprintf("the neighbour on %v does not offer tubes (an itcd without service 9)", r.dir))
+		return
+	case s.count(r.dir) >= s.cfg.MaxTubes:
+		s.refuseClient(c, fmt.Sprintf("%d tubes to %v already, the most tube.max_tubes allows", s.count(r.dir), r.dir))
+		return
+	}
+	t := newTube(s.newID(), r.dir, n.Tile, r.kind, receiveWindow(r.kind, s.cfg.Window), n.RTT, s.now)
+	t.opener, t.localPort, t.remotePort, t.acks = true, s.newPort(), r.port, r.acks
+	timeout := r.timeout
+	if timeout == 0 {
+		timeout = s.cfg.OpenTimeout.D()
+	}
+	t.deadline, t.retryGap = s.now.Add(timeout), openRetry
+	s.attach(t, c)
+	s.tubes[t.id] = t
+	s.sendOpen(t)
+}
+
+// attach joins a program's connection to its tube.
+func (s *Service) attach(t *tube, c *client) {
+	t.cl, c.tube = c, t
+	c.out.mu.Lock()
+	c.out.message = t.kind == KindMessage
+	c.out.mu.Unlock()
+}
+
+// sendOpen sends (again) the OPEN of a tube this tile opens.
+func (s *Service) sendOpen(t *tube) {
+	s.send(t.dir, appendOpen(nil, t.id, t.localPort, t.remotePort, t.kind, t.rcv.limit()))
+	t.retryAt = s.now.Add(t.retryGap)
+	t.retryGap = min(2*t.retryGap, openRetryMx)
+}
+
+// open handles an OPEN from the neighbour on d.
+func (s *Service) open(d packet.Dir, n p2p.Neighbour, m msg) {
+	if m.id == 0 || m.dstPort == 0 {
+		s.counters.Malformed++
+		return
+	}
+	if s.byPeer[d] == nil {
+		s.byPeer[d] = make(map[uint16]*tube)
+	}
+	if t := s.byPeer[d][m.id]; t != nil && t.tile == n.Tile {
+		if !t.st.finished() || t.st == stLinger {
+			// Our ACCEPT was lost: say it again.
+			s.send(d, appendAccept(nil, m.id, t.id, t.rcv.limit()))
+		}
+		return
+	}
+	w := s.accepts[m.dstPort]
+	if w == nil || w.req.dir != 0 && w.req.dir != d {
+		s.keepPending(d, n.Tile, m)
+		return
+	}
+	if m.kind != w.req.kind {
+		reason := fmt.Sprintf("port %d accepts %s tubes, not %s ones", m.dstPort, kindName(w.req.kind), kindName(m.kind))
+		s.send(d, appendReset(nil, m.id, resetRefused, reason))
+		delete(s.accepts, m.dstPort)
+		s.refuseClient(w.c, fmt.Sprintf("%v opened port %d as a %s tube, not %s", d, m.dstPort, kindName(m.kind), kindName(w.req.kind)))
+		return
+	}
+	if s.count(d) >= s.cfg.MaxTubes {
+		s.counters.Refused++
+		s.send(d, appendReset(nil, m.id, resetTooMany, fmt.Sprintf("at most %d tubes per neighbour", s.cfg.MaxTubes)))
+		return
+	}
+	delete(s.accepts, m.dstPort)
+	t := newTube(s.newID(), d, n.Tile, m.kind, receiveWindow(m.kind, s.cfg.Window), n.RTT, s.now)
+	t.peer, t.localPort, t.remotePort, t.acks = m.id, m.dstPort, m.srcPort, w.req.acks
+	t.snd.limit = m.window
+	t.st = next(t.st, evAccepted)
+	s.tubes[t.id] = t
+	s.byPeer[d][m.id] = t
+	s.attach(t, w.c)
+	s.send(d, appendAccept(nil, m.id, t.id, t.rcv.limit()))
+	s.replyOK(t)
+	s.step(t)
+}
+
+// keepPending remembers an OPEN nobody accepts yet, a few per link.
+func (s *Service) keepPending(d packet.Dir, tile p2p.TileID, m msg) {
+	for i := range s.pending[d] {
+		if p := &s.pending[d][i]; p.m.id == m.id && p.tile == tile {
+			p.m, p.seen = m, s.now
+			return
+		}
+	}
+	if len(s.pending[d]) >= pendingMax {
+		s.counters.Refused++
+		return
+	}
+	s.pending[d] = append(s.pending[d], pendingOpen{m: m, tile: tile, seen: s.now})
+}
+
+func kindName(k byte) string {
+	if k == KindMessage {
+		return "message"
+	}
+	return "stream"
+}
+
+// replyOK tells the program its tube is open.
+func (s *Service) replyOK(t *tube) {
+	if t.cl == nil {
+		return
+	}
+	t.cl.out.push([]byte(fmt.Sprintf("ok %d %v %v %d %d %s %d", t.id, t.dir, t.tile, t.localPort, t.remotePort, kindName(t.kind), t.rcv.window)))
+}
+
+// refuseClient answers a request with an error and closes the connection.
+func (s *Service) refuseClient(c *client, reason string) {
+	c.out.finish([]byte("error " + reason))
+}
+
+// sendBuffer is how many bytes a tube holds from its program before the
+// program waits: the far window, and a whole message more for a message
+// tube.
+func (s *Service) sendBuffer(t *tube) int {
+	return s.cfg.Window
+}

@@ -1,0 +1,263 @@
+package tubes
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
+)
+
+// resetBudget bounds the RESETs one link gets for packets of tubes this
+// tile does not know: a neighbour sending garbage ids cannot make the
+// tile answer each one.
+type resetBudget struct {
+	tokens float64
+	at     time.Time
+}
+
+const (
+	resetsPerSecond = 10
+	resetBurst      = 20
+)
+
+func (b *resetBudget) take(now time.Time) bool {
+	b.tokens = min(resetBurst, b.tokens+now.Sub(b.at).Seconds()*resetsPerSecond)
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// packet handles one service 9 packet from a neighbour.
+func (s *Service) packet(pm *p2p.Message) {
+	m, err := parseMsg(pm.Payload())
+	if err != nil {
+		if err == errCRC {
+			s.counters.CRCErrors++
+		} else {
+			s.counters.Malformed++
+			s.log.Debug("unreadable tube packet", "dir", pm.From.String(), "err", err)
+		}
+		return
+	}
+	n, live := s.neighbour(pm.From)
+	if !live || n.Tile != pm.Tile {
+		s.counters.NotLive++
+		return
+	}
+	switch m.typ {
+	case msgOpen:
+		s.open(pm.From, n, m)
+		return
+	case msgCancel:
+		s.cancelled(pm.From, m.id)
+		return
+	}
+	t := s.tubes[m.id]
+	if t != nil && (t.dir != pm.From || t.tile != pm.Tile) {
+		t = nil
+	}
+	if t != nil && t.st == stOpening && (m.typ == msgData || m.typ == msgAck) {
+		// Its ACCEPT was lost or is behind: the far side repeats this.
+		return
+	}
+	switch m.typ {
+	case msgAccept:
+		if t == nil || !t.opener {
+			return // an ACCEPT for nothing: ignored, never answered
+		}
+		if t.st == stFailed {
+			// Accepted after this side gave up: end it there too.
+			s.send(t.dir, appendReset(nil, m.from, resetAborted, t.reason))
+			return
+		}
+		s.accepted(t, m)
+	case msgData:
+		if t == nil {
+			s.unknown(pm.From, m)
+			return
+		}
+		s.data(t, &m)
+	case msgAck:
+		if t == nil {
+			s.unknown(pm.From, m)
+			return
+		}
+		s.ack(t, &m)
+	case msgReset:
+		if t != nil && !t.st.finished() {
+			s.fail(t, "the far side: "+resetText(m.code, m.reason), 0)
+		}
+	}
+}
+
+// cancelled: the neighbour on d gave up opening its tube id, so neither
+// a kept OPEN nor a tube accepted meanwhile may wait for it.
+func (s *Service) cancelled(d packet.Dir, id uint16) {
+	for i, p := range s.pending[d] {
+		if p.m.id == id {
+			s.pending[d] = append(s.pending[d][:i], s.pending[d][i+1:]...)
+			break
+		}
+	}
+	if t := s.byPeer[d][id]; t != nil && !t.st.finished() {
+		s.fail(t, "the far side gave up opening the tube", 0)
+	}
+}
+
+// resetText says why a RESET ended a tube.
+func resetText(code byte, reason string) string {
+	var s string
+	switch code {
+	case resetRefused:
+		s = "refused"
+	case resetAborted:
+		s = "aborted"
+	case resetTooMany:
+		s = "too many tubes"
+	case resetUnknown:
+		s = "the tube is unknown there (its itcd restarted?)"
+	case resetClosed:
+		s = "the program closed the tube"
+	case resetTimedOut:
+		s = "timed out"
+	case resetProtocol:
+		s = "protocol error"
+	default:
+		s = fmt.Sprintf("reset %d", code)
+	}
+	if reason != "" {
+		s += ": " + reason
+	}
+	return s
+}
+
+// unknown answers a DATA or ACK for a tube this tile does not hold,
+// within the link's budget.
+func (s *Service) unknown(d packet.Dir, m msg) {
+	s.counters.Unknown++
+	if s.resets[d].take(s.now) {
+		s.send(d, appendReset(nil, m.id, resetUnknown, ""))
+	}
+}
+
+// accepted: the far side accepted a tube this tile opened.
+func (s *Service) accepted(t *tube, m msg) {
+	if t.st != stOpening {
+		return // a repeat
+	}
+	if m.from == 0 {
+		s.fail(t, "the far side accepted with tube id 0", resetProtocol)
+		return
+	}
+	t.peer, t.snd.limit, t.retryAt, t.deadline = m.from, m.window, time.Time{}, time.Time{}
+	t.st = next(t.st, evAccepted)
+	s.replyOK(t)
+	s.step(t)
+}
+
+// data takes a DATA segment.
+func (s *Service) data(t *tube, m *msg) {
+	if t.st.finished() && t.st != stLinger {
+		return
+	}
+	ok := true
+	t.rcv.onData(m.seq, m.flags&flagFin != 0, m.data, s.now, s.cfg.AckDelay.D(), func(b []byte) {
+		if ok && !t.take(b, func(p []byte) { s.give(t, p) }) {
+			ok = false
+		}
+	})
+	if !ok {
+		s.fail(t, fmt.Sprintf("the far side sent a message over %d bytes", MaxMessage), resetProtocol)
+		return
+	}
+	if t.appGone && t.given > t.taken && !t.st.finished() {
+		s.fail(t, "the program closed the tube and reads no more", resetClosed)
+		return
+	}
+	if t.rcv.ended && !t.endSent && t.cl != nil {
+		t.endSent = true
+		t.cl.out.push([]byte{frEnd})
+	}
+	if t.appGone {
+		t.consume(t.given, s.now, s.cfg.AckDelay.D()) // nobody reads: what arrived counts as read
+	}
+	t.finConsumed()
+	s.step(t)
+}
+
+// give passes one data frame's worth to the program.
+func (s *Service) give(t *tube, p []byte) {
+	if t.cl == nil {
+		return
+	}
+	f := make([]byte, 1+len(p))
+	f[0] = frData
+	copy(f[1:], p)
+	t.cl.out.push(f)
+}
+
+// ack takes an ACK.
+func (s *Service) ack(t *tube, m *msg) {
+	if t.st.finished() {
+		return
+	}
+	r, ok := t.snd.onAck(m.ack, m.read, m.limit, m.sacks, s.now)
+	if !ok {
+		s.counters.BadAcks++
+		return
+	}
+	s.counters.Lost += uint64(r.lost)
+	if t.creditDue && t.snd.queued() < s.sendBuffer(t) {
+		t.creditDue = false
+		notify(t.cl.credit)
+	}
+	if t.confirmations() && t.cl != nil {
+		t.cl.out.setConfirm(t.received, t.delivered)
+	}
+	s.step(t)
+}
+
+// step advances the tube's state and does what entering each state asks.
+func (s *Service) step(t *tube) {
+	for _, st := range t.advance() {
+		switch st {
+		case stLinger:
+			t.deadline = s.now.Add(s.cfg.Linger.D())
+			if t.cl != nil {
+				t.cl.out.finish([]byte{frClosed})
+			}
+			s.counters.Closed++
+		}
+	}
+}
+
+// fail ends a tube with reason: the program is told, and the neighbour
+// too when code is not 0.
+func (s *Service) fail(t *tube, reason string, code byte) {
+	if t.st.finished() {
+		return
+	}
+	switch {
+	case t.st == stOpening:
+		// Not accepted yet: the far side knows the tube by our id only.
+		s.send(t.dir, appendCancel(nil, t.id))
+	case code != 0:
+		s.send(t.dir, appendReset(nil, t.peer, code, reason))
+	}
+	t.st, t.reason = next(t.st, evFail), reason
+	t.deadline = s.now.Add(s.cfg.Linger.D())
+	t.retryAt = time.Time{}
+	s.counters.Failed++
+	if t.cl != nil {
+		t.cl.out.finish(append([]byte{frAbort}, reason...))
+		if t.creditDue {
+			t.creditDue = false
+			notify(t.cl.credit)
+		}
+	}
+	s.log.Info("tube failed", "tube", t.id, "dir", t.dir.String(), "port", t.localPort, "reason", reason)
+}

@@ -1,0 +1,93 @@
+package tubes
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
+)
+
+// pump sends what the tubes have to send while the links' queues take
+// it: on each link the tubes take turns, one packet each, an ACK due
+// before data, so one busy tube cannot starve the others. A link whose
+// queue filled waits for Drained.
+func (s *Service) pump() {
+	var byDir [8][]*tube
+	for _, t := range s.tubes {
+		if t.st != stOpening && t.st != stClosed && t.st != stFailed {
+			byDir[t.dir] = append(byDir[t.dir], t)
+		}
+	}
+	for _, d := range packet.Links {
+		ts := byDir[d]
+		if len(ts) == 0 || s.blocked[d] {
+			continue
+		}
+		// The order of a map is random; turns go by id, from where the
+		// last round stopped, so each tube gets its share.
+		sort.Slice(ts, func(i, j int) bool { return ts[i].id < ts[j].id })
+		for sent := true; sent && !s.blocked[d]; {
+			sent = false
+			for _, t := range ts {
+				if s.h.Room(d) == 0 {
+					s.blocked[d] = true
+					break
+				}
+				if s.sendOne(t) {
+					sent = true
+				}
+			}
+		}
+	}
+}
+
+// sendOne sends a tube's next packet, if it has one.
+func (s *Service) sendOne(t *tube) bool {
+	if t.rcv.ackDue(s.now) {
+		s.sendAck(t)
+		return true
+	}
+	if t.st == stLinger {
+		return false
+	}
+	seg, data, ok := t.snd.next(s.now)
+	if !ok {
+		return false
+	}
+	var flags byte
+	if seg.fin {
+		flags = flagFin
+	}
+	// The ACK rides on nothing: DATA carries none, so a receiver that is
+	// also sending still acknowledges by its own ACKs.
+	s.send(t.dir, appendData(make([]byte, 0, maxMsg), t.peer, seg.seq, flags, data))
+	s.counters.DataOut++
+	return true
+}
+
+func (s *Service) sendAck(t *tube) {
+	var sacks [maxSacks]span
+	ack, read, limit, sp := t.rcv.ack(sacks[:0])
+	s.send(t.dir, appendAck(make([]byte, 0, 64), t.peer, ack, read, limit, sp))
+	s.counters.AcksOut++
+}
+
+// sendProbe sends an empty DATA into a closed window: the far side
+// answers with an ACK that brings the window, if one was lost.
+func (s *Service) sendProbe(t *tube) {
+	s.send(t.dir, appendData(nil, t.peer, t.snd.nxt, 0, nil))
+}
+
+// send queues a payload for link d; a full queue marks the link blocked
+// (the packet is lost, as on the link, and recovered the same way).
+func (s *Service) send(d packet.Dir, payload []byte) {
+	err := s.h.Send(d, payload)
+	switch {
+	case err == nil:
+		s.counters.PacketsOut++
+	case errors.Is(err, p2p.ErrQueueFull):
+		s.blocked[d] = true
+		s.counters.QueueFull++
+	}
+}

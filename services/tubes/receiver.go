@@ -1,0 +1,190 @@
+package tubes
+
+import "time"
+
+// receiver is the receiving half of a tube: it puts segments back in
+// order, holds what arrives beyond a hole, offers a window that only the
+// application's reading opens, and says when to acknowledge. A pure type,
+// like sender.
+type receiver struct {
+	nxt    uint32 // next sequence number expected in order
+	read   uint32 // the application consumed bytes before this
+	window uint32 // bytes offered beyond read
+	held   []heldSeg
+	heldN  int    // bytes in held
+	finAt  uint32 // the FIN's sequence number, once a segment carried it
+	hasFin bool
+	ended  bool // everything up to the FIN arrived in order
+
+	ackNow    bool      // acknowledge at the next chance
+	ackAt     time.Time // acknowledge by then (a delayed ACK); zero if none due
+	unacked   int       // in-order segments since the last ACK
+	lastLimit uint32    // the limit the last ACK offered
+
+	dups, beyond uint64 // segments that came again; bytes beyond the window
+}
+
+// heldSeg is a segment that arrived beyond a hole.
+type heldSeg struct {
+	seq  uint32
+	data []byte
+	fin  bool
+}
+
+func newReceiver(window uint32) receiver {
+	return receiver{window: window, lastLimit: window}
+}
+
+func (r *receiver) limit() uint32 { return r.read + r.window }
+
+// onData takes one DATA segment and calls deliver with the bytes that
+// are now in order (in order, possibly several times). ackDelay is how
+// long an acknowledgement may wait.
+func (r *receiver) onData(seq uint32, fin bool, data []byte, now time.Time, ackDelay time.Duration, deliver func([]byte)) {
+	if len(data) == 0 && !fin {
+		r.ackNow = true // a window probe
+		return
+	}
+	end := seq + uint32(len(data))
+	if r.ended || fin && r.hasFin && end != r.finAt || r.hasFin && seqLT(r.finAt, end) {
+		// After the end, or a second end: a repeat, or a confused peer.
+		r.dups++
+		r.ackNow = true
+		return
+	}
+	if !fin && seqLE(end, r.nxt) || fin && seqLT(end, r.nxt) {
+		r.dups++
+		r.ackNow = true // our ACK was lost: say again
+		return
+	}
+	// Nothing past the window is kept: an honest sender sends none.
+	if lim := r.limit(); seqLT(lim, end) {
+		if !seqLT(seq, lim) {
+			r.beyond += uint64(len(data))
+			r.ackNow = true
+			return
+		}
+		r.beyond += uint64(end - lim)
+		data, end, fin = data[:lim-seq], lim, false
+	}
+	if seqLT(seq, r.nxt) {
+		data, seq = data[r.nxt-seq:], r.nxt
+	}
+	if fin {
+		r.finAt, r.hasFin = end, true
+	}
+	if seq != r.nxt {
+		r.hold(seq, data, fin)
+		r.ackNow = true // a hole: tell the sender now
+		return
+	}
+	deliver(data)
+	r.nxt = end
+	r.pull(deliver)
+	if r.hasFin && r.nxt == r.finAt {
+		r.nxt++
+		r.ended = true
+		r.ackNow = true
+	}
+	r.unacked++
+	switch {
+	case len(r.held) > 0 || r.unacked >= 2:
+		r.ackNow = true
+	case r.ackAt.IsZero():
+		r.ackAt = now.Add(ackDelay)
+	}
+}
+
+// hold keeps a segment that arrived beyond a hole, in order, trimmed of
+// what is held already. Its bytes are copied: the packet is reused.
+func (r *receiver) hold(seq uint32, data []byte, fin bool) {
+	i := 0
+	for i < len(r.held) && seqLT(r.held[i].seq, seq) {
+		i++
+	}
+	if i > 0 {
+		if p := r.held[i-1]; seqLT(seq, p.seq+uint32(len(p.data))) {
+			cut := int(p.seq + uint32(len(p.data)) - seq)
+			if cut >= len(data) {
+				r.dups++
+				return
+			}
+			data, seq = data[cut:], seq+uint32(cut)
+		}
+	}
+	if i < len(r.held) {
+		if nx := r.held[i]; seqLT(nx.seq, seq+uint32(len(data))) {
+			data = data[:nx.seq-seq]
+			fin = false
+		}
+	}
+	if len(data) == 0 && !fin {
+		r.dups++
+		return
+	}
+	r.held = append(r.held, heldSeg{})
+	copy(r.held[i+1:], r.held[i:])
+	r.held[i] = heldSeg{seq: seq, data: append([]byte(nil), data...), fin: fin}
+	r.heldN += len(data)
+}
+
+// pull delivers the held segments that are now in order.
+func (r *receiver) pull(deliver func([]byte)) {
+	k := 0
+	for k < len(r.held) && r.held[k].seq == r.nxt {
+		h := r.held[k]
+		deliver(h.data)
+		r.nxt += uint32(len(h.data))
+		r.heldN -= len(h.data)
+		k++
+	}
+	if k > 0 {
+		r.held = append(r.held[:0], r.held[k:]...)
+	}
+}
+
+// consumed moves read on by n sequence numbers the application took. An
+// ACK goes at once when that opened the window by a quarter or more, else
+// within the ACK delay: the far sender learns what was delivered.
+func (r *receiver) consumed(n uint32, now time.Time, ackDelay time.Duration) {
+	r.read += n
+	if lim := r.limit(); lim-r.lastLimit >= r.window/4 || r.lastLimit-r.nxt < MaxSegment {
+		r.ackNow = true
+	} else if r.ackAt.IsZero() {
+		r.ackAt = now.Add(ackDelay)
+	}
+}
+
+// consumeFin counts the FIN as consumed once the application took every
+// byte before it, so the far sender learns the whole stream was read.
+func (r *receiver) consumeFin() {
+	if r.ended && r.read == r.finAt {
+		r.read++
+		r.ackNow = true
+	}
+}
+
+// ackDue reports whether an ACK should go now.
+func (r *receiver) ackDue(now time.Time) bool {
+	return r.ackNow || !r.ackAt.IsZero() && !now.Before(r.ackAt)
+}
+
+// ack returns the ACK's fields and marks it sent.
+func (r *receiver) ack(sacks []span) (ack, read, limit uint32, out []span) {
+	for _, h := range r.held {
+		e := h.seq + uint32(len(h.data))
+		if h.fin {
+			e++
+		}
+		if n := len(sacks); n > 0 && sacks[n-1].end == h.seq {
+			sacks[n-1].end = e
+		} else if n < maxSacks {
+			sacks = append(sacks, span{h.seq, e})
+		} else {
+			break
+		}
+	}
+	r.ackNow, r.ackAt, r.unacked = false, time.Time{}, 0
+	r.lastLimit = r.limit()
+	return r.nxt, r.read, r.lastLimit, sacks
+}

@@ -1,0 +1,271 @@
+package tubes
+
+import (
+	"time"
+
+	"github.com/t2tiles/itcd/internal/rtt"
+)
+
+// sender is the sending half of a tube: what the application handed over
+// and the far itcd has not acknowledged, and what of it is on its way. It
+// is a pure type: the service's goroutine feeds it acknowledgements and
+// the time, and asks it what to send next.
+//
+// Loss is found the way RACK finds it (RFC 8985), made exact by links that
+// keep order: every transmission gets the next number in transmission
+// order, and a segment not acknowledged while one transmitted after it is
+// must have been lost. A silence past the RTO with segments outstanding
+// resends the oldest; a closed window is probed at the same pace.
+type sender struct {
+	buf   []byte // bytes from una on: sent and unacknowledged, then unsent
+	una   uint32 // sequence number of buf[0]
+	nxt   uint32 // next sequence number never sent
+	limit uint32 // the far receiver accepts bytes before this
+	read  uint32 // the far application consumed bytes before this
+	fin   bool   // the application finished: the stream ends after buf
+	// finSent: the FIN (one sequence number after the last byte) went out.
+	finSent  bool
+	finAcked bool // and was acknowledged: the far itcd holds the whole stream
+
+	segs      []segment // transmitted and not cumulatively acknowledged, by seq
+	xmits     uint64    // transmissions numbered so far
+	ackedXmit uint64    // highest transmission acknowledged or held
+	rtt       rtt.Estimator
+	backoff   uint
+	// timerAt is where the RTO runs from: the last acknowledgement that
+	// acknowledged something, the first transmission after a quiet time,
+	// or the last timeout.
+	timerAt    time.Time
+	progressAt time.Time // the last acknowledgement that acknowledged something
+	probeAt    time.Time // when a closed window was last probed
+
+	retransmits uint64
+}
+
+// segment is one transmitted range of the stream.
+type segment struct {
+	seq    uint32
+	n      int  // stream bytes
+	fin    bool // carries the FIN after its bytes
+	xmit   uint64
+	sentAt time.Time
+	again  bool // sent more than once: no RTT sample from it (Karn)
+	held   bool // the far receiver holds it beyond a hole
+	lost   bool // to be sent again
+}
+
+func (s *segment) end() uint32 {
+	e := s.seq + uint32(s.n)
+	if s.fin {
+		e++
+	}
+	return e
+}
+
+func newSender(limit uint32, est rtt.Estimator) sender {
+	return sender{limit: limit, rtt: est}
+}
+
+// queued is how many stream bytes are held, sent or not.
+func (s *sender) queued() int { return len(s.buf) }
+
+// finSeq is the FIN's sequence number once the application finished.
+func (s *sender) finSeq() uint32 { return s.una + uint32(len(s.buf)) }
+
+// done reports whether the FIN was sent and acknowledged.
+func (s *sender) done() bool { return s.finAcked }
+
+// finRead reports whether the far application consumed the whole stream.
+func (s *sender) finRead() bool { return s.done() && seqLE(s.finSeq()+1, s.read) }
+
+// write appends stream bytes from the application.
+func (s *sender) write(p []byte) { s.buf = append(s.buf, p...) }
+
+// outstanding reports whether anything sent waits for acknowledgement.
+func (s *sender) outstanding() bool {
+	for i := range s.segs {
+		if !s.segs[i].held {
+			return true
+		}
+	}
+	return false
+}
+
+// next returns the next segment to transmit and its bytes (aliasing the
+// buffer until the next ack), or false: what was lost first, then new
+// bytes the window allows, then the FIN.
+func (s *sender) next(now time.Time) (seg segment, data []byte, ok bool) {
+	for i := range s.segs {
+		g := &s.segs[i]
+		if g.lost {
+			g.lost, g.again = false, true
+			s.stamp(g, now)
+			s.retransmits++
+			return *g, s.bytes(g), true
+		}
+	}
+	end := s.finSeq()
+	if seqLT(s.nxt, end) && seqLT(s.nxt, s.limit) {
+		n := int(min(end-s.nxt, s.limit-s.nxt, MaxSegment))
+		g := segment{seq: s.nxt, n: n}
+		g.fin = s.fin && s.nxt+uint32(n) == end
+		return s.add(g, now), s.bytes(&g), true
+	}
+	if s.fin && !s.finSent && s.nxt == end {
+		return s.add(segment{seq: end, fin: true}, now), nil, true
+	}
+	return segment{}, nil, false
+}
+
+func (s *sender) add(g segment, now time.Time) segment {
+	if !s.outstanding() {
+		s.timerAt = now // the RTO runs from here, not from an old ack
+		if s.progressAt.IsZero() {
+			s.progressAt = now
+		}
+	}
+	s.stamp(&g, now)
+	s.segs = append(s.segs, g)
+	s.nxt = g.end()
+	if g.fin {
+		s.finSent = true
+	}
+	return g
+}
+
+func (s *sender) stamp(g *segment, now time.Time) {
+	s.xmits++
+	g.xmit, g.sentAt = s.xmits, now
+}
+
+func (s *sender) bytes(g *segment) []byte {
+	off := int(g.seq - s.una)
+	return s.buf[off : off+g.n]
+}
+
+// ackResult is what one acknowledgement changed.
+type ackResult struct {
+	acked    int  // stream bytes newly acknowledged
+	lost     int  // segments found lost
+	progress bool // something newly acknowledged or held
+}
+
+// onAck applies an ACK. An ack outside what was sent is ignored (false):
+// a confused or hostile peer cannot make the sender drop unsent bytes.
+func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r ackResult, ok bool) {
+	if seqLT(ack, s.una) || seqLT(s.nxt, ack) || seqLT(ack, read) {
+		return r, false
+	}
+	s.read = seqMax(s.read, read)
+	if seqLE(ack, limit) {
+		s.limit = seqMax(s.limit, limit)
+	}
+	// Cumulative: drop whole segments acknowledged.
+	k := 0
+	for k < len(s.segs) && seqLE(s.segs[k].end(), ack) {
+		g := &s.segs[k]
+		s.sawXmit(g, now)
+		k++
+	}
+	if k > 0 {
+		s.segs = append(s.segs[:0], s.segs[k:]...)
+		r.progress = true
+	}
+	if n := min(int(ack-s.una), len(s.buf)); n > 0 {
+		s.buf = append(s.buf[:0], s.buf[n:]...)
+		s.una += uint32(n)
+		r.acked = n
+	}
+	if s.fin && s.finSent && ack == s.finSeq()+1 {
+		s.finAcked = true
+	}
+	// Held beyond a hole.
+	for _, sp := range sacks {
+		if !seqLT(ack, sp.end) || seqLT(s.nxt, sp.end) || !seqLT(sp.start, sp.end) {
+			continue // outside what was sent: ignored
+		}
+		for i := range s.segs {
+			g := &s.segs[i]
+			if !g.held && seqLE(sp.start, g.seq) && seqLE(g.end(), sp.end) {
+				g.held, g.lost = true, false
+				s.sawXmit(g, now)
+				r.progress = true
+			}
+		}
+	}
+	for i := range s.segs {
+		g := &s.segs[i]
+		if !g.held && !g.lost && g.xmit < s.ackedXmit {
+			g.lost = true
+			r.lost++
+		}
+	}
+	if r.progress {
+		s.timerAt, s.progressAt, s.probeAt, s.backoff = now, now, now, 0
+	}
+	return r, true
+}
+
+// sawXmit notes that segment g's last transmission reached the far end.
+func (s *sender) sawXmit(g *segment, now time.Time) {
+	if g.xmit > s.ackedXmit {
+		s.ackedXmit = g.xmit
+		if !g.again {
+			s.rtt.Sample(now.Sub(g.sentAt))
+		}
+	}
+}
+
+// rto is the current retransmission timeout.
+func (s *sender) rto(c *Config) time.Duration {
+	return s.rtt.RTO(s.backoff, c.MinRTO.D(), c.MaxRTO.D())
+}
+
+// deadline is when timeout has work: the RTO of what is outstanding, or
+// the probe of a closed window. Zero when nothing waits.
+func (s *sender) deadline(c *Config) time.Time {
+	if s.outstanding() {
+		return s.timerAt.Add(s.rto(c))
+	}
+	if s.windowClosed() {
+		return s.probeAt.Add(s.rto(c))
+	}
+	return time.Time{}
+}
+
+// windowClosed reports whether bytes wait that the far window does not
+// allow, with nothing outstanding to bring a new window back.
+func (s *sender) windowClosed() bool {
+	return seqLT(s.nxt, s.finSeq()) && !seqLT(s.nxt, s.limit)
+}
+
+// timeout runs the RTO: the oldest segment outstanding is sent again, and
+// the timeout doubles. It reports probe when a closed window is to be
+// probed instead (an empty DATA, which the far end answers with an ACK).
+func (s *sender) timeout(now time.Time, c *Config) (fired, probe bool) {
+	d := s.deadline(c)
+	if d.IsZero() || now.Before(d) {
+		return false, false
+	}
+	s.backoff++
+	if s.outstanding() {
+		for i := range s.segs {
+			if g := &s.segs[i]; !g.held {
+				g.lost = true
+				break
+			}
+		}
+		s.timerAt = now
+		return true, false
+	}
+	s.probeAt = now
+	return true, true
+}
+
+// stalledFor is how long outstanding data has waited for any progress.
+func (s *sender) stalledFor(now time.Time) time.Duration {
+	if !s.outstanding() && !s.windowClosed() {
+		return 0
+	}
+	return now.Sub(s.progressAt)
+}

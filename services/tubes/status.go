@@ -1,0 +1,110 @@
+package tubes
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// Status is the tube service's section of `itcd status`.
+type Status struct {
+	Tubes    []TubeStatus `json:"tubes"`
+	Accepts  []uint16     `json:"accepting_ports,omitempty"`
+	Counters Counters     `json:"counters"`
+}
+
+// TubeStatus describes one tube.
+type TubeStatus struct {
+	ID          uint16     `json:"id"`
+	Dir         packet.Dir `json:"dir"`
+	Tile        string     `json:"tile"`
+	LocalPort   uint16     `json:"local_port"`
+	RemotePort  uint16     `json:"remote_port"`
+	Kind        string     `json:"kind"`
+	Opener      bool       `json:"opener"`
+	State       string     `json:"state"`
+	Reason      string     `json:"reason,omitempty"`
+	BytesOut    uint64     `json:"bytes_out"` // handed over by the program
+	BytesIn     uint64     `json:"bytes_in"`  // arrived in order
+	MsgsOut     uint64     `json:"messages_out,omitempty"`
+	MsgsIn      uint64     `json:"messages_in,omitempty"`
+	Received    uint64     `json:"received"`  // messages (or bytes) the far itcd holds
+	Delivered   uint64     `json:"delivered"` // messages (or bytes) the far program read
+	InFlight    int        `json:"in_flight"` // bytes sent and unacknowledged
+	Queued      int        `json:"queued"`    // bytes held from the program, sent or not
+	Window      int        `json:"window"`    // bytes the far side lets us send now
+	Retransmits uint64     `json:"retransmits"`
+	RTTms       float64    `json:"rtt_ms"`
+	RateOut     float64    `json:"rate_out_bps"` // bytes per second, over the tube's life
+	RateIn      float64    `json:"rate_in_bps"`
+	AgeS        float64    `json:"age_s"`
+}
+
+// Counters count what happened since the service started.
+type Counters struct {
+	PacketsOut uint64 `json:"packets_out"`
+	DataOut    uint64 `json:"data_out"`
+	AcksOut    uint64 `json:"acks_out"`
+	QueueFull  uint64 `json:"queue_full"`
+	Timeouts   uint64 `json:"timeouts"`
+	Lost       uint64 `json:"lost"` // segments found lost by a later one acknowledged
+	Closed     uint64 `json:"closed"`
+	Failed     uint64 `json:"failed"`
+	Refused    uint64 `json:"refused"` // OPENs turned away or not kept
+	Unknown    uint64 `json:"unknown"` // packets for tubes this tile does not hold
+	CRCErrors  uint64 `json:"crc_errors"`
+	Malformed  uint64 `json:"malformed"`
+	BadAcks    uint64 `json:"bad_acks"`
+	NotLive    uint64 `json:"not_live"`
+}
+
+// Status implements p2p.StatusReporter: asked of the service's goroutine,
+// so it is exact; empty if the service does not answer within a second.
+func (s *Service) Status() any {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r := make(chan Status, 1)
+	select {
+	case s.statusReq <- r:
+	case <-ctx.Done():
+		return Status{}
+	}
+	select {
+	case st := <-r:
+		return st
+	case <-ctx.Done():
+		return Status{}
+	}
+}
+
+func (s *Service) status() Status {
+	st := Status{Counters: s.counters, Tubes: []TubeStatus{}}
+	for _, t := range s.tubes {
+		age := s.now.Sub(t.started).Seconds()
+		ts := TubeStatus{
+			ID: t.id, Dir: t.dir, Tile: t.tile.String(), LocalPort: t.localPort, RemotePort: t.remotePort,
+			Kind: kindName(t.kind), Opener: t.opener, State: t.st.String(), Reason: t.reason,
+			BytesOut: t.bytesOut, BytesIn: t.bytesIn, Received: t.received, Delivered: t.delivered,
+			InFlight: int(t.snd.nxt - t.snd.una), Queued: t.snd.queued(), Retransmits: t.snd.retransmits,
+			RTTms: float64(t.snd.rtt.SRTT) / float64(time.Millisecond), AgeS: age,
+		}
+		if seqLT(t.snd.nxt, t.snd.limit) {
+			ts.Window = int(t.snd.limit - t.snd.nxt)
+		}
+		if t.kind == KindMessage {
+			ts.MsgsOut, ts.MsgsIn = t.sent, t.given
+		}
+		if age > 0 {
+			ts.RateOut, ts.RateIn = float64(t.bytesOut)/age, float64(t.bytesIn)/age
+		}
+		st.Tubes = append(st.Tubes, ts)
+	}
+	sort.Slice(st.Tubes, func(i, j int) bool { return st.Tubes[i].ID < st.Tubes[j].ID })
+	for p := range s.accepts {
+		st.Accepts = append(st.Accepts, p)
+	}
+	sort.Slice(st.Accepts, func(i, j int) bool { return st.Accepts[i] < st.Accepts[j] })
+	return st
+}
