@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"encoding/binary"
 	mrand "math/rand"
 	"os"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/pcapng"
+	"github.com/t2tiles/itcd/sim/tilegrid"
 )
 
 func TestCaptureFlagErrors(t *testing.T) {
@@ -268,4 +272,116 @@ func crc16(b []byte) uint16 {
 		}
 	}
 	return c
+}
+
+// pcapBlocks walks a pcapng stream's blocks: type and body each.
+func pcapBlocks(t *testing.T, b []byte) (types []uint32, bodies [][]byte) {
+	t.Helper()
+	for len(b) > 0 {
+		if len(b) < 12 {
+			t.Fatalf("%d bytes left over", len(b))
+		}
+		typ, n := binary.LittleEndian.Uint32(b), int(binary.LittleEndian.Uint32(b[4:]))
+		if n < 12 || n%4 != 0 || n > len(b) || int(binary.LittleEndian.Uint32(b[n-4:])) != n {
+			t.Fatalf("block %#x of bad length %d", typ, n)
+		}
+		types, bodies = append(types, typ), append(bodies, b[8:n-4])
+		b = b[n:]
+	}
+	return types, bodies
+}
+
+// TestCaptureCommand runs `itcd capture` against a tile of a running
+// grid: a count to stdout, a duration and a stop (^C) into files.
+func TestCaptureCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a grid")
+	}
+	dir := t.TempDir()
+	cfg := tilegrid.DefaultConfig(2, 1)
+	cfg.Dir = filepath.Join(dir, "grid")
+	g, err := tilegrid.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.WaitAllLive(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	runDir := g.Tile(tilegrid.Coord{X: 0, Y: 0}).RunDir
+
+	t.Run("count to stdout", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		o, code := parseCapture([]string{"--run-dir", runDir, "--count", "5", "--kind", "service", "--dir", "ET", "-w", "-"}, &out, &errb)
+		if o == nil {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		if code := capturePackets(context.Background(), o, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		if !strings.Contains(errb.String(), "5 packets captured, 0 lost") {
+			t.Errorf("stderr %q", errb.String())
+		}
+		types, bodies := pcapBlocks(t, out.Bytes())
+		want := []uint32{pcapng.BlockSHB, pcapng.BlockIDB, 6, 6, 6, 6, 6, pcapng.BlockISB}
+		if fmt.Sprint(types) != fmt.Sprint(want) {
+			t.Fatalf("blocks %x, want %x", types, want)
+		}
+		if lt := binary.LittleEndian.Uint16(bodies[1]); lt != LinkTypeITC {
+			t.Errorf("link type %d, want %d", lt, LinkTypeITC)
+		}
+		for _, b := range bodies[2:7] {
+			data := b[20:]
+			if data[0] != 1 || data[2] != 2 || data[4]&0xE0 != 0x80 || data[4]&7 != 2 {
+				t.Errorf("packet % x: want a service packet of ET", data[:5])
+			}
+		}
+	})
+	t.Run("duration into a file", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "d.pcapng")
+		var out, errb bytes.Buffer
+		if code := cmdCapture([]string{"--run-dir", runDir, "--duration", "700ms", "-w", file}, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		types, _ := pcapBlocks(t, b)
+		if len(types) < 4 || types[len(types)-1] != pcapng.BlockISB {
+			t.Errorf("blocks %x: want packets and an ISB", types)
+		}
+		if m, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".*")); len(m) != 0 {
+			t.Errorf("temporary files left: %v", m)
+		}
+	})
+	t.Run("stopped", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "s.pcapng")
+		o, _ := parseCapture([]string{"--run-dir", runDir, "-w", file}, io.Discard, io.Discard)
+		ctx, cancel := context.WithCancel(context.Background())
+		var errb bytes.Buffer
+		done := make(chan int, 1)
+		go func() { done <- capturePackets(ctx, o, io.Discard, &errb) }()
+		// Until the file is being written, then as ^C does.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".s.pcapng.*")); len(m) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the capture never started its file")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if _, err := os.Stat(file); err == nil {
+			t.Error("the file has its name before the capture ends")
+		}
+		cancel()
+		if code := <-done; code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		if _, err := os.Stat(file); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
