@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
-	"encoding/binary"
 	mrand "math/rand"
 	"os"
 	"os/exec"

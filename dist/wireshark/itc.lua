@@ -310,12 +310,15 @@ end
 MFZ[5] = function(st, t, p, m)
 	if m < 2 or m % 2 ~= 0 then return nil, "HAVE body of " .. m .. " bytes: want 2 and 2 per block" end
 	t:add(F.m_low, st.tvb(p, 2))
-	local low, list = st.tvb(p, 2):uint(), {}
+	local low, list, bad = st.tvb(p, 2):uint(), {}, nil
 	for i = p + 2, p + m - 2, 2 do
 		t:add(F.m_block, st.tvb(i, 2))
-		list[#list + 1] = tostring(st.tvb(i, 2):uint())
+		local blk = st.tvb(i, 2):uint()
+		list[#list + 1] = tostring(blk)
+		if blk >= 4096 then bad = blk end
 	end
 	if low > 4096 then return nil, "HAVE below " .. low end
+	if bad then return nil, "block " .. bad .. " (blocks are below 4096)" end
 	return string.format("below %d + [%s]", low, table.concat(list, " "))
 end
 
@@ -326,6 +329,7 @@ MFZ[6] = function(st, t, p, m)
 	t:add(F.m_count, st.tvb(p + 4, 2))
 	local cnt = st.tvb(p + 4, 2):uint()
 	if cnt == 0 then return nil, "REQUEST of 0 chunks" end
+	if st.tvb(p, 2):uint() >= 4096 then return nil, "block " .. st.tvb(p, 2):uint() .. " (blocks are below 4096)" end
 	return string.format("block %d chunks %d+%d", st.tvb(p, 2):uint(), st.tvb(p + 2, 2):uint(), cnt)
 end
 
@@ -334,6 +338,7 @@ MFZ[7] = function(st, t, p, m)
 	t:add(F.m_block, st.tvb(p, 2))
 	t:add(F.m_chunk, st.tvb(p + 2, 2))
 	t:add(F.m_data, st.tvb(p + 4, m - 4))
+	if st.tvb(p, 2):uint() >= 4096 then return nil, "block " .. st.tvb(p, 2):uint() .. " (blocks are below 4096)" end
 	return string.format("block %d chunk %d (%d bytes)", st.tvb(p, 2):uint(), st.tvb(p + 2, 2):uint(), m - 4)
 end
 
@@ -408,6 +413,7 @@ local function dissect_service(st, tree, b, len)
 	local v = st.tvb(b + 1, 1):uint()
 	local svc = v % 64
 	st.info[#st.info + 1] = string.format("svc %d %s", svc, SERVICES[svc] or "")
+	if SERVICES[svc] then st.protocol = "ITC/" .. SERVICES[svc] end
 	if v >= 64 then malformed(st, sb, "reserved bits set in byte 1") end
 	if svc == 0 then
 		malformed(st, si, "service 0 is illegal")
@@ -442,6 +448,12 @@ function itc.dissector(tvb, pinfo, tree)
 		return len
 	end
 	local travel, link = tvb(1, 1):uint(), tvb(2, 1):uint()
+	-- Source and destination: the link's far tile, or this one.
+	if travel == 0 then
+		pinfo.cols.src, pinfo.cols.dst = name(LINKS, link, "link"), "tile"
+	elseif travel == 1 then
+		pinfo.cols.src, pinfo.cols.dst = "tile", name(LINKS, link, "link")
+	end
 	st.info[#st.info + 1] = string.format("%-5s %-4s", name(TRAVEL, travel, "travel"), name(LINKS, link, "link"))
 	local b, n = 4, len - 4
 	if n == 0 then
@@ -463,7 +475,7 @@ function itc.dissector(tvb, pinfo, tree)
 		kind = h >= 0xA0 and "mfm" or "service"
 		for _, f in ipairs({ F.stnd, F.locl, F.mfmt, F.ovrn, F.eror, F.dir }) do hi:add(f, tvb(b, 1)) end
 		local d = h % 8
-		st.info[#st.info + 1] = string.format("%s %s", kind, DIRS[d])
+		if kind == "mfm" then st.info[#st.info + 1] = "mfm" end
 		if d == 0 or d == 4 then malformed(st, hi, "routed packet with DIR " .. DIRS[d] .. ", which names no link") end
 		if bit(h, 0x10) or bit(h, 0x08) then hi:add_proto_expert_info(E.suspect) end
 		if kind == "mfm" then
@@ -495,6 +507,7 @@ function itc.dissector(tvb, pinfo, tree)
 		end
 	end
 	root:add(F.kind, kind):set_generated()
+	pinfo.cols.protocol = st.protocol or "ITC"
 	root:append_text(string.format(", %s, %s %s", kind, name(TRAVEL, travel, "travel"), name(LINKS, link, "link")))
 	pinfo.cols.info = table.concat(st.info, " ")
 	return len
