@@ -134,7 +134,7 @@ func appendBlock(b []byte, typ uint32, body []byte, opts []Option) ([]byte, erro
 		return b[:start], err
 	}
 	n := len(b) - start + 4
-	if n > math.MaxUint32 {
+	if uint64(n) > math.MaxUint32 {
 		return b[:start], fmt.Errorf("%w: block of %d bytes", ErrTooLong, n)
 	}
 	le.PutUint32(b[start+4:], uint32(n))
