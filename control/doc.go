@@ -12,6 +12,8 @@
 // (a Status), "ping" ("pong") and "link" (LinkArgs, answered with the
 // link's dev.LinkProfile); services add their own commands (counter,
 // push), whose argument and result types live with the service.
+// "capture" (CaptureArgs) turns the connection into a binary stream of
+// the packets the daemon reads and writes (capture.go).
 //
 // The package holds the types on the wire and nothing of the daemon: the
 // daemon imports it for the types it serves, never the reverse, so a

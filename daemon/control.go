@@ -55,7 +55,15 @@ func (d *Daemon) serveControl(ctx context.Context, lc *localConn) {
 			return
 		}
 		var resp control.Response
-		if req, err := parseControlRequest(line); err != nil {
+		req, err := parseControlRequest(line)
+		if err == nil && req.Cmd == control.CaptureCmd {
+			// Once a capture starts, the connection is its stream.
+			if d.serveCapture(ctx, lc, r, req.Args, answer) {
+				return
+			}
+			continue
+		}
+		if err != nil {
 			resp.Error = err.Error()
 		} else if result, err := d.handleControl(ctx, req); err != nil {
 			resp.Error = err.Error()

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -55,6 +56,7 @@ type Daemon struct {
 	mfm     mfmChannel
 	phys    physics
 	sockets sockets
+	capture captureTap
 
 	running atomic.Bool
 	beat    atomic.Int64 // unix ns of the neighbour loop's last round
@@ -206,6 +208,7 @@ func (d *Daemon) readLoop(ctx context.Context) {
 			}
 			continue
 		}
+		d.capture.tap(control.TravelIn, buf[:n])
 		d.demux(buf[:n])
 	}
 }

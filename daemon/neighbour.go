@@ -155,6 +155,7 @@ func (dm *Daemon) applyLocked(d packet.Dir, fx effects) {
 			"dir", d.String(), "live", ns.n[d].tile.String(), "claimed", fx.claimed.String(), "identity_hold", dm.cfg.IdentityHold.String())
 	}
 	for _, e := range fx.events {
+		dm.capture.tapEvent(e)
 		if e.Kind == packet.EventMFMCompatible || e.Kind == packet.EventMFMIncompatible {
 			// For mfmt2 alone: services care whether an itcd is live.
 			ns.compat[d].Store(e.Kind == packet.EventMFMCompatible)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 )
@@ -282,6 +283,7 @@ func (d *Daemon) flush() (retryAt, svcAt time.Time) {
 			switch {
 			case err == nil:
 				ls.out[classOfHeader(pkt[0])].add(len(pkt))
+				d.capture.tap(control.TravelOut, pkt)
 			case errors.Is(err, dev.ErrLinkDown):
 				ls.dropped.Add(1)
 			default:

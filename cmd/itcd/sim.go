@@ -33,10 +33,17 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	g, code := r.run(ctx, cfg)
+	defer r.caps.stop() // a run that failed: its captures end with the grid
 	if g == nil {
 		return code
 	}
-	return r.report(g)
+	// Before the report stops the grid, so each file ends with the
+	// daemon's final count of what the capture lost.
+	capsOK := r.caps.stop()
+	if code = r.report(g); code == 0 && !capsOK {
+		code = 1
+	}
+	return code
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -30,6 +30,7 @@ type simOptions struct {
 	duration time.Duration // 0: until a signal
 	asJSON   bool
 	report   string // SVG file, "" for none
+	capture  string // dir for every tile's pcapng capture, "" for none
 }
 
 // parseSim reads and checks the flags of `itcd sim`. Without options it
@@ -57,6 +58,7 @@ func parseSim(args []string, stderr io.Writer) (*simOptions, int) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --until-complete: give up after this long")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON report at the end instead of a live picture")
 	fs.StringVar(&o.report, "report", "", "draw the grid into `FILE.svg` at the end")
+	fs.StringVar(&o.capture, "capture", "", "capture every tile's packets into `DIR`/t-X-Y.pcapng (see itcd capture)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: run until ^C)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "tiles' log level (logs in DIR/t-X-Y/itcd.log)")
 	if pos, err := parseInterleaved(fs, args); err != nil {

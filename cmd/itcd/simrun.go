@@ -17,6 +17,7 @@ type simRun struct {
 	start          time.Time
 	live           bool // redraw the grid on stdout: a terminal, no --json
 	events         *simEvents
+	caps           *simCaptures // nil without --capture
 }
 
 // buildSim prepares a run of the grid the options describe: the grid's
@@ -57,6 +58,13 @@ func (r *simRun) run(ctx context.Context, cfg tilegrid.Config) (*tilegrid.Grid, 
 	}
 	if !o.asJSON {
 		fmt.Fprintf(r.stderr, "itcd sim: %d tiles running in %s; try: itcd status --run-dir %s\n", o.geo.Len(), g.Dir(), g.Tiles()[0].RunDir)
+	}
+	if o.capture != "" {
+		if r.caps, err = startSimCaptures(g, o.capture, r.stderr); err != nil {
+			fmt.Fprintf(r.stderr, "itcd sim: %v\n", err)
+			g.Close()
+			return nil, 1
+		}
 	}
 	if o.duration > 0 {
 		var cancel context.CancelFunc

@@ -1,0 +1,517 @@
+-- itc.lua: a Wireshark dissector for captures of T2 intertile (ITC)
+-- packets made by `itcd capture` (github.com/t2tiles/itcd).
+--
+-- Install: copy this file into Wireshark's personal Lua plugins folder
+-- (Help > About Wireshark > Folders > Personal Lua Plugins; on Linux
+-- ~/.local/lib/wireshark/plugins/) and restart Wireshark, or load it once:
+--   tshark -X lua_script:itc.lua -r capture.pcapng
+--
+-- The capture (notes/protocol.md, "Packet captures"): link type
+-- LINKTYPE_USER7 (154); each packet is a 4-byte pseudo-header
+--   version (1) | travel (0 in, 1 out, 2 event) | link (dir8, 0xFF none) | 0
+-- and then the packet as the daemon read or wrote it. The packet format
+-- is notes/protocol.md's: byte 0, services 1 (liveness), 2 (counter),
+-- 8 (signed-file distribution), 9 (tube: name only), Tile Event Packets.
+--
+-- Nothing here trusts a length: every read is checked first, and a
+-- packet that breaks a rule is marked with expert info, never a Lua error.
+-- Only arithmetic is used on bits (no bit library), so it runs on Lua
+-- 5.2 (Wireshark 3.x, 4.0-4.2) and 5.4 (4.4 and later) alike.
+
+local itc = Proto("itc", "T2 intertile packet (itcd)")
+
+local DIRS = { [0] = "NT", "NE", "ET", "SE", "ST", "SW", "WT", "NW" }
+local LINKS = { [0] = "NT", "NE", "ET", "SE", "ST", "SW", "WT", "NW", [255] = "none" }
+local TRAVEL = { [0] = "in", [1] = "out", [2] = "event" }
+local LOCAL_TYPES = { [0] = "illegal", "debug", "labelled", "control", "tep" }
+local SERVICES = { [1] = "liveness", [2] = "counter", [8] = "mfz", [9] = "tube" }
+local TEP_EVENTS = { [1] = "connect", [2] = "disconnect", [3] = "MFM-compatible", [4] = "MFM-incompatible" }
+local COUNTER_TYPES = { [1] = "value", [2] = "ask" }
+local MFZ_TYPES = { "ANNOUNCE", "GET_MANIFEST", "MANIFEST", "BITFIELD", "HAVE", "REQUEST", "DATA", "NOTHAVE", "SYNC" }
+local BOOL = { [0] = "not set", [1] = "set" }
+
+local F = {}
+local function field(key, f) F[key] = f end
+
+field("version", ProtoField.uint8("itc.capture.version", "Pseudo-header version"))
+field("travel", ProtoField.uint8("itc.capture.travel", "Travel", base.DEC, TRAVEL))
+field("link", ProtoField.uint8("itc.capture.link", "Link", base.DEC, LINKS))
+field("reserved", ProtoField.uint8("itc.capture.reserved", "Reserved", base.HEX))
+
+field("hdr", ProtoField.uint8("itc.hdr", "Byte 0", base.HEX))
+field("stnd", ProtoField.uint8("itc.hdr.stnd", "STND (standard)", base.DEC, BOOL, 0x80))
+field("locl", ProtoField.uint8("itc.hdr.locl", "LOCL (local)", base.DEC, BOOL, 0x40))
+field("mfmt", ProtoField.uint8("itc.hdr.mfmt", "MFMT (MFM traffic)", base.DEC, BOOL, 0x20))
+field("ovrn", ProtoField.uint8("itc.hdr.ovrn", "OVRN (overrun)", base.DEC, BOOL, 0x10))
+field("eror", ProtoField.uint8("itc.hdr.eror", "EROR (error)", base.DEC, BOOL, 0x08))
+field("dir", ProtoField.uint8("itc.hdr.dir", "DIR", base.DEC, DIRS, 0x07))
+field("ltype", ProtoField.uint8("itc.hdr.local_type", "Local type", base.DEC, LOCAL_TYPES, 0x1F))
+field("ascii", ProtoField.uint8("itc.hdr.ascii", "ASCII", base.HEX, nil, 0x7F))
+field("kind", ProtoField.string("itc.kind", "Kind"))
+
+field("svcbyte", ProtoField.uint8("itc.svc", "Byte 1", base.HEX))
+field("rsv", ProtoField.uint8("itc.svc.reserved", "Reserved bits", base.HEX, nil, 0xC0))
+field("service", ProtoField.uint8("itc.service", "Service", base.DEC, SERVICES, 0x3F))
+field("payload", ProtoField.bytes("itc.payload", "Payload"))
+
+field("tep_event", ProtoField.uint8("itc.tep.event", "Event", base.DEC, TEP_EVENTS))
+field("tep_dir", ProtoField.uint8("itc.tep.dir", "Link", base.DEC, DIRS))
+field("tep_tile", ProtoField.uint64("itc.tep.tile", "Far tile", base.HEX))
+field("tep_args", ProtoField.bytes("itc.tep.args", "Arguments"))
+
+field("h_type", ProtoField.uint8("itc.hello.type", "Type", base.DEC, { [1] = "hello" }))
+field("h_version", ProtoField.uint8("itc.hello.version", "Version"))
+field("h_tile", ProtoField.uint64("itc.hello.tile", "Tile", base.HEX))
+field("h_uptime", ProtoField.uint32("itc.hello.uptime", "Uptime (s)"))
+field("h_services", ProtoField.uint64("itc.hello.services", "Services", base.HEX))
+field("h_ts", ProtoField.uint32("itc.hello.ts", "Clock (ms)"))
+field("h_echo", ProtoField.uint32("itc.hello.echo_ts", "Echoed clock (ms)"))
+field("h_hold", ProtoField.uint32("itc.hello.echo_hold", "Echo hold (ms)"))
+field("h_digest", ProtoField.uint32("itc.hello.mfz_digest", "mfzid digest", base.HEX))
+field("h_extra", ProtoField.bytes("itc.hello.extra", "Later fields"))
+
+field("c_type", ProtoField.uint8("itc.counter.type", "Type", base.DEC, COUNTER_TYPES))
+field("c_value", ProtoField.int64("itc.counter.value", "Value"))
+field("c_extra", ProtoField.bytes("itc.counter.extra", "Later fields"))
+
+field("m_type", ProtoField.uint8("itc.mfz.type", "Type", base.DEC, MFZ_TYPES))
+field("m_handle", ProtoField.uint8("itc.mfz.handle", "Handle"))
+field("m_flags", ProtoField.uint8("itc.mfz.flags", "Flags", base.HEX))
+field("m_complete", ProtoField.uint8("itc.mfz.flags.complete", "Complete", base.DEC, BOOL, 0x01))
+field("m_tomb", ProtoField.uint8("itc.mfz.flags.tombstone", "Tombstone", base.DEC, BOOL, 0x02))
+field("m_version", ProtoField.int64("itc.mfz.version", "Version"))
+field("m_blocks", ProtoField.uint16("itc.mfz.blocks", "Blocks"))
+field("m_held", ProtoField.uint16("itc.mfz.held", "Blocks held"))
+field("m_fid", ProtoField.bytes("itc.mfz.file_id", "File id"))
+field("m_namelen", ProtoField.uint8("itc.mfz.name_len", "Name length"))
+field("m_name", ProtoField.string("itc.mfz.name", "Name"))
+field("m_offset", ProtoField.uint32("itc.mfz.offset", "Manifest offset"))
+field("m_total", ProtoField.uint32("itc.mfz.total", "Manifest length"))
+field("m_mbytes", ProtoField.bytes("itc.mfz.manifest", "Manifest bytes"))
+field("m_first", ProtoField.uint16("itc.mfz.first", "First block"))
+field("m_bits", ProtoField.bytes("itc.mfz.bits", "Bitmap"))
+field("m_low", ProtoField.uint16("itc.mfz.low", "Held below"))
+field("m_block", ProtoField.uint16("itc.mfz.block", "Block"))
+field("m_chunk", ProtoField.uint16("itc.mfz.chunk", "Chunk"))
+field("m_count", ProtoField.uint16("itc.mfz.count", "Chunks"))
+field("m_data", ProtoField.bytes("itc.mfz.data", "Chunk bytes"))
+field("m_syncflags", ProtoField.uint8("itc.mfz.sync_flags", "Flags", base.HEX))
+field("m_crc", ProtoField.uint16("itc.mfz.crc", "CRC-16", base.HEX))
+field("m_crcgood", ProtoField.bool("itc.mfz.crc.good", "CRC good"))
+field("m_extra", ProtoField.bytes("itc.mfz.extra", "Bytes after the body"))
+
+local fields = {}
+for _, f in pairs(F) do fields[#fields + 1] = f end
+itc.fields = fields
+
+local E = {
+	malformed = ProtoExpert.new("itc.malformed", "Malformed packet", expert.group.MALFORMED, expert.severity.ERROR),
+	suspect = ProtoExpert.new("itc.suspect", "Suspect packet (OVRN or EROR set)", expert.group.PROTOCOL, expert.severity.WARN),
+	crc = ProtoExpert.new("itc.mfz.bad_crc", "CRC mismatch", expert.group.CHECKSUM, expert.severity.WARN),
+	unknown = ProtoExpert.new("itc.unknown", "Not defined", expert.group.UNDECODED, expert.severity.NOTE),
+}
+itc.experts = { E.malformed, E.suspect, E.crc, E.unknown }
+
+-- Bit arithmetic without a bit library.
+local function bit(v, mask) return math.floor(v / mask) % 2 == 1 end
+
+local function bxor(a, b)
+	local r, p = 0, 1
+	while a > 0 or b > 0 do
+		local x, y = a % 2, b % 2
+		if x ~= y then r = r + p end
+		a, b, p = math.floor(a / 2), math.floor(b / 2), p * 2
+	end
+	return r
+end
+
+-- CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF), as services/mfz/dist.
+local CRC_TABLE = {}
+for i = 0, 255 do
+	local c = i * 256
+	for _ = 1, 8 do
+		if c >= 0x8000 then c = bxor((c * 2) % 0x10000, 0x1021) else c = (c * 2) % 0x10000 end
+	end
+	CRC_TABLE[i] = c
+end
+
+local function crc16(tvb, off, n)
+	local c = 0xFFFF
+	for i = off, off + n - 1 do
+		local idx = bxor(math.floor(c / 256), tvb(i, 1):uint())
+		c = bxor((c * 256) % 0x10000, CRC_TABLE[idx])
+	end
+	return c
+end
+
+local function name(t, v, what)
+	return t[v] or string.format("%s %d", what or "unknown", v)
+end
+
+-- The dissection state of one packet: the tvb, the tree, the info
+-- column's parts, and a way to mark faults.
+local function malformed(st, item, text)
+	item:add_proto_expert_info(E.malformed, text)
+	st.info[#st.info + 1] = "[malformed: " .. text .. "]"
+end
+
+-- subtree adds a labelled subtree over n bytes from o (none when n is
+-- 0: a zero-length range past the end would be an error).
+local function subtree(st, tree, o, n, label)
+	if n > 0 then return tree:add(itc, st.tvb(o, n), label) end
+	return tree:add(itc, label)
+end
+
+local function dissect_tep(st, tree, b, len)
+	if len < 3 then
+		malformed(st, tree, "TEP shorter than 3 bytes")
+		return
+	end
+	local ev, d = st.tvb(b + 1, 1):uint(), st.tvb(b + 2, 1):uint()
+	local t = tree:add(itc, st.tvb(b, len), "Tile Event Packet")
+	local ei = t:add(F.tep_event, st.tvb(b + 1, 1))
+	local di = t:add(F.tep_dir, st.tvb(b + 2, 1))
+	st.info[#st.info + 1] = string.format("TEP %s %s", name(TEP_EVENTS, ev, "event"), name(DIRS, d, "dir"))
+	if ev == 0 or ev > 4 then malformed(st, ei, "TEP event " .. ev .. " is not defined (1..4)") end
+	if d > 7 then
+		malformed(st, di, "TEP DIR8 " .. d .. " is greater than 7")
+	elseif d == 0 or d == 4 then
+		malformed(st, di, "TEP DIR8 " .. DIRS[d] .. " names no link")
+	end
+	if len == 11 then
+		t:add(F.tep_tile, st.tvb(b + 3, 8))
+	elseif len > 3 then
+		t:add(F.tep_args, st.tvb(b + 3, len - 3))
+	end
+end
+
+local function dissect_hello(st, tree, o, n)
+	local t = subtree(st, tree, o, n, "Liveness hello")
+	if n < 34 then
+		malformed(st, t, "hello of " .. n .. " bytes, shorter than 34")
+		return
+	end
+	local typ = st.tvb(o, 1):uint()
+	t:add(F.h_type, st.tvb(o, 1))
+	if typ ~= 1 then
+		t:add_proto_expert_info(E.unknown, "hello type " .. typ .. " is reserved: ignored")
+		return
+	end
+	local vi = t:add(F.h_version, st.tvb(o + 1, 1))
+	if st.tvb(o + 1, 1):uint() == 0 then malformed(st, vi, "version 0") end
+	local ti = t:add(F.h_tile, st.tvb(o + 2, 8))
+	if st.tvb(o + 2, 4):uint() == 0 and st.tvb(o + 6, 4):uint() == 0 then malformed(st, ti, "an all-zero tile identity") end
+	t:add(F.h_uptime, st.tvb(o + 10, 4))
+	local si = t:add(F.h_services, st.tvb(o + 14, 8))
+	local svcs = {}
+	for i = 0, 7 do
+		local byte = st.tvb(o + 21 - i, 1):uint()
+		for k = 0, 7 do
+			if bit(byte, 2 ^ k) then
+				local s = i * 8 + k
+				svcs[#svcs + 1] = SERVICES[s] and string.format("%d (%s)", s, SERVICES[s]) or tostring(s)
+			end
+		end
+	end
+	si:append_text(" [" .. table.concat(svcs, ", ") .. "]")
+	t:add(F.h_ts, st.tvb(o + 22, 4))
+	t:add(F.h_echo, st.tvb(o + 26, 4))
+	t:add(F.h_hold, st.tvb(o + 30, 4))
+	if n >= 38 then
+		t:add(F.h_digest, st.tvb(o + 34, 4))
+		if n > 38 then t:add(F.h_extra, st.tvb(o + 38, n - 38)) end
+	elseif n > 34 then
+		t:add(F.h_extra, st.tvb(o + 34, n - 34))
+	end
+	st.info[#st.info + 1] = string.format("hello tile %s", st.tvb(o + 2, 8):bytes():tohex():lower())
+end
+
+local function dissect_counter(st, tree, o, n)
+	local t = subtree(st, tree, o, n, "Counter")
+	if n < 1 then
+		malformed(st, t, "empty counter payload")
+		return
+	end
+	local typ = st.tvb(o, 1):uint()
+	local ti = t:add(F.c_type, st.tvb(o, 1))
+	if typ == 1 then
+		if n < 9 then
+			malformed(st, ti, "value of " .. n .. " bytes, want 9")
+			return
+		end
+		t:add(F.c_value, st.tvb(o + 1, 8))
+		st.info[#st.info + 1] = "counter value " .. tostring(st.tvb(o + 1, 8):int64())
+		if n > 9 then t:add(F.c_extra, st.tvb(o + 9, n - 9)) end
+	elseif typ == 2 then
+		st.info[#st.info + 1] = "counter ask"
+		if n > 1 then t:add(F.c_extra, st.tvb(o + 1, n - 1)) end
+	else
+		malformed(st, ti, "counter type " .. typ .. " is not defined")
+	end
+end
+
+-- mfz message bodies: each gets the tree, the body offset p (after type
+-- and handle) and its length m (the CRC cut off), and returns a short
+-- text for the info column, or nil and a fault.
+local MFZ = {}
+
+local function exact(m, want, typ)
+	if m ~= want then return string.format("%s body of %d bytes, want %d", typ, m, want) end
+end
+
+MFZ[1] = function(st, t, p, m)
+	if m < 22 then return nil, "ANNOUNCE body of " .. m .. " bytes, shorter than 22" end
+	local fi = t:add(F.m_flags, st.tvb(p, 1))
+	fi:add(F.m_complete, st.tvb(p, 1))
+	fi:add(F.m_tomb, st.tvb(p, 1))
+	t:add(F.m_version, st.tvb(p + 1, 8))
+	t:add(F.m_blocks, st.tvb(p + 9, 2))
+	t:add(F.m_held, st.tvb(p + 11, 2))
+	t:add(F.m_fid, st.tvb(p + 13, 8))
+	t:add(F.m_namelen, st.tvb(p + 21, 1))
+	local nl = st.tvb(p + 21, 1):uint()
+	if m ~= 22 + nl then return nil, exact(m, 22 + nl, "ANNOUNCE") end
+	local nm = ""
+	if nl > 0 then
+		t:add(F.m_name, st.tvb(p + 22, nl))
+		nm = st.tvb(p + 22, nl):string()
+	end
+	local blocks, held = st.tvb(p + 9, 2):uint(), st.tvb(p + 11, 2):uint()
+	if nl == 0 or nl > 28 then return nil, "name of " .. nl .. " bytes (1..28)" end
+	if held > blocks or blocks > 4096 then return nil, string.format("%d of %d blocks held", held, blocks) end
+	return string.format("%s %d/%d blocks", nm, held, blocks)
+end
+
+MFZ[2] = function(st, t, p, m)
+	if m ~= 4 then return nil, exact(m, 4, "GET_MANIFEST") end
+	t:add(F.m_offset, st.tvb(p, 4))
+	return "offset " .. st.tvb(p, 4):uint()
+end
+
+MFZ[3] = function(st, t, p, m)
+	if m < 9 then return nil, "MANIFEST body of " .. m .. " bytes, shorter than 9" end
+	t:add(F.m_offset, st.tvb(p, 4))
+	t:add(F.m_total, st.tvb(p + 4, 4))
+	t:add(F.m_mbytes, st.tvb(p + 8, m - 8))
+	local off, total = st.tvb(p, 4):uint(), st.tvb(p + 4, 4):uint()
+	if off + (m - 8) > total then return nil, string.format("manifest bytes %d+%d of %d", off, m - 8, total) end
+	return string.format("bytes %d+%d of %d", off, m - 8, total)
+end
+
+MFZ[4] = function(st, t, p, m)
+	if m < 3 then return nil, "BITFIELD body of " .. m .. " bytes, shorter than 3" end
+	t:add(F.m_first, st.tvb(p, 2))
+	t:add(F.m_bits, st.tvb(p + 2, m - 2))
+	local first = st.tvb(p, 2):uint()
+	if first % 8 ~= 0 or first + 8 * (m - 2) > 4096 + 7 then return nil, string.format("bitfield at %d of %d bytes", first, m - 2) end
+	return string.format("blocks %d..%d", first, first + 8 * (m - 2) - 1)
+end
+
+MFZ[5] = function(st, t, p, m)
+	if m < 2 or m % 2 ~= 0 then return nil, "HAVE body of " .. m .. " bytes: want 2 and 2 per block" end
+	t:add(F.m_low, st.tvb(p, 2))
+	local low, list, bad = st.tvb(p, 2):uint(), {}, nil
+	for i = p + 2, p + m - 2, 2 do
+		t:add(F.m_block, st.tvb(i, 2))
+		local blk = st.tvb(i, 2):uint()
+		list[#list + 1] = tostring(blk)
+		if blk >= 4096 then bad = blk end
+	end
+	if low > 4096 then return nil, "HAVE below " .. low end
+	if bad then return nil, "block " .. bad .. " (blocks are below 4096)" end
+	return string.format("below %d + [%s]", low, table.concat(list, " "))
+end
+
+MFZ[6] = function(st, t, p, m)
+	if m ~= 6 then return nil, exact(m, 6, "REQUEST") end
+	t:add(F.m_block, st.tvb(p, 2))
+	t:add(F.m_chunk, st.tvb(p + 2, 2))
+	t:add(F.m_count, st.tvb(p + 4, 2))
+	local cnt = st.tvb(p + 4, 2):uint()
+	if cnt == 0 then return nil, "REQUEST of 0 chunks" end
+	if st.tvb(p, 2):uint() >= 4096 then return nil, "block " .. st.tvb(p, 2):uint() .. " (blocks are below 4096)" end
+	return string.format("block %d chunks %d+%d", st.tvb(p, 2):uint(), st.tvb(p + 2, 2):uint(), cnt)
+end
+
+MFZ[7] = function(st, t, p, m)
+	if m < 5 then return nil, "DATA body of " .. m .. " bytes, shorter than 5" end
+	t:add(F.m_block, st.tvb(p, 2))
+	t:add(F.m_chunk, st.tvb(p + 2, 2))
+	t:add(F.m_data, st.tvb(p + 4, m - 4))
+	if st.tvb(p, 2):uint() >= 4096 then return nil, "block " .. st.tvb(p, 2):uint() .. " (blocks are below 4096)" end
+	return string.format("block %d chunk %d (%d bytes)", st.tvb(p, 2):uint(), st.tvb(p + 2, 2):uint(), m - 4)
+end
+
+MFZ[8] = function(st, t, p, m)
+	if m ~= 2 then return nil, exact(m, 2, "NOTHAVE") end
+	local bi = t:add(F.m_block, st.tvb(p, 2))
+	local blk = st.tvb(p, 2):uint()
+	if blk == 0xFFFF then
+		bi:append_text(" (the whole file)")
+		return "the whole file"
+	end
+	return "block " .. blk
+end
+
+local function dissect_mfz(st, tree, o, n)
+	local t = subtree(st, tree, o, n, "Signed-file distribution")
+	if n < 3 then
+		malformed(st, t, "message of " .. n .. " bytes, shorter than type and CRC")
+		return
+	end
+	local typ = st.tvb(o, 1):uint()
+	local ti = t:add(F.m_type, st.tvb(o, 1))
+	st.info[#st.info + 1] = name(MFZ_TYPES, typ, "mfz type")
+	-- The CRC covers everything before it.
+	local m = n - 2
+	local crc = st.tvb(o + m, 2):uint()
+	local ci = t:add(F.m_crc, st.tvb(o + m, 2))
+	local good = crc16(st.tvb, o, m) == crc
+	ci:add(F.m_crcgood, good)
+	if not good then
+		ci:add_proto_expert_info(E.crc, "CRC mismatch: the receiver drops this message as lost")
+		st.info[#st.info + 1] = "[bad CRC]"
+	end
+	if typ == 9 then
+		if m ~= 2 then
+			malformed(st, ti, "SYNC of " .. m .. " bytes before the CRC, want 2")
+			return
+		end
+		t:add(F.m_syncflags, st.tvb(o + 1, 1))
+		return
+	end
+	local body = MFZ[typ]
+	if body == nil then
+		ti:add_proto_expert_info(E.unknown, "mfz message type " .. typ .. " is not defined (1..9)")
+		return
+	end
+	if m < 2 then
+		malformed(st, ti, "no handle")
+		return
+	end
+	local hi = t:add(F.m_handle, st.tvb(o + 1, 1))
+	local h = st.tvb(o + 1, 1):uint()
+	if h > 254 then malformed(st, hi, "handle 255 is never a handle") end
+	local text, fault = body(st, t, o + 2, m - 2)
+	if fault then
+		malformed(st, t, fault)
+	elseif text then
+		st.info[#st.info + 1] = string.format("h%d %s", h, text)
+	end
+end
+
+local SERVICE_BODY = { [1] = dissect_hello, [2] = dissect_counter, [8] = dissect_mfz }
+
+local function dissect_service(st, tree, b, len)
+	if len < 2 then
+		malformed(st, tree, "service packet without byte 1")
+		return
+	end
+	local sb = tree:add(F.svcbyte, st.tvb(b + 1, 1))
+	sb:add(F.rsv, st.tvb(b + 1, 1))
+	local si = sb:add(F.service, st.tvb(b + 1, 1))
+	local v = st.tvb(b + 1, 1):uint()
+	local svc = v % 64
+	st.info[#st.info + 1] = string.format("svc %d %s", svc, SERVICES[svc] or "")
+	if SERVICES[svc] then st.protocol = "ITC/" .. SERVICES[svc] end
+	if v >= 64 then malformed(st, sb, "reserved bits set in byte 1") end
+	if svc == 0 then
+		malformed(st, si, "service 0 is illegal")
+		return
+	end
+	local body = SERVICE_BODY[svc]
+	if body then
+		body(st, tree, b + 2, len - 2)
+	elseif len > 2 then
+		tree:add(F.payload, st.tvb(b + 2, len - 2))
+	end
+end
+
+function itc.dissector(tvb, pinfo, tree)
+	local len = tvb:len()
+	pinfo.cols.protocol = "ITC"
+	local st = { tvb = tvb, info = {} }
+	local root = subtree(st, tree, 0, len, "T2 intertile packet")
+	if len < 4 then
+		malformed(st, root, "shorter than the 4-byte capture pseudo-header")
+		pinfo.cols.info = table.concat(st.info, " ")
+		return len
+	end
+	local ph = root:add(itc, tvb(0, 4), "Capture pseudo-header")
+	local vi = ph:add(F.version, tvb(0, 1))
+	ph:add(F.travel, tvb(1, 1))
+	ph:add(F.link, tvb(2, 1))
+	ph:add(F.reserved, tvb(3, 1))
+	if tvb(0, 1):uint() ~= 1 then
+		malformed(st, vi, "pseudo-header version " .. tvb(0, 1):uint() .. ": this dissector reads version 1")
+		pinfo.cols.info = table.concat(st.info, " ")
+		return len
+	end
+	local travel, link = tvb(1, 1):uint(), tvb(2, 1):uint()
+	-- Source and destination: the link's far tile, or this one.
+	if travel == 0 then
+		pinfo.cols.src, pinfo.cols.dst = name(LINKS, link, "link"), "tile"
+	elseif travel == 1 then
+		pinfo.cols.src, pinfo.cols.dst = "tile", name(LINKS, link, "link")
+	end
+	st.info[#st.info + 1] = string.format("%-5s %-4s", name(TRAVEL, travel, "travel"), name(LINKS, link, "link"))
+	local b, n = 4, len - 4
+	if n == 0 then
+		malformed(st, root, "empty packet")
+		pinfo.cols.info = table.concat(st.info, " ")
+		return len
+	end
+	if n > 255 then malformed(st, root, "packet of " .. n .. " bytes, longer than 255") end
+	local h = tvb(b, 1):uint()
+	local hi = root:add(F.hdr, tvb(b, 1))
+	local kind
+	if h < 0x80 then
+		kind = "nonstandard"
+		hi:add(F.stnd, tvb(b, 1))
+		hi:add(F.ascii, tvb(b, 1))
+		st.info[#st.info + 1] = string.format("non-standard %q", string.char(h))
+		if n > 1 then root:add(F.payload, tvb(b + 1, n - 1)) end
+	elseif h < 0xC0 then
+		kind = h >= 0xA0 and "mfm" or "service"
+		for _, f in ipairs({ F.stnd, F.locl, F.mfmt, F.ovrn, F.eror, F.dir }) do hi:add(f, tvb(b, 1)) end
+		local d = h % 8
+		if kind == "mfm" then st.info[#st.info + 1] = "mfm" end
+		if d == 0 or d == 4 then malformed(st, hi, "routed packet with DIR " .. DIRS[d] .. ", which names no link") end
+		if bit(h, 0x10) or bit(h, 0x08) then hi:add_proto_expert_info(E.suspect) end
+		if kind == "mfm" then
+			if n > 1 then root:add(F.payload, tvb(b + 1, n - 1)) end
+		else
+			dissect_service(st, root, b, n)
+		end
+	else
+		kind = "local"
+		for _, f in ipairs({ F.stnd, F.locl, F.mfmt, F.ltype }) do hi:add(f, tvb(b, 1)) end
+		local lt = h % 32
+		if h >= 0xE0 then
+			kind = "invalid"
+			malformed(st, hi, "local packet with MFMT set (0xE0..0xFF)")
+		elseif lt == 0 then
+			malformed(st, hi, "local type 0 is illegal")
+		elseif lt > 4 then
+			malformed(st, hi, "local type " .. lt .. " is reserved")
+		elseif lt == 4 then
+			dissect_tep(st, root, b, n)
+		else
+			st.info[#st.info + 1] = "local " .. LOCAL_TYPES[lt]
+			if lt == 3 and n > 1 then
+				local c = tvb(b + 1, 1):uint()
+				local codes = { [0x50] = "P link up", [0x46] = "F framing error", [0x54] = "T timeout" }
+				st.info[#st.info + 1] = codes[c] or string.format("code 0x%02x", c)
+			end
+			if n > 1 then root:add(F.payload, tvb(b + 1, n - 1)) end
+		end
+	end
+	root:add(F.kind, kind):set_generated()
+	pinfo.cols.protocol = st.protocol or "ITC"
+	root:append_text(string.format(", %s, %s %s", kind, name(TRAVEL, travel, "travel"), name(LINKS, link, "link")))
+	pinfo.cols.info = table.concat(st.info, " ")
+	return len
+end
+
+local encap = (wtap_encaps and wtap_encaps.USER7) or (wtap and wtap.USER7)
+DissectorTable.get("wtap_encap"):add(encap, itc)
