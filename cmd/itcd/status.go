@@ -62,6 +62,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	// any other section as JSON.
 	mfzSection, hasMFZ := dist.StatusFrom(st.Sections)
 	cnt, hasCounter := counterSection(&st)
+	tubeSt, hasTubes := tubeSection(&st)
 	delete(st.Sections, dist.SectionName)
 	delete(st.Sections, "counter")
 	control.WriteStatus(stdout, st)
@@ -72,6 +73,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if hasMFZ {
 		fmt.Fprintln(stdout, "\nsigned files (service 8):")
 		writeMFZ(indent(stdout), mfzSection)
+	}
+	if hasTubes {
+		fmt.Fprintln(stdout, "\ntubes (service 9):")
+		writeTubes(indent(stdout), tubeSt)
 	}
 	return 0
 }

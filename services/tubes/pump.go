@@ -27,11 +27,14 @@ func (s *Service) pump() {
 		// The order of a map is random; turns go by id, from where the
 		// last round stopped, so each tube gets its share.
 		sort.Slice(ts, func(i, j int) bool { return ts[i].id < ts[j].id })
-		for sent := true; sent && !s.blocked[d]; {
+		for sent := true; sent && !s.blocked[d] && !s.deep(d); {
 			sent = false
 			for _, t := range ts {
 				if s.h.Room(d) == 0 {
 					s.blocked[d] = true
+					break
+				}
+				if s.deep(d) {
 					break
 				}
 				if s.sendOne(t) {
@@ -40,6 +43,20 @@ func (s *Service) pump() {
 			}
 		}
 	}
+}
+
+// deep reports whether link d's queue holds as many of this service's
+// packets as it should: more would only wait there, and a retransmission
+// or an ACK queued behind them would wait with them. The pace timer looks
+// again soon (paceTick).
+func (s *Service) deep(d packet.Dir) bool {
+	room := s.h.Room(d)
+	s.roomMax[d] = max(s.roomMax[d], room)
+	if s.roomMax[d]-room < queueDepth {
+		return false
+	}
+	s.paced = true
+	return true
 }
 
 // sendOne sends a tube's next packet, if it has one.

@@ -41,6 +41,8 @@ type Service struct {
 	nextID   uint16
 	nextPort uint16
 	blocked  [8]bool // the link's send queue is full until Drained
+	roomMax  [8]int  // the most room each link's queue has had: its size
+	paced    bool    // a link's queue is as deep as it should be: look again in paceTick
 	resets   [8]resetBudget
 	counters Counters
 	timer    *time.Timer
@@ -68,6 +70,11 @@ const (
 	openRetry   = 200 * time.Millisecond
 	openRetryMx = time.Second
 	ephemeralLo = 49152
+	// queueDepth is how many packets of this service may wait in a
+	// link's queue; paceTick how soon a link held back at it is looked at
+	// again (at 64 KB/s a packet leaves every 4 ms).
+	queueDepth = 12
+	paceTick   = 4 * time.Millisecond
 )
 
 // Options are what the tile gives the service beyond its Config.
@@ -131,6 +138,7 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 			s.blocked = [8]bool{}
 		case <-s.timer.C:
 			s.now = time.Now()
+			s.counters.Wakeups++
 			s.timers()
 		case r := <-s.statusReq:
 			r <- s.status()
@@ -173,6 +181,10 @@ func (s *Service) arm() {
 		case <-s.timer.C:
 		default:
 		}
+	}
+	if s.paced {
+		s.paced = false
+		early(s.now.Add(paceTick))
 	}
 	if !at.IsZero() {
 		s.timer.Reset(max(at.Sub(s.now), 0))

@@ -58,6 +58,7 @@ type Counters struct {
 	Malformed  uint64 `json:"malformed"`
 	BadAcks    uint64 `json:"bad_acks"`
 	NotLive    uint64 `json:"not_live"`
+	Wakeups    uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
 }
 
 // Status implements p2p.StatusReporter: asked of the service's goroutine,

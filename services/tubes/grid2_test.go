@@ -1,0 +1,159 @@
+package tubes_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/services/tubes"
+	"github.com/t2tiles/itcd/sim/tilegrid"
+)
+
+// tubeStatus returns a tile's tube section, decoded.
+func tubeStatus(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord) tubes.Status {
+	t.Helper()
+	st, err := g.Status(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := st.Sections["tube"].(tubes.Status)
+	if !ok {
+		t.Fatalf("tube section is a %T", st.Sections["tube"])
+	}
+	return s
+}
+
+func openPair(t testing.TB, g *tilegrid.Grid, port int, opts string) (op, acc *sockClient) {
+	t.Helper()
+	a, b := g.Tile(tilegrid.Coord{X: 0}), g.Tile(tilegrid.Coord{X: 1})
+	acc = dialSock(t, b.RunDir, fmt.Sprintf("accept %d %s", port, opts))
+	op = dialSock(t, a.RunDir, fmt.Sprintf("open ET %d %s", port, opts))
+	if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+		t.Fatalf("open: %q", r)
+	}
+	if r := acc.reply(); !strings.HasPrefix(r, "ok ") {
+		t.Fatalf("accept: %q", r)
+	}
+	return op, acc
+}
+
+// TestGridPeerKilledMidStream: the far tile stops while a stream flows;
+// the sender is told why within the liveness deadline, not left hanging.
+func TestGridPeerKilledMidStream(t *testing.T) {
+	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 64 << 10})
+	op, acc := openPair(t, g, 7, "")
+	go func() {
+		for off := 0; off < 1<<20; off += 4096 {
+			if _, err := op.conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
+				return
+			}
+		}
+	}()
+	if f, err := acc.recv(20 * time.Second); err != nil || f[0] != 'd' {
+		t.Fatalf("first data: %q %v", f, err)
+	}
+	if err := g.Stop(tilegrid.Coord{X: 1}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	for {
+		f, err := op.recv(20 * time.Second)
+		if err != nil {
+			t.Fatalf("no end for the sender: %v", err)
+		}
+		if f[0] == 'x' {
+			if !strings.Contains(string(f), "disconnected") {
+				t.Errorf("reason %q: want the neighbour's disconnection", f[1:])
+			}
+			// dead_after is 1.5 s in these grids; a generous margin
+			// for a busy machine.
+			if d := time.Since(stopped); d > 10*time.Second {
+				t.Errorf("told after %v", d)
+			}
+			return
+		}
+	}
+}
+
+// TestGridStalledReaderBoundsMemory: a program that stops reading stops
+// the far writer, and neither tile holds more than its window for it.
+func TestGridStalledReaderBoundsMemory(t *testing.T) {
+	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 256 << 10})
+	op, acc := openPair(t, g, 7, "acks")
+	cfg := tubes.DefaultConfig()
+	wrote := make(chan int, 1)
+	go func() {
+		n := 0
+		for ; n < 4<<20; n += 4096 {
+			op.conn.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			if _, err := op.conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
+				break
+			}
+		}
+		wrote <- n
+	}()
+	n := <-wrote // the writer blocked: its write timed out
+	if n >= 4<<20 {
+		t.Fatalf("the writer never blocked: %d bytes written", n)
+	}
+	out := tubeStatus(t, g, tilegrid.Coord{X: 0}).Tubes[0]
+	in := tubeStatus(t, g, tilegrid.Coord{X: 1}).Tubes[0]
+	if out.Queued > cfg.Window+tubes.MaxMessage || in.BytesIn > uint64(cfg.Window) {
+		t.Fatalf("sender holds %d, receiver took %d: over the window %d", out.Queued, in.BytesIn, cfg.Window)
+	}
+	if out.Window != 0 {
+		t.Errorf("the far window is still open by %d", out.Window)
+	}
+	t.Logf("writer blocked after %d bytes; sender holds %d, receiver %d", n, out.Queued, in.BytesIn)
+	// The reader reads again (and says so): everything moves.
+	var got uint64
+	for got < uint64(n) {
+		f, err := acc.recv(20 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		if f[0] == 'd' {
+			got += uint64(len(f) - 1)
+			acc.send(appendU64('a', got))
+		}
+	}
+}
+
+// TestGridIdleTubesCostNothing: a hundred open tubes with nothing to say
+// never wake the service's timer.
+func TestGridIdleTubesCostNothing(t *testing.T) {
+	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 256 << 10})
+	for i := 0; i < 50; i++ { // 50 each way: 100 tubes on each tile
+		op, acc := openPair(t, g, 100+i, "")
+		op.send([]byte{'d', 1})
+		acc.send([]byte{'d', 2})
+		op.recv(10 * time.Second)
+		acc.recv(10 * time.Second)
+	}
+	a := tilegrid.Coord{X: 0}
+	before := tubeStatus(t, g, a)
+	if len(before.Tubes) != 50 {
+		t.Fatalf("%d tubes", len(before.Tubes))
+	}
+	// Let delayed ACKs and the last timers run out, then watch.
+	time.Sleep(500 * time.Millisecond)
+	before = tubeStatus(t, g, a)
+	time.Sleep(time.Second)
+	after := tubeStatus(t, g, a)
+	if d := after.Counters.Wakeups - before.Counters.Wakeups; d != 0 {
+		t.Errorf("the timer fired %d times in a second with every tube idle", d)
+	}
+	if d := after.Counters.PacketsOut - before.Counters.PacketsOut; d != 0 {
+		t.Errorf("%d packets sent in a second with every tube idle", d)
+	}
+}
+
+func appendU64(typ byte, v uint64) []byte {
+	b := []byte{typ, 0, 0, 0, 0, 0, 0, 0, 0}
+	for i := 0; i < 8; i++ {
+		b[8-i] = byte(v >> (8 * i))
+	}
+	return b
+}
