@@ -37,6 +37,7 @@ type sender struct {
 	// or the last timeout.
 	timerAt    time.Time
 	progressAt time.Time // the last acknowledgement that acknowledged something
+	heardAt    time.Time // the last acknowledgement at all: the far itcd is there
 	probeAt    time.Time // when a closed window was last probed
 
 	retransmits uint64
@@ -156,6 +157,7 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 	if seqLT(ack, s.una) || seqLT(s.nxt, ack) || seqLT(ack, read) {
 		return r, false
 	}
+	s.heardAt = now
 	s.read = seqMax(s.read, read)
 	if seqLE(ack, limit) {
 		s.limit = seqMax(s.limit, limit)
@@ -222,12 +224,13 @@ func (s *sender) rto(c *Config) time.Duration {
 }
 
 // deadline is when timeout has work: the RTO of what is outstanding, or
-// the probe of a closed window. Zero when nothing waits.
+// the probe of a closed window or of a read not yet confirmed. Zero when
+// nothing waits.
 func (s *sender) deadline(c *Config) time.Time {
 	if s.outstanding() {
 		return s.timerAt.Add(s.rto(c))
 	}
-	if s.windowClosed() {
+	if s.windowClosed() || s.unread() {
 		return s.probeAt.Add(s.rto(c))
 	}
 	return time.Time{}
@@ -239,9 +242,16 @@ func (s *sender) windowClosed() bool {
 	return seqLT(s.nxt, s.finSeq()) && !seqLT(s.nxt, s.limit)
 }
 
+// unread reports whether the far program has not yet read all that was
+// sent. Once nothing is outstanding, only an ACK the far side sends when
+// its program reads says so; if that one is lost, a probe asks again, so
+// a delivered confirmation (and a clean close) cannot hang on it.
+func (s *sender) unread() bool { return seqLT(s.read, s.nxt) }
+
 // timeout runs the RTO: the oldest segment outstanding is sent again, and
-// the timeout doubles. It reports probe when a closed window is to be
-// probed instead (an empty DATA, which the far end answers with an ACK).
+// the timeout doubles. It reports probe when a closed window or an
+// unconfirmed read is to be probed instead (an empty DATA, which the far
+// end answers with an ACK).
 func (s *sender) timeout(now time.Time, c *Config) (fired, probe bool) {
 	d := s.deadline(c)
 	if d.IsZero() || now.Before(d) {
@@ -262,10 +272,17 @@ func (s *sender) timeout(now time.Time, c *Config) (fired, probe bool) {
 	return true, true
 }
 
-// stalledFor is how long outstanding data has waited for any progress.
-func (s *sender) stalledFor(now time.Time) time.Duration {
-	if !s.outstanding() && !s.windowClosed() {
+// silentFor is how long the far itcd has said nothing while something
+// sent waits for its answer. A far program that does not read keeps the
+// window closed, but its itcd still answers the probes: that is not
+// silence.
+func (s *sender) silentFor(now time.Time) time.Duration {
+	if !s.outstanding() && !s.windowClosed() && !s.unread() {
 		return 0
 	}
-	return now.Sub(s.progressAt)
+	last := s.heardAt
+	if last.IsZero() {
+		last = s.progressAt // nothing heard yet: since the first transmission
+	}
+	return now.Sub(last)
 }

@@ -160,8 +160,8 @@ func (s *Service) arm() {
 		early(t.retryAt)
 		if t.st != stOpening && !t.st.finished() {
 			early(t.snd.deadline(&s.cfg))
-			if !t.snd.progressAt.IsZero() && (t.snd.outstanding() || t.snd.windowClosed()) {
-				early(t.snd.progressAt.Add(s.cfg.GiveUpAfter.D()))
+			if d := t.snd.silentFor(s.now); d > 0 {
+				early(s.now.Add(s.cfg.GiveUpAfter.D() - d))
 			}
 		}
 		if !t.rcv.ackNow {
@@ -208,7 +208,7 @@ func (s *Service) timers() {
 				s.remove(t)
 			}
 		default:
-			if d := t.snd.stalledFor(s.now); d >= s.cfg.GiveUpAfter.D() && !t.snd.progressAt.IsZero() {
+			if d := t.snd.silentFor(s.now); d >= s.cfg.GiveUpAfter.D() {
 				s.fail(t, fmt.Sprintf("the far itcd acknowledged nothing for %v", d.Round(time.Second)), resetTimedOut)
 				continue
 			}

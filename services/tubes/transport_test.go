@@ -167,3 +167,48 @@ func TestTransportGoodput(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderProbesUnconfirmedRead: everything is acknowledged but the far
+// program's reading of it was in an ACK that was lost. The sender probes
+// after its RTO rather than waiting for ever for a delivered
+// confirmation; a far side that answers is not silent, however long its
+// program takes to read.
+func TestSenderProbesUnconfirmedRead(t *testing.T) {
+	cfg := DefaultConfig()
+	now := time.Unix(0, 0)
+	s := newSender(1<<20, rtt.New(10*time.Millisecond))
+	s.write(make([]byte, 1000))
+	for {
+		if _, _, ok := s.next(now); !ok {
+			break
+		}
+	}
+	if _, ok := s.onAck(1000, 0, 1<<20, nil, now.Add(20*time.Millisecond)); !ok {
+		t.Fatal("ACK refused")
+	}
+	now = now.Add(20 * time.Millisecond)
+	if s.outstanding() || !s.unread() {
+		t.Fatalf("outstanding %v unread %v", s.outstanding(), s.unread())
+	}
+	d := s.deadline(&cfg)
+	if d.IsZero() {
+		t.Fatal("no probe planned while the read is unconfirmed")
+	}
+	if fired, probe := s.timeout(d, &cfg); !fired || !probe {
+		t.Fatalf("at the deadline: fired %v probe %v", fired, probe)
+	}
+	// The far side answers each probe: the tube is not given up on.
+	for i := 0; i < 100; i++ {
+		now = s.deadline(&cfg)
+		s.timeout(now, &cfg)
+		s.onAck(1000, 0, 1<<20, nil, now)
+	}
+	if got := s.silentFor(now); got != 0 {
+		t.Fatalf("silent for %v while every probe was answered", got)
+	}
+	// Read at last: nothing more to wait for.
+	s.onAck(1000, 1000, 1<<20, nil, now)
+	if !s.deadline(&cfg).IsZero() {
+		t.Fatal("a timer is still planned with everything read")
+	}
+}
