@@ -111,4 +111,3 @@ func fileChunksOut(b testing.TB, g *tilegrid.Grid, c tilegrid.Coord) uint64 {
 	s, _ := dist.StatusFrom(st.Sections)
 	return s.Counters.ChunksOut
 }
-
