@@ -20,8 +20,9 @@ type Config struct {
 	// OpenTimeout is how long an open waits for the far side to accept
 	// when the program gives no timeout of its own.
 	OpenTimeout conf.Duration `toml:"open_timeout"`
-	// GiveUpAfter ends a tube whose sent bytes have had no acknowledgement
-	// for this long while its neighbour stays live.
+	// GiveUpAfter ends a tube whose far itcd has answered nothing (no ACK,
+	// not even to a probe) for this long while something waited for it and
+	// its neighbour stayed live.
 	GiveUpAfter conf.Duration `toml:"give_up_after"`
 	// MinRTO and MaxRTO bound the retransmission timeout.
 	MinRTO conf.Duration `toml:"min_rto"`
