@@ -181,8 +181,9 @@ func TestCaptureSimPushTshark(t *testing.T) {
 }
 
 // TestCaptureDissectorFuzz feeds the dissector packets of random bytes,
-// and random messages of every service with good CRCs, and checks tshark
-// reports no Lua error anywhere in the full tree.
+// and random messages of every service with good CRCs (tube messages
+// with bad ones too), and checks tshark reports no Lua error anywhere in
+// the full tree.
 func TestCaptureDissectorFuzz(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
@@ -199,9 +200,9 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 		return b
 	}
 	var pkts [][]byte
-	for i := 0; i < 3000; i++ {
+	for i := 0; i < 4000; i++ {
 		var p []byte
-		switch i % 6 {
+		switch i % 8 {
 		case 0: // anything
 			p = rnd(rng.Intn(256))
 		case 1: // a routed service packet of a known service
@@ -218,6 +219,8 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 			p = append([]byte{0xC0 | byte(rng.Intn(64))}, rnd(rng.Intn(20))...)
 		case 5: // a short one
 			p = rnd(rng.Intn(4))
+		case 6, 7: // a tube message: its CRC good (6) or not (7)
+			p = tubeFuzzPacket(rng, i%8 == 7)
 		}
 		pkts = append(pkts, p)
 	}
@@ -251,6 +254,14 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 	mal := tshark(t, file, "-Y", "itc.malformed", "-T", "fields", "-e", "frame.number")
 	if len(mal) < 100 {
 		t.Errorf("only %d packets marked malformed among %d random ones", len(mal), len(pkts))
+	}
+	// Tube messages are read, their CRCs checked both ways.
+	crcs := map[string]int{}
+	for _, r := range fieldRows(t, file, "itc.tube.crc.good", "itc.tube.bad_crc") {
+		crcs[tsBool(r[0])+" "+r[1]]++
+	}
+	if crcs["1 "] < 200 || crcs["0 1"] < 200 {
+		t.Errorf("tube CRCs good, bad: %v; want 200 or more of each", crcs)
 	}
 }
 

@@ -11,7 +11,7 @@
 --   version (1) | travel (0 in, 1 out, 2 event) | link (dir8, 0xFF none) | 0
 -- and then the packet as the daemon read or wrote it. The packet format
 -- is notes/protocol.md's: byte 0, services 1 (liveness), 2 (counter),
--- 8 (signed-file distribution), 9 (tube: name only), Tile Event Packets.
+-- 8 (signed-file distribution), 9 (tubes), Tile Event Packets.
 --
 -- Nothing here trusts a length: every read is checked first, and a
 -- packet that breaks a rule is marked with expert info, never a Lua error.
@@ -28,6 +28,9 @@ local SERVICES = { [1] = "liveness", [2] = "counter", [8] = "mfz", [9] = "tube" 
 local TEP_EVENTS = { [1] = "connect", [2] = "disconnect", [3] = "MFM-compatible", [4] = "MFM-incompatible" }
 local COUNTER_TYPES = { [1] = "value", [2] = "ask" }
 local MFZ_TYPES = { "ANNOUNCE", "GET_MANIFEST", "MANIFEST", "BITFIELD", "HAVE", "REQUEST", "DATA", "NOTHAVE", "SYNC" }
+local TUBE_TYPES = { "OPEN", "ACCEPT", "DATA", "ACK", "RESET", "CANCEL" }
+local TUBE_KINDS = { "stream", "message" }
+local TUBE_RESETS = { "refused", "aborted", "too many tubes", "unknown tube", "closed", "timed out", "protocol error" }
 local BOOL = { [0] = "not set", [1] = "set" }
 
 local F = {}
@@ -100,6 +103,30 @@ field("m_crc", ProtoField.uint16("itc.mfz.crc", "CRC-16", base.HEX))
 field("m_crcgood", ProtoField.bool("itc.mfz.crc.good", "CRC good"))
 field("m_extra", ProtoField.bytes("itc.mfz.extra", "Bytes after the body"))
 
+field("t_type", ProtoField.uint8("itc.tube.type", "Type", base.DEC, TUBE_TYPES))
+field("t_id", ProtoField.uint16("itc.tube.id", "Tube id (the receiver's; OPEN, CANCEL: the opener's)"))
+field("t_from", ProtoField.uint16("itc.tube.from", "Acceptor's tube id"))
+field("t_sport", ProtoField.uint16("itc.tube.src_port", "Source port"))
+field("t_dport", ProtoField.uint16("itc.tube.dst_port", "Destination port"))
+field("t_kind", ProtoField.uint8("itc.tube.kind", "Kind", base.DEC, TUBE_KINDS))
+field("t_window", ProtoField.uint32("itc.tube.window", "Receive window"))
+field("t_seq", ProtoField.uint32("itc.tube.seq", "Sequence number"))
+field("t_flags", ProtoField.uint8("itc.tube.flags", "Flags", base.HEX))
+field("t_fin", ProtoField.uint8("itc.tube.flags.fin", "FIN", base.DEC, BOOL, 0x01))
+field("t_len", ProtoField.uint16("itc.tube.len", "Data length"))
+field("t_data", ProtoField.bytes("itc.tube.data", "Data"))
+field("t_ack", ProtoField.uint32("itc.tube.ack", "Acknowledged (next byte expected)"))
+field("t_read", ProtoField.uint32("itc.tube.read", "Read by the far program"))
+field("t_limit", ProtoField.uint32("itc.tube.limit", "Send limit"))
+field("t_nsacks", ProtoField.uint8("itc.tube.sacks", "SACK ranges"))
+field("t_sack_start", ProtoField.uint32("itc.tube.sack.start", "SACK start"))
+field("t_sack_end", ProtoField.uint32("itc.tube.sack.end", "SACK end"))
+field("t_code", ProtoField.uint8("itc.tube.reset_code", "Reset code", base.DEC, TUBE_RESETS))
+field("t_reason", ProtoField.string("itc.tube.reason", "Reason"))
+field("t_crc", ProtoField.uint32("itc.tube.crc", "CRC-32C", base.HEX))
+field("t_crcgood", ProtoField.bool("itc.tube.crc.good", "CRC good"))
+field("t_extra", ProtoField.bytes("itc.tube.extra", "Bytes after the message (ignored)"))
+
 local fields = {}
 for _, f in pairs(F) do fields[#fields + 1] = f end
 itc.fields = fields
@@ -108,19 +135,35 @@ local E = {
 	malformed = ProtoExpert.new("itc.malformed", "Malformed packet", expert.group.MALFORMED, expert.severity.ERROR),
 	suspect = ProtoExpert.new("itc.suspect", "Suspect packet (OVRN or EROR set)", expert.group.PROTOCOL, expert.severity.WARN),
 	crc = ProtoExpert.new("itc.mfz.bad_crc", "CRC mismatch", expert.group.CHECKSUM, expert.severity.WARN),
+	tubecrc = ProtoExpert.new("itc.tube.bad_crc", "CRC-32C mismatch", expert.group.CHECKSUM, expert.severity.WARN),
 	unknown = ProtoExpert.new("itc.unknown", "Not defined", expert.group.UNDECODED, expert.severity.NOTE),
 }
-itc.experts = { E.malformed, E.suspect, E.crc, E.unknown }
+itc.experts = { E.malformed, E.suspect, E.crc, E.tubecrc, E.unknown }
 
 -- Bit arithmetic without a bit library.
 local function bit(v, mask) return math.floor(v / mask) % 2 == 1 end
 
+-- XOR4[16*x + y] is x XOR y for nibbles: bxor works a nibble at a time,
+-- eight steps for a 32-bit CRC instead of 32.
+local XOR4 = {}
+for x = 0, 15 do
+	for y = 0, 15 do
+		local r, p, a, b = 0, 1, x, y
+		while a > 0 or b > 0 do
+			if a % 2 ~= b % 2 then r = r + p end
+			a, b, p = math.floor(a / 2), math.floor(b / 2), p * 2
+		end
+		XOR4[16 * x + y] = r
+	end
+end
+
+-- bxor is a XOR b for non-negative integers below 2^53.
 local function bxor(a, b)
 	local r, p = 0, 1
 	while a > 0 or b > 0 do
-		local x, y = a % 2, b % 2
-		if x ~= y then r = r + p end
-		a, b, p = math.floor(a / 2), math.floor(b / 2), p * 2
+		local x, y = a % 16, b % 16
+		r = r + XOR4[16 * x + y] * p
+		a, b, p = math.floor(a / 16), math.floor(b / 16), p * 16
 	end
 	return r
 end
@@ -142,6 +185,27 @@ local function crc16(tvb, off, n)
 		c = bxor((c * 256) % 0x10000, CRC_TABLE[idx])
 	end
 	return c
+end
+
+-- CRC-32C (Castagnoli, reflected poly 0x82F63B78), as services/tubes.
+local CRC32C_TABLE = {}
+for i = 0, 255 do
+	local c = i
+	for _ = 1, 8 do
+		if c % 2 == 1 then c = bxor(math.floor(c / 2), 0x82F63B78) else c = math.floor(c / 2) end
+	end
+	CRC32C_TABLE[i] = c
+end
+
+local function crc32c(tvb, off, n)
+	local c = 0xFFFFFFFF
+	if n > 0 then
+		local b = tvb(off, n):bytes()
+		for i = 0, n - 1 do
+			c = bxor(CRC32C_TABLE[bxor(c % 256, b:get_index(i))], math.floor(c / 256))
+		end
+	end
+	return bxor(c, 0xFFFFFFFF)
 end
 
 local function name(t, v, what)
@@ -400,7 +464,133 @@ local function dissect_mfz(st, tree, o, n)
 	end
 end
 
-local SERVICE_BODY = { [1] = dissect_hello, [2] = dissect_counter, [8] = dissect_mfz }
+-- Tube message bodies, as services/tubes/wire.go parseMsg reads them:
+-- each gets the tree, the offset p after type and id, the body's length
+-- m (the CRC cut off) and the id, and returns the info column's text
+-- and how much of the body it read, or nil, 0 and a fault. Later
+-- versions may append fields to fixed-size messages: the bytes after
+-- are shown, not faulted.
+local TUBE = {}
+
+local function tube_need(m, want, typ)
+	if m < want then return string.format("%s of %d bytes before the CRC, want %d", typ, m + 3, want + 3) end
+end
+
+TUBE[1] = function(st, t, p, m, id)
+	local fault = tube_need(m, 9, "OPEN")
+	if fault then return nil, 0, fault end
+	t:add(F.t_sport, st.tvb(p, 2))
+	t:add(F.t_dport, st.tvb(p + 2, 2))
+	local ki = t:add(F.t_kind, st.tvb(p + 4, 1))
+	t:add(F.t_window, st.tvb(p + 5, 4))
+	local kind = st.tvb(p + 4, 1):uint()
+	if TUBE_KINDS[kind] == nil then ki:add_proto_expert_info(E.unknown, "tube kind " .. kind .. " is not defined (1 stream, 2 message): refused") end
+	return string.format("id %d port %d->%d %s window %d", id, st.tvb(p, 2):uint(), st.tvb(p + 2, 2):uint(),
+		name(TUBE_KINDS, kind, "kind"), st.tvb(p + 5, 4):uint()), 9
+end
+
+TUBE[2] = function(st, t, p, m, id)
+	local fault = tube_need(m, 6, "ACCEPT")
+	if fault then return nil, 0, fault end
+	t:add(F.t_from, st.tvb(p, 2))
+	t:add(F.t_window, st.tvb(p + 2, 4))
+	return string.format("id %d from %d window %d", id, st.tvb(p, 2):uint(), st.tvb(p + 2, 4):uint()), 6
+end
+
+TUBE[3] = function(st, t, p, m, id)
+	local fault = tube_need(m, 5, "DATA")
+	if fault then return nil, 0, fault end
+	t:add(F.t_seq, st.tvb(p, 4))
+	local fi = t:add(F.t_flags, st.tvb(p + 4, 1))
+	fi:add(F.t_fin, st.tvb(p + 4, 1))
+	local n = m - 5
+	t:add(F.t_len, n):set_generated()
+	if n > 0 then t:add(F.t_data, st.tvb(p + 5, n)) end
+	local fin = bit(st.tvb(p + 4, 1):uint(), 1) and " FIN" or ""
+	return string.format("id %d seq %d len %d%s", id, st.tvb(p, 4):uint(), n, fin), m
+end
+
+TUBE[4] = function(st, t, p, m, id)
+	local fault = tube_need(m, 13, "ACK")
+	if fault then return nil, 0, fault end
+	t:add(F.t_ack, st.tvb(p, 4))
+	t:add(F.t_read, st.tvb(p + 4, 4))
+	t:add(F.t_limit, st.tvb(p + 8, 4))
+	local ni = t:add(F.t_nsacks, st.tvb(p + 12, 1))
+	local n = st.tvb(p + 12, 1):uint()
+	local text = string.format("id %d ack %d read %d limit %d", id, st.tvb(p, 4):uint(), st.tvb(p + 4, 4):uint(), st.tvb(p + 8, 4):uint())
+	if n > 4 then
+		malformed(st, ni, "ACK with " .. n .. " SACK ranges, at most 4")
+		return text, m
+	end
+	if m < 13 + 8 * n then return nil, 0, string.format("ACK with %d SACK ranges of %d bytes before the CRC, want %d", n, m + 3, 16 + 8 * n) end
+	local ranges = {}
+	for i = 0, n - 1 do
+		local q = p + 13 + 8 * i
+		local a, z = st.tvb(q, 4):uint(), st.tvb(q + 4, 4):uint()
+		local r = t:add(itc, st.tvb(q, 8), string.format("SACK [%d, %d)", a, z))
+		r:add(F.t_sack_start, st.tvb(q, 4))
+		r:add(F.t_sack_end, st.tvb(q + 4, 4))
+		ranges[#ranges + 1] = string.format("%d-%d", a, z)
+	end
+	if n > 0 then text = text .. " sack " .. table.concat(ranges, " ") end
+	return text, 13 + 8 * n
+end
+
+TUBE[5] = function(st, t, p, m, id)
+	local fault = tube_need(m, 1, "RESET")
+	if fault then return nil, 0, fault end
+	t:add(F.t_code, st.tvb(p, 1))
+	local code = st.tvb(p, 1):uint()
+	-- The receiver reads at most 64 bytes of reason.
+	local rl = math.min(m - 1, 64)
+	local reason = ""
+	if rl > 0 then
+		-- Shown as itcd logs it: anything but printable ASCII becomes '?'.
+		local text = st.tvb(p + 1, rl):raw():gsub("[^\32-\126]", "?")
+		t:add(F.t_reason, st.tvb(p + 1, rl), text)
+		reason = ": " .. text
+	end
+	return string.format("id %d %s%s", id, name(TUBE_RESETS, code, "code"), reason), 1 + rl
+end
+
+TUBE[6] = function(_, _, _, _, id)
+	return "id " .. id, 0
+end
+
+local function dissect_tube(st, tree, o, n)
+	local t = subtree(st, tree, o, n, "Tube")
+	if n < 7 then
+		malformed(st, t, "message of " .. n .. " bytes, shorter than type, id and CRC (7)")
+		return
+	end
+	local typ, id = st.tvb(o, 1):uint(), st.tvb(o + 1, 2):uint()
+	local ti = t:add(F.t_type, st.tvb(o, 1))
+	t:add(F.t_id, st.tvb(o + 1, 2))
+	st.info[#st.info + 1] = name(TUBE_TYPES, typ, "tube type")
+	-- The CRC covers everything before it; it goes last in the tree, as
+	-- on the wire, whatever the body holds.
+	local m = n - 4
+	local good = crc32c(st.tvb, o, m) == st.tvb(o + m, 4):uint()
+	if not good then st.info[#st.info + 1] = "[bad CRC]" end
+	local body = TUBE[typ]
+	if body == nil then
+		ti:add_proto_expert_info(E.unknown, "tube message type " .. typ .. " is not defined (1..6)")
+	else
+		local text, used, fault = body(st, t, o + 3, m - 3, id)
+		if fault then
+			malformed(st, t, fault)
+		else
+			st.info[#st.info + 1] = text
+			if used < m - 3 then t:add(F.t_extra, st.tvb(o + 3 + used, m - 3 - used)) end
+		end
+	end
+	local ci = t:add(F.t_crc, st.tvb(o + m, 4))
+	ci:add(F.t_crcgood, good)
+	if not good then ci:add_proto_expert_info(E.tubecrc, "CRC-32C mismatch: the receiver drops this message as lost") end
+end
+
+local SERVICE_BODY = { [1] = dissect_hello, [2] = dissect_counter, [8] = dissect_mfz, [9] = dissect_tube }
 
 local function dissect_service(st, tree, b, len)
 	if len < 2 then
