@@ -5,17 +5,21 @@ BIN     := bin
 PKGS    := ./...
 # A tile is a BeagleBone Green: ARM Cortex-A8, linux/arm with GOARM=7.
 ARM_ENV := GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0
+# VERSION is what `itcd version`, the first log line and the hellos say
+# (internal/buildinfo); a build without it says the commit, or "devel".
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS := -X github.com/t2tiles/itcd/internal/buildinfo.Version=$(VERSION)
 
 .PHONY: all build arm test vet race cross arm-test bench demo fuzz clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/itcd ./cmd/itcd
+	$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN)/itcd ./cmd/itcd
 
 # arm cross-builds the tile binary.
 arm:
-	$(ARM_ENV) $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/itcd-linux-armv7 ./cmd/itcd
+	$(ARM_ENV) $(GO) build -trimpath -ldflags='-s -w $(LDFLAGS)' -o $(BIN)/itcd-linux-armv7 ./cmd/itcd
 
 # test is what CI runs: vet, the unit tests and fuzz seed corpora under the
 # race detector, a check that the tile build still compiles, and the unit
