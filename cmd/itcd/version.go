@@ -27,6 +27,7 @@ func init() {
 // this build speaks; Version 0 means the format carries none.
 type wireFormat struct {
 	Name    string         `json:"name"`
+	Key     string         `json:"key"`               // the name as a log attribute`
 	Service packet.Service `json:"service,omitempty"` // the service number it travels on, if any
 	Version int            `json:"version"`
 	Note    string         `json:"note,omitempty"`
@@ -42,11 +43,11 @@ type versionReport struct {
 // wireFormats lists every versioned format of this build.
 func wireFormats() []wireFormat {
 	return []wireFormat{
-		{Name: "liveness hello", Service: packet.ServiceLiveness, Version: daemon.ProtocolVersion},
+		{Name: "liveness hello", Key: "liveness_hello", Service: packet.ServiceLiveness, Version: daemon.ProtocolVersion},
 		// Framing version v is the magic byte 0x54+v-1 (notes/protocol.md).
-		{Name: "UDP link frames", Version: int(dev.FrameMagic) - 0x54 + 1},
-		{Name: "MFZ signed file", Version: mfz.FormatVersion},
-		{Name: "signed-file distribution", Service: packet.ServiceMFZ,
+		{Name: "UDP link frames", Key: "udp_frames", Version: int(dev.FrameMagic) - 0x54 + 1},
+		{Name: "MFZ signed file", Key: "mfz_file", Version: mfz.FormatVersion},
+		{Name: "signed-file distribution", Key: "mfz_dist", Service: packet.ServiceMFZ,
 			Note: "no version byte: message types 1..9, an unknown type is dropped and counted"},
 	}
 }
@@ -62,7 +63,7 @@ func (r versionReport) logAttrs() []any {
 	a := []any{"version", r.Version, "go", r.Go, "target", r.Target}
 	for _, w := range r.Wire {
 		if w.Version != 0 {
-			a = append(a, w.Name, w.Version)
+			a = append(a, w.Key, w.Version)
 		}
 	}
 	return a
