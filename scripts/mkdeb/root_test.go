@@ -268,6 +268,17 @@ func TestInstallWithoutSystemd(t *testing.T) {
 		t.Errorf("removed: left %v; want only the conffile, the state dir and the itcd group %v\n(installed: %v)", left, wantLeft, diff(clean, afterInstall))
 	}
 
+	// Installed again, the unit is enabled again and the kept conffile
+	// is used; a remove then leaves what it left before.
+	r.run(t, "dpkg", "-i", v2)
+	if _, err := os.Readlink(r.path(wants)); err != nil {
+		t.Errorf("installed after a remove: the unit is not enabled: %v", err)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != string(edited) {
+		t.Error("installed after a remove: the kept /etc/itcd/itcd.toml was replaced")
+	}
+	r.run(t, "dpkg", "-r", "itcd")
+
 	r.run(t, "dpkg", "-P", "itcd")
 	if left := diff(clean, r.snapshot(t)); len(left) > 0 {
 		t.Errorf("purged: left %v; want nothing", left)
