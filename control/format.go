@@ -12,7 +12,7 @@ import (
 // WriteStatus prints st as the one-screen summary that `itcd status` and
 // SIGUSR1 show.
 func WriteStatus(w io.Writer, st Status) {
-	fmt.Fprintf(w, "tile %s  up %s  device %s  protocol v%d\n", st.Tile, fmtSeconds(st.Uptime), st.Device, st.Version)
+	fmt.Fprintf(w, "tile %s  up %s  device %s  itcd %s  protocol v%d\n", st.Tile, fmtSeconds(st.Uptime), st.Device, st.Build, st.Version)
 	fmt.Fprintf(w, "run dir %s  state dir %s  mfmt2 %s\n", st.RunDir, st.StateDir, map[bool]string{true: "connected", false: "not connected"}[st.MFMClient])
 	if st.MFZIDFrom != "" {
 		fmt.Fprintf(w, "mfzid %q from %s", st.MFZID, st.MFZIDFrom)
@@ -62,6 +62,15 @@ func WriteStatus(w io.Writer, st Status) {
 		svcs = append(svcs, fmt.Sprintf("%d %s", s.Number, s.Owner))
 	}
 	fmt.Fprintf(w, "services: %s\n", strings.Join(svcs, ", "))
+	var peers []string
+	for _, l := range st.Links {
+		if l.PeerBuild != "" {
+			peers = append(peers, fmt.Sprintf("%v %s", l.Dir, l.PeerBuild))
+		}
+	}
+	if len(peers) > 0 {
+		fmt.Fprintf(w, "neighbours' itcd: %s\n", strings.Join(peers, ", "))
+	}
 	if st.Malformed > 0 || st.MFMRefuse > 0 || st.SvcRefuse > 0 {
 		fmt.Fprintf(w, "malformed from device: %d  refused on mfm.sock: %d  on service.sock: %d\n", st.Malformed, st.MFMRefuse, st.SvcRefuse)
 	}

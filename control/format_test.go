@@ -10,7 +10,7 @@ import (
 func TestWriteStatus(t *testing.T) {
 	var b strings.Builder
 	WriteStatus(&b, sampleStatus())
-	want := `tile 0102030405060708  up 1m01s  device udp  protocol v1
+	want := `tile 0102030405060708  up 1m01s  device udp  itcd v0.3.0-2-g204e96c  protocol v1
 run dir /r  state dir /s  mfmt2 connected
 mfzid "demo[ab12]" from mfm.sock (not set: device busy)
 
@@ -18,6 +18,7 @@ DIR  LINK  MFM  STATE  TILE              HEARD     RTT   MFM in/out  SERVICE in/
 ET   mfm   ok   live   0102030405060708  0.5s ago  12ms  1/0         0/3             2B/3.9K       18    39
 
 services: 2 itcd counter
+neighbours' itcd: ET v0.2.0
 malformed from device: 17  refused on mfm.sock: 15  on service.sock: 16
 ET: 21 MFM packets from mfm.sock not sent: the link is not MFM-compatible
 ET: 14 hellos claimed another identity sooner than a tile can be replaced (ignored)

@@ -12,6 +12,7 @@ import (
 type Status struct {
 	Tile      p2p.TileID     `json:"tile"`
 	Version   int            `json:"protocol_version"`
+	Build     string         `json:"itcd_version"` // this itcd's version, as its hellos carry it
 	Device    string         `json:"device"`
 	Uptime    float64        `json:"uptime_s"`
 	RunDir    string         `json:"run_dir"`
@@ -52,6 +53,7 @@ type LinkStatus struct {
 	LastHeard *float64         `json:"last_heard_s_ago,omitempty"`
 	RTT       *float64         `json:"rtt_ms,omitempty"`
 	Uptime    uint32           `json:"peer_uptime_s,omitempty"`
+	PeerBuild string           `json:"peer_itcd_version,omitempty"` // a live neighbour's itcd version from its hellos, "unknown" (none) or "invalid"
 	In        map[string]Count `json:"in"`
 	Out       map[string]Count `json:"out"`
 	Dropped   uint64           `json:"dropped"`

@@ -52,9 +52,9 @@ func sampleStatus() Status {
 	tile := p2p.TileID{1, 2, 3, 4, 5, 6, 7, 8}
 	heard, rtt := 0.5, 12.0
 	return Status{
-		Tile: tile, Version: 1, Device: "udp", Uptime: 61.5, RunDir: "/r", StateDir: "/s",
+		Tile: tile, Version: 1, Build: "v0.3.0-2-g204e96c", Device: "udp", Uptime: 61.5, RunDir: "/r", StateDir: "/s",
 		Links: []LinkStatus{{
-			Dir: packet.ET, Link: "mfm", State: Live, Tile: &tile, Since: 3, LastHeard: &heard, RTT: &rtt, Uptime: 9,
+			Dir: packet.ET, Link: "mfm", State: Live, Tile: &tile, Since: 3, LastHeard: &heard, RTT: &rtt, Uptime: 9, PeerBuild: "v0.2.0",
 			In:      map[string]Count{"mfm": {Packets: 1, Bytes: 2}},
 			Out:     map[string]Count{"service": {Packets: 3, Bytes: 4000}},
 			Dropped: 5, Unowned: 6, NotLive: 7, Malformed: 8, Suspect: 9, Errors: 10, Hellos: 11, BadHellos: 12, Connects: 13,
@@ -81,7 +81,7 @@ func TestStatusJSONNames(t *testing.T) {
 	if err := json.Unmarshal(b, &top); err != nil {
 		t.Fatal(err)
 	}
-	want := "device device_stats links local_in log_suppressed malformed mfm_client mfm_refused mfzid mfzid_error mfzid_from protocol_version run_dir sections service_sock_refused services sockets state_dir tile uptime_s"
+	want := "device device_stats itcd_version links local_in log_suppressed malformed mfm_client mfm_refused mfzid mfzid_error mfzid_from protocol_version run_dir sections service_sock_refused services sockets state_dir tile uptime_s"
 	if got := keys(t, top); got != want {
 		t.Errorf("status keys:\n got %s\nwant %s", got, want)
 	}
@@ -99,7 +99,7 @@ func TestStatusJSONNames(t *testing.T) {
 		obj  map[string]json.RawMessage
 		want string
 	}{
-		{"link", st.Links[0], "bad_hellos connects dir dropped hellos identity_refused in last_heard_s_ago link malformed mfm_compatible mfm_incompatible not_live out peer_uptime_s rtt_ms since_s state suspect tile unowned write_errors"},
+		{"link", st.Links[0], "bad_hellos connects dir dropped hellos identity_refused in last_heard_s_ago link malformed mfm_compatible mfm_incompatible not_live out peer_itcd_version peer_uptime_s rtt_ms since_s state suspect tile unowned write_errors"},
 		{"service", st.Services[0], "dropped number owner"},
 		{"socket", st.Sockets[0], "clients evicted_idle name refused"},
 		{"count", st.Local, "bytes packets"},

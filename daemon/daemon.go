@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,13 +13,16 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/buildinfo"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
 
-// ProtocolVersion is the version of the liveness protocol this daemon speaks.
-const ProtocolVersion = 1
+// ProtocolVersion is the version of the liveness protocol this daemon
+// speaks. Version 2 daemons read the hello's flags byte (ExtHelloVersion);
+// every version reads the hellos of every other (notes/protocol.md).
+const ProtocolVersion = 2
 
 // Options are what the daemon is given rather than configured with.
 type Options struct {
@@ -32,6 +36,10 @@ type Options struct {
 	Services []p2p.Service
 	// Logger receives the log; nil means slog.Default().
 	Logger *slog.Logger
+	// Build is the itcd version the daemon's hellos and status carry,
+	// cut to what a hello may carry (buildinfo.Wire); empty means this
+	// binary's (buildinfo.Read).
+	Build string
 }
 
 // Daemon is one tile's itcd: it owns the packet device, keeps the model of
@@ -42,6 +50,7 @@ type Daemon struct {
 	devName string
 	log     *slog.Logger
 	self    p2p.TileID
+	build   string // buildinfo.Wire of this itcd's version, for hellos and status
 	started time.Time
 
 	svcRefused atomic.Uint64 // malformed or foreign packets written on service.sock
@@ -98,6 +107,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		devName: opt.DeviceName,
 		log:     log.With("tile", self.String()),
 		self:    self,
+		build:   buildinfo.Wire(cmp.Or(opt.Build, buildinfo.Read().Version)),
 		hub:     NewHub(),
 		ready:   make(chan struct{}),
 		// Set here, not in Run, so Status is never without a start time.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/buildinfo"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -22,22 +23,42 @@ func FuzzParseHello(f *testing.F) {
 	f.Add(append(AppendHello(nil, h), 0xff, 0xee))
 	h.MFZDigest, h.HasMFZDigest = [4]byte{9, 8, 7, 6}, true
 	f.Add(AppendHello(nil, h))
+	h.Build, h.HasBuild = "v0.3.0-2-g204e96c-dirty", true
+	f.Add(AppendHello(nil, h))
+	f.Add(append(AppendHello(nil, h), 0xff)) // a tail after the version
+	h.HasMFZDigest = false                   // the flag says bytes 34..37 are no digest
+	f.Add(AppendHello(nil, h))
+	h.Build = "\x00\xffnot printable"
+	f.Add(AppendHello(nil, h))
+	long := AppendHello(nil, h)
+	long[HelloMFZLen+1] = 200 // a length past the packet and the bound
+	f.Add(long)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, ok := ParseHello(b)
 		if !ok {
 			return
 		}
-		// What parses re-encodes to the same first HelloLen bytes, or
-		// HelloMFZLen when they hold a digest.
-		n := HelloLen
-		if got.HasMFZDigest != (len(b) >= HelloMFZLen) {
-			t.Fatalf("%d bytes: HasMFZDigest %v", len(b), got.HasMFZDigest)
+		if got.HasMFZDigest && len(b) < HelloMFZLen || got.HasBuild != (len(b) >= HelloBuildLen) {
+			t.Fatalf("%d bytes: HasMFZDigest %v HasBuild %v", len(b), got.HasMFZDigest, got.HasBuild)
 		}
-		if got.HasMFZDigest {
+		if len(got.Build) > buildinfo.WireMax || !got.HasBuild && got.Build != "" {
+			t.Fatalf("Build %q (HasBuild %v): past the bound or without the field", got.Build, got.HasBuild)
+		}
+		if label := BuildLabel(got.Build, got.HasBuild); label != BuildUnknown && label != BuildInvalid && !buildinfo.ValidWire(label) {
+			t.Fatalf("BuildLabel(%q) = %q", got.Build, label)
+		}
+		// What parses re-encodes to the same first HelloLen bytes, or
+		// HelloMFZLen when they hold a digest, and parses back the same.
+		n := HelloLen
+		if got.HasMFZDigest && !got.HasBuild {
 			n = HelloMFZLen
 		}
-		if enc := AppendHello(nil, got); !bytes.Equal(enc, b[:n]) {
+		enc := AppendHello(nil, got)
+		if !bytes.Equal(enc[:n], b[:n]) {
 			t.Fatalf("re-encoded %x, input %x", enc, b[:n])
+		}
+		if again, ok := ParseHello(enc); !ok || again != got {
+			t.Fatalf("re-encoded hello parses as %+v, %v; want %+v", again, ok, got)
 		}
 	})
 }

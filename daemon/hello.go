@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/binary"
 
+	"github.com/t2tiles/itcd/internal/buildinfo"
 	"github.com/t2tiles/itcd/p2p"
 )
 
@@ -22,6 +23,12 @@ type Hello struct {
 	// SHA-256 of the physics identity the sender's device holds.
 	MFZDigest    [4]byte
 	HasMFZDigest bool
+	// Build, sent when HasBuild, is the sender's itcd version
+	// (buildinfo.Wire: 1..32 printable ASCII bytes). A neighbour may send
+	// anything: ParseHello keeps it only when its length is in bounds and
+	// leaves it empty otherwise; BuildLabel judges the rest.
+	Build    string
+	HasBuild bool
 }
 
 const helloType = 1
@@ -36,6 +43,24 @@ const HelloLen = 34
 // HelloLen bytes and ignore the digest of others.
 const HelloMFZLen = HelloLen + 4
 
+// HelloBuildLen is the length of a hello that carries the sender's itcd
+// version: after the digest (or 4 zero bytes), a flags byte and the
+// version's length, then the version (bytes 40.., at most
+// buildinfo.WireMax). Old daemons read bytes 34..37 of any hello of 38
+// bytes or more as a digest, so a daemon without one sends the version
+// only to a neighbour whose hellos are version 2 or later, which reads
+// the flag helloNoDigest (Daemon.helloTo).
+const HelloBuildLen = HelloMFZLen + 2
+
+// helloNoDigest, in the flags byte (38), says bytes 34..37 are not a
+// digest. The other bits are reserved: sent 0, ignored.
+const helloNoDigest = 1 << 0
+
+// ExtHelloVersion is the first liveness protocol version whose daemons
+// read the flags byte: only such a neighbour gets a version without a
+// digest before it.
+const ExtHelloVersion = 2
+
 // AppendHello appends the payload of h to dst. It encodes whatever h
 // holds, version 0 or an all-zero tile too (which ParseHello refuses), so a
 // test can forge any hello.
@@ -47,8 +72,22 @@ func AppendHello(dst []byte, h Hello) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, h.TS)
 	dst = binary.BigEndian.AppendUint32(dst, h.EchoTS)
 	dst = binary.BigEndian.AppendUint32(dst, h.EchoHold)
-	if h.HasMFZDigest {
-		dst = append(dst, h.MFZDigest[:]...)
+	if h.HasMFZDigest || h.HasBuild {
+		var zero [4]byte
+		d := h.MFZDigest[:]
+		if !h.HasMFZDigest {
+			d = zero[:]
+		}
+		dst = append(dst, d...)
+	}
+	if h.HasBuild {
+		var flags byte
+		if !h.HasMFZDigest {
+			flags |= helloNoDigest
+		}
+		build := h.Build[:min(len(h.Build), 255)]
+		dst = append(dst, flags, byte(len(build)))
+		dst = append(dst, build...)
 	}
 	return dst
 }
@@ -71,5 +110,33 @@ func ParseHello(b []byte) (Hello, bool) {
 		copy(h.MFZDigest[:], b[HelloLen:])
 		h.HasMFZDigest = true
 	}
+	if len(b) >= HelloBuildLen {
+		h.HasBuild = true
+		if b[HelloMFZLen]&helloNoDigest != 0 {
+			h.MFZDigest, h.HasMFZDigest = [4]byte{}, false
+		}
+		// A length past the bound or the packet leaves Build empty,
+		// which BuildLabel shows as invalid.
+		if n := int(b[HelloMFZLen+1]); n <= buildinfo.WireMax && HelloBuildLen+n <= len(b) {
+			h.Build = string(b[HelloBuildLen : HelloBuildLen+n])
+		}
+	}
 	return h, !h.Tile.IsZero()
+}
+
+// Labels BuildLabel gives a neighbour whose hellos carry no valid version.
+const (
+	BuildUnknown = "unknown" // its hellos carry none: a daemon older than the field
+	BuildInvalid = "invalid" // out of bounds or not printable ASCII
+)
+
+// BuildLabel is the neighbour's itcd version as status shows it.
+func BuildLabel(build string, has bool) string {
+	switch {
+	case !has:
+		return BuildUnknown
+	case !buildinfo.ValidWire(build):
+		return BuildInvalid
+	}
+	return build
 }

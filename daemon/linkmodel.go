@@ -67,6 +67,10 @@ type linkModel struct {
 	mfm        bool
 	statusMFM  bool
 	peerDigest mfzDigest
+	// The live tile's itcd version from its last hello (Hello.Build,
+	// HasBuild), for status.
+	peerBuild    string
+	peerHasBuild bool
 }
 
 // inputKind is what happened to a link.
@@ -260,7 +264,15 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 		fx.events = append(fx.events, p2p.Event{Kind: packet.EventConnect, Dir: m.dir, Tile: m.tile})
 	}
 	m.peerDigest = mfzDigest{b: h.MFZDigest, ok: h.HasMFZDigest}
+	m.peerBuild, m.peerHasBuild = h.Build, h.HasBuild
 	m.judgeMFM(fx, in.own)
+}
+
+// readsHelloFlags reports whether the live tile's hellos say it reads the
+// hello's flags byte (ExtHelloVersion), so a hello without a digest may
+// carry the version. A tile not (yet) live is assumed older.
+func (m *linkModel) readsHelloFlags() bool {
+	return m.state == Live && m.version >= ExtHelloVersion
 }
 
 // disconnect ends the live tile; the link stays up.
@@ -268,6 +280,7 @@ func (m *linkModel) disconnect(fx *effects, now time.Time) {
 	m.state, m.since = LinkUp, now
 	m.srtt = 0
 	m.peerDigest = mfzDigest{} // a successor's hello says its own
+	m.peerBuild, m.peerHasBuild = "", false
 	fx.events = append(fx.events, p2p.Event{Kind: packet.EventDisconnect, Dir: m.dir, Tile: m.tile})
 }
 

@@ -90,3 +90,54 @@ func TestHelloBytes(t *testing.T) {
 		t.Fatal("ParseHello took an all-zero tile")
 	}
 }
+
+// The version field after the digest (notes/protocol.md): its bytes, the
+// flag that says bytes 34..37 are no digest, and what status shows of
+// hellos without it, with a bad length or unprintable bytes.
+func TestHelloBuild(t *testing.T) {
+	base := Hello{Version: 2, Tile: p2p.TileID{1, 2, 3, 4, 5, 6, 7, 8}, TS: 1}
+	head := AppendHello(nil, base)
+	ext := func(tail ...byte) []byte { return append(append([]byte{}, head...), tail...) }
+	withDigest, noDigest, old := base, base, base
+	withDigest.MFZDigest, withDigest.HasMFZDigest, withDigest.Build, withDigest.HasBuild = [4]byte{9, 8, 7, 6}, true, "v1", true
+	noDigest.Build, noDigest.HasBuild = "v1", true
+	old.MFZDigest, old.HasMFZDigest = [4]byte{9, 8, 7, 6}, true
+	tests := []struct {
+		name  string
+		h     Hello  // encoded, unless raw is set
+		raw   []byte // bytes to parse instead
+		want  []byte // the bytes after byte 33 AppendHello writes (nil: not checked)
+		got   Hello  // what ParseHello reads
+		label string // BuildLabel of it
+	}{
+		{name: "digest and version", h: withDigest, want: []byte{9, 8, 7, 6, 0, 2, 'v', '1'}, got: withDigest, label: "v1"},
+		{name: "version without a digest", h: noDigest, want: []byte{0, 0, 0, 0, 1, 2, 'v', '1'}, got: noDigest, label: "v1"},
+		{name: "a daemon before the field", h: old, want: []byte{9, 8, 7, 6}, got: old, label: BuildUnknown},
+		{name: "no digest, no version", h: base, want: []byte{}, got: base, label: BuildUnknown},
+		{name: "reserved flags ignored", raw: ext(9, 8, 7, 6, 0xfe, 2, 'v', '1'), got: withDigest, label: "v1"},
+		{name: "no-digest flag zeroes the digest", raw: ext(9, 8, 7, 6, 1, 2, 'v', '1'), got: noDigest, label: "v1"},
+		{name: "length past the packet", raw: ext(9, 8, 7, 6, 0, 3, 'v', '1'), got: Hello{Version: 2, Tile: base.Tile, TS: 1, MFZDigest: [4]byte{9, 8, 7, 6}, HasMFZDigest: true, HasBuild: true}, label: BuildInvalid},
+		{name: "length past the bound", raw: ext(append([]byte{9, 8, 7, 6, 0, 33}, bytes.Repeat([]byte{'v'}, 33)...)...), got: Hello{Version: 2, Tile: base.Tile, TS: 1, MFZDigest: [4]byte{9, 8, 7, 6}, HasMFZDigest: true, HasBuild: true}, label: BuildInvalid},
+		{name: "unprintable", raw: ext(9, 8, 7, 6, 0, 2, 'v', '\n'), got: Hello{Version: 2, Tile: base.Tile, TS: 1, MFZDigest: [4]byte{9, 8, 7, 6}, HasMFZDigest: true, Build: "v\n", HasBuild: true}, label: BuildInvalid},
+		{name: "empty version", raw: ext(9, 8, 7, 6, 0, 0), got: Hello{Version: 2, Tile: base.Tile, TS: 1, MFZDigest: [4]byte{9, 8, 7, 6}, HasMFZDigest: true, HasBuild: true}, label: BuildInvalid},
+		{name: "a tail after the version", raw: ext(9, 8, 7, 6, 0, 2, 'v', '1', 0xff), got: withDigest, label: "v1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.raw
+			if b == nil {
+				b = AppendHello(nil, tc.h)
+				if !bytes.Equal(b[HelloLen:], tc.want) {
+					t.Fatalf("AppendHello tail = % x, want % x", b[HelloLen:], tc.want)
+				}
+			}
+			got, ok := ParseHello(b)
+			if !ok || got != tc.got {
+				t.Fatalf("ParseHello = %+v, %v; want %+v", got, ok, tc.got)
+			}
+			if l := BuildLabel(got.Build, got.HasBuild); l != tc.label {
+				t.Fatalf("BuildLabel = %q, want %q", l, tc.label)
+			}
+		})
+	}
+}

@@ -255,8 +255,18 @@ func (dm *Daemon) sayHello() {
 	}
 }
 
-// helloTo says hello on link d, echoing the far tile's last timestamp.
+// helloTo says hello on link d.
 func (dm *Daemon) helloTo(d packet.Dir, now time.Time) {
+	var payload, buf [packet.MaxLen]byte
+	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], dm.helloFor(d, now)))
+	if err == nil {
+		dm.out.enqueueOwn(d, pkt)
+	}
+}
+
+// helloFor is this tile's hello on link d, echoing the far tile's last
+// timestamp.
+func (dm *Daemon) helloFor(d packet.Dir, now time.Time) Hello {
 	ns := &dm.nbr
 	h := Hello{
 		Version:  ProtocolVersion,
@@ -272,12 +282,12 @@ func (dm *Daemon) helloTo(d packet.Dir, now time.Time) {
 	}
 	ns.mu.Lock()
 	h.EchoTS, h.EchoHold = ns.n[d].echo(now, ns.rules)
+	// Without a digest the version goes only to a neighbour known to read
+	// the flag that says so: an older one would take the zeros in its
+	// place for a digest and judge the link MFM-incompatible.
+	h.Build, h.HasBuild = dm.build, h.HasMFZDigest || ns.n[d].readsHelloFlags()
 	ns.mu.Unlock()
-	var payload, buf [packet.MaxLen]byte
-	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], h))
-	if err == nil {
-		dm.out.enqueueOwn(d, pkt)
-	}
+	return h
 }
 
 // offered is the bitmap of services this tile runs.

@@ -18,6 +18,7 @@ func (d *Daemon) Status() control.Status {
 	st := control.Status{
 		Tile:      d.self,
 		Version:   ProtocolVersion,
+		Build:     d.build,
 		Device:    d.devName,
 		Uptime:    now.Sub(d.started).Seconds(),
 		RunDir:    d.cfg.RunDir,
@@ -61,6 +62,7 @@ func (d *Daemon) Status() control.Status {
 			t := n.tile
 			l.Tile = &t
 			l.Uptime = n.uptime
+			l.PeerBuild = BuildLabel(n.peerBuild, n.peerHasBuild)
 			if n.srtt > 0 {
 				ms := float64(n.srtt) / float64(time.Millisecond)
 				l.RTT = &ms

@@ -93,6 +93,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log.Info("itcd starting", readVersion().logAttrs()...)
 
 	if err := shape.apply(&cfg.UDP.Profile, &cfg.UDP.Seed); err != nil {
 		fmt.Fprintf(stderr, "itcd run: %v\n", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/buildinfo"
 	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -243,6 +245,11 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	if l := a.link(packet.ET); l.State != control.Live || l.Connects != 1 {
 		t.Fatalf("after garbage, A's ET: %+v", l)
 	}
+	// B's hellos (with a physics identity digest, as on a tile) carry
+	// its itcd version; A's status shows it.
+	if l, want := a.link(packet.ET), buildinfo.Wire(buildinfo.Read().Version); l.PeerBuild != want {
+		t.Errorf("A's ET shows itcd version %q, want B's %q", l.PeerBuild, want)
+	}
 
 	// kill -9 B: A reports the disconnect within the deadline.
 	killed := time.Now()
@@ -279,6 +286,13 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	log, _ := os.ReadFile(a.log)
 	if !strings.Contains(string(log), "stopped cleanly") {
 		t.Errorf("A's log does not say it stopped cleanly")
+	}
+	// The first line says which build this is and what it speaks.
+	first, _, _ := strings.Cut(string(log), "\n")
+	for _, want := range []string{`msg="itcd starting"`, "version=" + buildinfo.Read().Version, "go=" + runtime.Version(), "liveness_hello=2", "udp_frames=3", "mfz_file=1"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("A's first log line lacks %s: %s", want, first)
+		}
 	}
 }
 
