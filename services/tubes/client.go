@@ -198,41 +198,41 @@ func (s *Service) tell(ctx context.Context, ev cevent) bool {
 // moves blocks in send().
 func (s *Service) readLoop(ctx context.Context, c *client) {
 	defer s.tell(ctx, cevent{c: c, kind: 'g'})
-	buf := make([]byte, maxFrame+1)
 	conn := c.conn
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, _, flags, _, err := conn.ReadMsgUnix(buf[:maxRequest+1], nil)
-	if err != nil || n == 0 {
+	f, size, err := readFrame(conn, maxRequest)
+	if err != nil || size == 0 {
 		return
 	}
 	conn.SetReadDeadline(time.Time{})
 	ev := cevent{c: c}
-	if n > maxRequest || flags&unix.MSG_TRUNC != 0 {
-		ev.problem = fmt.Sprintf("request over %d bytes", maxRequest)
-	} else if ev.req, err = parseRequest(string(buf[:n])); err != nil {
+	if f == nil {
+		ev.problem = fmt.Sprintf("request of %d bytes: at most %d", size, maxRequest)
+	} else if ev.req, err = parseRequest(string(f)); err != nil {
 		ev.problem = err.Error()
 	}
 	if !s.tell(ctx, ev) || ev.problem != "" {
 		return
 	}
 	for {
-		n, _, flags, _, err := conn.ReadMsgUnix(buf, nil)
-		if err != nil || n == 0 {
+		f, size, err := readFrame(conn, maxFrame)
+		if err != nil || size == 0 {
 			return
 		}
-		ev := cevent{c: c, kind: buf[0]}
+		ev := cevent{c: c}
 		switch {
-		case flags&unix.MSG_TRUNC != 0 || n > maxFrame:
-			ev.kind, ev.problem = frAbort, fmt.Sprintf("a frame over %d bytes: a message is at most %d bytes (64 KiB)", maxFrame, MaxMessage)
-		case buf[0] == frData:
-			ev.data = buf[1:n]
-		case buf[0] == frConsumed && n == 9:
-			ev.n = binary.BigEndian.Uint64(buf[1:9])
-		case buf[0] == frFinish && n == 1:
-		case buf[0] == frAbort:
-			ev.reason = printable(buf[1:min(n, 1+maxReason)])
+		case f == nil:
+			ev.kind, ev.problem = frAbort, fmt.Sprintf("a frame of %d bytes: a message is at most %d bytes (64 KiB)", size, MaxMessage)
+		case f[0] == frData:
+			ev.kind, ev.data = frData, f[1:]
+		case f[0] == frConsumed && len(f) == 9:
+			ev.kind, ev.n = frConsumed, binary.BigEndian.Uint64(f[1:9])
+		case f[0] == frFinish && len(f) == 1:
+			ev.kind = frFinish
+		case f[0] == frAbort:
+			ev.kind, ev.reason = frAbort, printable(f[1:min(len(f), 1+maxReason)])
 		default:
-			ev.kind, ev.problem = frAbort, fmt.Sprintf("unknown frame (type %q, %d bytes)", buf[0], n)
+			ev.kind, ev.problem = frAbort, fmt.Sprintf("unknown frame (type %q, %d bytes)", f[0], len(f))
 		}
 		if !s.tell(ctx, ev) || ev.problem != "" {
 			return
@@ -245,6 +245,40 @@ func (s *Service) readLoop(ctx context.Context, c *client) {
 			}
 		}
 	}
+}
+
+// readFrame reads one frame into a slice of its own size, so a connection
+// holds no buffer of the largest frame while it waits: it asks the frame's
+// size first (MSG_PEEK|MSG_TRUNC, which gives the real length on a
+// SOCK_SEQPACKET socket since Linux 3.4). A frame over max is read and
+// dropped: f is nil and size says how big it was. Size 0 is the end of
+// the connection.
+func readFrame(conn *net.UnixConn, max int) (f []byte, size int, err error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, 0, err
+	}
+	var peek [1]byte
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		size, _, rerr = unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_TRUNC)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil || size == 0 {
+		return nil, 0, err
+	}
+	buf := make([]byte, min(size, max+1))
+	n, _, flags, _, err := conn.ReadMsgUnix(buf, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if size > max || n > max || flags&unix.MSG_TRUNC != 0 {
+		return nil, size, nil
+	}
+	return buf[:n], n, nil
 }
 
 // writeLoop writes what the service puts in the client's outbox, in

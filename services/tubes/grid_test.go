@@ -62,7 +62,7 @@ func dialSock(t testing.TB, runDir, request string) *sockClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &sockClient{t: t, conn: conn, buf: make([]byte, 70000)}
+	c := &sockClient{t: t, conn: conn}
 	c.send([]byte(request))
 	return c
 }
@@ -75,21 +75,28 @@ func (c *sockClient) send(f []byte) {
 
 // recv returns the next frame (a copy), or an error at the end.
 func (c *sockClient) recv(timeout time.Duration) ([]byte, error) {
+	if c.buf == nil {
+		c.buf = make([]byte, 70000)
+	}
+	return c.recvInto(c.buf, timeout)
+}
+
+func (c *sockClient) recvInto(buf []byte, timeout time.Duration) ([]byte, error) {
 	c.conn.SetReadDeadline(time.Now().Add(timeout))
-	n, err := c.conn.Read(c.buf)
+	n, err := c.conn.Read(buf)
 	if err != nil {
 		return nil, err
 	}
 	if n == 0 {
 		return nil, io.EOF
 	}
-	return append([]byte(nil), c.buf[:n]...), nil
+	return append([]byte(nil), buf[:n]...), nil
 }
 
 // reply waits for the request's answer.
 func (c *sockClient) reply() string {
 	c.t.Helper()
-	f, err := c.recv(20 * time.Second)
+	f, err := c.recvInto(make([]byte, 512), 20*time.Second)
 	if err != nil {
 		c.t.Fatalf("no reply: %v", err)
 	}

@@ -79,8 +79,18 @@ func (s *sender) done() bool { return s.finAcked }
 // finRead reports whether the far application consumed the whole stream.
 func (s *sender) finRead() bool { return s.done() && seqLE(s.finSeq()+1, s.read) }
 
-// write appends stream bytes from the application.
-func (s *sender) write(p []byte) { s.buf = append(s.buf, p...) }
+// write appends stream bytes from the application. The buffer grows to
+// what it holds and a little more, not by doubling: what a tube holds
+// from its program is bounded by the window and one frame, and its
+// memory should be too.
+func (s *sender) write(p []byte) {
+	if n := len(s.buf) + len(p); n > cap(s.buf) {
+		nb := make([]byte, len(s.buf), n+4*MaxSegment)
+		copy(nb, s.buf)
+		s.buf = nb
+	}
+	s.buf = append(s.buf, p...)
+}
 
 // outstanding reports whether anything sent waits for acknowledgement.
 func (s *sender) outstanding() bool {

@@ -84,7 +84,7 @@ func receiveWindow(kind byte, window int) int {
 // whole message.
 func (t *tube) handOver(p []byte) {
 	if t.kind == KindMessage {
-		t.snd.buf = binary.BigEndian.AppendUint32(t.snd.buf, uint32(len(p)))
+		t.snd.write(binary.BigEndian.AppendUint32(nil, uint32(len(p))))
 		t.snd.write(p)
 		t.sent++
 		t.sentEnds = append(t.sentEnds, t.snd.finSeq())
