@@ -165,6 +165,8 @@ func (s *Service) data(t *tube, m *msg) {
 		return
 	}
 	ok := true
+	dups, beyond := t.rcv.dups, t.rcv.beyond
+	defer func() { s.counters.DupData += t.rcv.dups - dups; s.counters.BeyondWindow += t.rcv.beyond - beyond }()
 	t.rcv.onData(m.seq, m.flags&flagFin != 0, m.data, s.now, s.cfg.AckDelay.D(), func(b []byte) {
 		if ok && !t.take(b, func(p []byte) { s.give(t, p) }) {
 			ok = false

@@ -57,8 +57,13 @@ type Counters struct {
 	CRCErrors  uint64 `json:"crc_errors"`
 	Malformed  uint64 `json:"malformed"`
 	BadAcks    uint64 `json:"bad_acks"`
-	NotLive    uint64 `json:"not_live"`
-	Wakeups    uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
+	// DupData counts DATA segments that came again or contradict the
+	// stream's end; BeyondWindow the bytes that came past the window
+	// offered (dropped).
+	DupData      uint64 `json:"dup_data"`
+	BeyondWindow uint64 `json:"beyond_window_bytes"`
+	NotLive      uint64 `json:"not_live"`
+	Wakeups      uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
 }
 
 // Status implements p2p.StatusReporter: asked of the service's goroutine,
