@@ -200,6 +200,7 @@ func (s *Service) open(d packet.Dir, n p2p.Neighbour, m msg) {
 	t := newTube(s.newID(), d, n.Tile, m.kind, receiveWindow(m.kind, s.cfg.Window), n.RTT, s.now)
 	t.peer, t.localPort, t.remotePort, t.acks = m.id, m.dstPort, m.srcPort, w.req.acks
 	t.snd.limit = m.window
+	t.snd.capLimit()
 	t.st = next(t.st, evAccepted)
 	s.tubes[t.id] = t
 	s.byPeer[d][m.id] = t

@@ -154,6 +154,7 @@ func (s *Service) accepted(t *tube, m msg) {
 		return
 	}
 	t.peer, t.snd.limit, t.retryAt, t.deadline = m.from, m.window, time.Time{}, time.Time{}
+	t.snd.capLimit()
 	t.st = next(t.st, evAccepted)
 	s.replyOK(t)
 	s.step(t)

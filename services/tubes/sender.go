@@ -22,6 +22,12 @@ type sender struct {
 	nxt   uint32 // next sequence number never sent
 	limit uint32 // the far receiver accepts bytes before this
 	read  uint32 // the far application consumed bytes before this
+	// ahead bounds limit to read+ahead: the window the far side may
+	// offer is at most what this tile would offer itself. A far side that
+	// acknowledges everything and reads nothing cannot make the sender
+	// take in (and, for messages, keep account of) more and more.
+	// Zero: no bound.
+	ahead uint32
 	fin   bool   // the application finished: the stream ends after buf
 	// finSent: the FIN (one sequence number after the last byte) went out.
 	finSent  bool
@@ -160,6 +166,7 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 	if seqLE(ack, limit) {
 		s.limit = seqMax(s.limit, limit)
 	}
+	s.capLimit()
 	// Cumulative: drop whole segments acknowledged.
 	k := 0
 	for k < len(s.segs) && seqLE(s.segs[k].end(), ack) {
@@ -213,6 +220,13 @@ func (s *sender) sawXmit(g *segment, now time.Time) {
 		if !g.again {
 			s.rtt.Sample(now.Sub(g.sentAt))
 		}
+	}
+}
+
+// capLimit keeps limit within ahead of what the far side read.
+func (s *sender) capLimit() {
+	if s.ahead > 0 && seqLT(s.read+s.ahead, s.limit) {
+		s.limit = s.read + s.ahead
 	}
 }
 

@@ -66,6 +66,7 @@ type tube struct {
 func newTube(id uint16, dir packet.Dir, tile p2p.TileID, kind byte, window int, hello time.Duration, now time.Time) *tube {
 	t := &tube{id: id, dir: dir, tile: tile, kind: kind, asmWant: -1, started: now}
 	t.snd = newSender(0, rtt.New(hello))
+	t.snd.ahead = uint32(window)
 	t.rcv = newReceiver(uint32(window))
 	return t
 }
