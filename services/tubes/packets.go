@@ -166,8 +166,12 @@ func (s *Service) data(t *tube, m *msg) {
 		return
 	}
 	ok := true
-	dups, beyond := t.rcv.dups, t.rcv.beyond
-	defer func() { s.counters.DupData += t.rcv.dups - dups; s.counters.BeyondWindow += t.rcv.beyond - beyond }()
+	dups, beyond, crowded := t.rcv.dups, t.rcv.beyond, t.rcv.crowded
+	defer func() {
+		s.counters.DupData += t.rcv.dups - dups
+		s.counters.BeyondWindow += t.rcv.beyond - beyond
+		s.counters.HeldFull += t.rcv.crowded - crowded
+	}()
 	t.rcv.onData(m.seq, m.flags&flagFin != 0, m.data, s.now, s.cfg.AckDelay.D(), func(b []byte) {
 		if ok && !t.take(b, func(p []byte) { s.give(t, p) }) {
 			ok = false

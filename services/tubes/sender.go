@@ -28,7 +28,7 @@ type sender struct {
 	// take in (and, for messages, keep account of) more and more.
 	// Zero: no bound.
 	ahead uint32
-	fin   bool   // the application finished: the stream ends after buf
+	fin   bool // the application finished: the stream ends after buf
 	// finSent: the FIN (one sequence number after the last byte) went out.
 	finSent  bool
 	finAcked bool // and was acknowledged: the far itcd holds the whole stream

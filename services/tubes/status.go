@@ -62,6 +62,7 @@ type Counters struct {
 	// offered (dropped).
 	DupData      uint64 `json:"dup_data"`
 	BeyondWindow uint64 `json:"beyond_window_bytes"`
+	HeldFull     uint64 `json:"held_full"` // segments dropped: too many held beyond holes
 	NotLive      uint64 `json:"not_live"`
 	Wakeups      uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
 }
