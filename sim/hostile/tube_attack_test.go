@@ -2,7 +2,7 @@ package hostile_test
 
 import (
 	"bytes"
-		"math/rand/v2"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"

@@ -119,7 +119,7 @@ func TestAttackTubeReceiver(t *testing.T) {
 	}
 	data(1<<16+100, false, "late")
 	data(0, false, "hello ")
-	data(6, true, "world") // FIN after 11 bytes
+	data(6, true, "world")  // FIN after 11 bytes
 	data(3, true, "lo wor") // a different FIN: before the first
 	data(6, true, "world and more")
 	data(20, false, "after the end")
