@@ -241,11 +241,18 @@ func (s *sender) deadline(c *Config) time.Time {
 	if s.outstanding() {
 		return s.timerAt.Add(s.rto(c))
 	}
-	if s.windowClosed() {
+	if s.windowClosed() || s.unread() {
 		return s.probeAt.Add(s.rto(c))
 	}
 	return time.Time{}
 }
+
+// unread reports whether what was sent (the FIN too) is acknowledged
+// but not known to be read by the far program. The ACK that says so may
+// have been lost, and nothing else would bring another: without a probe
+// the tube would never learn its end was read (and never close), nor a
+// message tube that its last messages were delivered.
+func (s *sender) unread() bool { return seqLT(s.read, s.nxt) }
 
 // windowClosed reports whether bytes wait that the far window does not
 // allow, with nothing outstanding to bring a new window back.
@@ -254,8 +261,9 @@ func (s *sender) windowClosed() bool {
 }
 
 // timeout runs the RTO: the oldest segment outstanding is sent again, and
-// the timeout doubles. It reports probe when a closed window is to be
-// probed instead (an empty DATA, which the far end answers with an ACK).
+// the timeout doubles. It reports probe when a closed window, or bytes
+// not known to be read, are to be probed instead (an empty DATA, which
+// the far end answers with an ACK).
 func (s *sender) timeout(now time.Time, c *Config) (fired, probe bool) {
 	d := s.deadline(c)
 	if d.IsZero() || now.Before(d) {

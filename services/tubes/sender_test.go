@@ -37,3 +37,48 @@ func TestSenderCapsTheFarWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestSenderProbesForTheLastRead: the far itcd acknowledged every byte
+// and the FIN, but the ACK that says its program read them was lost.
+// Nothing is outstanding and the window is open, yet the sender must ask
+// again (a probe at the RTO, backing off), or the tube never learns it
+// was read and never closes. Once all is read it goes quiet.
+func TestSenderProbesForTheLastRead(t *testing.T) {
+	cfg := DefaultConfig()
+	s := newSender(1000, rtt.New(0))
+	now := time.Unix(1, 0)
+	s.write(make([]byte, 10))
+	s.fin = true
+	for {
+		if _, _, ok := s.next(now); !ok {
+			break
+		}
+	}
+	if _, ok := s.onAck(11, 0, 1000, nil, now); !ok || !s.done() || s.finRead() {
+		t.Fatalf("ack: ok %v done %v finRead %v", ok, s.done(), s.finRead())
+	}
+	var gaps []time.Duration
+	last := now
+	for range 6 {
+		d := s.deadline(&cfg)
+		if d.IsZero() {
+			t.Fatalf("no deadline with the stream acknowledged and unread (after %d probes)", len(gaps))
+		}
+		if fired, probe := s.timeout(d, &cfg); !fired || !probe {
+			t.Fatalf("at the deadline: fired %v probe %v", fired, probe)
+		}
+		gaps = append(gaps, d.Sub(last))
+		last = d
+	}
+	for i := 1; i < len(gaps); i++ {
+		if gaps[i] < gaps[i-1] || gaps[i] > cfg.MaxRTO.D() {
+			t.Fatalf("probe gaps %v: want growing, at most %v", gaps, cfg.MaxRTO)
+		}
+	}
+	if _, ok := s.onAck(11, 11, 1011, nil, last); !ok || !s.finRead() {
+		t.Fatalf("the read ACK: ok %v finRead %v", ok, s.finRead())
+	}
+	if d := s.deadline(&cfg); !d.IsZero() {
+		t.Fatalf("a deadline %v with everything read", d)
+	}
+}
