@@ -201,6 +201,7 @@ func (s *Service) give(t *tube, p []byte) {
 	if t.cl == nil {
 		return
 	}
+	t.toProgram += len(p)
 	f := make([]byte, 1+len(p))
 	f[0] = frData
 	copy(f[1:], p)

@@ -30,11 +30,12 @@ type TubeStatus struct {
 	BytesIn     uint64     `json:"bytes_in"`  // arrived in order
 	MsgsOut     uint64     `json:"messages_out,omitempty"`
 	MsgsIn      uint64     `json:"messages_in,omitempty"`
-	Received    uint64     `json:"received"`  // messages (or bytes) the far itcd holds
-	Delivered   uint64     `json:"delivered"` // messages (or bytes) the far program read
-	InFlight    int        `json:"in_flight"` // bytes sent and unacknowledged
-	Queued      int        `json:"queued"`    // bytes held from the program, sent or not
-	Window      int        `json:"window"`    // bytes the far side lets us send now
+	Received    uint64     `json:"received"`   // messages (or bytes) the far itcd holds
+	Delivered   uint64     `json:"delivered"`  // messages (or bytes) the far program read
+	InFlight    int        `json:"in_flight"`  // bytes sent and unacknowledged
+	Queued      int        `json:"queued"`     // bytes held from the program, sent or not
+	Window      int        `json:"window"`     // bytes the far side lets us send now
+	ToProgram   int        `json:"to_program"` // bytes waiting to be written to the program
 	Retransmits uint64     `json:"retransmits"`
 	RTTms       float64    `json:"rtt_ms"`
 	RateOut     float64    `json:"rate_out_bps"` // bytes per second, over the tube's life
@@ -96,6 +97,7 @@ func (s *Service) status() Status {
 			BytesOut: t.bytesOut, BytesIn: t.bytesIn, Received: t.received, Delivered: t.delivered,
 			InFlight: int(t.snd.nxt - t.snd.una), Queued: t.snd.queued(), Retransmits: t.snd.retransmits,
 			RTTms: float64(t.snd.rtt.SRTT) / float64(time.Millisecond), AgeS: age,
+			ToProgram: t.toProgram,
 		}
 		if seqLT(t.snd.nxt, t.snd.limit) {
 			ts.Window = int(t.snd.limit - t.snd.nxt)
