@@ -17,8 +17,24 @@ func (s *Service) clientEvent(ev cevent) {
 			return
 		}
 		s.request(c, ev.req)
+		return
 	case 'g':
 		s.clientGone(c)
+		return
+	}
+	if t == nil && ev.kind != 'w' && s.dropAccept(c) {
+		// A frame before 'ok': its data would go nowhere, its abort
+		// would be lost, and the accept would open a tube the program
+		// already gave up on.
+		reason := fmt.Sprintf("a %q frame before the tube was accepted: send frames only after ok", ev.kind)
+		if ev.problem != "" {
+			reason = ev.problem
+		}
+		s.refuseClient(c, reason)
+		notify(c.credit)
+		return
+	}
+	switch ev.kind {
 	case frData:
 		if t == nil || t.st.finished() || t.snd.fin {
 			notify(c.credit) // nothing to hand over to: the frame is dropped
