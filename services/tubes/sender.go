@@ -178,6 +178,15 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 		s.segs = append(s.segs[:0], s.segs[k:]...)
 		r.progress = true
 	}
+	// An ACK inside a segment (the far side cut it at its window, or
+	// is hostile) acknowledges its first bytes: the segment keeps only
+	// the rest, which is what a resend sends. Its end is past ack, so
+	// the cut leaves it at least its FIN or a byte.
+	if len(s.segs) > 0 && seqLT(s.segs[0].seq, ack) {
+		g := &s.segs[0]
+		cut := ack - g.seq
+		g.seq, g.n = ack, g.n-int(cut)
+	}
 	if n := min(int(ack-s.una), len(s.buf)); n > 0 {
 		s.buf = append(s.buf[:0], s.buf[n:]...)
 		s.una += uint32(n)

@@ -82,3 +82,31 @@ func TestSenderProbesForTheLastRead(t *testing.T) {
 		t.Fatalf("a deadline %v with everything read", d)
 	}
 }
+
+// TestSenderAckInsideASegment: an ACK that ends inside a segment (a far
+// side that cut it at its window, or a hostile one) acknowledges its
+// first bytes; sending the rest again sends exactly the rest.
+func TestSenderAckInsideASegment(t *testing.T) {
+	cfg := DefaultConfig()
+	s := newSender(1000, rtt.New(0))
+	now := time.Unix(1, 0)
+	data := make([]byte, 100)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	s.write(data)
+	if g, _, ok := s.next(now); !ok || g.n != 100 {
+		t.Fatalf("first segment %+v %v", g, ok)
+	}
+	if _, ok := s.onAck(5, 0, 1000, nil, now); !ok {
+		t.Fatal("ack refused")
+	}
+	d := s.deadline(&cfg)
+	if fired, _ := s.timeout(d, &cfg); !fired {
+		t.Fatal("no timeout")
+	}
+	g, b, ok := s.next(d)
+	if !ok || g.seq != 5 || g.n != 95 || len(b) != 95 || b[0] != 5 {
+		t.Fatalf("resent %+v (%d bytes, ok %v): want bytes 5..99", g, len(b), ok)
+	}
+}

@@ -259,3 +259,36 @@ func TestAttackTubeAcksWithoutReading(t *testing.T) {
 		t.Errorf("A took %d messages nobody read (bound %d)", ts.MsgsOut, bound)
 	}
 }
+
+// TestAttackTubeAckInsideASegment: an ACK that acknowledges part of a
+// segment, then silence. A sends the rest again (once crashed the tile:
+// the retransmission sliced the buffer from before its start).
+func TestAttackTubeAckInsideASegment(t *testing.T) {
+	a, ta := tubeArena(t, nil)
+	var aID atomic.Uint32
+	var acked atomic.Bool
+	answer := func(n *hostile.Neighbour, m *tubes.WireMessage) {
+		switch {
+		case m.Type == tubes.MsgOpen:
+			aID.Store(uint32(m.ID))
+			n.SendTube(&tubes.WireMessage{Type: tubes.MsgAccept, ID: m.ID, From: 78, Window: 1 << 16})
+		case m.Type == tubes.MsgData && m.ID == 78 && len(m.Data) > 0 && acked.CompareAndSwap(false, true):
+			n.SendTube(&tubes.WireMessage{Type: tubes.MsgAck, ID: uint16(aID.Load()), Ack: m.Seq + 5, Read: 0, Limit: 1 << 16})
+		}
+	}
+	ta.answer.Store(&answer)
+	pr := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 31")
+	pr.expect("ok ", 10*time.Second)
+	mark, _ := ta.log.Counts()
+	pr.send(append([]byte{'d'}, make([]byte, 100)...))
+	m, err := ta.log.Wait(a.ctx, mark, 10*time.Second, func(m *tubes.WireMessage) bool {
+		return m.Type == tubes.MsgData && m.ID == 78 && m.Seq == 5
+	})
+	if err != nil {
+		t.Fatalf("no resend of the rest: %v", err)
+	}
+	if len(m.Data) != 95 {
+		t.Errorf("resent %d bytes from 5, want 95", len(m.Data))
+	}
+	a.alive()
+}
