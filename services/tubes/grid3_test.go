@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/services/tubes"
 )
 
 // TestGridCleanCloseThroughLoss: tubes that move a little each way and
@@ -39,5 +41,46 @@ func TestGridCleanCloseThroughLoss(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestGridIdleAndStalledTubesLive: with give_up_after at 1s, a tube idle
+// for longer writes again, and a reader that stops reading for longer
+// (the far itcd answering every probe) reads on: neither is taken for a
+// dead peer.
+func TestGridIdleAndStalledTubesLive(t *testing.T) {
+	g := startGridWith(t, 2, 1, dev.LinkProfile{Rate: 256 << 10}, func(c *tubes.Config) {
+		c.GiveUpAfter, c.MaxRTO = conf.Duration(time.Second), conf.Duration(300*time.Millisecond)
+	})
+	op, acc := openPair(t, g, 7, "acks")
+	op.send([]byte("done"))
+	if f, err := acc.recv(10 * time.Second); err != nil || string(f) != "done" {
+		t.Fatalf("first: %q %v", f, err)
+	}
+	acc.send(appendU64('a', 3)) // "one"
+	time.Sleep(2500 * time.Millisecond) // idle past give_up_after
+	// Now a window's worth and more, which the reader does not read for
+	// a while.
+	data := randomBytes(3*tubes.DefaultConfig().Window, 5)
+	go func() {
+		for off := 0; off < len(data); off += 4000 {
+			op.conn.Write(append([]byte{'d'}, data[off:min(off+4000, len(data))]...))
+		}
+	}()
+	time.Sleep(2500 * time.Millisecond) // the window is closed meanwhile
+	var got []byte
+	for len(got) < len(data) {
+		f, err := acc.recv(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", len(got), len(data), err)
+		}
+		if f[0] != 'd' {
+			t.Fatalf("after %d of %d bytes: frame %q", len(got), len(data), f)
+		}
+		got = append(got, f[1:]...)
+		acc.send(appendU64('a', uint64(len(got))+3))
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("bytes differ")
 	}
 }

@@ -41,8 +41,10 @@ type sender struct {
 	// timerAt is where the RTO runs from: the last acknowledgement that
 	// acknowledged something, the first transmission after a quiet time,
 	// or the last timeout.
-	timerAt    time.Time
-	progressAt time.Time // the last acknowledgement that acknowledged something
+	timerAt time.Time
+	// progressAt is the last acknowledgement that acknowledged something
+	// (or answered a probe), or the first transmission after a quiet time.
+	progressAt time.Time
 	probeAt    time.Time // when a closed window was last probed
 
 	retransmits uint64
@@ -125,10 +127,9 @@ func (s *sender) next(now time.Time) (seg segment, data []byte, ok bool) {
 
 func (s *sender) add(g segment, now time.Time) segment {
 	if !s.outstanding() {
-		s.timerAt = now // the RTO runs from here, not from an old ack
-		if s.progressAt.IsZero() {
-			s.progressAt = now
-		}
+		// The RTO runs from here, and so does the wait for progress: an
+		// acknowledgement from before a quiet time is no measure of it.
+		s.timerAt, s.progressAt = now, now
 	}
 	s.stamp(&g, now)
 	s.segs = append(s.segs, g)
@@ -218,6 +219,10 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 	}
 	if r.progress {
 		s.timerAt, s.progressAt, s.probeAt, s.backoff = now, now, now, 0
+	} else if !s.outstanding() {
+		// An answer to a probe: the far itcd is alive, only its program
+		// does not read. That is waiting, not a dead peer (stalledFor).
+		s.progressAt = now
 	}
 	return r, true
 }

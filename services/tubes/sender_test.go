@@ -110,3 +110,58 @@ func TestSenderAckInsideASegment(t *testing.T) {
 		t.Fatalf("resent %+v (%d bytes, ok %v): want bytes 5..99", g, len(b), ok)
 	}
 }
+
+// TestSenderStalledReaderIsNoDeadPeer: the far program stops reading and
+// the window closes; the far itcd answers every probe. However long that
+// lasts, the sender is not stalled in the sense of give_up_after (its
+// peer is alive), only waiting; a far itcd that answers nothing is.
+func TestSenderStalledReaderIsNoDeadPeer(t *testing.T) {
+	cfg := DefaultConfig()
+	for _, answers := range []bool{true, false} {
+		s := newSender(100, rtt.New(0))
+		now := time.Unix(1, 0)
+		s.write(make([]byte, 300))
+		for {
+			if _, _, ok := s.next(now); !ok {
+				break
+			}
+		}
+		s.onAck(100, 0, 100, nil, now) // all acknowledged, none read: closed
+		if !s.windowClosed() {
+			t.Fatal("window open")
+		}
+		end := now.Add(2 * cfg.GiveUpAfter.D())
+		for now.Before(end) {
+			now = s.deadline(&cfg)
+			s.timeout(now, &cfg)
+			if answers {
+				s.onAck(100, 0, 100, nil, now.Add(10*time.Millisecond))
+			}
+		}
+		stalled := s.stalledFor(now) >= cfg.GiveUpAfter.D()
+		if stalled == answers {
+			t.Errorf("far itcd answers %v: stalled for %v", answers, s.stalledFor(now))
+		}
+	}
+}
+
+// TestSenderIdleThenWrite: a tube idle for longer than give_up_after
+// writes again: the wait for its acknowledgement starts then, not at
+// the last acknowledgement before the idle time (which failed the tube
+// at once, "acknowledged nothing for 1m0s").
+func TestSenderIdleThenWrite(t *testing.T) {
+	cfg := DefaultConfig()
+	s := newSender(1<<16, rtt.New(0))
+	now := time.Unix(1, 0)
+	s.write(make([]byte, 10))
+	s.next(now)
+	s.onAck(10, 10, 10+1<<16, nil, now)
+	now = now.Add(2 * cfg.GiveUpAfter.D())
+	s.write(make([]byte, 10))
+	if _, _, ok := s.next(now); !ok {
+		t.Fatal("nothing sent")
+	}
+	if d := s.stalledFor(now.Add(time.Second)); d > time.Second {
+		t.Fatalf("stalled for %v one second after the write", d)
+	}
+}
