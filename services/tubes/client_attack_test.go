@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -239,4 +240,31 @@ func TestClientIdleConnectionsBounded(t *testing.T) {
 		t.Errorf("%d silent connections held at once: over max_clients", served)
 	}
 	openPair(t, g, 7, "")
+}
+
+// TestClientConnectionsLeaveNothing: hundreds of programs come and go
+// (refused, or through a whole tube); the tile's goroutines do not grow
+// with them (each connection once left one waiting for itcd to stop).
+func TestClientConnectionsLeaveNothing(t *testing.T) {
+	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 256 << 10})
+	a := g.Tile(tileA)
+	round := func(n int) {
+		for i := range n {
+			c := dialSock(t, a.RunDir, fmt.Sprintf("open WT %d", 1+i))
+			c.reply()
+			c.conn.Close()
+		}
+	}
+	round(20) // warm up
+	time.Sleep(200 * time.Millisecond)
+	g0 := runtime.NumGoroutine()
+	round(300)
+	var g1 int
+	err := g.WaitFor(10*time.Second, "goroutines back", func() bool {
+		g1 = runtime.NumGoroutine()
+		return g1 < g0+30
+	})
+	if err != nil {
+		t.Errorf("goroutines %d before 300 connections, %d after", g0, g1)
+	}
 }
