@@ -57,7 +57,7 @@ func TestGridIdleAndStalledTubesLive(t *testing.T) {
 	if f, err := acc.recv(10 * time.Second); err != nil || string(f) != "done" {
 		t.Fatalf("first: %q %v", f, err)
 	}
-	acc.send(appendU64('a', 3)) // "one"
+	acc.send(appendU64('a', 3))         // "one"
 	time.Sleep(2500 * time.Millisecond) // idle past give_up_after
 	// Now a window's worth and more, which the reader does not read for
 	// a while.
