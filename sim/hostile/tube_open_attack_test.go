@@ -292,3 +292,43 @@ func TestAttackTubeAckInsideASegment(t *testing.T) {
 	}
 	a.alive()
 }
+
+// TestAttackTubeOpensAndNeverReads: the attacker opens tubes to programs
+// that write as fast as they can, and never acknowledges a byte. Each
+// program blocks after a window's worth, and A holds no more than that
+// per tube, for as many tubes as max_tubes allows.
+func TestAttackTubeOpensAndNeverReads(t *testing.T) {
+	a, ta := tubeArena(t, func(c *tubes.Config) { c.MaxTubes = 4 })
+	cfg := tubes.DefaultConfig()
+	var blocked atomic.Int32
+	for i := range 4 {
+		pr, _ := acceptFromAttacker(t, a, ta, uint16(50+i), uint16(300+i), "")
+		go func() {
+			for n := 0; n < 1<<20; n += 4000 {
+				pr.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				if _, err := pr.conn.Write(append([]byte{'d'}, make([]byte, 4000)...)); err != nil {
+					break
+				}
+			}
+			blocked.Add(1)
+		}()
+	}
+	if err := a.g.WaitFor(20*time.Second, "the writers block", func() bool { return blocked.Load() == 4 }); err != nil {
+		t.Fatal(err)
+	}
+	st := tubeOf(a.status(tileA))
+	n := 0
+	for _, ts := range st.Tubes {
+		if ts.Dir != packet.WT {
+			continue
+		}
+		n++
+		if ts.Queued > cfg.Window+4000 || ts.State != "open" {
+			t.Errorf("tube %d: %s, holds %d bytes (window %d)", ts.ID, ts.State, ts.Queued, cfg.Window)
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d tubes on WT", n)
+	}
+	a.alive()
+}
