@@ -10,6 +10,7 @@ import (
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/tubes"
+	"github.com/t2tiles/itcd/sim/tilegrid"
 )
 
 // TestGridCleanCloseThroughLoss: tubes that move a little each way and
@@ -39,8 +40,17 @@ func TestGridCleanCloseThroughLoss(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+	failed := false
 	for e := range errs {
 		t.Error(e)
+		failed = true
+	}
+	if failed {
+		for _, c := range []tilegrid.Coord{{X: 0}, {X: 1}} {
+			for _, ts := range tubeStatus(t, g, c).Tubes {
+				t.Logf("%v: %+v", c, ts)
+			}
+		}
 	}
 }
 
