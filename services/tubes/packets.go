@@ -88,10 +88,27 @@ func (s *Service) packet(pm *p2p.Message) {
 		}
 		s.ack(t, &m)
 	case msgReset:
+		if m.code == resetUnknown {
+			t = s.byPeerID(pm.From, pm.Tile, m.id)
+		}
 		if t != nil && !t.st.finished() {
 			s.fail(t, "the far side: "+resetText(m.code, m.reason), 0)
 		}
 	}
+}
+
+// byPeerID returns the tube with the neighbour on d (tile) whose id
+// there is id. A RESET that says "unknown tube" names the tube so: it
+// answers a packet for a tube its sender no longer holds, and carries the
+// id that packet carried, the sender's own. A tube still opening has no
+// peer id yet.
+func (s *Service) byPeerID(d packet.Dir, tile p2p.TileID, id uint16) *tube {
+	for _, t := range s.tubes {
+		if t.dir == d && t.tile == tile && t.peer == id && t.st != stOpening {
+			return t
+		}
+	}
+	return nil
 }
 
 // cancelled: the neighbour on d gave up opening its tube id, so neither

@@ -3,6 +3,7 @@ package hostile_test
 import (
 	"encoding/binary"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -334,4 +335,41 @@ func TestAttackTubeOpensAndNeverReads(t *testing.T) {
 		t.Errorf("%d tubes on WT", n)
 	}
 	a.alive()
+}
+
+// TestAttackTubeResetUnknownNamesItsOwnID: a RESET saying "unknown tube"
+// answers a packet of a tube the sender no longer holds, so it names the
+// tube by the id that packet carried: the sender's own id for it, which
+// A knows as its peer's. It ends that tube, and no other tube whose id
+// on A happens to be the number (as it did, while it ended nothing the
+// far side had forgotten).
+func TestAttackTubeResetUnknownNamesItsOwnID(t *testing.T) {
+	a, ta := tubeArena(t, nil)
+	var aIDs sync.Map // A's id for each tube, by the attacker's
+	answer := func(n *hostile.Neighbour, m *tubes.WireMessage) {
+		if m.Type == tubes.MsgOpen {
+			from := 500 + m.DstPort
+			aIDs.Store(from, m.ID)
+			n.SendTube(&tubes.WireMessage{Type: tubes.MsgAccept, ID: m.ID, From: from, Window: 1 << 16})
+		}
+	}
+	ta.answer.Store(&answer)
+	one := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 1")
+	one.expect("ok ", 10*time.Second)
+	two := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 2")
+	two.expect("ok ", 10*time.Second)
+	idTwo, _ := aIDs.Load(uint16(502))
+	// "Unknown" naming A's id for tube two: not an id of the attacker's.
+	a.nb[0].SendTube(&tubes.WireMessage{Type: tubes.MsgReset, ID: idTwo.(uint16), Code: tubes.ResetUnknown})
+	// "Unknown" naming the attacker's id for tube one: ends tube one.
+	a.nb[0].SendTube(&tubes.WireMessage{Type: tubes.MsgReset, ID: 501, Code: tubes.ResetUnknown})
+	if f := one.expect("x", 10*time.Second); !strings.Contains(string(f), "unknown") {
+		t.Errorf("tube one: %q", f)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, ts := range tubeOf(a.status(tileA)).Tubes {
+		if ts.RemotePort == 2 && ts.State != "open" {
+			t.Errorf("tube two: %s (%s)", ts.State, ts.Reason)
+		}
+	}
 }
