@@ -77,13 +77,13 @@ func (s *Service) packet(pm *p2p.Message) {
 		s.accepted(t, m)
 	case msgData:
 		if t == nil {
-			s.unknown(pm.From, m)
+			s.unknown(pm.From, pm.Tile, m)
 			return
 		}
 		s.data(t, &m)
 	case msgAck:
 		if t == nil {
-			s.unknown(pm.From, m)
+			s.unknown(pm.From, pm.Tile, m)
 			return
 		}
 		s.ack(t, &m)
@@ -153,12 +153,23 @@ func resetText(code byte, reason string) string {
 }
 
 // unknown answers a DATA or ACK for a tube this tile does not hold,
-// within the link's budget.
-func (s *Service) unknown(d packet.Dir, m msg) {
-	s.counters.Unknown++
-	if s.resets[d].take(s.now) {
-		s.send(d, appendReset(nil, m.id, resetUnknown, ""))
+// within the link's budget: with the final ACK of a tube that closed
+// cleanly (closed.go), else with a RESET.
+func (s *Service) unknown(d packet.Dir, tile p2p.TileID, m msg) {
+	c, closed := s.finalAck(d, tile, m.id)
+	if closed {
+		s.counters.FinalAcks++
+	} else {
+		s.counters.Unknown++
 	}
+	if !s.resets[d].take(s.now) {
+		return
+	}
+	if closed {
+		s.send(d, appendAck(make([]byte, 0, 64), c.peer, c.ack, c.read, c.limit, nil))
+		return
+	}
+	s.send(d, appendReset(nil, m.id, resetUnknown, ""))
 }
 
 // accepted: the far side accepted a tube this tile opened.

@@ -53,8 +53,9 @@ type Counters struct {
 	Lost       uint64 `json:"lost"` // segments found lost by a later one acknowledged
 	Closed     uint64 `json:"closed"`
 	Failed     uint64 `json:"failed"`
-	Refused    uint64 `json:"refused"` // OPENs turned away or not kept
-	Unknown    uint64 `json:"unknown"` // packets for tubes this tile does not hold
+	Refused    uint64 `json:"refused"`    // OPENs turned away or not kept
+	Unknown    uint64 `json:"unknown"`    // packets for tubes this tile does not hold
+	FinalAcks  uint64 `json:"final_acks"` // repeats of tubes closed cleanly, answered with their final ACK
 	CRCErrors  uint64 `json:"crc_errors"`
 	Malformed  uint64 `json:"malformed"`
 	BadAcks    uint64 `json:"bad_acks"`

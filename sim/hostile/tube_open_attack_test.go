@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/hostile"
@@ -371,5 +372,57 @@ func TestAttackTubeResetUnknownNamesItsOwnID(t *testing.T) {
 		if ts.RemotePort == 2 && ts.State != "open" {
 			t.Errorf("tube two: %s (%s)", ts.State, ts.Reason)
 		}
+	}
+}
+
+// TestTubeFinalAckAfterLinger: both ends closed cleanly, A's linger ran
+// out and A forgot the tube; then the far side's FIN comes again (every
+// ACK of it was lost). A answers with the tube's final ACK, so the far
+// side too learns its end was read and closes cleanly, instead of an
+// "unknown tube" RESET that fails a tube whose every byte arrived.
+func TestTubeFinalAckAfterLinger(t *testing.T) {
+	a, ta := tubeArena(t, func(c *tubes.Config) { c.Linger = conf.Duration(300 * time.Millisecond) })
+	x := a.nb[0]
+	var aID atomic.Uint32
+	answer := func(n *hostile.Neighbour, m *tubes.WireMessage) {
+		if m.Type == tubes.MsgOpen {
+			aID.Store(uint32(m.ID))
+			n.SendTube(&tubes.WireMessage{Type: tubes.MsgAccept, ID: m.ID, From: 600, Window: 1 << 16})
+		}
+	}
+	ta.answer.Store(&answer)
+	mark, _ := ta.log.Counts()
+	pr := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 60")
+	pr.expect("ok ", 10*time.Second)
+	pr.send([]byte{'f'})
+	isFin := func(m *tubes.WireMessage) bool { return m.Type == tubes.MsgData && m.ID == 600 && m.Flags&tubes.FlagFin != 0 }
+	if _, err := ta.log.Wait(a.ctx, mark, 10*time.Second, isFin); err != nil {
+		t.Fatalf("no FIN from A: %v", err)
+	}
+	id := uint16(aID.Load())
+	x.SendTube(&tubes.WireMessage{Type: tubes.MsgAck, ID: id, Ack: 1, Read: 1, Limit: 1 + 1<<16})
+	x.SendTube(&tubes.WireMessage{Type: tubes.MsgData, ID: id, Seq: 0, Flags: tubes.FlagFin})
+	pr.expect("c", 10*time.Second)
+	err := a.g.WaitFor(10*time.Second, "A forgets the tube", func() bool {
+		for _, ts := range tubeOf(a.status(tileA)).Tubes {
+			if ts.Dir == packet.WT {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark, _ = ta.log.Counts()
+	x.SendTube(&tubes.WireMessage{Type: tubes.MsgData, ID: id, Seq: 0, Flags: tubes.FlagFin})
+	m, err := ta.log.Wait(a.ctx, mark, 10*time.Second, func(m *tubes.WireMessage) bool {
+		return m.Type == tubes.MsgAck || m.Type == tubes.MsgReset
+	})
+	if err != nil {
+		t.Fatalf("no answer to the FIN again: %v", err)
+	}
+	if m.Type != tubes.MsgAck || m.ID != 600 || m.Ack != 1 || m.Read != 1 {
+		t.Fatalf("answer to the FIN after linger: %+v, want the final ACK (id 600, ack 1, read 1)", m)
 	}
 }
