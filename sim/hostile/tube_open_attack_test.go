@@ -395,7 +395,9 @@ func TestTubeFinalAckAfterLinger(t *testing.T) {
 	pr := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 60")
 	pr.expect("ok ", 10*time.Second)
 	pr.send([]byte{'f'})
-	isFin := func(m *tubes.WireMessage) bool { return m.Type == tubes.MsgData && m.ID == 600 && m.Flags&tubes.FlagFin != 0 }
+	isFin := func(m *tubes.WireMessage) bool {
+		return m.Type == tubes.MsgData && m.ID == 600 && m.Flags&tubes.FlagFin != 0
+	}
 	if _, err := ta.log.Wait(a.ctx, mark, 10*time.Second, isFin); err != nil {
 		t.Fatalf("no FIN from A: %v", err)
 	}
