@@ -285,7 +285,11 @@ func readFrame(conn *net.UnixConn, max int) (f []byte, size int, err error) {
 // order, until the final frame, after which it closes the connection.
 func (s *Service) writeLoop(ctx context.Context, c *client) {
 	defer c.conn.Close()
-	go func() { <-ctx.Done(); c.conn.SetWriteDeadline(time.Now()) }()
+	// A write blocked on a program that reads nothing ends when itcd
+	// stops. The hook goes with the connection: ctx is the daemon's, and
+	// a goroutine waiting on it would stay for every connection ever made.
+	stop := context.AfterFunc(ctx, func() { c.conn.SetWriteDeadline(time.Now()) })
+	defer stop()
 	var frame []byte
 	for {
 		select {

@@ -18,6 +18,7 @@ import (
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tile"
 )
 
 // Tubes between real daemons of a simulated grid, driven through
@@ -26,7 +27,17 @@ import (
 // startGrid starts a w x h grid of real daemons.
 func startGrid(t testing.TB, w, h int, prof dev.LinkProfile) *tilegrid.Grid {
 	t.Helper()
+	return startGridWith(t, w, h, prof, nil)
+}
+
+// startGridWith is startGrid with tweak applied to every tile's tube
+// settings.
+func startGridWith(t testing.TB, w, h int, prof dev.LinkProfile, tweak func(*tubes.Config)) *tilegrid.Grid {
+	t.Helper()
 	cfg := tilegrid.DefaultConfig(w, h)
+	if tweak != nil {
+		cfg.Tweak = func(_ tilegrid.Coord, c *tile.Config) { tweak(&c.Tube) }
+	}
 	cfg.Dir = filepath.Join(t.TempDir(), "grid")
 	cfg.Profile = prof
 	cfg.Seed = 7

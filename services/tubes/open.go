@@ -17,8 +17,24 @@ func (s *Service) clientEvent(ev cevent) {
 			return
 		}
 		s.request(c, ev.req)
+		return
 	case 'g':
 		s.clientGone(c)
+		return
+	}
+	if t == nil && ev.kind != 'w' && s.dropAccept(c) {
+		// A frame before 'ok': its data would go nowhere, its abort
+		// would be lost, and the accept would open a tube the program
+		// already gave up on.
+		reason := fmt.Sprintf("a %q frame before the tube was accepted: send frames only after ok", ev.kind)
+		if ev.problem != "" {
+			reason = ev.problem
+		}
+		s.refuseClient(c, reason)
+		notify(c.credit)
+		return
+	}
+	switch ev.kind {
 	case frData:
 		if t == nil || t.st.finished() || t.snd.fin {
 			notify(c.credit) // nothing to hand over to: the frame is dropped
@@ -31,21 +47,32 @@ func (s *Service) clientEvent(ev cevent) {
 			t.creditDue = true
 		}
 	case frConsumed:
-		if t != nil && t.acks && !t.consume(ev.n, s.now, s.cfg.AckDelay.D()) {
+		if t == nil || !t.acks {
+			return
+		}
+		if ev.n > t.given {
 			s.fail(t, fmt.Sprintf("the program said it consumed %d, more than the %d it was given", ev.n, t.given), resetAborted)
+			return
 		}
-		if t != nil {
-			s.step(t)
-		}
+		t.claimed = max(t.claimed, ev.n)
+		t.consume(min(t.claimed, t.written), s.now, s.cfg.AckDelay.D())
+		s.step(t)
 	case 'w':
-		if t != nil && !t.acks {
-			n := ev.bytes
-			if t.kind == KindMessage {
-				n = ev.n
-			}
-			t.consume(t.taken+n, s.now, s.cfg.AckDelay.D())
-			s.step(t)
+		if t == nil {
+			return
 		}
+		n := ev.bytes
+		if t.kind == KindMessage {
+			n = ev.n
+		}
+		t.written += n
+		t.toProgram -= int(ev.bytes)
+		if t.acks {
+			t.consume(min(t.claimed, t.written), s.now, s.cfg.AckDelay.D())
+		} else {
+			t.consume(t.written, s.now, s.cfg.AckDelay.D())
+		}
+		s.step(t)
 	case frFinish:
 		if t != nil && !t.snd.fin {
 			t.snd.fin = true
@@ -67,16 +94,24 @@ func (s *Service) clientEvent(ev cevent) {
 	}
 }
 
+// dropAccept forgets the accept the program on c waits in, and reports
+// whether there was one.
+func (s *Service) dropAccept(c *client) bool {
+	for port, w := range s.accepts {
+		if w.c == c {
+			delete(s.accepts, port)
+			return true
+		}
+	}
+	return false
+}
+
 // clientGone: the program closed its connection. What it handed over is
 // still sent (as after a finish); what arrives from now on cannot be
 // read, and ends the tube.
 func (s *Service) clientGone(c *client) {
 	c.out.finish([]byte{}) // the writer stops after what waits (unless a final frame does)
-	for port, w := range s.accepts {
-		if w.c == c {
-			delete(s.accepts, port)
-		}
-	}
+	s.dropAccept(c)
 	t := c.tube
 	if t == nil {
 		return
@@ -200,6 +235,7 @@ func (s *Service) open(d packet.Dir, n p2p.Neighbour, m msg) {
 	t := newTube(s.newID(), d, n.Tile, m.kind, receiveWindow(m.kind, s.cfg.Window), n.RTT, s.now)
 	t.peer, t.localPort, t.remotePort, t.acks = m.id, m.dstPort, m.srcPort, w.req.acks
 	t.snd.limit = m.window
+	t.snd.capLimit()
 	t.st = next(t.st, evAccepted)
 	s.tubes[t.id] = t
 	s.byPeer[d][m.id] = t

@@ -77,21 +77,38 @@ func (s *Service) packet(pm *p2p.Message) {
 		s.accepted(t, m)
 	case msgData:
 		if t == nil {
-			s.unknown(pm.From, m)
+			s.unknown(pm.From, pm.Tile, m)
 			return
 		}
 		s.data(t, &m)
 	case msgAck:
 		if t == nil {
-			s.unknown(pm.From, m)
+			s.unknown(pm.From, pm.Tile, m)
 			return
 		}
 		s.ack(t, &m)
 	case msgReset:
+		if m.code == resetUnknown {
+			t = s.byPeerID(pm.From, pm.Tile, m.id)
+		}
 		if t != nil && !t.st.finished() {
 			s.fail(t, "the far side: "+resetText(m.code, m.reason), 0)
 		}
 	}
+}
+
+// byPeerID returns the tube with the neighbour on d (tile) whose id
+// there is id. A RESET that says "unknown tube" names the tube so: it
+// answers a packet for a tube its sender no longer holds, and carries the
+// id that packet carried, the sender's own. A tube still opening has no
+// peer id yet.
+func (s *Service) byPeerID(d packet.Dir, tile p2p.TileID, id uint16) *tube {
+	for _, t := range s.tubes {
+		if t.dir == d && t.tile == tile && t.peer == id && t.st != stOpening {
+			return t
+		}
+	}
+	return nil
 }
 
 // cancelled: the neighbour on d gave up opening its tube id, so neither
@@ -136,12 +153,23 @@ func resetText(code byte, reason string) string {
 }
 
 // unknown answers a DATA or ACK for a tube this tile does not hold,
-// within the link's budget.
-func (s *Service) unknown(d packet.Dir, m msg) {
-	s.counters.Unknown++
-	if s.resets[d].take(s.now) {
-		s.send(d, appendReset(nil, m.id, resetUnknown, ""))
+// within the link's budget: with the final ACK of a tube that closed
+// cleanly (closed.go), else with a RESET.
+func (s *Service) unknown(d packet.Dir, tile p2p.TileID, m msg) {
+	c, closed := s.finalAck(d, tile, m.id)
+	if closed {
+		s.counters.FinalAcks++
+	} else {
+		s.counters.Unknown++
 	}
+	if !s.resets[d].take(s.now) {
+		return
+	}
+	if closed {
+		s.send(d, appendAck(make([]byte, 0, 64), c.peer, c.ack, c.read, c.limit, nil))
+		return
+	}
+	s.send(d, appendReset(nil, m.id, resetUnknown, ""))
 }
 
 // accepted: the far side accepted a tube this tile opened.
@@ -154,6 +182,7 @@ func (s *Service) accepted(t *tube, m msg) {
 		return
 	}
 	t.peer, t.snd.limit, t.retryAt, t.deadline = m.from, m.window, time.Time{}, time.Time{}
+	t.snd.capLimit()
 	t.st = next(t.st, evAccepted)
 	s.replyOK(t)
 	s.step(t)
@@ -165,6 +194,12 @@ func (s *Service) data(t *tube, m *msg) {
 		return
 	}
 	ok := true
+	dups, beyond, crowded := t.rcv.dups, t.rcv.beyond, t.rcv.crowded
+	defer func() {
+		s.counters.DupData += t.rcv.dups - dups
+		s.counters.BeyondWindow += t.rcv.beyond - beyond
+		s.counters.HeldFull += t.rcv.crowded - crowded
+	}()
 	t.rcv.onData(m.seq, m.flags&flagFin != 0, m.data, s.now, s.cfg.AckDelay.D(), func(b []byte) {
 		if ok && !t.take(b, func(p []byte) { s.give(t, p) }) {
 			ok = false
@@ -194,6 +229,7 @@ func (s *Service) give(t *tube, p []byte) {
 	if t.cl == nil {
 		return
 	}
+	t.toProgram += len(p)
 	f := make([]byte, 1+len(p))
 	f[0] = frData
 	copy(f[1:], p)

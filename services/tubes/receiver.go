@@ -1,6 +1,17 @@
 package tubes
 
-import "time"
+import (
+	"sort"
+	"time"
+)
+
+// maxHeld bounds the segments held beyond holes: more than a message
+// tube's window of full segments, so an honest sender never meets it,
+// while a far side that sends one-byte segments with gaps between them
+// cannot make the receiver keep thousands, nor its work per packet grow
+// with them. A segment past it is dropped (counted in crowded) and sent
+// again by its sender as any lost one.
+const maxHeld = 512
 
 // receiver is the receiving half of a tube: it puts segments back in
 // order, holds what arrives beyond a hole, offers a window that only the
@@ -22,6 +33,7 @@ type receiver struct {
 	lastLimit uint32    // the limit the last ACK offered
 
 	dups, beyond uint64 // segments that came again; bytes beyond the window
+	crowded      uint64 // segments dropped because maxHeld were held
 }
 
 // heldSeg is a segment that arrived beyond a hole.
@@ -98,10 +110,7 @@ func (r *receiver) onData(seq uint32, fin bool, data []byte, now time.Time, ackD
 // hold keeps a segment that arrived beyond a hole, in order, trimmed of
 // what is held already. Its bytes are copied: the packet is reused.
 func (r *receiver) hold(seq uint32, data []byte, fin bool) {
-	i := 0
-	for i < len(r.held) && seqLT(r.held[i].seq, seq) {
-		i++
-	}
+	i := sort.Search(len(r.held), func(k int) bool { return !seqLT(r.held[k].seq, seq) })
 	if i > 0 {
 		if p := r.held[i-1]; seqLT(seq, p.seq+uint32(len(p.data))) {
 			cut := int(p.seq + uint32(len(p.data)) - seq)
@@ -122,21 +131,39 @@ func (r *receiver) hold(seq uint32, data []byte, fin bool) {
 		r.dups++
 		return
 	}
+	if len(r.held) >= maxHeld {
+		r.crowded++
+		return
+	}
 	r.held = append(r.held, heldSeg{})
 	copy(r.held[i+1:], r.held[i:])
 	r.held[i] = heldSeg{seq: seq, data: append([]byte(nil), data...), fin: fin}
 	r.heldN += len(data)
 }
 
-// pull delivers the held segments that are now in order.
+// pull delivers the held segments that are now in order. A held
+// segment that in-order bytes covered (a far side may cut its stream
+// into other segments when it sends again) is dropped or trimmed, so it
+// cannot stand at the head of the list for ever and stall the stream.
 func (r *receiver) pull(deliver func([]byte)) {
 	k := 0
-	for k < len(r.held) && r.held[k].seq == r.nxt {
-		h := r.held[k]
+	for ; k < len(r.held); k++ {
+		h := &r.held[k]
+		if end := h.seq + uint32(len(h.data)); seqLE(end, r.nxt) && (len(h.data) > 0 || seqLT(end, r.nxt)) {
+			r.heldN -= len(h.data) // covered: its FIN, if any, is in finAt already
+			continue
+		}
+		if seqLT(h.seq, r.nxt) {
+			cut := r.nxt - h.seq
+			h.data, h.seq = h.data[cut:], r.nxt
+			r.heldN -= int(cut)
+		}
+		if h.seq != r.nxt {
+			break
+		}
 		deliver(h.data)
 		r.nxt += uint32(len(h.data))
 		r.heldN -= len(h.data)
-		k++
 	}
 	if k > 0 {
 		r.held = append(r.held[:0], r.held[k:]...)

@@ -22,7 +22,13 @@ type sender struct {
 	nxt   uint32 // next sequence number never sent
 	limit uint32 // the far receiver accepts bytes before this
 	read  uint32 // the far application consumed bytes before this
-	fin   bool   // the application finished: the stream ends after buf
+	// ahead bounds limit to read+ahead: the window the far side may
+	// offer is at most what this tile would offer itself. A far side that
+	// acknowledges everything and reads nothing cannot make the sender
+	// take in (and, for messages, keep account of) more and more.
+	// Zero: no bound.
+	ahead uint32
+	fin   bool // the application finished: the stream ends after buf
 	// finSent: the FIN (one sequence number after the last byte) went out.
 	finSent  bool
 	finAcked bool // and was acknowledged: the far itcd holds the whole stream
@@ -37,8 +43,11 @@ type sender struct {
 	// or the last timeout.
 	timerAt    time.Time
 	progressAt time.Time // the last acknowledgement that acknowledged something
-	heardAt    time.Time // the last acknowledgement at all: the far itcd is there
-	probeAt    time.Time // when a closed window was last probed
+	// heardAt is the silence clock: the last acknowledgement of any kind
+	// (the far itcd is there, even if its program reads nothing), or the
+	// first transmission after a quiet time.
+	heardAt time.Time
+	probeAt time.Time // when a closed window was last probed
 
 	retransmits uint64
 }
@@ -79,10 +88,7 @@ func (s *sender) done() bool { return s.finAcked }
 // finRead reports whether the far application consumed the whole stream.
 func (s *sender) finRead() bool { return s.done() && seqLE(s.finSeq()+1, s.read) }
 
-// write appends stream bytes from the application. The buffer grows to
-// what it holds and a little more, not by doubling: what a tube holds
-// from its program is bounded by the window and one frame, and its
-// memory should be too.
+// write appends stream bytes from the application.
 func (s *sender) write(p []byte) {
 	if n := len(s.buf) + len(p); n > cap(s.buf) {
 		nb := make([]byte, len(s.buf), n+4*MaxSegment)
@@ -130,10 +136,9 @@ func (s *sender) next(now time.Time) (seg segment, data []byte, ok bool) {
 
 func (s *sender) add(g segment, now time.Time) segment {
 	if !s.outstanding() {
-		s.timerAt = now // the RTO runs from here, not from an old ack
-		if s.progressAt.IsZero() {
-			s.progressAt = now
-		}
+		// The RTO runs from here, and so does the wait for progress: an
+		// acknowledgement from before a quiet time is no measure of it.
+		s.timerAt, s.progressAt, s.heardAt = now, now, now
 	}
 	s.stamp(&g, now)
 	s.segs = append(s.segs, g)
@@ -172,6 +177,7 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 	if seqLE(ack, limit) {
 		s.limit = seqMax(s.limit, limit)
 	}
+	s.capLimit()
 	// Cumulative: drop whole segments acknowledged.
 	k := 0
 	for k < len(s.segs) && seqLE(s.segs[k].end(), ack) {
@@ -182,6 +188,15 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 	if k > 0 {
 		s.segs = append(s.segs[:0], s.segs[k:]...)
 		r.progress = true
+	}
+	// An ACK inside a segment (the far side cut it at its window, or
+	// is hostile) acknowledges its first bytes: the segment keeps only
+	// the rest, which is what a resend sends. Its end is past ack, so
+	// the cut leaves it at least its FIN or a byte.
+	if len(s.segs) > 0 && seqLT(s.segs[0].seq, ack) {
+		g := &s.segs[0]
+		cut := ack - g.seq
+		g.seq, g.n = ack, g.n-int(cut)
 	}
 	if n := min(int(ack-s.una), len(s.buf)); n > 0 {
 		s.buf = append(s.buf[:0], s.buf[n:]...)
@@ -228,14 +243,20 @@ func (s *sender) sawXmit(g *segment, now time.Time) {
 	}
 }
 
+// capLimit keeps limit within ahead of what the far side read.
+func (s *sender) capLimit() {
+	if s.ahead > 0 && seqLT(s.read+s.ahead, s.limit) {
+		s.limit = s.read + s.ahead
+	}
+}
+
 // rto is the current retransmission timeout.
 func (s *sender) rto(c *Config) time.Duration {
 	return s.rtt.RTO(s.backoff, c.MinRTO.D(), c.MaxRTO.D())
 }
 
 // deadline is when timeout has work: the RTO of what is outstanding, or
-// the probe of a closed window or of a read not yet confirmed. Zero when
-// nothing waits.
+// the probe of a closed window. Zero when nothing waits.
 func (s *sender) deadline(c *Config) time.Time {
 	if s.outstanding() {
 		return s.timerAt.Add(s.rto(c))
@@ -246,22 +267,23 @@ func (s *sender) deadline(c *Config) time.Time {
 	return time.Time{}
 }
 
+// unread reports whether what was sent (the FIN too) is acknowledged
+// but not known to be read by the far program. The ACK that says so may
+// have been lost, and nothing else would bring another: without a probe
+// the tube would never learn its end was read (and never close), nor a
+// message tube that its last messages were delivered.
+func (s *sender) unread() bool { return seqLT(s.read, s.nxt) }
+
 // windowClosed reports whether bytes wait that the far window does not
 // allow, with nothing outstanding to bring a new window back.
 func (s *sender) windowClosed() bool {
 	return seqLT(s.nxt, s.finSeq()) && !seqLT(s.nxt, s.limit)
 }
 
-// unread reports whether the far program has not yet read all that was
-// sent. Once nothing is outstanding, only an ACK the far side sends when
-// its program reads says so; if that one is lost, a probe asks again, so
-// a delivered confirmation (and a clean close) cannot hang on it.
-func (s *sender) unread() bool { return seqLT(s.read, s.nxt) }
-
 // timeout runs the RTO: the oldest segment outstanding is sent again, and
-// the timeout doubles. It reports probe when a closed window or an
-// unconfirmed read is to be probed instead (an empty DATA, which the far
-// end answers with an ACK).
+// the timeout doubles. It reports probe when a closed window, or bytes
+// not known to be read, are to be probed instead (an empty DATA, which
+// the far end answers with an ACK).
 func (s *sender) timeout(now time.Time, c *Config) (fired, probe bool) {
 	d := s.deadline(c)
 	if d.IsZero() || now.Before(d) {
@@ -290,9 +312,5 @@ func (s *sender) silentFor(now time.Time) time.Duration {
 	if !s.outstanding() && !s.windowClosed() && !s.unread() {
 		return 0
 	}
-	last := s.heardAt
-	if last.IsZero() {
-		last = s.progressAt // nothing heard yet: since the first transmission
-	}
-	return now.Sub(last)
+	return now.Sub(s.heardAt)
 }

@@ -44,6 +44,7 @@ type Service struct {
 	roomMax  [8]int  // the most room each link's queue has had: its size
 	paced    bool    // a link's queue is as deep as it should be: look again in paceTick
 	resets   [8]resetBudget
+	closed   [8]closedRing // tubes closed cleanly, for their repeats (closed.go)
 	counters Counters
 	timer    *time.Timer
 }
@@ -243,6 +244,7 @@ func (s *Service) neighbourEvent(ev p2p.Event) {
 		return
 	}
 	s.pending[ev.Dir] = nil
+	s.closed[ev.Dir] = closedRing{}
 	for _, t := range s.tubes {
 		if t.dir != ev.Dir || t.st == stClosed {
 			continue
@@ -313,6 +315,9 @@ func (s *Service) count(d packet.Dir) int {
 
 // remove forgets a tube.
 func (s *Service) remove(t *tube) {
+	if t.st == stLinger {
+		s.rememberClosed(t)
+	}
 	delete(s.tubes, t.id)
 	if !t.opener {
 		if m := s.byPeer[t.dir]; m != nil && m[t.peer] == t {

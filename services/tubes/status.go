@@ -30,11 +30,12 @@ type TubeStatus struct {
 	BytesIn     uint64     `json:"bytes_in"`  // arrived in order
 	MsgsOut     uint64     `json:"messages_out,omitempty"`
 	MsgsIn      uint64     `json:"messages_in,omitempty"`
-	Received    uint64     `json:"received"`  // messages (or bytes) the far itcd holds
-	Delivered   uint64     `json:"delivered"` // messages (or bytes) the far program read
-	InFlight    int        `json:"in_flight"` // bytes sent and unacknowledged
-	Queued      int        `json:"queued"`    // bytes held from the program, sent or not
-	Window      int        `json:"window"`    // bytes the far side lets us send now
+	Received    uint64     `json:"received"`   // messages (or bytes) the far itcd holds
+	Delivered   uint64     `json:"delivered"`  // messages (or bytes) the far program read
+	InFlight    int        `json:"in_flight"`  // bytes sent and unacknowledged
+	Queued      int        `json:"queued"`     // bytes held from the program, sent or not
+	Window      int        `json:"window"`     // bytes the far side lets us send now
+	ToProgram   int        `json:"to_program"` // bytes waiting to be written to the program
 	Retransmits uint64     `json:"retransmits"`
 	RTTms       float64    `json:"rtt_ms"`
 	RateOut     float64    `json:"rate_out_bps"` // bytes per second, over the tube's life
@@ -52,13 +53,20 @@ type Counters struct {
 	Lost       uint64 `json:"lost"` // segments found lost by a later one acknowledged
 	Closed     uint64 `json:"closed"`
 	Failed     uint64 `json:"failed"`
-	Refused    uint64 `json:"refused"` // OPENs turned away or not kept
-	Unknown    uint64 `json:"unknown"` // packets for tubes this tile does not hold
+	Refused    uint64 `json:"refused"`    // OPENs turned away or not kept
+	Unknown    uint64 `json:"unknown"`    // packets for tubes this tile does not hold
+	FinalAcks  uint64 `json:"final_acks"` // repeats of tubes closed cleanly, answered with their final ACK
 	CRCErrors  uint64 `json:"crc_errors"`
 	Malformed  uint64 `json:"malformed"`
 	BadAcks    uint64 `json:"bad_acks"`
-	NotLive    uint64 `json:"not_live"`
-	Wakeups    uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
+	// DupData counts DATA segments that came again or contradict the
+	// stream's end; BeyondWindow the bytes that came past the window
+	// offered (dropped).
+	DupData      uint64 `json:"dup_data"`
+	BeyondWindow uint64 `json:"beyond_window_bytes"`
+	HeldFull     uint64 `json:"held_full"` // segments dropped: too many held beyond holes
+	NotLive      uint64 `json:"not_live"`
+	Wakeups      uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
 }
 
 // Status implements p2p.StatusReporter: asked of the service's goroutine,
@@ -90,6 +98,7 @@ func (s *Service) status() Status {
 			BytesOut: t.bytesOut, BytesIn: t.bytesIn, Received: t.received, Delivered: t.delivered,
 			InFlight: int(t.snd.nxt - t.snd.una), Queued: t.snd.queued(), Retransmits: t.snd.retransmits,
 			RTTms: float64(t.snd.rtt.SRTT) / float64(time.Millisecond), AgeS: age,
+			ToProgram: t.toProgram,
 		}
 		if seqLT(t.snd.nxt, t.snd.limit) {
 			ts.Window = int(t.snd.limit - t.snd.nxt)

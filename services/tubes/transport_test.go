@@ -63,6 +63,13 @@ func (l *lossyLink) due(now time.Time) [][]byte {
 // took. Writes are handed over in pieces of random sizes.
 func transfer(t *testing.T, data []byte, seed int64, loss, dup, corrupt float64) ([]byte, time.Duration, *sender) {
 	t.Helper()
+	return transferFrom(t, data, seed, loss, dup, corrupt, 0)
+}
+
+// transferFrom is transfer with the stream's sequence numbers starting
+// at start instead of 0, as after start bytes of a long stream.
+func transferFrom(t *testing.T, data []byte, seed int64, loss, dup, corrupt float64, start0 uint32) ([]byte, time.Duration, *sender) {
+	t.Helper()
 	cfg := DefaultConfig()
 	rng := rand.New(rand.NewSource(seed))
 	fwd := &lossyLink{rng: rng, loss: loss, dup: dup, corrupt: corrupt, delay: 5 * time.Millisecond}
@@ -72,6 +79,8 @@ func transfer(t *testing.T, data []byte, seed int64, loss, dup, corrupt float64)
 	window := uint32(cfg.Window)
 	snd := newSender(window, rtt.New(0))
 	rcv := newReceiver(window)
+	snd.una, snd.nxt, snd.read, snd.limit = start0, start0, start0, start0+window
+	rcv.nxt, rcv.read, rcv.lastLimit = start0, start0, start0+window
 	var got []byte
 	off := 0
 	const step = time.Millisecond
@@ -210,5 +219,23 @@ func TestSenderProbesUnconfirmedRead(t *testing.T) {
 	s.onAck(1000, 1000, 1<<20, nil, now)
 	if !s.deadline(&cfg).IsZero() {
 		t.Fatal("a timer is still planned with everything read")
+	}
+}
+
+// TestTransportAcrossTheWrap: a stream past 4 GiB wraps its sequence
+// numbers; serial arithmetic keeps it whole and in order through loss,
+// duplication and corruption.
+func TestTransportAcrossTheWrap(t *testing.T) {
+	for seed := int64(1); seed <= 4; seed++ {
+		data := make([]byte, 300_000)
+		rand.New(rand.NewSource(seed)).Read(data)
+		start := uint32(1<<32 - 100_000 - 977*seed)
+		got, _, snd := transferFrom(t, data, seed, 0.05*float64(seed-1), 0.05, 0.05, start)
+		if !bytes.Equal(got, data) {
+			t.Fatalf("seed %d: %d bytes arrived of %d, or in the wrong order", seed, len(got), len(data))
+		}
+		if want := start + uint32(len(data)) + 1; snd.read != want {
+			t.Fatalf("seed %d: read %d, want %d (past the FIN)", seed, snd.read, want)
+		}
 	}
 }

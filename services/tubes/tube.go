@@ -51,6 +51,12 @@ type tube struct {
 	takeSeq  uint32 // sequence number of the next byte take sees
 	given    uint64 // stream bytes or messages given to the program
 	taken    uint64 // of those, consumed
+	// written counts what of given the writer put into the socket;
+	// claimed the most the program said it consumed ('a'). Only what was
+	// written can have been consumed: a program that claims what still
+	// waits in its outbox would open the window to more, without bound.
+	written, claimed uint64
+	toProgram        int // bytes given and not yet written into the socket
 	// Open and close timing.
 	deadline  time.Time // opening: give up then; linger: close then
 	retryAt   time.Time // opening: send OPEN again then
@@ -66,6 +72,7 @@ type tube struct {
 func newTube(id uint16, dir packet.Dir, tile p2p.TileID, kind byte, window int, hello time.Duration, now time.Time) *tube {
 	t := &tube{id: id, dir: dir, tile: tile, kind: kind, asmWant: -1, started: now}
 	t.snd = newSender(0, rtt.New(hello))
+	t.snd.ahead = uint32(window)
 	t.rcv = newReceiver(uint32(window))
 	return t
 }

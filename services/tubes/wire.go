@@ -48,7 +48,7 @@ const (
 	resetRefused  = 1 // nobody accepts on that port, or the kinds differ
 	resetAborted  = 2 // the far program aborted
 	resetTooMany  = 3 // the far tile holds as many tubes for us as it allows
-	resetUnknown  = 4 // the far itcd does not know the tube (restarted?)
+	resetUnknown  = 4 // the far itcd does not know the tube (restarted?); its id is the far itcd's own: see byPeerID
 	resetClosed   = 5 // the far program closed the tube and reads no more
 	resetTimedOut = 6 // the far itcd gave up: nothing acknowledged for too long
 	resetProtocol = 7 // a message the far itcd could not accept

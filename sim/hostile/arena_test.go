@@ -54,6 +54,13 @@ type arena struct {
 // daemon's default liveness timings.
 func newArena(t *testing.T, w, h int, prof dev.LinkProfile, atk ...attacker) *arena {
 	t.Helper()
+	return newArenaWith(t, w, h, prof, nil, atk...)
+}
+
+// newArenaWith is newArena with tweak applied to every tile's
+// configuration after the attackers' links are set.
+func newArenaWith(t *testing.T, w, h int, prof dev.LinkProfile, tweak func(tilegrid.Coord, *tile.Config), atk ...attacker) *arena {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	a := &arena{t: t, ctx: ctx, dir: dir}
@@ -81,6 +88,9 @@ func newArena(t *testing.T, w, h int, prof dev.LinkProfile, atk ...attacker) *ar
 			if x.at == c {
 				dc.UDP.Links[x.dir] = a.nb[i].Addr().String()
 			}
+		}
+		if tweak != nil {
+			tweak(c, dc)
 		}
 	}
 	g, err := tilegrid.New(cfg)

@@ -22,11 +22,13 @@
 //	SendService  a service packet with any payload
 //	SendHello    a hello with any identity, version, services, timestamps
 //	SendDist     a service 8 message with any fields, CRC sealed
+//	SendTube     a service 9 (tube) message with any fields, CRC sealed
 //	Flood        datagrams from a Gen at a rate, for a bounded count or time
 //
 // Gens for floods: Garbage (random datagrams), Absurd (valid frames
 // carrying valid-but-absurd packets of every service), AbsurdDist (service
-// 8 messages with absurd fields), ForgedHellos (a new identity each);
+// 8 messages with absurd fields), ForgedHellos (a new identity each),
+// TubeGen (service 9 messages a function makes);
 // AbsurdDistMessages lists service 8 messages that push every field of
 // every type to its limits.
 //
@@ -36,7 +38,8 @@
 // packet.Decode) and handed to Config.Handler as a Received, which decodes
 // each service's payload on demand (Hello, Counter, Dist). The handler
 // runs on the receiving goroutine and may send, so an attacker can answer:
-// DistServer serves a signed file's manifest and blocks (corrupt ones if
+// TubeLog keeps the service 9 messages the daemon sends, for a test to
+// wait on; DistServer serves a signed file's manifest and blocks (corrupt ones if
 // asked) to the daemon, ManifestGrabber fetches a signed manifest from it.
 //
 // # Bounds
