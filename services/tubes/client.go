@@ -32,6 +32,10 @@ const (
 // whole message.
 const maxFrame = 1 + MaxMessage
 
+// drainFor is how long a connection whose tube ended still takes (and
+// drops) what its program sends, so that closing it does not reset it.
+const drainFor = 5 * time.Second
+
 // maxRequest bounds the request line.
 const maxRequest = 256
 
@@ -173,6 +177,7 @@ type cevent struct {
 // are written after the program stopped sending.
 func (s *Service) ServeConn(ctx context.Context, conn *net.UnixConn) {
 	c := &client{conn: conn, credit: make(chan struct{}, 1)}
+	conn.SetWriteBuffer(socketBuffer) // what the program has not read is bounded (socketSlack)
 	c.out.wake = make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() { defer close(done); s.writeLoop(ctx, c) }()
@@ -284,7 +289,12 @@ func readFrame(conn *net.UnixConn, max int) (f []byte, size int, err error) {
 // writeLoop writes what the service puts in the client's outbox, in
 // order, until the final frame, after which it closes the connection.
 func (s *Service) writeLoop(ctx context.Context, c *client) {
-	defer c.conn.Close()
+	drain := false
+	defer func() {
+		if !drain {
+			c.conn.Close() // unblocks the reader
+		}
+	}()
 	// A write blocked on a program that reads nothing ends when itcd
 	// stops. The hook goes with the connection: ctx is the daemon's, and
 	// a goroutine waiting on it would stay for every connection ever made.
@@ -333,6 +343,16 @@ func (s *Service) writeLoop(ctx context.Context, c *client) {
 			if len(final) > 0 {
 				c.conn.Write(final)
 			}
+			// Closing with the program's frames unread would reset the
+			// connection, and Linux reports a reset before the frames
+			// still queued for the program: it could lose the final
+			// frame. So end our side, and let the reader take and drop
+			// what the program still sends until it closes (or for
+			// drainFor); ServeConn's return closes the connection.
+			drain = true
+			c.conn.CloseWrite()
+			c.conn.SetReadDeadline(time.Now().Add(drainFor))
+			notify(c.credit)
 			return
 		}
 		if final != nil {

@@ -247,7 +247,7 @@ func TestGridRefusalsAndTimeouts(t *testing.T) {
 	for _, c := range []struct{ dir, req, want string }{
 		{a.RunDir, "open WT 7", "error no live neighbour on WT"},
 		{a.RunDir, "open ET 7 timeout=300ms", "x nobody accepted port 7"},
-		{b.RunDir, "accept 7 timeout=200ms", "error nobody opened a tube to port 7"},
+		{b.RunDir, "accept 17 timeout=200ms", "error nobody opened a tube to port 17"},
 		{a.RunDir, "open XX 7", "error open: \"XX\" is not a link"},
 		{a.RunDir, "open ET 0", "error port \"0\""},
 		{a.RunDir, "hello 7", "error unknown request"},

@@ -41,7 +41,7 @@ func (s *Service) clientEvent(ev cevent) {
 			return
 		}
 		t.handOver(ev.data)
-		if t.snd.queued() < s.sendBuffer(t) {
+		if s.hasRoom(t) {
 			notify(c.credit)
 		} else {
 			t.creditDue = true
@@ -67,6 +67,9 @@ func (s *Service) clientEvent(ev cevent) {
 		}
 		t.written += n
 		t.toProgram -= int(ev.bytes)
+		// Written is what opens the window; read (delivered) is what
+		// the program says it consumed, or without acks what was written.
+		t.free(t.written, s.now, s.cfg.AckDelay.D())
 		if t.acks {
 			t.consume(min(t.claimed, t.written), s.now, s.cfg.AckDelay.D())
 		} else {
@@ -280,9 +283,10 @@ func (s *Service) refuseClient(c *client, reason string) {
 	c.out.finish([]byte("error " + reason))
 }
 
-// sendBuffer is how many bytes a tube holds from its program before the
-// program waits: the far window, and a whole message more for a message
-// tube.
-func (s *Service) sendBuffer(t *tube) int {
-	return s.cfg.Window
+// hasRoom reports whether a tube takes the next frame from its program:
+// it holds less than a window from it (so at most a window and a frame),
+// and a message tube fewer than maxUnread messages the far program has not
+// read.
+func (s *Service) hasRoom(t *tube) bool {
+	return t.snd.queued() < s.cfg.Window && len(t.sentEnds) < maxUnread
 }

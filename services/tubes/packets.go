@@ -218,7 +218,8 @@ func (s *Service) data(t *tube, m *msg) {
 		t.cl.out.push([]byte{frEnd})
 	}
 	if t.appGone {
-		t.consume(t.given, s.now, s.cfg.AckDelay.D()) // nobody reads: what arrived counts as read
+		t.free(t.given, s.now, s.cfg.AckDelay.D()) // nobody reads: what arrived counts as read
+		t.consume(t.given, s.now, s.cfg.AckDelay.D())
 	}
 	t.finConsumed()
 	s.step(t)
@@ -247,7 +248,7 @@ func (s *Service) ack(t *tube, m *msg) {
 		return
 	}
 	s.counters.Lost += uint64(r.lost)
-	if t.creditDue && t.snd.queued() < s.sendBuffer(t) {
+	if t.creditDue && s.hasRoom(t) {
 		t.creditDue = false
 		notify(t.cl.credit)
 	}

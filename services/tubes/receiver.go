@@ -19,7 +19,8 @@ const maxHeld = 512
 // like sender.
 type receiver struct {
 	nxt    uint32 // next sequence number expected in order
-	read   uint32 // the application consumed bytes before this
+	read   uint32 // the application consumed bytes before this: the delivered confirmation
+	free   uint32 // bytes before this were written to the program: the window's base
 	window uint32 // bytes offered beyond read
 	held   []heldSeg
 	heldN  int    // bytes in held
@@ -47,7 +48,13 @@ func newReceiver(window uint32) receiver {
 	return receiver{window: window, lastLimit: window}
 }
 
-func (r *receiver) limit() uint32 { return r.read + r.window }
+// limit is what the sender may send up to: a window past what was
+// written to the program. Not past what it read: a program that reads
+// and reports it ('a') in the same socket as it writes would otherwise
+// wait, with its reports queued behind its own data, for a window only
+// they can open. What is written and unread is in the program's socket,
+// bounded by its buffer.
+func (r *receiver) limit() uint32 { return r.free + r.window }
 
 // onData takes one DATA segment and calls deliver with the bytes that
 // are now in order (in order, possibly several times). ackDelay is how
@@ -170,14 +177,27 @@ func (r *receiver) pull(deliver func([]byte)) {
 	}
 }
 
-// consumed moves read on by n sequence numbers the application took. An
-// ACK goes at once when that opened the window by a quarter or more, else
-// within the ACK delay: the far sender learns what was delivered.
-func (r *receiver) consumed(n uint32, now time.Time, ackDelay time.Duration) {
-	r.read += n
+// freed moves the window's base on by n bytes written to the program,
+// and asks for an ACK at once when that opened the window by a quarter or
+// more, else within the ACK delay.
+func (r *receiver) freed(n uint32, now time.Time, ackDelay time.Duration) {
+	r.free += n
 	if lim := r.limit(); lim-r.lastLimit >= r.window/4 || r.lastLimit-r.nxt < MaxSegment {
 		r.ackNow = true
-	} else if r.ackAt.IsZero() {
+	} else {
+		r.ackSoon(now, ackDelay)
+	}
+}
+
+// consumed moves read on by n sequence numbers the application took; an
+// ACK within the ACK delay tells the far sender they were delivered.
+func (r *receiver) consumed(n uint32, now time.Time, ackDelay time.Duration) {
+	r.read += n
+	r.ackSoon(now, ackDelay)
+}
+
+func (r *receiver) ackSoon(now time.Time, ackDelay time.Duration) {
+	if r.ackAt.IsZero() {
 		r.ackAt = now.Add(ackDelay)
 	}
 }

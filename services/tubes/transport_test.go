@@ -118,6 +118,7 @@ func transferFrom(t *testing.T, data []byte, seed int64, loss, dup, corrupt floa
 			if m.typ == msgData {
 				rcv.onData(m.seq, m.flags&flagFin != 0, m.data, now, cfg.AckDelay.D(), func(b []byte) {
 					got = append(got, b...)
+					rcv.freed(uint32(len(b)), now, cfg.AckDelay.D())
 					rcv.consumed(uint32(len(b)), now, cfg.AckDelay.D())
 				})
 				if rcv.ended {

@@ -16,6 +16,21 @@ const MaxMessage = 64 << 10
 
 const msgHeader = 4
 
+// socketSlack bounds what a far program's socket may hold written and not
+// yet reported read (the socket's buffer, set in ServeConn, and the
+// reports the client library holds back): the far window may run ahead
+// of read by the window and this, no more.
+const socketSlack = 256 << 10
+
+// socketBuffer is the send buffer of the daemon's end of a program's
+// connection (the kernel doubles it for its bookkeeping).
+const socketBuffer = 64 << 10
+
+// maxUnread bounds the messages a tube has sent that the far program has
+// not yet read: the program waits to hand over more, so a far side that
+// acknowledges everything and reads nothing cannot grow their records.
+const maxUnread = 4096
+
 // tube is one tube: its two halves, its state, and the program it serves.
 // Only the service's goroutine touches it.
 type tube struct {
@@ -56,6 +71,7 @@ type tube struct {
 	// written can have been consumed: a program that claims what still
 	// waits in its outbox would open the window to more, without bound.
 	written, claimed uint64
+	freedN           uint64 // of given, how many opened the window (written)
 	toProgram        int // bytes given and not yet written into the socket
 	// Open and close timing.
 	deadline  time.Time // opening: give up then; linger: close then
@@ -72,7 +88,7 @@ type tube struct {
 func newTube(id uint16, dir packet.Dir, tile p2p.TileID, kind byte, window int, hello time.Duration, now time.Time) *tube {
 	t := &tube{id: id, dir: dir, tile: tile, kind: kind, asmWant: -1, started: now}
 	t.snd = newSender(0, rtt.New(hello))
-	t.snd.ahead = uint32(window)
+	t.snd.ahead = uint32(window + socketSlack)
 	t.rcv = newReceiver(uint32(window))
 	return t
 }
@@ -200,6 +216,26 @@ func (t *tube) consume(total uint64, now time.Time, ackDelay time.Duration) bool
 	t.taken = total
 	t.finConsumed()
 	return true
+}
+
+// free notes that total (bytes or messages, cumulative) were written to
+// the program, which opens the window by as much.
+func (t *tube) free(total uint64, now time.Time, ackDelay time.Duration) {
+	total = min(total, t.given)
+	if total <= t.freedN {
+		return
+	}
+	var end uint32
+	switch {
+	case t.kind == KindMessage && total <= t.taken:
+		end = seqMax(t.rcv.free, t.rcv.read) // their ends are consumed already
+	case t.kind == KindMessage:
+		end = t.givenEnd[total-t.taken-1]
+	default:
+		end = t.rcv.free + uint32(total-t.freedN)
+	}
+	t.freedN = total
+	t.rcv.freed(end-t.rcv.free, now, ackDelay)
 }
 
 // finConsumed counts the far FIN as read once the program took all that
