@@ -36,6 +36,8 @@ type Conn struct {
 	wbuf []byte     // guarded by wmu
 
 	sent      atomic.Uint64 // bytes or messages handed to the daemon
+	bytesSent atomic.Uint64 // data bytes handed to the daemon
+	bytesRead atomic.Uint64 // data bytes the application read
 	received  atomic.Uint64 // 'r': messages the far itcd holds
 	delivered atomic.Uint64 // 'v': bytes or messages the far program consumed
 	wrClosed  atomic.Bool   // 'f' sent
@@ -102,6 +104,13 @@ func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 // Sent counts what was handed to the daemon: bytes, or messages.
 func (c *Conn) Sent() uint64 { return c.sent.Load() }
 
+// BytesSent counts the data bytes handed to the daemon (for a stream,
+// Sent).
+func (c *Conn) BytesSent() uint64 { return c.bytesSent.Load() }
+
+// BytesReceived counts the data bytes the application read.
+func (c *Conn) BytesReceived() uint64 { return c.bytesRead.Load() }
+
 // Received counts the messages the far itcd holds (message tubes).
 func (c *Conn) Received() uint64 { return c.received.Load() }
 
@@ -134,6 +143,7 @@ func (c *Conn) takeLocked(p []byte) int {
 		c.head += k
 		c.queued -= k
 		c.sinceAck += k
+		c.bytesRead.Add(uint64(k))
 		if !c.message {
 			c.consumed += uint64(k)
 		}

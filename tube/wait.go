@@ -21,6 +21,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		m = c.queue[0][c.head:]
 		c.queued -= len(m)
 		c.sinceAck += len(m)
+		c.bytesRead.Add(uint64(len(m)))
 		c.consumed++
 		c.popLocked()
 		c.ackLocked()

@@ -73,6 +73,7 @@ func (c *Conn) sendLocked(data []byte, count uint64) error {
 		c.sent.Add(-count)
 		return c.opErr("write", c.writeFailure(err))
 	}
+	c.bytesSent.Add(uint64(len(data)))
 	return nil
 }
 
