@@ -12,6 +12,10 @@ import (
 // daemon that is not reading (its send buffer full of this tube's data).
 const abortGrace = 2 * time.Second
 
+// reasonWait bounds how long a failed Write waits for a concurrent Read
+// to file the daemon's reason.
+const reasonWait = time.Second
+
 var errWriteClosed = errors.New("tube: write after CloseWrite")
 
 // Write sends stream bytes, in frames of at most MaxMessage bytes; on a
@@ -103,18 +107,33 @@ func (c *Conn) writeFailure(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed) {
 		return sockErr(err)
 	}
-	select {
-	case <-c.rtok:
-		c.drainNow()
-		c.release()
-	default:
+	// The reason may be read by a Read in another goroutine, which
+	// holds rtok: wait a moment for it.
+	t := time.NewTimer(reasonWait)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		reason, changed := c.err, c.changed
+		c.mu.Unlock()
+		if reason != nil {
+			return reason
+		}
+		select {
+		case <-c.rtok:
+			c.drainNow()
+			c.release()
+			c.mu.Lock()
+			reason = c.err
+			c.mu.Unlock()
+			if reason != nil {
+				return reason
+			}
+			return sockErr(err)
+		case <-changed:
+		case <-t.C:
+			return sockErr(err)
+		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return c.err
-	}
-	return sockErr(err)
 }
 
 // drainNow files the frames already waiting, without blocking, up to the
@@ -132,6 +151,9 @@ func (c *Conn) drainNow() {
 		err := c.raw.Control(func(fd uintptr) {
 			n, _, rerr = syscall.Recvfrom(int(fd), c.rbuf, syscall.MSG_DONTWAIT)
 		})
+		if rerr == syscall.ECONNRESET {
+			continue // reported once, before the frames still queued
+		}
 		if err != nil || rerr != nil {
 			return
 		}

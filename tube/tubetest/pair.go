@@ -182,6 +182,7 @@ func (e *end) write() {
 	defer p.s.wg.Done()
 	defer p.s.drop(e.c)
 	o := p.other(e)
+	broken := false
 	for {
 		select {
 		case d := <-e.data:
@@ -190,8 +191,13 @@ func (e *end) write() {
 			p.mu.Lock()
 			e.forwarded += e.count(len(d) - 1)
 			p.mu.Unlock()
+			if broken {
+				continue // dropped: the pump will find the client's end
+			}
 			if _, err := e.c.Write(d); err != nil {
-				p.abort(e, "the far program closed the tube")
+				// The client left. Its pump reads what it sent last,
+				// perhaps an 'x' with its reason, then ends the tube.
+				broken = true
 				continue
 			}
 			if e.req.Message {
