@@ -119,8 +119,14 @@ func (e *end) pump() {
 		case f[0] == tube.FrameData && n > tube.MaxFrame:
 			p.abort(nil, "message of more than "+strconv.Itoa(tube.MaxMessage)+" bytes is over the 64 KiB limit")
 		case f[0] == tube.FrameData:
+			// Counted as sent in the same step as the look at the other
+			// client: either its leaving sees this data undelivered, or
+			// this sees it gone.
 			p.mu.Lock()
 			bad, gone := e.fin || (!e.req.Message && n == 1), o.gone
+			if !bad && !gone {
+				e.sent += e.count(n - 1)
+			}
 			p.mu.Unlock()
 			if bad {
 				p.abort(nil, "protocol error: data after 'f', or an empty stream frame")
@@ -135,9 +141,6 @@ func (e *end) pump() {
 			case <-p.done:
 				return
 			}
-			p.mu.Lock()
-			e.sent += e.count(n - 1)
-			p.mu.Unlock()
 		case f[0] == tube.FrameAck && n == 9:
 			v := binary.BigEndian.Uint64(f[1:])
 			p.mu.Lock()

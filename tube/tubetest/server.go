@@ -63,7 +63,11 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		c.Close()
 	}
+	ts := append([]*pair(nil), s.tubes...)
 	s.mu.Unlock()
+	for _, t := range ts {
+		t.abort(nil, "the tube service stopped") // ends its goroutines
+	}
 	err := s.ln.Close()
 	s.wg.Wait()
 	return err
