@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tube"
+)
+
+// tubeSockWait is how long after its links are live a tile's tube.sock
+// may take to appear before the test decides the daemon has none.
+const tubeSockWait = 5 * time.Second
+
+// pipeGrid starts two real daemons in this process, t-0-0 and its east
+// neighbour t-1-0, over UDP links with loss, and returns the grid. While
+// the daemon has no tube service (services/tubes) the test is skipped,
+// saying so.
+func pipeGrid(t *testing.T, loss float64) *tilegrid.Grid {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs real daemons")
+	}
+	d, err := os.MkdirTemp("", "pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	cfg := tilegrid.DefaultConfig(2, 1)
+	cfg.Dir = d
+	cfg.Seed = 5
+	cfg.Profile.Rate = 256 << 10
+	cfg.Profile.Loss = loss
+	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 3*time.Second
+	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 2*time.Second
+	g, err := tilegrid.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	if err := g.WaitAllLive(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(tubeSockWait)
+	for _, tl := range g.Tiles() {
+		sock := filepath.Join(tl.RunDir, tube.SocketName)
+		for {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Skipf("no tube service in the daemon yet (services/tubes): %s did not appear within %v", sock, tubeSockWait)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return g
+}
+
+// TestPipeGridLossy: `itcd pipe` moves 1 MiB byte-identically between
+// real daemons through 5% loss, and both ends exit 0.
+func TestPipeGridLossy(t *testing.T) {
+	g := pipeGrid(t, 0.05)
+	west, east := g.Tiles()[0].RunDir, g.Tiles()[1].RunDir
+	data := make([]byte, 1<<20)
+	rand.New(rand.NewSource(9)).Read(data)
+	ctx := context.Background()
+	recv := startPipe(ctx, []string{"--listen", "7", "--run-dir", east}, newTerminal(t), true, false)
+	send := startPipe(ctx, []string{"--run-dir", west, "--to", "ET", "7"}, bytes.NewReader(data), false, false)
+	if code := send.wait(t); code != pipeOK {
+		t.Fatalf("sender: exit %d, stderr %q", code, send.errs.String())
+	}
+	if code := recv.wait(t); code != pipeOK || !bytes.Equal([]byte(recv.out.String()), data) {
+		t.Fatalf("receiver: exit %d, %d bytes, stderr %q", code, len(recv.out.String()), recv.errs.String())
+	}
+}
+
+// TestPipeGridPeerKilled: the receiving tile stops mid-stream; the
+// sender exits 1 with a reason within the liveness deadline.
+func TestPipeGridPeerKilled(t *testing.T) {
+	g := pipeGrid(t, 0)
+	west, east := g.Tiles()[0].RunDir, g.Tiles()[1].RunDir
+	recv := startPipe(context.Background(), []string{"--listen", "7", "--run-dir", east}, newTerminal(t), true, false)
+	// Input without end, as fast as the link takes it.
+	send := startPipe(context.Background(), []string{"--run-dir", west, "--to", "ET", "7"},
+		io.LimitReader(rand.New(rand.NewSource(2)), 1<<40), false, false)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(recv.out.String()) < 64<<10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing arrived; stderr %q %q", send.errs.String(), recv.errs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := time.Now()
+	if err := g.Stop(tilegrid.Coord{X: 1, Y: 0}); err != nil {
+		t.Fatal(err)
+	}
+	code := send.wait(t)
+	took := time.Since(stopped)
+	if code != pipeFailed || send.errs.String() == "" {
+		t.Fatalf("sender: exit %d, stderr %q", code, send.errs.String())
+	}
+	// DeadAfter and DownAfter are 3 s and 2 s: allow them and a margin.
+	if took > 15*time.Second {
+		t.Errorf("the sender took %v to notice", took)
+	}
+	if !strings.Contains(send.errs.String(), "itcd pipe:") {
+		t.Errorf("stderr %q", send.errs.String())
+	}
+}
