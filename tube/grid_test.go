@@ -53,7 +53,7 @@ func realTiles(t *testing.T) (west, east string) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Skipf("no tube service in the daemon yet (services/tubes): %s did not appear within %v", filepath.Join(d, tube.SocketName), tubeSockWait)
+				t.Fatalf("%s did not appear within %v: the daemon serves no tube.sock", filepath.Join(d, tube.SocketName), tubeSockWait)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

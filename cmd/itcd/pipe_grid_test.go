@@ -56,7 +56,7 @@ func pipeGrid(t *testing.T, loss float64) *tilegrid.Grid {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Skipf("no tube service in the daemon yet (services/tubes): %s did not appear within %v", sock, tubeSockWait)
+				t.Fatalf("%s did not appear within %v: the daemon serves no tube.sock", sock, tubeSockWait)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

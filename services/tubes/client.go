@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -219,8 +220,15 @@ func (s *Service) readLoop(ctx context.Context, c *client) {
 	if !s.tell(ctx, ev) || ev.problem != "" {
 		return
 	}
-	for {
+	for resets := 0; ; {
 		f, size, err := readFrame(conn, maxFrame)
+		if errors.Is(err, syscall.ECONNRESET) && resets < 2 {
+			// A program that closes with our frames unread resets the
+			// connection, and Linux says so before the frames it sent
+			// last: read on to them (and to the end).
+			resets++
+			continue
+		}
 		if err != nil || size == 0 {
 			return
 		}
@@ -289,12 +297,9 @@ func readFrame(conn *net.UnixConn, max int) (f []byte, size int, err error) {
 // writeLoop writes what the service puts in the client's outbox, in
 // order, until the final frame, after which it closes the connection.
 func (s *Service) writeLoop(ctx context.Context, c *client) {
-	drain := false
-	defer func() {
-		if !drain {
-			c.conn.Close() // unblocks the reader
-		}
-	}()
+	// The writer never closes the connection: a write fails when the
+	// program closed its end, and the frames it sent before are still to
+	// be read (the reader reads to the end); ServeConn's return closes it.
 	// A write blocked on a program that reads nothing ends when itcd
 	// stops. The hook goes with the connection: ctx is the daemon's, and
 	// a goroutine waiting on it would stay for every connection ever made.
@@ -349,7 +354,6 @@ func (s *Service) writeLoop(ctx context.Context, c *client) {
 			// frame. So end our side, and let the reader take and drop
 			// what the program still sends until it closes (or for
 			// drainFor); ServeConn's return closes the connection.
-			drain = true
 			c.conn.CloseWrite()
 			c.conn.SetReadDeadline(time.Now().Add(drainFor))
 			notify(c.credit)

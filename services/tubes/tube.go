@@ -72,7 +72,7 @@ type tube struct {
 	// waits in its outbox would open the window to more, without bound.
 	written, claimed uint64
 	freedN           uint64 // of given, how many opened the window (written)
-	toProgram        int // bytes given and not yet written into the socket
+	toProgram        int    // bytes given and not yet written into the socket
 	// Open and close timing.
 	deadline  time.Time // opening: give up then; linger: close then
 	retryAt   time.Time // opening: send OPEN again then
@@ -163,6 +163,9 @@ func (t *tube) confirmations() bool {
 func (t *tube) take(b []byte, give func([]byte)) bool {
 	t.bytesIn += uint64(len(b))
 	if t.kind != KindMessage {
+		if len(b) == 0 {
+			return true // a FIN alone: the program hears of it as 'e'
+		}
 		t.given += uint64(len(b))
 		t.takeSeq += uint32(len(b))
 		give(b)
