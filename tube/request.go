@@ -79,7 +79,7 @@ func ParseRequest(b []byte) (Request, error) {
 	if len(b) > MaxRequest {
 		return r, fmt.Errorf("request of %d bytes: at most %d", len(b), MaxRequest)
 	}
-	w := strings.Split(string(b), " ")
+	w := strings.Fields(string(b))
 	switch {
 	case len(w) >= 3 && w[0] == "open":
 		d, err := packet.ParseDir(w[1])
@@ -169,7 +169,7 @@ func ParseReply(op string, b []byte) (Reply, error) {
 	if text, ok := bytes.CutPrefix(b, []byte("error ")); ok {
 		return r, &Error{Op: op, Reason: string(text), Err: ErrRefused}
 	}
-	w := strings.Split(string(b), " ")
+	w := strings.Fields(string(b))
 	if len(w) != 8 || w[0] != "ok" {
 		return r, fmt.Errorf("%w: reply %q", ErrProtocol, b)
 	}

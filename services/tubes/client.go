@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/t2tiles/itcd/itc/packet"
+	tubeclient "github.com/t2tiles/itcd/tube"
 )
 
 // Frame types on tube.sock (notes/protocol.md, "tube.sock").
@@ -38,7 +37,7 @@ const maxFrame = 1 + MaxMessage
 const drainFor = 5 * time.Second
 
 // maxRequest bounds the request line.
-const maxRequest = 256
+const maxRequest = tubeclient.MaxRequest
 
 // request is a program's first frame, parsed.
 type request struct {
@@ -50,59 +49,19 @@ type request struct {
 	timeout time.Duration // 0: the default (open) or none (accept)
 }
 
-// maxTimeout bounds a request's timeout.
-const maxTimeout = 5 * time.Minute
-
-// parseRequest reads `open DIR PORT [message] [acks] [timeout=DUR]` or
-// `accept PORT [message] [acks] [from=DIR] [timeout=DUR]`.
+// parseRequest reads the program's first frame with the client library's
+// parser (package tube), so the two cannot drift.
 func parseRequest(line string) (request, error) {
-	r := request{kind: KindStream}
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		return r, errors.New(`want "open DIR PORT [message] [acks] [timeout=DUR]" or "accept PORT [message] [acks] [from=DIR] [timeout=DUR]"`)
+	q, err := tubeclient.ParseRequest([]byte(line))
+	if err != nil {
+		return request{}, err
 	}
-	switch f[0] {
-	case "open":
-		if len(f) < 3 {
-			return r, errors.New("open needs a link and a port, such as: open ET 7")
-		}
-		d, err := packet.ParseDir(f[1])
-		if err != nil || !d.IsLink() {
-			return r, fmt.Errorf("open: %q is not a link: want one of NE ET SE SW WT NW", f[1])
-		}
-		r.dir, f = d, f[2:]
-	case "accept":
-		r.accept, f = true, f[1:]
-	default:
-		return r, fmt.Errorf("unknown request %q: want open or accept", f[0])
+	r := request{accept: q.Accept, dir: q.Dir, port: q.Port, kind: KindStream, acks: q.Acks, timeout: q.Timeout}
+	if q.Accept {
+		r.dir = q.From
 	}
-	p, err := strconv.ParseUint(f[0], 10, 16)
-	if err != nil || p == 0 {
-		return r, fmt.Errorf("port %q: want 1..65535", f[0])
-	}
-	r.port = uint16(p)
-	for _, w := range f[1:] {
-		k, v, _ := strings.Cut(w, "=")
-		switch {
-		case w == "message":
-			r.kind = KindMessage
-		case w == "acks":
-			r.acks = true
-		case k == "timeout":
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 || d > maxTimeout {
-				return r, fmt.Errorf("timeout %q: want a duration over 0 and at most %v, such as 10s", v, maxTimeout)
-			}
-			r.timeout = d
-		case k == "from" && r.accept:
-			d, err := packet.ParseDir(v)
-			if err != nil || !d.IsLink() {
-				return r, fmt.Errorf("from %q: want one of NE ET SE SW WT NW", v)
-			}
-			r.dir = d
-		default:
-			return r, fmt.Errorf("unknown option %q", w)
-		}
+	if q.Message {
+		r.kind = KindMessage
 	}
 	return r, nil
 }

@@ -68,13 +68,13 @@ func TestClientGarbage(t *testing.T) {
 	check := bystander(t, g)
 	for _, c := range []struct{ req, want string }{
 		{strings.Repeat("open ET 7 ", 40), "error request of 400 bytes: at most 256"},
-		{"\x00\xff \x01garbage", "error unknown request"},
+		{"\x00\xff \x01garbage", "error want 'open DIR PORT"},
 		{"open ET 70000", "error port \"70000\""},
-		{"accept 7 timeout=-1s", "error timeout \"-1s\""},
-		{"accept 7 timeout=1h", "error timeout \"1h\""},
-		{"accept 7 from=NT", "error from \"NT\""},
+		{"accept 7 timeout=-1s", "error timeout=\"-1s\""},
+		{"open ET 7 timeout=1h", "error timeout=1h0m0s: an open waits at most 5m0s"},
+		{"accept 7 from=NT", "error from=\"NT\""},
 		{"accept 7 bogus", "error unknown option \"bogus\""},
-		{"open", "error want \"open DIR PORT"},
+		{"open", "error want 'open DIR PORT"},
 	} {
 		if got := dialSock(t, a.RunDir, c.req).reply(); !strings.HasPrefix(got, c.want) {
 			t.Errorf("%q: got %q, want %q...", c.req[:min(len(c.req), 20)], got, c.want)

@@ -250,7 +250,7 @@ func TestGridRefusalsAndTimeouts(t *testing.T) {
 		{b.RunDir, "accept 17 timeout=200ms", "error nobody opened a tube to port 17"},
 		{a.RunDir, "open XX 7", "error open: \"XX\" is not a link"},
 		{a.RunDir, "open ET 0", "error port \"0\""},
-		{a.RunDir, "hello 7", "error unknown request"},
+		{a.RunDir, "hello 7", "error want 'open DIR PORT"},
 	} {
 		cl := dialSock(t, c.dir, c.req)
 		got := cl.reply()
