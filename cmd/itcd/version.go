@@ -49,6 +49,8 @@ func wireFormats() []wireFormat {
 		{Name: "MFZ signed file", Key: "mfz_file", Version: mfz.FormatVersion},
 		{Name: "signed-file distribution", Key: "mfz_dist", Service: packet.ServiceMFZ,
 			Note: "no version byte: message types 1..9, an unknown type is dropped and counted"},
+		{Name: "tubes", Key: "tubes", Service: packet.ServiceTube,
+			Note: "no version byte: message types 1..6, an unknown type is dropped and counted"},
 	}
 }
 
