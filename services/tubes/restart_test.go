@@ -1,0 +1,52 @@
+package tubes_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/sim/tilegrid"
+)
+
+// TestGridPeerRestartsMidStream: the far daemon restarts (the same tile,
+// back before its neighbour could call it dead) while a stream flows. It
+// no longer knows the tube; the sender is told so with a clear reason,
+// not left waiting.
+func TestGridPeerRestartsMidStream(t *testing.T) {
+	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 64 << 10})
+	op, acc := openPair(t, g, 7, "")
+	go func() {
+		for off := 0; off < 1<<20; off += 4096 {
+			if _, err := op.conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
+				return
+			}
+		}
+	}()
+	if f, err := acc.recv(20 * time.Second); err != nil || f[0] != 'd' {
+		t.Fatalf("first data: %q %v", f, err)
+	}
+	far := tilegrid.Coord{X: 1}
+	if err := g.Stop(far); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(far); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := op.recv(30 * time.Second)
+		if err != nil {
+			t.Fatalf("no end for the sender: %v", err)
+		}
+		if f[0] == 'x' {
+			// Either is right: the restart was quick enough that the
+			// far itcd answered for a tube it does not know, or slow
+			// enough that the link went down first.
+			if r := string(f[1:]); !strings.Contains(r, "unknown there") && !strings.Contains(r, "disconnected") {
+				t.Errorf("reason %q: want the far itcd's not knowing the tube, or the disconnection", r)
+			}
+			t.Logf("told: %s", f[1:])
+			return
+		}
+	}
+}
