@@ -21,6 +21,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 )
 
 // TestCaptureTubeTshark moves a few KB each way through a tube across a
@@ -40,14 +41,7 @@ func TestCaptureTubeTshark(t *testing.T) {
 	cfg.Dir = filepath.Join(dir, "grid")
 	cfg.Profile = dev.LinkProfile{Rate: 256 << 10}
 	cfg.Seed = 7
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := gridtest.Start(t, cfg)
 	a, b := g.Tile(tilegrid.Coord{X: 0}), g.Tile(tilegrid.Coord{X: 1})
 	capDir := filepath.Join(dir, "cap")
 	var capErr bytes.Buffer

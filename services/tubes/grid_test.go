@@ -18,6 +18,7 @@ import (
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 	"github.com/t2tiles/itcd/tile"
 )
 
@@ -43,19 +44,7 @@ func startGridWith(t testing.TB, w, h int, prof dev.LinkProfile, tweak func(*tub
 	cfg.Seed = 7
 	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 1500*time.Millisecond
 	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 1000*time.Millisecond
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.Close(); err != nil {
-			t.Errorf("grid close: %v", err)
-		}
-	})
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return gridtest.Start(t, cfg)
 }
 
 // sockClient speaks tube.sock frame by frame.

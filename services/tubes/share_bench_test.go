@@ -16,6 +16,7 @@ import (
 	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 )
 
 // BenchmarkTubeBesideSpread: a tube and a signed-file push share one
@@ -33,14 +34,7 @@ func BenchmarkTubeBesideSpread(b *testing.B) {
 	cfg.Dir = filepath.Join(dir, "grid")
 	cfg.Profile = dev.LinkProfile{Rate: benchRate}
 	cfg.Trust = []string{pub}
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { g.Close() })
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		b.Fatal(err)
-	}
+	g := gridtest.Start(b, cfg)
 	a, far := tilegrid.Coord{X: 0}, tilegrid.Coord{X: 1}
 	var tubeShare, fileShare float64
 	for i := 0; i < b.N; i++ {
