@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 	"github.com/t2tiles/itcd/tube"
 	"golang.org/x/net/nettest"
 )
@@ -32,18 +33,7 @@ func realTiles(t *testing.T) (west, east string) {
 	cfg.Profile.Rate = 2 << 20 // fast: these tests are of the API, not the link
 	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 3*time.Second
 	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 2*time.Second
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.Close(); err != nil {
-			t.Errorf("grid close: %v", err)
-		}
-	})
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := gridtest.Start(t, cfg)
 	west = g.Tile(tilegrid.Coord{X: 0, Y: 0}).RunDir
 	east = g.Tile(tilegrid.Coord{X: 1, Y: 0}).RunDir
 	deadline := time.Now().Add(tubeSockWait)

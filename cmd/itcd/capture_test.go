@@ -17,6 +17,7 @@ import (
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/pcapng"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 )
 
 func TestCaptureFlagErrors(t *testing.T) {
@@ -311,14 +312,7 @@ func TestCaptureCommand(t *testing.T) {
 	dir := t.TempDir()
 	cfg := tilegrid.DefaultConfig(2, 1)
 	cfg.Dir = filepath.Join(dir, "grid")
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := gridtest.Start(t, cfg)
 	runDir := g.Tile(tilegrid.Coord{X: 0, Y: 0}).RunDir
 
 	t.Run("count to stdout", func(t *testing.T) {

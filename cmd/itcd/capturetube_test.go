@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
-	"io"
 	mrand "math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +17,9 @@ import (
 
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
-	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // TestCaptureTubeTshark moves a few KB each way through a tube across a
@@ -40,14 +39,7 @@ func TestCaptureTubeTshark(t *testing.T) {
 	cfg.Dir = filepath.Join(dir, "grid")
 	cfg.Profile = dev.LinkProfile{Rate: 256 << 10}
 	cfg.Seed = 7
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := gridtest.Start(t, cfg)
 	a, b := g.Tile(tilegrid.Coord{X: 0}), g.Tile(tilegrid.Coord{X: 1})
 	capDir := filepath.Join(dir, "cap")
 	var capErr bytes.Buffer
@@ -57,9 +49,10 @@ func TestCaptureTubeTshark(t *testing.T) {
 	}
 	defer sc.stop()
 
-	acc := dialTube(t, b.RunDir, "accept 7")
-	op := dialTube(t, a.RunDir, "open ET 7")
-	opOK, accOK := op.reply(), acc.reply()
+	acc := tubetest.DialRaw(t, b.RunDir, "accept 7")
+	op := tubetest.DialRaw(t, a.RunDir, "open ET 7")
+	op.FrameSize, acc.FrameSize = 1024, 1024
+	opOK, accOK := op.Reply(), acc.Reply()
 	// "ok ID DIR TILE LOCALPORT REMOTEPORT KIND WINDOW"
 	of, af := strings.Fields(opOK), strings.Fields(accOK)
 	if len(of) != 8 || of[0] != "ok" || len(af) != 8 || af[0] != "ok" {
@@ -70,8 +63,8 @@ func TestCaptureTubeTshark(t *testing.T) {
 	var gotB []byte
 	var finalB string
 	wg.Add(1)
-	go func() { defer wg.Done(); gotB, finalB = acc.pump(ba) }()
-	gotA, finalA := op.pump(ab)
+	go func() { defer wg.Done(); gotB, finalB = acc.Pump(ba, 30*time.Second) }()
+	gotA, finalA := op.Pump(ab, 30*time.Second)
 	wg.Wait()
 	if finalA != "c" || finalB != "c" || !bytes.Equal(gotB, ab) || !bytes.Equal(gotA, ba) {
 		t.Fatalf("finals %q %q; B got %d of %d bytes, A got %d of %d", finalA, finalB, len(gotB), len(ab), len(gotA), len(ba))
@@ -165,82 +158,6 @@ func tubeBytes(n int, seed int64) []byte {
 	b := make([]byte, n)
 	mrand.New(mrand.NewSource(seed)).Read(b)
 	return b
-}
-
-// tubeClient speaks tube.sock (notes/protocol.md, "tube.sock") frame by
-// frame, as a program would.
-type tubeClient struct {
-	t    *testing.T
-	conn *net.UnixConn
-}
-
-func dialTube(t *testing.T, runDir, request string) *tubeClient {
-	t.Helper()
-	path := filepath.Join(runDir, tubes.SocketName)
-	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &tubeClient{t: t, conn: conn}
-	c.send([]byte(request))
-	return c
-}
-
-func (c *tubeClient) send(f []byte) {
-	if _, err := c.conn.Write(f); err != nil {
-		c.t.Errorf("tube.sock send %q: %v", f[:min(len(f), 20)], err)
-	}
-}
-
-func (c *tubeClient) recv(deadline time.Time) ([]byte, error) {
-	buf := make([]byte, 70000)
-	c.conn.SetReadDeadline(deadline)
-	n, err := c.conn.Read(buf)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
-		return nil, io.EOF
-	}
-	return buf[:n], nil
-}
-
-// reply returns the request's answer.
-func (c *tubeClient) reply() string {
-	f, err := c.recv(time.Now().Add(20 * time.Second))
-	if err != nil {
-		return "no reply: " + err.Error()
-	}
-	return string(f)
-}
-
-// pump writes data in frames of up to 1 KiB and finishes, and reads
-// until the tube closes: it returns what it read and the last frame.
-func (c *tubeClient) pump(data []byte) (got []byte, final string) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for off := 0; off < len(data); off += 1024 {
-			c.send(append([]byte{'d'}, data[off:min(off+1024, len(data))]...))
-		}
-		c.send([]byte{'f'})
-	}()
-	defer wg.Wait()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		f, err := c.recv(deadline)
-		if err != nil {
-			return got, "read: " + err.Error()
-		}
-		switch f[0] {
-		case 'd':
-			got = append(got, f[1:]...)
-		case 'c', 'x':
-			return got, string(f)
-		}
-	}
 }
 
 // tubePacket is a routed service 9 packet of ET holding body and its

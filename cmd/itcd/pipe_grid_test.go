@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 	"github.com/t2tiles/itcd/tube"
 )
 
@@ -40,14 +41,7 @@ func pipeGrid(t *testing.T, loss float64) *tilegrid.Grid {
 	cfg.Profile.Loss = loss
 	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 3*time.Second
 	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 2*time.Second
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := gridtest.Start(t, cfg)
 	deadline := time.Now().Add(tubeSockWait)
 	for _, tl := range g.Tiles() {
 		sock := filepath.Join(tl.RunDir, tube.SocketName)

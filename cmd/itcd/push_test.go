@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 )
 
 func TestPush(t *testing.T) {
@@ -24,14 +24,7 @@ func TestPush(t *testing.T) {
 	cfg.Dir = filepath.Join(dir, "grid")
 	cfg.Profile.Rate = 512 << 10
 	cfg.Trust = []string{key}
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := gridtest.Start(t, cfg)
 	runDir := g.Tile(tilegrid.Coord{X: 0, Y: 0}).RunDir
 
 	for _, tc := range []struct {

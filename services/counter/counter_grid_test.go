@@ -12,6 +12,7 @@ import (
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 	"github.com/t2tiles/itcd/tile"
 )
 
@@ -51,18 +52,7 @@ func TestGridValueReachesEveryNeighbour(t *testing.T) {
 	// With an hour between periodic adverts, only the write itself can
 	// carry the value within the deadline.
 	cfg.Tweak = func(_ tilegrid.Coord, c *tile.Config) { c.Counter.Interval = conf.Duration(time.Hour) }
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.Close(); err != nil {
-			t.Errorf("grid close: %v", err)
-		}
-	})
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := gridtest.Start(t, cfg)
 
 	centre := tilegrid.Coord{X: 1, Y: 1}
 	_, centreStatus := gridCounter(t, g, centre)

@@ -12,6 +12,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // Tube benchmarks on a simulated grid of real daemons at the T2 link rate
@@ -70,27 +71,27 @@ func BenchmarkTubeSixLinks(b *testing.B) {
 // moves data, and returns the time from the open to the sender's 'c'
 // (everything delivered to the far program).
 func moveOnce(b testing.TB, fromRun, toRun string, d packet.Dir, port uint16, data []byte) time.Duration {
-	acc := dialSock(b, toRun, fmt.Sprintf("accept %d", port))
+	acc := tubetest.DialRaw(b, toRun, fmt.Sprintf("accept %d", port))
 	start := time.Now()
-	op := dialSock(b, fromRun, fmt.Sprintf("open %v %d timeout=20s", d, port))
-	if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+	op := tubetest.DialRaw(b, fromRun, fmt.Sprintf("open %v %d timeout=20s", d, port))
+	if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 		b.Fatalf("open: %q", r)
 	}
-	if r := acc.reply(); !strings.HasPrefix(r, "ok ") {
+	if r := acc.Reply(); !strings.HasPrefix(r, "ok ") {
 		b.Fatalf("accept: %q", r)
 	}
 	var got []byte
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); got, _ = acc.pump(nil, 120*time.Second) }()
-	_, final := op.pump(data, 120*time.Second)
+	go func() { defer wg.Done(); got, _ = acc.Pump(nil, 120*time.Second) }()
+	_, final := op.Pump(data, 120*time.Second)
 	took := time.Since(start)
 	wg.Wait()
 	if final != "c" || !bytes.Equal(got, data) {
 		b.Fatalf("final %q, %d of %d bytes", final, len(got), len(data))
 	}
-	op.conn.Close()
-	acc.conn.Close()
+	op.Conn.Close()
+	acc.Conn.Close()
 	return took
 }
 
@@ -119,17 +120,17 @@ func BenchmarkTubeOpen(b *testing.B) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		port := uint16(1000 + i%60000)
-		acc := dialSock(b, to.RunDir, fmt.Sprintf("accept %d", port))
+		acc := tubetest.DialRaw(b, to.RunDir, fmt.Sprintf("accept %d", port))
 		waitAccepting(b, g, tilegrid.Coord{X: 1}, port)
 		start := time.Now()
-		op := dialSock(b, from.RunDir, fmt.Sprintf("open ET %d", port))
-		if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+		op := tubetest.DialRaw(b, from.RunDir, fmt.Sprintf("open ET %d", port))
+		if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 			b.Fatalf("open: %q", r)
 		}
 		total += time.Since(start)
-		acc.reply()
-		op.conn.Close()
-		acc.conn.Close()
+		acc.Reply()
+		op.Conn.Close()
+		acc.Conn.Close()
 	}
 	rtt := helloRTT(b, g, tilegrid.Coord{X: 0}, packet.ET)
 	b.ReportMetric(total.Seconds()/float64(b.N)/rtt.Seconds(), "rtts")
@@ -143,22 +144,22 @@ func BenchmarkTubeOpen(b *testing.B) {
 func BenchmarkTubeMessage64K(b *testing.B) {
 	g := startGrid(b, 2, 1, dev.LinkProfile{Rate: benchRate})
 	from, to := g.Tile(tilegrid.Coord{X: 0}), g.Tile(tilegrid.Coord{X: 1})
-	op := dialSock(b, from.RunDir, "open ET 9 message")
-	acc := dialSock(b, to.RunDir, "accept 9 message")
-	if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+	op := tubetest.DialRaw(b, from.RunDir, "open ET 9 message")
+	acc := tubetest.DialRaw(b, to.RunDir, "accept 9 message")
+	if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 		b.Fatalf("open: %q", r)
 	}
-	acc.reply()
+	acc.Reply()
 	msg := append([]byte{'d'}, randomBytes(64<<10, 3)...)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		op.send(msg)
-		if f, err := acc.recv(30 * time.Second); err != nil || len(f) != len(msg) {
+		op.Send(msg)
+		if f, err := acc.Recv(30 * time.Second); err != nil || len(f) != len(msg) {
 			b.Fatalf("message: %d bytes, %v", len(f), err)
 		}
 		for delivered := false; !delivered; {
-			f, err := op.recv(30 * time.Second)
+			f, err := op.Recv(30 * time.Second)
 			if err != nil {
 				b.Fatal(err)
 			}

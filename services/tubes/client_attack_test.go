@@ -14,6 +14,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // Hostile programs on tube.sock: each gets a clear error, and nothing
@@ -26,13 +27,13 @@ var (
 
 // expectFinal reads until a final frame ('x', 'c' or "error"), which it
 // returns, or fails.
-func (c *sockClient) expectFinal(timeout time.Duration) string {
-	c.t.Helper()
+func expectFinal(t testing.TB, c *tubetest.Raw, timeout time.Duration) string {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		f, err := c.recv(time.Until(deadline))
+		f, err := c.Recv(time.Until(deadline))
 		if err != nil {
-			c.t.Fatalf("no final frame: %v", err)
+			t.Fatalf("no final frame: %v", err)
 		}
 		if f[0] == 'x' || f[0] == 'c' || strings.HasPrefix(string(f), "error") {
 			return string(f)
@@ -50,8 +51,8 @@ func bystander(t *testing.T, g *tilegrid.Grid) (check func()) {
 		var finalB string
 		var gotB []byte
 		wg.Add(1)
-		go func() { defer wg.Done(); gotB, finalB = acc.pump(randomBytes(5000, 2), 30*time.Second) }()
-		gotA, finalA := op.pump(randomBytes(5000, 1), 30*time.Second)
+		go func() { defer wg.Done(); gotB, finalB = acc.Pump(randomBytes(5000, 2), 30*time.Second) }()
+		gotA, finalA := op.Pump(randomBytes(5000, 1), 30*time.Second)
 		wg.Wait()
 		if finalA != "c" || finalB != "c" || string(gotA) != string(randomBytes(5000, 2)) || string(gotB) != string(randomBytes(5000, 1)) {
 			t.Errorf("the bystander tube: finals %q %q, %d and %d bytes", finalA, finalB, len(gotA), len(gotB))
@@ -76,7 +77,7 @@ func TestClientGarbage(t *testing.T) {
 		{"accept 7 bogus", "error unknown option \"bogus\""},
 		{"open", "error want 'open DIR PORT"},
 	} {
-		if got := dialSock(t, a.RunDir, c.req).reply(); !strings.HasPrefix(got, c.want) {
+		if got := tubetest.DialRaw(t, a.RunDir, c.req).Reply(); !strings.HasPrefix(got, c.want) {
 			t.Errorf("%q: got %q, want %q...", c.req[:min(len(c.req), 20)], got, c.want)
 		}
 	}
@@ -90,11 +91,11 @@ func TestClientGarbage(t *testing.T) {
 		{[]byte{'f', 1}, "xunknown frame (type 'f', 2 bytes)", "aborted"},
 	} {
 		op, acc := openPair(t, g, 20+i, "acks")
-		op.send(c.frame)
-		if got := op.expectFinal(10 * time.Second); !strings.HasPrefix(got, c.want) {
+		op.Send(c.frame)
+		if got := expectFinal(t, op, 10*time.Second); !strings.HasPrefix(got, c.want) {
 			t.Errorf("frame %q...: got %q, want %q...", c.frame[:min(len(c.frame), 4)], got, c.want)
 		}
-		if got := acc.expectFinal(10 * time.Second); !strings.Contains(got, c.farX) {
+		if got := expectFinal(t, acc, 10*time.Second); !strings.Contains(got, c.farX) {
 			t.Errorf("frame %q...: the far program got %q", c.frame[:min(len(c.frame), 4)], got)
 		}
 	}
@@ -110,26 +111,26 @@ func TestClientFramesBeforeOK(t *testing.T) {
 	a, b := g.Tile(tileA), g.Tile(tileB)
 	for i, f := range [][]byte{{'d', 1, 2, 3}, {'x'}, {'f'}, appendU64('a', 0)} {
 		port := uint16(30 + i)
-		acc := dialSock(t, b.RunDir, fmt.Sprintf("accept %d", port))
+		acc := tubetest.DialRaw(t, b.RunDir, fmt.Sprintf("accept %d", port))
 		waitAccepting(t, g, tileB, port)
-		acc.send(f)
-		if got := acc.reply(); !strings.HasPrefix(got, "error a '"+string(f[0])+"' frame before the tube was accepted") {
+		acc.Send(f)
+		if got := acc.Reply(); !strings.HasPrefix(got, "error a '"+string(f[0])+"' frame before the tube was accepted") {
 			t.Errorf("frame %q before ok: %q", f[0], got)
 		}
 		// The accept is gone: an open to the port is not accepted.
-		op := dialSock(t, a.RunDir, fmt.Sprintf("open ET %d timeout=500ms", port))
-		if got := op.reply(); !strings.Contains(got, "nobody accepted") {
+		op := tubetest.DialRaw(t, a.RunDir, fmt.Sprintf("open ET %d timeout=500ms", port))
+		if got := op.Reply(); !strings.Contains(got, "nobody accepted") {
 			t.Errorf("open after the accept gave up: %q", got)
 		}
 	}
-	op := dialSock(t, a.RunDir, "open ET 40 timeout=10s")
-	op.send([]byte("dearly"))
-	acc := dialSock(t, b.RunDir, "accept 40")
-	if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+	op := tubetest.DialRaw(t, a.RunDir, "open ET 40 timeout=10s")
+	op.Send([]byte("dearly"))
+	acc := tubetest.DialRaw(t, b.RunDir, "accept 40")
+	if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 		t.Fatalf("open: %q", r)
 	}
-	acc.reply()
-	f, err := acc.recv(10 * time.Second)
+	acc.Reply()
+	f, err := acc.Recv(10 * time.Second)
 	if err != nil || string(f) != "dearly" {
 		t.Fatalf("data sent before ok: %q %v", f, err)
 	}
@@ -144,8 +145,8 @@ func TestClientAcksClaimBoundsOutbox(t *testing.T) {
 	op, acc := openPair(t, g, 7, "acks")
 	go func() {
 		for {
-			op.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if _, err := op.conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
+			op.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := op.Conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
 				return
 			}
 		}
@@ -157,7 +158,7 @@ func TestClientAcksClaimBoundsOutbox(t *testing.T) {
 		st := tubeStatus(t, g, tileB)
 		if len(st.Tubes) == 1 {
 			in = st.Tubes[0]
-			acc.send(appendU64('a', in.BytesIn))
+			acc.Send(appendU64('a', in.BytesIn))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -166,7 +167,7 @@ func TestClientAcksClaimBoundsOutbox(t *testing.T) {
 	if in.ToProgram > cfg.Window+tubes.MaxMessage || in.State != "open" {
 		t.Errorf("%d bytes wait for a program that reads none (window %d); state %s", in.ToProgram, cfg.Window, in.State)
 	}
-	op.conn.Close()
+	op.Conn.Close()
 }
 
 // TestClientOpenLimits: a program that closes while its open waits ends
@@ -177,28 +178,28 @@ func TestClientOpenLimits(t *testing.T) {
 	g := startGridWith(t, 2, 1, dev.LinkProfile{Rate: 256 << 10}, func(c *tubes.Config) { c.MaxTubes, c.Linger = 2, conf.Duration(300*time.Millisecond) })
 	a, b := g.Tile(tileA), g.Tile(tileB)
 	// Closing mid-open, on B's link to A (B holds no tube yet).
-	mid := dialSock(t, b.RunDir, "open WT 10 timeout=20s")
+	mid := tubetest.DialRaw(t, b.RunDir, "open WT 10 timeout=20s")
 	err := g.WaitFor(10*time.Second, "B opens", func() bool { return len(tubeStatus(t, g, tileB).Tubes) == 1 })
 	if err != nil {
 		t.Fatal(err)
 	}
-	mid.conn.Close()
+	mid.Conn.Close()
 	err = g.WaitFor(10*time.Second, "the open ends", func() bool {
 		return len(tubeStatus(t, g, tileB).Tubes) == 0 // failed, and forgotten after linger
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dialSock(t, a.RunDir, "accept 10 timeout=3s").reply(); !strings.Contains(got, "nobody opened") {
+	if got := tubetest.DialRaw(t, a.RunDir, "accept 10 timeout=3s").Reply(); !strings.Contains(got, "nobody opened") {
 		t.Errorf("accept after the opener left: %q", got)
 	}
 	openPair(t, g, 7, "")
 	openPair(t, g, 8, "")
-	if got := dialSock(t, a.RunDir, "open ET 9").reply(); !strings.HasPrefix(got, "error 2 tubes to ET already") {
+	if got := tubetest.DialRaw(t, a.RunDir, "open ET 9").Reply(); !strings.HasPrefix(got, "error 2 tubes to ET already") {
 		t.Errorf("third open: %q", got)
 	}
-	op := dialSock(t, a.RunDir, "open WT 9")
-	if got := op.reply(); !strings.HasPrefix(got, "error no live neighbour on WT") {
+	op := tubetest.DialRaw(t, a.RunDir, "open WT 9")
+	if got := op.Reply(); !strings.HasPrefix(got, "error no live neighbour on WT") {
 		t.Errorf("open to no neighbour: %q", got)
 	}
 }
@@ -250,9 +251,9 @@ func TestClientConnectionsLeaveNothing(t *testing.T) {
 	a := g.Tile(tileA)
 	round := func(n int) {
 		for i := range n {
-			c := dialSock(t, a.RunDir, fmt.Sprintf("open WT %d", 1+i))
-			c.reply()
-			c.conn.Close()
+			c := tubetest.DialRaw(t, a.RunDir, fmt.Sprintf("open WT %d", 1+i))
+			c.Reply()
+			c.Conn.Close()
 		}
 	}
 	round(20) // warm up

@@ -9,6 +9,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // tubeStatus returns a tile's tube section, decoded.
@@ -25,15 +26,15 @@ func tubeStatus(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord) tubes.Status {
 	return s
 }
 
-func openPair(t testing.TB, g *tilegrid.Grid, port int, opts string) (op, acc *sockClient) {
+func openPair(t testing.TB, g *tilegrid.Grid, port int, opts string) (op, acc *tubetest.Raw) {
 	t.Helper()
 	a, b := g.Tile(tilegrid.Coord{X: 0}), g.Tile(tilegrid.Coord{X: 1})
-	acc = dialSock(t, b.RunDir, fmt.Sprintf("accept %d %s", port, opts))
-	op = dialSock(t, a.RunDir, fmt.Sprintf("open ET %d %s", port, opts))
-	if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+	acc = tubetest.DialRaw(t, b.RunDir, fmt.Sprintf("accept %d %s", port, opts))
+	op = tubetest.DialRaw(t, a.RunDir, fmt.Sprintf("open ET %d %s", port, opts))
+	if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 		t.Fatalf("open: %q", r)
 	}
-	if r := acc.reply(); !strings.HasPrefix(r, "ok ") {
+	if r := acc.Reply(); !strings.HasPrefix(r, "ok ") {
 		t.Fatalf("accept: %q", r)
 	}
 	return op, acc
@@ -46,12 +47,12 @@ func TestGridPeerKilledMidStream(t *testing.T) {
 	op, acc := openPair(t, g, 7, "")
 	go func() {
 		for off := 0; off < 1<<20; off += 4096 {
-			if _, err := op.conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
+			if _, err := op.Conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
 				return
 			}
 		}
 	}()
-	if f, err := acc.recv(20 * time.Second); err != nil || f[0] != 'd' {
+	if f, err := acc.Recv(20 * time.Second); err != nil || f[0] != 'd' {
 		t.Fatalf("first data: %q %v", f, err)
 	}
 	if err := g.Stop(tilegrid.Coord{X: 1}); err != nil {
@@ -59,7 +60,7 @@ func TestGridPeerKilledMidStream(t *testing.T) {
 	}
 	stopped := time.Now()
 	for {
-		f, err := op.recv(20 * time.Second)
+		f, err := op.Recv(20 * time.Second)
 		if err != nil {
 			t.Fatalf("no end for the sender: %v", err)
 		}
@@ -87,8 +88,8 @@ func TestGridStalledReaderBoundsMemory(t *testing.T) {
 	go func() {
 		n := 0
 		for ; n < 4<<20; n += 4096 {
-			op.conn.SetWriteDeadline(time.Now().Add(3 * time.Second))
-			if _, err := op.conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
+			op.Conn.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			if _, err := op.Conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
 				break
 			}
 		}
@@ -113,13 +114,13 @@ func TestGridStalledReaderBoundsMemory(t *testing.T) {
 	// The reader reads again (and says so): everything moves.
 	var got uint64
 	for got < uint64(n) {
-		f, err := acc.recv(20 * time.Second)
+		f, err := acc.Recv(20 * time.Second)
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", got, err)
 		}
 		if f[0] == 'd' {
 			got += uint64(len(f) - 1)
-			acc.send(appendU64('a', got))
+			acc.Send(appendU64('a', got))
 		}
 	}
 }
@@ -130,10 +131,10 @@ func TestGridIdleTubesCostNothing(t *testing.T) {
 	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 256 << 10})
 	for i := 0; i < 50; i++ { // 50 each way: 100 tubes on each tile
 		op, acc := openPair(t, g, 100+i, "")
-		op.send([]byte{'d', 1})
-		acc.send([]byte{'d', 2})
-		op.recv(10 * time.Second)
-		acc.recv(10 * time.Second)
+		op.Send([]byte{'d', 1})
+		acc.Send([]byte{'d', 2})
+		op.Recv(10 * time.Second)
+		acc.Recv(10 * time.Second)
 	}
 	a := tilegrid.Coord{X: 0}
 	before := tubeStatus(t, g, a)

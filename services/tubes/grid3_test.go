@@ -11,6 +11,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // TestGridCleanCloseThroughLoss: tubes that move a little each way and
@@ -25,13 +26,13 @@ func TestGridCleanCloseThroughLoss(t *testing.T) {
 	errs := make(chan string, 2*tubes)
 	for i := range tubes {
 		op, acc := openPair(t, g, 40+i, "")
-		for j, c := range []*sockClient{op, acc} {
+		for j, c := range []*tubetest.Raw{op, acc} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				data := randomBytes(3000, int64(2*i+j))
 				want := randomBytes(3000, int64(2*i+1-j))
-				got, final := c.pump(data, 40*time.Second)
+				got, final := c.Pump(data, 40*time.Second)
 				if final != "c" || !bytes.Equal(got, want) {
 					errs <- fmt.Sprintf("tube %d side %d: final %q, %d of %d bytes", i, j, final, len(got), len(want))
 				}
@@ -63,24 +64,24 @@ func TestGridIdleAndStalledTubesLive(t *testing.T) {
 		c.GiveUpAfter, c.MaxRTO = conf.Duration(time.Second), conf.Duration(300*time.Millisecond)
 	})
 	op, acc := openPair(t, g, 7, "acks")
-	op.send([]byte("done"))
-	if f, err := acc.recv(10 * time.Second); err != nil || string(f) != "done" {
+	op.Send([]byte("done"))
+	if f, err := acc.Recv(10 * time.Second); err != nil || string(f) != "done" {
 		t.Fatalf("first: %q %v", f, err)
 	}
-	acc.send(appendU64('a', 3))         // "one"
+	acc.Send(appendU64('a', 3))         // "one"
 	time.Sleep(2500 * time.Millisecond) // idle past give_up_after
 	// Now a window's worth and more, which the reader does not read for
 	// a while.
 	data := randomBytes(3*tubes.DefaultConfig().Window, 5)
 	go func() {
 		for off := 0; off < len(data); off += 4000 {
-			op.conn.Write(append([]byte{'d'}, data[off:min(off+4000, len(data))]...))
+			op.Conn.Write(append([]byte{'d'}, data[off:min(off+4000, len(data))]...))
 		}
 	}()
 	time.Sleep(2500 * time.Millisecond) // the window is closed meanwhile
 	var got []byte
 	for len(got) < len(data) {
-		f, err := acc.recv(10 * time.Second)
+		f, err := acc.Recv(10 * time.Second)
 		if err != nil {
 			t.Fatalf("after %d of %d bytes: %v", len(got), len(data), err)
 		}
@@ -88,7 +89,7 @@ func TestGridIdleAndStalledTubesLive(t *testing.T) {
 			t.Fatalf("after %d of %d bytes: frame %q", len(got), len(data), f)
 		}
 		got = append(got, f[1:]...)
-		acc.send(appendU64('a', uint64(len(got))+3))
+		acc.Send(appendU64('a', uint64(len(got))+3))
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatal("bytes differ")

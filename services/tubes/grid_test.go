@@ -3,11 +3,8 @@ package tubes_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,10 +12,11 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
-	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 	"github.com/t2tiles/itcd/tile"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // Tubes between real daemons of a simulated grid, driven through
@@ -43,107 +41,7 @@ func startGridWith(t testing.TB, w, h int, prof dev.LinkProfile, tweak func(*tub
 	cfg.Seed = 7
 	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 1500*time.Millisecond
 	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 1000*time.Millisecond
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.Close(); err != nil {
-			t.Errorf("grid close: %v", err)
-		}
-	})
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
-
-// sockClient speaks tube.sock frame by frame.
-type sockClient struct {
-	t    testing.TB
-	conn *net.UnixConn
-	buf  []byte
-}
-
-func dialSock(t testing.TB, runDir, request string) *sockClient {
-	t.Helper()
-	path := filepath.Join(runDir, tubes.SocketName)
-	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &sockClient{t: t, conn: conn}
-	c.send([]byte(request))
-	return c
-}
-
-func (c *sockClient) send(f []byte) {
-	if _, err := c.conn.Write(f); err != nil {
-		c.t.Errorf("send %q: %v", f[:min(len(f), 20)], err)
-	}
-}
-
-// recv returns the next frame (a copy), or an error at the end.
-func (c *sockClient) recv(timeout time.Duration) ([]byte, error) {
-	if c.buf == nil {
-		c.buf = make([]byte, 70000)
-	}
-	return c.recvInto(c.buf, timeout)
-}
-
-func (c *sockClient) recvInto(buf []byte, timeout time.Duration) ([]byte, error) {
-	c.conn.SetReadDeadline(time.Now().Add(timeout))
-	n, err := c.conn.Read(buf)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
-		return nil, io.EOF
-	}
-	return append([]byte(nil), buf[:n]...), nil
-}
-
-// reply waits for the request's answer.
-func (c *sockClient) reply() string {
-	c.t.Helper()
-	f, err := c.recvInto(make([]byte, 512), 20*time.Second)
-	if err != nil {
-		c.t.Fatalf("no reply: %v", err)
-	}
-	return string(f)
-}
-
-// pump writes data in frames of up to 4 KiB then finishes, and reads
-// everything until the tube closes; it returns what was read and the
-// final frame ('c' or 'x...').
-func (c *sockClient) pump(data []byte, timeout time.Duration) (got []byte, final string) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for off := 0; off < len(data); off += 4096 {
-			c.send(append([]byte{'d'}, data[off:min(off+4096, len(data))]...))
-		}
-		c.send([]byte{'f'})
-	}()
-	deadline := time.Now().Add(timeout)
-	for {
-		f, err := c.recv(time.Until(deadline))
-		if err != nil {
-			final = "read: " + err.Error()
-			break
-		}
-		if f[0] == 'd' {
-			got = append(got, f[1:]...)
-		}
-		if f[0] == 'c' || f[0] == 'x' {
-			final = string(f)
-			break
-		}
-	}
-	wg.Wait()
-	return got, final
+	return gridtest.Start(t, cfg)
 }
 
 func randomBytes(n int, seed int64) []byte {
@@ -155,12 +53,12 @@ func randomBytes(n int, seed int64) []byte {
 func TestGridStreamBothWaysThroughLoss(t *testing.T) {
 	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 256 << 10, Loss: 0.05, Duplicate: 0.02, Corrupt: 0.02})
 	a, b := g.Tile(tilegrid.Coord{X: 0}), g.Tile(tilegrid.Coord{X: 1})
-	acc := dialSock(t, b.RunDir, "accept 7")
-	op := dialSock(t, a.RunDir, "open ET 7 timeout=20s")
-	if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+	acc := tubetest.DialRaw(t, b.RunDir, "accept 7")
+	op := tubetest.DialRaw(t, a.RunDir, "open ET 7 timeout=20s")
+	if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 		t.Fatalf("open: %q", r)
 	}
-	if r := acc.reply(); !strings.HasPrefix(r, "ok ") {
+	if r := acc.Reply(); !strings.HasPrefix(r, "ok ") {
 		t.Fatalf("accept: %q", r)
 	}
 	ab, ba := randomBytes(300<<10, 1), randomBytes(200<<10, 2)
@@ -168,8 +66,8 @@ func TestGridStreamBothWaysThroughLoss(t *testing.T) {
 	var gotB []byte
 	var finalB string
 	wg.Add(1)
-	go func() { defer wg.Done(); gotB, finalB = acc.pump(ba, 60*time.Second) }()
-	gotA, finalA := op.pump(ab, 60*time.Second)
+	go func() { defer wg.Done(); gotB, finalB = acc.Pump(ba, 60*time.Second) }()
+	gotA, finalA := op.Pump(ab, 60*time.Second)
 	wg.Wait()
 	if finalA != "c" || finalB != "c" {
 		t.Fatalf("finals %q %q", finalA, finalB)
@@ -182,22 +80,22 @@ func TestGridStreamBothWaysThroughLoss(t *testing.T) {
 func TestGridMessagesConfirmed(t *testing.T) {
 	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 256 << 10, Loss: 0.05})
 	a, b := g.Tile(tilegrid.Coord{X: 0}), g.Tile(tilegrid.Coord{X: 1})
-	op := dialSock(t, a.RunDir, "open ET 9 message")
-	acc := dialSock(t, b.RunDir, "accept 9 message acks")
-	if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+	op := tubetest.DialRaw(t, a.RunDir, "open ET 9 message")
+	acc := tubetest.DialRaw(t, b.RunDir, "accept 9 message acks")
+	if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 		sa, _ := g.Status(tilegrid.Coord{X: 0})
 		sb, _ := g.Status(tilegrid.Coord{X: 1})
 		t.Fatalf("open: %q\n%v\n%v\n%+v", r, sa.Sections["tube"], sb.Sections["tube"], sb.Links)
 	}
-	if r := acc.reply(); !strings.HasPrefix(r, "ok ") {
+	if r := acc.Reply(); !strings.HasPrefix(r, "ok ") {
 		t.Fatalf("accept: %q", r)
 	}
 	sizes := []int{0, 1, 241, 242, 5000, 64 << 10}
 	for i, n := range sizes {
-		op.send(append([]byte{'d'}, randomBytes(n, int64(i))...))
+		op.Send(append([]byte{'d'}, randomBytes(n, int64(i))...))
 	}
 	for i, n := range sizes {
-		f, err := acc.recv(20 * time.Second)
+		f, err := acc.Recv(20 * time.Second)
 		if err != nil {
 			sa, _ := g.Status(tilegrid.Coord{X: 0})
 			sb, _ := g.Status(tilegrid.Coord{X: 1})
@@ -210,7 +108,7 @@ func TestGridMessagesConfirmed(t *testing.T) {
 	// Nothing consumed yet: received may come, delivered may not.
 	var recvd, deliv uint64
 	read := func() {
-		f, err := op.recv(20 * time.Second)
+		f, err := op.Recv(20 * time.Second)
 		if err != nil {
 			sa, _ := g.Status(tilegrid.Coord{X: 0})
 			sb, _ := g.Status(tilegrid.Coord{X: 1})
@@ -231,11 +129,11 @@ func TestGridMessagesConfirmed(t *testing.T) {
 	if deliv != 0 {
 		t.Fatalf("delivered %d before the program consumed any", deliv)
 	}
-	acc.send(binary.BigEndian.AppendUint64([]byte{'a'}, 4))
+	acc.Send(binary.BigEndian.AppendUint64([]byte{'a'}, 4))
 	for deliv < 4 {
 		read()
 	}
-	acc.send(binary.BigEndian.AppendUint64([]byte{'a'}, uint64(len(sizes))))
+	acc.Send(binary.BigEndian.AppendUint64([]byte{'a'}, uint64(len(sizes))))
 	for deliv < uint64(len(sizes)) {
 		read()
 	}
@@ -252,8 +150,8 @@ func TestGridRefusalsAndTimeouts(t *testing.T) {
 		{a.RunDir, "open ET 0", "error port \"0\""},
 		{a.RunDir, "hello 7", "error want 'open DIR PORT"},
 	} {
-		cl := dialSock(t, c.dir, c.req)
-		got := cl.reply()
+		cl := tubetest.DialRaw(t, c.dir, c.req)
+		got := cl.Reply()
 		if got[0] == 'x' {
 			got = "x " + got[1:]
 		}
@@ -262,18 +160,18 @@ func TestGridRefusalsAndTimeouts(t *testing.T) {
 		}
 	}
 	// Two accepts on one port: the second is refused, the first unharmed.
-	first := dialSock(t, b.RunDir, "accept 8")
+	first := tubetest.DialRaw(t, b.RunDir, "accept 8")
 	waitAccepting(t, g, tilegrid.Coord{X: 1}, 8)
-	second := dialSock(t, b.RunDir, "accept 8")
-	if r := second.reply(); !strings.Contains(r, "already has a program waiting") {
+	second := tubetest.DialRaw(t, b.RunDir, "accept 8")
+	if r := second.Reply(); !strings.Contains(r, "already has a program waiting") {
 		t.Errorf("second accept: %q", r)
 	}
 	// Kinds must agree: both sides are told.
-	op := dialSock(t, a.RunDir, "open ET 8 message")
-	if r := op.reply(); !strings.Contains(r, "accepts stream tubes") {
+	op := tubetest.DialRaw(t, a.RunDir, "open ET 8 message")
+	if r := op.Reply(); !strings.Contains(r, "accepts stream tubes") {
 		t.Errorf("open of the wrong kind: %q", r)
 	}
-	if r := first.reply(); !strings.Contains(r, "as a message tube, not stream") {
+	if r := first.Reply(); !strings.Contains(r, "as a message tube, not stream") {
 		t.Errorf("accept of the other kind: %q", r)
 	}
 }
@@ -293,6 +191,3 @@ func waitAccepting(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord, port uint16
 	}
 	t.Fatalf("port %d never accepted on", port)
 }
-
-var _ = errors.New
-var _ = packet.ET

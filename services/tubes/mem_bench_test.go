@@ -10,6 +10,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // BenchmarkTubeMemory: the heap two tiles hold for 20 tubes, per tube and
@@ -39,22 +40,22 @@ func tubeMemory(b *testing.B, n int, stalled bool) float64 {
 	defer g.Close()
 	from, to := g.Tile(tilegrid.Coord{X: 0}), g.Tile(tilegrid.Coord{X: 1})
 	before := heapInUse()
-	var clients []*sockClient
+	var clients []*tubetest.Raw
 	for k := 0; k < n; k++ {
 		port := 500 + k
-		acc := dialSock(b, to.RunDir, fmt.Sprintf("accept %d acks", port))
-		op := dialSock(b, from.RunDir, fmt.Sprintf("open ET %d", port))
-		if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+		acc := tubetest.DialRaw(b, to.RunDir, fmt.Sprintf("accept %d acks", port))
+		op := tubetest.DialRaw(b, from.RunDir, fmt.Sprintf("open ET %d", port))
+		if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 			b.Fatalf("open: %q", r)
 		}
-		acc.reply()
+		acc.Reply()
 		clients = append(clients, op, acc)
 		if stalled {
 			go func() {
 				frame := append([]byte{'d'}, make([]byte, 8192)...)
 				for {
-					op.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-					if _, err := op.conn.Write(frame); err != nil {
+					op.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+					if _, err := op.Conn.Write(frame); err != nil {
 						return
 					}
 				}
@@ -75,7 +76,7 @@ func tubeMemory(b *testing.B, n int, stalled bool) float64 {
 	}
 	per := float64(heapInUse()-before) / float64(n) / 2
 	for _, c := range clients {
-		c.conn.Close()
+		c.Conn.Close()
 	}
 	return per
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // BenchmarkTubeBesideSpread: a tube and a signed-file push share one
@@ -33,14 +35,7 @@ func BenchmarkTubeBesideSpread(b *testing.B) {
 	cfg.Dir = filepath.Join(dir, "grid")
 	cfg.Profile = dev.LinkProfile{Rate: benchRate}
 	cfg.Trust = []string{pub}
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { g.Close() })
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		b.Fatal(err)
-	}
+	g := gridtest.Start(b, cfg)
 	a, far := tilegrid.Coord{X: 0}, tilegrid.Coord{X: 1}
 	var tubeShare, fileShare float64
 	for i := 0; i < b.N; i++ {
@@ -61,17 +56,17 @@ func BenchmarkTubeBesideSpread(b *testing.B) {
 		}
 		start, startChunks := time.Now(), fileChunksOut(b, g, a)
 		data := randomBytes(128<<10, int64(i))
-		acc := dialSock(b, g.Tile(far).RunDir, "accept 300")
-		op := dialSock(b, g.Tile(a).RunDir, "open ET 300")
-		if r := op.reply(); !strings.HasPrefix(r, "ok ") {
+		acc := tubetest.DialRaw(b, g.Tile(far).RunDir, "accept 300")
+		op := tubetest.DialRaw(b, g.Tile(a).RunDir, "open ET 300")
+		if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 			b.Fatalf("open: %q", r)
 		}
-		acc.reply()
+		acc.Reply()
 		var wg sync.WaitGroup
 		var got []byte
 		wg.Add(1)
-		go func() { defer wg.Done(); got, _ = acc.pump(nil, 60*time.Second) }()
-		_, final := op.pump(data, 60*time.Second)
+		go func() { defer wg.Done(); got, _ = acc.Pump(nil, 60*time.Second) }()
+		_, final := op.Pump(data, 60*time.Second)
 		took := time.Since(start)
 		wg.Wait()
 		chunks := fileChunksOut(b, g, a) - startChunks
@@ -80,8 +75,8 @@ func BenchmarkTubeBesideSpread(b *testing.B) {
 		}
 		tubeShare += float64(len(data)) / took.Seconds() / benchRate
 		fileShare += float64(chunks*dist.ChunkLen) / took.Seconds() / benchRate
-		op.conn.Close()
-		acc.conn.Close()
+		op.Conn.Close()
+		acc.Conn.Close()
 	}
 	b.ReportMetric(tubeShare/float64(b.N), "tube_share")
 	b.ReportMetric(fileShare/float64(b.N), "file_share")

@@ -14,6 +14,7 @@ import (
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/hostile"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // The tube service (service 9) under a hostile neighbour: tile A's WT
@@ -27,10 +28,10 @@ func devProfile() dev.LinkProfile { return dev.LinkProfile{Rate: tilegrid.Defaul
 // honestTube opens a stream tube from A to B on port 7 and moves n bytes
 // each way in the background; wait returns what went wrong, if anything.
 func honestTube(t *testing.T, a *arena, n int) (wait func() string) {
-	acc := dialTube(t, a.g.Tile(tileB).RunDir, "accept 7")
-	op := dialTube(t, a.g.Tile(tileA).RunDir, "open ET 7 timeout=20s")
-	op.expect("ok ", 20*time.Second)
-	acc.expect("ok ", 20*time.Second)
+	acc := tubetest.DialRaw(t, a.g.Tile(tileB).RunDir, "accept 7")
+	op := tubetest.DialRaw(t, a.g.Tile(tileA).RunDir, "open ET 7 timeout=20s")
+	op.Expect("ok ", 20*time.Second)
+	acc.Expect("ok ", 20*time.Second)
 	data := make([]byte, n)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range data {
@@ -38,20 +39,20 @@ func honestTube(t *testing.T, a *arena, n int) (wait func() string) {
 	}
 	var wg sync.WaitGroup
 	errs := make([]string, 2)
-	for i, p := range []*prog{op, acc} {
+	for i, p := range []*tubetest.Raw{op, acc} {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			for off := 0; off < n; off += 4000 {
-				p.conn.Write(append([]byte{'d'}, data[off:min(off+4000, n)]...))
+				p.Conn.Write(append([]byte{'d'}, data[off:min(off+4000, n)]...))
 			}
-			p.conn.Write([]byte{'f'})
+			p.Conn.Write([]byte{'f'})
 		}()
 		go func() {
 			defer wg.Done()
 			var got []byte
 			for {
-				f, err := p.recv(60 * time.Second)
+				f, err := p.Recv(60 * time.Second)
 				switch {
 				case err != nil:
 					errs[i] = "read: " + err.Error()
@@ -151,9 +152,9 @@ func TestAttackTubeForgeries(t *testing.T) {
 // acceptFromAttacker has a program accept on port p from WT and the
 // attacker open a tube to it with tube id id; it returns the program and
 // A's id for the tube.
-func acceptFromAttacker(t *testing.T, a *arena, ta *tubeAttacker, p uint16, id uint16, opts string) (*prog, uint16) {
+func acceptFromAttacker(t *testing.T, a *arena, ta *tubeAttacker, p uint16, id uint16, opts string) (*tubetest.Raw, uint16) {
 	t.Helper()
-	pr := dialTube(t, a.g.Tile(tileA).RunDir, "accept "+itoa(p)+" from=WT "+opts)
+	pr := tubetest.DialRaw(t, a.g.Tile(tileA).RunDir, "accept "+itoa(p)+" from=WT "+opts)
 	waitAccept(t, a, p)
 	mark, _ := ta.log.Counts()
 	kind := byte(tubes.KindStream)
@@ -165,7 +166,7 @@ func acceptFromAttacker(t *testing.T, a *arena, ta *tubeAttacker, p uint16, id u
 	if err != nil {
 		t.Fatalf("no ACCEPT for tube %d: %v", id, err)
 	}
-	pr.expect("ok ", 10*time.Second)
+	pr.Expect("ok ", 10*time.Second)
 	return pr, m.From
 }
 

@@ -1,13 +1,8 @@
 package hostile_test
 
 import (
-	"io"
-	"net"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -17,8 +12,9 @@ import (
 	"github.com/t2tiles/itcd/tile"
 )
 
-// Helpers of the tube attacks: a program on tube.sock, the tube section of
-// a status, and an attacker that offers service 9 and logs what it hears.
+// Helpers of the tube attacks: the tube section of a status, and an
+// attacker that offers service 9 and logs what it hears. A program on
+// tube.sock is a tubetest.Raw.
 
 // tubeServices is what a tile with the tube service offers in its hellos.
 const tubeServices = 1<<packet.ServiceLiveness | 1<<packet.ServiceCounter | 1<<packet.ServiceMFZ | 1<<packet.ServiceTube
@@ -69,61 +65,4 @@ func tubeOn(s tubes.Status, d packet.Dir, port uint16) (tubes.TubeStatus, bool) 
 		}
 	}
 	return tubes.TubeStatus{}, false
-}
-
-// prog is a program on a tile's tube.sock.
-type prog struct {
-	t    *testing.T
-	conn *net.UnixConn
-	buf  []byte
-}
-
-func dialTube(t *testing.T, runDir, request string) *prog {
-	t.Helper()
-	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: filepath.Join(runDir, tubes.SocketName), Net: "unixpacket"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	p := &prog{t: t, conn: conn, buf: make([]byte, 70000)}
-	if request != "" {
-		p.send([]byte(request))
-	}
-	return p
-}
-
-func (p *prog) send(f []byte) {
-	p.t.Helper()
-	if _, err := p.conn.Write(f); err != nil {
-		p.t.Errorf("send %q: %v", f[:min(len(f), 20)], err)
-	}
-}
-
-// recv returns the next frame, or an error (io.EOF at the end).
-func (p *prog) recv(timeout time.Duration) ([]byte, error) {
-	p.conn.SetReadDeadline(time.Now().Add(timeout))
-	n, err := p.conn.Read(p.buf)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
-		return nil, io.EOF
-	}
-	return append([]byte(nil), p.buf[:n]...), nil
-}
-
-// expect reads frames until one starts with prefix, and fails after
-// timeout or at the end of the connection.
-func (p *prog) expect(prefix string, timeout time.Duration) []byte {
-	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		f, err := p.recv(time.Until(deadline))
-		if err != nil {
-			p.t.Fatalf("waiting for %q: %v", prefix, err)
-		}
-		if strings.HasPrefix(string(f), prefix) {
-			return f
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/hostile"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // TestAttackTubeOpens: OPENs to ports nobody accepts on, beyond what a
@@ -43,7 +44,7 @@ func TestAttackTubeOpens(t *testing.T) {
 	}
 	// Three tubes, the most max_tubes allows; OPEN repeats get the same
 	// ACCEPT and no new tube.
-	var progs []*prog
+	var progs []*tubetest.Raw
 	for i := range 3 {
 		p, _ := acceptFromAttacker(t, a, ta, uint16(20+i), uint16(1+i), "")
 		progs = append(progs, p)
@@ -54,7 +55,7 @@ func TestAttackTubeOpens(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	// The fourth is refused with a reason; its program keeps waiting.
-	fourth := dialTube(t, a.g.Tile(tileA).RunDir, "accept 23 from=WT")
+	fourth := tubetest.DialRaw(t, a.g.Tile(tileA).RunDir, "accept 23 from=WT")
 	waitAccept(t, a, 23)
 	x.SendTube(&tubes.WireMessage{Type: tubes.MsgOpen, ID: 4, SrcPort: 1000, DstPort: 23, Kind: tubes.KindStream, Window: 1 << 16})
 	rs, err := ta.log.Wait(a.ctx, m0, 10*time.Second, func(m *tubes.WireMessage) bool { return m.Type == tubes.MsgReset && m.ID == 4 })
@@ -90,7 +91,7 @@ func TestAttackTubeOpens(t *testing.T) {
 	if e := wait(); e != " " {
 		t.Fatalf("the honest tube: %q", e)
 	}
-	fourth.conn.Close()
+	fourth.Conn.Close()
 	a.alive()
 	a.checkBounded(heap0, g0)
 	_ = progs
@@ -143,7 +144,7 @@ func TestAttackTubeReceiver(t *testing.T) {
 	}
 	var got []byte
 	for {
-		f, err := pr.recv(10 * time.Second)
+		f, err := pr.Recv(10 * time.Second)
 		if err != nil {
 			t.Fatalf("after %q: %v", got, err)
 		}
@@ -184,7 +185,7 @@ func TestAttackTubeReceiver(t *testing.T) {
 	}
 	// The RESET for it ends it, with the reason.
 	x.SendTube(&tubes.WireMessage{Type: tubes.MsgReset, ID: id, Code: 2, Reason: "bye"})
-	if f := pr.expect("x", 10*time.Second); !strings.Contains(string(f), "bye") {
+	if f := pr.Expect("x", 10*time.Second); !strings.Contains(string(f), "bye") {
 		t.Errorf("final frame %q", f)
 	}
 	a.alive()
@@ -200,10 +201,10 @@ func TestAttackTubeMessageTooLong(t *testing.T) {
 	ok := binary.BigEndian.AppendUint32(nil, 3)
 	ok = append(ok, "abc"...)
 	x.SendTube(&tubes.WireMessage{Type: tubes.MsgData, ID: id, Seq: 0, Data: binary.BigEndian.AppendUint32(ok, tubes.MaxMessage+1)})
-	if f := pr.expect("d", 10*time.Second); string(f) != "dabc" {
+	if f := pr.Expect("d", 10*time.Second); string(f) != "dabc" {
 		t.Fatalf("first message %q", f)
 	}
-	if f := pr.expect("x", 10*time.Second); !strings.Contains(string(f), "over 65536") {
+	if f := pr.Expect("x", 10*time.Second); !strings.Contains(string(f), "over 65536") {
 		t.Errorf("final frame %q", f)
 	}
 	if _, err := ta.log.Wait(a.ctx, mark, 10*time.Second, func(m *tubes.WireMessage) bool { return m.Type == tubes.MsgReset && m.ID == 5 }); err != nil {
@@ -236,13 +237,13 @@ func TestAttackTubeAcksWithoutReading(t *testing.T) {
 		}
 	}
 	ta.answer.Store(&answer)
-	pr := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 30 message")
-	pr.expect("ok ", 10*time.Second)
+	pr := tubetest.DialRaw(t, a.g.Tile(tileA).RunDir, "open WT 30 message")
+	pr.Expect("ok ", 10*time.Second)
 	const most = 60000
 	sent := 0
 	for ; sent < most; sent++ {
-		pr.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		if _, err := pr.conn.Write([]byte{'d', 1}); err != nil {
+		pr.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := pr.Conn.Write([]byte{'d', 1}); err != nil {
 			break
 		}
 	}
@@ -282,10 +283,10 @@ func TestAttackTubeAckInsideASegment(t *testing.T) {
 		}
 	}
 	ta.answer.Store(&answer)
-	pr := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 31")
-	pr.expect("ok ", 10*time.Second)
+	pr := tubetest.DialRaw(t, a.g.Tile(tileA).RunDir, "open WT 31")
+	pr.Expect("ok ", 10*time.Second)
 	mark, _ := ta.log.Counts()
-	pr.send(append([]byte{'d'}, make([]byte, 100)...))
+	pr.Send(append([]byte{'d'}, make([]byte, 100)...))
 	m, err := ta.log.Wait(a.ctx, mark, 10*time.Second, func(m *tubes.WireMessage) bool {
 		return m.Type == tubes.MsgData && m.ID == 78 && m.Seq == 5
 	})
@@ -310,8 +311,8 @@ func TestAttackTubeOpensAndNeverReads(t *testing.T) {
 		pr, _ := acceptFromAttacker(t, a, ta, uint16(50+i), uint16(300+i), "")
 		go func() {
 			for n := 0; n < 1<<20; n += 4000 {
-				pr.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-				if _, err := pr.conn.Write(append([]byte{'d'}, make([]byte, 4000)...)); err != nil {
+				pr.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				if _, err := pr.Conn.Write(append([]byte{'d'}, make([]byte, 4000)...)); err != nil {
 					break
 				}
 			}
@@ -355,16 +356,16 @@ func TestAttackTubeResetUnknownNamesItsOwnID(t *testing.T) {
 		}
 	}
 	ta.answer.Store(&answer)
-	one := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 1")
-	one.expect("ok ", 10*time.Second)
-	two := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 2")
-	two.expect("ok ", 10*time.Second)
+	one := tubetest.DialRaw(t, a.g.Tile(tileA).RunDir, "open WT 1")
+	one.Expect("ok ", 10*time.Second)
+	two := tubetest.DialRaw(t, a.g.Tile(tileA).RunDir, "open WT 2")
+	two.Expect("ok ", 10*time.Second)
 	idTwo, _ := aIDs.Load(uint16(502))
 	// "Unknown" naming A's id for tube two: not an id of the attacker's.
 	a.nb[0].SendTube(&tubes.WireMessage{Type: tubes.MsgReset, ID: idTwo.(uint16), Code: tubes.ResetUnknown})
 	// "Unknown" naming the attacker's id for tube one: ends tube one.
 	a.nb[0].SendTube(&tubes.WireMessage{Type: tubes.MsgReset, ID: 501, Code: tubes.ResetUnknown})
-	if f := one.expect("x", 10*time.Second); !strings.Contains(string(f), "unknown") {
+	if f := one.Expect("x", 10*time.Second); !strings.Contains(string(f), "unknown") {
 		t.Errorf("tube one: %q", f)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -392,9 +393,9 @@ func TestTubeFinalAckAfterLinger(t *testing.T) {
 	}
 	ta.answer.Store(&answer)
 	mark, _ := ta.log.Counts()
-	pr := dialTube(t, a.g.Tile(tileA).RunDir, "open WT 60")
-	pr.expect("ok ", 10*time.Second)
-	pr.send([]byte{'f'})
+	pr := tubetest.DialRaw(t, a.g.Tile(tileA).RunDir, "open WT 60")
+	pr.Expect("ok ", 10*time.Second)
+	pr.Send([]byte{'f'})
 	isFin := func(m *tubes.WireMessage) bool {
 		return m.Type == tubes.MsgData && m.ID == 600 && m.Flags&tubes.FlagFin != 0
 	}
@@ -404,7 +405,7 @@ func TestTubeFinalAckAfterLinger(t *testing.T) {
 	id := uint16(aID.Load())
 	x.SendTube(&tubes.WireMessage{Type: tubes.MsgAck, ID: id, Ack: 1, Read: 1, Limit: 1 + 1<<16})
 	x.SendTube(&tubes.WireMessage{Type: tubes.MsgData, ID: id, Seq: 0, Flags: tubes.FlagFin})
-	pr.expect("c", 10*time.Second)
+	pr.Expect("c", 10*time.Second)
 	err := a.g.WaitFor(10*time.Second, "A forgets the tube", func() bool {
 		for _, ts := range tubeOf(a.status(tileA)).Tubes {
 			if ts.Dir == packet.WT {

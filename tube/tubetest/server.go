@@ -10,6 +10,10 @@
 // sender's next frame until the receiver's socket took the last one,
 // received/delivered counts, end, clean close, abort, "the far program
 // closed the tube") and none of the transport: data never crosses a link.
+//
+// Raw is the other side: a program on a tube.sock, the daemon's or a
+// Server's, that sends and reads the contract's frames itself, for tests
+// of the service that must send exactly the frames they mean.
 package tubetest
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 	"github.com/t2tiles/itcd/tile"
 )
 
@@ -81,18 +82,7 @@ func grid(t testing.TB, w, h int, prof dev.LinkProfile, edit func(*tilegrid.Conf
 	if edit != nil {
 		edit(&cfg)
 	}
-	g, err := tilegrid.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.Close(); err != nil {
-			t.Errorf("grid close: %v", err)
-		}
-	})
-	if err := g.WaitAllLive(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := gridtest.Start(t, cfg)
 	return &fixture{t: t, g: g, dir: dir, priv: priv}
 }
 
