@@ -18,12 +18,12 @@ func TestGridPeerRestartsMidStream(t *testing.T) {
 	op, acc := openPair(t, g, 7, "")
 	go func() {
 		for off := 0; off < 1<<20; off += 4096 {
-			if _, err := op.conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
+			if _, err := op.Conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
 				return
 			}
 		}
 	}()
-	if f, err := acc.recv(20 * time.Second); err != nil || f[0] != 'd' {
+	if f, err := acc.Recv(20 * time.Second); err != nil || f[0] != 'd' {
 		t.Fatalf("first data: %q %v", f, err)
 	}
 	far := tilegrid.Coord{X: 1}
@@ -34,7 +34,7 @@ func TestGridPeerRestartsMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	for {
-		f, err := op.recv(30 * time.Second)
+		f, err := op.Recv(30 * time.Second)
 		if err != nil {
 			t.Fatalf("no end for the sender: %v", err)
 		}
