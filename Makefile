@@ -10,7 +10,7 @@ ARM_ENV := GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS := -X github.com/t2tiles/itcd/internal/buildinfo.Version=$(VERSION)
 
-.PHONY: all build arm deb test vet race cross arm-test deb-test bench demo fuzz clean
+.PHONY: all build arm deb test testdeps vet race cross arm-test deb-test bench demo fuzz clean
 
 all: build
 
@@ -40,7 +40,13 @@ deb:
 # examples/mfm_client.c with the machine's C compiler (cc) and run it
 # against simulated tiles; without cc that test skips and says so. Last,
 # the Debian packages are built and checked (deb-test).
-test: vet race cross arm-test deb-test
+test: testdeps vet race cross arm-test deb-test
+
+# testdeps installs the Debian packages the tests need (qemu-user,
+# lintian, tshark) when they are missing: as root with apt-get, else it
+# says what to install.
+testdeps:
+	scripts/testdeps.sh
 
 vet:
 	$(GO) vet $(PKGS)
