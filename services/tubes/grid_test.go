@@ -32,6 +32,9 @@ func startGrid(t testing.TB, w, h int, prof dev.LinkProfile) *tilegrid.Grid {
 // settings.
 func startGridWith(t testing.TB, w, h int, prof dev.LinkProfile, tweak func(*tubes.Config)) *tilegrid.Grid {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs real daemons (-short: the ARM run under emulation keeps the unit tests)")
+	}
 	cfg := tilegrid.DefaultConfig(w, h)
 	if tweak != nil {
 		cfg.Tweak = func(_ tilegrid.Coord, c *tile.Config) { tweak(&c.Tube) }
