@@ -82,13 +82,19 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 }
 
 func counterSection(st *control.Status) (counter.Status, bool) {
-	var c counter.Status
-	raw, ok := st.Sections["counter"]
+	return decodeSection[counter.Status](st, "counter")
+}
+
+// decodeSection decodes a service's status section, which a Client
+// reads as generic JSON values, into the service's own type.
+func decodeSection[T any](st *control.Status, name string) (T, bool) {
+	var v T
+	raw, ok := st.Sections[name]
 	if !ok {
-		return c, false
+		return v, false
 	}
 	b, err := json.Marshal(raw)
-	return c, err == nil && json.Unmarshal(b, &c) == nil
+	return v, err == nil && json.Unmarshal(b, &v) == nil
 }
 
 // writeMFZ prints the store, the transfers and what each neighbour holds.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -12,14 +11,9 @@ import (
 
 // tubeSection takes the tube service's section out of a status, decoded.
 func tubeSection(st *control.Status) (tubes.Status, bool) {
-	var s tubes.Status
-	raw, ok := st.Sections["tube"]
-	if !ok {
-		return s, false
-	}
+	s, ok := decodeSection[tubes.Status](st, "tube")
 	delete(st.Sections, "tube")
-	b, err := json.Marshal(raw)
-	return s, err == nil && json.Unmarshal(b, &s) == nil
+	return s, ok
 }
 
 // writeTubes prints one line per tube: who, what state, and how it moves.

@@ -40,9 +40,11 @@ func openPair(t testing.TB, g *tilegrid.Grid, port int, opts string) (op, acc *t
 	return op, acc
 }
 
-// TestGridPeerKilledMidStream: the far tile stops while a stream flows;
-// the sender is told why within the liveness deadline, not left hanging.
-func TestGridPeerKilledMidStream(t *testing.T) {
+// streaming starts a 2x1 grid and a tube from its west tile that sends
+// 1 MiB, and returns once the first bytes arrived: the grid and the
+// sending program.
+func streaming(t *testing.T) (*tilegrid.Grid, *tubetest.Raw) {
+	t.Helper()
 	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 64 << 10})
 	op, acc := openPair(t, g, 7, "")
 	go func() {
@@ -55,6 +57,13 @@ func TestGridPeerKilledMidStream(t *testing.T) {
 	if f, err := acc.Recv(20 * time.Second); err != nil || f[0] != 'd' {
 		t.Fatalf("first data: %q %v", f, err)
 	}
+	return g, op
+}
+
+// TestGridPeerKilledMidStream: the far tile stops while a stream flows;
+// the sender is told why within the liveness deadline, not left hanging.
+func TestGridPeerKilledMidStream(t *testing.T) {
+	g, op := streaming(t)
 	if err := g.Stop(tilegrid.Coord{X: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 )
 
@@ -14,18 +13,7 @@ import (
 // no longer knows the tube; the sender is told so with a clear reason,
 // not left waiting.
 func TestGridPeerRestartsMidStream(t *testing.T) {
-	g := startGrid(t, 2, 1, dev.LinkProfile{Rate: 64 << 10})
-	op, acc := openPair(t, g, 7, "")
-	go func() {
-		for off := 0; off < 1<<20; off += 4096 {
-			if _, err := op.Conn.Write(append([]byte{'d'}, make([]byte, 4096)...)); err != nil {
-				return
-			}
-		}
-	}()
-	if f, err := acc.Recv(20 * time.Second); err != nil || f[0] != 'd' {
-		t.Fatalf("first data: %q %v", f, err)
-	}
+	g, op := streaming(t)
 	far := tilegrid.Coord{X: 1}
 	if err := g.Stop(far); err != nil {
 		t.Fatal(err)
