@@ -54,7 +54,7 @@ func (c *Conn) WaitClosed(ctx context.Context) error {
 }
 
 // wait receives frames until done or the daemon's 'c' holds, queueing
-// the data that arrives meanwhile for Read, at most bound() bytes: past
+// the data that arrives meanwhile for Read up to bound() (fullLocked): past
 // that it waits for Read to take some. Its deadline is ctx's, on the
 // socket while it receives; the application's read deadline is put back
 // afterwards.
@@ -80,7 +80,7 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 			c.mu.Unlock()
 			return err
 		}
-		full := c.queued >= c.bound()
+		full := c.fullLocked()
 		changed := c.changed
 		c.mu.Unlock()
 		if full {
@@ -98,7 +98,7 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 			continue
 		}
 		c.mu.Lock()
-		if c.waitStateLocked(ctx, done) != nil || done() || c.finished || c.queued >= c.bound() {
+		if c.waitStateLocked(ctx, done) != nil || done() || c.finished || c.fullLocked() {
 			c.mu.Unlock()
 			c.release()
 			continue

@@ -141,7 +141,7 @@ func (c *Conn) writeFailure(err error) error {
 func (c *Conn) drainNow() {
 	for range 64 {
 		c.mu.Lock()
-		stop := c.sockDone || c.queued >= c.bound()
+		stop := c.sockDone || c.fullLocked()
 		c.mu.Unlock()
 		if stop {
 			return
@@ -171,6 +171,16 @@ func (c *Conn) drainNow() {
 // bound is the most data a Wait queues before it leaves the rest to
 // Read: the window, and one whole frame beyond it.
 func (c *Conn) bound() int { return c.window + MaxFrame }
+
+// queueEntryCost is what each queued message or chunk counts for beyond
+// its bytes: empty messages cost memory too, and would otherwise queue
+// without bound while a Wait runs.
+const queueEntryCost = 64
+
+// fullLocked says the queue reached bound: a Wait receives no more.
+func (c *Conn) fullLocked() bool {
+	return c.queued+len(c.queue)*queueEntryCost >= c.bound()
+}
 
 // CloseWrite tells the far side that no more data comes ('f'): it reads
 // to the end of the stream. The tube stays open for reading.

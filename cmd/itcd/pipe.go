@@ -161,6 +161,12 @@ func pipeRun(ctx context.Context, c *tube.Conn, pio pipeIO) int {
 	}
 	stopOnSignal := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stopOnSignal()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Once the far stream ended nothing reads the tube, and standard
+	// input may give nothing for ever: WaitClosed watches the tube (its
+	// failure, a signal) from then on. Buffered: it may outlive us.
+	var closed chan error
 	upDone, downDone := false, false
 	for !upDone || !downDone {
 		select {
@@ -180,11 +186,20 @@ func pipeRun(ctx context.Context, c *tube.Conn, pio pipeIO) int {
 				c.CloseWrite()
 				upDone = true
 			}
+			closed = make(chan error, 1)
+			go func() { closed <- c.WaitClosed(wctx) }()
+		case err := <-closed: // nil until down is done
+			if err != nil {
+				return fail(pipeResult{err: err}, "")
+			}
+			closed = nil // closed cleanly, yet standard input is read
 		}
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if err := c.WaitClosed(wctx); err != nil {
+	if closed != nil {
+		if err := <-closed; err != nil {
+			return fail(pipeResult{err: err}, "")
+		}
+	} else if err := c.WaitClosed(wctx); err != nil {
 		return fail(pipeResult{err: err}, "")
 	}
 	if prog != nil {
