@@ -2,6 +2,7 @@ package tubes
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -148,15 +149,24 @@ func (s *Service) request(c *client, r request) {
 			w.deadline = s.now.Add(r.timeout)
 		}
 		s.accepts[r.port] = w
-		// An OPEN that came before the accept is taken at once.
+		// An OPEN that came before the accept is taken at once; kept
+		// OPENs of a tile no longer live on their link are dropped.
 		for d := range s.pending {
-			for i, p := range s.pending[d] {
-				if p.m.dstPort == r.port && (r.dir == 0 || r.dir == packet.Dir(d)) {
-					s.pending[d] = append(s.pending[d][:i], s.pending[d][i+1:]...)
-					if n, live := s.neighbour(packet.Dir(d)); live && n.Tile == p.tile {
-						s.open(packet.Dir(d), n, p.m)
-						return
-					}
+			dir := packet.Dir(d)
+			if r.dir != 0 && r.dir != dir {
+				continue
+			}
+			n, live := s.neighbour(dir)
+			for i := 0; i < len(s.pending[d]); {
+				p := s.pending[d][i]
+				if p.m.dstPort != r.port {
+					i++
+					continue
+				}
+				s.pending[d] = slices.Delete(s.pending[d], i, i+1)
+				if live && n.Tile == p.tile {
+					s.open(dir, n, p.m)
+					return
 				}
 			}
 		}

@@ -161,7 +161,6 @@ func (s *sender) bytes(g *segment) []byte {
 
 // ackResult is what one acknowledgement changed.
 type ackResult struct {
-	acked    int  // stream bytes newly acknowledged
 	lost     int  // segments found lost
 	progress bool // something newly acknowledged or held
 }
@@ -201,7 +200,6 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 	if n := min(int(ack-s.una), len(s.buf)); n > 0 {
 		s.buf = append(s.buf[:0], s.buf[n:]...)
 		s.una += uint32(n)
-		r.acked = n
 	}
 	if s.fin && s.finSent && ack == s.finSeq()+1 {
 		s.finAcked = true

@@ -81,8 +81,6 @@ type tube struct {
 	started   time.Time
 
 	bytesIn, bytesOut uint64
-	reportedR         uint64
-	reportedV         uint64
 }
 
 func newTube(id uint16, dir packet.Dir, tile p2p.TileID, kind byte, window int, hello time.Duration, now time.Time) *tube {
