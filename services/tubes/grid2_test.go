@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 	"github.com/t2tiles/itcd/tube/tubetest"
@@ -60,30 +61,56 @@ func streaming(t *testing.T) (*tilegrid.Grid, *tubetest.Raw) {
 	return g, op
 }
 
-// TestGridPeerKilledMidStream: the far tile stops while a stream flows;
-// the sender is told why within the liveness deadline, not left hanging.
-func TestGridPeerKilledMidStream(t *testing.T) {
-	g, op := streaming(t)
-	if err := g.Stop(tilegrid.Coord{X: 1}); err != nil {
-		t.Fatal(err)
-	}
-	stopped := time.Now()
+// senderEnd reads the sending program's frames until its tube ends and
+// returns the reason and how long after since that came.
+func senderEnd(t *testing.T, op *tubetest.Raw, since time.Time) (string, time.Duration) {
+	t.Helper()
 	for {
 		f, err := op.Recv(20 * time.Second)
 		if err != nil {
 			t.Fatalf("no end for the sender: %v", err)
 		}
 		if f[0] == 'x' {
-			if !strings.Contains(string(f), "disconnected") {
-				t.Errorf("reason %q: want the neighbour's disconnection", f[1:])
-			}
-			// dead_after is 1.5 s in these grids; a generous margin
-			// for a busy machine.
-			if d := time.Since(stopped); d > 10*time.Second {
-				t.Errorf("told after %v", d)
-			}
-			return
+			return string(f[1:]), time.Since(since)
 		}
+	}
+}
+
+// TestGridPeerKilledMidStream: the far tile goes silent while a stream
+// flows (power lost, cable pulled: the link is cut at both ends, so not
+// even a RESET leaves it); the sender is told why within the liveness
+// deadline, not left hanging.
+func TestGridPeerKilledMidStream(t *testing.T) {
+	g, op := streaming(t)
+	if err := g.Cut(tilegrid.Coord{X: 0}, packet.ET); err != nil {
+		t.Fatal(err)
+	}
+	reason, d := senderEnd(t, op, time.Now())
+	if !strings.Contains(reason, "disconnected") {
+		t.Errorf("reason %q: want the neighbour's disconnection", reason)
+	}
+	// dead_after is 1.5 s in these grids; a generous margin for a busy
+	// machine.
+	if d > 10*time.Second {
+		t.Errorf("told after %v", d)
+	}
+}
+
+// TestGridPeerStoppedMidStream: the far itcd stops while a stream flows.
+// Its RESETs tell the sender it is stopping; if the link closes before
+// they leave, the neighbour's disconnection says it instead. Either way
+// the sender is told within the liveness deadline.
+func TestGridPeerStoppedMidStream(t *testing.T) {
+	g, op := streaming(t)
+	if err := g.Stop(tilegrid.Coord{X: 1}); err != nil {
+		t.Fatal(err)
+	}
+	reason, d := senderEnd(t, op, time.Now())
+	if !strings.Contains(reason, "itcd is stopping") && !strings.Contains(reason, "disconnected") {
+		t.Errorf("reason %q: want the far itcd stopping or the neighbour's disconnection", reason)
+	}
+	if d > 10*time.Second {
+		t.Errorf("told after %v", d)
 	}
 }
 
