@@ -12,6 +12,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
+	"github.com/t2tiles/itcd/services/routes"
 	"github.com/t2tiles/itcd/services/tubes"
 )
 
@@ -34,6 +35,8 @@ type Config struct {
 	MFZ dist.Config `toml:"mfz"`
 	// Tube configures the tube service (service 9).
 	Tube tubes.Config `toml:"tube"`
+	// Route configures the routing service (service 10).
+	Route routes.Config `toml:"route"`
 }
 
 // DefaultConfig returns the configuration a tile runs with.
@@ -46,6 +49,7 @@ func DefaultConfig() Config {
 		Counter: counter.DefaultConfig(),
 		MFZ:     dist.DefaultConfig(),
 		Tube:    tubes.DefaultConfig(),
+		Route:   routes.DefaultConfig(),
 	}
 }
 
@@ -94,6 +98,6 @@ func (c *Config) Validate() error {
 	if c.Device == "udp" && c.UDP.Listen == "" && c.UDP.Conn == nil {
 		errs = append(errs, errors.New("device udp needs udp.listen (--udp-listen ADDR)"))
 	}
-	errs = append(errs, c.UDP.Validate(), c.Counter.Validate(), c.MFZ.Validate(), c.Tube.Validate())
+	errs = append(errs, c.UDP.Validate(), c.Counter.Validate(), c.MFZ.Validate(), c.Tube.Validate(), c.Route.Validate())
 	return errors.Join(errs...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
+	"github.com/t2tiles/itcd/services/routes"
 	"github.com/t2tiles/itcd/services/tubes"
 )
 
@@ -122,7 +123,13 @@ func standardServices(cfg Config, opt Options, log *slog.Logger) ([]p2p.Service,
 		files.Close()
 		return nil, err
 	}
-	return []p2p.Service{cnt, files, tb}, nil
+	// Routes to every tile of the grid, service 10.
+	rt, err := routes.New(cfg.Route)
+	if err != nil {
+		files.Close()
+		return nil, err
+	}
+	return []p2p.Service{cnt, files, tb, rt}, nil
 }
 
 // closeServices releases what services hold when their daemon never runs

@@ -62,10 +62,11 @@ const MaxService Service = 63
 
 // Well-known services.
 const (
-	ServiceLiveness Service = 1 // daemon hellos: identity, version, services
-	ServiceCounter  Service = 2 // the counter service
-	ServiceMFZ      Service = 8 // signed MFZ file distribution
-	ServiceTube     Service = 9 // tubes: reliable streams and messages between neighbours
+	ServiceLiveness Service = 1  // daemon hellos: identity, version, services
+	ServiceCounter  Service = 2  // the counter service
+	ServiceMFZ      Service = 8  // signed MFZ file distribution
+	ServiceTube     Service = 9  // tubes: reliable streams and messages between neighbours
+	ServiceRoute    Service = 10 // routes: link-state flooding, a route to every tile
 )
 
 // LocalType is the type of a local packet, its low five bits.

@@ -1,0 +1,147 @@
+package routes
+
+import (
+	"time"
+
+	"github.com/t2tiles/itcd/p2p"
+)
+
+// peer is what the service keeps for one live neighbour: the LSAs it is
+// owed, those sent and not yet acknowledged, the acknowledgements owed to
+// it, and its allowance of LSAs to process. Every set holds at most one
+// entry per origin, so each is bounded by the table.
+type peer struct {
+	tile p2p.TileID
+	// queue is the order origins wait in; queued says which still wait
+	// (holds removes from it without searching the queue).
+	queue   []p2p.TileID
+	queued  map[p2p.TileID]struct{}
+	unacked map[p2p.TileID]waiting
+	due     time.Time // the earliest retransmission, zero for none
+	acks    []Ack
+	blocked bool // its send queue is full: wait for Drained
+
+	tokens   float64
+	tokensAt time.Time
+}
+
+// waiting is an LSA sent and not acknowledged.
+type waiting struct {
+	seq uint32
+	due time.Time
+}
+
+func newPeer(tile p2p.TileID, cfg Config, now time.Time) *peer {
+	return &peer{
+		tile:     tile,
+		queued:   make(map[p2p.TileID]struct{}),
+		unacked:  make(map[p2p.TileID]waiting),
+		tokens:   float64(cfg.MaxTiles),
+		tokensAt: now,
+	}
+}
+
+// enqueue owes the neighbour origin's newest LSA.
+func (p *peer) enqueue(origin p2p.TileID) {
+	if _, ok := p.queued[origin]; ok {
+		return
+	}
+	p.queued[origin] = struct{}{}
+	p.queue = append(p.queue, origin)
+}
+
+// next takes the next origin owed.
+func (p *peer) next() (p2p.TileID, bool) {
+	for len(p.queue) > 0 {
+		o := p.queue[0]
+		p.queue = p.queue[1:]
+		if _, ok := p.queued[o]; ok {
+			delete(p.queued, o)
+			return o, true
+		}
+	}
+	p.queue = nil // let the backing array go
+	return p2p.TileID{}, false
+}
+
+// requeue puts back at the front an origin next gave that could not go.
+func (p *peer) requeue(origin p2p.TileID) {
+	if _, ok := p.queued[origin]; ok {
+		return
+	}
+	p.queued[origin] = struct{}{}
+	p.queue = append([]p2p.TileID{origin}, p.queue...)
+}
+
+// sent records that origin's LSA seq went and waits for its
+// acknowledgement until due.
+func (p *peer) sent(origin p2p.TileID, seq uint32, due time.Time) {
+	p.unacked[origin] = waiting{seq: seq, due: due}
+	if p.due.IsZero() || due.Before(p.due) {
+		p.due = due
+	}
+}
+
+// holds records that the neighbour has origin's LSA a.Seq: nothing older
+// need go to it again.
+func (p *peer) holds(a Ack) {
+	if w, ok := p.unacked[a.Origin]; ok && !newer(w.seq, a.Seq) {
+		delete(p.unacked, a.Origin)
+	}
+}
+
+// drop forgets a queued origin the neighbour turned out to hold.
+func (p *peer) drop(origin p2p.TileID) {
+	delete(p.queued, origin)
+	if len(p.queue) > 2*len(p.queued)+64 {
+		q := p.queue[:0]
+		for _, o := range p.queue {
+			if _, ok := p.queued[o]; ok {
+				q = append(q, o)
+			}
+		}
+		p.queue = q
+	}
+}
+
+// owe queues an acknowledgement for the neighbour; past maxAcksHeld it is
+// not kept, and the neighbour will send that LSA again.
+func (p *peer) owe(a Ack) {
+	if len(p.acks) < maxAcksHeld {
+		p.acks = append(p.acks, a)
+	}
+}
+
+// take spends one of the neighbour's LSA allowance, reporting false when
+// it has none left: NeighbourRate a second, up to MaxTiles saved.
+func (p *peer) take(now time.Time, cfg Config) bool {
+	p.tokens = min(p.tokens+now.Sub(p.tokensAt).Seconds()*float64(cfg.NeighbourRate), float64(cfg.MaxTiles))
+	p.tokensAt = now
+	if p.tokens < 1 {
+		return false
+	}
+	p.tokens--
+	return true
+}
+
+// resendDue queues again every LSA whose acknowledgement is overdue and
+// returns how many.
+func (p *peer) resendDue(now time.Time) int {
+	if p.due.IsZero() || now.Before(p.due) {
+		return 0
+	}
+	n := 0
+	p.due = time.Time{}
+	for o, w := range p.unacked {
+		if !now.Before(w.due) {
+			delete(p.unacked, o)
+			p.enqueue(o)
+			n++
+			continue
+		}
+		if p.due.IsZero() || w.due.Before(p.due) {
+			p.due = w.due
+		}
+	}
+	return n
+}

@@ -1,0 +1,386 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
+)
+
+// spfGap is the least time between two route computations: a burst of
+// LSAs (a neighbour's whole table at connect) costs one, not hundreds.
+const spfGap = 20 * time.Millisecond
+
+// batch is how many packets one turn of the loop takes before it sends:
+// their acknowledgements go out together.
+const batch = 32
+
+// maxAcksHeld bounds the acknowledgements waiting for one neighbour; past
+// it the neighbour's LSAs go unacknowledged and it sends them again.
+const maxAcksHeld = 4 * maxAcks
+
+// Service is the routing service. New makes one; the daemon runs Serve.
+type Service struct {
+	cfg Config
+
+	mu     sync.Mutex // guards what Status and Control read
+	graph  *Graph
+	counts Counts
+	seq    uint32
+
+	// Owned by Serve's goroutine.
+	h       p2p.Host
+	log     *slog.Logger
+	db      *DB
+	self    p2p.TileID
+	now     time.Time
+	peers   [8]*peer
+	timer   *time.Timer
+	lastOwn time.Time // when this tile last made its LSA
+	ownDue  bool      // its neighbours changed since
+	spfDue  bool
+	lastSPF time.Time
+	expire  time.Time // when Expire next removes something, zero for never
+	refresh time.Time
+	scratch []byte
+}
+
+// Counts are the service's counters, in status.
+type Counts struct {
+	LSAsIn      uint64 `json:"lsas_in"`
+	LSAsOut     uint64 `json:"lsas_out"`
+	AcksIn      uint64 `json:"acks_in"`
+	AcksOut     uint64 `json:"acks_out"`
+	Retransmits uint64 `json:"retransmits"`
+	Originated  uint64 `json:"originated"`
+	Computed    uint64 `json:"computed"`
+	Bad         uint64 `json:"bad"`          // packets that did not parse
+	RateLimited uint64 `json:"rate_limited"` // LSAs dropped: the neighbour sent too many
+	TableFull   uint64 `json:"table_full"`   // LSAs of new tiles not kept
+	Expired     uint64 `json:"expired"`
+}
+
+// New returns the service with cfg.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// Number implements p2p.Service.
+func (s *Service) Number() packet.Service { return packet.ServiceRoute }
+
+// Name implements p2p.Service.
+func (s *Service) Name() string { return "route" }
+
+// Graph returns the latest graph of the grid (nil before the service
+// starts). Any goroutine may call it.
+func (s *Service) Graph() *Graph {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.graph
+}
+
+// Serve implements p2p.Service.
+func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
+	s.h, s.log, s.self = h, h.Logger(), h.Self()
+	s.db = NewDB(s.self, s.cfg.MaxTiles)
+	s.now = time.Now()
+	for _, n := range h.Neighbours() {
+		s.connect(n.Dir, n.Tile)
+	}
+	s.ownDue = true
+	s.timer = time.NewTimer(time.Hour)
+	defer s.timer.Stop()
+	for {
+		s.now = time.Now()
+		s.work()
+		s.pump()
+		s.arm()
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-in.Packets:
+			s.now = time.Now()
+			s.packet(&m)
+			// Take what else waits, so its acknowledgements share packets.
+			for range batch - 1 {
+				select {
+				case m := <-in.Packets:
+					s.packet(&m)
+					continue
+				default:
+				}
+				break
+			}
+		case ev := <-in.Events:
+			s.now = time.Now()
+			s.event(ev)
+		case <-h.Drained():
+			for _, p := range s.peers {
+				if p != nil {
+					p.blocked = false
+				}
+			}
+		case <-s.timer.C:
+		}
+	}
+}
+
+// event follows a neighbour's coming and going.
+func (s *Service) event(ev p2p.Event) {
+	switch ev.Kind {
+	case packet.EventConnect:
+		s.connect(ev.Dir, ev.Tile)
+	case packet.EventDisconnect:
+		s.peers[ev.Dir] = nil
+	default:
+		return
+	}
+	s.ownDue = true
+}
+
+// connect starts a neighbour off with the whole table, so a tile that
+// joins learns the grid at once.
+func (s *Service) connect(d packet.Dir, tile p2p.TileID) {
+	if !d.IsLink() {
+		return
+	}
+	p := newPeer(tile, s.cfg, s.now)
+	for _, l := range s.db.All() {
+		p.enqueue(l.Origin)
+	}
+	s.peers[d] = p
+}
+
+// work does what is due: the tile's own LSA, expiry, the route
+// computation, retransmissions.
+func (s *Service) work() {
+	if s.ownDue && !s.now.Before(s.lastOwn.Add(s.cfg.MinInterval.D())) || !s.refresh.IsZero() && !s.now.Before(s.refresh) {
+		s.originate()
+	}
+	if !s.expire.IsZero() && !s.now.Before(s.expire) {
+		s.runExpire()
+	}
+	if s.spfDue && !s.now.Before(s.lastSPF.Add(spfGap)) {
+		s.compute()
+	}
+	for _, p := range s.peers {
+		if p != nil {
+			s.count(func(c *Counts) { c.Retransmits += uint64(p.resendDue(s.now)) })
+		}
+	}
+}
+
+// originate makes and floods this tile's LSA: its live neighbours now.
+func (s *Service) originate() {
+	l := LSA{Origin: s.self}
+	for _, d := range packet.Links {
+		if p := s.peers[d]; p != nil && int(l.N) < MaxLinks {
+			l.Links[l.N] = Link{Dir: d, Tile: p.tile}
+			l.N++
+		}
+	}
+	s.mu.Lock()
+	s.seq++
+	l.Seq = s.seq
+	s.counts.Originated++
+	s.mu.Unlock()
+	s.db.Originate(&l, s.now)
+	s.flood(l.Origin, packet.Dir(255))
+	s.ownDue, s.lastOwn, s.spfDue = false, s.now, true
+	s.refresh = s.now.Add(s.cfg.Refresh.D())
+}
+
+// flood queues origin's LSA for every neighbour but the one it came from.
+func (s *Service) flood(origin p2p.TileID, from packet.Dir) {
+	for d, p := range s.peers {
+		if p != nil && packet.Dir(d) != from {
+			p.enqueue(origin)
+		}
+	}
+}
+
+// compute builds the graph again and publishes it.
+func (s *Service) compute() {
+	g := NewGraph(s.self, s.db.All())
+	s.db.Mark(g, s.now)
+	s.spfDue, s.lastSPF = false, s.now
+	s.mu.Lock()
+	s.graph = g
+	s.counts.Computed++
+	s.mu.Unlock()
+	s.runExpire()
+}
+
+func (s *Service) runExpire() {
+	n, next := s.db.Expire(s.now, s.cfg.MaxAge.D(), s.cfg.Hold.D())
+	s.expire = next
+	if n > 0 {
+		s.count(func(c *Counts) { c.Expired += uint64(n) })
+		s.spfDue = true
+	}
+}
+
+// packet handles one message from a neighbour.
+func (s *Service) packet(m *p2p.Message) {
+	p := s.peers[m.From]
+	if p == nil || p.tile != m.Tile {
+		return // from a tile that is no longer there
+	}
+	msg, err := ParseMessage(m.Payload())
+	if err != nil {
+		s.count(func(c *Counts) { c.Bad++ })
+		s.log.Warn("bad route message from a neighbour; dropped", "dir", m.From, "err", err)
+		return
+	}
+	switch msg.Type {
+	case msgAck:
+		s.count(func(c *Counts) { c.AcksIn++ })
+		for _, a := range msg.Acks[:msg.N] {
+			p.holds(a)
+		}
+	case msgLSA:
+		s.count(func(c *Counts) { c.LSAsIn++ })
+		s.lsa(m.From, p, &msg.LSA)
+	}
+}
+
+// lsa handles one LSA from the neighbour p on d.
+func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
+	// Only news costs work (a flood, a route computation): only news
+	// spends the neighbour's allowance. Unacknowledged, a dropped LSA
+	// comes again.
+	if held, ok := s.db.Get(l.Origin); (!ok || newer(l.Seq, held.Seq)) && !p.take(s.now, s.cfg) {
+		s.count(func(c *Counts) { c.RateLimited++ })
+		return
+	}
+	p.owe(Ack{Origin: l.Origin, Seq: l.Seq})
+	held := Ack{Origin: l.Origin, Seq: l.Seq}
+	if l.Origin == s.self {
+		// Our own LSA coming back. One newer than ours, or as new and not
+		// the same, is from before a restart: continue above it. One
+		// older: that neighbour needs ours.
+		own, _ := s.db.Get(s.self)
+		switch {
+		case own == nil || newer(l.Seq, own.Seq) || l.Seq == own.Seq && *l != *own:
+			s.mu.Lock()
+			if newer(l.Seq, s.seq) {
+				s.seq = l.Seq
+			}
+			s.mu.Unlock()
+			s.ownDue = true
+		case newer(own.Seq, l.Seq):
+			p.enqueue(s.self)
+		}
+		p.holds(held)
+		return
+	}
+	switch s.db.Offer(l, s.now, s.Graph()) {
+	case Newer:
+		p.holds(held)
+		p.drop(l.Origin)
+		s.flood(l.Origin, d)
+		s.spfDue = true
+		if s.expire.IsZero() {
+			s.expire = s.now // let Expire find when it goes
+		}
+	case Same:
+		p.holds(held)
+		p.drop(l.Origin)
+	case Older:
+		p.enqueue(l.Origin)
+	case Full:
+		s.count(func(c *Counts) { c.TableFull++ })
+	}
+}
+
+// pump sends what each neighbour is owed while its queue has room.
+func (s *Service) pump() {
+	for d, p := range s.peers {
+		if p == nil || p.blocked {
+			continue
+		}
+		to := packet.Dir(d)
+		for len(p.acks) > 0 {
+			n := min(len(p.acks), maxAcks)
+			s.scratch = AppendAck(s.scratch[:0], p.acks[:n])
+			if !s.send(to, p) {
+				break
+			}
+			p.acks = p.acks[n:]
+			s.count(func(c *Counts) { c.AcksOut++ })
+		}
+		for !p.blocked {
+			origin, ok := p.next()
+			if !ok {
+				break
+			}
+			l, ok := s.db.Get(origin)
+			if !ok {
+				continue // expired since it was queued
+			}
+			s.scratch = AppendLSA(s.scratch[:0], l)
+			if !s.send(to, p) {
+				p.requeue(origin)
+				break
+			}
+			p.sent(origin, l.Seq, s.now.Add(s.cfg.Retransmit.D()))
+			s.count(func(c *Counts) { c.LSAsOut++ })
+		}
+	}
+}
+
+// send sends s.scratch to p on d and reports whether it went; a full
+// queue blocks p until Drained.
+func (s *Service) send(d packet.Dir, p *peer) bool {
+	err := s.h.Send(d, s.scratch)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, p2p.ErrQueueFull):
+		p.blocked = true
+	default:
+		// Not live any more: its disconnect event is on its way.
+		p.blocked = true
+	}
+	return false
+}
+
+// arm sets the timer for the earliest thing due.
+func (s *Service) arm() {
+	var at time.Time
+	soon := func(t time.Time) {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	if s.ownDue {
+		soon(s.lastOwn.Add(s.cfg.MinInterval.D()))
+	}
+	soon(s.refresh)
+	soon(s.expire)
+	if s.spfDue {
+		soon(s.lastSPF.Add(spfGap))
+	}
+	for _, p := range s.peers {
+		if p != nil {
+			soon(p.due)
+		}
+	}
+	if at.IsZero() {
+		at = s.now.Add(time.Hour)
+	}
+	s.timer.Reset(max(at.Sub(time.Now()), 0))
+}
+
+func (s *Service) count(f func(*Counts)) {
+	s.mu.Lock()
+	f(&s.counts)
+	s.mu.Unlock()
+}
