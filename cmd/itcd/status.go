@@ -13,6 +13,7 @@ import (
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/services/counter"
 	"github.com/t2tiles/itcd/services/mfz/dist"
+	"github.com/t2tiles/itcd/services/routes"
 )
 
 func init() {
@@ -63,6 +64,8 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	mfzSection, hasMFZ := dist.StatusFrom(st.Sections)
 	cnt, hasCounter := counterSection(&st)
 	tubeSt, hasTubes := tubeSection(&st)
+	routeSt, hasRoutes := decodeSection[routes.Status](&st, "route")
+	delete(st.Sections, "route")
 	delete(st.Sections, dist.SectionName)
 	delete(st.Sections, "counter")
 	control.WriteStatus(stdout, st)
@@ -77,6 +80,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if hasTubes {
 		fmt.Fprintln(stdout, "\ntubes (service 9):")
 		writeTubes(indent(stdout), tubeSt)
+	}
+	if hasRoutes {
+		fmt.Fprintln(stdout, "\nroutes (service 10):")
+		writeRouteSummary(indent(stdout), routeSt)
 	}
 	return 0
 }

@@ -18,10 +18,8 @@ type Graph struct {
 	index map[p2p.TileID]int
 	// adj[i][d] is the tile on link d of tile i, -1 for none.
 	adj [][8]int32
-	// dist[i] is the hops from self, -1 for unreachable; first[i] the
-	// link of self that starts a shortest path.
-	dist  []int32
-	first []packet.Dir
+	// dist[i] is the hops from self, -1 for unreachable.
+	dist []int32
 }
 
 // NewGraph builds the graph of lsas seen from self. lsas holds at most one
@@ -56,7 +54,7 @@ func NewGraph(self p2p.TileID, lsas []*LSA) *Graph {
 			}
 		}
 	}
-	g.dist, g.first = g.bfs(g.self, -1)
+	g.dist = g.bfs(g.self)
 	return g
 }
 
@@ -78,13 +76,9 @@ func lists(l *LSA, d packet.Dir, tile p2p.TileID) bool {
 	return false
 }
 
-// bfs returns hops from src to every tile (-1 unreachable) and, for each,
-// the link of src that starts a shortest path (the lowest-numbered link
-// among equals, so every tile picks the same). Tile skip (if >= 0) is left
-// out, as if gone.
-func (g *Graph) bfs(src, skip int) ([]int32, []packet.Dir) {
+// bfs returns hops from src to every tile, -1 for unreachable.
+func (g *Graph) bfs(src int) []int32 {
 	dist := make([]int32, len(g.ids))
-	first := make([]packet.Dir, len(g.ids))
 	for i := range dist {
 		dist[i] = -1
 	}
@@ -95,18 +89,14 @@ func (g *Graph) bfs(src, skip int) ([]int32, []packet.Dir) {
 		queue = queue[1:]
 		for _, d := range packet.Links {
 			v := g.adj[u][d]
-			if v < 0 || dist[v] >= 0 || int(v) == skip {
+			if v < 0 || dist[v] >= 0 {
 				continue
 			}
 			dist[v] = dist[u] + 1
-			first[v] = first[u]
-			if int(u) == src {
-				first[v] = d
-			}
 			queue = append(queue, v)
 		}
 	}
-	return dist, first
+	return dist
 }
 
 // Self is the tile the graph is seen from.
@@ -114,6 +104,19 @@ func (g *Graph) Self() p2p.TileID { return g.ids[g.self] }
 
 // Known is how many tiles the LSAs name (reachable or not).
 func (g *Graph) Known() int { return len(g.ids) }
+
+// Links counts the links both ends list, each once.
+func (g *Graph) Links() int {
+	n := 0
+	for _, a := range g.adj {
+		for _, v := range a {
+			if v >= 0 {
+				n++
+			}
+		}
+	}
+	return n / 2
+}
 
 // Reachable reports whether tile can be reached, and in how many hops.
 func (g *Graph) Reachable(tile p2p.TileID) (hops int, ok bool) {
@@ -144,7 +147,7 @@ func (g *Graph) Routes() []Route {
 	var fromNeighbour [8][]int32
 	for _, d := range packet.Links {
 		if n := g.adj[g.self][d]; n >= 0 {
-			fromNeighbour[d], _ = g.bfs(int(n), -1)
+			fromNeighbour[d] = g.bfs(int(n))
 		}
 	}
 	var out []Route
@@ -152,7 +155,8 @@ func (g *Graph) Routes() []Route {
 		if h <= 0 {
 			continue
 		}
-		r := Route{Tile: g.ids[i], Hops: int(h), Next: g.first[i], Path: g.path(i)}
+		r := Route{Tile: g.ids[i], Hops: int(h), Path: g.path(i)}
+		r.Next = r.Path[0]
 		for _, d := range packet.Links {
 			if d != r.Next && fromNeighbour[d] != nil && fromNeighbour[d][i] >= 0 && fromNeighbour[d][i] <= h {
 				r.Alternatives = append(r.Alternatives, d)
@@ -169,8 +173,9 @@ func (g *Graph) Routes() []Route {
 	return out
 }
 
-// path returns the links of a shortest path from self to tile i: from each
-// tile on the way, the lowest-numbered link one hop nearer to i.
+// path returns the links of a shortest path from self to tile i: walking
+// back from i, the lowest-numbered link one hop nearer to self, so every
+// computation over the same LSAs picks the same path.
 func (g *Graph) path(i int) []packet.Dir {
 	if g.dist[i] < 0 {
 		return nil

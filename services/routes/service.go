@@ -53,6 +53,7 @@ type Service struct {
 type Counts struct {
 	LSAsIn      uint64 `json:"lsas_in"`
 	LSAsOut     uint64 `json:"lsas_out"`
+	BytesOut    uint64 `json:"bytes_out"` // service payload bytes sent, LSAs and ACKs
 	AcksIn      uint64 `json:"acks_in"`
 	AcksOut     uint64 `json:"acks_out"`
 	Retransmits uint64 `json:"retransmits"`
@@ -342,6 +343,7 @@ func (s *Service) send(d packet.Dir, p *peer) bool {
 	err := s.h.Send(d, s.scratch)
 	switch {
 	case err == nil:
+		s.count(func(c *Counts) { c.BytesOut += uint64(len(s.scratch)) })
 		return true
 	case errors.Is(err, p2p.ErrQueueFull):
 		p.blocked = true

@@ -17,6 +17,7 @@ type Status struct {
 	Seq       uint32     `json:"seq"`       // of this tile's latest LSA
 	Known     int        `json:"known"`     // tiles the database names
 	Reachable int        `json:"reachable"` // of those, reached by a route (this tile not counted)
+	Links     int        `json:"links"`     // links of the grid both ends list`
 	Counts    Counts     `json:"counts"`
 }
 
@@ -60,7 +61,7 @@ func (s *Service) status() Status {
 	defer s.mu.Unlock()
 	st := Status{Seq: s.seq, Counts: s.counts}
 	if g := s.graph; g != nil {
-		st.Self, st.Known = g.Self(), g.Known()
+		st.Self, st.Known, st.Links = g.Self(), g.Known(), g.Links()
 		for _, h := range g.dist {
 			if h > 0 {
 				st.Reachable++
