@@ -117,14 +117,14 @@ func standardServices(cfg Config, opt Options, log *slog.Logger) ([]p2p.Service,
 	if err != nil {
 		return nil, fmt.Errorf("mfz store: %w", err)
 	}
-	// Tubes between programs on neighbouring tiles, service 9.
-	tb, err := tubes.New(cfg.Tube, tubes.Options{})
+	// Routes to every tile of the grid, service 10.
+	rt, err := routes.New(cfg.Route)
 	if err != nil {
 		files.Close()
 		return nil, err
 	}
-	// Routes to every tile of the grid, service 10.
-	rt, err := routes.New(cfg.Route)
+	// Tubes between programs, to neighbours and by routes beyond, service 9.
+	tb, err := tubes.New(cfg.Tube, tubes.Options{Routes: rt})
 	if err != nil {
 		files.Close()
 		return nil, err

@@ -46,7 +46,24 @@ func Dial(ctx context.Context, dir packet.Dir, port uint16, opt Options) (*Conn,
 	if !dir.IsLink() {
 		return nil, fmt.Errorf("tube open: %v is not a link: want one of NE ET SE SW WT NW", dir)
 	}
-	if port == 0 {
+	return dial(ctx, Request{Dir: dir, Port: port}, opt)
+}
+
+// DialTile opens a tube to port on a tile anywhere in the grid the
+// routing service reaches, named by its identity (16 hex digits, or a
+// unique prefix of 4 or more) or by a route of links from here such as
+// "ET,ET,SE", and returns once a program there accepted it. The tube's
+// packets travel by paths the tile chooses; it keeps its far end, not its
+// path, when links come and go.
+func DialTile(ctx context.Context, tile string, port uint16, opt Options) (*Conn, error) {
+	if err := checkTileName(tile); err != nil {
+		return nil, fmt.Errorf("tube open: %w", err)
+	}
+	return dial(ctx, Request{To: tile, Port: port}, opt)
+}
+
+func dial(ctx context.Context, req Request, opt Options) (*Conn, error) {
+	if req.Port == 0 {
 		return nil, errors.New("tube open: port 0: want 1..65535")
 	}
 	t := min(opt.Timeout, MaxOpenTimeout)
@@ -59,7 +76,7 @@ func Dial(ctx context.Context, dir packet.Dir, port uint16, opt Options) (*Conn,
 			t = left
 		}
 	}
-	req := Request{Dir: dir, Port: port, Message: opt.Message, Acks: true, Timeout: t}
+	req.Message, req.Acks, req.Timeout = opt.Message, true, t
 	return setup(ctx, opt, "open", req, nil)
 }
 

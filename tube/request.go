@@ -2,9 +2,9 @@ package tube
 
 // The text exchanged when a tube is set up (notes/protocol.md, tube.sock):
 //
-//	open DIR PORT [message] [acks] [timeout=DUR]
+//	open DIR|TILE PORT [message] [acks] [timeout=DUR]
 //	accept PORT [message] [acks] [from=DIR] [timeout=DUR]
-//	ok ID DIR TILE LOCALPORT REMOTEPORT KIND WINDOW
+//	ok ID DIR|- TILE LOCALPORT REMOTEPORT KIND WINDOW
 //	error TEXT
 //
 // Request and Reply each have an append-style encoder and one parser,
@@ -39,6 +39,10 @@ const (
 type Request struct {
 	Accept  bool       // accept PORT; else open DIR PORT
 	Dir     packet.Dir // open: the link to the neighbour
+	// To, for an open instead of Dir, names a tile beyond the neighbours:
+	// its identity (16 hex digits), a unique prefix of 4 or more, or a
+	// route of link directions from here such as ET,ET,SE.
+	To string
 	From    packet.Dir // accept: only from this link; 0 (NT, no link) = any
 	Port    uint16     // 1..65535
 	Message bool       // a message tube
@@ -52,7 +56,11 @@ func (r Request) AppendText(dst []byte) []byte {
 		dst = append(dst, "accept "...)
 	} else {
 		dst = append(dst, "open "...)
-		dst = append(dst, r.Dir.String()...)
+		if r.To != "" {
+			dst = append(dst, r.To...)
+		} else {
+			dst = append(dst, r.Dir.String()...)
+		}
 		dst = append(dst, ' ')
 	}
 	dst = strconv.AppendUint(dst, uint64(r.Port), 10)
@@ -82,11 +90,14 @@ func ParseRequest(b []byte) (Request, error) {
 	w := strings.Fields(string(b))
 	switch {
 	case len(w) >= 3 && w[0] == "open":
-		d, err := packet.ParseDir(w[1])
-		if err != nil || !d.IsLink() {
-			return r, fmt.Errorf("open: %q is not a link: want one of NE ET SE SW WT NW", w[1])
+		if d, err := packet.ParseDir(w[1]); err == nil && d.IsLink() && !strings.Contains(w[1], ",") {
+			r.Dir = d
+		} else if err := checkTileName(w[1]); err != nil {
+			return r, fmt.Errorf("open: %w", err)
+		} else {
+			r.To = w[1]
 		}
-		r.Dir, w = d, w[2:]
+		w = w[2:]
 	case len(w) >= 2 && w[0] == "accept":
 		r.Accept, w = true, w[1:]
 	default:
@@ -131,6 +142,36 @@ func ParseRequest(b []byte) (Request, error) {
 	return r, nil
 }
 
+// maxTileName bounds a tile's name in an open: a route of MaxHops links.
+const maxTileName = 32 * 3
+
+// checkTileName accepts what may name a tile for an open: 4 to 16 hex
+// digits, or link directions separated by commas. Whether a tile answers
+// to it, only the daemon's routes know.
+func checkTileName(s string) error {
+	bad := fmt.Errorf("%q is not a link (NE ET SE SW WT NW), a tile identity (4 to 16 hex digits) or a route such as ET,ET,SE", s)
+	if len(s) > maxTileName {
+		return bad
+	}
+	if strings.Contains(s, ",") {
+		for _, f := range strings.Split(s, ",") {
+			if d, err := packet.ParseDir(f); err != nil || !d.IsLink() {
+				return bad
+			}
+		}
+		return nil
+	}
+	if len(s) < 4 || len(s) > 16 {
+		return bad
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return bad
+		}
+	}
+	return nil
+}
+
 func parsePort(s string) (uint16, error) {
 	p, err := strconv.ParseUint(s, 10, 16)
 	if err != nil || p == 0 || strconv.FormatUint(p, 10) != s {
@@ -156,7 +197,11 @@ func (r Reply) AppendText(dst []byte) []byte {
 	if r.Message {
 		kind = "message"
 	}
-	return fmt.Appendf(dst, "ok %d %s %s %d %d %s %d", r.ID, r.Dir, r.Tile, r.LocalPort, r.RemotePort, kind, r.Window)
+	dir := r.Dir.String()
+	if r.Dir == packet.NT {
+		dir = "-" // a tile by routes
+	}
+	return fmt.Appendf(dst, "ok %d %s %s %d %d %s %d", r.ID, dir, r.Tile, r.LocalPort, r.RemotePort, kind, r.Window)
 }
 
 // ParseReply parses the daemon's reply; "error TEXT" comes back as an
@@ -175,13 +220,16 @@ func ParseReply(op string, b []byte) (Reply, error) {
 	}
 	id, err1 := strconv.ParseUint(w[1], 10, 64)
 	d, err2 := packet.ParseDir(w[2])
+	if w[2] == "-" {
+		d, err2 = packet.NT, nil // a tile by routes: no one link
+	}
 	lp, err3 := parsePort(w[4])
 	rp, err4 := parsePort(w[5])
 	win, err5 := strconv.Atoi(w[7])
 	switch {
 	case err1 != nil || strconv.FormatUint(id, 10) != w[1]:
 		return r, fmt.Errorf("%w: reply %q: bad id", ErrProtocol, b)
-	case err2 != nil || !d.IsLink() || d.String() != w[2]:
+	case err2 != nil || w[2] != "-" && (!d.IsLink() || d.String() != w[2]):
 		return r, fmt.Errorf("%w: reply %q: bad direction", ErrProtocol, b)
 	case w[3] == "" || len(w[3]) > maxTile:
 		return r, fmt.Errorf("%w: reply %q: bad tile", ErrProtocol, b)

@@ -27,6 +27,8 @@ const maxAcksHeld = 4 * maxAcks
 type Service struct {
 	cfg Config
 
+	changed chan struct{} // a value when a new graph is published
+
 	mu     sync.Mutex // guards what Status and Control read
 	graph  *Graph
 	counts Counts
@@ -70,7 +72,7 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg}, nil
+	return &Service{cfg: cfg, changed: make(chan struct{}, 1)}, nil
 }
 
 // Number implements p2p.Service.
@@ -86,6 +88,10 @@ func (s *Service) Graph() *Graph {
 	defer s.mu.Unlock()
 	return s.graph
 }
+
+// Changed receives a value after a new graph is published (one reader:
+// the tube service, which re-checks the paths its tubes use).
+func (s *Service) Changed() <-chan struct{} { return s.changed }
 
 // Serve implements p2p.Service.
 func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
@@ -216,6 +222,10 @@ func (s *Service) compute() {
 	s.graph = g
 	s.counts.Computed++
 	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default: // one is waiting already
+	}
 	s.runExpire()
 }
 

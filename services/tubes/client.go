@@ -43,6 +43,7 @@ const maxRequest = tubeclient.MaxRequest
 type request struct {
 	accept  bool
 	dir     packet.Dir // open: the link; accept: only from it (0: any)
+	to      string     // open: a tile beyond the neighbours (identity, prefix or route)
 	port    uint16
 	kind    byte
 	acks    bool
@@ -56,7 +57,7 @@ func parseRequest(line string) (request, error) {
 	if err != nil {
 		return request{}, err
 	}
-	r := request{accept: q.Accept, dir: q.Dir, port: q.Port, kind: KindStream, acks: q.Acks, timeout: q.Timeout}
+	r := request{accept: q.Accept, dir: q.Dir, to: q.To, port: q.Port, kind: KindStream, acks: q.Acks, timeout: q.Timeout}
 	if q.Accept {
 		r.dir = q.From
 	}

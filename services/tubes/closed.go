@@ -3,7 +3,6 @@ package tubes
 import (
 	"time"
 
-	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
 
@@ -41,9 +40,9 @@ func (s *Service) rememberClosed(t *tube) {
 // finalAck returns the closed tube the neighbour on d (tile) names by
 // id, this tile's id for it, if kept and younger than give_up_after (by
 // then the far side has given up on it).
-func (s *Service) finalAck(d packet.Dir, tile p2p.TileID, id uint16) (closedTube, bool) {
-	for _, c := range s.closed[d].all {
-		if c.id == id && c.tile == tile && !c.at.IsZero() && s.now.Sub(c.at) < s.cfg.GiveUpAfter.D() {
+func (s *Service) finalAck(f from, id uint16) (closedTube, bool) {
+	for _, c := range s.closed[f.dir].all {
+		if c.id == id && c.tile == f.tile && !c.at.IsZero() && s.now.Sub(c.at) < s.cfg.GiveUpAfter.D() {
 			return c, true
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/p2p"
 )
 
 // clientEvent handles what a program's goroutines report.
@@ -164,12 +163,16 @@ func (s *Service) request(c *client, r request) {
 					continue
 				}
 				s.pending[d] = slices.Delete(s.pending[d], i, i+1)
-				if live && n.Tile == p.tile {
-					s.open(dir, n, p.m)
+				if dir == viaRoutes || live && n.Tile == p.from.tile {
+					s.open(p.from, p.m)
 					return
 				}
 			}
 		}
+		return
+	}
+	if r.to != "" {
+		s.openRouted(c, r)
 		return
 	}
 	n, live := s.neighbour(r.dir)
@@ -180,11 +183,16 @@ func (s *Service) request(c *client, r request) {
 	case !n.Offers(packet.ServiceTube):
 		s.refuseClient(c, fmt.Sprintf("the neighbour on %v does not offer tubes (an itcd without service 9)", r.dir))
 		return
-	case s.count(r.dir) >= s.cfg.MaxTubes:
-		s.refuseClient(c, fmt.Sprintf("%d tubes to %v already, the most tube.max_tubes allows", s.count(r.dir), r.dir))
+	case s.count(from{dir: r.dir}) >= s.cfg.MaxTubes:
+		s.refuseClient(c, fmt.Sprintf("%d tubes to %v already, the most tube.max_tubes allows", s.count(from{dir: r.dir}), r.dir))
 		return
 	}
 	t := newTube(s.newID(), r.dir, n.Tile, r.kind, receiveWindow(r.kind, s.cfg.Window), n.RTT, s.now)
+	s.startOpen(t, c, r)
+}
+
+// startOpen sends the first OPEN of a tube a program asked for.
+func (s *Service) startOpen(t *tube, c *client, r request) {
 	t.opener, t.localPort, t.remotePort, t.acks = true, s.newPort(), r.port, r.acks
 	timeout := r.timeout
 	if timeout == 0 {
@@ -206,63 +214,66 @@ func (s *Service) attach(t *tube, c *client) {
 
 // sendOpen sends (again) the OPEN of a tube this tile opens.
 func (s *Service) sendOpen(t *tube) {
-	s.send(t.dir, appendOpen(nil, t.id, t.localPort, t.remotePort, t.kind, t.rcv.limit()))
+	s.sendTube(t, appendOpen(nil, t.id, t.localPort, t.remotePort, t.kind, t.rcv.limit()))
 	t.retryAt = s.now.Add(t.retryGap)
 	t.retryGap = min(2*t.retryGap, openRetryMx)
 }
 
-// open handles an OPEN from the neighbour on d.
-func (s *Service) open(d packet.Dir, n p2p.Neighbour, m msg) {
+// open handles an OPEN from the far side f.
+func (s *Service) open(f from, m msg) {
 	if m.id == 0 || m.dstPort == 0 {
 		s.counters.Malformed++
 		return
 	}
-	if s.byPeer[d] == nil {
-		s.byPeer[d] = make(map[uint16]*tube)
-	}
-	if t := s.byPeer[d][m.id]; t != nil && t.tile == n.Tile {
+	key := peerKey{f.dir, f.tile, m.id}
+	if t := s.byPeer[key]; t != nil {
 		if !t.st.finished() || t.st == stLinger {
 			// Our ACCEPT was lost: say it again.
-			s.send(d, appendAccept(nil, m.id, t.id, t.rcv.limit()))
+			s.sendTube(t, appendAccept(nil, m.id, t.id, t.rcv.limit()))
 		}
 		return
 	}
 	w := s.accepts[m.dstPort]
-	if w == nil || w.req.dir != 0 && w.req.dir != d {
-		s.keepPending(d, n.Tile, m)
+	if w == nil || w.req.dir != 0 && w.req.dir != f.dir {
+		s.keepPending(f, m)
 		return
 	}
 	if m.kind != w.req.kind {
 		reason := fmt.Sprintf("port %d accepts %s tubes, not %s ones", m.dstPort, kindName(w.req.kind), kindName(m.kind))
-		s.send(d, appendReset(nil, m.id, resetRefused, reason))
+		s.reply(f, appendReset(nil, m.id, resetRefused, reason))
 		delete(s.accepts, m.dstPort)
-		s.refuseClient(w.c, fmt.Sprintf("%v opened port %d as a %s tube, not %s", d, m.dstPort, kindName(m.kind), kindName(w.req.kind)))
+		s.refuseClient(w.c, fmt.Sprintf("%v opened port %d as a %s tube, not %s", f, m.dstPort, kindName(m.kind), kindName(w.req.kind)))
 		return
 	}
-	if s.count(d) >= s.cfg.MaxTubes {
+	if s.count(f) >= s.cfg.MaxTubes {
 		s.counters.Refused++
-		s.send(d, appendReset(nil, m.id, resetTooMany, fmt.Sprintf("at most %d tubes per neighbour", s.cfg.MaxTubes)))
+		s.reply(f, appendReset(nil, m.id, resetTooMany, fmt.Sprintf("at most %d tubes per neighbour or far tile", s.cfg.MaxTubes)))
+		return
+	}
+	t := newTube(s.newID(), f.dir, f.tile, m.kind, receiveWindow(m.kind, s.cfg.Window), f.hint, s.now)
+	if f.dir == viaRoutes && !s.routeTube(t, f.back) {
 		return
 	}
 	delete(s.accepts, m.dstPort)
-	t := newTube(s.newID(), d, n.Tile, m.kind, receiveWindow(m.kind, s.cfg.Window), n.RTT, s.now)
 	t.peer, t.localPort, t.remotePort, t.acks = m.id, m.dstPort, m.srcPort, w.req.acks
 	t.snd.limit = m.window
 	t.snd.capLimit()
 	t.st = next(t.st, evAccepted)
 	s.tubes[t.id] = t
-	s.byPeer[d][m.id] = t
+	s.byPeer[key] = t
 	s.attach(t, w.c)
-	s.send(d, appendAccept(nil, m.id, t.id, t.rcv.limit()))
+	s.sendTube(t, appendAccept(nil, m.id, t.id, t.rcv.limit()))
 	s.replyOK(t)
 	s.step(t)
 }
 
-// keepPending remembers an OPEN nobody accepts yet, a few per link.
-func (s *Service) keepPending(d packet.Dir, tile p2p.TileID, m msg) {
+// keepPending remembers an OPEN nobody accepts yet, a few per link (and
+// as many for all tiles by routes).
+func (s *Service) keepPending(f from, m msg) {
+	d := f.dir
 	for i := range s.pending[d] {
-		if p := &s.pending[d][i]; p.m.id == m.id && p.tile == tile {
-			p.m, p.seen = m, s.now
+		if p := &s.pending[d][i]; p.m.id == m.id && p.from.tile == f.tile {
+			p.m, p.from, p.seen = m, f, s.now
 			return
 		}
 	}
@@ -270,7 +281,7 @@ func (s *Service) keepPending(d packet.Dir, tile p2p.TileID, m msg) {
 		s.counters.Refused++
 		return
 	}
-	s.pending[d] = append(s.pending[d], pendingOpen{m: m, tile: tile, seen: s.now})
+	s.pending[d] = append(s.pending[d], pendingOpen{m: m, from: f, seen: s.now})
 }
 
 func kindName(k byte) string {
@@ -285,7 +296,11 @@ func (s *Service) replyOK(t *tube) {
 	if t.cl == nil {
 		return
 	}
-	t.cl.out.push([]byte(fmt.Sprintf("ok %d %v %v %d %d %s %d", t.id, t.dir, t.tile, t.localPort, t.remotePort, kindName(t.kind), t.rcv.window)))
+	dir := t.dir.String()
+	if t.dir == viaRoutes {
+		dir = routedDir
+	}
+	t.cl.out.push([]byte(fmt.Sprintf("ok %d %s %v %d %d %s %d", t.id, dir, t.tile, t.localPort, t.remotePort, kindName(t.kind), t.rcv.window)))
 }
 
 // refuseClient answers a request with an error and closes the connection.

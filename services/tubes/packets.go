@@ -33,14 +33,14 @@ func (b *resetBudget) take(now time.Time) bool {
 
 // packet handles one service 9 packet from a neighbour.
 func (s *Service) packet(pm *p2p.Message) {
-	m, err := parseMsg(pm.Payload())
+	p := pm.Payload()
+	if len(p) > 0 && p[0] == msgRouted {
+		s.routed(pm, p)
+		return
+	}
+	m, err := parseMsg(p)
 	if err != nil {
-		if err == errCRC {
-			s.counters.CRCErrors++
-		} else {
-			s.counters.Malformed++
-			s.log.Debug("unreadable tube packet", "dir", pm.From.String(), "err", err)
-		}
+		s.unreadable(pm.From, err)
 		return
 	}
 	n, live := s.neighbour(pm.From)
@@ -48,16 +48,32 @@ func (s *Service) packet(pm *p2p.Message) {
 		s.counters.NotLive++
 		return
 	}
+	s.dispatch(from{dir: pm.From, tile: pm.Tile, hint: n.RTT}, m)
+}
+
+// unreadable counts a message that did not parse.
+func (s *Service) unreadable(d packet.Dir, err error) {
+	if err == errCRC {
+		s.counters.CRCErrors++
+		return
+	}
+	s.counters.Malformed++
+	s.log.Debug("unreadable tube packet", "dir", d.String(), "err", err)
+}
+
+// dispatch handles one tube message from f: a neighbour, or a tile by
+// routes.
+func (s *Service) dispatch(f from, m msg) {
 	switch m.typ {
 	case msgOpen:
-		s.open(pm.From, n, m)
+		s.open(f, m)
 		return
 	case msgCancel:
-		s.cancelled(pm.From, m.id)
+		s.cancelled(f, m.id)
 		return
 	}
 	t := s.tubes[m.id]
-	if t != nil && (t.dir != pm.From || t.tile != pm.Tile) {
+	if t != nil && (t.dir != f.dir || t.tile != f.tile) {
 		t = nil
 	}
 	if t != nil && t.st == stOpening && (m.typ == msgData || m.typ == msgAck) {
@@ -71,25 +87,25 @@ func (s *Service) packet(pm *p2p.Message) {
 		}
 		if t.st == stFailed {
 			// Accepted after this side gave up: end it there too.
-			s.send(t.dir, appendReset(nil, m.from, resetAborted, t.reason))
+			s.sendTube(t, appendReset(nil, m.from, resetAborted, t.reason))
 			return
 		}
 		s.accepted(t, m)
 	case msgData:
 		if t == nil {
-			s.unknown(pm.From, pm.Tile, m)
+			s.unknown(f, m)
 			return
 		}
 		s.data(t, &m)
 	case msgAck:
 		if t == nil {
-			s.unknown(pm.From, pm.Tile, m)
+			s.unknown(f, m)
 			return
 		}
 		s.ack(t, &m)
 	case msgReset:
 		if m.code == resetUnknown {
-			t = s.byPeerID(pm.From, pm.Tile, m.id)
+			t = s.byPeerID(f, m.id)
 		}
 		if t != nil && !t.st.finished() {
 			s.fail(t, "the far side: "+resetText(m.code, m.reason), 0)
@@ -97,30 +113,29 @@ func (s *Service) packet(pm *p2p.Message) {
 	}
 }
 
-// byPeerID returns the tube with the neighbour on d (tile) whose id
-// there is id. A RESET that says "unknown tube" names the tube so: it
+// byPeerID returns the tube with the far side f whose id there is id. A RESET that says "unknown tube" names the tube so: it
 // answers a packet for a tube its sender no longer holds, and carries the
 // id that packet carried, the sender's own. A tube still opening has no
 // peer id yet.
-func (s *Service) byPeerID(d packet.Dir, tile p2p.TileID, id uint16) *tube {
+func (s *Service) byPeerID(f from, id uint16) *tube {
 	for _, t := range s.tubes {
-		if t.dir == d && t.tile == tile && t.peer == id && t.st != stOpening {
+		if t.dir == f.dir && t.tile == f.tile && t.peer == id && t.st != stOpening {
 			return t
 		}
 	}
 	return nil
 }
 
-// cancelled: the neighbour on d gave up opening its tube id, so neither
-// a kept OPEN nor a tube accepted meanwhile may wait for it.
-func (s *Service) cancelled(d packet.Dir, id uint16) {
-	for i, p := range s.pending[d] {
-		if p.m.id == id {
-			s.pending[d] = append(s.pending[d][:i], s.pending[d][i+1:]...)
+// cancelled: the far side f gave up opening its tube id, so neither a
+// kept OPEN nor a tube accepted meanwhile may wait for it.
+func (s *Service) cancelled(f from, id uint16) {
+	for i, p := range s.pending[f.dir] {
+		if p.m.id == id && p.from.tile == f.tile {
+			s.pending[f.dir] = append(s.pending[f.dir][:i], s.pending[f.dir][i+1:]...)
 			break
 		}
 	}
-	if t := s.byPeer[d][id]; t != nil && !t.st.finished() {
+	if t := s.byPeer[peerKey{f.dir, f.tile, id}]; t != nil && !t.st.finished() {
 		s.fail(t, "the far side gave up opening the tube", 0)
 	}
 }
@@ -155,21 +170,21 @@ func resetText(code byte, reason string) string {
 // unknown answers a DATA or ACK for a tube this tile does not hold,
 // within the link's budget: with the final ACK of a tube that closed
 // cleanly (closed.go), else with a RESET.
-func (s *Service) unknown(d packet.Dir, tile p2p.TileID, m msg) {
-	c, closed := s.finalAck(d, tile, m.id)
+func (s *Service) unknown(f from, m msg) {
+	c, closed := s.finalAck(f, m.id)
 	if closed {
 		s.counters.FinalAcks++
 	} else {
 		s.counters.Unknown++
 	}
-	if !s.resets[d].take(s.now) {
+	if !s.resets[f.dir].take(s.now) {
 		return
 	}
 	if closed {
-		s.send(d, appendAck(make([]byte, 0, 64), c.peer, c.ack, c.read, c.limit, nil))
+		s.reply(f, appendAck(make([]byte, 0, 64), c.peer, c.ack, c.read, c.limit, nil))
 		return
 	}
-	s.send(d, appendReset(nil, m.id, resetUnknown, ""))
+	s.reply(f, appendReset(nil, m.id, resetUnknown, ""))
 }
 
 // accepted: the far side accepted a tube this tile opened.
@@ -281,9 +296,9 @@ func (s *Service) fail(t *tube, reason string, code byte) {
 	switch {
 	case t.st == stOpening:
 		// Not accepted yet: the far side knows the tube by our id only.
-		s.send(t.dir, appendCancel(nil, t.id))
+		s.sendTube(t, appendCancel(nil, t.id))
 	case code != 0:
-		s.send(t.dir, appendReset(nil, t.peer, code, reason))
+		s.sendTube(t, appendReset(nil, t.peer, code, reason))
 	}
 	t.st, t.reason = next(t.st, evFail), reason
 	t.deadline = s.now.Add(s.cfg.Linger.D())
@@ -296,5 +311,5 @@ func (s *Service) fail(t *tube, reason string, code byte) {
 			notify(t.cl.credit)
 		}
 	}
-	s.log.Info("tube failed", "tube", t.id, "dir", t.dir.String(), "port", t.localPort, "reason", reason)
+	s.log.Info("tube failed", "tube", t.id, "to", t.where(), "port", t.localPort, "reason", reason)
 }

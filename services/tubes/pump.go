@@ -15,20 +15,22 @@ import (
 func (s *Service) pump() {
 	var byDir [8][]*tube
 	for _, t := range s.tubes {
-		if t.st != stOpening && t.st != stClosed && t.st != stFailed {
-			byDir[t.dir] = append(byDir[t.dir], t)
+		if d, ok := t.link(); ok && t.st != stOpening && t.st != stClosed && t.st != stFailed {
+			byDir[d] = append(byDir[d], t)
 		}
 	}
 	for _, d := range packet.Links {
 		ts := byDir[d]
-		if len(ts) == 0 || s.blocked[d] {
+		if len(ts) == 0 && len(s.fwd[d]) == 0 || s.blocked[d] {
 			continue
 		}
 		// The order of a map is random; turns go by id, from where the
 		// last round stopped, so each tube gets its share.
 		sort.Slice(ts, func(i, j int) bool { return ts[i].id < ts[j].id })
 		for sent := true; sent && !s.blocked[d] && !s.deep(d); {
-			sent = false
+			// Packets forwarded for other tiles take one turn a round,
+			// as a tube of this tile does.
+			sent = s.sendForward(d)
 			for _, t := range ts {
 				if s.h.Room(d) == 0 {
 					s.blocked[d] = true
@@ -78,7 +80,7 @@ func (s *Service) sendOne(t *tube) bool {
 	}
 	// The ACK rides on nothing: DATA carries none, so a receiver that is
 	// also sending still acknowledges by its own ACKs.
-	s.send(t.dir, appendData(make([]byte, 0, maxMsg), t.peer, seg.seq, flags, data))
+	s.sendTube(t, appendData(make([]byte, 0, maxMsg), t.peer, seg.seq, flags, data))
 	s.counters.DataOut++
 	return true
 }
@@ -86,14 +88,14 @@ func (s *Service) sendOne(t *tube) bool {
 func (s *Service) sendAck(t *tube) {
 	var sacks [maxSacks]span
 	ack, read, limit, sp := t.rcv.ack(sacks[:0])
-	s.send(t.dir, appendAck(make([]byte, 0, 64), t.peer, ack, read, limit, sp))
+	s.sendTube(t, appendAck(make([]byte, 0, 64), t.peer, ack, read, limit, sp))
 	s.counters.AcksOut++
 }
 
 // sendProbe sends an empty DATA into a closed window: the far side
 // answers with an ACK that brings the window, if one was lost.
 func (s *Service) sendProbe(t *tube) {
-	s.send(t.dir, appendData(nil, t.peer, t.snd.nxt, 0, nil))
+	s.sendTube(t, appendData(nil, t.peer, t.snd.nxt, 0, nil))
 }
 
 // send queues a payload for link d; a full queue marks the link blocked

@@ -28,6 +28,7 @@ type sender struct {
 	// take in (and, for messages, keep account of) more and more.
 	// Zero: no bound.
 	ahead uint32
+	seg   int  // the most stream bytes one DATA carries
 	fin   bool // the application finished: the stream ends after buf
 	// finSent: the FIN (one sequence number after the last byte) went out.
 	finSent  bool
@@ -73,7 +74,7 @@ func (s *segment) end() uint32 {
 }
 
 func newSender(limit uint32, est rtt.Estimator) sender {
-	return sender{limit: limit, rtt: est}
+	return sender{limit: limit, rtt: est, seg: MaxSegment}
 }
 
 // queued is how many stream bytes are held, sent or not.
@@ -123,7 +124,7 @@ func (s *sender) next(now time.Time) (seg segment, data []byte, ok bool) {
 	}
 	end := s.finSeq()
 	if seqLT(s.nxt, end) && seqLT(s.nxt, s.limit) {
-		n := int(min(end-s.nxt, s.limit-s.nxt, MaxSegment))
+		n := int(min(end-s.nxt, s.limit-s.nxt, uint32(s.seg)))
 		g := segment{seq: s.nxt, n: n}
 		g.fin = s.fin && s.nxt+uint32(n) == end
 		return s.add(g, now), s.bytes(&g), true

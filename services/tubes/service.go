@@ -35,16 +35,18 @@ type Service struct {
 	log      *slog.Logger
 	now      time.Time
 	tubes    map[uint16]*tube
-	byPeer   [8]map[uint16]*tube // tubes the neighbour opened, by its id for them
+	byPeer   map[peerKey]*tube // tubes the far side opened, by its id for them
 	accepts  map[uint16]*waitAccept
-	pending  [8][]pendingOpen
+	pending  [slots][]pendingOpen
 	nextID   uint16
 	nextPort uint16
 	blocked  [8]bool // the link's send queue is full until Drained
 	roomMax  [8]int  // the most room each link's queue has had: its size
 	paced    bool    // a link's queue is as deep as it should be: look again in paceTick
-	resets   [8]resetBudget
-	closed   [8]closedRing // tubes closed cleanly, for their repeats (closed.go)
+	resets   [slots]resetBudget
+	closed   [slots]closedRing // tubes closed cleanly, for their repeats (closed.go)
+	fwd      [8][][]byte       // ROUTED packets waiting to be forwarded on each link (via.go)
+	routes   Router
 	counters Counters
 	timer    *time.Timer
 }
@@ -61,7 +63,7 @@ type waitAccept struct {
 // comes a moment later answer at once.
 type pendingOpen struct {
 	m    msg
-	tile p2p.TileID
+	from from
 	seen time.Time
 }
 
@@ -82,6 +84,8 @@ const (
 type Options struct {
 	// Seed seeds the first tube id, so tests repeat; 0 picks one.
 	Seed int64
+	// Routes, if set, lets tubes reach tiles beyond the neighbours.
+	Routes Router
 }
 
 // New makes the tube service.
@@ -93,7 +97,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	return &Service{cfg: cfg, events: make(chan cevent, 64), statusReq: make(chan chan Status), stopped: make(chan struct{}), seed: seed}, nil
+	return &Service{cfg: cfg, events: make(chan cevent, 64), statusReq: make(chan chan Status), stopped: make(chan struct{}), seed: seed, routes: opt.Routes}, nil
 }
 
 // Number implements p2p.Service.
@@ -109,6 +113,7 @@ func (s *Service) SocketName() string { return SocketName }
 func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	s.h, s.log = h, h.Logger()
 	s.tubes = make(map[uint16]*tube)
+	s.byPeer = make(map[peerKey]*tube)
 	s.accepts = make(map[uint16]*waitAccept)
 	rng := rand.New(rand.NewSource(s.seed))
 	// Tube ids start at random, so a restarted tile does not reuse the
@@ -118,6 +123,10 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	s.timer = time.NewTimer(time.Hour)
 	defer s.timer.Stop()
 	defer close(s.stopped)
+	var changed <-chan struct{} // nil without routes: never ready
+	if s.routes != nil {
+		changed = s.routes.Changed()
+	}
 	for {
 		s.now = time.Now()
 		s.pump()
@@ -137,6 +146,9 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 			s.clientEvent(ev)
 		case <-h.Drained():
 			s.blocked = [8]bool{}
+		case <-changed:
+			s.now = time.Now()
+			s.repath()
 		case <-s.timer.C:
 			s.now = time.Now()
 			s.counters.Wakeups++
@@ -198,10 +210,11 @@ func (s *Service) timers() {
 		switch {
 		case t.st == stOpening:
 			if !s.now.Before(t.deadline) {
-				s.fail(t, fmt.Sprintf("nobody accepted port %d on %v within the open timeout", t.remotePort, t.dir), 0)
+				s.fail(t, fmt.Sprintf("nobody accepted port %d on %v within the open timeout", t.remotePort, t.where()), 0)
 				continue
 			}
 			if !s.now.Before(t.retryAt) {
+				s.rotatePath(t) // an OPEN lost on one path may pass on another
 				s.sendOpen(t)
 			}
 		case t.st.finished():
@@ -215,6 +228,7 @@ func (s *Service) timers() {
 			}
 			if fired, probe := t.snd.timeout(s.now, &s.cfg); fired {
 				s.counters.Timeouts++
+				s.nextPath(t)
 				if probe {
 					s.sendProbe(t)
 				}
@@ -245,6 +259,7 @@ func (s *Service) neighbourEvent(ev p2p.Event) {
 	}
 	s.pending[ev.Dir] = nil
 	s.closed[ev.Dir] = closedRing{}
+	s.fwd[ev.Dir] = nil
 	for _, t := range s.tubes {
 		if t.dir != ev.Dir || t.st == stClosed {
 			continue
@@ -302,11 +317,12 @@ func (s *Service) newPort() uint16 {
 	return s.nextPort
 }
 
-// count returns how many tubes link d holds.
-func (s *Service) count(d packet.Dir) int {
+// count returns how many tubes the far side f holds: the neighbour on
+// a link, or a tile by routes.
+func (s *Service) count(f from) int {
 	n := 0
 	for _, t := range s.tubes {
-		if t.dir == d {
+		if t.dir == f.dir && (f.dir != viaRoutes || t.tile == f.tile) {
 			n++
 		}
 	}
@@ -320,8 +336,8 @@ func (s *Service) remove(t *tube) {
 	}
 	delete(s.tubes, t.id)
 	if !t.opener {
-		if m := s.byPeer[t.dir]; m != nil && m[t.peer] == t {
-			delete(m, t.peer)
+		if k := (peerKey{t.dir, t.tile, t.peer}); s.byPeer[k] == t {
+			delete(s.byPeer, k)
 		}
 	}
 	t.st = stClosed

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/services/routes"
 )
 
 // Status is the tube service's section of `itcd status`.
@@ -18,7 +19,8 @@ type Status struct {
 // TubeStatus describes one tube.
 type TubeStatus struct {
 	ID          uint16     `json:"id"`
-	Dir         packet.Dir `json:"dir"`
+	Dir         packet.Dir `json:"dir"` // the link; by routes, the first link of Route
+	Route       string     `json:"route,omitempty"` // by routes: the path in use, as ET,ET,SE
 	Tile        string     `json:"tile"`
 	LocalPort   uint16     `json:"local_port"`
 	RemotePort  uint16     `json:"remote_port"`
@@ -66,6 +68,13 @@ type Counters struct {
 	BeyondWindow uint64 `json:"beyond_window_bytes"`
 	HeldFull     uint64 `json:"held_full"` // segments dropped: too many held beyond holes
 	NotLive      uint64 `json:"not_live"`
+	// By routes: messages that arrived here at the end of their path,
+	// packets forwarded on and those dropped (no live next link, or its
+	// queue full), and tubes moved to another path.
+	RoutedIn    uint64 `json:"routed_in"`
+	Forwarded   uint64 `json:"forwarded"`
+	FwdDropped  uint64 `json:"forward_dropped"`
+	PathChanges uint64 `json:"path_changes"`
 	Wakeups      uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
 }
 
@@ -99,6 +108,10 @@ func (s *Service) status() Status {
 			InFlight: int(t.snd.nxt - t.snd.una), Queued: t.snd.queued(), Retransmits: t.snd.retransmits,
 			RTTms: float64(t.snd.rtt.SRTT) / float64(time.Millisecond), AgeS: age,
 			ToProgram: t.toProgram,
+		}
+		if t.dir == viaRoutes {
+			ts.Dir, _ = t.link()
+			ts.Route = routes.FormatRoute(t.path)
 		}
 		if seqLT(t.snd.nxt, t.snd.limit) {
 			ts.Window = int(t.snd.limit - t.snd.nxt)

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 
 	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
 )
 
 // The service 9 payload, byte by byte in notes/protocol.md ("Service 9").
@@ -147,14 +148,35 @@ func appendCancel(dst []byte, id uint16) []byte {
 // nothing: every length is checked before use. Bytes past the end of a
 // fixed-size message are ignored, so later versions can append fields.
 func parseMsg(b []byte) (msg, error) {
-	var m msg
 	if len(b) < 3+crcLen {
-		return m, errShort
+		return msg{}, errShort
 	}
 	body := b[:len(b)-crcLen]
 	if binary.BigEndian.Uint32(b[len(body):]) != crc32.Checksum(body, castagnoli) {
-		return m, errCRC
+		return msg{}, errCRC
 	}
+	return parseBody(body)
+}
+
+// parseRoutedMsg checks and parses the tube message a ROUTED message
+// carries to this tile, dst, from src (routed.go).
+func parseRoutedMsg(b []byte, dst, src p2p.TileID) (msg, error) {
+	if len(b) < 3+crcLen {
+		return msg{}, errShort
+	}
+	body := b[:len(b)-crcLen]
+	if binary.BigEndian.Uint32(b[len(body):]) != routedCRC(dst, src, body) {
+		return msg{}, errCRC
+	}
+	if body[0] == msgRouted {
+		return msg{}, fmt.Errorf("%w: a ROUTED message inside another", errType)
+	}
+	return parseBody(body)
+}
+
+// parseBody parses a message without its CRC.
+func parseBody(body []byte) (msg, error) {
+	var m msg
 	be := binary.BigEndian
 	m.typ, m.id = body[0], be.Uint16(body[1:3])
 	p := body[3:]

@@ -1,0 +1,283 @@
+package tubes
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
+	"github.com/t2tiles/itcd/services/routes"
+)
+
+// Tubes to tiles beyond the neighbours. Such a tube has dir viaRoutes and
+// the far tile's identity; it sends each message in a ROUTED message
+// (routed.go) along the path it uses, one of up to routes.MaxPaths that
+// share no link. It moves to another when the routing service's graph no
+// longer has its path, or when its retransmission timer fires twice in a
+// row (a tile on the way that drops what it should forward is routed
+// around so). Forwarding tiles keep nothing but a short queue per link.
+
+// viaRoutes is the dir of a tube to a tile by routes, and the slot of the
+// per-link tables (pending OPENs, reset budget, closed tubes) those tubes
+// share.
+const (
+	viaRoutes packet.Dir = 8
+	slots                = 9
+	// routedDir is the DIR of an "ok" reply for a tube by routes.
+	routedDir = "-"
+	// fwdMax is how many ROUTED packets wait to be forwarded on a link;
+	// more are dropped (the end points' retransmission repairs it).
+	fwdMax = 32
+	// switchAfter is how many retransmission timeouts in a row move a
+	// tube to its next path.
+	switchAfter = 2
+)
+
+// Router is what the tube service needs of the routing service.
+type Router interface {
+	Graph() *routes.Graph     // nil before its first computation
+	Changed() <-chan struct{} // a value after each new graph
+}
+
+// from is the far side of a message: a neighbour on a link, or a tile by
+// routes (dir viaRoutes) with the path back to it.
+type from struct {
+	dir  packet.Dir
+	tile p2p.TileID
+	back []packet.Dir  // viaRoutes: the way the message came, reversed
+	hint time.Duration // a first guess of the round-trip time, 0 unknown
+}
+
+func (f from) String() string {
+	if f.dir == viaRoutes {
+		return "tile " + f.tile.String()
+	}
+	return f.dir.String()
+}
+
+// peerKey names a tube by the far side's id for it.
+type peerKey struct {
+	dir  packet.Dir
+	tile p2p.TileID
+	id   uint16
+}
+
+// where names the far side for messages.
+func (t *tube) where() string {
+	if t.dir == viaRoutes {
+		return "tile " + t.tile.String()
+	}
+	return t.dir.String()
+}
+
+// link is the link the tube's packets leave by, false when it has none.
+func (t *tube) link() (packet.Dir, bool) {
+	if t.dir != viaRoutes {
+		return t.dir, true
+	}
+	if len(t.path) == 0 {
+		return 0, false
+	}
+	return t.path[0], true
+}
+
+// sendTube sends a message of t to its far side.
+func (s *Service) sendTube(t *tube, payload []byte) {
+	if t.dir != viaRoutes {
+		s.send(t.dir, payload)
+		return
+	}
+	if len(t.path) == 0 {
+		return
+	}
+	s.sendRouted(t.path, t.tile, payload)
+}
+
+// reply answers a message from f the way it came.
+func (s *Service) reply(f from, payload []byte) {
+	if f.dir != viaRoutes {
+		s.send(f.dir, payload)
+		return
+	}
+	s.sendRouted(f.back, f.tile, payload)
+}
+
+func (s *Service) sendRouted(path []packet.Dir, dst p2p.TileID, inner []byte) {
+	s.send(path[0], appendRouted(make([]byte, 0, maxMsg), path, s.h.Self(), dst, inner))
+}
+
+// routed handles a ROUTED message from the neighbour on pm.From: forward
+// it, or take it if this tile is where its path ends.
+func (s *Service) routed(pm *p2p.Message, p []byte) {
+	h, inner, err := parseRouted(p)
+	if err != nil {
+		s.unreadable(pm.From, err)
+		return
+	}
+	n, live := s.neighbour(pm.From)
+	if !live || n.Tile != pm.Tile {
+		s.counters.NotLive++
+		return
+	}
+	if h.hop < h.n {
+		s.forward(h.path[h.hop], p)
+		return
+	}
+	m, err := parseRoutedMsg(inner, s.h.Self(), h.src)
+	if err != nil {
+		s.unreadable(pm.From, err)
+		return
+	}
+	s.counters.RoutedIn++
+	s.dispatch(from{dir: viaRoutes, tile: h.src, back: h.back(), hint: time.Duration(h.n) * n.RTT}, m)
+}
+
+// forward queues a ROUTED message for its next link, one more link taken.
+func (s *Service) forward(d packet.Dir, p []byte) {
+	if _, live := s.neighbour(d); !live || len(s.fwd[d]) >= fwdMax {
+		s.counters.FwdDropped++
+		return
+	}
+	q := append(make([]byte, 0, len(p)), p...)
+	q[2]++
+	s.fwd[d] = append(s.fwd[d], q)
+	s.counters.Forwarded++
+}
+
+// sendForward sends the oldest packet waiting to be forwarded on d.
+func (s *Service) sendForward(d packet.Dir) bool {
+	if len(s.fwd[d]) == 0 {
+		return false
+	}
+	p := s.fwd[d][0]
+	s.fwd[d][0] = nil
+	s.fwd[d] = s.fwd[d][1:]
+	if len(s.fwd[d]) == 0 {
+		s.fwd[d] = nil
+	}
+	s.send(d, p)
+	return true
+}
+
+// graph is the routing service's latest graph, nil without one.
+func (s *Service) graph() *routes.Graph {
+	if s.routes == nil {
+		return nil
+	}
+	return s.routes.Graph()
+}
+
+// openRouted opens a tube to a tile named by identity, prefix or route.
+func (s *Service) openRouted(c *client, r request) {
+	g := s.graph()
+	if g == nil {
+		s.refuseClient(c, "no routes: this itcd runs without the routing service, or it has not started")
+		return
+	}
+	tile, err := g.Resolve(r.to)
+	if err != nil {
+		s.refuseClient(c, err.Error())
+		return
+	}
+	if tile == s.h.Self() {
+		s.refuseClient(c, "that is this tile: open a tube to another")
+		return
+	}
+	if _, ok := g.Reachable(tile); !ok {
+		s.refuseClient(c, fmt.Sprintf("no route to tile %v (`itcd route` lists the tiles this one reaches)", tile))
+		return
+	}
+	f := from{dir: viaRoutes, tile: tile}
+	if s.count(f) >= s.cfg.MaxTubes {
+		s.refuseClient(c, fmt.Sprintf("%d tubes to tile %v already, the most tube.max_tubes allows", s.count(f), tile))
+		return
+	}
+	t := newTube(s.newID(), viaRoutes, tile, r.kind, receiveWindow(r.kind, s.cfg.Window), 0, s.now)
+	if !s.routeTube(t, nil) {
+		s.refuseClient(c, fmt.Sprintf("no path to tile %v of at most %d links", tile, MaxHops))
+		return
+	}
+	s.startOpen(t, c, r)
+}
+
+// routeTube gives a new tube by routes its paths and segment size: the
+// disjoint paths the graph has (else back, the way its OPEN came), and a
+// segment that leaves room for the longest of them and a few links more,
+// so a move to a longer path later still fits what was sent.
+func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
+	if g := s.graph(); g != nil {
+		t.paths = fitting(g.Paths(t.tile, routes.MaxPaths), MaxHops)
+	}
+	if len(t.paths) == 0 && len(back) > 0 {
+		t.paths = [][]packet.Dir{back}
+	}
+	if len(t.paths) == 0 {
+		return false
+	}
+	longest := 0
+	for _, p := range t.paths {
+		longest = max(longest, len(p))
+	}
+	t.hops = min(longest+4, MaxHops)
+	t.snd.seg = segmentFor(t.hops)
+	t.path = t.paths[0]
+	return true
+}
+
+// fitting returns the paths of at most hops links.
+func fitting(paths [][]packet.Dir, hops int) [][]packet.Dir {
+	out := paths[:0]
+	for _, p := range paths {
+		if len(p) <= hops {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// repath checks every tube by routes against a new graph: one whose path
+// is gone takes another that fits its segments, or fails when none does.
+func (s *Service) repath() {
+	g := s.graph()
+	if g == nil {
+		return
+	}
+	for _, t := range s.tubes {
+		if t.dir != viaRoutes || t.st.finished() {
+			continue
+		}
+		if end, err := g.Follow(t.path); err == nil && end == t.tile {
+			continue
+		}
+		t.paths = fitting(g.Paths(t.tile, routes.MaxPaths), t.hops)
+		if len(t.paths) == 0 {
+			s.fail(t, fmt.Sprintf("no route to tile %v any more", t.tile), 0)
+			continue
+		}
+		t.path = t.paths[0]
+		s.counters.PathChanges++
+	}
+}
+
+// nextPath moves a tube whose retransmissions go unanswered to its next
+// path, if it has another.
+func (s *Service) nextPath(t *tube) {
+	if t.snd.backoff >= switchAfter {
+		s.rotatePath(t)
+	}
+}
+
+// rotatePath moves a tube by routes to the next of its paths.
+func (s *Service) rotatePath(t *tube) {
+	if t.dir != viaRoutes || len(t.paths) < 2 {
+		return
+	}
+	next := 0
+	for i, p := range t.paths {
+		if len(t.path) > 0 && &p[0] == &t.path[0] {
+			next = (i + 1) % len(t.paths)
+		}
+	}
+	t.path = t.paths[next]
+	s.counters.PathChanges++
+}
