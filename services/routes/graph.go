@@ -169,23 +169,33 @@ func (g *Graph) Routes() []Route {
 	return out
 }
 
-// path returns the links of a shortest path from self to tile i: from each
-// tile on the way, the lowest-numbered link one hop nearer to i.
+// path returns the links of a shortest path from self to tile i that
+// leaves by first[i], so a route's Path starts with its Next.
 func (g *Graph) path(i int) []packet.Dir {
 	if g.dist[i] < 0 {
 		return nil
 	}
-	// Walk back from i along decreasing distance, then reverse.
+	// Walk back from i along decreasing distance through tiles whose
+	// shortest paths leave by the same link (i's BFS parent is one),
+	// then reverse.
 	rev := make([]packet.Dir, 0, g.dist[i])
 	for v := i; v != g.self; {
+		next := -1
 		for _, d := range packet.Links {
-			u := g.adj[v][d]
-			if u >= 0 && g.dist[u] == g.dist[v]-1 {
+			u := int(g.adj[v][d])
+			if u < 0 || g.dist[u] != g.dist[v]-1 {
+				continue
+			}
+			if u == g.self && d.Opposite() == g.first[i] || u != g.self && g.first[u] == g.first[i] {
 				rev = append(rev, d.Opposite())
-				v = int(u)
+				next = u
 				break
 			}
 		}
+		if next < 0 {
+			return nil // cannot happen: i's BFS parent qualifies
+		}
+		v = next
 	}
 	slices.Reverse(rev)
 	return rev
