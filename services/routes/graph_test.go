@@ -163,6 +163,9 @@ func TestFollowAndResolve(t *testing.T) {
 		{"SE,SE,SE", tileAt(xy{1, 3}), ""},
 		{"NW", p2p.TileID{}, "no link there"},
 		{"ET,NE", p2p.TileID{}, "step 2"},
+		{"ET,XX", p2p.TileID{}, "not a link direction"},
+		{"ET,NT", p2p.TileID{}, "not a link direction"},
+		{"ET,", p2p.TileID{}, "not a link direction"},
 		{tileAt(xy{3, 4}).String(), tileAt(xy{3, 4}), ""},
 		{strings.ToUpper(tileAt(xy{3, 4}).String()), tileAt(xy{3, 4}), ""},
 		{"0123456789abcdef", p2p.TileID{1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}, ""}, // a full identity need not be known
