@@ -344,3 +344,28 @@ func TestServiceRateLimits(t *testing.T) {
 	}
 }
 
+// A neighbour that drops its link and comes back does not get a fresh
+// allowance: the allowance belongs to the link.
+func TestServiceRateLimitOutlivesReconnect(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxTiles, cfg.NeighbourRate = 16, 1
+	x := startService(t, cfg)
+	a := id(2)
+	x.connect(packet.ET, a)
+	x.fakes(packet.ET, 0, 20)
+	x.sync(packet.ET)
+	first := x.s.status().Counts.RateLimited
+	if first < 1 {
+		t.Fatalf("20 fakes, an allowance of 16: none rate limited")
+	}
+	for round := range 3 {
+		x.disconnect(packet.ET)
+		x.connect(packet.ET, a)
+		x.fakes(packet.ET, 100*(round+1), 20)
+		x.sync(packet.ET)
+	}
+	limited := x.s.status().Counts.RateLimited - first
+	if kept := 60 - int(limited); kept > 10 {
+		t.Fatalf("after reconnecting, %d of 60 new LSAs were kept with a rate of 1/s", kept)
+	}
+}
