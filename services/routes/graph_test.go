@@ -14,7 +14,7 @@ func TestGridHelperMatchesBrickWall(t *testing.T) {
 	for _, tc := range []struct {
 		c     xy
 		links int
-	}{{xy{0, 0}, 2}, {xy{5, 0}, 3}, {xy{0, 5}, 3}, {xy{5, 5}, 2}, {xy{2, 2}, 6}, {xy{0, 2}, 4}, {xy{5, 3}, 4}} {
+	}{{xy{0, 0}, 2}, {xy{5, 0}, 3}, {xy{0, 5}, 3}, {xy{5, 5}, 2}, {xy{2, 2}, 6}, {xy{0, 2}, 3}, {xy{0, 3}, 5}, {xy{5, 2}, 5}, {xy{5, 3}, 3}} {
 		if n := int(g.at[tc.c].N); n != tc.links {
 			t.Errorf("tile %v has %d links, want %d", tc.c, n, tc.links)
 		}
