@@ -37,12 +37,12 @@ const (
 
 // Request is the first frame a client sends on tube.sock.
 type Request struct {
-	Accept  bool       // accept PORT; else open DIR PORT
-	Dir     packet.Dir // open: the link to the neighbour
+	Accept bool       // accept PORT; else open DIR PORT
+	Dir    packet.Dir // open: the link to the neighbour
 	// To, for an open instead of Dir, names a tile beyond the neighbours:
 	// its identity (16 hex digits), a unique prefix of 4 or more, or a
 	// route of link directions from here such as ET,ET,SE.
-	To string
+	To      string
 	From    packet.Dir // accept: only from this link; 0 (NT, no link) = any
 	Port    uint16     // 1..65535
 	Message bool       // a message tube

@@ -218,8 +218,12 @@ func (g *Graph) Resolve(name string) (p2p.TileID, error) {
 	if name == "" || name == "here" {
 		return g.Self(), nil
 	}
-	if route, err := ParseRoute(name); err == nil {
+	route, err := ParseRoute(name)
+	switch {
+	case err == nil:
 		return g.Follow(route)
+	case strings.Contains(name, ","):
+		return p2p.TileID{}, err // a route, not an identity: say which step is wrong
 	}
 	if id, err := p2p.ParseTileID(name); err == nil {
 		return id, nil

@@ -20,9 +20,20 @@ type peer struct {
 	due     time.Time // the earliest retransmission, zero for none
 	acks    []Ack
 	blocked bool // its send queue is full: wait for Drained
+	// allow is the link's allowance of news. It belongs to the link,
+	// not the peer, so a neighbour that reconnects gets no fresh burst.
+	allow *allowance
+}
 
-	tokens   float64
-	tokensAt time.Time
+// allowance is a token bucket of LSAs to process: rate a second, up to
+// MaxTiles saved.
+type allowance struct {
+	tokens float64
+	at     time.Time
+}
+
+func newAllowance(cfg Config, now time.Time) *allowance {
+	return &allowance{tokens: float64(cfg.MaxTiles), at: now}
 }
 
 // waiting is an LSA sent and not acknowledged.
@@ -33,11 +44,10 @@ type waiting struct {
 
 func newPeer(tile p2p.TileID, cfg Config, now time.Time) *peer {
 	return &peer{
-		tile:     tile,
-		queued:   make(map[p2p.TileID]struct{}),
-		unacked:  make(map[p2p.TileID]waiting),
-		tokens:   float64(cfg.MaxTiles),
-		tokensAt: now,
+		tile:    tile,
+		queued:  make(map[p2p.TileID]struct{}),
+		unacked: make(map[p2p.TileID]waiting),
+		allow:   newAllowance(cfg, now),
 	}
 }
 
@@ -115,12 +125,13 @@ func (p *peer) owe(a Ack) {
 // take spends one of the neighbour's LSA allowance, reporting false when
 // it has none left: NeighbourRate a second, up to MaxTiles saved.
 func (p *peer) take(now time.Time, cfg Config) bool {
-	p.tokens = min(p.tokens+now.Sub(p.tokensAt).Seconds()*float64(cfg.NeighbourRate), float64(cfg.MaxTiles))
-	p.tokensAt = now
-	if p.tokens < 1 {
+	a := p.allow
+	a.tokens = min(a.tokens+now.Sub(a.at).Seconds()*float64(cfg.NeighbourRate), float64(cfg.MaxTiles))
+	a.at = now
+	if a.tokens < 1 {
 		return false
 	}
-	p.tokens--
+	a.tokens--
 	return true
 }
 

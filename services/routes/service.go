@@ -41,6 +41,7 @@ type Service struct {
 	self    p2p.TileID
 	now     time.Time
 	peers   [8]*peer
+	allow   [8]*allowance // per link, kept across reconnects
 	timer   *time.Timer
 	lastOwn time.Time // when this tile last made its LSA
 	ownDue  bool      // its neighbours changed since
@@ -159,6 +160,10 @@ func (s *Service) connect(d packet.Dir, tile p2p.TileID) {
 		return
 	}
 	p := newPeer(tile, s.cfg, s.now)
+	if s.allow[d] == nil {
+		s.allow[d] = p.allow
+	}
+	p.allow = s.allow[d]
 	for _, l := range s.db.All() {
 		p.enqueue(l.Origin)
 	}

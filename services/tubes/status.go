@@ -19,7 +19,7 @@ type Status struct {
 // TubeStatus describes one tube.
 type TubeStatus struct {
 	ID          uint16     `json:"id"`
-	Dir         packet.Dir `json:"dir"` // the link; by routes, the first link of Route
+	Dir         packet.Dir `json:"dir"`             // the link; by routes, the first link of Route
 	Route       string     `json:"route,omitempty"` // by routes: the path in use, as ET,ET,SE
 	Tile        string     `json:"tile"`
 	LocalPort   uint16     `json:"local_port"`
@@ -75,7 +75,7 @@ type Counters struct {
 	Forwarded   uint64 `json:"forwarded"`
 	FwdDropped  uint64 `json:"forward_dropped"`
 	PathChanges uint64 `json:"path_changes"`
-	Wakeups      uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
+	Wakeups     uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
 }
 
 // Status implements p2p.StatusReporter: asked of the service's goroutine,

@@ -34,14 +34,14 @@ const maxUnread = 4096
 // tube is one tube: its two halves, its state, and the program it serves.
 // Only the service's goroutine touches it.
 type tube struct {
-	id, peer   uint16 // this tile's id for it, the neighbour's
-	dir        packet.Dir // the link, or viaRoutes
-	tile       p2p.TileID
+	id, peer uint16     // this tile's id for it, the neighbour's
+	dir      packet.Dir // the link, or viaRoutes
+	tile     p2p.TileID
 	// By routes: the paths it may use (sharing no link), the one in use,
 	// and the most links a path may have for its segments to fit.
-	paths [][]packet.Dir
-	path  []packet.Dir
-	hops  int
+	paths      [][]packet.Dir
+	path       []packet.Dir
+	hops       int
 	localPort  uint16
 	remotePort uint16
 	kind       byte

@@ -1,0 +1,371 @@
+package routes
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/internal/conf"
+	"github.com/t2tiles/itcd/itc/packet"
+	"github.com/t2tiles/itcd/p2p"
+)
+
+// fakeHost records what the service sends, per link.
+type fakeHost struct {
+	self p2p.TileID
+	mu   sync.Mutex
+	sent map[packet.Dir][][]byte
+}
+
+func (f *fakeHost) Send(to packet.Dir, p []byte) error {
+	if len(p) > packet.MaxServicePayload {
+		return p2p.ErrPayloadTooLong
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent[to] = append(f.sent[to], append([]byte(nil), p...))
+	return nil
+}
+func (f *fakeHost) Broadcast(p []byte) []packet.Dir { panic("the routing service sends per link") }
+func (f *fakeHost) Room(packet.Dir) int             { return 1 << 20 }
+func (f *fakeHost) Drained() <-chan struct{}        { return nil }
+func (f *fakeHost) Neighbours() []p2p.Neighbour     { return nil }
+func (f *fakeHost) Self() p2p.TileID                { return f.self }
+func (f *fakeHost) Logger() *slog.Logger            { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// messages parses everything sent on d.
+func (f *fakeHost) messages(t *testing.T, d packet.Dir) []Message {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Message
+	for _, p := range f.sent[d] {
+		m, err := ParseMessage(p)
+		if err != nil {
+			t.Fatalf("sent on %v a message that does not parse: %v", d, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// harness runs a Service on a fakeHost for tile self (id(1)).
+type harness struct {
+	t      *testing.T
+	s      *Service
+	h      *fakeHost
+	pk     chan p2p.Message
+	ev     chan p2p.Event
+	tiles  [8]p2p.TileID // the live neighbour per link
+	probes uint64
+}
+
+func startService(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &harness{t: t, s: s, h: &fakeHost{self: id(1), sent: map[packet.Dir][][]byte{}},
+		pk: make(chan p2p.Message, 256), ev: make(chan p2p.Event, 16)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, x.h, p2p.Inbox{Packets: x.pk, Events: x.ev}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return x
+}
+
+// testConfig has no timer fire on its own during a test.
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.MinInterval = 0
+	cfg.Retransmit = conf.Duration(time.Hour)
+	return cfg
+}
+
+// connect connects tile on d and waits until the service has sent it an
+// LSA of its own: the connect is handled, so packets from tile will be
+// read (packets and events come on two channels).
+func (x *harness) connect(d packet.Dir, tile p2p.TileID) {
+	x.t.Helper()
+	before := len(x.lsasTo(d, id(1)))
+	x.tiles[d] = tile
+	x.ev <- p2p.Event{Kind: packet.EventConnect, Dir: d, Tile: tile}
+	x.waitFor("an LSA to a new neighbour", func() bool { return len(x.lsasTo(d, id(1))) > before })
+}
+
+func (x *harness) disconnect(d packet.Dir) {
+	x.ev <- p2p.Event{Kind: packet.EventDisconnect, Dir: d, Tile: x.tiles[d]}
+	x.tiles[d] = p2p.TileID{}
+}
+
+func (x *harness) send(d packet.Dir, payload []byte) {
+	x.pk <- p2p.NewMessage(d, x.tiles[d], payload)
+}
+
+func (x *harness) sendLSA(d packet.Dir, l *LSA) { x.send(d, AppendLSA(nil, l)) }
+
+// waitFor polls cond for a generous deadline.
+func (x *harness) waitFor(what string, cond func() bool) {
+	x.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			x.t.Fatalf("timed out waiting for %s; counts %+v", what, x.s.status().Counts)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// sync returns once the service has handled everything sent to it before
+// and sent what that made it send: a bad packet from d is counted on a
+// later turn of its loop.
+func (x *harness) sync(d packet.Dir) {
+	x.t.Helper()
+	x.probes++
+	want := x.probes
+	x.send(d, []byte{'?', 0, 0, 0, 0})
+	x.waitFor("a probe to be counted", func() bool { return x.s.status().Counts.Bad >= want })
+}
+
+// reachable asks the graph the service published last.
+func (x *harness) reachable(tile p2p.TileID) (int, bool) {
+	g := x.s.Graph()
+	if g == nil {
+		return 0, false
+	}
+	return g.Reachable(tile)
+}
+
+// lsasTo are the LSAs of origin sent on d, in order.
+func (x *harness) lsasTo(d packet.Dir, origin p2p.TileID) []LSA {
+	var out []LSA
+	for _, m := range x.h.messages(x.t, d) {
+		if m.Type == msgLSA && m.LSA.Origin == origin {
+			out = append(out, m.LSA)
+		}
+	}
+	return out
+}
+
+// acksTo counts the acknowledgements of a sent on d.
+func (x *harness) acksTo(d packet.Dir, a Ack) int {
+	n := 0
+	for _, m := range x.h.messages(x.t, d) {
+		for _, got := range m.Acks[:m.N] {
+			if got == a {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// lastOwn is the newest of this tile's LSAs sent on d.
+func (x *harness) lastOwn(d packet.Dir) (LSA, bool) {
+	l := x.lsasTo(d, id(1))
+	if len(l) == 0 {
+		return LSA{}, false
+	}
+	return l[len(l)-1], true
+}
+
+// ownLists reports whether the newest own LSA sent on d lists exactly
+// links.
+func (x *harness) ownLists(d packet.Dir, links ...Link) bool {
+	l, ok := x.lastOwn(d)
+	if !ok || int(l.N) != len(links) {
+		return false
+	}
+	for i := range links {
+		if l.Links[i] != links[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func lsaOf(origin p2p.TileID, seq uint32, links ...Link) *LSA {
+	l := &LSA{Origin: origin, Seq: seq}
+	l.N = uint8(copy(l.Links[:], links))
+	return l
+}
+
+func TestServiceFloods(t *testing.T) {
+	x := startService(t, testConfig())
+	self, a, b, c, far := id(1), id(2), id(3), id(4), id(9)
+	x.connect(packet.ET, a)
+	x.waitFor("an LSA listing a to a", func() bool { return x.ownLists(packet.ET, Link{packet.ET, a}) })
+
+	// a tells its own LSA and that of a tile beyond it.
+	aLSA := lsaOf(a, 1, Link{packet.WT, self}, Link{packet.ET, far})
+	x.sendLSA(packet.ET, aLSA)
+	x.sendLSA(packet.ET, lsaOf(far, 1, Link{packet.WT, a}))
+	x.waitFor("acks to a", func() bool { return x.acksTo(packet.ET, Ack{a, 1}) == 1 && x.acksTo(packet.ET, Ack{far, 1}) == 1 })
+	x.waitFor("routes to a and beyond", func() bool { h, ok := x.reachable(far); return ok && h == 2 })
+
+	// b connects: it gets the whole table, and both get the new LSA.
+	x.connect(packet.NW, b)
+	both := []Link{{packet.ET, a}, {packet.NW, b}}
+	x.waitFor("the table to b", func() bool {
+		return len(x.lsasTo(packet.NW, a)) == 1 && len(x.lsasTo(packet.NW, far)) == 1 && x.ownLists(packet.NW, both...)
+	})
+	x.waitFor("the new LSA to a", func() bool { return x.ownLists(packet.ET, both...) })
+	x.sync(packet.ET)
+	if n := len(x.lsasTo(packet.ET, a)) + len(x.lsasTo(packet.ET, far)); n != 0 {
+		t.Fatalf("sent a %d LSAs it sent", n)
+	}
+
+	// News from a: acked, flooded to b, not back to a.
+	y := lsaOf(id(20), 1)
+	x.sendLSA(packet.ET, y)
+	x.waitFor("y acked and flooded", func() bool {
+		return x.acksTo(packet.ET, Ack{y.Origin, 1}) == 1 && len(x.lsasTo(packet.NW, y.Origin)) == 1
+	})
+	// The same again: acked, not flooded.
+	x.sendLSA(packet.ET, y)
+	x.waitFor("y acked again", func() bool { return x.acksTo(packet.ET, Ack{y.Origin, 1}) == 2 })
+	x.sync(packet.ET)
+	if n, back := len(x.lsasTo(packet.NW, y.Origin)), len(x.lsasTo(packet.ET, y.Origin)); n != 1 || back != 0 {
+		t.Fatalf("y sent %d times to b, %d back to a", n, back)
+	}
+
+	// y 2 from a, then y 1 from b: b gets an ack and y 2 back.
+	x.sendLSA(packet.ET, lsaOf(y.Origin, 2))
+	x.waitFor("y 2 to b", func() bool { return len(x.lsasTo(packet.NW, y.Origin)) == 2 })
+	x.sendLSA(packet.NW, lsaOf(y.Origin, 1))
+	x.waitFor("y 2 back to b", func() bool {
+		l := x.lsasTo(packet.NW, y.Origin)
+		return x.acksTo(packet.NW, Ack{y.Origin, 1}) == 1 && len(l) == 3 && l[2].Seq == 2
+	})
+
+	// Its own LSA, from before a restart, with a higher seq: it goes on
+	// above it.
+	x.sendLSA(packet.ET, lsaOf(self, 100, Link{packet.SW, c}))
+	x.waitFor("own LSA above 100", func() bool {
+		la, _ := x.lastOwn(packet.ET)
+		lb, _ := x.lastOwn(packet.NW)
+		return la.Seq == 101 && lb.Seq == 101 && x.ownLists(packet.ET, both...)
+	})
+	if st := x.s.status(); st.Seq != 101 || st.Self != self {
+		t.Fatalf("status %+v", st)
+	}
+	x.sync(packet.ET)
+	for _, l := range x.lsasTo(packet.NW, self) {
+		if l.Seq == 100 {
+			t.Fatalf("flooded the stale own LSA")
+		}
+	}
+
+	// b goes: the LSA to a lists a alone, and b's link is gone.
+	x.disconnect(packet.NW)
+	x.waitFor("an LSA without b", func() bool { return x.ownLists(packet.ET, Link{packet.ET, a}) })
+	if l, _ := x.lastOwn(packet.ET); l.Seq != 102 {
+		t.Fatalf("seq %d after the disconnect", l.Seq)
+	}
+}
+
+func TestServiceRetransmits(t *testing.T) {
+	cfg := testConfig()
+	cfg.Retransmit = conf.Duration(30 * time.Millisecond)
+	x := startService(t, cfg)
+	a := id(2)
+	x.connect(packet.ET, a)
+	x.waitFor("the LSA sent again", func() bool { return len(x.lsasTo(packet.ET, id(1))) >= 3 })
+	own, _ := x.lastOwn(packet.ET)
+	x.send(packet.ET, AppendAck(nil, []Ack{{id(1), own.Seq}}))
+	x.sync(packet.ET)
+	n := len(x.lsasTo(packet.ET, id(1)))
+	time.Sleep(10 * cfg.Retransmit.D()) // long enough for several more, were it not acked
+	x.sync(packet.ET)
+	if again := len(x.lsasTo(packet.ET, id(1))); again != n {
+		t.Fatalf("sent %d more after the ack", again-n)
+	}
+	if c := x.s.status().Counts; c.Retransmits < 2 || c.AcksIn != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+// fakes sends n LSAs of tiles no link reaches from d and returns them.
+func (x *harness) fakes(d packet.Dir, from, n int) []*LSA {
+	var out []*LSA
+	for i := range n {
+		l := lsaOf(p2p.TileID{0xfa, byte((from + i) >> 8), byte(from + i), 0, 0, 0, 0, 1}, 1)
+		x.sendLSA(d, l)
+		out = append(out, l)
+	}
+	return out
+}
+
+func TestServiceRateLimits(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxTiles, cfg.NeighbourRate = 16, 1
+	x := startService(t, cfg)
+	self, a, b := id(1), id(2), id(3)
+	x.connect(packet.ET, a)
+	x.connect(packet.NW, b)
+	aLSA := lsaOf(a, 1, Link{packet.WT, self})
+	x.sendLSA(packet.ET, aLSA)
+	x.waitFor("a reachable", func() bool { _, ok := x.reachable(a); return ok })
+
+	const n = 40
+	fakes := x.fakes(packet.ET, 0, n)
+	x.sync(packet.ET)
+	limited := x.s.status().Counts.RateLimited
+	if int(limited) < n-cfg.MaxTiles-10 {
+		t.Fatalf("%d of %d rate limited with an allowance of %d", limited, n, cfg.MaxTiles)
+	}
+	// A dropped one is neither acknowledged nor flooded. (One kept may go
+	// unflooded: the table is full, and a newer fake can push it out
+	// before it is sent.)
+	acked := 0
+	for _, f := range fakes {
+		ack, flooded := x.acksTo(packet.ET, Ack{f.Origin, 1}), len(x.lsasTo(packet.NW, f.Origin))
+		if flooded > ack || ack > 1 {
+			t.Errorf("fake %v acked %d times, flooded %d", f.Origin, ack, flooded)
+		}
+		acked += ack
+	}
+	if acked+int(limited) != n {
+		t.Fatalf("%d acked, %d rate limited, of %d", acked, limited, n)
+	}
+	// What it already holds is still acknowledged.
+	x.sendLSA(packet.ET, aLSA)
+	x.waitFor("a's LSA acked again", func() bool { return x.acksTo(packet.ET, Ack{a, 1}) == 2 })
+	if _, ok := x.reachable(a); !ok {
+		t.Fatalf("a went")
+	}
+}
+
+// A neighbour that drops its link and comes back does not get a fresh
+// allowance: the allowance belongs to the link.
+func TestServiceRateLimitOutlivesReconnect(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxTiles, cfg.NeighbourRate = 16, 1
+	x := startService(t, cfg)
+	a := id(2)
+	x.connect(packet.ET, a)
+	x.fakes(packet.ET, 0, 20)
+	x.sync(packet.ET)
+	first := x.s.status().Counts.RateLimited
+	if first < 1 {
+		t.Fatalf("20 fakes, an allowance of 16: none rate limited")
+	}
+	for round := range 3 {
+		x.disconnect(packet.ET)
+		x.connect(packet.ET, a)
+		x.fakes(packet.ET, 100*(round+1), 20)
+		x.sync(packet.ET)
+	}
+	limited := x.s.status().Counts.RateLimited - first
+	if kept := 60 - int(limited); kept > 10 {
+		t.Fatalf("after reconnecting, %d of 60 new LSAs were kept with a rate of 1/s", kept)
+	}
+}
