@@ -182,9 +182,9 @@ func TestCaptureSimPushTshark(t *testing.T) {
 }
 
 // TestCaptureDissectorFuzz feeds the dissector packets of random bytes,
-// and random messages of every service with good CRCs (tube messages
-// with bad ones too), and checks tshark reports no Lua error anywhere in
-// the full tree.
+// and random messages of every service with good CRCs (tube and route
+// messages with bad ones too, ROUTED tube messages half-valid), and
+// checks tshark reports no Lua error anywhere in the full tree.
 func TestCaptureDissectorFuzz(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
@@ -201,13 +201,13 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 		return b
 	}
 	var pkts [][]byte
-	for i := 0; i < 4000; i++ {
+	for i := 0; i < 5000; i++ {
 		var p []byte
-		switch i % 8 {
+		switch i % 10 {
 		case 0: // anything
 			p = rnd(rng.Intn(256))
 		case 1: // a routed service packet of a known service
-			svc := []byte{1, 2, 8, 9, 0, 0x48}[rng.Intn(6)]
+			svc := []byte{1, 2, 8, 9, 10, 0, 0x48}[rng.Intn(7)]
 			p = append([]byte{0x80 | byte(rng.Intn(32)), svc}, rnd(rng.Intn(254))...)
 		case 2, 3: // an mfz message with a good CRC
 			body := append([]byte{byte(rng.Intn(11)), byte(rng.Intn(256))}, rnd(rng.Intn(30+rng.Intn(220)))...)
@@ -221,7 +221,11 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 		case 5: // a short one
 			p = rnd(rng.Intn(4))
 		case 6, 7: // a tube message: its CRC good (6) or not (7)
-			p = tubeFuzzPacket(rng, i%8 == 7)
+			p = tubeFuzzPacket(rng, i%10 == 7)
+		case 8: // a route message: its CRC good or not
+			p = routeFuzzPacket(rng, rng.Intn(2) == 0)
+		case 9: // a ROUTED tube message
+			p = routedFuzzPacket(rng)
 		}
 		pkts = append(pkts, p)
 	}
@@ -263,6 +267,18 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 	}
 	if crcs["1 "] < 200 || crcs["0 1"] < 200 {
 		t.Errorf("tube CRCs good, bad: %v; want 200 or more of each", crcs)
+	}
+	// So are route messages, and ROUTED ones.
+	crcs = map[string]int{}
+	routed := 0
+	for _, r := range fieldRows(t, file, "itc.route.crc.good", "itc.route.bad_crc", "itc.tube.routed.len") {
+		crcs[tsBool(r[0])+" "+r[1]]++
+		if r[2] != "" {
+			routed++
+		}
+	}
+	if crcs["1 "] < 100 || crcs["0 1"] < 100 || routed < 300 {
+		t.Errorf("route CRCs good, bad: %v, %d ROUTED; want 100 or more of each, 300 ROUTED", crcs, routed)
 	}
 }
 

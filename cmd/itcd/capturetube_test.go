@@ -175,8 +175,8 @@ func tubePacket(bad bool, body ...[]byte) []byte {
 }
 
 // tubeFuzzPacket is a random tube message for TestCaptureDissectorFuzz:
-// any type (0 and 7 undefined), a body near its type's length or up to
-// a whole packet, an ACK's range count near the limit of 4.
+// any type (0 and 8 undefined, 7 ROUTED), a body near its type's length
+// or up to a whole packet, an ACK's range count near the limit of 4.
 func tubeFuzzPacket(rng *mrand.Rand, bad bool) []byte {
 	n := rng.Intn(24)
 	if rng.Intn(4) == 0 {
@@ -184,7 +184,7 @@ func tubeFuzzPacket(rng *mrand.Rand, bad bool) []byte {
 	}
 	m := make([]byte, 1+n)
 	rng.Read(m)
-	m[0] = byte(rng.Intn(8))
+	m[0] = byte(rng.Intn(9))
 	if m[0] == 4 && n >= 15 {
 		m[15] = byte(rng.Intn(7))
 	}
@@ -247,8 +247,8 @@ func TestCaptureDissectorTubeMessages(t *testing.T) {
 			map[string]string{"itc.tube.type": "1", "itc.tube.src_port": "", "itc.malformed": "1", "_ws.expert.message": "OPEN of 5 bytes before the CRC, want 12"}},
 		{"too short", []byte{0x82, 9, 6, 0, 1, 0, 0, 0},
 			map[string]string{"itc.tube.type": "", "itc.malformed": "1", "_ws.expert.message": "message of 6 bytes, shorter than type, id and CRC (7)"}},
-		{"unknown type", tubePacket(false, b(7), be16(1), b(1, 2, 3)),
-			map[string]string{"itc.tube.type": "7", "itc.tube.crc.good": "1", "itc.malformed": "", "itc.unknown": "1", "_ws.expert.message": "tube message type 7 is not defined (1..6)"}},
+		{"unknown type", tubePacket(false, b(8), be16(1), b(1, 2, 3)),
+			map[string]string{"itc.tube.type": "8", "itc.tube.crc.good": "1", "itc.malformed": "", "itc.unknown": "1", "_ws.expert.message": "tube message type 8 is not defined (1..7)"}},
 	}
 	var buf bytes.Buffer
 	sink, err := newPcapSink(&buf, control.CaptureInfo{Tile: "tubes", Device: "none"}, "tube messages", nil)

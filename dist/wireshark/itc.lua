@@ -11,7 +11,8 @@
 --   version (1) | travel (0 in, 1 out, 2 event) | link (dir8, 0xFF none) | 0
 -- and then the packet as the daemon read or wrote it. The packet format
 -- is notes/protocol.md's: byte 0, services 1 (liveness), 2 (counter),
--- 8 (signed-file distribution), 9 (tubes), Tile Event Packets.
+-- 8 (signed-file distribution), 9 (tubes, and ROUTED multi-hop tube
+-- messages), 10 (routes: LSAs and ACKs), Tile Event Packets.
 --
 -- Nothing here trusts a length: every read is checked first, and a
 -- packet that breaks a rule is marked with expert info, never a Lua error.
@@ -24,13 +25,14 @@ local DIRS = { [0] = "NT", "NE", "ET", "SE", "ST", "SW", "WT", "NW" }
 local LINKS = { [0] = "NT", "NE", "ET", "SE", "ST", "SW", "WT", "NW", [255] = "none" }
 local TRAVEL = { [0] = "in", [1] = "out", [2] = "event" }
 local LOCAL_TYPES = { [0] = "illegal", "debug", "labelled", "control", "tep" }
-local SERVICES = { [1] = "liveness", [2] = "counter", [8] = "mfz", [9] = "tube" }
+local SERVICES = { [1] = "liveness", [2] = "counter", [8] = "mfz", [9] = "tube", [10] = "route" }
 local TEP_EVENTS = { [1] = "connect", [2] = "disconnect", [3] = "MFM-compatible", [4] = "MFM-incompatible" }
 local COUNTER_TYPES = { [1] = "value", [2] = "ask" }
 local MFZ_TYPES = { "ANNOUNCE", "GET_MANIFEST", "MANIFEST", "BITFIELD", "HAVE", "REQUEST", "DATA", "NOTHAVE", "SYNC" }
-local TUBE_TYPES = { "OPEN", "ACCEPT", "DATA", "ACK", "RESET", "CANCEL" }
+local TUBE_TYPES = { "OPEN", "ACCEPT", "DATA", "ACK", "RESET", "CANCEL", "ROUTED" }
 local TUBE_KINDS = { "stream", "message" }
 local TUBE_RESETS = { "refused", "aborted", "too many tubes", "unknown tube", "closed", "timed out", "protocol error" }
+local ROUTE_TYPES = { [0x4C] = "LSA", [0x41] = "ACK" }
 local BOOL = { [0] = "not set", [1] = "set" }
 
 local F = {}
@@ -126,6 +128,25 @@ field("t_reason", ProtoField.string("itc.tube.reason", "Reason"))
 field("t_crc", ProtoField.uint32("itc.tube.crc", "CRC-32C", base.HEX))
 field("t_crcgood", ProtoField.bool("itc.tube.crc.good", "CRC good"))
 field("t_extra", ProtoField.bytes("itc.tube.extra", "Bytes after the message (ignored)"))
+field("r_len", ProtoField.uint8("itc.tube.routed.len", "Path length (links)"))
+field("r_hop", ProtoField.uint8("itc.tube.routed.hop", "Links taken so far"))
+field("r_pathbytes", ProtoField.bytes("itc.tube.routed.path_bytes", "Path (a link a nibble)"))
+field("r_path", ProtoField.string("itc.tube.routed.path", "Path ([next link])"))
+field("r_next", ProtoField.uint8("itc.tube.routed.next", "Next link", base.DEC, DIRS))
+field("r_src", ProtoField.uint64("itc.tube.routed.src", "Source tile", base.HEX))
+field("r_crc", ProtoField.uint32("itc.tube.routed.crc", "CRC-32C (covers the destination's identity, not in the packet)", base.HEX))
+
+field("rt_type", ProtoField.uint8("itc.route.type", "Type", base.HEX, ROUTE_TYPES))
+field("rt_origin", ProtoField.uint64("itc.route.origin", "Origin", base.HEX))
+field("rt_seq", ProtoField.uint32("itc.route.seq", "Sequence number"))
+field("rt_links", ProtoField.uint8("itc.route.links", "Links"))
+field("rt_dir", ProtoField.uint8("itc.route.link.dir", "Link", base.DEC, DIRS))
+field("rt_tile", ProtoField.uint64("itc.route.link.tile", "Neighbour", base.HEX))
+field("rt_acks", ProtoField.uint8("itc.route.acks", "Entries"))
+field("rt_ack_origin", ProtoField.uint64("itc.route.ack.origin", "Origin", base.HEX))
+field("rt_ack_seq", ProtoField.uint32("itc.route.ack.seq", "Sequence number"))
+field("rt_crc", ProtoField.uint32("itc.route.crc", "CRC-32C", base.HEX))
+field("rt_crcgood", ProtoField.bool("itc.route.crc.good", "CRC good"))
 
 local fields = {}
 for _, f in pairs(F) do fields[#fields + 1] = f end
@@ -136,9 +157,10 @@ local E = {
 	suspect = ProtoExpert.new("itc.suspect", "Suspect packet (OVRN or EROR set)", expert.group.PROTOCOL, expert.severity.WARN),
 	crc = ProtoExpert.new("itc.mfz.bad_crc", "CRC mismatch", expert.group.CHECKSUM, expert.severity.WARN),
 	tubecrc = ProtoExpert.new("itc.tube.bad_crc", "CRC-32C mismatch", expert.group.CHECKSUM, expert.severity.WARN),
+	routecrc = ProtoExpert.new("itc.route.bad_crc", "CRC-32C mismatch", expert.group.CHECKSUM, expert.severity.WARN),
 	unknown = ProtoExpert.new("itc.unknown", "Not defined", expert.group.UNDECODED, expert.severity.NOTE),
 }
-itc.experts = { E.malformed, E.suspect, E.crc, E.tubecrc, E.unknown }
+itc.experts = { E.malformed, E.suspect, E.crc, E.tubecrc, E.routecrc, E.unknown }
 
 -- Bit arithmetic without a bit library.
 local function bit(v, mask) return math.floor(v / mask) % 2 == 1 end
@@ -187,7 +209,8 @@ local function crc16(tvb, off, n)
 	return c
 end
 
--- CRC-32C (Castagnoli, reflected poly 0x82F63B78), as services/tubes.
+-- CRC-32C (Castagnoli, reflected poly 0x82F63B78), as services/tubes and
+-- services/routes.
 local CRC32C_TABLE = {}
 for i = 0, 255 do
 	local c = i
@@ -558,8 +581,12 @@ TUBE[6] = function(_, _, _, _, id)
 	return "id " .. id, 0
 end
 
-local function dissect_tube(st, tree, o, n)
-	local t = subtree(st, tree, o, n, "Tube")
+-- tube_msg dissects one tube message (types 1..6) of n bytes at o into
+-- t. A neighbour's message (checked) ends with a CRC-32C of its bytes,
+-- verified here; one inside ROUTED ends with a CRC-32C that also covers
+-- the destination's identity, which is not in the packet, so it is shown
+-- unchecked.
+local function tube_msg(st, t, o, n, checked)
 	if n < 7 then
 		malformed(st, t, "message of " .. n .. " bytes, shorter than type, id and CRC (7)")
 		return
@@ -571,11 +598,17 @@ local function dissect_tube(st, tree, o, n)
 	-- The CRC covers everything before it; it goes last in the tree, as
 	-- on the wire, whatever the body holds.
 	local m = n - 4
-	local good = crc32c(st.tvb, o, m) == st.tvb(o + m, 4):uint()
+	local good = not checked or crc32c(st.tvb, o, m) == st.tvb(o + m, 4):uint()
 	if not good then st.info[#st.info + 1] = "[bad CRC]" end
 	local body = TUBE[typ]
 	if body == nil then
-		ti:add_proto_expert_info(E.unknown, "tube message type " .. typ .. " is not defined (1..6)")
+		if checked then
+			ti:add_proto_expert_info(E.unknown, "tube message type " .. typ .. " is not defined (1..7)")
+		elseif typ == 7 then
+			malformed(st, ti, "a ROUTED message inside a ROUTED one")
+		else
+			ti:add_proto_expert_info(E.unknown, "tube message type " .. typ .. " is not defined inside ROUTED (1..6)")
+		end
 	else
 		local text, used, fault = body(st, t, o + 3, m - 3, id)
 		if fault then
@@ -585,12 +618,177 @@ local function dissect_tube(st, tree, o, n)
 			if used < m - 3 then t:add(F.t_extra, st.tvb(o + 3 + used, m - 3 - used)) end
 		end
 	end
+	if not checked then
+		t:add(F.r_crc, st.tvb(o + m, 4))
+		return
+	end
 	local ci = t:add(F.t_crc, st.tvb(o + m, 4))
 	ci:add(F.t_crcgood, good)
 	if not good then ci:add_proto_expert_info(E.tubecrc, "CRC-32C mismatch: the receiver drops this message as lost") end
 end
 
-local SERVICE_BODY = { [1] = dissect_hello, [2] = dissect_counter, [8] = dissect_mfz, [9] = dissect_tube }
+-- The links a direction nibble or byte may name (no NT, ST).
+local LINK_NAMES = { [1] = "NE", [2] = "ET", [3] = "SE", [5] = "SW", [6] = "WT", [7] = "NW" }
+
+local function zero_id(st, o) return st.tvb(o, 4):uint() == 0 and st.tvb(o + 4, 4):uint() == 0 end
+local function hex_id(st, o) return st.tvb(o, 8):bytes():tohex():lower() end
+
+-- routed_path shows the PATH of a ROUTED message, n links a nibble each
+-- from p, the next one (number hop, from 0) in brackets, and returns its
+-- text.
+local function routed_path(st, t, p, n, hop)
+	local pb = math.floor((n + 1) / 2)
+	local pi = t:add(F.r_pathbytes, st.tvb(p, pb))
+	local names, fault, nxt = {}, nil, nil
+	for i = 0, n - 1 do
+		local byte = st.tvb(p + math.floor(i / 2), 1):uint()
+		local d = i % 2 == 0 and math.floor(byte / 16) or byte % 16
+		local nm = LINK_NAMES[d]
+		if nm == nil then
+			fault = fault or string.format("path link %d is %d, not a link (1, 2, 3, 5, 6, 7)", i + 1, d)
+			nm = tostring(d)
+		end
+		if i == hop then
+			nm = "[" .. nm .. "]"
+			nxt = d
+		end
+		names[#names + 1] = nm
+	end
+	if n % 2 == 1 and st.tvb(p + pb - 1, 1):uint() % 16 ~= 0 then
+		fault = fault or "an odd path's last low nibble is not 0"
+	end
+	if fault then malformed(st, pi, fault) end
+	local text = table.concat(names, ",")
+	t:add(F.r_path, st.tvb(p, pb), text)
+	-- At the destination (HOP == N) there is no next link.
+	if nxt then t:add(F.r_next, st.tvb(p + math.floor(hop / 2), 1), nxt):set_generated() end
+	return text
+end
+
+-- routed dissects a ROUTED message (type 7): N, HOP, PATH, SRC and a
+-- tube message for the tile at the end of PATH.
+local function routed(st, t, o, n)
+	t:add(F.t_type, st.tvb(o, 1))
+	st.info[#st.info + 1] = "ROUTED"
+	if n < 3 then
+		malformed(st, t, "ROUTED of " .. n .. " bytes, shorter than type, length and hop (3)")
+		return
+	end
+	local li = t:add(F.r_len, st.tvb(o + 1, 1))
+	local hi = t:add(F.r_hop, st.tvb(o + 2, 1))
+	local plen, hop = st.tvb(o + 1, 1):uint(), st.tvb(o + 2, 1):uint()
+	if plen == 0 or plen > 32 then
+		malformed(st, li, "path of " .. plen .. " links (1..32)")
+		return
+	end
+	if hop > plen then malformed(st, hi, string.format("hop %d beyond the path's %d links", hop, plen)) end
+	local pb = math.floor((plen + 1) / 2)
+	local head = 3 + pb + 8
+	if n < head then
+		malformed(st, t, string.format("ROUTED of %d bytes, shorter than its header of a %d-link path (%d)", n, plen, head))
+		return
+	end
+	local path = routed_path(st, t, o + 3, plen, hop)
+	local si = t:add(F.r_src, st.tvb(o + 3 + pb, 8))
+	if zero_id(st, o + 3 + pb) then malformed(st, si, "SRC is the all-zero identity") end
+	st.info[#st.info + 1] = string.format("hop %d/%d %s from %s:", hop, plen, path, hex_id(st, o + 3 + pb))
+	local it = subtree(st, t, o + head, n - head, "Tube message for the tile at the end of the path")
+	tube_msg(st, it, o + head, n - head, false)
+end
+
+local function dissect_tube(st, tree, o, n)
+	local t = subtree(st, tree, o, n, "Tube")
+	if n >= 1 and st.tvb(o, 1):uint() == 7 then
+		routed(st, t, o, n)
+	else
+		tube_msg(st, t, o, n, true)
+	end
+end
+
+-- route_lsa and route_ack show a service 10 message's fields, m bytes
+-- before its CRC, as services/routes/wire.go reads them, and return the
+-- info column's text.
+local function route_lsa(st, t, o, m)
+	if m < 14 then
+		malformed(st, t, "LSA of " .. m .. " bytes before the CRC, shorter than 14")
+		return "LSA"
+	end
+	local oi = t:add(F.rt_origin, st.tvb(o + 1, 8))
+	t:add(F.rt_seq, st.tvb(o + 9, 4))
+	local ni = t:add(F.rt_links, st.tvb(o + 13, 1))
+	local n = st.tvb(o + 13, 1):uint()
+	if zero_id(st, o + 1) then malformed(st, oi, "origin is the all-zero identity") end
+	if n > 6 then malformed(st, ni, n .. " links, at most 6") end
+	if m ~= 14 + 9 * n then
+		malformed(st, ni, string.format("LSA of %d links is %d bytes before the CRC, want %d", n, m, 14 + 9 * n))
+	end
+	local seen, links = {}, {}
+	for i = 0, math.min(n, math.floor((m - 14) / 9)) - 1 do
+		local q = o + 14 + 9 * i
+		local d = st.tvb(q, 1):uint()
+		local lt = t:add(itc, st.tvb(q, 9), string.format("Link %s: %s", name(LINK_NAMES, d, "dir"), hex_id(st, q + 1)))
+		local di = lt:add(F.rt_dir, st.tvb(q, 1))
+		local ti = lt:add(F.rt_tile, st.tvb(q + 1, 8))
+		if LINK_NAMES[d] == nil then
+			malformed(st, di, "link direction " .. d .. " is not a link (1, 2, 3, 5, 6, 7)")
+		elseif seen[d] then
+			malformed(st, di, "link " .. LINK_NAMES[d] .. " listed twice")
+		end
+		seen[d] = true
+		if zero_id(st, q + 1) then malformed(st, ti, "the neighbour is the all-zero identity") end
+		links[#links + 1] = name(LINK_NAMES, d, "dir") .. " " .. hex_id(st, q + 1)
+	end
+	return string.format("LSA %s seq %d [%s]", hex_id(st, o + 1), st.tvb(o + 9, 4):uint(), table.concat(links, ", "))
+end
+
+local function route_ack(st, t, o, m)
+	if m < 2 then
+		malformed(st, t, "ACK without its count")
+		return "ACK"
+	end
+	local ni = t:add(F.rt_acks, st.tvb(o + 1, 1))
+	local n = st.tvb(o + 1, 1):uint()
+	if n < 1 or n > 16 then malformed(st, ni, "ACK of " .. n .. " entries (1..16)") end
+	if m ~= 2 + 12 * n then
+		malformed(st, ni, string.format("ACK of %d entries is %d bytes before the CRC, want %d", n, m, 2 + 12 * n))
+	end
+	local acks = {}
+	for i = 0, math.min(n, math.floor((m - 2) / 12)) - 1 do
+		local q = o + 2 + 12 * i
+		local text = string.format("%s seq %d", hex_id(st, q), st.tvb(q + 8, 4):uint())
+		local at = t:add(itc, st.tvb(q, 12), "ACK " .. text)
+		at:add(F.rt_ack_origin, st.tvb(q, 8))
+		at:add(F.rt_ack_seq, st.tvb(q + 8, 4))
+		acks[#acks + 1] = text
+	end
+	return "ACK " .. table.concat(acks, ", ")
+end
+
+local function dissect_route(st, tree, o, n)
+	local t = subtree(st, tree, o, n, "Routes")
+	if n < 5 then
+		malformed(st, t, "message of " .. n .. " bytes, shorter than type and CRC (5)")
+		return
+	end
+	local typ = st.tvb(o, 1):uint()
+	local ti = t:add(F.rt_type, st.tvb(o, 1))
+	local m = n - 4
+	local good = crc32c(st.tvb, o, m) == st.tvb(o + m, 4):uint()
+	if typ == 0x4C then
+		st.info[#st.info + 1] = route_lsa(st, t, o, m)
+	elseif typ == 0x41 then
+		st.info[#st.info + 1] = route_ack(st, t, o, m)
+	else
+		st.info[#st.info + 1] = string.format("route type 0x%02x", typ)
+		ti:add_proto_expert_info(E.unknown, string.format("route message type 0x%02x is not defined ('L' LSA, 'A' ACK)", typ))
+	end
+	if not good then st.info[#st.info + 1] = "[bad CRC]" end
+	local ci = t:add(F.rt_crc, st.tvb(o + m, 4))
+	ci:add(F.rt_crcgood, good)
+	if not good then ci:add_proto_expert_info(E.routecrc, "CRC-32C mismatch: the receiver drops this message as lost") end
+end
+
+local SERVICE_BODY = { [1] = dissect_hello, [2] = dissect_counter, [8] = dissect_mfz, [9] = dissect_tube, [10] = dissect_route }
 
 local function dissect_service(st, tree, b, len)
 	if len < 2 then
