@@ -32,6 +32,9 @@ type Options struct {
 	// MFZ are the signed-file service's test options (tuning, a corrupt
 	// sender, a failing disk); the tile sets its StateDir and Logger.
 	MFZ dist.Options
+	// Tube are the tube service's test options (a black-hole forwarder);
+	// the tile sets its Routes.
+	Tube tubes.Options
 }
 
 // logKinds bounds the kinds of log line the rate limit tracks; the code
@@ -124,7 +127,9 @@ func standardServices(cfg Config, opt Options, log *slog.Logger) ([]p2p.Service,
 		return nil, err
 	}
 	// Tubes between programs, to neighbours and by routes beyond, service 9.
-	tb, err := tubes.New(cfg.Tube, tubes.Options{Routes: rt})
+	to := opt.Tube
+	to.Routes = rt
+	tb, err := tubes.New(cfg.Tube, to)
 	if err != nil {
 		files.Close()
 		return nil, err

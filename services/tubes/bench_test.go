@@ -71,9 +71,15 @@ func BenchmarkTubeSixLinks(b *testing.B) {
 // moves data, and returns the time from the open to the sender's 'c'
 // (everything delivered to the far program).
 func moveOnce(b testing.TB, fromRun, toRun string, d packet.Dir, port uint16, data []byte) time.Duration {
+	return moveTo(b, fromRun, toRun, d.String(), port, data)
+}
+
+// moveTo is moveOnce to a tile named as an open names it: a link, or a
+// tile beyond.
+func moveTo(b testing.TB, fromRun, toRun, to string, port uint16, data []byte) time.Duration {
 	acc := tubetest.DialRaw(b, toRun, fmt.Sprintf("accept %d", port))
 	start := time.Now()
-	op := tubetest.DialRaw(b, fromRun, fmt.Sprintf("open %v %d timeout=20s", d, port))
+	op := tubetest.DialRaw(b, fromRun, fmt.Sprintf("open %s %d timeout=20s", to, port))
 	if r := op.Reply(); !strings.HasPrefix(r, "ok ") {
 		b.Fatalf("open: %q", r)
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	// AckDelay is how long a receiver may hold an acknowledgement back to
 	// send one for two segments; a hole or a FIN is acknowledged at once.
 	AckDelay conf.Duration `toml:"ack_delay"`
+	// Paths is the most paths that share no link a tube to a tile beyond
+	// the neighbours sends its data over at once (1..3).
+	Paths int `toml:"paths"`
 	// Linger is how long a cleanly closed tube keeps answering its
 	// neighbour's repeats of the last packets, whose final ACK may have
 	// been lost.
@@ -47,6 +50,7 @@ func DefaultConfig() Config {
 		MaxRTO:      conf.Duration(2 * time.Second),
 		AckDelay:    conf.Duration(10 * time.Millisecond),
 		Linger:      conf.Duration(5 * time.Second),
+		Paths:       3,
 	}
 }
 
@@ -67,6 +71,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tube.max_tubes is %d: want 1..%d", c.MaxTubes, maxMaxTubes)
 	case c.OpenTimeout <= 0 || c.GiveUpAfter <= 0 || c.AckDelay < 0 || c.Linger <= 0:
 		return fmt.Errorf("tube: open_timeout, give_up_after and linger must be over 0, ack_delay 0 or more")
+	case c.Paths < 1 || c.Paths > maxStripe:
+		return fmt.Errorf("tube.paths is %d: want 1..%d", c.Paths, maxStripe)
 	case c.MinRTO <= 0 || c.MaxRTO < c.MinRTO:
 		return fmt.Errorf("tube.min_rto %v and max_rto %v: want 0 < min_rto <= max_rto", c.MinRTO, c.MaxRTO)
 	}

@@ -228,8 +228,8 @@ func (s *Service) open(f from, m msg) {
 	key := peerKey{f.dir, f.tile, m.id}
 	if t := s.byPeer[key]; t != nil {
 		if !t.st.finished() || t.st == stLinger {
-			// Our ACCEPT was lost: say it again.
-			s.sendTube(t, appendAccept(nil, m.id, t.id, t.rcv.limit()))
+			// Our ACCEPT was lost: say it again, the way the OPEN came.
+			s.reply(f, appendAccept(nil, m.id, t.id, t.rcv.limit()))
 		}
 		return
 	}
@@ -262,7 +262,7 @@ func (s *Service) open(f from, m msg) {
 	s.tubes[t.id] = t
 	s.byPeer[key] = t
 	s.attach(t, w.c)
-	s.sendTube(t, appendAccept(nil, m.id, t.id, t.rcv.limit()))
+	s.reply(f, appendAccept(nil, m.id, t.id, t.rcv.limit()))
 	s.replyOK(t)
 	s.step(t)
 }

@@ -76,6 +76,9 @@ func (s *Service) dispatch(f from, m msg) {
 	if t != nil && (t.dir != f.dir || t.tile != f.tile) {
 		t = nil
 	}
+	if t != nil && len(f.back) > 0 {
+		t.back = f.back // ACKs go back the way the latest packet came
+	}
 	if t != nil && t.st == stOpening && (m.typ == msgData || m.typ == msgAck) {
 		// Its ACCEPT was lost or is behind: the far side repeats this.
 		return

@@ -13,10 +13,19 @@ import (
 // before data, so one busy tube cannot starve the others. A link whose
 // queue filled waits for Drained.
 func (s *Service) pump() {
-	var byDir [8][]*tube
+	var byDir [8][]turn
 	for _, t := range s.tubes {
-		if d, ok := t.link(); ok && t.st != stOpening && t.st != stClosed && t.st != stFailed {
-			byDir[d] = append(byDir[d], t)
+		if t.st == stOpening || t.st == stClosed || t.st == stFailed {
+			continue
+		}
+		if t.dir != viaRoutes {
+			byDir[t.dir] = append(byDir[t.dir], turn{t, 0})
+			continue
+		}
+		// A tube by routes takes a turn on the first link of each path
+		// it stripes over: each path runs at what its link takes.
+		for i, p := range t.paths[:t.stripe] {
+			byDir[p[0]] = append(byDir[p[0]], turn{t, i})
 		}
 	}
 	for _, d := range packet.Links {
@@ -26,7 +35,7 @@ func (s *Service) pump() {
 		}
 		// The order of a map is random; turns go by id, from where the
 		// last round stopped, so each tube gets its share.
-		sort.Slice(ts, func(i, j int) bool { return ts[i].id < ts[j].id })
+		sort.Slice(ts, func(i, j int) bool { return ts[i].t.id < ts[j].t.id })
 		for sent := true; sent && !s.blocked[d] && !s.deep(d); {
 			// Packets forwarded for other tiles take one turn a round,
 			// as a tube of this tile does.
@@ -39,7 +48,7 @@ func (s *Service) pump() {
 				if s.deep(d) {
 					break
 				}
-				if s.sendOne(t) {
+				if s.sendOne(t.t, t.path) {
 					sent = true
 				}
 			}
@@ -61,8 +70,15 @@ func (s *Service) deep(d packet.Dir) bool {
 	return true
 }
 
-// sendOne sends a tube's next packet, if it has one.
-func (s *Service) sendOne(t *tube) bool {
+// turn is a tube's turn on a link: for a tube by routes, on the path
+// with that index.
+type turn struct {
+	t    *tube
+	path int
+}
+
+// sendOne sends a tube's next packet on path, if it has one.
+func (s *Service) sendOne(t *tube, path int) bool {
 	if t.rcv.ackDue(s.now) {
 		s.sendAck(t)
 		return true
@@ -70,7 +86,7 @@ func (s *Service) sendOne(t *tube) bool {
 	if t.st == stLinger {
 		return false
 	}
-	seg, data, ok := t.snd.next(s.now)
+	seg, data, ok := t.snd.next(s.now, path)
 	if !ok {
 		return false
 	}
@@ -80,7 +96,7 @@ func (s *Service) sendOne(t *tube) bool {
 	}
 	// The ACK rides on nothing: DATA carries none, so a receiver that is
 	// also sending still acknowledges by its own ACKs.
-	s.sendTube(t, appendData(make([]byte, 0, maxMsg), t.peer, seg.seq, flags, data))
+	s.sendOn(t, path, appendData(make([]byte, 0, maxMsg), t.peer, seg.seq, flags, data))
 	s.counters.DataOut++
 	return true
 }
@@ -88,7 +104,14 @@ func (s *Service) sendOne(t *tube) bool {
 func (s *Service) sendAck(t *tube) {
 	var sacks [maxSacks]span
 	ack, read, limit, sp := t.rcv.ack(sacks[:0])
-	s.sendTube(t, appendAck(make([]byte, 0, 64), t.peer, ack, read, limit, sp))
+	p := appendAck(make([]byte, 0, 64), t.peer, ack, read, limit, sp)
+	if len(t.back) > 0 {
+		// By routes, the way the far side's packets last came: it works,
+		// even while a path of this tile's own choice does not.
+		s.sendRouted(t.back, t.tile, p)
+	} else {
+		s.sendTube(t, p)
+	}
 	s.counters.AcksOut++
 }
 

@@ -106,6 +106,9 @@ func parseRouted(p []byte) (h routedHeader, inner []byte, err error) {
 		return h, nil, fmt.Errorf("%w: padding nibble not 0", errRoute)
 	}
 	copy(h.src[:], p[hl-8:hl])
+	if h.src.IsZero() {
+		return h, nil, fmt.Errorf("%w: sender is the zero identity", errRoute)
+	}
 	return h, p[hl:], nil
 }
 

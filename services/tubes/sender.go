@@ -34,9 +34,11 @@ type sender struct {
 	finSent  bool
 	finAcked bool // and was acknowledged: the far itcd holds the whole stream
 
-	segs      []segment // transmitted and not cumulatively acknowledged, by seq
-	xmits     uint64    // transmissions numbered so far
-	ackedXmit uint64    // highest transmission acknowledged or held
+	segs  []segment // transmitted and not cumulatively acknowledged, by seq
+	xmits uint64    // transmissions numbered so far
+	// ackedXmit is, for each path, its highest transmission acknowledged
+	// or held: a tube striped over several paths keeps order only on each.
+	ackedXmit [maxStripe]uint64
 	rtt       rtt.Estimator
 	backoff   uint
 	// timerAt is where the RTO runs from: the last acknowledgement that
@@ -60,9 +62,10 @@ type segment struct {
 	fin    bool // carries the FIN after its bytes
 	xmit   uint64
 	sentAt time.Time
-	again  bool // sent more than once: no RTT sample from it (Karn)
-	held   bool // the far receiver holds it beyond a hole
-	lost   bool // to be sent again
+	again  bool  // sent more than once: no RTT sample from it (Karn)
+	path   uint8 // of a tube by routes, the index of the path it went by
+	held   bool  // the far receiver holds it beyond a hole
+	lost   bool  // to be sent again
 }
 
 func (s *segment) end() uint32 {
@@ -109,14 +112,16 @@ func (s *sender) outstanding() bool {
 	return false
 }
 
-// next returns the next segment to transmit and its bytes (aliasing the
-// buffer until the next ack), or false: what was lost first, then new
-// bytes the window allows, then the FIN.
-func (s *sender) next(now time.Time) (seg segment, data []byte, ok bool) {
+// next returns the next segment to transmit on path and its bytes
+// (aliasing the buffer until the next ack), or false: what was lost first
+// (on whichever path it went), then new bytes the window allows, then the
+// FIN.
+func (s *sender) next(now time.Time, path int) (seg segment, data []byte, ok bool) {
 	for i := range s.segs {
 		g := &s.segs[i]
 		if g.lost {
 			g.lost, g.again = false, true
+			g.path = uint8(path)
 			s.stamp(g, now)
 			s.retransmits++
 			return *g, s.bytes(g), true
@@ -125,12 +130,12 @@ func (s *sender) next(now time.Time) (seg segment, data []byte, ok bool) {
 	end := s.finSeq()
 	if seqLT(s.nxt, end) && seqLT(s.nxt, s.limit) {
 		n := int(min(end-s.nxt, s.limit-s.nxt, uint32(s.seg)))
-		g := segment{seq: s.nxt, n: n}
+		g := segment{seq: s.nxt, n: n, path: uint8(path)}
 		g.fin = s.fin && s.nxt+uint32(n) == end
 		return s.add(g, now), s.bytes(&g), true
 	}
 	if s.fin && !s.finSent && s.nxt == end {
-		return s.add(segment{seq: end, fin: true}, now), nil, true
+		return s.add(segment{seq: end, fin: true, path: uint8(path)}, now), nil, true
 	}
 	return segment{}, nil, false
 }
@@ -169,6 +174,12 @@ type ackResult struct {
 // onAck applies an ACK. An ack outside what was sent is ignored (false):
 // a confused or hostile peer cannot make the sender drop unsent bytes.
 func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r ackResult, ok bool) {
+	if seqLT(ack, s.una) && !seqLT(s.nxt, s.una) && seqLE(read, ack) {
+		// Older than one already applied: ACKs of a tube striped over
+		// several paths overtake each other. Nothing in it is news.
+		s.heardAt = now
+		return r, true
+	}
 	if seqLT(ack, s.una) || seqLT(s.nxt, ack) || seqLT(ack, read) {
 		return r, false
 	}
@@ -221,7 +232,7 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 	}
 	for i := range s.segs {
 		g := &s.segs[i]
-		if !g.held && !g.lost && g.xmit < s.ackedXmit {
+		if !g.held && !g.lost && g.xmit < s.ackedXmit[g.path] {
 			g.lost = true
 			r.lost++
 		}
@@ -234,12 +245,59 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 
 // sawXmit notes that segment g's last transmission reached the far end.
 func (s *sender) sawXmit(g *segment, now time.Time) {
-	if g.xmit > s.ackedXmit {
-		s.ackedXmit = g.xmit
+	if g.xmit > s.ackedXmit[g.path] {
+		s.ackedXmit[g.path] = g.xmit
 		if !g.again {
 			s.rtt.Sample(now.Sub(g.sentAt))
 		}
 	}
+}
+
+// repath follows a change of the paths a tube stripes over: where(i)
+// gives the new index of old path i, or false if it is gone. What went by
+// a path that is gone is marked lost at once (it would otherwise wait for
+// the RTO, a segment at a time) and returned as a count.
+func (s *sender) repath(where func(old int) (int, bool)) int {
+	n := 0
+	for i := range s.segs {
+		g := &s.segs[i]
+		j, ok := where(int(g.path))
+		switch {
+		case ok:
+			g.path = uint8(j)
+		case !g.held && !g.lost:
+			g.lost = true
+			n++
+		}
+	}
+	var acked [maxStripe]uint64
+	for i, x := range s.ackedXmit {
+		if j, ok := where(i); ok {
+			acked[j] = max(acked[j], x)
+		}
+	}
+	s.ackedXmit = acked
+	return n
+}
+
+// silentPath returns the path of the oldest segment outstanding on any
+// path for longer than d, with when that happened, or false. Striped over
+// several paths, a tube makes progress on the others while one says
+// nothing: the RTO, which progress restarts, would never fire for it.
+func (s *sender) silentPath(now time.Time, d time.Duration) (path int, since time.Time, ok bool) {
+	for i := range s.segs {
+		g := &s.segs[i]
+		if g.held || g.lost {
+			continue
+		}
+		if at := g.sentAt.Add(d); !ok || at.Before(since) {
+			path, since, ok = int(g.path), at, true
+		}
+	}
+	if !ok || now.Before(since) {
+		return path, since, false
+	}
+	return path, since, true
 }
 
 // capLimit keeps limit within ahead of what the far side read.

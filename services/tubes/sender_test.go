@@ -27,7 +27,7 @@ func TestSenderCapsTheFarWindow(t *testing.T) {
 			s.ahead, s.una, s.nxt, s.read, s.limit = c.ahead, c.una, c.una, c.read, c.una+10
 			s.write(make([]byte, 10))
 			now := time.Unix(1, 0)
-			s.next(now)
+			s.next(now, 0)
 			if _, ok := s.onAck(c.una+10, c.read, c.offer, nil, now); !ok {
 				t.Fatalf("ack refused")
 			}
@@ -50,7 +50,7 @@ func TestSenderProbesForTheLastRead(t *testing.T) {
 	s.write(make([]byte, 10))
 	s.fin = true
 	for {
-		if _, _, ok := s.next(now); !ok {
+		if _, _, ok := s.next(now, 0); !ok {
 			break
 		}
 	}
@@ -95,7 +95,7 @@ func TestSenderAckInsideASegment(t *testing.T) {
 		data[i] = byte(i)
 	}
 	s.write(data)
-	if g, _, ok := s.next(now); !ok || g.n != 100 {
+	if g, _, ok := s.next(now, 0); !ok || g.n != 100 {
 		t.Fatalf("first segment %+v %v", g, ok)
 	}
 	if _, ok := s.onAck(5, 0, 1000, nil, now); !ok {
@@ -105,7 +105,7 @@ func TestSenderAckInsideASegment(t *testing.T) {
 	if fired, _ := s.timeout(d, &cfg); !fired {
 		t.Fatal("no timeout")
 	}
-	g, b, ok := s.next(d)
+	g, b, ok := s.next(d, 0)
 	if !ok || g.seq != 5 || g.n != 95 || len(b) != 95 || b[0] != 5 {
 		t.Fatalf("resent %+v (%d bytes, ok %v): want bytes 5..99", g, len(b), ok)
 	}
@@ -122,7 +122,7 @@ func TestSenderStalledReaderIsNoDeadPeer(t *testing.T) {
 		now := time.Unix(1, 0)
 		s.write(make([]byte, 300))
 		for {
-			if _, _, ok := s.next(now); !ok {
+			if _, _, ok := s.next(now, 0); !ok {
 				break
 			}
 		}
@@ -154,11 +154,11 @@ func TestSenderIdleThenWrite(t *testing.T) {
 	s := newSender(1<<16, rtt.New(0))
 	now := time.Unix(1, 0)
 	s.write(make([]byte, 10))
-	s.next(now)
+	s.next(now, 0)
 	s.onAck(10, 10, 10+1<<16, nil, now)
 	now = now.Add(2 * cfg.GiveUpAfter.D())
 	s.write(make([]byte, 10))
-	if _, _, ok := s.next(now); !ok {
+	if _, _, ok := s.next(now, 0); !ok {
 		t.Fatal("nothing sent")
 	}
 	if d := s.silentFor(now.Add(time.Second)); d > time.Second {

@@ -47,6 +47,7 @@ type Service struct {
 	closed   [slots]closedRing // tubes closed cleanly, for their repeats (closed.go)
 	fwd      [8][][]byte       // ROUTED packets waiting to be forwarded on each link (via.go)
 	routes   Router
+	dropFwd  bool
 	counters Counters
 	timer    *time.Timer
 }
@@ -86,6 +87,9 @@ type Options struct {
 	Seed int64
 	// Routes, if set, lets tubes reach tiles beyond the neighbours.
 	Routes Router
+	// DropForwarded makes the tile a black hole for tests: it routes as
+	// usual but forwards nothing it is asked to.
+	DropForwarded bool
 }
 
 // New makes the tube service.
@@ -97,7 +101,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	return &Service{cfg: cfg, events: make(chan cevent, 64), statusReq: make(chan chan Status), stopped: make(chan struct{}), seed: seed, routes: opt.Routes}, nil
+	return &Service{cfg: cfg, events: make(chan cevent, 64), statusReq: make(chan chan Status), stopped: make(chan struct{}), seed: seed, routes: opt.Routes, dropFwd: opt.DropForwarded}, nil
 }
 
 // Number implements p2p.Service.
@@ -173,6 +177,7 @@ func (s *Service) arm() {
 		early(t.retryAt)
 		if t.st != stOpening && !t.st.finished() {
 			early(t.snd.deadline(&s.cfg))
+			early(s.silentCheck(t))
 			if d := t.snd.silentFor(s.now); d > 0 {
 				early(s.now.Add(s.cfg.GiveUpAfter.D() - d))
 			}
@@ -226,6 +231,7 @@ func (s *Service) timers() {
 				s.fail(t, fmt.Sprintf("the far itcd acknowledged nothing for %v", d.Round(time.Second)), resetTimedOut)
 				continue
 			}
+			s.dropSilent(t)
 			if fired, probe := t.snd.timeout(s.now, &s.cfg); fired {
 				s.counters.Timeouts++
 				s.nextPath(t)

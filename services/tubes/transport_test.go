@@ -98,7 +98,7 @@ func transferFrom(t *testing.T, data []byte, seed int64, loss, dup, corrupt floa
 			snd.fin = true
 		}
 		// One packet a millisecond each way: a link's rate.
-		if seg, b, ok := snd.next(now); ok {
+		if seg, b, ok := snd.next(now, 0); ok {
 			var fl byte
 			if seg.fin {
 				fl = flagFin
@@ -189,7 +189,7 @@ func TestSenderProbesUnconfirmedRead(t *testing.T) {
 	s := newSender(1<<20, rtt.New(10*time.Millisecond))
 	s.write(make([]byte, 1000))
 	for {
-		if _, _, ok := s.next(now); !ok {
+		if _, _, ok := s.next(now, 0); !ok {
 			break
 		}
 	}

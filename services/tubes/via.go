@@ -31,6 +31,8 @@ const (
 	// switchAfter is how many retransmission timeouts in a row move a
 	// tube to its next path.
 	switchAfter = 2
+	// maxStripe is the most paths one tube sends on at once.
+	maxStripe = routes.MaxPaths
 )
 
 // Router is what the tube service needs of the routing service.
@@ -93,6 +95,16 @@ func (s *Service) sendTube(t *tube, payload []byte) {
 	s.sendRouted(t.path, t.tile, payload)
 }
 
+// sendOn sends a message of t on its path with index path (a neighbour's
+// tube has one, 0).
+func (s *Service) sendOn(t *tube, path int, payload []byte) {
+	if t.dir != viaRoutes {
+		s.send(t.dir, payload)
+		return
+	}
+	s.sendRouted(t.paths[path], t.tile, payload)
+}
+
 // reply answers a message from f the way it came.
 func (s *Service) reply(f from, payload []byte) {
 	if f.dir != viaRoutes {
@@ -134,7 +146,7 @@ func (s *Service) routed(pm *p2p.Message, p []byte) {
 
 // forward queues a ROUTED message for its next link, one more link taken.
 func (s *Service) forward(d packet.Dir, p []byte) {
-	if _, live := s.neighbour(d); !live || len(s.fwd[d]) >= fwdMax {
+	if _, live := s.neighbour(d); !live || len(s.fwd[d]) >= fwdMax || s.dropFwd {
 		s.counters.FwdDropped++
 		return
 	}
@@ -206,7 +218,7 @@ func (s *Service) openRouted(c *client, r request) {
 // so a move to a longer path later still fits what was sent.
 func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
 	if g := s.graph(); g != nil {
-		t.paths = fitting(g.Paths(t.tile, routes.MaxPaths), MaxHops)
+		t.paths = s.candidates(g, t.tile, MaxHops)
 	}
 	if len(t.paths) == 0 && len(back) > 0 {
 		t.paths = [][]packet.Dir{back}
@@ -220,8 +232,31 @@ func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
 	}
 	t.hops = min(longest+4, MaxHops)
 	t.snd.seg = segmentFor(t.hops)
+	t.stripe = min(len(t.paths), s.cfg.Paths)
 	t.path = t.paths[0]
 	return true
+}
+
+// candidates are the paths a tube to tile may use, of at most hops links:
+// striping, the set of disjoint paths with the fewest hops in all; on one
+// path at a time, the shortest path first, then that set as the ones to
+// move to.
+func (s *Service) candidates(g *routes.Graph, tile p2p.TileID, hops int) [][]packet.Dir {
+	paths := fitting(g.Paths(tile, routes.MaxPaths), hops)
+	if s.cfg.Paths > 1 || len(paths) == 0 {
+		return paths
+	}
+	best := fitting(g.Paths(tile, 1), hops)
+	if len(best) == 0 {
+		return paths
+	}
+	out := [][]packet.Dir{best[0]}
+	for _, p := range paths {
+		if routes.FormatRoute(p) != routes.FormatRoute(best[0]) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // fitting returns the paths of at most hops links.
@@ -235,8 +270,11 @@ func fitting(paths [][]packet.Dir, hops int) [][]packet.Dir {
 	return out
 }
 
-// repath checks every tube by routes against a new graph: one whose path
-// is gone takes another that fits its segments, or fails when none does.
+// repath checks every tube by routes against a new graph. A tube takes
+// the disjoint paths the graph has now (that fit its segments) when they
+// differ from its own; what was in flight is sent again on them, since
+// some of it went by a path that may be gone. A tube with no path left
+// fails.
 func (s *Service) repath() {
 	g := s.graph()
 	if g == nil {
@@ -246,38 +284,104 @@ func (s *Service) repath() {
 		if t.dir != viaRoutes || t.st.finished() {
 			continue
 		}
-		if end, err := g.Follow(t.path); err == nil && end == t.tile {
-			continue
-		}
-		t.paths = fitting(g.Paths(t.tile, routes.MaxPaths), t.hops)
-		if len(t.paths) == 0 {
+		paths := s.candidates(g, t.tile, t.hops)
+		if len(paths) == 0 {
 			s.fail(t, fmt.Sprintf("no route to tile %v any more", t.tile), 0)
 			continue
 		}
-		t.path = t.paths[0]
-		s.counters.PathChanges++
+		if samePaths(paths, t.paths) {
+			continue
+		}
+		s.setPaths(t, paths)
 	}
 }
 
-// nextPath moves a tube whose retransmissions go unanswered to its next
-// path, if it has another.
+// setPaths gives t new paths; what was in flight on a path it no longer
+// has is sent again on the others.
+func (s *Service) setPaths(t *tube, paths [][]packet.Dir) {
+	old := t.paths
+	t.paths, t.stripe, t.path = paths, min(len(paths), s.cfg.Paths), paths[0]
+	s.counters.Lost += uint64(t.snd.repath(func(i int) (int, bool) {
+		if i >= len(old) {
+			return 0, false
+		}
+		for j, p := range paths[:t.stripe] {
+			if routes.FormatRoute(p) == routes.FormatRoute(old[i]) {
+				return j, true
+			}
+		}
+		return 0, false
+	}))
+	s.counters.PathChanges++
+}
+
+func samePaths(a, b [][]packet.Dir) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if routes.FormatRoute(a[i]) != routes.FormatRoute(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// nextPath: a tube whose retransmissions go unanswered gives up the path
+// its oldest outstanding segment went by, when it has another: a tile on
+// it that drops what it should forward is routed around so. The next
+// new graph offers every path again.
 func (s *Service) nextPath(t *tube) {
-	if t.snd.backoff >= switchAfter {
-		s.rotatePath(t)
+	if t.dir != viaRoutes || t.snd.backoff < switchAfter || len(t.paths) < 2 {
+		return
 	}
+	bad := 0
+	for i := range t.snd.segs {
+		if g := &t.snd.segs[i]; !g.held {
+			bad = int(g.path)
+			break
+		}
+	}
+	s.setPaths(t, append(t.paths[:bad:bad], t.paths[bad+1:]...))
 }
 
-// rotatePath moves a tube by routes to the next of its paths.
+// silentAfter is how many RTOs a segment waits on one path of a striped
+// tube before the path is called silent.
+const silentAfter = 3
+
+// dropSilent gives up a path of a striped tube that has answered nothing
+// for silentAfter RTOs while the others carry on (a tile on it stopped
+// or forwards nothing), and reports whether it did. What it held goes on
+// the others.
+func (s *Service) dropSilent(t *tube) bool {
+	if t.dir != viaRoutes || len(t.paths) < 2 {
+		return false
+	}
+	p, _, ok := t.snd.silentPath(s.now, silentAfter*t.snd.rto(&s.cfg))
+	if !ok || p >= len(t.paths) {
+		return false
+	}
+	s.setPaths(t, append(t.paths[:p:p], t.paths[p+1:]...))
+	return true
+}
+
+// silentCheck is when dropSilent next has something to look at, zero for
+// never.
+func (s *Service) silentCheck(t *tube) time.Time {
+	if t.dir != viaRoutes || len(t.paths) < 2 {
+		return time.Time{}
+	}
+	_, at, _ := t.snd.silentPath(s.now, silentAfter*t.snd.rto(&s.cfg))
+	return at
+}
+
+// rotatePath moves a tube by routes that is still opening to its next
+// path: its OPEN may be lost on one and pass on another.
 func (s *Service) rotatePath(t *tube) {
 	if t.dir != viaRoutes || len(t.paths) < 2 {
 		return
 	}
-	next := 0
-	for i, p := range t.paths {
-		if len(t.path) > 0 && &p[0] == &t.path[0] {
-			next = (i + 1) % len(t.paths)
-		}
-	}
-	t.path = t.paths[next]
+	t.paths = append(t.paths[1:len(t.paths):len(t.paths)], t.paths[0])
+	t.path = t.paths[0]
 	s.counters.PathChanges++
 }
