@@ -56,7 +56,7 @@ func Dial(ctx context.Context, dir packet.Dir, port uint16, opt Options) (*Conn,
 // packets travel by paths the tile chooses; it keeps its far end, not its
 // path, when links come and go.
 func DialTile(ctx context.Context, tile string, port uint16, opt Options) (*Conn, error) {
-	if err := checkTileName(tile); err != nil {
+	if err := CheckTileName(tile); err != nil {
 		return nil, fmt.Errorf("tube open: %w", err)
 	}
 	return dial(ctx, Request{To: tile, Port: port}, opt)

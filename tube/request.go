@@ -92,7 +92,7 @@ func ParseRequest(b []byte) (Request, error) {
 	case len(w) >= 3 && w[0] == "open":
 		if d, err := packet.ParseDir(w[1]); err == nil && d.IsLink() && !strings.Contains(w[1], ",") {
 			r.Dir = d
-		} else if err := checkTileName(w[1]); err != nil {
+		} else if err := CheckTileName(w[1]); err != nil {
 			return r, fmt.Errorf("open: %w", err)
 		} else {
 			r.To = w[1]
@@ -145,10 +145,10 @@ func ParseRequest(b []byte) (Request, error) {
 // maxTileName bounds a tile's name in an open: a route of MaxHops links.
 const maxTileName = 32 * 3
 
-// checkTileName accepts what may name a tile for an open: 4 to 16 hex
+// CheckTileName accepts what may name a tile for an open (DialTile): 4 to 16 hex
 // digits, or link directions separated by commas. Whether a tile answers
 // to it, only the daemon's routes know.
-func checkTileName(s string) error {
+func CheckTileName(s string) error {
 	bad := fmt.Errorf("%q is not a link (NE ET SE SW WT NW), a tile identity (4 to 16 hex digits) or a route such as ET,ET,SE", s)
 	if len(s) > maxTileName {
 		return bad

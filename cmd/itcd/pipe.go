@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,6 +53,11 @@ itself when the sender is done.
   zfs send pool/fs@now | itcd pipe --to ET 7     # on one tile
   itcd pipe --listen 7 | zfs recv pool/fs         # on its east neighbour
 
+--to also names a tile anywhere in the grid: its identity (or a unique
+prefix of 4 or more hex digits, as ` + "`itcd route`" + ` lists them) or a route
+of links from here such as ET,ET,SE. Its bytes then travel through the
+tiles between, striped over up to three paths that share no link.
+
 Exit status: 0 once every byte sent was delivered to the far program and
 the far side's stream ended; 1 if the tube was refused, failed (the
 neighbour disconnected, the far program aborted or exited early) or timed
@@ -62,9 +68,9 @@ error shows bytes each way, the rate and what was delivered.`
 func runPipe(ctx context.Context, args []string, pio pipeIO) int {
 	fs := flag.NewFlagSet("pipe", flag.ContinueOnError)
 	fs.SetOutput(pio.err)
-	usageFor(fs, "pipe [--run-dir DIR] [--message] [--timeout D] --to DIR PORT\n       itcd pipe [--run-dir DIR] [--message] [--timeout D] [--from DIR] --listen PORT", pipeAbout)
+	usageFor(fs, "pipe [--run-dir DIR] [--message] [--timeout D] --to DIR|TILE PORT\n       itcd pipe [--run-dir DIR] [--message] [--timeout D] [--from DIR] --listen PORT", pipeAbout)
 	runDir := fs.String("run-dir", tube.DefaultRunDir, "the daemon's run `dir`")
-	to := fs.String("to", "", "open a tube over this link (`DIR`: NE ET SE SW WT NW) to PORT on the neighbour")
+	to := fs.String("to", "", "open a tube to PORT on the neighbour over this link (NE ET SE SW WT NW), or on a tile further (`TILE`: identity, prefix or route such as ET,ET,SE)")
 	listen := fs.Uint("listen", 0, "accept one tube opened to this `port` (1..65535)")
 	from := fs.String("from", "", "with --listen, accept only over this link")
 	message := fs.Bool("message", false, "a message tube, one message per line of input (both sides must say it)")
@@ -81,12 +87,17 @@ func runPipe(ctx context.Context, args []string, pio pipeIO) int {
 	switch {
 	case *to != "" && *listen == 0 && *from == "" && len(pos) == 1:
 		d, derr := packet.ParseDir(*to)
+		neighbour := derr == nil && d.IsLink() && !strings.Contains(*to, ",")
 		p, perr := strconv.ParseUint(pos[0], 10, 16)
-		if derr != nil || !d.IsLink() || perr != nil || p == 0 {
-			fmt.Fprintf(pio.err, "itcd pipe: --to %s %s: want a link (NE ET SE SW WT NW) and a port 1..65535\n", *to, pos[0])
+		if !neighbour && tube.CheckTileName(*to) != nil || perr != nil || p == 0 {
+			fmt.Fprintf(pio.err, "itcd pipe: --to %s %s: want a link (NE ET SE SW WT NW), a tile (identity, prefix or route such as ET,ET,SE) and a port 1..65535\n", *to, pos[0])
 			return pipeUsage
 		}
-		c, err = tube.Dial(ctx, d, uint16(p), opt)
+		if neighbour {
+			c, err = tube.Dial(ctx, d, uint16(p), opt)
+		} else {
+			c, err = tube.DialTile(ctx, *to, uint16(p), opt)
+		}
 	case *to == "" && *listen > 0 && *listen <= 65535 && len(pos) == 0:
 		if *from != "" {
 			if opt.From, err = packet.ParseDir(*from); err != nil || !opt.From.IsLink() {

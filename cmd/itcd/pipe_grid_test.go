@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand"
 	"os"
@@ -26,6 +27,12 @@ const tubeSockWait = 5 * time.Second
 // saying so.
 func pipeGrid(t *testing.T, loss float64) *tilegrid.Grid {
 	t.Helper()
+	return pipeGridOf(t, 2, 1, loss)
+}
+
+// pipeGridOf is pipeGrid of w x h tiles.
+func pipeGridOf(t *testing.T, w, h int, loss float64) *tilegrid.Grid {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs real daemons")
 	}
@@ -34,7 +41,7 @@ func pipeGrid(t *testing.T, loss float64) *tilegrid.Grid {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
-	cfg := tilegrid.DefaultConfig(2, 1)
+	cfg := tilegrid.DefaultConfig(w, h)
 	cfg.Dir = d
 	cfg.Seed = 5
 	cfg.Profile.Rate = 256 << 10
@@ -107,5 +114,48 @@ func TestPipeGridPeerKilled(t *testing.T) {
 	}
 	if !strings.Contains(send.errs.String(), "itcd pipe:") {
 		t.Errorf("stderr %q", send.errs.String())
+	}
+}
+
+// TestPipeGridFarTile: `itcd pipe --to` a tile two links away, named by
+// the directions there and by a prefix of its identity, moves the bytes
+// through the tile between, and both ends exit 0.
+func TestPipeGridFarTile(t *testing.T) {
+	g := pipeGridOf(t, 3, 1, 0.02)
+	west, east := g.Tiles()[0].RunDir, g.Tiles()[2].RunDir
+	st, err := g.Status(tilegrid.Coord{X: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The routing service needs a moment to learn the grid.
+	deadline := time.Now().Add(30 * time.Second)
+	for code, _, _ := runCapture(t, "route", "--run-dir", west, "ET,ET"); code != 0; code, _, _ = runCapture(t, "route", "--run-dir", west, "ET,ET") {
+		if time.Now().After(deadline) {
+			t.Fatal("no route two links east")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i, to := range []string{"ET,ET", st.Tile.String()[:6]} {
+		data := make([]byte, 256<<10)
+		rand.New(rand.NewSource(int64(20 + i))).Read(data)
+		ctx := context.Background()
+		port := fmt.Sprint(30 + i)
+		recv := startPipe(ctx, []string{"--listen", port, "--run-dir", east}, newTerminal(t), true, false)
+		send := startPipe(ctx, []string{"--run-dir", west, "--to", to, port}, bytes.NewReader(data), false, false)
+		if code := send.wait(t); code != pipeOK {
+			t.Fatalf("--to %s: exit %d, stderr %q", to, code, send.errs.String())
+		}
+		if code := recv.wait(t); code != pipeOK || !bytes.Equal([]byte(recv.out.String()), data) {
+			t.Fatalf("receiver: exit %d, %d bytes, stderr %q", code, len(recv.out.String()), recv.errs.String())
+		}
+	}
+	// A name that cannot be a tile is a usage error; one no tile answers
+	// to, a refusal that says so.
+	if code := startPipe(context.Background(), []string{"--run-dir", west, "--to", "ET,XX", "7"}, strings.NewReader(""), false, false).wait(t); code != pipeUsage {
+		t.Errorf("--to ET,XX: exit %d, want %d", code, pipeUsage)
+	}
+	bad := startPipe(context.Background(), []string{"--run-dir", west, "--to", "ffffffff", "7"}, strings.NewReader(""), false, false)
+	if code := bad.wait(t); code != pipeFailed || !strings.Contains(bad.errs.String(), "no known tile") {
+		t.Errorf("--to ffffffff: exit %d, stderr %q", code, bad.errs.String())
 	}
 }

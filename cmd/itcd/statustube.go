@@ -37,8 +37,12 @@ func writeTubes(w io.Writer, s tubes.Status) {
 				out += fmt.Sprintf(" (%d msgs)", t.MsgsOut)
 				in += fmt.Sprintf(" (%d msgs)", t.MsgsIn)
 			}
-			fmt.Fprintf(tw, "%d\t%v %s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.0fms\t%.0f/%.0f B/s\t\n",
-				t.ID, t.Dir, t.Tile, ports, t.Kind, state, out, in, t.Delivered, t.InFlight, t.Window,
+			link := fmt.Sprintf("%v %s", t.Dir, t.Tile)
+			if t.Route != "" {
+				link = fmt.Sprintf("%s via %s", t.Tile, t.Route)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.0fms\t%.0f/%.0f B/s\t\n",
+				t.ID, link, ports, t.Kind, state, out, in, t.Delivered, t.InFlight, t.Window,
 				t.Retransmits, t.RTTms, t.RateOut, t.RateIn)
 		}
 	}
@@ -48,5 +52,8 @@ func writeTubes(w io.Writer, s tubes.Status) {
 	c := s.Counters
 	fmt.Fprintf(tw, "packets out %d (data %d, acks %d), timeouts %d, lost %d, closed %d, failed %d, refused %d, unknown %d, crc errors %d, malformed %d\n",
 		c.PacketsOut, c.DataOut, c.AcksOut, c.Timeouts, c.Lost, c.Closed, c.Failed, c.Refused, c.Unknown, c.CRCErrors, c.Malformed)
+	if c.RoutedIn+c.Forwarded+c.FwdDropped+c.PathChanges > 0 {
+		fmt.Fprintf(tw, "by routes: arrived %d, forwarded %d, forward dropped %d, path changes %d\n", c.RoutedIn, c.Forwarded, c.FwdDropped, c.PathChanges)
+	}
 	tw.Flush()
 }
