@@ -1,13 +1,16 @@
 package tubes_test
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/dev"
+	"github.com/t2tiles/itcd/services/routes"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
 // BenchmarkTubeRouted: a tube from corner to corner of a 6x6 grid, 1 MiB
@@ -36,5 +39,71 @@ func BenchmarkTubeRouted(b *testing.B) {
 				b.ReportMetric(x/rate[1], "x_one_path")
 			}
 		})
+	}
+}
+
+// BenchmarkTubeRoutedCut: 2 MiB from corner to corner of a 6x6 grid over
+// two paths; once a third has been delivered, a link in the middle of
+// one path is cut. The rate before the cut and after it (once the tube
+// has moved to the path left), as x_link.
+func BenchmarkTubeRoutedCut(b *testing.B) {
+	g := startGridWith(b, 6, 6, dev.LinkProfile{Rate: benchRate}, func(c *tubes.Config) { c.Paths = 2 })
+	from, to := tilegrid.Coord{}, tilegrid.Coord{X: 5, Y: 5}
+	far := identity(b, g, to)
+	if n := len(pathsTo(b, g, from, far)); n < 2 {
+		b.Fatalf("%d disjoint paths, want 2", n)
+	}
+	data := randomBytes(2<<20, 12)
+	var before, after, whole float64
+	for i := 0; i < b.N; i++ {
+		port := uint16(40 + i)
+		acc := tubetest.DialRaw(b, g.Tile(to).RunDir, fmt.Sprintf("accept %d", port))
+		op := tubetest.DialRaw(b, g.Tile(from).RunDir, fmt.Sprintf("open %v %d timeout=20s", far, port))
+		op.Reply()
+		acc.Reply()
+		start := time.Now()
+		done := make(chan struct{})
+		var got []byte
+		go func() { defer close(done); got, _ = acc.Pump(nil, 120*time.Second) }()
+		go op.Pump(data, 120*time.Second)
+		st := waitDelivered(b, g, from, uint64(len(data)/3))
+		cutAt, cutBytes := time.Now(), st.Delivered
+		steps, _ := routes.ParseRoute(st.Route)
+		c := from
+		for _, s := range steps[:len(steps)/2] {
+			c, _ = g.Geometry().Neighbour(c, s)
+		}
+		if err := g.Cut(c, steps[len(steps)/2]); err != nil {
+			b.Fatal(err)
+		}
+		<-done
+		end := time.Now()
+		if !bytes.Equal(got, data) {
+			b.Fatalf("%d of %d bytes, not the same", len(got), len(data))
+		}
+		g.Restore(c, steps[len(steps)/2])
+		before = float64(cutBytes) / cutAt.Sub(start).Seconds() / benchRate
+		after = float64(uint64(len(data))-cutBytes) / end.Sub(cutAt).Seconds() / benchRate
+		whole = float64(len(data)) / end.Sub(start).Seconds() / benchRate
+		op.Conn.Close()
+		acc.Conn.Close()
+	}
+	b.ReportMetric(before, "x_link_before")
+	b.ReportMetric(after, "x_link_after")
+	b.ReportMetric(whole, "x_link")
+}
+
+// waitDelivered waits until the first tube of the tile at c has n bytes
+// delivered, and returns its status.
+func waitDelivered(b testing.TB, g *tilegrid.Grid, c tilegrid.Coord, n uint64) tubes.TubeStatus {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if ts := tubeStatus(b, g, c).Tubes; len(ts) > 0 && ts[0].Delivered >= n {
+			return ts[0]
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d bytes never delivered", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
