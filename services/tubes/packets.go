@@ -78,6 +78,10 @@ func (s *Service) dispatch(f from, m msg) {
 	}
 	if t != nil && len(f.back) > 0 {
 		t.back = f.back // ACKs go back the way the latest packet came
+		t.ceSeen = t.ceSeen || f.ce
+		if f.ece {
+			s.congested(t, f.back)
+		}
 	}
 	if t != nil && t.st == stOpening && (m.typ == msgData || m.typ == msgAck) {
 		// Its ACCEPT was lost or is behind: the far side repeats this.

@@ -108,7 +108,11 @@ func (s *Service) sendAck(t *tube) {
 	if len(t.back) > 0 {
 		// By routes, the way the far side's packets last came: it works,
 		// even while a path of this tile's own choice does not.
-		s.sendRouted(t.back, t.tile, p)
+		var flags byte
+		if t.ceSeen {
+			flags, t.ceSeen = routedECE, false
+		}
+		s.sendRouted(t.back, t.tile, p, flags)
 	} else {
 		s.sendTube(t, p)
 	}

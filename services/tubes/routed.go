@@ -25,15 +25,23 @@ const (
 	MaxHops = 32
 
 	routedFixed = 3 + 8 // type, N, HOP; SRC
+
+	// Flags in the byte of N. CE: a tile on the way found its queue for
+	// the next link filling (congestion experienced); the destination
+	// echoes it (ECE) on its next ACK, back the way the data came.
+	routedCE    = 0x80
+	routedECE   = 0x40
+	routedNMask = 0x3f
 )
 
 var errRoute = errors.New("bad route")
 
 // routedHeader is a ROUTED message's header.
 type routedHeader struct {
-	n, hop int
-	path   [MaxHops]packet.Dir
-	src    p2p.TileID
+	n, hop  int
+	ce, ece bool
+	path    [MaxHops]packet.Dir
+	src     p2p.TileID
 }
 
 // routedLen is the header's length for a path of n links.
@@ -52,8 +60,8 @@ func segmentFor(hops int) int {
 // message whose CRC appendRouted computes again to cover dst and src.
 // hop is the links the packet will have taken when it arrives at the
 // first tile: 1 from its sender.
-func appendRouted(b []byte, path []packet.Dir, src, dst p2p.TileID, inner []byte) []byte {
-	b = append(b, msgRouted, byte(len(path)), 1)
+func appendRouted(b []byte, path []packet.Dir, src, dst p2p.TileID, inner []byte, flags byte) []byte {
+	b = append(b, msgRouted, byte(len(path))|flags&(routedCE|routedECE), 1)
 	for i := 0; i < len(path); i += 2 {
 		v := byte(path[i]) << 4
 		if i+1 < len(path) {
@@ -83,7 +91,8 @@ func parseRouted(p []byte) (h routedHeader, inner []byte, err error) {
 	if len(p) < 3 || p[0] != msgRouted {
 		return h, nil, errShort
 	}
-	h.n, h.hop = int(p[1]), int(p[2])
+	h.n, h.hop = int(p[1]&routedNMask), int(p[2])
+	h.ce, h.ece = p[1]&routedCE != 0, p[1]&routedECE != 0
 	if h.n < 1 || h.n > MaxHops || h.hop < 1 || h.hop > h.n {
 		return h, nil, fmt.Errorf("%w: %d links, %d taken", errRoute, h.n, h.hop)
 	}

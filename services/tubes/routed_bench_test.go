@@ -3,6 +3,7 @@ package tubes_test
 import (
 	"bytes"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,4 +107,42 @@ func waitDelivered(b testing.TB, g *tilegrid.Grid, c tilegrid.Coord, n uint64) t
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// BenchmarkTubeRoutedShare: on a 4x1 chain, a tube from the west end to
+// the east end and one from the second tile to the east end share the
+// links east of the second tile, which forwards the first while it sends
+// the second. Each tube's share of the link (x_link) and what the
+// forwarder dropped and marked per forwarded packet.
+func BenchmarkTubeRoutedShare(b *testing.B) {
+	g := startGrid(b, 4, 1, dev.LinkProfile{Rate: benchRate})
+	east := tilegrid.Coord{X: 3}
+	far := identity(b, g, east)
+	pathsTo(b, g, tilegrid.Coord{}, far)
+	pathsTo(b, g, tilegrid.Coord{X: 1}, far)
+	data := randomBytes(512<<10, 13)
+	var worst float64 = 9
+	var both float64
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		took := make([]time.Duration, 2)
+		for k, from := range []tilegrid.Coord{{}, {X: 1}} {
+			wg.Add(1)
+			go func(k int, from tilegrid.Coord) {
+				defer wg.Done()
+				took[k] = moveTo(b, g.Tile(from).RunDir, g.Tile(east).RunDir, far.String(), uint16(60+2*i+k), data)
+			}(k, from)
+		}
+		wg.Wait()
+		for _, d := range took {
+			x := float64(len(data)) / d.Seconds() / benchRate
+			worst = min(worst, x)
+			both += x / float64(b.N)
+		}
+	}
+	c := tubeStatus(b, g, tilegrid.Coord{X: 1}).Counters
+	b.ReportMetric(worst, "x_link_slowest")
+	b.ReportMetric(both, "x_link_sum")
+	b.ReportMetric(float64(c.FwdDropped)/float64(max(c.Forwarded, 1)), "dropped/fwd")
+	b.ReportMetric(float64(c.CEMarked)/float64(max(c.Forwarded, 1)), "marked/fwd")
 }

@@ -28,8 +28,15 @@ type sender struct {
 	// take in (and, for messages, keep account of) more and more.
 	// Zero: no bound.
 	ahead uint32
-	seg   int  // the most stream bytes one DATA carries
-	fin   bool // the application finished: the stream ends after buf
+	seg   int // the most stream bytes one DATA carries
+	// cwnd, for a tube by routes, bounds the bytes in flight on each
+	// path (0: no bound, a neighbour's tube, paced by its link): it grows
+	// by a segment a round trip, and halves, at most once a round trip,
+	// when a tile on the path says its queue is building (congestion.go).
+	cwnd    [maxStripe]int
+	slowEnd [maxStripe]bool // the path has been congested: grow slowly
+	cutAt   [maxStripe]time.Time
+	fin     bool // the application finished: the stream ends after buf
 	// finSent: the FIN (one sequence number after the last byte) went out.
 	finSent  bool
 	finAcked bool // and was acknowledged: the far itcd holds the whole stream
@@ -128,6 +135,9 @@ func (s *sender) next(now time.Time, path int) (seg segment, data []byte, ok boo
 		}
 	}
 	end := s.finSeq()
+	if !s.pathRoom(path) {
+		return segment{}, nil, false
+	}
 	if seqLT(s.nxt, end) && seqLT(s.nxt, s.limit) {
 		n := int(min(end-s.nxt, s.limit-s.nxt, uint32(s.seg)))
 		g := segment{seq: s.nxt, n: n, path: uint8(path)}
@@ -193,6 +203,9 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 	k := 0
 	for k < len(s.segs) && seqLE(s.segs[k].end(), ack) {
 		g := &s.segs[k]
+		if !g.held {
+			s.grow(g) // a held one grew its path's window when it was held
+		}
 		s.sawXmit(g, now)
 		k++
 	}
@@ -225,6 +238,7 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 			g := &s.segs[i]
 			if !g.held && seqLE(sp.start, g.seq) && seqLE(g.end(), sp.end) {
 				g.held, g.lost = true, false
+				s.grow(g)
 				s.sawXmit(g, now)
 				r.progress = true
 			}

@@ -75,7 +75,12 @@ type Counters struct {
 	Forwarded   uint64 `json:"forwarded"`
 	FwdDropped  uint64 `json:"forward_dropped"`
 	PathChanges uint64 `json:"path_changes"`
-	Wakeups     uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
+	// CEMarked counts packets this tile marked as it forwarded them, its
+	// queue for their next link building; CEEchoed the echoes of marks
+	// that slowed a tube of this tile.
+	CEMarked uint64 `json:"ce_marked"`
+	CEEchoed uint64 `json:"ce_echoed"`
+	Wakeups  uint64 `json:"timer_wakeups"` // times the service's timer fired: none while every tube is idle
 }
 
 // Status implements p2p.StatusReporter: asked of the service's goroutine,

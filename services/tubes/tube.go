@@ -46,6 +46,7 @@ type tube struct {
 	path       []packet.Dir
 	hops       int
 	back       []packet.Dir // the way the far side's latest packet came, reversed
+	ceSeen     bool         // a packet came marked CE: echo it on the next ACK
 	localPort  uint16
 	remotePort uint16
 	kind       byte

@@ -33,6 +33,10 @@ const (
 	switchAfter = 2
 	// maxStripe is the most paths one tube sends on at once.
 	maxStripe = routes.MaxPaths
+	// ceAt is how many packets waiting to be forwarded on a link make a
+	// forwarder mark the next one CE: a queue that builds is a link
+	// asked for more than it carries.
+	ceAt = 8
 )
 
 // Router is what the tube service needs of the routing service.
@@ -48,6 +52,9 @@ type from struct {
 	tile p2p.TileID
 	back []packet.Dir  // viaRoutes: the way the message came, reversed
 	hint time.Duration // a first guess of the round-trip time, 0 unknown
+	// ce: a tile on the way marked it, its queue building; ece: the far
+	// side saw such a mark on what came by the reverse of back.
+	ce, ece bool
 }
 
 func (f from) String() string {
@@ -92,7 +99,7 @@ func (s *Service) sendTube(t *tube, payload []byte) {
 	if len(t.path) == 0 {
 		return
 	}
-	s.sendRouted(t.path, t.tile, payload)
+	s.sendRouted(t.path, t.tile, payload, 0)
 }
 
 // sendOn sends a message of t on its path with index path (a neighbour's
@@ -102,7 +109,7 @@ func (s *Service) sendOn(t *tube, path int, payload []byte) {
 		s.send(t.dir, payload)
 		return
 	}
-	s.sendRouted(t.paths[path], t.tile, payload)
+	s.sendRouted(t.paths[path], t.tile, payload, 0)
 }
 
 // reply answers a message from f the way it came.
@@ -111,11 +118,11 @@ func (s *Service) reply(f from, payload []byte) {
 		s.send(f.dir, payload)
 		return
 	}
-	s.sendRouted(f.back, f.tile, payload)
+	s.sendRouted(f.back, f.tile, payload, 0)
 }
 
-func (s *Service) sendRouted(path []packet.Dir, dst p2p.TileID, inner []byte) {
-	s.send(path[0], appendRouted(make([]byte, 0, maxMsg), path, s.h.Self(), dst, inner))
+func (s *Service) sendRouted(path []packet.Dir, dst p2p.TileID, inner []byte, flags byte) {
+	s.send(path[0], appendRouted(make([]byte, 0, maxMsg), path, s.h.Self(), dst, inner, flags))
 }
 
 // routed handles a ROUTED message from the neighbour on pm.From: forward
@@ -141,7 +148,7 @@ func (s *Service) routed(pm *p2p.Message, p []byte) {
 		return
 	}
 	s.counters.RoutedIn++
-	s.dispatch(from{dir: viaRoutes, tile: h.src, back: h.back(), hint: time.Duration(h.n) * n.RTT}, m)
+	s.dispatch(from{dir: viaRoutes, tile: h.src, back: h.back(), hint: time.Duration(h.n) * n.RTT, ce: h.ce, ece: h.ece}, m)
 }
 
 // forward queues a ROUTED message for its next link, one more link taken.
@@ -152,6 +159,10 @@ func (s *Service) forward(d packet.Dir, p []byte) {
 	}
 	q := append(make([]byte, 0, len(p)), p...)
 	q[2]++
+	if len(s.fwd[d]) >= ceAt {
+		q[1] |= routedCE
+		s.counters.CEMarked++
+	}
 	s.fwd[d] = append(s.fwd[d], q)
 	s.counters.Forwarded++
 }
@@ -232,6 +243,7 @@ func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
 	}
 	t.hops = min(longest+4, MaxHops)
 	t.snd.seg = segmentFor(t.hops)
+	t.snd.congestionControl()
 	t.stripe = min(len(t.paths), s.cfg.Paths)
 	t.path = t.paths[0]
 	return true
@@ -301,6 +313,7 @@ func (s *Service) repath() {
 func (s *Service) setPaths(t *tube, paths [][]packet.Dir) {
 	old := t.paths
 	t.paths, t.stripe, t.path = paths, min(len(paths), s.cfg.Paths), paths[0]
+	t.snd.congestionControl() // new paths start afresh
 	s.counters.Lost += uint64(t.snd.repath(func(i int) (int, bool) {
 		if i >= len(old) {
 			return 0, false
@@ -373,6 +386,18 @@ func (s *Service) silentCheck(t *tube) time.Time {
 	}
 	_, at, _ := t.snd.silentPath(s.now, silentAfter*t.snd.rto(&s.cfg))
 	return at
+}
+
+// congested: the far side echoed a congestion mark on an ACK that came
+// back by the reverse of back, so the path back names slows down.
+func (s *Service) congested(t *tube, back []packet.Dir) {
+	for i, p := range t.paths {
+		if routes.FormatRoute(p) == routes.FormatRoute(back) {
+			t.snd.congestion(i, s.now)
+			s.counters.CEEchoed++
+			return
+		}
+	}
 }
 
 // rotatePath moves a tube by routes that is still opening to its next
