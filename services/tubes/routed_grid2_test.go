@@ -34,7 +34,7 @@ func startGridHole(t *testing.T, w, h int, prof dev.LinkProfile, hole tilegrid.C
 
 // waitPaths waits until the disjoint paths from the tile at c to tile
 // satisfy ok.
-func waitPaths(t *testing.T, g *tilegrid.Grid, c tilegrid.Coord, tile p2p.TileID, ok func([]string) bool) {
+func waitPaths(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord, tile p2p.TileID, ok func([]string) bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
