@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +35,9 @@ type Options struct {
 	Services []p2p.Service
 	// Logger receives the log; nil means slog.Default().
 	Logger *slog.Logger
+	// Key is the tile's signing key and identity (LoadKey); nil Private
+	// means the daemon loads it from its state dir.
+	Key Key
 	// Build is the itcd version the daemon's hellos and status carry,
 	// cut to what a hello may carry (buildinfo.Wire); empty means this
 	// binary's (buildinfo.Read).
@@ -97,9 +99,16 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	self, err := loadIdentity(filepath.Join(cfg.StateDir, "tile-id"))
-	if err != nil {
-		return nil, err
+	key := opt.Key
+	if key.Private == nil {
+		var err error
+		if key, err = LoadKey(cfg.StateDir); err != nil {
+			return nil, err
+		}
+	}
+	self := key.ID
+	if !key.Was.IsZero() {
+		log.Warn("the tile's identity changed: identities now come from the tile's signing key (tile-key)", "was", key.Was.String(), "now", self.String())
 	}
 	d := &Daemon{
 		cfg:     cfg,

@@ -1,39 +1,73 @@
 package daemon
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/t2tiles/itcd/p2p"
 )
 
-// loadIdentity reads the tile identity from path, creating a random one on
-// first start. The write is atomic so a power cut never leaves half an id.
-func loadIdentity(path string) (p2p.TileID, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		id, perr := p2p.ParseTileID(string(b))
-		if perr == nil && id.IsZero() {
-			perr = errors.New("all zero, which no neighbour accepts")
+// The tile's identity comes from its signing key (p2p.IdentityOf), kept in
+// STATE_DIR/tile-key (the 32-byte Ed25519 seed in hex, readable by root
+// only). STATE_DIR/tile-id holds the identity in hex for people and tools.
+const (
+	keyFile      = "tile-key"
+	identityFile = "tile-id"
+)
+
+// Key is the tile's signing key and the identity that comes from it.
+type Key struct {
+	Private ed25519.PrivateKey
+	ID      p2p.TileID
+	// Was is the identity tile-id held before, when it was not the one
+	// the key gives (an itcd from before identities came from keys): the
+	// tile's identity changed, once.
+	Was p2p.TileID
+}
+
+// LoadKey reads the tile's key from stateDir, making one on first start.
+// Writes are atomic, so a power cut never leaves half a key.
+func LoadKey(stateDir string) (Key, error) {
+	kpath, ipath := filepath.Join(stateDir, keyFile), filepath.Join(stateDir, identityFile)
+	var k Key
+	b, err := os.ReadFile(kpath)
+	switch {
+	case err == nil:
+		seed, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(seed) != ed25519.SeedSize {
+			return k, fmt.Errorf("tile key in %s is damaged: remove it to make a new one (the tile's identity will change)", kpath)
 		}
-		if perr != nil {
-			return id, fmt.Errorf("tile identity in %s is damaged (%v): remove the file to make a new one", path, perr)
+		k.Private = ed25519.NewKeyFromSeed(seed)
+	case errors.Is(err, os.ErrNotExist):
+		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		if gerr != nil {
+			return k, fmt.Errorf("tile key: %w", gerr)
 		}
-		return id, nil
+		if werr := writeFileAtomic(kpath, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); werr != nil {
+			return k, fmt.Errorf("tile key: %w", werr)
+		}
+		k.Private = priv
+	default:
+		return k, fmt.Errorf("tile key: %w", err)
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return p2p.TileID{}, fmt.Errorf("tile identity: %w", err)
+	k.ID = p2p.IdentityOf(k.Private.Public().(ed25519.PublicKey))
+	if b, err := os.ReadFile(ipath); err == nil {
+		if old, perr := p2p.ParseTileID(string(b)); perr == nil && old == k.ID {
+			return k, nil
+		} else if perr == nil {
+			k.Was = old
+		}
 	}
-	id, err := p2p.NewTileID()
-	if err != nil {
-		return id, fmt.Errorf("tile identity: %w", err)
+	if err := writeFileAtomic(ipath, []byte(k.ID.String()+"\n"), 0o644); err != nil {
+		return k, fmt.Errorf("tile identity: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(id.String()+"\n"), 0o644); err != nil {
-		return id, fmt.Errorf("tile identity: %w", err)
-	}
-	return id, nil
+	return k, nil
 }
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and

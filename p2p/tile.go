@@ -1,7 +1,9 @@
 package p2p
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -102,4 +104,18 @@ func ParseEvent(b []byte) (Event, error) {
 	e.Kind, e.Dir = p.Event, p.EventDir
 	copy(e.Tile[:], p.Payload)
 	return e, nil
+}
+
+// IdentityOf is the identity of the tile whose signing key is pub: the
+// first 8 bytes of its SHA-256. A tile's identity comes from its key, so
+// what it signs (its routing LSAs) cannot be signed by another tile in
+// its name: that would take a second SHA-256 preimage of 64 bits.
+func IdentityOf(pub ed25519.PublicKey) TileID {
+	sum := sha256.Sum256(pub)
+	var id TileID
+	copy(id[:], sum[:])
+	if id.IsZero() {
+		id[7] = 1 // unreachable in practice; the zero identity means unset
+	}
+	return id
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/t2tiles/itcd/daemon"
@@ -88,13 +89,23 @@ func New(cfg Config, opt Options) (*Tile, error) {
 		t.UDP = u
 		device = u
 	}
-	services, err := standardServices(cfg, opt, log)
+	// The key first: the routing service signs with it.
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		device.Close()
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	key, err := daemon.LoadKey(cfg.StateDir)
+	if err != nil {
+		device.Close()
+		return nil, err
+	}
+	services, err := standardServices(cfg, opt, key, log)
 	if err != nil {
 		device.Close()
 		return nil, err
 	}
 	services = append(services, opt.Extra...)
-	d, err := daemon.New(cfg.Config, daemon.Options{Device: device, DeviceName: cfg.Device, Services: services, Logger: log})
+	d, err := daemon.New(cfg.Config, daemon.Options{Device: device, DeviceName: cfg.Device, Services: services, Logger: log, Key: key})
 	if err != nil {
 		closeServices(services)
 		device.Close()
@@ -108,7 +119,7 @@ func New(cfg Config, opt Options) (*Tile, error) {
 func (t *Tile) Run(ctx context.Context) error { return t.Daemon.Run(ctx) }
 
 // standardServices builds the in-process services every tile runs.
-func standardServices(cfg Config, opt Options, log *slog.Logger) ([]p2p.Service, error) {
+func standardServices(cfg Config, opt Options, key daemon.Key, log *slog.Logger) ([]p2p.Service, error) {
 	cnt, err := counter.New(cfg.Counter, counter.Options{StateDir: cfg.StateDir})
 	if err != nil {
 		return nil, err
@@ -121,7 +132,7 @@ func standardServices(cfg Config, opt Options, log *slog.Logger) ([]p2p.Service,
 		return nil, fmt.Errorf("mfz store: %w", err)
 	}
 	// Routes to every tile of the grid, service 10.
-	rt, err := routes.New(cfg.Route)
+	rt, err := routes.New(cfg.Route, routes.Options{Key: key.Private})
 	if err != nil {
 		files.Close()
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	mrand "math/rand"
 	"os"
@@ -99,6 +100,11 @@ func TestCaptureDissectorRouteMessages(t *testing.T) {
 	b := func(v ...byte) []byte { return v }
 	a, c, e := b(1, 2, 3, 4, 5, 6, 7, 8), b(0xa0, 0, 0, 0, 0, 0, 0, 0xa1), b(0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7)
 	zero := make([]byte, 8)
+	// An LSA ends with the origin's key (32 bytes) and signature (64).
+	ks := make([]byte, 96)
+	for i := range ks {
+		ks[i] = byte(0x40 + i%32)
+	}
 	sevenLinks := b(7)
 	for d := byte(1); d <= 7; d++ {
 		sevenLinks = append(append(sevenLinks, d), c...)
@@ -117,12 +123,13 @@ func TestCaptureDissectorRouteMessages(t *testing.T) {
 		return m
 	}
 	checkDissected(t, []dissectCase{
-		{"LSA of one link", routePacket(false, b('L'), a, be32(7), b(1, 2), e),
+		{"LSA of one link", routePacket(false, b('L'), a, be32(7), b(1, 2), e, ks),
 			with(map[string]string{"itc.service": "10", "itc.route.type": "0x4c", "itc.route.origin": tsHex(a), "itc.route.seq": "7",
+				"itc.route.pub": fmt.Sprintf("%x", ks[:32]), "itc.route.sig": fmt.Sprintf("%x", ks[32:]),
 				"itc.route.links": "1", "itc.route.link.dir": "2", "itc.route.link.tile": tsHex(e), "itc.route.crc.good": "1"})},
-		{"LSA of no links", routePacket(false, b('L'), a, be32(1), b(0)),
+		{"LSA of no links", routePacket(false, b('L'), a, be32(1), b(0), ks),
 			with(map[string]string{"itc.route.type": "0x4c", "itc.route.links": "0", "itc.route.link.dir": "", "itc.route.crc.good": "1"})},
-		{"LSA of three links", routePacket(false, b('L'), e, be32(4294967295), b(3, 6), a, b(1), c, b(7), a),
+		{"LSA of three links", routePacket(false, b('L'), e, be32(4294967295), b(3, 6), a, b(1), c, b(7), a, ks),
 			with(map[string]string{"itc.route.seq": "4294967295", "itc.route.links": "3", "itc.route.link.dir": "6,1,7",
 				"itc.route.link.tile": tsHex(a) + "," + tsHex(c) + "," + tsHex(a)})},
 		{"ACK of two", routePacket(false, b('A', 2), a, be32(3), e, be32(9)),
@@ -131,19 +138,19 @@ func TestCaptureDissectorRouteMessages(t *testing.T) {
 		{"bad CRC", routePacket(true, b('A', 1), a, be32(3)),
 			map[string]string{"itc.route.ack.seq": "3", "itc.route.crc.good": "0", "itc.route.bad_crc": "1", "itc.malformed": "",
 				"_ws.expert.message": "CRC-32C mismatch: the receiver drops this message as lost"}},
-		{"LSA of 7 links", routePacket(false, b('L'), a, be32(1), sevenLinks),
+		{"LSA of 7 links", routePacket(false, b('L'), a, be32(1), sevenLinks, ks),
 			map[string]string{"itc.route.links": "7", "itc.route.link.dir": "1,2,3,4,5,6,7", "itc.malformed": "1,1",
 				"_ws.expert.message": "7 links, at most 6,link direction 4 is not a link (1, 2, 3, 5, 6, 7)"}},
-		{"LSA of a link not a link", routePacket(false, b('L'), a, be32(1), b(1, 4), c),
+		{"LSA of a link not a link", routePacket(false, b('L'), a, be32(1), b(1, 4), c, ks),
 			map[string]string{"itc.route.link.dir": "4", "itc.malformed": "1", "_ws.expert.message": "link direction 4 is not a link (1, 2, 3, 5, 6, 7)"}},
-		{"LSA of a link twice", routePacket(false, b('L'), a, be32(1), b(2, 2), c, b(2), e),
+		{"LSA of a link twice", routePacket(false, b('L'), a, be32(1), b(2, 2), c, b(2), e, ks),
 			map[string]string{"itc.route.link.dir": "2,2", "itc.malformed": "1", "_ws.expert.message": "link ET listed twice"}},
-		{"LSA of the zero origin", routePacket(false, b('L'), zero, be32(1), b(0)),
+		{"LSA of the zero origin", routePacket(false, b('L'), zero, be32(1), b(0), ks),
 			map[string]string{"itc.malformed": "1", "_ws.expert.message": "origin is the all-zero identity"}},
-		{"LSA of a zero neighbour", routePacket(false, b('L'), a, be32(1), b(1, 5), zero),
+		{"LSA of a zero neighbour", routePacket(false, b('L'), a, be32(1), b(1, 5), zero, ks),
 			map[string]string{"itc.route.link.dir": "5", "itc.malformed": "1", "_ws.expert.message": "the neighbour is the all-zero identity"}},
 		{"LSA short of its links", routePacket(false, b('L'), a, be32(1), b(2, 2), c),
-			map[string]string{"itc.route.link.dir": "2", "itc.malformed": "1", "_ws.expert.message": "LSA of 2 links is 23 bytes before the CRC, want 32"}},
+			map[string]string{"itc.route.link.dir": "2", "itc.malformed": "1", "_ws.expert.message": "LSA of 2 links is 23 bytes before the CRC, want 128"}},
 		{"short LSA", routePacket(false, b('L'), a),
 			map[string]string{"itc.route.type": "0x4c", "itc.route.origin": "", "itc.malformed": "1", "_ws.expert.message": "LSA of 9 bytes before the CRC, shorter than 14"}},
 		{"ACK of none", routePacket(false, b('A', 0)),

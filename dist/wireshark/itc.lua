@@ -142,6 +142,8 @@ field("rt_seq", ProtoField.uint32("itc.route.seq", "Sequence number"))
 field("rt_links", ProtoField.uint8("itc.route.links", "Links"))
 field("rt_dir", ProtoField.uint8("itc.route.link.dir", "Link", base.DEC, DIRS))
 field("rt_tile", ProtoField.uint64("itc.route.link.tile", "Neighbour", base.HEX))
+field("rt_pub", ProtoField.bytes("itc.route.pub", "Origin's public key (its SHA-256 begins with the origin)"))
+field("rt_sig", ProtoField.bytes("itc.route.sig", "Ed25519 signature"))
 field("rt_acks", ProtoField.uint8("itc.route.acks", "Entries"))
 field("rt_ack_origin", ProtoField.uint64("itc.route.ack.origin", "Origin", base.HEX))
 field("rt_ack_seq", ProtoField.uint32("itc.route.ack.seq", "Sequence number"))
@@ -719,8 +721,9 @@ local function route_lsa(st, t, o, m)
 	local n = st.tvb(o + 13, 1):uint()
 	if zero_id(st, o + 1) then malformed(st, oi, "origin is the all-zero identity") end
 	if n > 6 then malformed(st, ni, n .. " links, at most 6") end
-	if m ~= 14 + 9 * n then
-		malformed(st, ni, string.format("LSA of %d links is %d bytes before the CRC, want %d", n, m, 14 + 9 * n))
+	-- After the links: the origin's public key (32) and its signature (64).
+	if m ~= 14 + 9 * n + 96 then
+		malformed(st, ni, string.format("LSA of %d links is %d bytes before the CRC, want %d", n, m, 14 + 9 * n + 96))
 	end
 	local seen, links = {}, {}
 	for i = 0, math.min(n, math.floor((m - 14) / 9)) - 1 do
@@ -737,6 +740,11 @@ local function route_lsa(st, t, o, m)
 		seen[d] = true
 		if zero_id(st, q + 1) then malformed(st, ti, "the neighbour is the all-zero identity") end
 		links[#links + 1] = name(LINK_NAMES, d, "dir") .. " " .. hex_id(st, q + 1)
+	end
+	local k = o + 14 + 9 * n
+	if n <= 6 and m == 14 + 9 * n + 96 then
+		t:add(F.rt_pub, st.tvb(k, 32))
+		t:add(F.rt_sig, st.tvb(k + 32, 64))
 	end
 	return string.format("LSA %s seq %d [%s]", hex_id(st, o + 1), st.tvb(o + 9, 4):uint(), table.concat(links, ", "))
 end

@@ -1,6 +1,8 @@
 package routes
 
 import (
+	"crypto/ed25519"
+	"sync"
 	"testing"
 
 	"github.com/t2tiles/itcd/itc/packet"
@@ -101,8 +103,37 @@ type edge struct {
 	b byte
 }
 
-// id names tile n of a hand-drawn topology.
-func id(n byte) p2p.TileID { return p2p.TileID{0xbb, n, 0, 0, 0, 0, 0, n} }
+// keyOf is tile n's signing key, the same in every run.
+func keyOf(n int) ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0], seed[1], seed[2] = 0xbb, byte(n), byte(n>>8)
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// byID maps the identities id gives back to their tile numbers.
+var byID sync.Map
+
+// id names tile n of a hand-drawn topology: the identity its key gives,
+// so LSAs signed with keyOf(n) are its own.
+func id(n byte) p2p.TileID { return idN(int(n)) }
+
+// idN is id for numbers past a byte.
+func idN(n int) p2p.TileID {
+	t := p2p.IdentityOf(keyOf(n).Public().(ed25519.PublicKey))
+	byID.Store(t, n)
+	return t
+}
+
+// signed returns l signed by its origin's key (an origin id made).
+func signed(l *LSA) *LSA {
+	n, ok := byID.Load(l.Origin)
+	if !ok {
+		panic("an origin id did not make: " + l.Origin.String())
+	}
+	c := *l
+	c.Sign(keyOf(n.(int)))
+	return &c
+}
 
 // lsasOf makes the LSAs of a hand-drawn topology: both ends list each edge.
 func lsasOf(edges []edge) []*LSA {

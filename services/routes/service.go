@@ -2,7 +2,9 @@ package routes
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -23,9 +25,17 @@ const batch = 32
 // it the neighbour's LSAs go unacknowledged and it sends them again.
 const maxAcksHeld = 4 * maxAcks
 
+// Options are what the tile gives the service beyond its Config.
+type Options struct {
+	// Key is the tile's signing key, whose identity (p2p.IdentityOf) must
+	// be the tile's: the service signs its LSAs with it.
+	Key ed25519.PrivateKey
+}
+
 // Service is the routing service. New makes one; the daemon runs Serve.
 type Service struct {
 	cfg Config
+	key ed25519.PrivateKey
 
 	changed chan struct{} // a value when a new graph is published
 
@@ -63,17 +73,21 @@ type Counts struct {
 	Originated  uint64 `json:"originated"`
 	Computed    uint64 `json:"computed"`
 	Bad         uint64 `json:"bad"`          // packets that did not parse
+	Forged      uint64 `json:"forged"`       // LSAs not signed by their origin
 	RateLimited uint64 `json:"rate_limited"` // LSAs dropped: the neighbour sent too many
 	TableFull   uint64 `json:"table_full"`   // LSAs of new tiles not kept
 	Expired     uint64 `json:"expired"`
 }
 
 // New returns the service with cfg.
-func New(cfg Config) (*Service, error) {
+func New(cfg Config, opt Options) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, changed: make(chan struct{}, 1)}, nil
+	if len(opt.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("routes: no signing key: the tile's LSAs must be signed")
+	}
+	return &Service{cfg: cfg, key: opt.Key, changed: make(chan struct{}, 1)}, nil
 }
 
 // Number implements p2p.Service.
@@ -97,6 +111,9 @@ func (s *Service) Changed() <-chan struct{} { return s.changed }
 // Serve implements p2p.Service.
 func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	s.h, s.log, s.self = h, h.Logger(), h.Self()
+	if id := p2p.IdentityOf(s.key.Public().(ed25519.PublicKey)); id != s.self {
+		return fmt.Errorf("routes: the signing key is tile %v's, not this tile's (%v)", id, s.self)
+	}
 	s.db = NewDB(s.self, s.cfg.MaxTiles)
 	s.now = time.Now()
 	for _, n := range h.Neighbours() {
@@ -203,6 +220,7 @@ func (s *Service) originate() {
 	l.Seq = s.seq
 	s.counts.Originated++
 	s.mu.Unlock()
+	l.Sign(s.key)
 	s.db.Originate(&l, s.now)
 	s.flood(l.Origin, packet.Dir(255))
 	s.ownDue, s.lastOwn, s.spfDue = false, s.now, true
@@ -272,9 +290,20 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 	// Only news costs work (a flood, a route computation): only news
 	// spends the neighbour's allowance. Unacknowledged, a dropped LSA
 	// comes again.
-	if held, ok := s.db.Get(l.Origin); (!ok || newer(l.Seq, held.Seq)) && !p.take(s.now, s.cfg) {
-		s.count(func(c *Counts) { c.RateLimited++ })
-		return
+	have, ok := s.db.Get(l.Origin)
+	if !ok || newer(l.Seq, have.Seq) || l.Seq == have.Seq && *l != *have {
+		if !p.take(s.now, s.cfg) {
+			s.count(func(c *Counts) { c.RateLimited++ })
+			return
+		}
+		// Only news is checked: an Ed25519 check costs a 32-bit tile
+		// milliseconds, and the allowance bounds how many a neighbour
+		// can ask for.
+		if err := l.Verify(); err != nil {
+			s.count(func(c *Counts) { c.Forged++ })
+			s.log.Warn("LSA not signed by its origin; dropped", "dir", d, "origin", l.Origin.String(), "err", err)
+			return
+		}
 	}
 	p.owe(Ack{Origin: l.Origin, Seq: l.Seq})
 	held := Ack{Origin: l.Origin, Seq: l.Seq}

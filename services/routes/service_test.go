@@ -65,7 +65,7 @@ type harness struct {
 
 func startService(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	s, err := New(cfg)
+	s, err := New(cfg, Options{Key: keyOf(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func (x *harness) send(d packet.Dir, payload []byte) {
 	x.pk <- p2p.NewMessage(d, x.tiles[d], payload)
 }
 
-func (x *harness) sendLSA(d packet.Dir, l *LSA) { x.send(d, AppendLSA(nil, l)) }
+func (x *harness) sendLSA(d packet.Dir, l *LSA) { x.send(d, AppendLSA(nil, signed(l))) }
 
 // waitFor polls cond for a generous deadline.
 func (x *harness) waitFor(what string, cond func() bool) {
@@ -297,7 +297,7 @@ func TestServiceRetransmits(t *testing.T) {
 func (x *harness) fakes(d packet.Dir, from, n int) []*LSA {
 	var out []*LSA
 	for i := range n {
-		l := lsaOf(p2p.TileID{0xfa, byte((from + i) >> 8), byte(from + i), 0, 0, 0, 0, 1}, 1)
+		l := lsaOf(idN(1000+from+i), 1)
 		x.sendLSA(d, l)
 		out = append(out, l)
 	}
@@ -367,5 +367,34 @@ func TestServiceRateLimitOutlivesReconnect(t *testing.T) {
 	limited := x.s.status().Counts.RateLimited - first
 	if kept := 60 - int(limited); kept > 10 {
 		t.Fatalf("after reconnecting, %d of 60 new LSAs were kept with a rate of 1/s", kept)
+	}
+}
+
+// TestServiceDropsForged: an LSA of a tile not signed by it (a neighbour
+// claiming that a's links are gone, with a higher sequence number) is
+// dropped and counted, not flooded, and a stays reachable.
+func TestServiceDropsForged(t *testing.T) {
+	x := startService(t, testConfig())
+	self, a, b := id(1), id(2), id(3)
+	x.connect(packet.ET, a)
+	x.connect(packet.NW, b)
+	x.sendLSA(packet.ET, lsaOf(a, 1, Link{packet.WT, self}))
+	x.waitFor("a reachable", func() bool { _, ok := x.reachable(a); return ok })
+
+	forged := *lsaOf(a, 50) // a, with no links
+	forged.Sign(keyOf(3))   // but signed by b
+	forged.Origin = a
+	x.send(packet.NW, AppendLSA(nil, &forged))
+	x.sync(packet.NW)
+	if c := x.s.status().Counts; c.Forged != 1 {
+		t.Fatalf("counts %+v: want one forged", c)
+	}
+	if _, ok := x.reachable(a); !ok {
+		t.Error("a forged LSA detached a")
+	}
+	for _, l := range x.lsasTo(packet.ET, a) {
+		if l.Seq == 50 {
+			t.Error("the forged LSA was flooded")
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,8 +27,9 @@ const (
 
 	lsaHeader = 1 + 8 + 4 + 1
 	linkLen   = 1 + 8
+	sigLen    = ed25519.PublicKeySize + ed25519.SignatureSize
 	ackEntry  = 8 + 4
-	maxLSALen = lsaHeader + MaxLinks*linkLen + crcLen
+	maxLSALen = lsaHeader + MaxLinks*linkLen + sigLen + crcLen
 	maxAckLen = 2 + maxAcks*ackEntry + crcLen
 )
 
@@ -55,6 +57,48 @@ type LSA struct {
 	Seq    uint32 // newer in serial arithmetic (see newer); a tile's first is 1
 	N      uint8  // links used in Links
 	Links  [MaxLinks]Link
+	// Pub is the origin's public key, whose SHA-256 begins with Origin
+	// (p2p.IdentityOf); Sig its Ed25519 signature of everything before
+	// Sig. Only the origin can make an LSA of itself.
+	Pub [ed25519.PublicKeySize]byte
+	Sig [ed25519.SignatureSize]byte
+}
+
+// ErrSignature means an LSA is not signed by the tile it names.
+var ErrSignature = errors.New("LSA not signed by its origin")
+
+// signed appends the bytes the signature covers.
+func (l *LSA) signed(b []byte) []byte {
+	b = append(b, msgLSA)
+	b = append(b, l.Origin[:]...)
+	b = binary.BigEndian.AppendUint32(b, l.Seq)
+	b = append(b, l.N)
+	for _, k := range l.Neighbours() {
+		b = append(b, byte(k.Dir))
+		b = append(b, k.Tile[:]...)
+	}
+	return append(b, l.Pub[:]...)
+}
+
+// Sign makes l an LSA of the tile whose key is key: its Origin, Pub and
+// Sig.
+func (l *LSA) Sign(key ed25519.PrivateKey) {
+	pub := key.Public().(ed25519.PublicKey)
+	l.Origin = p2p.IdentityOf(pub)
+	copy(l.Pub[:], pub)
+	copy(l.Sig[:], ed25519.Sign(key, l.signed(make([]byte, 0, maxLSALen))))
+}
+
+// Verify checks that l's key gives its origin and that the key signed it.
+func (l *LSA) Verify() error {
+	pub := ed25519.PublicKey(l.Pub[:])
+	if p2p.IdentityOf(pub) != l.Origin {
+		return fmt.Errorf("%w: its key is not %v's", ErrSignature, l.Origin)
+	}
+	if !ed25519.Verify(pub, l.signed(make([]byte, 0, maxLSALen)), l.Sig[:]) {
+		return fmt.Errorf("%w: the signature does not match", ErrSignature)
+	}
+	return nil
 }
 
 // Neighbours returns the links in use.
@@ -69,17 +113,11 @@ type Ack struct {
 
 // AppendLSA appends l's wire form:
 //
-//	'L' ORIGIN[8] SEQ[4] N (DIR TILE[8])*N CRC[4]
+//	'L' ORIGIN[8] SEQ[4] N (DIR TILE[8])*N PUB[32] SIG[64] CRC[4]
 func AppendLSA(b []byte, l *LSA) []byte {
 	start := len(b)
-	b = append(b, msgLSA)
-	b = append(b, l.Origin[:]...)
-	b = binary.BigEndian.AppendUint32(b, l.Seq)
-	b = append(b, l.N)
-	for _, k := range l.Neighbours() {
-		b = append(b, byte(k.Dir))
-		b = append(b, k.Tile[:]...)
-	}
+	b = l.signed(b)
+	b = append(b, l.Sig[:]...)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
@@ -158,7 +196,7 @@ func parseLSA(body []byte, l *LSA) error {
 	if n > MaxLinks {
 		return fmt.Errorf("%w: %d links, want at most %d", ErrField, n, MaxLinks)
 	}
-	if len(body) != lsaHeader+n*linkLen {
+	if len(body) != lsaHeader+n*linkLen+sigLen {
 		return fmt.Errorf("%w: LSA of %d links is %d bytes", ErrShort, n, len(body))
 	}
 	var seen uint8
@@ -176,5 +214,8 @@ func parseLSA(body []byte, l *LSA) error {
 		}
 	}
 	l.N = uint8(n)
+	k := body[lsaHeader+n*linkLen:]
+	copy(l.Pub[:], k)
+	copy(l.Sig[:], k[ed25519.PublicKeySize:])
 	return nil
 }

@@ -2,10 +2,12 @@ package routes
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"hash/crc32"
+	"strings"
 	"testing"
 
 	"github.com/t2tiles/itcd/itc/packet"
@@ -18,6 +20,9 @@ var (
 	tileC = p2p.TileID{0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28}
 )
 
+// noSig is the hex of an unsigned LSA's PUB and SIG.
+var noSig = strings.Repeat("00", sigLen)
+
 func TestWireBytes(t *testing.T) {
 	l := LSA{Origin: tileA, Seq: 0x0a0b0c0d, N: 2}
 	l.Links[0] = Link{Dir: packet.ET, Tile: tileB}
@@ -27,10 +32,11 @@ func TestWireBytes(t *testing.T) {
 		got  []byte
 		want string
 	}{
+		// Unsigned: PUB and SIG all zero.
 		{"LSA", AppendLSA(nil, &l),
-			"4c" + "0102030405060708" + "0a0b0c0d" + "02" + "02" + "1112131415161718" + "07" + "2122232425262728" + "9192231d"},
+			"4c" + "0102030405060708" + "0a0b0c0d" + "02" + "02" + "1112131415161718" + "07" + "2122232425262728" + noSig + "6e1292fe"},
 		{"LSA of no links", AppendLSA(nil, &LSA{Origin: tileB, Seq: 1}),
-			"4c" + "1112131415161718" + "00000001" + "00" + "98f1e930"},
+			"4c" + "1112131415161718" + "00000001" + "00" + noSig + "7b4dd4d9"},
 		{"ACK", AppendAck(nil, []Ack{{tileA, 7}, {tileB, 0xffffffff}}),
 			"41" + "02" + "0102030405060708" + "00000007" + "1112131415161718" + "ffffffff" + "ccb664b1"},
 		{"appended after a prefix", AppendAck([]byte{0xee}, []Ack{{tileC, 1}}),
@@ -71,7 +77,7 @@ func lsaBody(origin p2p.TileID, n byte, dirs ...byte) []byte {
 		b = append(b, tileB[:7]...)
 		b = append(b, byte(i+1))
 	}
-	return b
+	return append(b, make([]byte, sigLen)...)
 }
 
 func ackBody(n byte, entries int) []byte {
@@ -100,6 +106,7 @@ func TestParseMessageRejects(t *testing.T) {
 		{"CRC only", seal(nil)[:4], ErrShort},
 		{"unknown type", seal([]byte{'X', 1, 2}), ErrType},
 		{"LSA header cut", seal(lsaBody(tileA, 0)[:lsaHeader-1]), ErrShort},
+		{"LSA without its signature", seal(lsaBody(tileA, 0)[:lsaHeader]), ErrShort},
 		{"LSA of 7 links", seal(lsaBody(tileA, 7, 1, 2, 3, 5, 6, 7, 1)), ErrField},
 		{"LSA of 255 links", seal(lsaBody(tileA, 255)), ErrField},
 		{"LSA says 2 links, has 1", seal(lsaBody(tileA, 2, 1)), ErrShort},
@@ -196,4 +203,56 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatalf("%x parsed as %+v, encodes as %x", p, m, again)
 		}
 	})
+}
+
+// TestLSASignature: a signed LSA verifies; one changed in any field, or
+// naming another origin than its key gives, does not.
+func TestLSASignature(t *testing.T) {
+	l := LSA{Seq: 5, N: 1}
+	l.Links[0] = Link{Dir: packet.ET, Tile: tileB}
+	l.Sign(keyOf(7))
+	if l.Origin != id(7) {
+		t.Fatalf("signed as %v, want %v", l.Origin, id(7))
+	}
+	m, err := ParseMessage(AppendLSA(nil, &l))
+	if err != nil || m.LSA != l || m.LSA.Verify() != nil {
+		t.Fatalf("round trip: %v, verify %v", err, m.LSA.Verify())
+	}
+	for name, change := range map[string]func(*LSA){
+		"seq":       func(c *LSA) { c.Seq++ },
+		"link":      func(c *LSA) { c.Links[0].Dir = packet.WT },
+		"neighbour": func(c *LSA) { c.Links[0].Tile = tileC },
+		"links":     func(c *LSA) { c.N = 0 },
+		"origin":    func(c *LSA) { c.Origin = id(8) },
+		"signature": func(c *LSA) { c.Sig[3] ^= 1 },
+		"key":       func(c *LSA) { copy(c.Pub[:], keyOf(8).Public().(ed25519.PublicKey)) },
+	} {
+		c := l
+		change(&c)
+		if err := c.Verify(); !errors.Is(err, ErrSignature) {
+			t.Errorf("%s changed: %v, want ErrSignature", name, err)
+		}
+	}
+	// Signed by tile 8 but claiming to be tile 7: the key gives 8.
+	f := LSA{Seq: 9}
+	f.Sign(keyOf(8))
+	f.Origin = id(7)
+	if err := f.Verify(); !errors.Is(err, ErrSignature) {
+		t.Errorf("another's key: %v", err)
+	}
+}
+
+// BenchmarkLSAVerify: checking one full LSA's signature, the work each
+// LSA that is news costs a tile.
+func BenchmarkLSAVerify(b *testing.B) {
+	l := LSA{Seq: 1, N: MaxLinks}
+	for i := range l.Links {
+		l.Links[i] = Link{Dir: packet.Links[i], Tile: tileB}
+	}
+	l.Sign(keyOf(3))
+	for b.Loop() {
+		if err := l.Verify(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
