@@ -234,9 +234,11 @@ func (s *Service) timers() {
 			s.dropSilent(t)
 			if fired, probe := t.snd.timeout(s.now, &s.cfg); fired {
 				s.counters.Timeouts++
-				s.nextPath(t)
 				if probe {
+					// A far program that reads nothing is no bad path.
 					s.sendProbe(t)
+				} else {
+					s.nextPath(t)
 				}
 			}
 		}

@@ -335,12 +335,15 @@ func (s *Service) nextPath(t *tube) {
 	if t.dir != viaRoutes || t.snd.backoff < switchAfter || len(t.paths) < 2 {
 		return
 	}
-	bad := 0
+	bad := -1
 	for i := range t.snd.segs {
 		if g := &t.snd.segs[i]; !g.held {
 			bad = int(g.path)
 			break
 		}
+	}
+	if bad < 0 || bad >= len(t.paths) {
+		return // nothing outstanding names a path
 	}
 	s.setPaths(t, append(t.paths[:bad:bad], t.paths[bad+1:]...))
 }
