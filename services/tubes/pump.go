@@ -30,7 +30,7 @@ func (s *Service) pump() {
 	}
 	for _, d := range packet.Links {
 		ts := byDir[d]
-		if len(ts) == 0 && len(s.fwd[d]) == 0 || s.blocked[d] {
+		if len(ts) == 0 && s.fwd[d].len() == 0 || s.blocked[d] {
 			continue
 		}
 		// The order of a map is random; turns go by id, from where the

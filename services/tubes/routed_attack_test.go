@@ -44,12 +44,12 @@ func TestForwardFloodBounded(t *testing.T) {
 	const flood = 1000
 	for i := range flood {
 		deliver(s, packet.WT, routedTo(through, 1, tileID(100+i), tileID(7), inner))
-		if len(s.fwd[packet.ET]) > fwdMax {
-			t.Fatalf("after %d: %d queued, over %d", i+1, len(s.fwd[packet.ET]), fwdMax)
+		if s.fwd[packet.ET].len() > fwdMax {
+			t.Fatalf("after %d: %d queued, over %d", i+1, s.fwd[packet.ET].len(), fwdMax)
 		}
 	}
-	if c := s.counters; c.Forwarded != fwdMax || c.FwdDropped != flood-fwdMax || len(s.fwd[packet.ET]) != fwdMax {
-		t.Fatalf("forwarded %d dropped %d queued %d", c.Forwarded, c.FwdDropped, len(s.fwd[packet.ET]))
+	if c := s.counters; c.Forwarded != 0 || c.FwdDropped != flood-fwdMax || s.fwd[packet.ET].len() != fwdMax {
+		t.Fatalf("forwarded %d dropped %d queued %d", c.Forwarded, c.FwdDropped, s.fwd[packet.ET].len())
 	}
 	if len(h.sent) != 0 || len(s.tubes) != 0 || s.counters.RoutedIn != 0 {
 		t.Fatalf("a packet to forward made the tile send %d, hold %d tubes", len(h.sent), len(s.tubes))
@@ -61,8 +61,8 @@ func TestForwardFloodBounded(t *testing.T) {
 		h.room[packet.ET] = 1000
 		out = append(out, h.take()...)
 	}
-	if len(out) != fwdMax || len(s.fwd[packet.ET]) != 0 {
-		t.Fatalf("pump sent %d, %d still queued", len(out), len(s.fwd[packet.ET]))
+	if len(out) != fwdMax || s.fwd[packet.ET].len() != 0 || s.counters.Forwarded != fwdMax {
+		t.Fatalf("pump sent %d, %d still queued", len(out), s.fwd[packet.ET].len())
 	}
 	for _, p := range out {
 		hd, _, err := parseRouted(p.payload)
@@ -72,16 +72,21 @@ func TestForwardFloodBounded(t *testing.T) {
 	}
 	// A slow link (3 packets a round) under a flood that never stops:
 	// the queue stays bounded however long it lasts.
+	s.roomMax[packet.ET], h.room[packet.ET] = linkQueue, linkQueue
+	sent := s.counters.Forwarded
 	for round := range 200 {
-		h.room[packet.ET] = 3
+		drainLink(h, packet.ET, 3)
 		for i := range 20 {
 			deliver(s, packet.WT, routedTo(through, 1, tileID(5000+round*20+i), tileID(7), inner))
 		}
 		s.blocked = [8]bool{}
 		s.pump()
-		if len(s.fwd[packet.ET]) > fwdMax || cap(s.fwd[packet.ET]) > 4*fwdMax {
-			t.Fatalf("round %d: %d queued (capacity %d)", round, len(s.fwd[packet.ET]), cap(s.fwd[packet.ET]))
+		if s.fwd[packet.ET].len() > fwdMax || cap(s.fwd[packet.ET].pkts) > 4*fwdMax {
+			t.Fatalf("round %d: %d queued (capacity %d)", round, s.fwd[packet.ET].len(), cap(s.fwd[packet.ET].pkts))
 		}
+	}
+	if n := s.counters.Forwarded - sent; n < 3*200-linkQueue {
+		t.Fatalf("%d forwarded in 200 rounds of three", n)
 	}
 	// To a link with nobody on it, or back to a neighbour that is gone:
 	// dropped at once.
@@ -104,16 +109,24 @@ func TestForwardFloodBounded(t *testing.T) {
 	}
 	held := 0
 	for _, q := range s2.fwd {
-		if len(q) > fwdMax {
-			t.Fatalf("%d queued on one link", len(q))
+		if q.len() > fwdMax {
+			t.Fatalf("%d queued on one link", q.len())
 		}
-		for _, p := range q {
-			held += cap(p)
+		for _, p := range q.pkts {
+			held += cap(p.p)
 		}
 	}
 	if held > 6*fwdMax*maxMsg {
 		t.Fatalf("%d bytes held for forwarding, over %d", held, 6*fwdMax*maxMsg)
 	}
+}
+
+// linkQueue is the size of a link's queue in the tests that drain it.
+const linkQueue = 12
+
+// drainLink: the link on d sent n packets of its queue.
+func drainLink(h *fakeHost, d packet.Dir, n int) {
+	h.room[d] = min(h.room[d]+n, linkQueue)
 }
 
 // TestRoutedGarbageForHere: packets whose path ends here but whose inner
@@ -330,4 +343,38 @@ func TestRoutedPingPong(t *testing.T) {
 		t.Fatal("a ping-pong packet was taken")
 	}
 	_ = time.Second
+}
+
+// TestForwardFloodSparesOthers: a neighbour floods packets to forward on
+// a link faster than it drains, sent just before an honest neighbour's
+// each time. The flood takes no more than its share of the queue: the
+// honest neighbour's packets still go through.
+func TestForwardFloodSparesOthers(t *testing.T) {
+	s, h := newDriven(t, selfTile, map[packet.Dir]p2p.TileID{packet.WT: westTile, packet.NE: tileID(4), packet.ET: eastTile})
+	honest, hostile := tileID(40), tileID(41)
+	inner := appendData(nil, 1, 0, 0, make([]byte, 50))
+	s.roomMax[packet.ET], h.room[packet.ET] = linkQueue, linkQueue
+	const rounds = 300
+	got := 0
+	for range rounds {
+		for range 10 {
+			deliver(s, packet.WT, routedTo([]packet.Dir{packet.ET, packet.ET, packet.ET}, 1, hostile, tileID(7), inner))
+		}
+		deliver(s, packet.NE, routedTo([]packet.Dir{packet.SW, packet.ET, packet.ET}, 1, honest, tileID(7), inner))
+		if n := s.fwd[packet.ET].len(); n > fwdMax {
+			t.Fatalf("%d queued", n)
+		}
+		drainLink(h, packet.ET, 3)
+		s.blocked = [8]bool{}
+		s.pump()
+		for _, p := range h.take() {
+			if hd, _, err := parseRouted(p.payload); err == nil && hd.src == honest {
+				got++
+			}
+		}
+	}
+	if got < rounds*9/10 {
+		t.Fatalf("%d of the honest neighbour's %d packets forwarded", got, rounds)
+	}
+	t.Logf("%d of %d honest packets forwarded, %d dropped in all", got, rounds, s.counters.FwdDropped)
 }
