@@ -30,7 +30,7 @@ func (s *Service) pump() {
 	}
 	for _, d := range packet.Links {
 		ts := byDir[d]
-		if len(ts) == 0 && len(s.fwd[d]) == 0 || s.blocked[d] {
+		if len(ts) == 0 && s.fwd[d].len() == 0 || s.blocked[d] {
 			continue
 		}
 		// The order of a map is random; turns go by id, from where the
@@ -120,9 +120,16 @@ func (s *Service) sendAck(t *tube) {
 }
 
 // sendProbe sends an empty DATA into a closed window: the far side
-// answers with an ACK that brings the window, if one was lost.
+// answers with an ACK that brings the window, if one was lost. A tube
+// by routes probes on each of its paths in turn: one that lost its way
+// (a black hole) delays the answer by a probe, and keeps the tube.
 func (s *Service) sendProbe(t *tube) {
-	s.sendTube(t, appendData(nil, t.peer, t.snd.nxt, 0, nil))
+	p := appendData(nil, t.peer, t.snd.nxt, 0, nil)
+	if t.dir == viaRoutes && len(t.paths) > 0 {
+		s.sendOn(t, int(t.snd.backoff%uint(len(t.paths))), p)
+		return
+	}
+	s.sendTube(t, p)
 }
 
 // send queues a payload for link d; a full queue marks the link blocked

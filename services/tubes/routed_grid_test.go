@@ -155,6 +155,8 @@ func TestGridRoutedSurvivesCut(t *testing.T) {
 	g := startGrid(t, 4, 4, dev.LinkProfile{Rate: 128 << 10})
 	// The first far tile with two paths that share no link.
 	a, b := tilegrid.Coord{X: 1, Y: 1}, tilegrid.Coord{X: 3, Y: 3}
+	// Routes converge over a moment: the first route found may be the
+	// only one known yet.
 	waitPaths(t, g, a, identity(t, g, b), func(p []string) bool { return len(p) >= 2 })
 	op, acc := routedPair(t, g, a, b, "7")
 	data := randomBytes(512<<10, 5)

@@ -45,7 +45,7 @@ type Service struct {
 	paced    bool    // a link's queue is as deep as it should be: look again in paceTick
 	resets   [slots]resetBudget
 	closed   [slots]closedRing // tubes closed cleanly, for their repeats (closed.go)
-	fwd      [8][][]byte       // ROUTED packets waiting to be forwarded on each link (via.go)
+	fwd      [8]fwdQueue       // ROUTED packets waiting to be forwarded on each link (via.go)
 	routes   Router
 	dropFwd  bool
 	counters Counters
@@ -234,9 +234,11 @@ func (s *Service) timers() {
 			s.dropSilent(t)
 			if fired, probe := t.snd.timeout(s.now, &s.cfg); fired {
 				s.counters.Timeouts++
-				s.nextPath(t)
 				if probe {
+					// A far program that reads nothing is no bad path.
 					s.sendProbe(t)
+				} else {
+					s.nextPath(t)
 				}
 			}
 		}
@@ -265,7 +267,7 @@ func (s *Service) neighbourEvent(ev p2p.Event) {
 	}
 	s.pending[ev.Dir] = nil
 	s.closed[ev.Dir] = closedRing{}
-	s.fwd[ev.Dir] = nil
+	s.fwd[ev.Dir].clear()
 	for _, t := range s.tubes {
 		if t.dir != ev.Dir || t.st == stClosed {
 			continue

@@ -69,8 +69,9 @@ type Counters struct {
 	HeldFull     uint64 `json:"held_full"` // segments dropped: too many held beyond holes
 	NotLive      uint64 `json:"not_live"`
 	// By routes: messages that arrived here at the end of their path,
-	// packets forwarded on and those dropped (no live next link, or its
-	// queue full), and tubes moved to another path.
+	// packets sent on to their next link and those dropped (no live next
+	// link, or its queue full: the neighbour with the most in it loses
+	// one), and tubes moved to another path.
 	RoutedIn    uint64 `json:"routed_in"`
 	Forwarded   uint64 `json:"forwarded"`
 	FwdDropped  uint64 `json:"forward_dropped"`

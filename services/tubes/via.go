@@ -15,7 +15,8 @@ import (
 // share no link. It moves to another when the routing service's graph no
 // longer has its path, or when its retransmission timer fires twice in a
 // row (a tile on the way that drops what it should forward is routed
-// around so). Forwarding tiles keep nothing but a short queue per link.
+// around so). Forwarding tiles keep nothing but a short queue per link
+// (fwdqueue.go), where a neighbour that floods keeps only its share.
 
 // viaRoutes is the dir of a tube to a tile by routes, and the slot of the
 // per-link tables (pending OPENs, reset budget, closed tubes) those tubes
@@ -26,7 +27,8 @@ const (
 	// routedDir is the DIR of an "ok" reply for a tube by routes.
 	routedDir = "-"
 	// fwdMax is how many ROUTED packets wait to be forwarded on a link;
-	// more are dropped (the end points' retransmission repairs it).
+	// more are dropped, the flooding neighbour's first (the end points'
+	// retransmission repairs it).
 	fwdMax = 32
 	// switchAfter is how many retransmission timeouts in a row move a
 	// tube to its next path.
@@ -139,7 +141,7 @@ func (s *Service) routed(pm *p2p.Message, p []byte) {
 		return
 	}
 	if h.hop < h.n {
-		s.forward(h.path[h.hop], p)
+		s.forward(pm.From, h.path[h.hop], p)
 		return
 	}
 	m, err := parseRoutedMsg(inner, s.h.Self(), h.src)
@@ -151,34 +153,30 @@ func (s *Service) routed(pm *p2p.Message, p []byte) {
 	s.dispatch(from{dir: viaRoutes, tile: h.src, back: h.back(), hint: time.Duration(h.n) * n.RTT, ce: h.ce, ece: h.ece}, m)
 }
 
-// forward queues a ROUTED message for its next link, one more link taken.
-func (s *Service) forward(d packet.Dir, p []byte) {
-	if _, live := s.neighbour(d); !live || len(s.fwd[d]) >= fwdMax || s.dropFwd {
+// forward queues a ROUTED message that came by link in for its next
+// link d, one more link taken.
+func (s *Service) forward(in, d packet.Dir, p []byte) {
+	if _, live := s.neighbour(d); !live || s.dropFwd {
 		s.counters.FwdDropped++
 		return
 	}
 	q := append(make([]byte, 0, len(p)), p...)
 	q[2]++
-	if len(s.fwd[d]) >= ceAt {
+	if s.fwd[d].len() >= ceAt {
 		q[1] |= routedCE
 		s.counters.CEMarked++
 	}
-	s.fwd[d] = append(s.fwd[d], q)
-	s.counters.Forwarded++
+	s.counters.FwdDropped += uint64(s.fwd[d].push(in, q))
 }
 
 // sendForward sends the oldest packet waiting to be forwarded on d.
 func (s *Service) sendForward(d packet.Dir) bool {
-	if len(s.fwd[d]) == 0 {
+	p, ok := s.fwd[d].pop()
+	if !ok {
 		return false
 	}
-	p := s.fwd[d][0]
-	s.fwd[d][0] = nil
-	s.fwd[d] = s.fwd[d][1:]
-	if len(s.fwd[d]) == 0 {
-		s.fwd[d] = nil
-	}
 	s.send(d, p)
+	s.counters.Forwarded++
 	return true
 }
 
@@ -348,12 +346,15 @@ func (s *Service) nextPath(t *tube) {
 	if t.dir != viaRoutes || t.snd.backoff < switchAfter || len(t.paths) < 2 {
 		return
 	}
-	bad := 0
+	bad := -1
 	for i := range t.snd.segs {
 		if g := &t.snd.segs[i]; !g.held {
 			bad = int(g.path)
 			break
 		}
+	}
+	if bad < 0 || bad >= len(t.paths) {
+		return // nothing outstanding names a path
 	}
 	s.setPaths(t, append(t.paths[:bad:bad], t.paths[bad+1:]...))
 }
