@@ -14,13 +14,26 @@ const MaxPaths = 3
 // share no link, shortest first, with the least total hops among all sets
 // of that many: a minimum-cost flow of k units, one per link. Taking the
 // shortest path and then the shortest avoiding it can find fewer: the
-// first may block both ways round. Nil when tile cannot be reached.
+// first may block both ways round. When as many paths exist that share
+// no tile either, those are returned instead, so one tile that stops
+// costs one path, not two. Nil when tile cannot be reached.
 func (g *Graph) Paths(tile p2p.TileID, k int) [][]packet.Dir {
 	t, ok := g.index[tile]
 	if !ok || g.dist[t] <= 0 {
 		return nil
 	}
 	k = min(max(k, 1), MaxPaths)
+	links := g.linkDisjoint(t, k)
+	if len(links) > 1 {
+		if nodes := g.nodeDisjoint(t, len(links)); len(nodes) == len(links) {
+			return nodes
+		}
+	}
+	return links
+}
+
+// linkDisjoint is Paths without the preference for paths sharing no tile.
+func (g *Graph) linkDisjoint(t, k int) [][]packet.Dir {
 	// flow[u][d]: one path uses the link of u on d, from u.
 	flow := make([][8]bool, len(g.ids))
 	found := 0

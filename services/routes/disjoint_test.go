@@ -117,3 +117,62 @@ func TestPathsParallelLinks(t *testing.T) {
 	}
 	checkDisjoint(t, g, id(2), paths)
 }
+
+// sharedTile returns a tile other than the ends that two paths pass, or
+// false.
+func sharedTile(g *Graph, paths [][]packet.Dir) (p2p.TileID, bool) {
+	seen := map[int]int{}
+	for i, p := range paths {
+		v := g.self
+		for _, d := range p[:len(p)-1] {
+			v = int(g.adj[v][d])
+			if j, ok := seen[v]; ok && j != i {
+				return g.ids[v], true
+			}
+			seen[v] = i
+		}
+	}
+	return p2p.TileID{}, false
+}
+
+// TestPathsShareNoTileWhenTheyCan: on a grid, the paths returned pass no
+// tile twice between the ends, as many as link-disjoint paths would be.
+func TestPathsShareNoTileWhenTheyCan(t *testing.T) {
+	grid := newTestGrid(t, 6, 6)
+	for _, c := range []struct{ from, to xy }{
+		{xy{0, 0}, xy{5, 5}}, {xy{5, 0}, xy{0, 5}}, {xy{2, 2}, xy{3, 3}}, {xy{0, 2}, xy{5, 2}}, {xy{1, 4}, xy{4, 0}},
+	} {
+		g := grid.graph(c.from)
+		paths := g.Paths(tileAt(c.to), 3)
+		if links := g.linkDisjoint(g.index[tileAt(c.to)], 3); len(paths) != len(links) {
+			t.Errorf("%v to %v: %d paths, but %d share no link", c.from, c.to, len(paths), len(links))
+		}
+		if tile, shared := sharedTile(g, paths); shared {
+			t.Errorf("%v to %v: paths %v share tile %v", c.from, c.to, paths, tile)
+		}
+		checkDisjoint(t, g, tileAt(c.to), paths)
+	}
+}
+
+// TestPathsBowtie: two paths that share no link exist only through one
+// tile in the middle (s = a and b = m = c and d = t, a bowtie): then they
+// are what Paths returns, sharing that tile.
+func TestPathsBowtie(t *testing.T) {
+	const s, a, b, m, c, d, tt = 1, 2, 3, 4, 5, 6, 7
+	lsas := lsasOf([]edge{
+		{s, packet.ET, a}, {s, packet.SE, b}, {a, packet.SE, m}, {b, packet.ET, m},
+		{m, packet.ET, c}, {m, packet.SE, d}, {c, packet.SE, tt}, {d, packet.ET, tt},
+	})
+	g := NewGraph(id(s), lsas)
+	paths := g.Paths(id(tt), 3)
+	if len(paths) != 2 {
+		t.Fatalf("paths %v, want two through the middle", paths)
+	}
+	if tile, shared := sharedTile(g, paths); !shared || tile != id(m) {
+		t.Errorf("paths %v share %v, want the middle %v", paths, tile, id(m))
+	}
+	checkDisjoint(t, g, id(tt), paths)
+	if n := g.nodeDisjoint(g.index[id(tt)], 2); len(n) != 1 {
+		t.Errorf("node-disjoint: %v, want one", n)
+	}
+}
