@@ -99,6 +99,28 @@ func (g *Graph) bfs(src int) []int32 {
 	return dist
 }
 
+// same reports whether o is the grid g is: the same tiles, linked the
+// same way, seen from the same tile (the order of the LSAs it was built
+// from does not matter).
+func (g *Graph) same(o *Graph) bool {
+	if o == nil || len(g.ids) != len(o.ids) || g.Self() != o.Self() {
+		return false
+	}
+	for i, id := range g.ids {
+		j, ok := o.index[id]
+		if !ok {
+			return false
+		}
+		for d, v := range g.adj[i] {
+			w := o.adj[j][d]
+			if (v < 0) != (w < 0) || v >= 0 && g.ids[v] != o.ids[w] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Self is the tile the graph is seen from.
 func (g *Graph) Self() p2p.TileID { return g.ids[g.self] }
 

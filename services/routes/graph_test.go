@@ -208,3 +208,34 @@ func TestParseFormatRoute(t *testing.T) {
 		t.Errorf("FormatRoute(nil) = %q", FormatRoute(nil))
 	}
 }
+
+func TestGraphSame(t *testing.T) {
+	edges := []edge{{1, packet.ET, 2}, {2, packet.ET, 3}, {1, packet.SE, 3}}
+	base := lsasOf(edges)
+	reversed := slices.Clone(base)
+	slices.Reverse(reversed)
+	refreshed := slices.Clone(base)
+	r := *refreshed[2]
+	r.Seq = 7
+	refreshed[2] = &r
+	lonely := append(slices.Clone(base), &LSA{Origin: id(9), Seq: 1})
+	g := NewGraph(id(1), base)
+	for _, c := range []struct {
+		name string
+		o    *Graph
+		want bool
+	}{
+		{"itself", g, true},
+		{"LSAs in another order", NewGraph(id(1), reversed), true},
+		{"a newer LSA listing the same links", NewGraph(id(1), refreshed), true},
+		{"nil", nil, false},
+		{"seen from another tile", NewGraph(id(2), base), false},
+		{"a link gone", NewGraph(id(1), lsasOf(edges[:2])), false},
+		{"a link moved", NewGraph(id(1), lsasOf([]edge{{1, packet.ET, 2}, {2, packet.ET, 3}, {1, packet.NE, 3}})), false},
+		{"an unreachable tile more", NewGraph(id(1), lonely), false},
+	} {
+		if got := g.same(c.o); got != c.want {
+			t.Errorf("%s: same %v, want %v", c.name, got, c.want)
+		}
+	}
+}

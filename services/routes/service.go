@@ -242,12 +242,19 @@ func (s *Service) compute() {
 	s.db.Mark(g, s.now)
 	s.spfDue, s.lastSPF = false, s.now
 	s.mu.Lock()
-	s.graph = g
+	// Every tile's refresh is news that changes no link: the graph
+	// stays, and the tube service is not woken to check its paths.
+	same := g.same(s.graph)
+	if !same {
+		s.graph = g
+	}
 	s.counts.Computed++
 	s.mu.Unlock()
-	select {
-	case s.changed <- struct{}{}:
-	default: // one is waiting already
+	if !same {
+		select {
+		case s.changed <- struct{}{}:
+		default: // one is waiting already
+		}
 	}
 	s.runExpire()
 }

@@ -398,3 +398,40 @@ func TestServiceDropsForged(t *testing.T) {
 		}
 	}
 }
+
+// A refresh (a newer LSA listing the same links) changes no route: the
+// graph is not published again, so the tube service is not woken to
+// re-check its tubes' paths every time any tile of the grid refreshes.
+func TestServiceRefreshChangesNothing(t *testing.T) {
+	x := startService(t, testConfig())
+	self, a, far := id(1), id(2), id(9)
+	x.connect(packet.ET, a)
+	x.sendLSA(packet.ET, lsaOf(a, 1, Link{packet.WT, self}, Link{packet.ET, far}))
+	x.sendLSA(packet.ET, lsaOf(far, 1, Link{packet.WT, a}))
+	x.waitFor("a route to far", func() bool { _, ok := x.reachable(far); return ok })
+	g := x.s.Graph()
+	select {
+	case <-x.s.Changed():
+	default:
+		t.Fatal("no value on Changed after a new graph")
+	}
+	before := x.s.status().Counts.Computed
+	x.sendLSA(packet.ET, lsaOf(far, 2, Link{packet.WT, a}))
+	x.waitFor("the refresh computed", func() bool { return x.s.status().Counts.Computed > before })
+	select {
+	case <-x.s.Changed():
+		t.Fatal("a refresh that changed no link published a new graph")
+	default:
+	}
+	if x.s.Graph() != g {
+		t.Fatal("the graph was replaced by an equal one")
+	}
+	// A change of links is published.
+	x.sendLSA(packet.ET, lsaOf(far, 3))
+	x.waitFor("far unreachable", func() bool { _, ok := x.reachable(far); return !ok })
+	select {
+	case <-x.s.Changed():
+	default:
+		t.Fatal("no value on Changed after a link went")
+	}
+}
