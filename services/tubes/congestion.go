@@ -44,7 +44,7 @@ func (s *sender) inFlight(path int) int {
 // path was first congested, then by a segment a window's worth.
 func (s *sender) grow(g *segment) {
 	p := g.path
-	if s.cwnd[p] == 0 {
+	if s.cwnd[p] == 0 || g.gone {
 		return
 	}
 	if !s.slowEnd[p] {

@@ -73,6 +73,9 @@ type segment struct {
 	path   uint8 // of a tube by routes, the index of the path it went by
 	held   bool  // the far receiver holds it beyond a hole
 	lost   bool  // to be sent again
+	// gone: that path is gone (repath), so its index names another
+	// now, and the segment's arrival tells nothing of any path.
+	gone bool
 }
 
 func (s *segment) end() uint32 {
@@ -127,7 +130,7 @@ func (s *sender) next(now time.Time, path int) (seg segment, data []byte, ok boo
 	for i := range s.segs {
 		g := &s.segs[i]
 		if g.lost {
-			g.lost, g.again = false, true
+			g.lost, g.again, g.gone = false, true, false
 			g.path = uint8(path)
 			s.stamp(g, now)
 			s.retransmits++
@@ -259,7 +262,7 @@ func (s *sender) onAck(ack, read, limit uint32, sacks []span, now time.Time) (r 
 
 // sawXmit notes that segment g's last transmission reached the far end.
 func (s *sender) sawXmit(g *segment, now time.Time) {
-	if g.xmit > s.ackedXmit[g.path] {
+	if !g.gone && g.xmit > s.ackedXmit[g.path] {
 		s.ackedXmit[g.path] = g.xmit
 		if !g.again {
 			s.rtt.Sample(now.Sub(g.sentAt))
@@ -280,8 +283,10 @@ func (s *sender) repath(where func(old int) (int, bool)) int {
 		case ok:
 			g.path = uint8(j)
 		case !g.held && !g.lost:
-			g.lost = true
+			g.lost, g.gone = true, true
 			n++
+		default:
+			g.gone = true
 		}
 	}
 	var acked [maxStripe]uint64

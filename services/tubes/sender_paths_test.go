@@ -189,3 +189,26 @@ func TestSenderStaleAck(t *testing.T) {
 		t.Fatal("an older ACK that read past its own ack accepted")
 	}
 }
+
+// TestSenderRepathGoneTellsNothing: a segment that went by a path that is
+// gone keeps no path index, so its late arrival tells nothing of the
+// path that took that index: no segment of it is called lost, and its
+// window does not grow.
+func TestSenderRepathGoneTellsNothing(t *testing.T) {
+	t0 := time.Unix(10, 0)
+	s := stripedSender(t, t0, 1, 0) // seq 0 on path 1, then seq 100 on path 0
+	s.congestionControl()
+	// Path 0 is gone; old 1 becomes 0.
+	if n := s.repath(func(old int) (int, bool) { return 0, old == 1 }); n != 1 {
+		t.Fatalf("%d lost by the change, want 1", n)
+	}
+	cwnd := s.cwnd
+	// What went by the gone path arrived after all.
+	r, ok := s.onAck(0, 0, 1<<20, []span{{100, 200}}, t0.Add(20*time.Millisecond))
+	if !ok || r.lost != 0 || len(lostSeqs(s)) != 0 {
+		t.Fatalf("the gone path's late segment: %d lost, lost %v; want none (seq 0 went earlier by another path)", r.lost, lostSeqs(s))
+	}
+	if s.cwnd != cwnd {
+		t.Fatalf("windows %v, want %v: no path carried it", s.cwnd, cwnd)
+	}
+}
