@@ -97,6 +97,9 @@ func (p *peer) sent(origin p2p.TileID, seq uint32, due time.Time) {
 func (p *peer) holds(a Ack) {
 	if w, ok := p.unacked[a.Origin]; ok && !newer(w.seq, a.Seq) {
 		delete(p.unacked, a.Origin)
+		if len(p.unacked) == 0 {
+			p.due = time.Time{} // nothing to wake for
+		}
 	}
 }
 

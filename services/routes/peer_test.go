@@ -146,3 +146,20 @@ func TestPeerTake(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerAckedNotDue: once every LSA sent is acknowledged, no
+// retransmission is due: the service's timer does not wake for nothing
+// a second after every flood.
+func TestPeerAckedNotDue(t *testing.T) {
+	p := newPeer(id(100), DefaultConfig(), t0)
+	p.sent(id(1), 1, t0.Add(time.Second))
+	p.sent(id(2), 1, t0.Add(time.Second))
+	p.holds(Ack{id(1), 1})
+	if p.due.IsZero() {
+		t.Fatal("no retransmission due with an LSA unacknowledged")
+	}
+	p.holds(Ack{id(2), 1})
+	if !p.due.IsZero() {
+		t.Fatalf("due %v with every LSA acknowledged", p.due)
+	}
+}
