@@ -178,6 +178,7 @@ func (s *Service) arm() {
 		if t.st != stOpening && !t.st.finished() {
 			early(t.snd.deadline(&s.cfg))
 			early(s.silentCheck(t))
+			early(t.allPathsAt)
 			if d := t.snd.silentFor(s.now); d > 0 {
 				early(s.now.Add(s.cfg.GiveUpAfter.D() - d))
 			}
@@ -231,6 +232,7 @@ func (s *Service) timers() {
 				s.fail(t, fmt.Sprintf("the far itcd acknowledged nothing for %v", d.Round(time.Second)), resetTimedOut)
 				continue
 			}
+			s.allPaths(t)
 			s.dropSilent(t)
 			if fired, probe := t.snd.timeout(s.now, &s.cfg); fired {
 				s.counters.Timeouts++

@@ -47,6 +47,7 @@ type tube struct {
 	hops       int
 	back       []packet.Dir // the way the far side's latest packet came, reversed
 	ceSeen     bool         // a packet came marked CE: echo it on the next ACK
+	allPathsAt time.Time    // it gave up a path: when to offer it every path again (via.go)
 	localPort  uint16
 	remotePort uint16
 	kind       byte

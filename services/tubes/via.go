@@ -35,6 +35,11 @@ const (
 	switchAfter = 2
 	// maxStripe is the most paths one tube sends on at once.
 	maxStripe = routes.MaxPaths
+	// pathsAgain is how long a tube that gave up a path waits before it
+	// is offered every path the graph has again: what lost packets for a
+	// while may carry them now, and a graph that does not change would
+	// never offer it back.
+	pathsAgain = 30 * time.Second
 	// ceAt is how many packets waiting to be forwarded on a link make a
 	// forwarder mark the next one CE: a queue that builds is a link
 	// asked for more than it carries.
@@ -299,11 +304,34 @@ func (s *Service) repath() {
 			s.fail(t, fmt.Sprintf("no route to tile %v any more", t.tile), 0)
 			continue
 		}
+		t.allPathsAt = time.Time{} // offered every path now
 		if samePaths(paths, t.paths) {
 			continue
 		}
 		s.setPaths(t, paths)
 	}
+}
+
+// allPaths offers a tube that gave up a path every path the graph has
+// again, once pathsAgain has passed.
+func (s *Service) allPaths(t *tube) {
+	if t.allPathsAt.IsZero() || s.now.Before(t.allPathsAt) {
+		return
+	}
+	t.allPathsAt = time.Time{}
+	g := s.graph()
+	if g == nil {
+		return
+	}
+	if paths := s.candidates(g, t.tile, t.hops); len(paths) > 0 && !samePaths(paths, t.paths) {
+		s.setPaths(t, paths)
+	}
+}
+
+// gaveUp drops path i of t and plans to offer it every path again.
+func (s *Service) gaveUp(t *tube, i int) {
+	s.setPaths(t, append(t.paths[:i:i], t.paths[i+1:]...))
+	t.allPathsAt = s.now.Add(pathsAgain)
 }
 
 // setPaths gives t new paths; what was in flight on a path it no longer
@@ -341,7 +369,7 @@ func samePaths(a, b [][]packet.Dir) bool {
 // nextPath: a tube whose retransmissions go unanswered gives up the path
 // its oldest outstanding segment went by, when it has another: a tile on
 // it that drops what it should forward is routed around so. The next
-// new graph offers every path again.
+// new graph, or pathsAgain, offers every path again.
 func (s *Service) nextPath(t *tube) {
 	if t.dir != viaRoutes || t.snd.backoff < switchAfter || len(t.paths) < 2 {
 		return
@@ -356,7 +384,7 @@ func (s *Service) nextPath(t *tube) {
 	if bad < 0 || bad >= len(t.paths) {
 		return // nothing outstanding names a path
 	}
-	s.setPaths(t, append(t.paths[:bad:bad], t.paths[bad+1:]...))
+	s.gaveUp(t, bad)
 }
 
 // silentAfter is how many RTOs a segment waits on one path of a striped
@@ -375,7 +403,7 @@ func (s *Service) dropSilent(t *tube) bool {
 	if !ok || p >= len(t.paths) {
 		return false
 	}
-	s.setPaths(t, append(t.paths[:p:p], t.paths[p+1:]...))
+	s.gaveUp(t, p)
 	return true
 }
 
