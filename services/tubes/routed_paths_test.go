@@ -124,3 +124,30 @@ func (f *farEnd) answer(t *testing.T, s *Service, h *fakeHost, far p2p.TileID, t
 		}
 	}
 }
+
+// TestRotatedPathsComeBack: an OPEN retried on its next path leaves the
+// tube's paths turned round; on one path at a time, that is a longer
+// path than the shortest for as long as the graph stays. A while after
+// it opened, it is offered the paths in their order again.
+func TestRotatedPathsComeBack(t *testing.T) {
+	s, h, tb, far := stripedTube(t, 1<<20)
+	s.routes = staticRouter{diamond(far)}
+	s.cfg.Paths = 1
+	tb.paths = s.candidates(s.graph(), far, tb.hops)
+	tb.stripe, tb.path = 1, tb.paths[0]
+	first := routes.FormatRoute(tb.paths[0])
+	s.rotatePath(tb)
+	if routes.FormatRoute(tb.path) == first {
+		t.Fatal("rotatePath kept the first path")
+	}
+	var got farEnd
+	for i := 0; routes.FormatRoute(tb.path) != first; i++ {
+		if i > 1200 {
+			t.Fatalf("still on %v, not %s", tb.path, first)
+		}
+		s.now = s.now.Add(100 * time.Millisecond)
+		s.timers()
+		s.pump()
+		got.answer(t, s, h, far, tb, func(packet.Dir) bool { return false })
+	}
+}

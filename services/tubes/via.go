@@ -430,12 +430,14 @@ func (s *Service) congested(t *tube, back []packet.Dir) {
 }
 
 // rotatePath moves a tube by routes that is still opening to its next
-// path: its OPEN may be lost on one and pass on another.
+// path: its OPEN may be lost on one and pass on another. The shortest
+// first comes back with every path a while later (allPaths).
 func (s *Service) rotatePath(t *tube) {
 	if t.dir != viaRoutes || len(t.paths) < 2 {
 		return
 	}
 	t.paths = append(t.paths[1:len(t.paths):len(t.paths)], t.paths[0])
 	t.path = t.paths[0]
+	t.allPathsAt = s.now.Add(pathsAgain)
 	s.counters.PathChanges++
 }
