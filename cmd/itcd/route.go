@@ -86,8 +86,11 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 func writeRouteSummary(w io.Writer, s routes.Status) {
 	fmt.Fprintf(w, "tile %v (LSA %d): %d tiles known, %d reachable\n", s.Self, s.Seq, s.Known, s.Reachable)
 	c := s.Counts
-	fmt.Fprintf(w, "LSAs in %d out %d, acks in %d out %d, retransmitted %d, computed %d; dropped: bad %d, rate-limited %d, table full %d; expired %d\n",
-		c.LSAsIn, c.LSAsOut, c.AcksIn, c.AcksOut, c.Retransmits, c.Computed, c.Bad, c.RateLimited, c.TableFull, c.Expired)
+	fmt.Fprintf(w, "LSAs in %d out %d, acks in %d out %d, retransmitted %d, computed %d; dropped: bad %d, forged %d, rate-limited %d, table full %d; expired %d\n",
+		c.LSAsIn, c.LSAsOut, c.AcksIn, c.AcksOut, c.Retransmits, c.Computed, c.Bad, c.Forged, c.RateLimited, c.TableFull, c.Expired)
+	if c.OwnClashes > 1 {
+		fmt.Fprintf(w, "%d LSAs of this tile it did not make: if more come, another tile has its key (a copied state dir?)\n", c.OwnClashes)
+	}
 }
 
 // writeRoutes prints the summary, then one line per reachable tile.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/t2tiles/itcd/control"
@@ -39,7 +40,11 @@ func writeTubes(w io.Writer, s tubes.Status) {
 			}
 			link := fmt.Sprintf("%v %s", t.Dir, t.Tile)
 			if t.Route != "" {
-				link = fmt.Sprintf("%s via %s", t.Tile, t.Route)
+				via := t.Route
+				if len(t.Stripes) > 0 {
+					via = strings.Join(t.Stripes, " + ")
+				}
+				link = fmt.Sprintf("%s via %s", t.Tile, via)
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.0fms\t%.0f/%.0f B/s\t\n",
 				t.ID, link, ports, t.Kind, state, out, in, t.Delivered, t.InFlight, t.Window,

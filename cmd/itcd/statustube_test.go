@@ -21,6 +21,7 @@ func TestWriteTubes(t *testing.T) {
 				State: "failed", Reason: "the neighbour on SW disconnected", MsgsOut: 2, MsgsIn: 5},
 			{ID: 5, Dir: packet.NE, Route: "NE,ET,SE", Tile: "a1b2c3d4e5f60718", LocalPort: 49154, RemotePort: 8, Kind: "stream",
 				Opener: true, State: "open"},
+			{ID: 6, Dir: packet.ET, Route: "ET,ET", Stripes: []string{"ET,ET", "SE,NE,ET"}, Tile: "b1b2c3d4e5f60718", Kind: "stream", State: "open"},
 		},
 		Accepts:  []uint16{7, 9},
 		Counters: tubes.Counters{PacketsOut: 12, Timeouts: 1, Forwarded: 40, PathChanges: 2},
@@ -31,7 +32,7 @@ func TestWriteTubes(t *testing.T) {
 		"3   ET 5f2c9a01d3e4b5a6", "49153>7", "stream", "open", "900", "32668", "12ms",
 		"9<50000", "message", "failed: the neighbour on SW disconnected", "(2 msgs)", "(5 msgs)",
 		"accepting on ports [7 9]", "packets out 12", "timeouts 1",
-		"a1b2c3d4e5f60718 via NE,ET,SE", "forwarded 40", "path changes 2",
+		"a1b2c3d4e5f60718 via NE,ET,SE", "forwarded 40", "path changes 2", "b1b2c3d4e5f60718 via ET,ET + SE,NE,ET",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)

@@ -60,6 +60,9 @@ type Service struct {
 	expire  time.Time // when Expire next removes something, zero for never
 	refresh time.Time
 	scratch []byte
+	// clashFrom and clashes count LSAs of this tile it did not make.
+	clashFrom time.Time
+	clashes   int
 }
 
 // Counts are the service's counters, in status.
@@ -77,6 +80,9 @@ type Counts struct {
 	RateLimited uint64 `json:"rate_limited"` // LSAs dropped: the neighbour sent too many
 	TableFull   uint64 `json:"table_full"`   // LSAs of new tiles not kept
 	Expired     uint64 `json:"expired"`
+	// OwnClashes counts LSAs of this tile it did not make: one after a
+	// restart; more mean another tile has this tile's key.
+	OwnClashes uint64 `json:"own_clashes"`
 }
 
 // New returns the service with cfg.
@@ -325,8 +331,10 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 			if newer(l.Seq, s.seq) {
 				s.seq = l.Seq
 			}
+			s.counts.OwnClashes++
 			s.mu.Unlock()
 			s.ownDue = true
+			s.clash()
 		case newer(own.Seq, l.Seq):
 			p.enqueue(s.self)
 		}
@@ -349,6 +357,26 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 		p.enqueue(l.Origin)
 	case Full:
 		s.count(func(c *Counts) { c.TableFull++ })
+	}
+}
+
+// clashWindow and clashMany: more than clashMany LSAs of this tile that
+// it did not make within clashWindow mean another tile signs with its key
+// (a copied state dir). After a restart there is one.
+const (
+	clashWindow = time.Minute
+	clashMany   = 3
+)
+
+// clash notes an LSA of this tile it did not make, and says so when they
+// keep coming.
+func (s *Service) clash() {
+	if s.now.Sub(s.clashFrom) > clashWindow {
+		s.clashFrom, s.clashes = s.now, 0
+	}
+	s.clashes++
+	if s.clashes == clashMany+1 {
+		s.log.Error("another tile signs LSAs with this tile's key, so both have one identity: was its state dir copied? Give each tile its own: stop one, remove its tile-key, start it", "tile", s.self.String())
 	}
 }
 

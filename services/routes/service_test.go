@@ -435,3 +435,24 @@ func TestServiceRefreshChangesNothing(t *testing.T) {
 		t.Fatal("no value on Changed after a link went")
 	}
 }
+
+// TestServiceOwnClash: LSAs of this tile it did not make (a clone with
+// its key, here signed with it) are counted, and each time the tile
+// continues above them.
+func TestServiceOwnClash(t *testing.T) {
+	x := startService(t, testConfig())
+	self, a := id(1), id(2)
+	x.connect(packet.ET, a)
+	for i := range 4 {
+		own, _ := x.lastOwn(packet.ET)
+		clone := lsaOf(self, own.Seq+5, Link{packet.SW, id(byte(50 + i))})
+		x.sendLSA(packet.ET, clone)
+		x.waitFor("an own LSA above the clone's", func() bool {
+			l, ok := x.lastOwn(packet.ET)
+			return ok && newer(l.Seq, clone.Seq)
+		})
+	}
+	if c := x.s.status().Counts; c.OwnClashes != 4 {
+		t.Errorf("counts %+v: want 4 clashes", c)
+	}
+}

@@ -1,6 +1,7 @@
 package tubes
 
 import (
+	"slices"
 	"time"
 
 	"github.com/t2tiles/itcd/internal/rtt"
@@ -130,6 +131,8 @@ func (s *sender) next(now time.Time, path int) (seg segment, data []byte, ok boo
 	for i := range s.segs {
 		g := &s.segs[i]
 		if g.lost {
+			s.cut(i)
+			g = &s.segs[i]
 			g.lost, g.again, g.gone = false, true, false
 			g.path = uint8(path)
 			s.stamp(g, now)
@@ -151,6 +154,21 @@ func (s *sender) next(now time.Time, path int) (seg segment, data []byte, ok boo
 		return s.add(segment{seq: end, fin: true, path: uint8(path)}, now), nil, true
 	}
 	return segment{}, nil, false
+}
+
+// cut splits lost segment i when it holds more than a segment now may
+// (a tube by routes moved to a longer path, whose header leaves less
+// room): the first s.seg bytes stay at i, the rest follow it, lost too.
+func (s *sender) cut(i int) {
+	g := s.segs[i]
+	if g.n <= s.seg || s.seg <= 0 {
+		return
+	}
+	rest := g
+	rest.seq, rest.n = g.seq+uint32(s.seg), g.n-s.seg
+	g.n, g.fin = s.seg, false
+	s.segs[i] = g
+	s.segs = slices.Insert(s.segs, i+1, rest)
 }
 
 func (s *sender) add(g segment, now time.Time) segment {

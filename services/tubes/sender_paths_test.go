@@ -212,3 +212,58 @@ func TestSenderRepathGoneTellsNothing(t *testing.T) {
 		t.Fatalf("windows %v, want %v: no path carried it", s.cwnd, cwnd)
 	}
 }
+
+// TestSenderCutsWhatNoLongerFits: a tube moved to a longer path carries
+// less in a segment; a segment sent before, and lost, goes again in
+// pieces of the new size, the FIN on the last, and the far side's
+// acknowledgement of them all ends the stream.
+func TestSenderCutsWhatNoLongerFits(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := newSender(1<<20, rtt.New(0))
+	s.seg = 200
+	s.write(make([]byte, 450))
+	s.fin = true
+	var sent []segment
+	for {
+		g, _, ok := s.next(now, 0)
+		if !ok {
+			break
+		}
+		sent = append(sent, g)
+	}
+	if len(sent) != 3 || sent[2].n != 50 || !sent[2].fin {
+		t.Fatalf("sent %+v", sent)
+	}
+	// All lost; the path now carries 120 bytes a segment.
+	for i := range s.segs {
+		s.segs[i].lost = true
+	}
+	s.seg = 120
+	var again []segment
+	for {
+		g, data, ok := s.next(now, 1)
+		if !ok {
+			break
+		}
+		if g.n > 120 || len(data) != g.n {
+			t.Fatalf("resent %d bytes (%d of data), more than a segment now holds", g.n, len(data))
+		}
+		again = append(again, g)
+	}
+	covered := uint32(0)
+	for i, g := range again {
+		if g.seq != covered {
+			t.Fatalf("resent %+v: a gap or an overlap at %d", again, covered)
+		}
+		covered += uint32(g.n)
+		if g.fin != (i == len(again)-1) {
+			t.Errorf("segment %d fin %v", i, g.fin)
+		}
+	}
+	if covered != 450 || len(again) != 5 {
+		t.Fatalf("resent %d bytes in %d segments: %+v", covered, len(again), again)
+	}
+	if _, ok := s.onAck(451, 0, 451+1000, nil, now); !ok || !s.finAcked {
+		t.Fatalf("the whole stream and its FIN acknowledged: finAcked %v", s.finAcked)
+	}
+}

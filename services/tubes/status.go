@@ -20,7 +20,8 @@ type Status struct {
 type TubeStatus struct {
 	ID          uint16     `json:"id"`
 	Dir         packet.Dir `json:"dir"`             // the link; by routes, the first link of Route
-	Route       string     `json:"route,omitempty"` // by routes: the path in use, as ET,ET,SE
+	Route       string     `json:"route,omitempty"` // by routes: the path its messages other than data take, as ET,ET,SE
+	Stripes     []string   `json:"stripes,omitempty"` // by routes: the paths its data is striped over
 	Tile        string     `json:"tile"`
 	LocalPort   uint16     `json:"local_port"`
 	RemotePort  uint16     `json:"remote_port"`
@@ -118,6 +119,9 @@ func (s *Service) status() Status {
 		if t.dir == viaRoutes {
 			ts.Dir, _ = t.link()
 			ts.Route = routes.FormatRoute(t.path)
+			for _, p := range t.paths[:t.stripe] {
+				ts.Stripes = append(ts.Stripes, routes.FormatRoute(p))
+			}
 		}
 		if seqLT(t.snd.nxt, t.snd.limit) {
 			ts.Window = int(t.snd.limit - t.snd.nxt)

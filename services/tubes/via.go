@@ -228,8 +228,8 @@ func (s *Service) openRouted(c *client, r request) {
 
 // routeTube gives a new tube by routes its paths and segment size: the
 // disjoint paths the graph has (else back, the way its OPEN came), and a
-// segment that leaves room for the longest of them and a few links more,
-// so a move to a longer path later still fits what was sent.
+// segment that leaves room for the longest of them and a few links more
+// (fitSegments).
 func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
 	if g := s.graph(); g != nil {
 		t.paths = s.candidates(g, t.tile, MaxHops)
@@ -240,16 +240,27 @@ func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
 	if len(t.paths) == 0 {
 		return false
 	}
-	longest := 0
-	for _, p := range t.paths {
-		longest = max(longest, len(p))
-	}
-	t.hops = min(longest+4, MaxHops)
-	t.snd.seg = segmentFor(t.hops)
+	t.hops = 0
+	t.fitSegments(t.paths)
 	t.snd.congestionControl()
 	t.stripe = min(len(t.paths), s.cfg.Paths)
 	t.path = t.paths[0]
 	return true
+}
+
+// fitSegments sizes the tube's segments for the longest of paths and 4
+// links more, if they do not fit already: a later move to a path a little
+// longer then costs nothing, and to a path longer still, segments that
+// must be sent again are cut to the new size (sender.next).
+func (t *tube) fitSegments(paths [][]packet.Dir) {
+	longest := 0
+	for _, p := range paths {
+		longest = max(longest, len(p))
+	}
+	if longest > t.hops {
+		t.hops = min(longest+4, MaxHops)
+		t.snd.seg = segmentFor(t.hops)
+	}
 }
 
 // candidates are the paths a tube to tile may use, of at most hops links:
@@ -286,8 +297,7 @@ func fitting(paths [][]packet.Dir, hops int) [][]packet.Dir {
 }
 
 // repath checks every tube by routes against a new graph. A tube takes
-// the disjoint paths the graph has now (that fit its segments) when they
-// differ from its own; what was in flight is sent again on them, since
+// the disjoint paths the graph has now when they differ from its own; what was in flight is sent again on them, since
 // some of it went by a path that may be gone. A tube with no path left
 // fails.
 func (s *Service) repath() {
@@ -299,7 +309,7 @@ func (s *Service) repath() {
 		if t.dir != viaRoutes || t.st.finished() {
 			continue
 		}
-		paths := s.candidates(g, t.tile, t.hops)
+		paths := s.candidates(g, t.tile, MaxHops)
 		if len(paths) == 0 {
 			s.fail(t, fmt.Sprintf("no route to tile %v any more", t.tile), 0)
 			continue
@@ -323,7 +333,7 @@ func (s *Service) allPaths(t *tube) {
 	if g == nil {
 		return
 	}
-	if paths := s.candidates(g, t.tile, t.hops); len(paths) > 0 && !samePaths(paths, t.paths) {
+	if paths := s.candidates(g, t.tile, MaxHops); len(paths) > 0 && !samePaths(paths, t.paths) {
 		s.setPaths(t, paths)
 	}
 }
@@ -339,6 +349,7 @@ func (s *Service) gaveUp(t *tube, i int) {
 func (s *Service) setPaths(t *tube, paths [][]packet.Dir) {
 	old := t.paths
 	t.paths, t.stripe, t.path = paths, min(len(paths), s.cfg.Paths), paths[0]
+	t.fitSegments(paths)
 	t.snd.congestionControl() // new paths start afresh
 	s.counters.Lost += uint64(t.snd.repath(func(i int) (int, bool) {
 		if i >= len(old) {
