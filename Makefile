@@ -60,9 +60,9 @@ cross:
 	$(ARM_ENV) $(GO) build $(PKGS)
 
 # arm-test runs the unit tests built for the tile (linux/arm, GOARM=7) under
-# qemu-user (Debian's qemu-user package; .ci/run installs it), one package
-# at a time, and prints each package's time (scripts/armtest.sh): about
-# three minutes on 2 cores. Emulated instructions run 5-30 times slower:
+# qemu-user (Debian's qemu-user package; .ci/run installs it) and prints
+# each package's time (scripts/armtest.sh): about two and a half minutes
+# on 2 cores. Emulated instructions run 5-30 times slower:
 # tests that cannot work under emulation skip and say why, and floods are
 # scaled (internal/emulation). By default with -short: the tests of grids
 # of real daemons (which the race run covers) skip, except the attack
