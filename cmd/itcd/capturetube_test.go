@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	mrand "math/rand"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
@@ -213,11 +211,8 @@ func TestCaptureDissectorTubeMessages(t *testing.T) {
 		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
 	}
 	b := func(v ...byte) []byte { return v }
-	cases := []struct {
-		name string
-		pkt  []byte
-		want map[string]string // field: value; "" for none; experts read "1"
-	}{
+	// Each case: field: value; "" for none; experts read "1".
+	cases := []dissectCase{
 		{"OPEN", tubePacket(false, b(1), be16(0x1234), be16(1000), be16(7), b(2), be32(4096)),
 			map[string]string{"itc.tube.type": "1", "itc.tube.id": "4660", "itc.tube.src_port": "1000", "itc.tube.dst_port": "7",
 				"itc.tube.kind": "2", "itc.tube.window": "4096", "itc.tube.crc.good": "1", "itc.malformed": ""}},
@@ -250,39 +245,5 @@ func TestCaptureDissectorTubeMessages(t *testing.T) {
 		{"unknown type", tubePacket(false, b(8), be16(1), b(1, 2, 3)),
 			map[string]string{"itc.tube.type": "8", "itc.tube.crc.good": "1", "itc.malformed": "", "itc.unknown": "1", "_ws.expert.message": "tube message type 8 is not defined (1..7)"}},
 	}
-	var buf bytes.Buffer
-	sink, err := newPcapSink(&buf, control.CaptureInfo{Tile: "tubes", Device: "none"}, "tube messages", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fieldSet := map[string]bool{}
-	for i, c := range cases {
-		r := control.Record{Type: control.RecordPacket, Travel: control.TravelOut, Link: 2, Time: time.Unix(1_700_000_000, int64(i)), Data: c.pkt}
-		if err := sink.packet(r); err != nil {
-			t.Fatal(err)
-		}
-		for f := range c.want {
-			fieldSet[f] = true
-		}
-	}
-	var fields []string
-	for f := range fieldSet {
-		fields = append(fields, f)
-	}
-	sort.Strings(fields)
-	file := filepath.Join(t.TempDir(), "tubes.pcapng")
-	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rows := fieldRows(t, file, fields...)
-	if len(rows) != len(cases) {
-		t.Fatalf("%d rows for %d packets", len(rows), len(cases))
-	}
-	for i, c := range cases {
-		for j, f := range fields {
-			if want, ok := c.want[f]; ok && tsBool(rows[i][j]) != want {
-				t.Errorf("%s: %s = %q, want %q", c.name, f, rows[i][j], want)
-			}
-		}
-	}
+	checkDissected(t, cases)
 }

@@ -37,22 +37,9 @@ func runCounter(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	c, err := control.Dial(*runDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "itcd counter: %v\n", err)
-		return 1
-	}
-	defer c.Close()
-	var raw json.RawMessage
-	if err := c.Call("counter", nil, &raw); err != nil {
-		fmt.Fprintf(stderr, "itcd counter: %v\n", err)
-		return 1
-	}
-	if *asJSON {
-		var out bytes.Buffer
-		json.Indent(&out, raw, "", "  ")
-		fmt.Fprintln(stdout, out.String())
-		return 0
+	raw, code, done := serviceCall(*runDir, "counter", nil, *asJSON, stdout, stderr)
+	if done {
+		return code
 	}
 	var st counter.Status
 	if err := json.Unmarshal(raw, &st); err != nil {
@@ -61,6 +48,30 @@ func runCounter(args []string, stdout, stderr io.Writer) int {
 	}
 	writeCounter(stdout, st)
 	return 0
+}
+
+// serviceCall asks the daemon on runDir's control socket for cmd with
+// args and returns its answer, for the command of the same name. done
+// means nothing is left to do but exit with code: an error was printed,
+// or with asJSON the answer, indented.
+func serviceCall(runDir, cmd string, args any, asJSON bool, stdout, stderr io.Writer) (raw json.RawMessage, code int, done bool) {
+	c, err := control.Dial(runDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "itcd %s: %v\n", cmd, err)
+		return nil, 1, true
+	}
+	defer c.Close()
+	if err := c.Call(cmd, args, &raw); err != nil {
+		fmt.Fprintf(stderr, "itcd %s: %v\n", cmd, err)
+		return nil, 1, true
+	}
+	if asJSON {
+		var out bytes.Buffer
+		json.Indent(&out, raw, "", "  ")
+		fmt.Fprintln(stdout, out.String())
+		return raw, 0, true
+	}
+	return raw, 0, false
 }
 
 // writeCounter prints the local value, then one line per neighbour.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -46,22 +45,9 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 	if len(pos) == 1 {
 		req.Tile = pos[0]
 	}
-	c, err := control.Dial(*runDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "itcd route: %v\n", err)
-		return 1
-	}
-	defer c.Close()
-	var raw json.RawMessage
-	if err := c.Call("route", req, &raw); err != nil {
-		fmt.Fprintf(stderr, "itcd route: %v\n", err)
-		return 1
-	}
-	if *asJSON {
-		var out bytes.Buffer
-		json.Indent(&out, raw, "", "  ")
-		fmt.Fprintln(stdout, out.String())
-		return 0
+	raw, code, done := serviceCall(*runDir, "route", req, *asJSON, stdout, stderr)
+	if done {
+		return code
 	}
 	if req.Tile != "" {
 		var d routes.Dest

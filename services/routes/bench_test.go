@@ -61,15 +61,7 @@ func routeStatus(b *testing.B, g *tilegrid.Grid, c tilegrid.Coord) routes.Status
 // waitLinks waits until every tile knows exactly want links.
 func waitLinks(b *testing.B, g *tilegrid.Grid, want int) {
 	b.Helper()
-	deadline := time.Now().Add(120 * time.Second)
-	for _, t := range g.Tiles() {
-		for routeStatus(b, g, t.Coord).Links != want {
-			if time.Now().After(deadline) {
-				b.Fatalf("tile %v knows %d links, want %d", t.Coord, routeStatus(b, g, t.Coord).Links, want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	waitLinksExcept(b, g, want, tilegrid.Coord{X: -1, Y: -1})
 }
 
 // gridLinks counts the grid's links.

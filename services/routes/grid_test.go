@@ -8,7 +8,6 @@ import (
 
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/itc/packet"
-	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/routes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
@@ -26,16 +25,6 @@ func startGrid(t testing.TB, w, h int) *tilegrid.Grid {
 	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 1500*time.Millisecond
 	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 1000*time.Millisecond
 	return gridtest.Start(t, cfg)
-}
-
-// tileID returns the identity of the tile at c.
-func tileID(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord) p2p.TileID {
-	t.Helper()
-	st, err := g.Status(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Tile
 }
 
 // step is the tile beyond c on d.
@@ -102,7 +91,7 @@ func TestGridRoutesConverge(t *testing.T) {
 			t.Errorf("path %s of %v leads to %v (%d hops), %v", r.Path, r.Tile, d.Tile, d.Hops, err)
 		}
 	}
-	farID := tileID(t, g, far)
+	farID := gridtest.Identity(t, g, far)
 	d, err := call[routes.Dest](t, g, corner, routes.Request{Tile: farID.String()})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +135,7 @@ func TestGridRoutesRepairAfterCut(t *testing.T) {
 	g := startGrid(t, 4, 4)
 	waitConverged(t, g, 30*time.Second)
 	a, b := tilegrid.Coord{}, tilegrid.Coord{X: 3, Y: 0}
-	bID := tileID(t, g, b)
+	bID := gridtest.Identity(t, g, b)
 	before, err := call[routes.Dest](t, g, a, routes.Request{Tile: bID.String(), Paths: 1})
 	if err != nil {
 		t.Fatal(err)

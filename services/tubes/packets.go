@@ -43,12 +43,22 @@ func (s *Service) packet(pm *p2p.Message) {
 		s.unreadable(pm.From, err)
 		return
 	}
-	n, live := s.neighbour(pm.From)
-	if !live || n.Tile != pm.Tile {
-		s.counters.NotLive++
+	n, live := s.sender(pm)
+	if !live {
 		return
 	}
 	s.dispatch(from{dir: pm.From, tile: pm.Tile, hint: n.RTT}, m)
+}
+
+// sender is the live neighbour that sent pm, false (counted) if the tile
+// that sent it is no longer live on that link.
+func (s *Service) sender(pm *p2p.Message) (p2p.Neighbour, bool) {
+	n, live := s.neighbour(pm.From)
+	if !live || n.Tile != pm.Tile {
+		s.counters.NotLive++
+		return n, false
+	}
+	return n, true
 }
 
 // unreadable counts a message that did not parse.

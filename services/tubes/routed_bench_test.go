@@ -11,6 +11,7 @@ import (
 	"github.com/t2tiles/itcd/services/routes"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 	"github.com/t2tiles/itcd/tube/tubetest"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkTubeRouted(b *testing.B) {
 		b.Run(fmt.Sprintf("paths=%d", paths), func(b *testing.B) {
 			g := startGridWith(b, 6, 6, dev.LinkProfile{Rate: benchRate}, func(c *tubes.Config) { c.Paths = paths })
 			from, to := tilegrid.Coord{}, tilegrid.Coord{X: 5, Y: 5}
-			far := identity(b, g, to)
+			far := gridtest.Identity(b, g, to)
 			waitPaths(b, g, from, far, func(p []string) bool { return len(p) >= paths })
 			data := randomBytes(1<<20, 7)
 			var total time.Duration
@@ -48,7 +49,7 @@ func BenchmarkTubeRouted(b *testing.B) {
 func BenchmarkTubeRoutedCut(b *testing.B) {
 	g := startGridWith(b, 6, 6, dev.LinkProfile{Rate: benchRate}, func(c *tubes.Config) { c.Paths = 2 })
 	from, to := tilegrid.Coord{}, tilegrid.Coord{X: 5, Y: 5}
-	far := identity(b, g, to)
+	far := gridtest.Identity(b, g, to)
 	waitPaths(b, g, from, far, func(p []string) bool { return len(p) >= 2 })
 	data := randomBytes(2<<20, 12)
 	var before, after, whole float64
@@ -90,21 +91,6 @@ func BenchmarkTubeRoutedCut(b *testing.B) {
 	b.ReportMetric(whole, "x_link")
 }
 
-// waitDelivered waits until the first tube of the tile at c has n bytes
-// delivered, and returns its status.
-func waitDelivered(b testing.TB, g *tilegrid.Grid, c tilegrid.Coord, n uint64) tubes.TubeStatus {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if ts := tubeStatus(b, g, c).Tubes; len(ts) > 0 && ts[0].Delivered >= n {
-			return ts[0]
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d bytes never delivered", n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // BenchmarkTubeRoutedShare: on a 4x1 chain, a tube from the west end to
 // the east end and one from the second tile to the east end share the
 // links east of the second tile, which forwards the first while it sends
@@ -113,7 +99,7 @@ func waitDelivered(b testing.TB, g *tilegrid.Grid, c tilegrid.Coord, n uint64) t
 func BenchmarkTubeRoutedShare(b *testing.B) {
 	g := startGrid(b, 4, 1, dev.LinkProfile{Rate: benchRate})
 	east := tilegrid.Coord{X: 3}
-	far := identity(b, g, east)
+	far := gridtest.Identity(b, g, east)
 	pathsTo(b, g, tilegrid.Coord{}, far)
 	pathsTo(b, g, tilegrid.Coord{X: 1}, far)
 	data := randomBytes(512<<10, 13)

@@ -60,7 +60,7 @@ func TestGridRoutedAroundBlackHole(t *testing.T) {
 			g := startGridHole(t, 4, 3, dev.LinkProfile{Rate: 256 << 10}, hole, paths)
 			// Wait for the whole grid's routes: three disjoint paths, one
 			// of them straight through the hole.
-			waitPaths(t, g, a, identity(t, g, b), func(p []string) bool { return len(p) == 3 && slices.Contains(p, "ET,ET,ET") })
+			waitPaths(t, g, a, gridtest.Identity(t, g, b), func(p []string) bool { return len(p) == 3 && slices.Contains(p, "ET,ET,ET") })
 			op, acc := routedPair(t, g, a, b, "7")
 			data := randomBytes(128<<10, 8)
 			done := make(chan struct{})
@@ -88,7 +88,7 @@ func TestGridRoutedAroundBlackHole(t *testing.T) {
 func TestGridRoutedStripedForwarderStops(t *testing.T) {
 	g := startGrid(t, 4, 3, dev.LinkProfile{Rate: 128 << 10})
 	a, b := tilegrid.Coord{Y: 1}, tilegrid.Coord{X: 3, Y: 1}
-	waitPaths(t, g, a, identity(t, g, b), func(p []string) bool { return len(p) == 3 && slices.Contains(p, "ET,ET,ET") })
+	waitPaths(t, g, a, gridtest.Identity(t, g, b), func(p []string) bool { return len(p) == 3 && slices.Contains(p, "ET,ET,ET") })
 	op, acc := routedPair(t, g, a, b, "7")
 	data := randomBytes(512<<10, 9)
 	done := make(chan struct{})
@@ -96,17 +96,7 @@ func TestGridRoutedStripedForwarderStops(t *testing.T) {
 	var final string
 	go func() { defer close(done); got, final = acc.Pump(nil, 90*time.Second) }()
 	go op.Pump(data, 90*time.Second)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, _ := firstTube(t, g, a)
-		if st.Delivered > uint64(len(data)/4) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a quarter never arrived: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitDelivered(t, g, a, uint64(len(data)/4))
 	if err := g.Stop(tilegrid.Coord{X: 1, Y: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,18 +14,9 @@ import (
 	"github.com/t2tiles/itcd/services/routes"
 	"github.com/t2tiles/itcd/services/tubes"
 	"github.com/t2tiles/itcd/sim/tilegrid"
+	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 	"github.com/t2tiles/itcd/tube/tubetest"
 )
-
-// identity returns the identity of the tile at c.
-func identity(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord) p2p.TileID {
-	t.Helper()
-	st, err := g.Status(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Tile
-}
 
 // pathsTo waits until the tile at c has a route to tile, and returns its
 // disjoint paths.
@@ -54,9 +45,9 @@ func pathsTo(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord, tile p2p.TileID) 
 // b's identity, once a has a route there.
 func routedPair(t *testing.T, g *tilegrid.Grid, a, b tilegrid.Coord, port string) (op, acc *tubetest.Raw) {
 	t.Helper()
-	pathsTo(t, g, a, identity(t, g, b))
+	pathsTo(t, g, a, gridtest.Identity(t, g, b))
 	acc = tubetest.DialRaw(t, g.Tile(b).RunDir, "accept "+port)
-	op = tubetest.DialRaw(t, g.Tile(a).RunDir, "open "+identity(t, g, b).String()+" "+port+" timeout=20s")
+	op = tubetest.DialRaw(t, g.Tile(a).RunDir, "open "+gridtest.Identity(t, g, b).String()+" "+port+" timeout=20s")
 	if r := op.Reply(); !strings.HasPrefix(r, "ok ") || !strings.Contains(r, " - ") {
 		t.Fatalf("open: %q", r)
 	}
@@ -104,10 +95,10 @@ func TestGridRoutedStreamThroughLoss(t *testing.T) {
 func TestGridRoutedByDirections(t *testing.T) {
 	g := startGrid(t, 3, 1, dev.LinkProfile{Rate: 256 << 10})
 	far := tilegrid.Coord{X: 2}
-	pathsTo(t, g, tilegrid.Coord{}, identity(t, g, far))
+	pathsTo(t, g, tilegrid.Coord{}, gridtest.Identity(t, g, far))
 	acc := tubetest.DialRaw(t, g.Tile(far).RunDir, "accept 9 message")
 	op := tubetest.DialRaw(t, g.Tile(tilegrid.Coord{}).RunDir, "open ET,ET 9 message")
-	if r := op.Reply(); !strings.HasPrefix(r, "ok ") || !strings.Contains(r, identity(t, g, far).String()) {
+	if r := op.Reply(); !strings.HasPrefix(r, "ok ") || !strings.Contains(r, gridtest.Identity(t, g, far).String()) {
 		t.Fatalf("open: %q", r)
 	}
 	acc.Reply()
@@ -116,7 +107,7 @@ func TestGridRoutedByDirections(t *testing.T) {
 		t.Fatalf("got %q", f)
 	}
 	st := tubeStatus(t, g, tilegrid.Coord{}).Tubes[0]
-	if st.Route != "ET,ET" || st.Dir != packet.ET || st.Tile != identity(t, g, far).String() {
+	if st.Route != "ET,ET" || st.Dir != packet.ET || st.Tile != gridtest.Identity(t, g, far).String() {
 		t.Errorf("status: route %q dir %v tile %s", st.Route, st.Dir, st.Tile)
 	}
 }
@@ -157,7 +148,7 @@ func TestGridRoutedSurvivesCut(t *testing.T) {
 	a, b := tilegrid.Coord{X: 1, Y: 1}, tilegrid.Coord{X: 3, Y: 3}
 	// Routes converge over a moment: the first route found may be the
 	// only one known yet.
-	waitPaths(t, g, a, identity(t, g, b), func(p []string) bool { return len(p) >= 2 })
+	waitPaths(t, g, a, gridtest.Identity(t, g, b), func(p []string) bool { return len(p) >= 2 })
 	op, acc := routedPair(t, g, a, b, "7")
 	data := randomBytes(512<<10, 5)
 	done := make(chan struct{})
@@ -166,18 +157,7 @@ func TestGridRoutedSurvivesCut(t *testing.T) {
 	go func() { defer close(done); got, final = acc.Pump(nil, 90*time.Second) }()
 	go op.Pump(data, 90*time.Second)
 	// Once a quarter has arrived, cut the second link of the path in use.
-	deadline := time.Now().Add(30 * time.Second)
-	var st tubes.TubeStatus
-	for {
-		st, _ = firstTube(t, g, a)
-		if st.Delivered > uint64(len(data)/4) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a quarter never arrived: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	st := waitDelivered(t, g, a, uint64(len(data)/4))
 	steps, _ := routes.ParseRoute(st.Route)
 	at, _ := g.Geometry().Neighbour(a, steps[0])
 	if err := g.Cut(at, steps[1]); err != nil {
@@ -202,4 +182,20 @@ func firstTube(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord) (tubes.TubeStat
 		return tubes.TubeStatus{}, false
 	}
 	return ts[0], true
+}
+
+// waitDelivered waits until the first tube of the tile at c has n bytes
+// delivered, and returns its status.
+func waitDelivered(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord, n uint64) tubes.TubeStatus {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if ts := tubeStatus(t, g, c).Tubes; len(ts) > 0 && ts[0].Delivered >= n {
+			return ts[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes never delivered", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -140,9 +140,8 @@ func (s *Service) routed(pm *p2p.Message, p []byte) {
 		s.unreadable(pm.From, err)
 		return
 	}
-	n, live := s.neighbour(pm.From)
-	if !live || n.Tile != pm.Tile {
-		s.counters.NotLive++
+	n, live := s.sender(pm)
+	if !live {
 		return
 	}
 	if h.hop < h.n {

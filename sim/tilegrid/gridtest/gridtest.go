@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 )
 
@@ -33,4 +34,15 @@ func Start(t testing.TB, cfg tilegrid.Config) *tilegrid.Grid {
 		t.Fatal(err)
 	}
 	return g
+}
+
+// Identity returns the identity of the tile at c, failing t if its
+// status cannot be read.
+func Identity(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord) p2p.TileID {
+	t.Helper()
+	st, err := g.Status(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Tile
 }
