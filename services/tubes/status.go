@@ -19,8 +19,8 @@ type Status struct {
 // TubeStatus describes one tube.
 type TubeStatus struct {
 	ID          uint16     `json:"id"`
-	Dir         packet.Dir `json:"dir"`             // the link; by routes, the first link of Route
-	Route       string     `json:"route,omitempty"` // by routes: the path its messages other than data take, as ET,ET,SE
+	Dir         packet.Dir `json:"dir"`               // the link; by routes, the first link of Route
+	Route       string     `json:"route,omitempty"`   // by routes: the path its messages other than data take, as ET,ET,SE
 	Stripes     []string   `json:"stripes,omitempty"` // by routes: the paths its data is striped over
 	Tile        string     `json:"tile"`
 	LocalPort   uint16     `json:"local_port"`
