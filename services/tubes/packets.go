@@ -88,7 +88,9 @@ func (s *Service) dispatch(f from, m msg) {
 	}
 	if t != nil && len(f.back) > 0 {
 		t.back = f.back // ACKs go back the way the latest packet came
-		t.ceSeen = t.ceSeen || f.ce
+		if f.ce {
+			t.ceBack = f.back
+		}
 		if f.ece {
 			s.congested(t, f.back)
 		}

@@ -108,11 +108,13 @@ func (s *Service) sendAck(t *tube) {
 	if len(t.back) > 0 {
 		// By routes, the way the far side's packets last came: it works,
 		// even while a path of this tile's own choice does not.
-		var flags byte
-		if t.ceSeen {
-			flags, t.ceSeen = routedECE, false
+		// An echo of a congestion mark goes back by the marked packet's
+		// own path, so the sender halves that path's window.
+		back, flags := t.back, byte(0)
+		if t.ceBack != nil {
+			back, flags, t.ceBack = t.ceBack, routedECE, nil
 		}
-		s.sendRouted(t.back, t.tile, p, flags)
+		s.sendRouted(back, t.tile, p, flags)
 	} else {
 		s.sendTube(t, p)
 	}

@@ -308,12 +308,26 @@ func (s *sender) repath(where func(old int) (int, bool)) int {
 		}
 	}
 	var acked [maxStripe]uint64
+	var cwnd [maxStripe]int
+	var slowEnd [maxStripe]bool
+	var cutAt [maxStripe]time.Time
+	kept := [maxStripe]bool{}
 	for i, x := range s.ackedXmit {
 		if j, ok := where(i); ok {
 			acked[j] = max(acked[j], x)
+			cwnd[j], slowEnd[j], cutAt[j], kept[j] = s.cwnd[i], s.slowEnd[i], s.cutAt[i], true
 		}
 	}
 	s.ackedXmit = acked
+	if s.cwnd != [maxStripe]int{} {
+		// A path kept keeps its window; a new one starts afresh.
+		s.cwnd, s.slowEnd, s.cutAt = cwnd, slowEnd, cutAt
+		for j := range s.cwnd {
+			if !kept[j] || s.cwnd[j] == 0 {
+				s.cwnd[j], s.slowEnd[j], s.cutAt[j] = initialCwnd*s.seg, false, time.Time{}
+			}
+		}
+	}
 	return n
 }
 

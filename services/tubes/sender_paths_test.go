@@ -267,3 +267,29 @@ func TestSenderCutsWhatNoLongerFits(t *testing.T) {
 		t.Fatalf("the whole stream and its FIN acknowledged: finAcked %v", s.finAcked)
 	}
 }
+
+// TestSenderRepathKeepsWindows: a path kept through a change of paths
+// keeps its congestion window under its new index; a new path starts
+// with the initial window.
+func TestSenderRepathKeepsWindows(t *testing.T) {
+	s := newSender(1<<20, rtt.New(0))
+	s.seg = 100
+	s.congestionControl()
+	s.cwnd[0], s.cwnd[1] = 500, 7000
+	s.slowEnd[0] = true
+	// Old path 0 is now index 1; old path 1 is gone.
+	s.repath(func(i int) (int, bool) {
+		if i == 0 {
+			return 1, true
+		}
+		return 0, false
+	})
+	if s.cwnd[1] != 500 || !s.slowEnd[1] {
+		t.Errorf("kept path: window %d slowEnd %v, want 500 true", s.cwnd[1], s.slowEnd[1])
+	}
+	for _, j := range []int{0, 2} {
+		if s.cwnd[j] != initialCwnd*s.seg || s.slowEnd[j] {
+			t.Errorf("new path %d: window %d slowEnd %v, want the initial", j, s.cwnd[j], s.slowEnd[j])
+		}
+	}
+}

@@ -46,7 +46,7 @@ type tube struct {
 	path       []packet.Dir
 	hops       int
 	back       []packet.Dir // the way the far side's latest packet came, reversed
-	ceSeen     bool         // a packet came marked CE: echo it on the next ACK
+	ceBack     []packet.Dir // a packet came marked CE this way: echo it on the next ACK, back by it
 	allPathsAt time.Time    // it gave up a path: when to offer it every path again (via.go)
 	localPort  uint16
 	remotePort uint16

@@ -349,7 +349,6 @@ func (s *Service) setPaths(t *tube, paths [][]packet.Dir) {
 	old := t.paths
 	t.paths, t.stripe, t.path = paths, min(len(paths), s.cfg.Paths), paths[0]
 	t.fitSegments(paths)
-	t.snd.congestionControl() // new paths start afresh
 	s.counters.Lost += uint64(t.snd.repath(func(i int) (int, bool) {
 		if i >= len(old) {
 			return 0, false
