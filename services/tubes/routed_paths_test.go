@@ -133,17 +133,17 @@ func TestRotatedPathsComeBack(t *testing.T) {
 	s, h, tb, far := stripedTube(t, 1<<20)
 	s.routes = staticRouter{diamond(far)}
 	s.cfg.Paths = 1
-	tb.paths = s.candidates(s.graph(), far, tb.hops)
-	tb.stripe, tb.path = 1, tb.paths[0]
+	tb.paths = s.candidates(s.graph(), far)
+	tb.stripe = 1
 	first := routes.FormatRoute(tb.paths[0])
 	s.rotatePath(tb)
-	if routes.FormatRoute(tb.path) == first {
+	if routes.FormatRoute(tb.primary()) == first {
 		t.Fatal("rotatePath kept the first path")
 	}
 	var got farEnd
-	for i := 0; routes.FormatRoute(tb.path) != first; i++ {
+	for i := 0; routes.FormatRoute(tb.primary()) != first; i++ {
 		if i > 1200 {
-			t.Fatalf("still on %v, not %s", tb.path, first)
+			t.Fatalf("still on %v, not %s", tb.primary(), first)
 		}
 		s.now = s.now.Add(100 * time.Millisecond)
 		s.timers()

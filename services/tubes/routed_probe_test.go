@@ -18,7 +18,7 @@ func stripedTube(t *testing.T, window uint32) (*Service, *fakeHost, *tube, p2p.T
 	tb := newTube(s.newID(), viaRoutes, far, KindStream, s.cfg.Window, 10*time.Millisecond, s.now)
 	tb.opener, tb.peer, tb.st = true, 4242, stOpen
 	tb.paths = [][]packet.Dir{{packet.ET, packet.ET}, {packet.NE, packet.SE}, {packet.SE, packet.NE}}
-	tb.stripe, tb.path, tb.hops = 3, tb.paths[0], 6
+	tb.stripe, tb.hops = 3, 6
 	tb.snd.seg, tb.snd.limit = segmentFor(6), window
 	s.tubes[tb.id] = tb
 	tb.handOver(make([]byte, 5000))

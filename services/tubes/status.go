@@ -116,9 +116,9 @@ func (s *Service) status() Status {
 			RTTms: float64(t.snd.rtt.SRTT) / float64(time.Millisecond), AgeS: age,
 			ToProgram: t.toProgram,
 		}
-		if t.dir == viaRoutes {
-			ts.Dir, _ = t.link()
-			ts.Route = routes.FormatRoute(t.path)
+		if p := t.primary(); t.dir == viaRoutes && p != nil {
+			ts.Dir = p[0]
+			ts.Route = routes.FormatRoute(p)
 			for _, p := range t.paths[:t.stripe] {
 				ts.Stripes = append(ts.Stripes, routes.FormatRoute(p))
 			}

@@ -37,13 +37,12 @@ type tube struct {
 	id, peer uint16     // this tile's id for it, the neighbour's
 	dir      packet.Dir // the link, or viaRoutes
 	tile     p2p.TileID
-	// By routes: the paths it may use (sharing no link, shortest first),
-	// how many of the first it stripes its data over, the one its other
-	// messages take, and the most links a path may have for its segments
-	// to fit.
+	// By routes: the paths it may use (sharing no link, shortest first;
+	// its other messages take the first), how many of the first it
+	// stripes its data over, and the most links a path may have for its
+	// segments to fit.
 	paths      [][]packet.Dir
 	stripe     int
-	path       []packet.Dir
 	hops       int
 	back       []packet.Dir // the way the far side's latest packet came, reversed
 	ceBack     []packet.Dir // a packet came marked CE this way: echo it on the next ACK, back by it

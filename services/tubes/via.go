@@ -2,6 +2,7 @@ package tubes
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
@@ -86,15 +87,13 @@ func (t *tube) where() string {
 	return t.dir.String()
 }
 
-// link is the link the tube's packets leave by, false when it has none.
-func (t *tube) link() (packet.Dir, bool) {
-	if t.dir != viaRoutes {
-		return t.dir, true
+// primary is the path a tube by routes sends its messages other than
+// data by (the first of its paths), nil if it has none.
+func (t *tube) primary() []packet.Dir {
+	if len(t.paths) == 0 {
+		return nil
 	}
-	if len(t.path) == 0 {
-		return 0, false
-	}
-	return t.path[0], true
+	return t.paths[0]
 }
 
 // sendTube sends a message of t to its far side.
@@ -103,10 +102,9 @@ func (s *Service) sendTube(t *tube, payload []byte) {
 		s.send(t.dir, payload)
 		return
 	}
-	if len(t.path) == 0 {
-		return
+	if p := t.primary(); p != nil {
+		s.sendRouted(p, t.tile, payload, 0)
 	}
-	s.sendRouted(t.path, t.tile, payload, 0)
 }
 
 // sendOn sends a message of t on its path with index path (a neighbour's
@@ -231,7 +229,7 @@ func (s *Service) openRouted(c *client, r request) {
 // (fitSegments).
 func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
 	if g := s.graph(); g != nil {
-		t.paths = s.candidates(g, t.tile, MaxHops)
+		t.paths = s.candidates(g, t.tile)
 	}
 	if len(t.paths) == 0 && len(back) > 0 {
 		t.paths = [][]packet.Dir{back}
@@ -243,7 +241,6 @@ func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
 	t.fitSegments(t.paths)
 	t.snd.congestionControl()
 	t.stripe = min(len(t.paths), s.cfg.Paths)
-	t.path = t.paths[0]
 	return true
 }
 
@@ -262,43 +259,36 @@ func (t *tube) fitSegments(paths [][]packet.Dir) {
 	}
 }
 
-// candidates are the paths a tube to tile may use, of at most hops links:
-// striping, the set of disjoint paths with the fewest hops in all; on one
-// path at a time, the shortest path first, then that set as the ones to
-// move to.
-func (s *Service) candidates(g *routes.Graph, tile p2p.TileID, hops int) [][]packet.Dir {
-	paths := fitting(g.Paths(tile, routes.MaxPaths), hops)
+// candidates are the paths a tube to tile may use, of at most MaxHops
+// links: striping, the set of disjoint paths with the fewest hops in all;
+// on one path at a time, the shortest path first, then that set as the
+// ones to move to.
+func (s *Service) candidates(g *routes.Graph, tile p2p.TileID) [][]packet.Dir {
+	paths := short(g.Paths(tile, routes.MaxPaths))
 	if s.cfg.Paths > 1 || len(paths) == 0 {
 		return paths
 	}
-	best := fitting(g.Paths(tile, 1), hops)
+	best := short(g.Paths(tile, 1))
 	if len(best) == 0 {
 		return paths
 	}
 	out := [][]packet.Dir{best[0]}
 	for _, p := range paths {
-		if routes.FormatRoute(p) != routes.FormatRoute(best[0]) {
+		if !slices.Equal(p, best[0]) {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// fitting returns the paths of at most hops links.
-func fitting(paths [][]packet.Dir, hops int) [][]packet.Dir {
-	out := paths[:0]
-	for _, p := range paths {
-		if len(p) <= hops {
-			out = append(out, p)
-		}
-	}
-	return out
+// short returns the paths a ROUTED message can take: MaxHops links at most.
+func short(paths [][]packet.Dir) [][]packet.Dir {
+	return slices.DeleteFunc(paths, func(p []packet.Dir) bool { return len(p) > MaxHops })
 }
 
 // repath checks every tube by routes against a new graph. A tube takes
-// the disjoint paths the graph has now when they differ from its own; what was in flight is sent again on them, since
-// some of it went by a path that may be gone. A tube with no path left
-// fails.
+// the disjoint paths the graph has now when they differ from its own
+// (setPaths); a tube with no path left fails.
 func (s *Service) repath() {
 	g := s.graph()
 	if g == nil {
@@ -308,16 +298,15 @@ func (s *Service) repath() {
 		if t.dir != viaRoutes || t.st.finished() {
 			continue
 		}
-		paths := s.candidates(g, t.tile, MaxHops)
+		paths := s.candidates(g, t.tile)
 		if len(paths) == 0 {
 			s.fail(t, fmt.Sprintf("no route to tile %v any more", t.tile), 0)
 			continue
 		}
 		t.allPathsAt = time.Time{} // offered every path now
-		if samePaths(paths, t.paths) {
-			continue
+		if !samePaths(paths, t.paths) {
+			s.setPaths(t, paths)
 		}
-		s.setPaths(t, paths)
 	}
 }
 
@@ -332,7 +321,7 @@ func (s *Service) allPaths(t *tube) {
 	if g == nil {
 		return
 	}
-	if paths := s.candidates(g, t.tile, MaxHops); len(paths) > 0 && !samePaths(paths, t.paths) {
+	if paths := s.candidates(g, t.tile); len(paths) > 0 && !samePaths(paths, t.paths) {
 		s.setPaths(t, paths)
 	}
 }
@@ -347,32 +336,20 @@ func (s *Service) gaveUp(t *tube, i int) {
 // has is sent again on the others.
 func (s *Service) setPaths(t *tube, paths [][]packet.Dir) {
 	old := t.paths
-	t.paths, t.stripe, t.path = paths, min(len(paths), s.cfg.Paths), paths[0]
+	t.paths, t.stripe = paths, min(len(paths), s.cfg.Paths)
 	t.fitSegments(paths)
 	s.counters.Lost += uint64(t.snd.repath(func(i int) (int, bool) {
 		if i >= len(old) {
 			return 0, false
 		}
-		for j, p := range paths[:t.stripe] {
-			if routes.FormatRoute(p) == routes.FormatRoute(old[i]) {
-				return j, true
-			}
-		}
-		return 0, false
+		j := slices.IndexFunc(paths[:t.stripe], func(p []packet.Dir) bool { return slices.Equal(p, old[i]) })
+		return j, j >= 0
 	}))
 	s.counters.PathChanges++
 }
 
 func samePaths(a, b [][]packet.Dir) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if routes.FormatRoute(a[i]) != routes.FormatRoute(b[i]) {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, slices.Equal[[]packet.Dir])
 }
 
 // nextPath: a tube whose retransmissions go unanswered gives up the path
@@ -402,18 +379,14 @@ const silentAfter = 3
 
 // dropSilent gives up a path of a striped tube that has answered nothing
 // for silentAfter RTOs while the others carry on (a tile on it stopped
-// or forwards nothing), and reports whether it did. What it held goes on
-// the others.
-func (s *Service) dropSilent(t *tube) bool {
+// or forwards nothing). What it held goes on the others.
+func (s *Service) dropSilent(t *tube) {
 	if t.dir != viaRoutes || len(t.paths) < 2 {
-		return false
+		return
 	}
-	p, _, ok := t.snd.silentPath(s.now, silentAfter*t.snd.rto(&s.cfg))
-	if !ok || p >= len(t.paths) {
-		return false
+	if p, _, ok := t.snd.silentPath(s.now, silentAfter*t.snd.rto(&s.cfg)); ok && p < len(t.paths) {
+		s.gaveUp(t, p)
 	}
-	s.gaveUp(t, p)
-	return true
 }
 
 // silentCheck is when dropSilent next has something to look at, zero for
@@ -429,12 +402,9 @@ func (s *Service) silentCheck(t *tube) time.Time {
 // congested: the far side echoed a congestion mark on an ACK that came
 // back by the reverse of back, so the path back names slows down.
 func (s *Service) congested(t *tube, back []packet.Dir) {
-	for i, p := range t.paths {
-		if routes.FormatRoute(p) == routes.FormatRoute(back) {
-			t.snd.congestion(i, s.now)
-			s.counters.CEEchoed++
-			return
-		}
+	if i := slices.IndexFunc(t.paths, func(p []packet.Dir) bool { return slices.Equal(p, back) }); i >= 0 {
+		t.snd.congestion(i, s.now)
+		s.counters.CEEchoed++
 	}
 }
 
@@ -446,7 +416,6 @@ func (s *Service) rotatePath(t *tube) {
 		return
 	}
 	t.paths = append(t.paths[1:len(t.paths):len(t.paths)], t.paths[0])
-	t.path = t.paths[0]
 	t.allPathsAt = s.now.Add(pathsAgain)
 	s.counters.PathChanges++
 }
