@@ -31,11 +31,15 @@ type Key struct {
 	Was p2p.TileID
 }
 
-// LoadKey reads the tile's key from stateDir, making one on first start.
-// Writes are atomic, so a power cut never leaves half a key.
+// LoadKey reads the tile's key from stateDir, making one (and the dir)
+// on first start. Writes are atomic, so a power cut never leaves half a
+// key.
 func LoadKey(stateDir string) (Key, error) {
 	kpath, ipath := filepath.Join(stateDir, keyFile), filepath.Join(stateDir, identityFile)
 	var k Key
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return k, fmt.Errorf("state dir: %w", err)
+	}
 	b, err := os.ReadFile(kpath)
 	switch {
 	case err == nil:

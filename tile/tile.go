@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/t2tiles/itcd/daemon"
@@ -90,10 +89,6 @@ func New(cfg Config, opt Options) (*Tile, error) {
 		device = u
 	}
 	// The key first: the routing service signs with it.
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		device.Close()
-		return nil, fmt.Errorf("state dir: %w", err)
-	}
 	key, err := daemon.LoadKey(cfg.StateDir)
 	if err != nil {
 		device.Close()

@@ -140,14 +140,9 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 			s.now = time.Now()
 			s.packet(&m)
 			// Take what else waits, so its acknowledgements share packets.
-			for range batch - 1 {
-				select {
-				case m := <-in.Packets:
-					s.packet(&m)
-					continue
-				default:
-				}
-				break
+			for i := 1; i < batch && len(in.Packets) > 0; i++ {
+				m := <-in.Packets // Serve is the only reader: it is there
+				s.packet(&m)
 			}
 		case ev := <-in.Events:
 			s.now = time.Now()
@@ -206,8 +201,11 @@ func (s *Service) work() {
 		s.compute()
 	}
 	for _, p := range s.peers {
-		if p != nil {
-			s.count(func(c *Counts) { c.Retransmits += uint64(p.resendDue(s.now)) })
+		if p == nil {
+			continue
+		}
+		if n := p.resendDue(s.now); n > 0 {
+			s.count(func(c *Counts) { c.Retransmits += uint64(n) })
 		}
 	}
 }
