@@ -91,6 +91,7 @@ field("m_fid", ProtoField.bytes("itc.mfz.file_id", "File id"))
 field("m_namelen", ProtoField.uint8("itc.mfz.name_len", "Name length"))
 field("m_name", ProtoField.string("itc.mfz.name", "Name"))
 field("m_offset", ProtoField.uint32("itc.mfz.offset", "Manifest offset"))
+field("m_segs", ProtoField.uint16("itc.mfz.segments", "Manifest segments"))
 field("m_total", ProtoField.uint32("itc.mfz.total", "Manifest length"))
 field("m_mbytes", ProtoField.bytes("itc.mfz.manifest", "Manifest bytes"))
 field("m_first", ProtoField.uint16("itc.mfz.first", "First block"))
@@ -372,9 +373,13 @@ MFZ[1] = function(st, t, p, m)
 end
 
 MFZ[2] = function(st, t, p, m)
-	if m ~= 4 then return nil, exact(m, 4, "GET_MANIFEST") end
+	if m ~= 4 and m ~= 6 then return nil, "GET_MANIFEST body of " .. m .. " bytes, want 4 or 6" end
 	t:add(F.m_offset, st.tvb(p, 4))
-	return "offset " .. st.tvb(p, 4):uint()
+	if m == 4 then return "offset " .. st.tvb(p, 4):uint() .. " to the end" end
+	t:add(F.m_segs, st.tvb(p + 4, 2))
+	local segs = st.tvb(p + 4, 2):uint()
+	if segs == 0 or segs > 545 then return nil, "GET_MANIFEST of " .. segs .. " segments (1..545)" end
+	return string.format("offset %d, %d segments", st.tvb(p, 4):uint(), segs)
 end
 
 MFZ[3] = function(st, t, p, m)

@@ -26,6 +26,7 @@ type spreadCase struct {
 // spreadResult is what a push did.
 type spreadResult struct {
 	done      []float64 // seconds until each tile completed, row-major
+	started   []float64 // seconds until each tile knew of the file (its status shows it), row-major
 	body      int64     // bytes of the file's body
 	size      int64     // bytes of the MFZ file: S of the bounds
 	cpu       float64   // CPU seconds of the process meanwhile
@@ -56,7 +57,7 @@ func spread(b *testing.B, c spreadCase) spreadResult {
 		b.Fatal(err)
 	}
 	geo := fx.g.Geometry()
-	res := spreadResult{done: make([]float64, geo.Len()), body: r.Body, size: fi.Size()}
+	res := spreadResult{done: make([]float64, geo.Len()), started: make([]float64, geo.Len()), body: r.Body, size: fi.Size()}
 	err = fx.g.WaitFor(10*time.Minute, "all complete", func() bool {
 		all := true
 		for _, cc := range geo.Coords() {
@@ -65,6 +66,9 @@ func spread(b *testing.B, c spreadCase) spreadResult {
 				continue
 			}
 			p, ok := dist.ProgressOf(statusOf(fx.g, cc), "physics.mfz", 1000)
+			if ok && res.started[i] == 0 {
+				res.started[i] = max(time.Since(start).Seconds(), 1e-9)
+			}
 			if !ok || !p.Complete {
 				all = false
 				continue
@@ -122,6 +126,9 @@ func (res spreadResult) report(b *testing.B, c spreadCase) float64 {
 		b.ReportMetric(all/(mb/(1-c.prof.Loss)), "x_loss_adjusted")
 	}
 	b.ReportMetric(float64(res.inDropped), "in_dropped")
+	// The last tile to start: when its status first shows the file (a
+	// transfer begun, its manifest fetched), polled.
+	b.ReportMetric(maxOf(res.started), "last_start_s")
 	b.ReportMetric(float64(res.dups)/float64(max(res.chunks, 1)), "dup/chunk")
 	// CPU seconds per MiB spread per tile: the whole process's CPU (every
 	// tile's daemon and the simulated links) over MiB x tiles.
@@ -163,6 +170,9 @@ func BenchmarkSpread(b *testing.B) {
 		{name: "20x1", spreadCase: spreadCase{w: 20, h: 1, src: corner, size: 1 << 20, prof: rate}},
 		{name: "6x6-corner-loss=0.05", spreadCase: spreadCase{w: 6, h: 6, src: corner, size: 1 << 20, prof: lossy(0.05)}, lossless: true},
 		{name: "4x4-256KiB-loss=0.2", spreadCase: spreadCase{w: 4, h: 4, src: corner, size: 256 << 10, prof: lossy(0.2)}},
+		// A small file down a long chain at 20% loss: the start of each
+		// hop (announcement, manifest) is most of the time.
+		{name: "20x1-64KiB-loss=0.2", spreadCase: spreadCase{w: 20, h: 1, src: corner, size: 64 << 10, prof: lossy(0.2)}},
 		{name: "4x4-256KiB-loss,dup,corrupt=0.05", spreadCase: spreadCase{w: 4, h: 4, src: corner, size: 256 << 10,
 			prof: dev.LinkProfile{Rate: tilegrid.DefaultRate, Loss: 0.05, Duplicate: 0.05, Corrupt: 0.05}}},
 	} {

@@ -30,12 +30,13 @@ type mfetch struct {
 	held     mfz.Bitmap // per segment slot (manifestSeg bytes from offset 0): arrived
 	nheld    int
 	total    int
-	got      int       // every byte below got arrived: where an ask starts
-	gapAt    int       // the got a gap was last asked about; -1: none
-	askedAt  time.Time // last ask or progress
-	tries    int       // silences in a row
-	started  time.Time // the first ask
-	deadline time.Time // abandoned (and the neighbour struck) if not complete by then
+	got      int        // every byte below got arrived
+	reasked  mfz.Bitmap // per slot: asked again since the last silence (a gap seen)
+	asks     []segRange // the asks segment or silence wants sent
+	askedAt  time.Time  // last ask or progress
+	tries    int        // silences in a row
+	started  time.Time  // the first ask
+	deadline time.Time  // abandoned (and the neighbour struck) if not complete by then
 }
 
 // newFetch starts fetching the manifest of a file rf that the neighbour
@@ -43,14 +44,57 @@ type mfetch struct {
 // t.mfFloor.
 func newFetch(rf *rfile, from packet.Dir, now time.Time, t *tuning) *mfetch {
 	return &mfetch{id: rf.id, name: rf.name, version: rf.version, from: from,
-		started: now, deadline: now.Add(t.mfFloor), gapAt: -1}
+		started: now, deadline: now.Add(t.mfFloor)}
 }
 
-// asking records an ask at now, from the bytes got on; it returns the
-// offset to ask from.
-func (mf *mfetch) asking(now time.Time) int {
+// segRange is one GET_MANIFEST: segments [first, first+count) of the
+// signed manifest; count 0 asks from first to the end (the short form).
+type segRange struct{ first, count int }
+
+// maxGapAsks bounds the asks one segment or silence sends; what is left
+// out is asked by a later one.
+const maxGapAsks = 8
+
+// asking records an ask at now and returns what to ask: the first ask,
+// or after a silence. Until its size is known, or after two silences in
+// a row, a fetch asks from the first missing segment to the end, which
+// every sender serves (senders before the counted ask drop it as
+// malformed); otherwise it asks for exactly the missing segments.
+func (mf *mfetch) asking(now time.Time) []segRange {
 	mf.askedAt = now
-	return mf.got
+	mf.asks = mf.asks[:0]
+	clear(mf.reasked)
+	if mf.buf == nil || mf.tries >= 2 {
+		return append(mf.asks, segRange{first: mf.got / manifestSeg})
+	}
+	mf.missingBelow(len(mf.reasked) * 8)
+	return mf.asks
+}
+
+// missingBelow adds to mf.asks the runs of missing segments below slot
+// not asked again since the last silence, and marks them asked; past
+// maxGapAsks runs the last ask goes to the end.
+func (mf *mfetch) missingBelow(slot int) {
+	segs := (mf.total + manifestSeg - 1) / manifestSeg
+	slot = min(slot, segs)
+	for s := mf.got / manifestSeg; s < slot; s++ {
+		if mf.held.Has(s) || mf.reasked.Has(s) {
+			continue
+		}
+		if len(mf.asks) == maxGapAsks-1 {
+			mf.asks = append(mf.asks, segRange{first: s})
+			for ; s < segs; s++ {
+				mf.reasked.Set(s)
+			}
+			return
+		}
+		r := segRange{first: s}
+		for ; s < slot && !mf.held.Has(s) && !mf.reasked.Has(s); s++ {
+			mf.reasked.Set(s)
+			r.count++
+		}
+		mf.asks = append(mf.asks, r)
+	}
 }
 
 // segResult is what one MANIFEST segment did to a fetch.
@@ -68,19 +112,19 @@ const (
 // the manifest's size: from then on the fetch may take t.mfFloor plus
 // its size at t.mfRate from its start, and no longer.
 //
-// Segments are kept out of order: an ask streams from its offset to the
-// end, so a segment lost costs one segment again, not the rest of the
-// stream (at 20% loss, a 17-segment manifest taken only in order needs
-// many passes). Asks start at a slot boundary (got), so every segment
-// of a stream sits on a slot. A segment past got shows the stream passed
-// a lost one: asked again from got, once per gap (a slot lost twice waits
-// for the silence timer).
+// Segments are kept out of order, and a segment past a missing one shows
+// the stream passed it (a sender sends what is asked in order): segGap,
+// and mf.asks holds the asks for exactly the segments it passed, each
+// asked again once until the next silence (a segment lost twice waits for
+// the silence timer). Asks start at a slot boundary, so every segment
+// sits on a slot.
 func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
 	if mf.buf == nil {
 		mf.total = int(m.total)
 		// total is at most mfz.MaxSignedManifestLen (parseManifest).
 		mf.buf = make([]byte, mf.total)
 		mf.held = mfz.NewBitmap((mf.total + manifestSeg - 1) / manifestSeg)
+		mf.reasked = mfz.NewBitmap((mf.total + manifestSeg - 1) / manifestSeg)
 		mf.deadline = mf.started.Add(t.mfFloor + time.Duration(mf.total)*time.Second/time.Duration(t.mfRate))
 	}
 	if int(m.total) != mf.total {
@@ -91,7 +135,8 @@ func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
 		return segIgnored // not on a slot: no ask of ours streams it
 	}
 	res := segIgnored
-	if slot := off / manifestSeg; !mf.held.Has(slot) {
+	slot := off / manifestSeg
+	if !mf.held.Has(slot) {
 		copy(mf.buf[off:], m.data)
 		mf.held.Set(slot)
 		mf.nheld++
@@ -102,12 +147,14 @@ func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
 			mf.got = min(mf.got+manifestSeg, mf.total)
 		}
 	}
-	switch {
-	case mf.got >= mf.total:
+	if mf.got >= mf.total {
 		return segComplete
-	case off > mf.got && mf.gapAt != mf.got:
-		mf.gapAt = mf.got
-		return segGap
+	}
+	if off > mf.got {
+		mf.asks = mf.asks[:0]
+		if mf.missingBelow(slot); len(mf.asks) > 0 {
+			return segGap
+		}
 	}
 	return res
 }
@@ -118,7 +165,7 @@ func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
 // fires next, not at once: see fetchTable.retarget.
 func (mf *mfetch) retarget(id fileID, version int64) {
 	mf.id, mf.version = id, version
-	mf.buf, mf.held, mf.nheld, mf.total, mf.got, mf.gapAt = nil, nil, 0, 0, 0, -1
+	mf.buf, mf.held, mf.reasked, mf.nheld, mf.total, mf.got = nil, nil, nil, 0, 0, 0
 }
 
 // fetchDue is what a fetch's timers say at one moment.

@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -80,6 +81,7 @@ func TestManifestSegments(t *testing.T) {
 		m      *manifestMsg
 		result segResult
 		got    int
+		asks   []segRange // on segGap: the asks for the segments passed
 	}
 	for _, c := range []struct {
 		name     string
@@ -87,37 +89,43 @@ func TestManifestSegments(t *testing.T) {
 		deadline time.Duration
 	}{
 		{"in order", []step{
-			{seg(0, 500, 241), segMore, 241},
-			{seg(241, 500, 241), segMore, 482},
-			{seg(482, 500, 18), segComplete, 500},
+			{seg(0, 500, 241), segMore, 241, nil},
+			{seg(241, 500, 241), segMore, 482, nil},
+			{seg(482, 500, 18), segComplete, 500, nil},
 		}, 10*time.Second + 500*time.Second/4096},
 		{"a gap asks once and keeps what came after it", []step{
-			{seg(0, 8192, 241), segMore, 241},
-			{seg(482, 8192, 241), segGap, 241},
-			{seg(723, 8192, 241), segMore, 241}, // the same gap, asked about already; kept
-			{seg(482, 8192, 241), segIgnored, 241},
-			{seg(241, 8192, 241), segMore, 964}, // the gap filled: 482 and 723 were kept
-			{seg(1205, 8192, 241), segGap, 964}, // a new gap
-			{seg(1446, 8192, 241), segMore, 964},
-			{seg(964, 8192, 241), segMore, 1687},
+			{seg(0, 8192, 241), segMore, 241, nil},
+			{seg(482, 8192, 241), segGap, 241, []segRange{{1, 1}}},
+			{seg(723, 8192, 241), segMore, 241, nil}, // the same gap, asked about already; kept
+			{seg(482, 8192, 241), segIgnored, 241, nil},
+			{seg(241, 8192, 241), segMore, 964, nil},                // the gap filled: 482 and 723 were kept
+			{seg(1205, 8192, 241), segGap, 964, []segRange{{4, 1}}}, // a new gap
+			{seg(1446, 8192, 241), segMore, 964, nil},
+			{seg(964, 8192, 241), segMore, 1687, nil},
+		}, 12 * time.Second},
+		{"a gap asks for exactly the segments passed", []step{
+			{seg(0, 8192, 241), segMore, 241, nil},
+			{seg(482, 8192, 241), segGap, 241, []segRange{{1, 1}}},
+			{seg(1205, 8192, 241), segGap, 241, []segRange{{3, 2}}}, // 1 asked already, 2 held
+			{seg(1446, 8192, 241), segMore, 241, nil},
 		}, 12 * time.Second},
 		{"the last segment completes out of order", []step{
-			{seg(241, 500, 241), segGap, 0},
-			{seg(482, 500, 18), segMore, 0},
-			{seg(0, 500, 241), segComplete, 500},
+			{seg(241, 500, 241), segGap, 0, []segRange{{0, 1}}},
+			{seg(482, 500, 18), segMore, 0, nil},
+			{seg(0, 500, 241), segComplete, 500, nil},
 		}, 10*time.Second + 500*time.Second/4096},
 		{"a segment off the slots is ignored", []step{
-			{seg(0, 500, 241), segMore, 241},
-			{seg(240, 500, 241), segIgnored, 241},
-			{seg(241, 500, 100), segIgnored, 241},
+			{seg(0, 500, 241), segMore, 241, nil},
+			{seg(240, 500, 241), segIgnored, 241, nil},
+			{seg(241, 500, 100), segIgnored, 241, nil},
 		}, 10*time.Second + 500*time.Second/4096},
 		{"an old answer is ignored", []step{
-			{seg(0, 500, 241), segMore, 241},
-			{seg(0, 500, 241), segIgnored, 241},
+			{seg(0, 500, 241), segMore, 241, nil},
+			{seg(0, 500, 241), segIgnored, 241, nil},
 		}, 10*time.Second + 500*time.Second/4096},
 		{"another total is malformed", []step{
-			{seg(0, 500, 241), segMore, 241},
-			{seg(241, 501, 241), segMalformed, 241},
+			{seg(0, 500, 241), segMore, 241, nil},
+			{seg(241, 501, 241), segMalformed, 241, nil},
 		}, 10*time.Second + 500*time.Second/4096},
 	} {
 		rf := &rfile{id: fileID{1}, name: "a.mfz", version: 3}
@@ -133,8 +141,8 @@ func TestManifestSegments(t *testing.T) {
 			if res != s.result || mf.got != s.got {
 				t.Fatalf("%s, step %d (offset %d): %v with %d bytes, want %v with %d", c.name, i, r, res, mf.got, s.result, s.got)
 			}
-			if res == segGap {
-				mf.asking(now) // the loop asks again from the gap
+			if res == segGap && !slices.Equal(mf.asks, s.asks) {
+				t.Fatalf("%s, step %d: asks %v, want %v", c.name, i, mf.asks, s.asks)
 			}
 			if (res == segMore || res == segComplete) && (mf.askedAt != now || mf.tries != 0) {
 				t.Fatalf("%s, step %d: progress did not reset the silence timer", c.name, i)
@@ -148,6 +156,42 @@ func TestManifestSegments(t *testing.T) {
 		if mf.deadline.Sub(t0) != c.deadline {
 			t.Errorf("%s: deadline %v after the start, want %v", c.name, mf.deadline.Sub(t0), c.deadline)
 		}
+	}
+}
+
+// What a fetch asks first and after a silence: from the start to the end
+// while the size is unknown; then exactly the missing segments, tail
+// included, at most maxGapAsks asks; after two silences in a row, from
+// the first missing one to the end (the form every sender serves).
+func TestManifestFetchAsks(t *testing.T) {
+	tu := defaultTuning
+	t0 := time.Unix(1000, 0)
+	mf := newFetch(&rfile{id: fileID{1}}, packet.ET, t0, &tu)
+	if got := mf.asking(t0); !slices.Equal(got, []segRange{{0, 0}}) {
+		t.Fatalf("first ask %v", got)
+	}
+	total := 20 * manifestSeg // 20 segments
+	for _, s := range []int{0, 1, 3, 4, 7} {
+		mf.segment(&manifestMsg{offset: uint32(s * manifestSeg), total: uint32(total), data: make([]byte, manifestSeg)}, t0, &tu)
+	}
+	mf.tries = 1
+	if got, want := mf.asking(t0), []segRange{{2, 1}, {5, 2}, {8, 12}}; !slices.Equal(got, want) {
+		t.Fatalf("after a silence %v, want %v", got, want)
+	}
+	mf.tries = 2
+	if got := mf.asking(t0); !slices.Equal(got, []segRange{{2, 0}}) {
+		t.Fatalf("after two silences %v", got)
+	}
+	// Every other segment missing: eight asks, the last to the end.
+	mf = newFetch(&rfile{id: fileID{1}}, packet.ET, t0, &tu)
+	mf.asking(t0)
+	for s := 0; s < 20; s += 2 {
+		mf.segment(&manifestMsg{offset: uint32(s * manifestSeg), total: uint32(total), data: make([]byte, manifestSeg)}, t0, &tu)
+	}
+	mf.tries = 1
+	want := []segRange{{1, 1}, {3, 1}, {5, 1}, {7, 1}, {9, 1}, {11, 1}, {13, 1}, {15, 0}}
+	if got := mf.asking(t0); !slices.Equal(got, want) {
+		t.Fatalf("many holes: %v, want %v", got, want)
 	}
 }
 
@@ -213,7 +257,7 @@ func TestFetchRetarget(t *testing.T) {
 	if ft[fileID{1}] != nil || ft[fileID{2}] != mf || len(ft) != 1 {
 		t.Fatalf("table after retarget: %v", ft)
 	}
-	if mf.version != 2 || mf.got != 0 || mf.buf != nil || mf.total != 0 || mf.held != nil || mf.gapAt != -1 ||
+	if mf.version != 2 || mf.got != 0 || mf.buf != nil || mf.total != 0 || mf.held != nil || mf.reasked != nil ||
 		mf.started != t0 || mf.deadline != deadline || mf.tries != 2 {
 		t.Fatalf("retargeted fetch %+v", mf)
 	}

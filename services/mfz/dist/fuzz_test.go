@@ -100,7 +100,7 @@ func FuzzLoop(f *testing.F) {
 	seed = op(seed, 0, appendNotHave(nil, 3, 1))
 	seed = op(seed, 1, appendRequest(nil, hh, 0, 0, 5))
 	seed = op(seed, 1, appendRequest(nil, hh, 4, 0, 1))
-	seed = op(seed, 0, appendGetManifest(nil, hh, 0))
+	seed = op(seed, 0, appendGetManifest(nil, hh, 0, 0))
 	seed = op(seed, 1, appendSync(nil, 0))
 	seed = op(seed, 0, appendNotHave(nil, 3, blockGone))
 	f.Add(seed)

@@ -141,7 +141,7 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 		case <-timer.C:
 			l.now = time.Now()
 			l.armTick(timer, fast)
-			l.timeouts()
+			l.fastTimers()
 			// Ticks wobble around the grid: with no slack, one early by a
 			// little skipped the slow timers to every 500 ms.
 			if l.now.Sub(lastSlow) >= 250*time.Millisecond-l.t.tick {
@@ -192,6 +192,11 @@ func (l *loop) armTick(timer *time.Timer, fast bool) {
 func (l *loop) busy() bool {
 	if len(l.fetches) > 0 || len(l.haves) > 0 {
 		return true
+	}
+	for _, f := range l.files.byName {
+		if f.reannounceLeft > 0 {
+			return true
+		}
 	}
 	for _, n := range l.nbrs {
 		if n != nil && (len(n.ctrl) > n.ctrlHead || len(n.jobs) > 0 || n.win.busy()) {
@@ -257,13 +262,22 @@ func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 	}
 }
 
+// fastTimers runs the timers of every tick: request timeouts, manifest
+// retries, the repeats of a new announcement.
+func (l *loop) fastTimers() {
+	l.timeouts()
+	l.manifestTimeouts()
+	l.reannounce()
+}
+
 // slowTick runs the timers that need no haste (every 250 ms):
-// announcement refreshes and repairs, manifest retries, pauses that end,
-// fetches to consider again.
+// announcement refreshes and repairs, pauses that end, fetches to
+// consider again. Manifest retries and the repeats of a new announcement
+// run on every tick: a quarter of a second each cost the tiles a few hops
+// out most of their start at 20% loss.
 func (l *loop) slowTick() {
 	l.refreshAnnouncements()
 	l.showStale()
-	l.manifestTimeouts()
 	l.retryPaused()
 	l.forgetStarts()
 	l.reconsiderAll()

@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -229,7 +230,7 @@ func (x *harness) turn() {
 // advance moves the clock and runs the timers.
 func (x *harness) advance(d time.Duration) {
 	x.l.now = x.l.now.Add(d)
-	x.l.timeouts()
+	x.l.fastTimers()
 	x.turn()
 }
 
@@ -345,7 +346,7 @@ func TestManifestStreamOfDroppedFileStops(t *testing.T) {
 	sf := x.pack("a.mfz", 1, 30000, 1024)
 	f := x.receiving(sf, packet.ET, 9)
 	x.h.full = func(packet.Dir) bool { return true }
-	x.in(packet.ET, appendGetManifest(nil, f.handle, 0))
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 0, 0))
 	x.turn()
 	x.l.abandon(f)
 	x.h.full = nil
@@ -785,5 +786,113 @@ func TestCompletionSupersededByPush(t *testing.T) {
 	}
 	if g := x.l.files.byName["a.mfz"]; g == nil || g.id != v2.id {
 		t.Errorf("the pushed version is not the one announced")
+	}
+}
+
+// segmentsSent lists the MANIFEST segments (by slot) among ms, in order.
+func segmentsSent(ms []msg) (slots []int) {
+	for _, m := range ms {
+		if m.typ == msgManifest {
+			slots = append(slots, int(m.manifest.offset)/manifestSeg)
+		}
+	}
+	return slots
+}
+
+// A GET_MANIFEST to the end sends every segment in order and the last
+// once more; asks for segments already waiting add nothing; a counted
+// ask sends exactly its segments, its last twice.
+func TestManifestSegmentsServed(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 40000, 1024) // 40 blocks: a signed manifest of 6 segments
+	f := x.receiving(sf, packet.ET, 9)
+	segs := segCount(len(f.signed))
+	if segs != 6 {
+		t.Fatalf("%d segments, want 6", segs)
+	}
+	x.h.take(t, packet.ET)
+	x.h.full = func(packet.Dir) bool { return true } // nothing leaves until all asks are in
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 0, 0))
+	x.turn()
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 2*manifestSeg, 2)) // waiting already
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 4*manifestSeg, 0)) // so are these
+	x.h.full = nil
+	x.turn()
+	if got, want := segmentsSent(x.h.take(t, packet.ET)), []int{0, 1, 2, 3, 4, 5, 5}; !slices.Equal(got, want) {
+		t.Fatalf("sent segments %v, want %v", got, want)
+	}
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 3*manifestSeg, 1))
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 1*manifestSeg, 1))
+	x.turn()
+	if got, want := segmentsSent(x.h.take(t, packet.ET)), []int{1, 3, 3}; !slices.Equal(got, want) {
+		t.Fatalf("re-asked segments sent %v, want %v", got, want)
+	}
+	// A count past the end is cut at the end.
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 4*manifestSeg, 9))
+	x.turn()
+	if got, want := segmentsSent(x.h.take(t, packet.ET)), []int{4, 5, 5}; !slices.Equal(got, want) {
+		t.Fatalf("segments past the end: sent %v, want %v", got, want)
+	}
+}
+
+// A transfer that begins is announced at once and again 100 ms, 300 ms,
+// 700 ms, 1.5 s and 3.1 s later, on the fast tick, except to a neighbour
+// that announced the file whole itself.
+func TestNewTransferReannounced(t *testing.T) {
+	x := newHarness(t, packet.ET, packet.SE)
+	sf := x.pack("a.mfz", 1, 20000, 1024)
+	x.receiving(sf, packet.ET, 9) // ET announces it whole
+	x.l.reannounceSoon(x.l.files.byID[sf.id])
+	x.h.take(t, packet.ET)
+	x.h.take(t, packet.SE)
+	var at []time.Duration
+	start := x.l.now
+	for x.l.now.Sub(start) < 5*time.Second {
+		if x.l.files.byID[sf.id].reannounceLeft > 0 && !x.l.busy() {
+			t.Fatalf("repeats due and the loop not on its fast tick")
+		}
+		x.advance(5 * time.Millisecond)
+		if len(announces(x.h.take(t, packet.SE))) > 0 {
+			at = append(at, x.l.now.Sub(start))
+		}
+		if len(announces(x.h.take(t, packet.ET))) > 0 {
+			t.Fatalf("announced again to the neighbour that holds it, at %v", x.l.now.Sub(start))
+		}
+	}
+	ms := time.Millisecond
+	if want := []time.Duration{100 * ms, 300 * ms, 700 * ms, 1500 * ms, 3100 * ms}; !slices.Equal(at, want) {
+		t.Fatalf("repeats at %v, want %v", at, want)
+	}
+}
+
+// A manifest segment lost is asked again by itself the moment a later one
+// arrives; still missing after a silence, by itself again; after a second
+// silence in a row, from it to the end (the form every sender serves).
+func TestManifestLostSegmentAskedAlone(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 40000, 1024) // 6 segments
+	x.announceFile(packet.ET, 4, sf)
+	x.turn()
+	if ms := getManifests(x.h.take(t, packet.ET)); len(ms) != 1 || ms[0].offset != 0 || ms[0].count != 0 {
+		t.Fatalf("first asks %+v, want one from 0 to the end", ms)
+	}
+	x.serveManifest(packet.ET, 4, sf, 0, 2*manifestSeg)
+	x.serveManifest(packet.ET, 4, sf, 3*manifestSeg, -1)
+	x.turn()
+	seg2 := getManifestMsg{handle: 4, offset: 2 * manifestSeg, count: 1}
+	if ms := getManifests(x.h.take(t, packet.ET)); !slices.Equal(ms, []getManifestMsg{seg2}) {
+		t.Fatalf("asks after segment 2 was passed: %+v, want %+v", ms, seg2)
+	}
+	var asks []getManifestMsg
+	for i := 0; i < 200 && len(asks) < 2; i++ {
+		x.advance(10 * time.Millisecond)
+		asks = append(asks, getManifests(x.h.take(t, packet.ET))...)
+	}
+	if want := []getManifestMsg{seg2, {handle: 4, offset: 2 * manifestSeg}}; !slices.Equal(asks, want) {
+		t.Fatalf("asks after silences: %+v, want %+v", asks, want)
+	}
+	x.serveManifest(packet.ET, 4, sf, 2*manifestSeg, 3*manifestSeg)
+	if x.l.files.byID[sf.id] == nil || len(x.l.fetches) != 0 {
+		t.Fatalf("the manifest did not complete its fetch")
 	}
 }

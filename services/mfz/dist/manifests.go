@@ -121,10 +121,18 @@ func (l *loop) fetchVanished(n *nbr, mf *mfetch) {
 	l.considerNbr(n) // its slot is free
 }
 
-// askManifest asks n for the manifest of mf, announced as rf, from the
-// bytes got on.
+// askManifest asks n for the segments of mf (announced as rf) that
+// mfetch.asking says: the first ask, or after a silence.
 func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
-	l.sendCtrl(n, appendGetManifest(l.buf[:0], rf.handle, mf.asking(l.now)))
+	l.sendAsks(n, rf, mf.asking(l.now))
+}
+
+// sendAsks sends n the GET_MANIFESTs of asks, for the file it announced
+// as rf.
+func (l *loop) sendAsks(n *nbr, rf *rfile, asks []segRange) {
+	for _, a := range asks {
+		l.sendCtrl(n, appendGetManifest(l.buf[:0], rf.handle, a.first*manifestSeg, a.count))
+	}
 }
 
 // manifestSeg takes a MANIFEST segment from n for a fetch asked of it.
@@ -137,11 +145,12 @@ func (l *loop) manifestSeg(n *nbr, m *manifestMsg) {
 	if mf == nil || mf.from != n.dir {
 		return
 	}
-	switch mf.segment(m, l.now, l.t) {
+	r := mf.segment(m, l.now, l.t)
+	switch r {
 	case segMalformed:
 		l.counters.Malformed++
 	case segGap:
-		l.askManifest(n, rf, mf) // a segment was lost
+		l.sendAsks(n, rf, mf.asks) // segments were lost
 	case segComplete:
 		delete(l.fetches, mf.id)
 		l.manifestFetched(n, rf, mf)

@@ -38,7 +38,7 @@ type Message struct {
 	Total   uint32  // MANIFEST
 	Block   uint16  // BITFIELD (first), HAVE (low), REQUEST, DATA, NOTHAVE
 	Chunk   uint16  // REQUEST (first), DATA
-	Count   uint16  // REQUEST
+	Count   uint16  // REQUEST; GET_MANIFEST (segments; 0: to the end, the short form)
 	// Data is what follows a message's fixed fields: MANIFEST bytes,
 	// BITFIELD bits, HAVE's block list (2 bytes each), a DATA chunk; for
 	// a type this version does not define, everything after the handle.
@@ -69,7 +69,7 @@ func AppendMessage(dst []byte, m *Message) []byte {
 		k := announceMsg{handle: m.Handle, flags: m.Flags, version: m.Version, blocks: m.Blocks, held: m.Held, fid: m.ID, name: m.Name}
 		return k.append(dst)
 	case MsgGetManifest:
-		k := getManifestMsg{handle: m.Handle, offset: m.Offset}
+		k := getManifestMsg{handle: m.Handle, offset: m.Offset, count: m.Count}
 		return k.append(dst)
 	case MsgManifest:
 		k := manifestMsg{handle: m.Handle, offset: m.Offset, total: m.Total, data: m.Data}
@@ -107,7 +107,7 @@ func (m *msg) export() Message {
 		k := &m.announce
 		x.Handle, x.Flags, x.Version, x.Blocks, x.Held, x.ID, x.Name = k.handle, k.flags, k.version, k.blocks, k.held, k.fid, k.name
 	case MsgGetManifest:
-		x.Handle, x.Offset = m.getManifest.handle, m.getManifest.offset
+		x.Handle, x.Offset, x.Count = m.getManifest.handle, m.getManifest.offset, m.getManifest.count
 	case MsgManifest:
 		k := &m.manifest
 		x.Handle, x.Offset, x.Total, x.Data = k.handle, k.offset, k.total, k.data

@@ -15,10 +15,58 @@ import (
 // job is work a neighbour asked of us, served in the order asked.
 type job struct {
 	f        *file
-	manifest bool // send the signed manifest from next to its end
+	manifest bool // send the segments of the signed manifest in want
 	block    int
-	next     int // next chunk (or manifest offset)
+	next     int // next chunk; for a manifest, the lowest segment that may be in want
 	end      int // chunks end (exclusive)
+	// want is a manifest job's segments still to send; tail is the last
+	// one sent, sent once more when want empties: a lost last segment is
+	// shown by no later one, and costs the asker a silence (-1: sent).
+	want mfz.Bitmap
+	tail int
+}
+
+// manifestJob is a job sending n's asked segments of f's signed manifest.
+func manifestJob(f *file) job {
+	return job{f: f, manifest: true, want: mfz.NewBitmap(segCount(len(f.signed))), tail: -1}
+}
+
+// segCount is how many manifestSeg segments n bytes make.
+func segCount(n int) int { return (n + manifestSeg - 1) / manifestSeg }
+
+// ask adds segments [first, first+count) to a manifest job's want (count
+// 0: to the end).
+func (j *job) ask(first, count int) {
+	segs := segCount(len(j.f.signed))
+	end := segs
+	if count > 0 {
+		end = min(first+count, segs)
+	}
+	for s := first; s < end; s++ {
+		j.want.Set(s)
+	}
+	j.next = min(j.next, first)
+}
+
+// nextSeg is the manifest segment to send next, or -1 when all are sent.
+func (j *job) nextSeg() int {
+	segs := segCount(len(j.f.signed))
+	for ; j.next < segs; j.next++ {
+		if j.want.Has(j.next) {
+			return j.next
+		}
+	}
+	return j.tail
+}
+
+// sentSeg records segment s sent.
+func (j *job) sentSeg(s int) {
+	if j.want.Has(s) {
+		j.want.Clear(s)
+		j.tail = s
+		return
+	}
+	j.tail = -1 // the tail's second copy
 }
 
 // blockCache holds the block being streamed to one neighbour, read and
@@ -86,14 +134,16 @@ func (l *loop) pump(n *nbr) {
 		var b []byte
 		next := j.next
 		if j.manifest {
-			if j.next >= len(j.f.signed) || l.files.byID[j.f.id] != j.f {
+			seg := j.nextSeg()
+			if seg < 0 || l.files.byID[j.f.id] != j.f {
 				// Sent, or a file we dropped meanwhile (its handle may
 				// soon name another file).
 				l.popJob(n)
 				continue
 			}
-			next = min(j.next+manifestSeg, len(j.f.signed))
-			b = appendManifest(l.buf[:0], j.f.handle, j.next, len(j.f.signed), j.f.signed[j.next:next])
+			off := seg * manifestSeg
+			b = appendManifest(l.buf[:0], j.f.handle, off, len(j.f.signed), j.f.signed[off:min(off+manifestSeg, len(j.f.signed))])
+			next = seg
 		} else {
 			if j.next >= j.end {
 				l.popJob(n)
@@ -123,11 +173,13 @@ func (l *loop) pump(n *nbr) {
 		switch {
 		case err == nil:
 			l.counters.PacketsOut++
-			if !j.manifest {
+			if j.manifest {
+				j.sentSeg(next)
+			} else {
 				n.jobChunks--
 				l.counters.ChunksOut++
+				j.next = next
 			}
-			j.next = next
 			room--
 		case errors.Is(err, p2p.ErrQueueFull):
 			return // the same packet goes next time
@@ -239,16 +291,18 @@ func (l *loop) request(n *nbr, m *requestMsg) {
 	}
 }
 
-// getManifest: n asks for a signed manifest from an offset. A repeated
-// ask replaces the one queued, so re-asks never stream it twice.
+// getManifest: n asks for segments of a signed manifest. An ask for a
+// manifest already being sent to n adds to what is still to go, so
+// re-asks never send a segment twice over.
 func (l *loop) getManifest(n *nbr, m *getManifestMsg) {
 	f := l.files.byHandle(m.handle)
 	if f == nil || int(m.offset) >= len(f.signed) {
 		return
 	}
+	first := int(m.offset) / manifestSeg
 	for i := range n.jobs {
 		if n.jobs[i].manifest && n.jobs[i].f == f {
-			n.jobs[i].next = int(m.offset)
+			n.jobs[i].ask(first, int(m.count))
 			return
 		}
 	}
@@ -256,5 +310,7 @@ func (l *loop) getManifest(n *nbr, m *getManifestMsg) {
 		l.counters.RequestsDropped++
 		return
 	}
-	n.jobs = append(n.jobs, job{f: f, manifest: true, next: int(m.offset)})
+	j := manifestJob(f)
+	j.ask(first, int(m.count))
+	n.jobs = append(n.jobs, j)
 }

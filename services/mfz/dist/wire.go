@@ -35,6 +35,8 @@ const (
 	ChunkLen = maxMsg - 6 - crcLen
 	// manifestSeg is the signed-manifest bytes one MANIFEST message carries.
 	manifestSeg = maxMsg - 10 - crcLen
+	// maxManifestSegs is the most segments a signed manifest has.
+	maxManifestSegs = (mfz.MaxSignedManifestLen + manifestSeg - 1) / manifestSeg
 	// bitfieldBytes is the most bitmap bytes one BITFIELD message carries.
 	bitfieldBytes = maxMsg - 4 - crcLen
 	// maxHaves is the most block numbers one HAVE message carries.
@@ -213,8 +215,10 @@ func appendAnnounce(b []byte, h uint8, flags byte, version int64, blocks, held i
 	return m.append(b[:0])
 }
 
-func appendGetManifest(b []byte, h uint8, off int) []byte {
-	m := getManifestMsg{handle: h, offset: uint32(off)}
+// appendGetManifest asks for the signed manifest from off: to its end if
+// segs is 0, else segs segments.
+func appendGetManifest(b []byte, h uint8, off, segs int) []byte {
+	m := getManifestMsg{handle: h, offset: uint32(off), count: uint16(segs)}
 	return m.append(b[:0])
 }
 

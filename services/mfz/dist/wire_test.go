@@ -14,7 +14,7 @@ func seeds() [][]byte {
 	return [][]byte{
 		appendAnnounce(nil, 3, flagComplete, 1700000000000000000, 128, 128, id, "physics.mfz"),
 		appendAnnounce(nil, 4, flagTombstone|flagComplete, 5, 0, 0, id, "gone.mfz"),
-		appendGetManifest(nil, 3, 486),
+		appendGetManifest(nil, 3, 486, 0),
 		appendManifest(nil, 3, 243, 4300, bytes.Repeat([]byte{0xAB}, manifestSeg)),
 		appendBitfield(nil, 3, 8, []byte{0xFF, 0x0F}),
 		appendHave(nil, 3, 7, []int{7, 9, 100}),
@@ -23,6 +23,7 @@ func seeds() [][]byte {
 		appendNotHave(nil, 3, 12),
 		appendNotHave(nil, 3, blockGone),
 		appendSync(nil, 0),
+		appendGetManifest(nil, 3, 482, 2),
 	}
 }
 
@@ -58,6 +59,14 @@ func TestWireRoundTrip(t *testing.T) {
 	if len(s[7]) != maxMsg {
 		t.Errorf("a full DATA message is %d bytes, want %d", len(s[7]), maxMsg)
 	}
+	m, _ = parseMessage(s[len(s)-1])
+	if g := m.getManifest; m.typ != msgGetManifest || g.offset != 482 || g.count != 2 || len(s[len(s)-1]) != 10 {
+		t.Errorf("counted get manifest: %+v", m)
+	}
+	m, _ = parseMessage(s[2])
+	if g := m.getManifest; m.typ != msgGetManifest || g.offset != 486 || g.count != 0 || len(s[2]) != 8 {
+		t.Errorf("get manifest to the end: %+v", m)
+	}
 	m, _ = parseMessage(s[5])
 	var got []int
 	m.have.blocks(func(b int) { got = append(got, b) })
@@ -84,6 +93,10 @@ func TestWireRoundTrip(t *testing.T) {
 		appendAnnounce(nil, 1, 0, 1, 10, 1, fileID{}, "../x"),
 		appendAnnounce(nil, 1, flagTombstone, 1, 10, 1, fileID{}, "x"),
 		appendBitfield(nil, 1, 3, []byte{1}),
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 0}),    // a count of 0 segments
+		appendGetManifest(nil, 1, 0, maxManifestSegs+1),      // more segments than a manifest has
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 1}),       // a count cut short
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 1, 0}), // a byte past the count
 	}
 	for i, b := range bad {
 		if _, err := parseMessage(b); err == nil {
@@ -127,6 +140,7 @@ func TestKindsRoundTrip(t *testing.T) {
 		{"announce", msg{typ: msgAnnounce, announce: announceMsg{handle: 254, flags: flagComplete, version: -3, blocks: 4096, held: 17, fid: id, name: "a-b_c+1.mfz"}}},
 		{"tombstone", msg{typ: msgAnnounce, announce: announceMsg{handle: 0, flags: flagTombstone | flagComplete, version: 1 << 62, fid: id, name: "x.mfz"}}},
 		{"get manifest", msg{typ: msgGetManifest, getManifest: getManifestMsg{handle: 9, offset: mfz.MaxSignedManifestLen - 1}}},
+		{"get manifest segments", msg{typ: msgGetManifest, getManifest: getManifestMsg{handle: 9, offset: 482, count: maxManifestSegs}}},
 		{"manifest", msg{typ: msgManifest, manifest: manifestMsg{handle: 9, offset: 243, total: 4300, data: seg}}},
 		{"manifest end", msg{typ: msgManifest, manifest: manifestMsg{handle: 9, offset: 4299, total: 4300, data: seg[:1]}}},
 		{"bitfield", msg{typ: msgBitfield, bitfield: bitfieldMsg{handle: 1, first: 4088, bits: []byte{0xFF}}}},

@@ -73,22 +73,35 @@ func parseAnnounce(h uint8, p []byte) (m announceMsg, err error) {
 }
 
 // getManifestMsg (GET_MANIFEST) asks for a signed manifest from a byte
-// offset on: offset(4).
+// offset on: offset(4), to its end; or offset(4) count(2), count >= 1
+// segments of manifestSeg bytes from offset (a re-ask of lost ones). The
+// short form is what tiles before the count sent, and what a tile sends
+// while it does not know the manifest's size or got no answer to a
+// counted ask: it works with every sender.
 type getManifestMsg struct {
 	handle uint8
 	offset uint32
+	count  uint16 // 0: the short form, to the end
 }
 
 func (m *getManifestMsg) append(dst []byte) []byte {
 	start := len(dst)
 	dst = append(dst, msgGetManifest, m.handle)
 	dst = be.AppendUint32(dst, m.offset)
+	if m.count > 0 {
+		dst = be.AppendUint16(dst, m.count)
+	}
 	return sealFrom(dst, start)
 }
 
 func parseGetManifest(h uint8, p []byte) (m getManifestMsg, err error) {
-	if err := exact(msgGetManifest, p, 4); err != nil {
-		return m, err
+	if len(p) != 4 {
+		if err := exact(msgGetManifest, p, 6); err != nil {
+			return m, err
+		}
+		if m.count = be.Uint16(p[4:]); m.count == 0 || int(m.count) > maxManifestSegs {
+			return m, fmt.Errorf("%w: %d manifest segments", errField, m.count)
+		}
 	}
 	m.handle, m.offset = h, be.Uint32(p)
 	if m.offset >= mfz.MaxSignedManifestLen {
