@@ -46,6 +46,12 @@ func (l *loop) announceHeld(f *file) {
 func (l *loop) reannounceSoon(f *file) {
 	f.reannounceGap = reannounceFirst
 	f.reannounceAt, f.reannounceLeft = l.now.Add(f.reannounceGap), reannounces
+	// The last repeat is due reannounceFirst x (2^reannounces - 1) from
+	// now; a second later it has surely gone, whatever the tick.
+	last := l.now.Add(reannounceFirst*(1<<reannounces-1) + time.Second)
+	if last.After(l.reannounceUntil) {
+		l.reannounceUntil = last
+	}
 }
 
 // reannounceFirst is the first gap of reannounceSoon; it doubles.
@@ -58,6 +64,9 @@ const (
 // every neighbour that has not announced the file whole itself (one
 // that holds it needs nothing from us).
 func (l *loop) reannounce() {
+	if l.now.After(l.reannounceUntil) {
+		return
+	}
 	for _, f := range l.files.byName {
 		if f.reannounceLeft == 0 || l.now.Before(f.reannounceAt) {
 			continue
@@ -96,7 +105,7 @@ func (l *loop) announce(n *nbr, f *file) {
 		l.announceSeeding(n, f)
 		return
 	}
-	var flags byte
+	flags := byte(flagCounted)
 	if !f.receiving() {
 		flags |= flagComplete
 	}

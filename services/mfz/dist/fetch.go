@@ -33,6 +33,7 @@ type mfetch struct {
 	got      int        // every byte below got arrived
 	reasked  mfz.Bitmap // per slot: asked again since the last silence (a gap seen)
 	asks     []segRange // the asks segment or silence wants sent
+	counted  bool       // the neighbour serves counted asks (flagCounted)
 	askedAt  time.Time  // last ask or progress
 	tries    int        // silences in a row
 	started  time.Time  // the first ask
@@ -43,7 +44,7 @@ type mfetch struct {
 // on from announced, at now. Until its size is known it may take
 // t.mfFloor.
 func newFetch(rf *rfile, from packet.Dir, now time.Time, t *tuning) *mfetch {
-	return &mfetch{id: rf.id, name: rf.name, version: rf.version, from: from,
+	return &mfetch{id: rf.id, name: rf.name, version: rf.version, from: from, counted: rf.counted,
 		started: now, deadline: now.Add(t.mfFloor)}
 }
 
@@ -57,14 +58,14 @@ const maxGapAsks = 8
 
 // asking records an ask at now and returns what to ask: the first ask,
 // or after a silence. Until its size is known, or after two silences in
-// a row, a fetch asks from the first missing segment to the end, which
-// every sender serves (senders before the counted ask drop it as
-// malformed); otherwise it asks for exactly the missing segments.
+// a row, or of a sender that does not serve counted asks (flagCounted:
+// tiles before them drop them as malformed), a fetch asks from the first
+// missing segment to the end; otherwise for exactly the missing ones.
 func (mf *mfetch) asking(now time.Time) []segRange {
 	mf.askedAt = now
 	mf.asks = mf.asks[:0]
 	clear(mf.reasked)
-	if mf.buf == nil || mf.tries >= 2 {
+	if mf.buf == nil || mf.tries >= 2 || !mf.counted {
 		return append(mf.asks, segRange{first: mf.got / manifestSeg})
 	}
 	mf.missingBelow(len(mf.reasked) * 8)
@@ -73,7 +74,8 @@ func (mf *mfetch) asking(now time.Time) []segRange {
 
 // missingBelow adds to mf.asks the runs of missing segments below slot
 // not asked again since the last silence, and marks them asked; past
-// maxGapAsks runs the last ask goes to the end.
+// maxGapAsks runs, or to a sender that does not serve counted asks, the
+// last ask goes to the end.
 func (mf *mfetch) missingBelow(slot int) {
 	segs := (mf.total + manifestSeg - 1) / manifestSeg
 	slot = min(slot, segs)
@@ -81,7 +83,7 @@ func (mf *mfetch) missingBelow(slot int) {
 		if mf.held.Has(s) || mf.reasked.Has(s) {
 			continue
 		}
-		if len(mf.asks) == maxGapAsks-1 {
+		if len(mf.asks) == maxGapAsks-1 || !mf.counted {
 			mf.asks = append(mf.asks, segRange{first: s})
 			for ; s < segs; s++ {
 				mf.reasked.Set(s)

@@ -128,7 +128,7 @@ func TestManifestSegments(t *testing.T) {
 			{seg(241, 501, 241), segMalformed, 241, nil},
 		}, 10*time.Second + 500*time.Second/4096},
 	} {
-		rf := &rfile{id: fileID{1}, name: "a.mfz", version: 3}
+		rf := &rfile{id: fileID{1}, name: "a.mfz", version: 3, counted: true}
 		mf := newFetch(rf, packet.ET, t0, &tu)
 		if mf.deadline != t0.Add(tu.mfFloor) {
 			t.Fatalf("%s: a fresh fetch's deadline is %v after its start", c.name, mf.deadline.Sub(t0))
@@ -166,7 +166,7 @@ func TestManifestSegments(t *testing.T) {
 func TestManifestFetchAsks(t *testing.T) {
 	tu := defaultTuning
 	t0 := time.Unix(1000, 0)
-	mf := newFetch(&rfile{id: fileID{1}}, packet.ET, t0, &tu)
+	mf := newFetch(&rfile{id: fileID{1}, counted: true}, packet.ET, t0, &tu)
 	if got := mf.asking(t0); !slices.Equal(got, []segRange{{0, 0}}) {
 		t.Fatalf("first ask %v", got)
 	}
@@ -183,7 +183,7 @@ func TestManifestFetchAsks(t *testing.T) {
 		t.Fatalf("after two silences %v", got)
 	}
 	// Every other segment missing: eight asks, the last to the end.
-	mf = newFetch(&rfile{id: fileID{1}}, packet.ET, t0, &tu)
+	mf = newFetch(&rfile{id: fileID{1}, counted: true}, packet.ET, t0, &tu)
 	mf.asking(t0)
 	for s := 0; s < 20; s += 2 {
 		mf.segment(&manifestMsg{offset: uint32(s * manifestSeg), total: uint32(total), data: make([]byte, manifestSeg)}, t0, &tu)
@@ -192,6 +192,24 @@ func TestManifestFetchAsks(t *testing.T) {
 	want := []segRange{{1, 1}, {3, 1}, {5, 1}, {7, 1}, {9, 1}, {11, 1}, {13, 1}, {15, 0}}
 	if got := mf.asking(t0); !slices.Equal(got, want) {
 		t.Fatalf("many holes: %v, want %v", got, want)
+	}
+	// A sender that does not serve counted asks (no flagCounted: a tile
+	// before them) is asked from the first missing segment to the end,
+	// on a gap (once) and after every silence.
+	mf = newFetch(&rfile{id: fileID{1}}, packet.ET, t0, &tu)
+	mf.asking(t0)
+	for _, s := range []int{0, 1, 3} {
+		res := mf.segment(&manifestMsg{offset: uint32(s * manifestSeg), total: uint32(total), data: make([]byte, manifestSeg)}, t0, &tu)
+		if s == 3 && (res != segGap || !slices.Equal(mf.asks, []segRange{{2, 0}})) {
+			t.Fatalf("gap at an old sender: %v %v", res, mf.asks)
+		}
+	}
+	if res := mf.segment(&manifestMsg{offset: uint32(4 * manifestSeg), total: uint32(total), data: make([]byte, manifestSeg)}, t0, &tu); res != segMore {
+		t.Fatalf("the same gap asked again at an old sender: %v %v", res, mf.asks)
+	}
+	mf.tries = 1
+	if got := mf.asking(t0); !slices.Equal(got, []segRange{{2, 0}}) {
+		t.Fatalf("after a silence at an old sender: %v", got)
 	}
 }
 

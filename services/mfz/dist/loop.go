@@ -60,6 +60,9 @@ type loop struct {
 	counters Counters
 	buf      [maxMsg]byte
 	lastSnap time.Time
+	// reannounceUntil: no announcement repeat is due after it (it bounds
+	// the fast tick and the scan of the files for due repeats).
+	reannounceUntil time.Time
 }
 
 // newLoop makes the loop of s on host h; its completion goroutines join wg.
@@ -193,10 +196,8 @@ func (l *loop) busy() bool {
 	if len(l.fetches) > 0 || len(l.haves) > 0 {
 		return true
 	}
-	for _, f := range l.files.byName {
-		if f.reannounceLeft > 0 {
-			return true
-		}
+	if !l.now.After(l.reannounceUntil) {
+		return true
 	}
 	for _, n := range l.nbrs {
 		if n != nil && (len(n.ctrl) > n.ctrlHead || len(n.jobs) > 0 || n.win.busy()) {

@@ -833,6 +833,38 @@ func TestManifestSegmentsServed(t *testing.T) {
 	if got, want := segmentsSent(x.h.take(t, packet.ET)), []int{4, 5, 5}; !slices.Equal(got, want) {
 		t.Fatalf("segments past the end: sent %v, want %v", got, want)
 	}
+	// A re-ask that comes before the last segment's second copy: the
+	// highest one sent still goes twice, after the re-asked one.
+	x.h.full = func(packet.Dir) bool { return true }
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 0, 0))
+	x.turn()
+	x.h.full = nil
+	j := &x.l.nbrs[packet.ET].jobs[0]
+	for s := 0; s < segs; s++ {
+		j.sentSeg(j.nextSeg()) // sent, as pump does
+	}
+	x.in(packet.ET, appendGetManifest(nil, f.handle, 2*manifestSeg, 1))
+	x.turn()
+	if got, want := segmentsSent(x.h.take(t, packet.ET)), []int{2, 5}; !slices.Equal(got, want) {
+		t.Fatalf("after a re-ask mid-stream: sent %v, want %v", got, want)
+	}
+}
+
+// Every ANNOUNCE says the tile serves counted GET_MANIFESTs.
+func TestAnnounceSaysCounted(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 20000, 1024)
+	x.receiving(sf, packet.ET, 9)
+	x.l.announceAll(x.l.files.byID[sf.id])
+	as := announces(x.h.take(t, packet.ET))
+	if len(as) == 0 {
+		t.Fatal("no ANNOUNCE")
+	}
+	for _, a := range as {
+		if a.flags&flagCounted == 0 {
+			t.Fatalf("ANNOUNCE flags %#x without flagCounted", a.flags)
+		}
+	}
 }
 
 // A transfer that begins is announced at once and again 100 ms, 300 ms,
@@ -871,7 +903,7 @@ func TestNewTransferReannounced(t *testing.T) {
 func TestManifestLostSegmentAskedAlone(t *testing.T) {
 	x := newHarness(t, packet.ET)
 	sf := x.pack("a.mfz", 1, 40000, 1024) // 6 segments
-	x.announceFile(packet.ET, 4, sf)
+	x.in(packet.ET, appendAnnounce(nil, 4, flagComplete|flagCounted, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
 	x.turn()
 	if ms := getManifests(x.h.take(t, packet.ET)); len(ms) != 1 || ms[0].offset != 0 || ms[0].count != 0 {
 		t.Fatalf("first asks %+v, want one from 0 to the end", ms)

@@ -15,6 +15,7 @@ type rfile struct {
 	version  int64
 	complete bool
 	tomb     bool
+	counted  bool // it serves GET_MANIFEST with a segment count (flagCounted)
 	blocks   int
 	have     mfz.Bitmap // its blocks; nil when complete
 }
@@ -61,6 +62,7 @@ func (l *loop) announced(n *nbr, m *announceMsg) {
 	rf.name, rf.version = m.name, m.version
 	rf.tomb = m.flags&flagTombstone != 0
 	rf.complete = m.flags&flagComplete != 0
+	rf.counted = m.flags&flagCounted != 0
 	if int(m.blocks) != rf.blocks {
 		rf.have = nil
 	}

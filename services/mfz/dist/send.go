@@ -19,9 +19,10 @@ type job struct {
 	block    int
 	next     int // next chunk; for a manifest, the lowest segment that may be in want
 	end      int // chunks end (exclusive)
-	// want is a manifest job's segments still to send; tail is the last
-	// one sent, sent once more when want empties: a lost last segment is
-	// shown by no later one, and costs the asker a silence (-1: sent).
+	// want is a manifest job's segments still to send; tail is the
+	// highest one sent, sent once more when want empties: a lost last
+	// segment is shown by no later one, and costs the asker a silence
+	// (-1: none, or sent twice).
 	want mfz.Bitmap
 	tail int
 }
@@ -63,7 +64,7 @@ func (j *job) nextSeg() int {
 func (j *job) sentSeg(s int) {
 	if j.want.Has(s) {
 		j.want.Clear(s)
-		j.tail = s
+		j.tail = max(j.tail, s)
 		return
 	}
 	j.tail = -1 // the tail's second copy

@@ -45,6 +45,11 @@ const (
 	// Announce flags.
 	flagComplete  = 1 << 0
 	flagTombstone = 1 << 1
+	// flagCounted: the sender serves GET_MANIFEST with a segment count.
+	// Tiles before it ignore the bit, and drop the counted form as
+	// malformed: a receiver sends that form only to a sender that sets
+	// it.
+	flagCounted = 1 << 2
 
 	// noHandle is never a handle: handles are 0..254.
 	noHandle  = 255
