@@ -95,20 +95,23 @@ func TestMFMClient(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- client.Wait() }()
 
-	// B's side: when WT turns MFM-compatible, send the client a packet;
-	// then the client's packet arrives.
+	// B's side: WT turns MFM-compatible, the client's packet arrives,
+	// and only then does B send the client one. Each tile learns of the
+	// compatibility on its own: a packet B sent the moment B saw it could
+	// reach A before A saw it, and A drops MFM on a link not compatible
+	// (a CI run lost it that way). The client sends only once A saw it.
 	readMessagesUntil(t, mb, "B's mfm_compatible for WT", func(m []byte) bool {
 		e, err := p2p.ParseEvent(m)
 		return err == nil && e.Kind == packet.EventMFMCompatible && e.Dir == packet.WT
+	})
+	readMessagesUntil(t, mb, "the client's MFM packet", func(m []byte) bool {
+		p, err := packet.Decode(m)
+		return err == nil && p.Kind == packet.KindMFM && p.Dir == packet.WT && string(p.Payload) == "\x20\x01\xff"
 	})
 	pkt, _ := packet.AppendMFM(nil, packet.WT, false, false, []byte{0x20, 'h', 'i'})
 	if _, err := mb.Write(pkt); err != nil {
 		t.Fatal(err)
 	}
-	readMessagesUntil(t, mb, "the client's MFM packet", func(m []byte) bool {
-		p, err := packet.Decode(m)
-		return err == nil && p.Kind == packet.KindMFM && p.Dir == packet.WT && string(p.Payload) == "\x20\x01\xff"
-	})
 
 	select {
 	case err := <-exited:
