@@ -28,7 +28,6 @@ type mfetch struct {
 	from     packet.Dir
 	buf      []byte     // the whole manifest, total bytes, filled by segment
 	held     mfz.Bitmap // per segment slot (manifestSeg bytes from offset 0): arrived
-	nheld    int
 	total    int
 	got      int        // every byte below got arrived
 	reasked  mfz.Bitmap // per slot: asked again since the last silence (a gap seen)
@@ -68,7 +67,7 @@ func (mf *mfetch) asking(now time.Time) []segRange {
 	if mf.buf == nil || mf.tries >= 2 || !mf.counted {
 		return append(mf.asks, segRange{first: mf.got / manifestSeg})
 	}
-	mf.missingBelow(len(mf.reasked) * 8)
+	mf.missingBelow(segCount(mf.total))
 	return mf.asks
 }
 
@@ -77,7 +76,7 @@ func (mf *mfetch) asking(now time.Time) []segRange {
 // maxGapAsks runs, or to a sender that does not serve counted asks, the
 // last ask goes to the end.
 func (mf *mfetch) missingBelow(slot int) {
-	segs := (mf.total + manifestSeg - 1) / manifestSeg
+	segs := segCount(mf.total)
 	slot = min(slot, segs)
 	for s := mf.got / manifestSeg; s < slot; s++ {
 		if mf.held.Has(s) || mf.reasked.Has(s) {
@@ -125,8 +124,8 @@ func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
 		mf.total = int(m.total)
 		// total is at most mfz.MaxSignedManifestLen (parseManifest).
 		mf.buf = make([]byte, mf.total)
-		mf.held = mfz.NewBitmap((mf.total + manifestSeg - 1) / manifestSeg)
-		mf.reasked = mfz.NewBitmap((mf.total + manifestSeg - 1) / manifestSeg)
+		mf.held = mfz.NewBitmap(segCount(mf.total))
+		mf.reasked = mfz.NewBitmap(segCount(mf.total))
 		mf.deadline = mf.started.Add(t.mfFloor + time.Duration(mf.total)*time.Second/time.Duration(t.mfRate))
 	}
 	if int(m.total) != mf.total {
@@ -141,7 +140,6 @@ func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
 	if !mf.held.Has(slot) {
 		copy(mf.buf[off:], m.data)
 		mf.held.Set(slot)
-		mf.nheld++
 		mf.askedAt = now
 		mf.tries = 0
 		res = segMore
@@ -167,7 +165,7 @@ func (mf *mfetch) segment(m *manifestMsg, now time.Time, t *tuning) segResult {
 // fires next, not at once: see fetchTable.retarget.
 func (mf *mfetch) retarget(id fileID, version int64) {
 	mf.id, mf.version = id, version
-	mf.buf, mf.held, mf.reasked, mf.nheld, mf.total, mf.got = nil, nil, nil, 0, 0, 0
+	mf.buf, mf.held, mf.reasked, mf.total, mf.got = nil, nil, nil, 0, 0
 }
 
 // fetchDue is what a fetch's timers say at one moment.

@@ -145,8 +145,7 @@ func (l *loop) manifestSeg(n *nbr, m *manifestMsg) {
 	if mf == nil || mf.from != n.dir {
 		return
 	}
-	r := mf.segment(m, l.now, l.t)
-	switch r {
+	switch mf.segment(m, l.now, l.t) {
 	case segMalformed:
 		l.counters.Malformed++
 	case segGap:

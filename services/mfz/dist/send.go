@@ -32,9 +32,6 @@ func manifestJob(f *file) job {
 	return job{f: f, manifest: true, want: mfz.NewBitmap(segCount(len(f.signed))), tail: -1}
 }
 
-// segCount is how many manifestSeg segments n bytes make.
-func segCount(n int) int { return (n + manifestSeg - 1) / manifestSeg }
-
 // ask adds segments [first, first+count) to a manifest job's want (count
 // 0: to the end).
 func (j *job) ask(first, count int) {

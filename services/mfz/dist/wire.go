@@ -227,6 +227,10 @@ func appendGetManifest(b []byte, h uint8, off, segs int) []byte {
 	return m.append(b[:0])
 }
 
+// segCount is how many manifestSeg segments n bytes of a signed manifest
+// make.
+func segCount(n int) int { return (n + manifestSeg - 1) / manifestSeg }
+
 func appendManifest(b []byte, h uint8, off, total int, data []byte) []byte {
 	m := manifestMsg{handle: h, offset: uint32(off), total: uint32(total), data: data}
 	return m.append(b[:0])

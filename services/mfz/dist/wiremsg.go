@@ -76,8 +76,9 @@ func parseAnnounce(h uint8, p []byte) (m announceMsg, err error) {
 // offset on: offset(4), to its end; or offset(4) count(2), count >= 1
 // segments of manifestSeg bytes from offset (a re-ask of lost ones). The
 // short form is what tiles before the count sent, and what a tile sends
-// while it does not know the manifest's size or got no answer to a
-// counted ask: it works with every sender.
+// while it does not know the manifest's size, after two silences in a
+// row, and to a sender whose ANNOUNCE lacks flagCounted: every sender
+// serves it.
 type getManifestMsg struct {
 	handle uint8
 	offset uint32
