@@ -106,7 +106,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	self := key.ID
+	self := key.ID()
 	if !key.Was.IsZero() {
 		log.Warn("the tile's identity changed: identities now come from the tile's signing key (tile-key)", "was", key.Was.String(), "now", self.String())
 	}

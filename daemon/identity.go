@@ -21,10 +21,9 @@ const (
 	identityFile = "tile-id"
 )
 
-// Key is the tile's signing key and the identity that comes from it.
+// Key is the tile's signing key.
 type Key struct {
 	Private ed25519.PrivateKey
-	ID      p2p.TileID
 	// Was is the identity tile-id held before, when it was not the one
 	// the key gives (an itcd from before identities came from keys): the
 	// tile's identity changed, once.
@@ -60,19 +59,22 @@ func LoadKey(stateDir string) (Key, error) {
 	default:
 		return k, fmt.Errorf("tile key: %w", err)
 	}
-	k.ID = p2p.IdentityOf(k.Private.Public().(ed25519.PublicKey))
+	id := k.ID()
 	if b, err := os.ReadFile(ipath); err == nil {
-		if old, perr := p2p.ParseTileID(string(b)); perr == nil && old == k.ID {
+		if old, perr := p2p.ParseTileID(string(b)); perr == nil && old == id {
 			return k, nil
 		} else if perr == nil {
 			k.Was = old
 		}
 	}
-	if err := writeFileAtomic(ipath, []byte(k.ID.String()+"\n"), 0o644); err != nil {
+	if err := writeFileAtomic(ipath, []byte(id.String()+"\n"), 0o644); err != nil {
 		return k, fmt.Errorf("tile identity: %w", err)
 	}
 	return k, nil
 }
+
+// ID is the tile's identity, which comes from its key (p2p.IdentityOf).
+func (k Key) ID() p2p.TileID { return p2p.IdentityOf(k.Private.Public().(ed25519.PublicKey)) }
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and
 // renames it over path, so readers see the old file or the new, never half.

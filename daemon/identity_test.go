@@ -16,21 +16,21 @@ import (
 func TestLoadKey(t *testing.T) {
 	dir := t.TempDir()
 	first, err := LoadKey(dir)
-	if err != nil || first.ID.IsZero() || !first.Was.IsZero() {
-		t.Fatalf("first start: %+v %v", first.ID, err)
+	if err != nil || first.ID().IsZero() || !first.Was.IsZero() {
+		t.Fatalf("first start: %+v %v", first.ID(), err)
 	}
-	if first.ID != p2p.IdentityOf(first.Private.Public().(ed25519.PublicKey)) {
+	if first.ID() != p2p.IdentityOf(first.Private.Public().(ed25519.PublicKey)) {
 		t.Fatal("the identity does not come from the key")
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, identityFile)); strings.TrimSpace(string(b)) != first.ID.String() {
-		t.Errorf("tile-id holds %q, want %v", b, first.ID)
+	if b, _ := os.ReadFile(filepath.Join(dir, identityFile)); strings.TrimSpace(string(b)) != first.ID().String() {
+		t.Errorf("tile-id holds %q, want %v", b, first.ID())
 	}
 	if fi, err := os.Stat(filepath.Join(dir, keyFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("tile-key: %v, mode %v; want 0600", err, fi.Mode())
 	}
 	again, err := LoadKey(dir)
-	if err != nil || again.ID != first.ID || !again.Private.Equal(first.Private) {
-		t.Fatalf("restart gave %v (%v), want the same %v", again.ID, err, first.ID)
+	if err != nil || again.ID() != first.ID() || !again.Private.Equal(first.Private) {
+		t.Fatalf("restart gave %v (%v), want the same %v", again.ID(), err, first.ID())
 	}
 	for _, bad := range []string{"", "not hex at all!!", "abcd"} {
 		os.WriteFile(filepath.Join(dir, keyFile), []byte(bad), 0o600)
@@ -42,10 +42,10 @@ func TestLoadKey(t *testing.T) {
 	old := t.TempDir()
 	os.WriteFile(filepath.Join(old, identityFile), []byte("0123456789abcdef\n"), 0o644)
 	k, err := LoadKey(old)
-	if err != nil || k.Was.String() != "0123456789abcdef" || k.ID == k.Was {
+	if err != nil || k.Was.String() != "0123456789abcdef" || k.ID() == k.Was {
 		t.Fatalf("migration: %+v %v", k, err)
 	}
-	if k2, _ := LoadKey(old); !k2.Was.IsZero() || k2.ID != k.ID {
+	if k2, _ := LoadKey(old); !k2.Was.IsZero() || k2.ID() != k.ID() {
 		t.Errorf("the change is reported once: %+v", k2)
 	}
 }
