@@ -437,6 +437,26 @@ func TestMessagesNameTheirLiveSender(t *testing.T) {
 	}
 }
 
+// A service's lookup of one link says what the list of live neighbours
+// says of it.
+func TestHostNeighbourIsTheListsEntry(t *testing.T) {
+	a, b := dev.Pipe(packet.SW, 64)
+	da := startDaemon(t, testConfig(t), a)
+	startDaemon(t, testConfig(t), b)
+	eventually(t, "live", func() bool { return da.nbr.isLive(packet.SW) })
+	h := da.inproc[0]
+	for _, d := range append(packet.Links[:], packet.Dir(7)) {
+		got, ok := h.Neighbour(d)
+		want, wantOK := p2p.FindNeighbour(h.Neighbours(), d)
+		if ok != wantOK || got.Dir != want.Dir || got.Tile != want.Tile || got.Services != want.Services {
+			t.Errorf("Neighbour(%v) = %+v, %v; the list has %+v, %v", d, got, ok, want, wantOK)
+		}
+	}
+	if n, ok := h.Neighbour(packet.SW); !ok || n.Tile.IsZero() {
+		t.Fatalf("no live neighbour on SW: %+v", n)
+	}
+}
+
 // Programs racing for one service number each get "ok" or a clear refusal
 // naming the owner, however the releases and claims interleave.
 func TestServiceSocketBindRace(t *testing.T) {

@@ -91,8 +91,23 @@ func (ns *neighbours) attach(f func(live []p2p.Neighbour)) {
 	f(ns.liveLocked())
 }
 
+// one returns the live neighbour on link d: what live says of it, for a
+// service that asks on every packet, without building the list.
+func (ns *neighbours) one(d packet.Dir) (p2p.Neighbour, bool) {
+	if !d.IsLink() {
+		return p2p.Neighbour{}, false
+	}
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	n := &ns.n[d]
+	if n.state != Live {
+		return p2p.Neighbour{}, false
+	}
+	return p2p.Neighbour{Dir: d, Tile: n.tile, Services: n.services, RTT: n.srtt}, true
+}
+
 func (ns *neighbours) liveLocked() []p2p.Neighbour {
-	var out []p2p.Neighbour
+	out := make([]p2p.Neighbour, 0, len(packet.Links))
 	for _, d := range packet.Links {
 		n := &ns.n[d]
 		if n.state == Live {

@@ -85,5 +85,8 @@ func (h *serviceHost) Broadcast(payload []byte) []packet.Dir {
 func (h *serviceHost) Room(to packet.Dir) int      { return h.d.out.room(to, h.num) }
 func (h *serviceHost) Drained() <-chan struct{}    { return h.drainedC }
 func (h *serviceHost) Neighbours() []p2p.Neighbour { return h.d.nbr.live() }
-func (h *serviceHost) Self() p2p.TileID            { return h.d.self }
-func (h *serviceHost) Logger() *slog.Logger        { return h.log }
+func (h *serviceHost) Neighbour(d packet.Dir) (p2p.Neighbour, bool) {
+	return h.d.nbr.one(d)
+}
+func (h *serviceHost) Self() p2p.TileID     { return h.d.self }
+func (h *serviceHost) Logger() *slog.Logger { return h.log }

@@ -89,6 +89,17 @@ type Neighbour struct {
 	RTT      time.Duration // smoothed round-trip time of hellos, 0 if unknown
 }
 
+// FindNeighbour returns the neighbour of ns on link d: Host.Neighbour
+// for a host that keeps a list.
+func FindNeighbour(ns []Neighbour, d packet.Dir) (Neighbour, bool) {
+	for _, n := range ns {
+		if n.Dir == d {
+			return n, true
+		}
+	}
+	return Neighbour{}, false
+}
+
 // Offers reports whether the neighbour runs service s.
 func (n Neighbour) Offers(s packet.Service) bool { return n.Services&(1<<s) != 0 }
 
@@ -107,6 +118,9 @@ type Host interface {
 	Drained() <-chan struct{}
 	// Neighbours lists the live neighbours.
 	Neighbours() []Neighbour
+	// Neighbour returns the live neighbour on link d, false if none: what
+	// Neighbours says of it, for a service that asks on every packet.
+	Neighbour(d packet.Dir) (Neighbour, bool)
 	// Self is this tile's identity.
 	Self() TileID
 	// Logger logs with the service's name attached.

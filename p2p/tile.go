@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -42,18 +41,6 @@ func ParseTileID(s string) (TileID, error) {
 	}
 	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
 		return TileID{}, fmt.Errorf("tile identity %q: %w", s, err)
-	}
-	return id, nil
-}
-
-// NewTileID returns a random identity, never the all-zero one that means
-// "unset".
-func NewTileID() (TileID, error) {
-	var id TileID
-	for id.IsZero() {
-		if _, err := rand.Read(id[:]); err != nil {
-			return id, err
-		}
 	}
 	return id, nil
 }

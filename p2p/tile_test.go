@@ -48,9 +48,6 @@ func TestTileIDText(t *testing.T) {
 	if _, err := ParseTileID("xyz"); err == nil {
 		t.Error("ParseTileID accepted 3 characters")
 	}
-	if n, err := NewTileID(); err != nil || n.IsZero() {
-		t.Errorf("NewTileID() = %v, %v", n, err)
-	}
 }
 
 // FuzzParseEvent: a parsed event appends back to the bytes it was parsed

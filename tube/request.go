@@ -90,14 +90,11 @@ func ParseRequest(b []byte) (Request, error) {
 	w := strings.Fields(string(b))
 	switch {
 	case len(w) >= 3 && w[0] == "open":
-		if d, err := packet.ParseDir(w[1]); err == nil && d.IsLink() && !strings.Contains(w[1], ",") {
-			r.Dir = d
-		} else if err := CheckTileName(w[1]); err != nil {
+		d, to, err := ParseTarget(w[1])
+		if err != nil {
 			return r, fmt.Errorf("open: %w", err)
-		} else {
-			r.To = w[1]
 		}
-		w = w[2:]
+		r.Dir, r.To, w = d, to, w[2:]
 	case len(w) >= 2 && w[0] == "accept":
 		r.Accept, w = true, w[1:]
 	default:
@@ -142,8 +139,21 @@ func ParseRequest(b []byte) (Request, error) {
 	return r, nil
 }
 
-// maxTileName bounds a tile's name in an open: a route of MaxHops links.
+// maxTileName bounds a tile's name in an open: a route of 32 links
+// (services/tubes.MaxHops, which this package cannot import), 3 bytes each.
 const maxTileName = 32 * 3
+
+// ParseTarget reads what an open is to: a link (d) or a tile (to, as
+// CheckTileName takes it).
+func ParseTarget(s string) (d packet.Dir, to string, err error) {
+	if d, err := packet.ParseDir(s); err == nil && d.IsLink() {
+		return d, "", nil
+	}
+	if err := CheckTileName(s); err != nil {
+		return 0, "", err
+	}
+	return 0, s, nil
+}
 
 // CheckTileName accepts what may name a tile for an open (DialTile): 4 to 16 hex
 // digits, or link directions separated by commas. Whether a tile answers
@@ -180,6 +190,10 @@ func parsePort(s string) (uint16, error) {
 	return uint16(p), nil
 }
 
+// ByRoutes is the DIR of a Reply's text for a tube to a tile by routes,
+// which no one link carries (Reply.Dir packet.NT).
+const ByRoutes = "-"
+
 // Reply is the daemon's answer to a Request that it accepted.
 type Reply struct {
 	ID         uint64
@@ -199,7 +213,7 @@ func (r Reply) AppendText(dst []byte) []byte {
 	}
 	dir := r.Dir.String()
 	if r.Dir == packet.NT {
-		dir = "-" // a tile by routes
+		dir = ByRoutes
 	}
 	return fmt.Appendf(dst, "ok %d %s %s %d %d %s %d", r.ID, dir, r.Tile, r.LocalPort, r.RemotePort, kind, r.Window)
 }
@@ -220,8 +234,8 @@ func ParseReply(op string, b []byte) (Reply, error) {
 	}
 	id, err1 := strconv.ParseUint(w[1], 10, 64)
 	d, err2 := packet.ParseDir(w[2])
-	if w[2] == "-" {
-		d, err2 = packet.NT, nil // a tile by routes: no one link
+	if w[2] == ByRoutes {
+		d, err2 = packet.NT, nil
 	}
 	lp, err3 := parsePort(w[4])
 	rp, err4 := parsePort(w[5])

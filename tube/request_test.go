@@ -175,3 +175,28 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
+
+// An open is to a link or to a tile; anything else is refused by name.
+func TestParseTarget(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		dir  packet.Dir
+		tile string
+		ok   bool
+	}{
+		{"ET", packet.ET, "", true},
+		{"ET,", 0, "", false},
+		{"ET,SE", 0, "ET,SE", true},
+		{"a1b2", 0, "a1b2", true},
+		{"a1b", 0, "", false},
+		{"xyzw", 0, "", false},
+	} {
+		d, tile, err := ParseTarget(c.in)
+		if (err == nil) != c.ok || err == nil && (d != c.dir || tile != c.tile) {
+			t.Errorf("ParseTarget(%q) = %v, %q, %v", c.in, d, tile, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), c.in) {
+			t.Errorf("ParseTarget(%q): the error does not name it: %v", c.in, err)
+		}
+	}
+}

@@ -34,8 +34,11 @@ func (f *fakeHost) Broadcast(p []byte) []packet.Dir { panic("not used") }
 func (f *fakeHost) Room(packet.Dir) int             { return 1 }
 func (f *fakeHost) Drained() <-chan struct{}        { return nil }
 func (f *fakeHost) Neighbours() []p2p.Neighbour     { return f.live }
-func (f *fakeHost) Self() p2p.TileID                { return p2p.TileID{1} }
-func (f *fakeHost) Logger() *slog.Logger            { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func (f *fakeHost) Neighbour(d packet.Dir) (p2p.Neighbour, bool) {
+	return p2p.FindNeighbour(f.Neighbours(), d)
+}
+func (f *fakeHost) Self() p2p.TileID     { return p2p.TileID{1} }
+func (f *fakeHost) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newTestService(t *testing.T) *Service {
 	t.Helper()

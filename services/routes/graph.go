@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -190,7 +191,7 @@ func (g *Graph) Routes() []Route {
 		if a.Hops != b.Hops {
 			return a.Hops - b.Hops
 		}
-		return strings.Compare(a.Tile.String(), b.Tile.String())
+		return bytes.Compare(a.Tile[:], b.Tile[:]) // the order of their hex
 	})
 	return out
 }

@@ -15,7 +15,8 @@ func (g *Graph) nodeDisjoint(t, k int) [][]packet.Dir {
 	s := g.self
 	// Nodes: 2i is tile i's way in, 2i+1 its way out. Arcs: in -> out
 	// (capacity 1, or k at the ends), and out -> in of each neighbour
-	// (capacity 1, cost 1). used[] is the flow on each arc.
+	// (capacity 1, cost 1). A unit of flow on an arc shows as capacity
+	// taken from it and given to its reverse.
 	type arc struct {
 		to, rev int
 		cap     int

@@ -7,9 +7,10 @@ import (
 )
 
 // peer is what the service keeps for one live neighbour: the LSAs it is
-// owed, those sent and not yet acknowledged, the acknowledgements owed to
-// it, and its allowance of LSAs to process. Every set holds at most one
-// entry per origin, so each is bounded by the table.
+// owed, those sent and not yet acknowledged, and the acknowledgements
+// owed to it. Every set holds at most one entry per origin, so each is
+// bounded by the table. (Its allowance of LSAs to process belongs to the
+// link: Service.allow.)
 type peer struct {
 	tile p2p.TileID
 	// queue is the order origins wait in; queued says which still wait
@@ -20,20 +21,6 @@ type peer struct {
 	due     time.Time // the earliest retransmission, zero for none
 	acks    []Ack
 	blocked bool // its send queue is full: wait for Drained
-	// allow is the link's allowance of news. It belongs to the link,
-	// not the peer, so a neighbour that reconnects gets no fresh burst.
-	allow *allowance
-}
-
-// allowance is a token bucket of LSAs to process: rate a second, up to
-// MaxTiles saved.
-type allowance struct {
-	tokens float64
-	at     time.Time
-}
-
-func newAllowance(cfg Config, now time.Time) *allowance {
-	return &allowance{tokens: float64(cfg.MaxTiles), at: now}
 }
 
 // waiting is an LSA sent and not acknowledged.
@@ -42,12 +29,11 @@ type waiting struct {
 	due time.Time
 }
 
-func newPeer(tile p2p.TileID, cfg Config, now time.Time) *peer {
+func newPeer(tile p2p.TileID) *peer {
 	return &peer{
 		tile:    tile,
 		queued:  make(map[p2p.TileID]struct{}),
 		unacked: make(map[p2p.TileID]waiting),
-		allow:   newAllowance(cfg, now),
 	}
 }
 
@@ -74,7 +60,8 @@ func (p *peer) next() (p2p.TileID, bool) {
 	return p2p.TileID{}, false
 }
 
-// requeue puts back at the front an origin next gave that could not go.
+// requeue puts back at the front an origin next gave that could not go
+// (its neighbour no longer live: pump checks for room first).
 func (p *peer) requeue(origin p2p.TileID) {
 	if _, ok := p.queued[origin]; ok {
 		return
@@ -123,19 +110,6 @@ func (p *peer) owe(a Ack) {
 	if len(p.acks) < maxAcksHeld {
 		p.acks = append(p.acks, a)
 	}
-}
-
-// take spends one of the neighbour's LSA allowance, reporting false when
-// it has none left: NeighbourRate a second, up to MaxTiles saved.
-func (p *peer) take(now time.Time, cfg Config) bool {
-	a := p.allow
-	a.tokens = min(a.tokens+now.Sub(a.at).Seconds()*float64(cfg.NeighbourRate), float64(cfg.MaxTiles))
-	a.at = now
-	if a.tokens < 1 {
-		return false
-	}
-	a.tokens--
-	return true
 }
 
 // resendDue queues again every LSA whose acknowledgement is overdue and

@@ -20,8 +20,7 @@ func drain(p *peer) []p2p.TileID {
 }
 
 func TestPeerQueue(t *testing.T) {
-	cfg := DefaultConfig()
-	p := newPeer(id(100), cfg, t0)
+	p := newPeer(id(100))
 	for _, n := range []byte{1, 2, 1, 3, 2} {
 		p.enqueue(id(n))
 	}
@@ -59,7 +58,7 @@ func TestPeerQueue(t *testing.T) {
 }
 
 func TestPeerAcks(t *testing.T) {
-	p := newPeer(id(100), DefaultConfig(), t0)
+	p := newPeer(id(100))
 	p.sent(id(1), 5, t0.Add(time.Second))
 	tests := []struct {
 		ack  Ack
@@ -91,7 +90,7 @@ func TestPeerAcks(t *testing.T) {
 }
 
 func TestPeerResendDue(t *testing.T) {
-	p := newPeer(id(100), DefaultConfig(), t0)
+	p := newPeer(id(100))
 	if p.resendDue(t0.Add(time.Hour)) != 0 {
 		t.Fatal("resent with nothing sent")
 	}
@@ -117,41 +116,11 @@ func TestPeerResendDue(t *testing.T) {
 	}
 }
 
-func TestPeerTake(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.MaxTiles, cfg.NeighbourRate = 10, 4
-	p := newPeer(id(100), cfg, t0)
-	n := 0
-	for p.take(t0, cfg) {
-		n++
-	}
-	if n != cfg.MaxTiles {
-		t.Fatalf("burst of %d, want %d", n, cfg.MaxTiles)
-	}
-	// A second refills NeighbourRate; an hour refills no more than
-	// MaxTiles.
-	tests := []struct {
-		after time.Duration
-		want  int
-	}{{250 * time.Millisecond, 1}, {time.Second, 4}, {time.Hour, 10}, {0, 0}}
-	now := t0
-	for _, tc := range tests {
-		now = now.Add(tc.after)
-		n := 0
-		for p.take(now, cfg) {
-			n++
-		}
-		if n != tc.want {
-			t.Errorf("after %v: %d taken, want %d", tc.after, n, tc.want)
-		}
-	}
-}
-
 // TestPeerAckedNotDue: once every LSA sent is acknowledged, no
 // retransmission is due: the service's timer does not wake for nothing
 // a second after every flood.
 func TestPeerAckedNotDue(t *testing.T) {
-	p := newPeer(id(100), DefaultConfig(), t0)
+	p := newPeer(id(100))
 	p.sent(id(1), 1, t0.Add(time.Second))
 	p.sent(id(2), 1, t0.Add(time.Second))
 	p.holds(Ack{id(1), 1})

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/tokens"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -45,13 +47,16 @@ type Service struct {
 	seq    uint32
 
 	// Owned by Serve's goroutine.
-	h       p2p.Host
-	log     *slog.Logger
-	db      *DB
-	self    p2p.TileID
-	now     time.Time
-	peers   [8]*peer
-	allow   [8]*allowance // per link, kept across reconnects
+	h     p2p.Host
+	log   *slog.Logger
+	db    *DB
+	self  p2p.TileID
+	now   time.Time
+	peers [8]*peer
+	// allow is each link's allowance of news: NeighbourRate LSAs a
+	// second, up to MaxTiles saved. It belongs to the link, not the
+	// peer, so a neighbour that reconnects gets no fresh burst.
+	allow   [8]tokens.Bucket
 	timer   *time.Timer
 	lastOwn time.Time // when this tile last made its LSA
 	ownDue  bool      // its neighbours changed since
@@ -177,11 +182,7 @@ func (s *Service) connect(d packet.Dir, tile p2p.TileID) {
 	if !d.IsLink() {
 		return
 	}
-	p := newPeer(tile, s.cfg, s.now)
-	if s.allow[d] == nil {
-		s.allow[d] = p.allow
-	}
-	p.allow = s.allow[d]
+	p := newPeer(tile)
 	for _, l := range s.db.All() {
 		p.enqueue(l.Origin)
 	}
@@ -214,7 +215,7 @@ func (s *Service) work() {
 func (s *Service) originate() {
 	l := LSA{Origin: s.self}
 	for _, d := range packet.Links {
-		if p := s.peers[d]; p != nil && int(l.N) < MaxLinks {
+		if p := s.peers[d]; p != nil { // one per link: MaxLinks at most
 			l.Links[l.N] = Link{Dir: d, Tile: p.tile}
 			l.N++
 		}
@@ -225,9 +226,12 @@ func (s *Service) originate() {
 	s.counts.Originated++
 	s.mu.Unlock()
 	l.Sign(s.key)
+	prev, had := s.db.Get(s.self)
+	moved := !had || !sameLinks(prev, &l) // read before Originate overwrites it
 	s.db.Originate(&l, s.now)
 	s.flood(l.Origin, packet.Dir(255))
-	s.ownDue, s.lastOwn, s.spfDue = false, s.now, true
+	s.ownDue, s.lastOwn = false, s.now
+	s.spfDue = s.spfDue || moved
 	s.refresh = s.now.Add(s.cfg.Refresh.D())
 }
 
@@ -240,14 +244,17 @@ func (s *Service) flood(origin p2p.TileID, from packet.Dir) {
 	}
 }
 
+// sameLinks reports whether a and b list the same links.
+func sameLinks(a, b *LSA) bool { return slices.Equal(a.Links[:a.N], b.Links[:b.N]) }
+
 // compute builds the graph again and publishes it.
 func (s *Service) compute() {
 	g := NewGraph(s.self, s.db.All())
 	s.db.Mark(g, s.now)
 	s.spfDue, s.lastSPF = false, s.now
 	s.mu.Lock()
-	// Every tile's refresh is news that changes no link: the graph
-	// stays, and the tube service is not woken to check its paths.
+	// A link one end lists and the other not yet changes no route: the
+	// graph stays, and the tube service is not woken to check its paths.
 	same := g.same(s.graph)
 	if !same {
 		s.graph = g
@@ -303,7 +310,7 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 	// comes again.
 	have, ok := s.db.Get(l.Origin)
 	if !ok || newer(l.Seq, have.Seq) || l.Seq == have.Seq && *l != *have {
-		if !p.take(s.now, s.cfg) {
+		if !s.allow[d].Take(s.now, float64(s.cfg.NeighbourRate), float64(s.cfg.MaxTiles)) {
 			s.count(func(c *Counts) { c.RateLimited++ })
 			return
 		}
@@ -316,8 +323,8 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 			return
 		}
 	}
-	p.owe(Ack{Origin: l.Origin, Seq: l.Seq})
 	held := Ack{Origin: l.Origin, Seq: l.Seq}
+	p.owe(held)
 	if l.Origin == s.self {
 		// Our own LSA coming back. One newer than ours, or as new and not
 		// the same, is from before a restart: continue above it. One
@@ -339,15 +346,16 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 		p.holds(held)
 		return
 	}
-	switch s.db.Offer(l, s.now, s.Graph()) {
+	// A refresh (the links as held) changes no route: it is flooded and
+	// held, and the graph is not built again. Read before Offer
+	// overwrites the held LSA.
+	moved := !ok || !sameLinks(have, l)
+	switch s.db.Offer(l, s.now, s.graph) {
 	case Newer:
 		p.holds(held)
 		p.drop(l.Origin)
 		s.flood(l.Origin, d)
-		s.spfDue = true
-		if s.expire.IsZero() {
-			s.expire = s.now // let Expire find when it goes
-		}
+		s.spfDue = s.spfDue || moved
 	case Same:
 		p.holds(held)
 		p.drop(l.Origin)
@@ -395,6 +403,13 @@ func (s *Service) pump() {
 			s.count(func(c *Counts) { c.AcksOut++ })
 		}
 		for !p.blocked {
+			if s.h.Room(to) == 0 {
+				// Full: Drained says when there is room. Checked first, so
+				// an origin is not taken out and put back (a copy of the
+				// queue) each time.
+				p.blocked = true
+				break
+			}
 			origin, ok := p.next()
 			if !ok {
 				break
@@ -417,18 +432,14 @@ func (s *Service) pump() {
 // send sends s.scratch to p on d and reports whether it went; a full
 // queue blocks p until Drained.
 func (s *Service) send(d packet.Dir, p *peer) bool {
-	err := s.h.Send(d, s.scratch)
-	switch {
-	case err == nil:
-		s.count(func(c *Counts) { c.BytesOut += uint64(len(s.scratch)) })
-		return true
-	case errors.Is(err, p2p.ErrQueueFull):
+	if err := s.h.Send(d, s.scratch); err != nil {
+		// Full, or not live any more (its disconnect event is on its
+		// way): nothing more goes to p until Drained.
 		p.blocked = true
-	default:
-		// Not live any more: its disconnect event is on its way.
-		p.blocked = true
+		return false
 	}
-	return false
+	s.count(func(c *Counts) { c.BytesOut += uint64(len(s.scratch)) })
+	return true
 }
 
 // arm sets the timer for the earliest thing due.

@@ -17,7 +17,7 @@ type Status struct {
 	Seq       uint32     `json:"seq"`       // of this tile's latest LSA
 	Known     int        `json:"known"`     // tiles the database names
 	Reachable int        `json:"reachable"` // of those, reached by a route (this tile not counted)
-	Links     int        `json:"links"`     // links of the grid both ends list`
+	Links     int        `json:"links"`     // links of the grid both ends list
 	Counts    Counts     `json:"counts"`
 }
 

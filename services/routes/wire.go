@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 
+	"github.com/t2tiles/itcd/internal/crc32c"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -19,9 +19,9 @@ const (
 	msgLSA = 'L'
 	msgAck = 'A'
 
-	crcLen = 4
+	crcLen = crc32c.Len
 	// MaxLinks is the most links an LSA lists: a tile has six.
-	MaxLinks = 6
+	MaxLinks = 6 // len(packet.Links): originate lists one link per entry of it
 	// maxAcks is the most (origin, seq) pairs one ACK carries.
 	maxAcks = 16
 
@@ -32,8 +32,6 @@ const (
 	maxLSALen = lsaHeader + MaxLinks*linkLen + sigLen + crcLen
 	maxAckLen = 2 + maxAcks*ackEntry + crcLen
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Parse errors. A neighbour's bad message is dropped and counted.
 var (
@@ -118,7 +116,7 @@ func AppendLSA(b []byte, l *LSA) []byte {
 	start := len(b)
 	b = l.signed(b)
 	b = append(b, l.Sig[:]...)
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+	return crc32c.Seal(b, start)
 }
 
 // AppendAck appends the wire form of up to maxAcks acknowledgements:
@@ -134,7 +132,7 @@ func AppendAck(b []byte, acks []Ack) []byte {
 		b = append(b, a.Origin[:]...)
 		b = binary.BigEndian.AppendUint32(b, a.Seq)
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+	return crc32c.Seal(b, start)
 }
 
 // Message is one parsed service 10 message: an LSA or up to 16 ACKs.
@@ -153,8 +151,8 @@ func ParseMessage(p []byte) (Message, error) {
 	if len(p) < 1+crcLen {
 		return m, ErrShort
 	}
-	body := p[:len(p)-crcLen]
-	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(p[len(body):]) {
+	body, ok := crc32c.Open(p)
+	if !ok {
 		return m, ErrCRC
 	}
 	m.Type = body[0]

@@ -65,7 +65,7 @@ func TestWireBytes(t *testing.T) {
 
 // seal appends the CRC a body needs.
 func seal(body []byte) []byte {
-	return binary.BigEndian.AppendUint32(body, crc32.Checksum(body, castagnoli))
+	return binary.BigEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
 }
 
 // lsaBody is an LSA's bytes before the CRC, with n links from dirs.

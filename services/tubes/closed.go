@@ -37,8 +37,8 @@ func (s *Service) rememberClosed(t *tube) {
 	r.next = (r.next + 1) % closedKeep
 }
 
-// finalAck returns the closed tube the neighbour on d (tile) names by
-// id, this tile's id for it, if kept and younger than give_up_after (by
+// finalAck returns the closed tube the far side f names by id, this
+// tile's id for it, if kept and younger than give_up_after (by
 // then the far side has given up on it).
 func (s *Service) finalAck(f from, id uint16) (closedTube, bool) {
 	for _, c := range s.closed[f.dir].all {

@@ -17,8 +17,13 @@ const initialCwnd = 32
 // congestionControl starts a window for every path.
 func (s *sender) congestionControl() {
 	for i := range s.cwnd {
-		s.cwnd[i], s.slowEnd[i], s.cutAt[i] = initialCwnd*s.seg, false, time.Time{}
+		s.freshWindow(i)
 	}
+}
+
+// freshWindow gives path the window of a path never congested.
+func (s *sender) freshWindow(path int) {
+	s.cwnd[path], s.slowEnd[path], s.cutAt[path] = initialCwnd*s.seg, false, time.Time{}
 }
 
 // pathRoom reports whether path may take a new segment.

@@ -57,8 +57,11 @@ func (h *fakeHost) Broadcast(payload []byte) []packet.Dir { return nil }
 func (h *fakeHost) Room(to packet.Dir) int                { return max(h.room[to], 0) }
 func (h *fakeHost) Drained() <-chan struct{}              { return h.drain }
 func (h *fakeHost) Neighbours() []p2p.Neighbour           { return h.nbrs }
-func (h *fakeHost) Self() p2p.TileID                      { return h.self }
-func (h *fakeHost) Logger() *slog.Logger                  { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func (h *fakeHost) Neighbour(d packet.Dir) (p2p.Neighbour, bool) {
+	return p2p.FindNeighbour(h.nbrs, d)
+}
+func (h *fakeHost) Self() p2p.TileID     { return h.self }
+func (h *fakeHost) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // take returns and forgets what was sent.
 func (h *fakeHost) take() []sentPacket {
@@ -98,7 +101,7 @@ func newDriven(t *testing.T, self p2p.TileID, links map[packet.Dir]p2p.TileID) (
 
 // deliver hands s a packet from the neighbour on d.
 func deliver(s *Service, d packet.Dir, payload []byte) {
-	n, _ := s.neighbour(d)
+	n, _ := s.h.Neighbour(d)
 	m := p2p.NewMessage(d, n.Tile, payload)
 	s.packet(&m)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	tubeclient "github.com/t2tiles/itcd/tube"
+
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -155,7 +157,7 @@ func (s *Service) request(c *client, r request) {
 			if r.dir != 0 && r.dir != dir {
 				continue
 			}
-			n, live := s.neighbour(dir)
+			n, live := s.h.Neighbour(dir)
 			for i := 0; i < len(s.pending[d]); {
 				p := s.pending[d][i]
 				if p.m.dstPort != r.port {
@@ -175,7 +177,7 @@ func (s *Service) request(c *client, r request) {
 		s.openRouted(c, r)
 		return
 	}
-	n, live := s.neighbour(r.dir)
+	n, live := s.h.Neighbour(r.dir)
 	switch {
 	case !live:
 		s.refuseClient(c, fmt.Sprintf("no live neighbour on %v", r.dir))
@@ -252,6 +254,7 @@ func (s *Service) open(f from, m msg) {
 	}
 	t := newTube(s.newID(), f.dir, f.tile, m.kind, receiveWindow(m.kind, s.cfg.Window), f.hint, s.now)
 	if f.dir == viaRoutes && !s.routeTube(t, f.back) {
+		s.counters.Refused++ // no way back: the OPEN's own path was empty
 		return
 	}
 	delete(s.accepts, m.dstPort)
@@ -296,11 +299,12 @@ func (s *Service) replyOK(t *tube) {
 	if t.cl == nil {
 		return
 	}
-	dir := t.dir.String()
+	r := tubeclient.Reply{ID: uint64(t.id), Dir: t.dir, Tile: t.tile.String(), LocalPort: t.localPort, RemotePort: t.remotePort,
+		Message: t.kind == KindMessage, Window: int(t.rcv.window)}
 	if t.dir == viaRoutes {
-		dir = routedDir
+		r.Dir = packet.NT
 	}
-	t.cl.out.push([]byte(fmt.Sprintf("ok %d %s %v %d %d %s %d", t.id, dir, t.tile, t.localPort, t.remotePort, kindName(t.kind), t.rcv.window)))
+	t.cl.out.push(r.AppendText(nil))
 }
 
 // refuseClient answers a request with an error and closes the connection.

@@ -8,28 +8,13 @@ import (
 	"github.com/t2tiles/itcd/p2p"
 )
 
-// resetBudget bounds the RESETs one link gets for packets of tubes this
-// tile does not know: a neighbour sending garbage ids cannot make the
-// tile answer each one.
-type resetBudget struct {
-	tokens float64
-	at     time.Time
-}
-
+// The RESETs one link gets for packets of tubes this tile does not know
+// are bounded (Service.resets): a neighbour sending garbage ids cannot
+// make the tile answer each one.
 const (
 	resetsPerSecond = 10
 	resetBurst      = 20
 )
-
-func (b *resetBudget) take(now time.Time) bool {
-	b.tokens = min(resetBurst, b.tokens+now.Sub(b.at).Seconds()*resetsPerSecond)
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
 
 // packet handles one service 9 packet from a neighbour.
 func (s *Service) packet(pm *p2p.Message) {
@@ -53,7 +38,7 @@ func (s *Service) packet(pm *p2p.Message) {
 // sender is the live neighbour that sent pm, false (counted) if the tile
 // that sent it is no longer live on that link.
 func (s *Service) sender(pm *p2p.Message) (p2p.Neighbour, bool) {
-	n, live := s.neighbour(pm.From)
+	n, live := s.h.Neighbour(pm.From)
 	if !live || n.Tile != pm.Tile {
 		s.counters.NotLive++
 		return n, false
@@ -132,10 +117,10 @@ func (s *Service) dispatch(f from, m msg) {
 	}
 }
 
-// byPeerID returns the tube with the far side f whose id there is id. A RESET that says "unknown tube" names the tube so: it
-// answers a packet for a tube its sender no longer holds, and carries the
-// id that packet carried, the sender's own. A tube still opening has no
-// peer id yet.
+// byPeerID returns the tube with the far side f whose id there is id. A
+// RESET that says "unknown tube" names the tube so: it answers a packet
+// for a tube its sender no longer holds, and carries the id that packet
+// carried, the sender's own. A tube still opening has no peer id yet.
 func (s *Service) byPeerID(f from, id uint16) *tube {
 	for _, t := range s.tubes {
 		if t.dir == f.dir && t.tile == f.tile && t.peer == id && t.st != stOpening {
@@ -196,7 +181,7 @@ func (s *Service) unknown(f from, m msg) {
 	} else {
 		s.counters.Unknown++
 	}
-	if !s.resets[f.dir].take(s.now) {
+	if !s.resets[f.dir].Take(s.now, resetsPerSecond, resetBurst) {
 		return
 	}
 	if closed {

@@ -134,9 +134,10 @@ func (s *Service) sendProbe(t *tube) {
 	s.sendTube(t, p)
 }
 
-// send queues a payload for link d; a full queue marks the link blocked
-// (the packet is lost, as on the link, and recovered the same way).
-func (s *Service) send(d packet.Dir, payload []byte) {
+// send queues a payload for link d and reports whether it went; a full
+// queue marks the link blocked (the packet is lost, as on the link, and
+// recovered the same way).
+func (s *Service) send(d packet.Dir, payload []byte) bool {
 	err := s.h.Send(d, payload)
 	switch {
 	case err == nil:
@@ -145,4 +146,5 @@ func (s *Service) send(d packet.Dir, payload []byte) {
 		s.blocked[d] = true
 		s.counters.QueueFull++
 	}
+	return err == nil
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 
+	"github.com/t2tiles/itcd/internal/crc32c"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -79,9 +79,7 @@ func appendRouted(b []byte, path []packet.Dir, src, dst p2p.TileID, inner []byte
 
 // routedCRC is the CRC-32C of dst, src and body, in that order.
 func routedCRC(dst, src p2p.TileID, body []byte) uint32 {
-	c := crc32.Update(0, castagnoli, dst[:])
-	c = crc32.Update(c, castagnoli, src[:])
-	return crc32.Update(c, castagnoli, body)
+	return crc32c.Update(crc32c.Update(crc32c.Update(0, dst[:]), src[:]), body)
 }
 
 // parseRouted reads a ROUTED message's header and returns it with the

@@ -63,12 +63,9 @@ func TestGridRoutedAroundBlackHole(t *testing.T) {
 			waitPaths(t, g, a, gridtest.Identity(t, g, b), func(p []string) bool { return len(p) == 3 && slices.Contains(p, "ET,ET,ET") })
 			op, acc := routedPair(t, g, a, b, "7")
 			data := randomBytes(128<<10, 8)
-			done := make(chan struct{})
-			var got []byte
-			var final string
-			go func() { defer close(done); got, final = acc.Pump(nil, 90*time.Second) }()
+			received := pumpAsync(acc, 90*time.Second)
 			_, opFinal := op.Pump(data, 90*time.Second)
-			<-done
+			got, final := received()
 			if opFinal != "c" || final != "c" || !bytes.Equal(got, data) {
 				t.Fatalf("finals %q %q, %d of %d bytes", opFinal, final, len(got), len(data))
 			}
@@ -91,16 +88,13 @@ func TestGridRoutedStripedForwarderStops(t *testing.T) {
 	waitPaths(t, g, a, gridtest.Identity(t, g, b), func(p []string) bool { return len(p) == 3 && slices.Contains(p, "ET,ET,ET") })
 	op, acc := routedPair(t, g, a, b, "7")
 	data := randomBytes(512<<10, 9)
-	done := make(chan struct{})
-	var got []byte
-	var final string
-	go func() { defer close(done); got, final = acc.Pump(nil, 90*time.Second) }()
+	received := pumpAsync(acc, 90*time.Second)
 	go op.Pump(data, 90*time.Second)
 	waitDelivered(t, g, a, uint64(len(data)/4))
 	if err := g.Stop(tilegrid.Coord{X: 1, Y: 1}); err != nil {
 		t.Fatal(err)
 	}
-	<-done
+	got, final := received()
 	if final != "c" || !bytes.Equal(got, data) {
 		t.Fatalf("final %q, %d of %d bytes", final, len(got), len(data))
 	}
@@ -112,12 +106,9 @@ func TestGridRoutedCornerToCornerThroughLoss(t *testing.T) {
 	g := startGridWith(t, 6, 6, dev.LinkProfile{Rate: 256 << 10, Loss: 0.05}, func(c *tubes.Config) {})
 	op, acc := routedPair(t, g, tilegrid.Coord{}, tilegrid.Coord{X: 5, Y: 5}, "7")
 	data := randomBytes(1<<20, 10)
-	done := make(chan struct{})
-	var got []byte
-	var final string
-	go func() { defer close(done); got, final = acc.Pump(nil, 120*time.Second) }()
+	received := pumpAsync(acc, 120*time.Second)
 	_, opFinal := op.Pump(data, 120*time.Second)
-	<-done
+	got, final := received()
 	if opFinal != "c" || final != "c" || !bytes.Equal(got, data) {
 		t.Fatalf("finals %q %q, %d of %d bytes", opFinal, final, len(got), len(data))
 	}

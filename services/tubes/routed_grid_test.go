@@ -43,6 +43,17 @@ func pathsTo(t testing.TB, g *tilegrid.Grid, c tilegrid.Coord, tile p2p.TileID) 
 
 // routedPair opens a stream tube from the tile at a to the tile at b by
 // b's identity, once a has a route there.
+// pumpAsync reads everything r receives, until its tube ends or timeout,
+// on a goroutine of its own; received waits for it and returns the bytes
+// and how the tube ended (tubetest.Raw.Pump).
+func pumpAsync(r *tubetest.Raw, timeout time.Duration) (received func() ([]byte, string)) {
+	done := make(chan struct{})
+	var got []byte
+	var final string
+	go func() { defer close(done); got, final = r.Pump(nil, timeout) }()
+	return func() ([]byte, string) { <-done; return got, final }
+}
+
 func routedPair(t *testing.T, g *tilegrid.Grid, a, b tilegrid.Coord, port string) (op, acc *tubetest.Raw) {
 	t.Helper()
 	pathsTo(t, g, a, gridtest.Identity(t, g, b))
@@ -151,10 +162,7 @@ func TestGridRoutedSurvivesCut(t *testing.T) {
 	waitPaths(t, g, a, gridtest.Identity(t, g, b), func(p []string) bool { return len(p) >= 2 })
 	op, acc := routedPair(t, g, a, b, "7")
 	data := randomBytes(512<<10, 5)
-	done := make(chan struct{})
-	var got []byte
-	var final string
-	go func() { defer close(done); got, final = acc.Pump(nil, 90*time.Second) }()
+	received := pumpAsync(acc, 90*time.Second)
 	go op.Pump(data, 90*time.Second)
 	// Once a quarter has arrived, cut the second link of the path in use.
 	st := waitDelivered(t, g, a, uint64(len(data)/4))
@@ -163,7 +171,7 @@ func TestGridRoutedSurvivesCut(t *testing.T) {
 	if err := g.Cut(at, steps[1]); err != nil {
 		t.Fatal(err)
 	}
-	<-done
+	got, final := received()
 	if final != "c" || !bytes.Equal(got, data) {
 		t.Fatalf("final %q, got %d of %d bytes (equal %v)", final, len(got), len(data), bytes.Equal(got, data[:min(len(got), len(data))]))
 	}

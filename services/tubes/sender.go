@@ -32,8 +32,9 @@ type sender struct {
 	seg   int // the most stream bytes one DATA carries
 	// cwnd, for a tube by routes, bounds the bytes in flight on each
 	// path (0: no bound, a neighbour's tube, paced by its link): it grows
-	// by a segment a round trip, and halves, at most once a round trip,
-	// when a tile on the path says its queue is building (congestion.go).
+	// by each segment acknowledged until a tile on the path first says
+	// its queue is building, by a segment a round trip after, and halves,
+	// at most once a round trip, at each such mark (congestion.go).
 	cwnd    [maxStripe]int
 	slowEnd [maxStripe]bool // the path has been congested: grow slowly
 	cutAt   [maxStripe]time.Time
@@ -161,7 +162,7 @@ func (s *sender) next(now time.Time, path int) (seg segment, data []byte, ok boo
 // room): the first s.seg bytes stay at i, the rest follow it, lost too.
 func (s *sender) cut(i int) {
 	g := s.segs[i]
-	if g.n <= s.seg || s.seg <= 0 {
+	if g.n <= s.seg {
 		return
 	}
 	rest := g
@@ -311,20 +312,20 @@ func (s *sender) repath(where func(old int) (int, bool)) int {
 	var cwnd [maxStripe]int
 	var slowEnd [maxStripe]bool
 	var cutAt [maxStripe]time.Time
-	kept := [maxStripe]bool{}
 	for i, x := range s.ackedXmit {
 		if j, ok := where(i); ok {
 			acked[j] = max(acked[j], x)
-			cwnd[j], slowEnd[j], cutAt[j], kept[j] = s.cwnd[i], s.slowEnd[i], s.cutAt[i], true
+			cwnd[j], slowEnd[j], cutAt[j] = s.cwnd[i], s.slowEnd[i], s.cutAt[i]
 		}
 	}
 	s.ackedXmit = acked
 	if s.cwnd != [maxStripe]int{} {
-		// A path kept keeps its window; a new one starts afresh.
+		// A path kept keeps its window (never 0 under congestion
+		// control); a new one starts afresh.
 		s.cwnd, s.slowEnd, s.cutAt = cwnd, slowEnd, cutAt
 		for j := range s.cwnd {
-			if !kept[j] || s.cwnd[j] == 0 {
-				s.cwnd[j], s.slowEnd[j], s.cutAt[j] = initialCwnd*s.seg, false, time.Time{}
+			if s.cwnd[j] == 0 {
+				s.freshWindow(j)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/tokens"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -43,7 +44,7 @@ type Service struct {
 	blocked  [8]bool // the link's send queue is full until Drained
 	roomMax  [8]int  // the most room each link's queue has had: its size
 	paced    bool    // a link's queue is as deep as it should be: look again in paceTick
-	resets   [slots]resetBudget
+	resets   [slots]tokens.Bucket
 	closed   [slots]closedRing // tubes closed cleanly, for their repeats (closed.go)
 	fwd      [8]fwdQueue       // ROUTED packets waiting to be forwarded on each link (via.go)
 	routes   Router
@@ -296,16 +297,6 @@ func (s *Service) stopAll(reason string) {
 	for _, w := range s.accepts {
 		s.refuseClient(w.c, reason)
 	}
-}
-
-// neighbour returns the live neighbour on d.
-func (s *Service) neighbour(d packet.Dir) (p2p.Neighbour, bool) {
-	for _, n := range s.h.Neighbours() {
-		if n.Dir == d {
-			return n, true
-		}
-	}
-	return p2p.Neighbour{}, false
 }
 
 // newID returns a tube id not in use.

@@ -25,8 +25,6 @@ import (
 const (
 	viaRoutes packet.Dir = 8
 	slots                = 9
-	// routedDir is the DIR of an "ok" reply for a tube by routes.
-	routedDir = "-"
 	// fwdMax is how many ROUTED packets wait to be forwarded on a link;
 	// more are dropped, the flooding neighbour's first (the end points'
 	// retransmission repairs it).
@@ -80,12 +78,7 @@ type peerKey struct {
 }
 
 // where names the far side for messages.
-func (t *tube) where() string {
-	if t.dir == viaRoutes {
-		return "tile " + t.tile.String()
-	}
-	return t.dir.String()
-}
+func (t *tube) where() string { return from{dir: t.dir, tile: t.tile}.String() }
 
 // primary is the path a tube by routes sends its messages other than
 // data by (the first of its paths), nil if it has none.
@@ -96,15 +89,13 @@ func (t *tube) primary() []packet.Dir {
 	return t.paths[0]
 }
 
-// sendTube sends a message of t to its far side.
+// sendTube sends a message of t to its far side (a tube by routes with
+// no path left sends nothing).
 func (s *Service) sendTube(t *tube, payload []byte) {
-	if t.dir != viaRoutes {
-		s.send(t.dir, payload)
+	if t.dir == viaRoutes && len(t.paths) == 0 {
 		return
 	}
-	if p := t.primary(); p != nil {
-		s.sendRouted(p, t.tile, payload, 0)
-	}
+	s.sendOn(t, 0, payload)
 }
 
 // sendOn sends a message of t on its path with index path (a neighbour's
@@ -158,7 +149,7 @@ func (s *Service) routed(pm *p2p.Message, p []byte) {
 // forward queues a ROUTED message that came by link in for its next
 // link d, one more link taken.
 func (s *Service) forward(in, d packet.Dir, p []byte) {
-	if _, live := s.neighbour(d); !live || s.dropFwd {
+	if _, live := s.h.Neighbour(d); !live || s.dropFwd {
 		s.counters.FwdDropped++
 		return
 	}
@@ -177,8 +168,11 @@ func (s *Service) sendForward(d packet.Dir) bool {
 	if !ok {
 		return false
 	}
-	s.send(d, p)
-	s.counters.Forwarded++
+	if s.send(d, p) {
+		s.counters.Forwarded++
+	} else {
+		s.counters.FwdDropped++
+	}
 	return true
 }
 
@@ -237,7 +231,6 @@ func (s *Service) routeTube(t *tube, back []packet.Dir) bool {
 	if len(t.paths) == 0 {
 		return false
 	}
-	t.hops = 0
 	t.fitSegments(t.paths)
 	t.snd.congestionControl()
 	t.stripe = min(len(t.paths), s.cfg.Paths)

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 
+	"github.com/t2tiles/itcd/internal/crc32c"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -23,7 +23,7 @@ const (
 	msgReset  = 5
 	msgCancel = 6 // the opener gave up on an OPEN: id is the opener's
 
-	crcLen = 4
+	crcLen = crc32c.Len
 	maxMsg = packet.MaxServicePayload
 
 	dataHeader = 1 + 2 + 4 + 1
@@ -61,8 +61,6 @@ var (
 	errType  = errors.New("unknown message type")
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // msg is one service 9 message, parsed. Which fields mean something
 // depends on typ.
 type msg struct {
@@ -87,7 +85,7 @@ type msg struct {
 // span is a range [start, end) of sequence numbers.
 type span struct{ start, end uint32 }
 
-func seal(b []byte) []byte { return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)) }
+func seal(b []byte) []byte { return crc32c.Seal(b, 0) }
 
 func appendOpen(dst []byte, id, src, dstPort uint16, kind byte, window uint32) []byte {
 	dst = append(dst, msgOpen)
@@ -151,8 +149,8 @@ func parseMsg(b []byte) (msg, error) {
 	if len(b) < 3+crcLen {
 		return msg{}, errShort
 	}
-	body := b[:len(b)-crcLen]
-	if binary.BigEndian.Uint32(b[len(body):]) != crc32.Checksum(body, castagnoli) {
+	body, ok := crc32c.Open(b)
+	if !ok {
 		return msg{}, errCRC
 	}
 	return parseBody(body)

@@ -72,6 +72,10 @@ func (h *fakeHost) Neighbours() []p2p.Neighbour {
 	return ns
 }
 
+func (h *fakeHost) Neighbour(d packet.Dir) (p2p.Neighbour, bool) {
+	return p2p.FindNeighbour(h.Neighbours(), d)
+}
+
 func (h *fakeHost) Self() p2p.TileID { return p2p.TileID{0xAA} }
 
 func (h *fakeHost) Logger() *slog.Logger { return h.log }
