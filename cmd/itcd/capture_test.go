@@ -57,15 +57,22 @@ func TestCaptureNoDaemon(t *testing.T) {
 	}
 }
 
-// tshark runs tshark with the repository's dissector on file and
-// returns one line per packet of the fields asked for, tab-separated,
-// repeated values comma-separated. It skips the test without tshark.
-func tshark(t *testing.T, file string, args ...string) []string {
+// needTshark returns the path of tshark, or skips the test without it.
+func needTshark(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
 	}
+	return bin
+}
+
+// tshark runs tshark with the repository's dissector on file and
+// returns one line per packet of the fields asked for, tab-separated,
+// repeated values comma-separated. It skips the test without tshark.
+func tshark(t *testing.T, file string, args ...string) []string {
+	t.Helper()
+	bin := needTshark(t)
 	lua, err := filepath.Abs("../../dist/wireshark/itc.lua")
 	if err != nil {
 		t.Fatal(err)
@@ -103,9 +110,7 @@ func TestCaptureSimPushTshark(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a grid")
 	}
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
-	}
+	needTshark(t)
 	dir := t.TempDir()
 	key, file := makeSignedFile(t, dir, "cap.mfz", 10_000) // 3 blocks of 4 KiB
 	capDir := filepath.Join(dir, "cap")
@@ -186,9 +191,7 @@ func TestCaptureSimPushTshark(t *testing.T) {
 // messages with bad ones too, ROUTED tube messages half-valid), and
 // checks tshark reports no Lua error anywhere in the full tree.
 func TestCaptureDissectorFuzz(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
-	}
+	needTshark(t)
 	rng := mrand.New(mrand.NewSource(1))
 	var buf bytes.Buffer
 	sink, err := newPcapSink(&buf, control.CaptureInfo{Tile: "fuzz", Device: "none"}, "random packets", nil)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/binary"
-	"os/exec"
 	"testing"
 
 	"github.com/t2tiles/itcd/services/mfz/dist"
@@ -12,9 +11,7 @@ import (
 // the end (the short form every sender serves) and a count of segments
 // (a re-ask of lost ones), and one with a count of 0, which no tile sends.
 func TestCaptureDissectorGetManifest(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
-	}
+	needTshark(t)
 	mfzPacket := func(m dist.Message) []byte {
 		return dist.AppendMessage([]byte{0x82, 8}, &m)
 	}

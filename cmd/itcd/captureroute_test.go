@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	mrand "math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -94,9 +93,7 @@ func tsHex(id []byte) string { return "0x" + p2p.TileID(id).String() }
 // TestCaptureDissectorRouteMessages reads made-up LSAs and ACKs, good
 // and damaged, and checks each field the dissector shows.
 func TestCaptureDissectorRouteMessages(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
-	}
+	needTshark(t)
 	b := func(v ...byte) []byte { return v }
 	a, c, e := b(1, 2, 3, 4, 5, 6, 7, 8), b(0xa0, 0, 0, 0, 0, 0, 0, 0xa1), b(0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7)
 	zero := make([]byte, 8)
@@ -184,9 +181,7 @@ func routedInner(dst, src []byte, msg ...[]byte) []byte {
 // 9 type 7), whole and malformed, and checks each field the dissector
 // shows.
 func TestCaptureDissectorRouted(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
-	}
+	needTshark(t)
 	b := func(v ...byte) []byte { return v }
 	src, dst := b(0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58), b(0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8)
 	data := routedInner(dst, src, b(3), be16(99), be32(1000), b(0), []byte("hi!"))
@@ -307,9 +302,7 @@ func TestCaptureRouteTshark(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a grid")
 	}
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
-	}
+	needTshark(t)
 	dir := t.TempDir()
 	cfg := tilegrid.DefaultConfig(2, 1)
 	cfg.Dir = filepath.Join(dir, "grid")

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	mrand "math/rand"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -29,9 +28,7 @@ func TestCaptureTubeTshark(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a grid")
 	}
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
-	}
+	needTshark(t)
 	dir := t.TempDir()
 	cfg := tilegrid.DefaultConfig(2, 1)
 	cfg.Dir = filepath.Join(dir, "grid")
@@ -207,9 +204,7 @@ func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 // TestCaptureDissectorTubeMessages reads one made-up packet of every tube
 // message, and damaged ones, and checks each field the dissector shows.
 func TestCaptureDissectorTubeMessages(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark is not installed: this test reads captures with Wireshark's tshark and dist/wireshark/itc.lua (Debian: apt-get install tshark; .ci/run installs it)")
-	}
+	needTshark(t)
 	b := func(v ...byte) []byte { return v }
 	// Each case: field: value; "" for none; experts read "1".
 	cases := []dissectCase{

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,37 +39,12 @@ func runCounter(args []string, stdout, stderr io.Writer) int {
 	if done {
 		return code
 	}
-	var st counter.Status
-	if err := json.Unmarshal(raw, &st); err != nil {
-		fmt.Fprintf(stderr, "itcd counter: unexpected answer: %v\n", err)
+	st, ok := decodeAnswer[counter.Status](raw, "counter", stderr)
+	if !ok {
 		return 1
 	}
 	writeCounter(stdout, st)
 	return 0
-}
-
-// serviceCall asks the daemon on runDir's control socket for cmd with
-// args and returns its answer, for the command of the same name. done
-// means nothing is left to do but exit with code: an error was printed,
-// or with asJSON the answer, indented.
-func serviceCall(runDir, cmd string, args any, asJSON bool, stdout, stderr io.Writer) (raw json.RawMessage, code int, done bool) {
-	c, err := control.Dial(runDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "itcd %s: %v\n", cmd, err)
-		return nil, 1, true
-	}
-	defer c.Close()
-	if err := c.Call(cmd, args, &raw); err != nil {
-		fmt.Fprintf(stderr, "itcd %s: %v\n", cmd, err)
-		return nil, 1, true
-	}
-	if asJSON {
-		var out bytes.Buffer
-		json.Indent(&out, raw, "", "  ")
-		fmt.Fprintln(stdout, out.String())
-		return raw, 0, true
-	}
-	return raw, 0, false
 }
 
 // writeCounter prints the local value, then one line per neighbour.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -86,17 +85,16 @@ func runPipe(ctx context.Context, args []string, pio pipeIO) int {
 	var c *tube.Conn
 	switch {
 	case *to != "" && *listen == 0 && *from == "" && len(pos) == 1:
-		d, derr := packet.ParseDir(*to)
-		neighbour := derr == nil && d.IsLink() && !strings.Contains(*to, ",")
+		d, tile, terr := tube.ParseTarget(*to)
 		p, perr := strconv.ParseUint(pos[0], 10, 16)
-		if !neighbour && tube.CheckTileName(*to) != nil || perr != nil || p == 0 {
+		if terr != nil || perr != nil || p == 0 {
 			fmt.Fprintf(pio.err, "itcd pipe: --to %s %s: want a link (NE ET SE SW WT NW), a tile (identity, prefix or route such as ET,ET,SE) and a port 1..65535\n", *to, pos[0])
 			return pipeUsage
 		}
-		if neighbour {
+		if tile == "" {
 			c, err = tube.Dial(ctx, d, uint16(p), opt)
 		} else {
-			c, err = tube.DialTile(ctx, *to, uint16(p), opt)
+			c, err = tube.DialTile(ctx, tile, uint16(p), opt)
 		}
 	case *to == "" && *listen > 0 && *listen <= 65535 && len(pos) == 0:
 		if *from != "" {
@@ -178,6 +176,7 @@ func pipeRun(ctx context.Context, c *tube.Conn, pio pipeIO) int {
 	// input may give nothing for ever: WaitClosed watches the tube (its
 	// failure, a signal) from then on. Buffered: it may outlive us.
 	var closed chan error
+	closedOK := false // closed answered: the tube closed cleanly
 	upDone, downDone := false, false
 	for !upDone || !downDone {
 		select {
@@ -203,15 +202,14 @@ func pipeRun(ctx context.Context, c *tube.Conn, pio pipeIO) int {
 			if err != nil {
 				return fail(pipeResult{err: err}, "")
 			}
-			closed = nil // closed cleanly, yet standard input is read
+			closed, closedOK = nil, true // closed cleanly, yet standard input is read
 		}
 	}
-	if closed != nil {
+	if !closedOK {
+		// Down is done, so closed is waiting for the close.
 		if err := <-closed; err != nil {
 			return fail(pipeResult{err: err}, "")
 		}
-	} else if err := c.WaitClosed(wctx); err != nil {
-		return fail(pipeResult{err: err}, "")
 	}
 	if prog != nil {
 		prog.stop()

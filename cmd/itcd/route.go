@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,17 +49,15 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if req.Tile != "" {
-		var d routes.Dest
-		if err := json.Unmarshal(raw, &d); err != nil {
-			fmt.Fprintf(stderr, "itcd route: unexpected answer: %v\n", err)
+		d, ok := decodeAnswer[routes.Dest](raw, "route", stderr)
+		if !ok {
 			return 1
 		}
 		writeDest(stdout, d)
 		return 0
 	}
-	var t routes.Table
-	if err := json.Unmarshal(raw, &t); err != nil {
-		fmt.Fprintf(stderr, "itcd route: unexpected answer: %v\n", err)
+	t, ok := decodeAnswer[routes.Table](raw, "route", stderr)
+	if !ok {
 		return 1
 	}
 	writeRoutes(stdout, t)

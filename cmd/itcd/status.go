@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -62,12 +63,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	// The services this build knows print as tables; WriteStatus prints
 	// any other section as JSON.
 	mfzSection, hasMFZ := dist.StatusFrom(st.Sections)
-	cnt, hasCounter := counterSection(&st)
-	tubeSt, hasTubes := tubeSection(&st)
-	routeSt, hasRoutes := decodeSection[routes.Status](&st, "route")
-	delete(st.Sections, "route")
 	delete(st.Sections, dist.SectionName)
-	delete(st.Sections, "counter")
+	cnt, hasCounter := takeSection[counter.Status](&st, "counter")
+	tubeSt, hasTubes := tubeSection(&st)
+	routeSt, hasRoutes := takeSection[routes.Status](&st, "route")
 	control.WriteStatus(stdout, st)
 	if hasCounter {
 		fmt.Fprintln(stdout, "\ncounter (service 2):")
@@ -88,18 +87,16 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func counterSection(st *control.Status) (counter.Status, bool) {
-	return decodeSection[counter.Status](st, "counter")
-}
-
-// decodeSection decodes a service's status section, which a Client
-// reads as generic JSON values, into the service's own type.
-func decodeSection[T any](st *control.Status, name string) (T, bool) {
+// takeSection takes a service's status section out of st (so the
+// generic printer does not print it too), decoded from the generic JSON
+// values a Client reads into the service's own type.
+func takeSection[T any](st *control.Status, name string) (T, bool) {
 	var v T
 	raw, ok := st.Sections[name]
 	if !ok {
 		return v, false
 	}
+	delete(st.Sections, name)
 	b, err := json.Marshal(raw)
 	return v, err == nil && json.Unmarshal(b, &v) == nil
 }
@@ -190,4 +187,42 @@ func (iw *indentWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// serviceCall asks the daemon on runDir's control socket for cmd with
+// args and returns its answer, for the command of the same name. done
+// means nothing is left to do but exit with code: an error was printed,
+// or with asJSON the answer, indented.
+func serviceCall(runDir, cmd string, args any, asJSON bool, stdout, stderr io.Writer) (raw json.RawMessage, code int, done bool) {
+	c, err := control.Dial(runDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "itcd %s: %v\n", cmd, err)
+		return nil, 1, true
+	}
+	defer c.Close()
+	if err := c.Call(cmd, args, &raw); err != nil {
+		fmt.Fprintf(stderr, "itcd %s: %v\n", cmd, err)
+		return nil, 1, true
+	}
+	if asJSON {
+		var out bytes.Buffer
+		if err := json.Indent(&out, raw, "", "  "); err != nil {
+			fmt.Fprintf(stderr, "itcd %s: unexpected answer: %v\n", cmd, err)
+			return nil, 1, true
+		}
+		fmt.Fprintln(stdout, out.String())
+		return raw, 0, true
+	}
+	return raw, 0, false
+}
+
+// decodeAnswer decodes the answer serviceCall returned for cmd; false
+// (printed) if it is not a T.
+func decodeAnswer[T any](raw json.RawMessage, cmd string, stderr io.Writer) (T, bool) {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		fmt.Fprintf(stderr, "itcd %s: unexpected answer: %v\n", cmd, err)
+		return v, false
+	}
+	return v, true
 }

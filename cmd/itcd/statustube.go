@@ -12,9 +12,7 @@ import (
 
 // tubeSection takes the tube service's section out of a status, decoded.
 func tubeSection(st *control.Status) (tubes.Status, bool) {
-	s, ok := decodeSection[tubes.Status](st, "tube")
-	delete(st.Sections, "tube")
-	return s, ok
+	return takeSection[tubes.Status](st, "tube")
 }
 
 // writeTubes prints one line per tube: who, what state, and how it moves.
