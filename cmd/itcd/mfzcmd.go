@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -143,6 +144,7 @@ func cmdPack(args []string, stdout, stderr io.Writer) int {
 	del := fs.String("delete", "", "make a signed tombstone deleting `NAME`")
 	version := fs.String("version", "", "version: RFC 3339 time or Unix seconds (default now)")
 	blockSize := fs.Int("block-size", 0, "body block `size` in bytes, a power of two (default automatic)")
+	format := fs.Int("format", mfz.FormatVersion, "MFZ format `version` to write; 1 for grids with tiles older than format 2, which refuse it")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -166,7 +168,7 @@ func cmdPack(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *del != "" {
-		b, m, err := mfz.NewTombstone(*del, v, key)
+		b, m, err := mfz.NewTombstone(*del, v, key, *format)
 		if err == nil {
 			err = writeFileAtomic(pos[0], 0o644, func(w io.Writer) error { _, err := w.Write(b); return err })
 		}
@@ -203,15 +205,15 @@ func cmdPack(args []string, stdout, stderr io.Writer) int {
 	err = writeFileAtomic(out, 0o644, func(w io.Writer) error {
 		var err error
 		m, err = mfz.Pack(w, src, mfz.PackOptions{Name: *name, Version: v, Key: key,
-			BlockSize: *blockSize, SizeHint: hint, TempDir: filepath.Dir(out)})
+			BlockSize: *blockSize, SizeHint: hint, TempDir: filepath.Dir(out), Format: *format})
 		return err
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "itcd pack: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: %s version %s, %d bytes -> %d (%d blocks of %d), key %s\n", out, m.Name,
-		formatVersion(m.Version), m.PayloadLen, m.BodyLen, m.BlockCount(), m.BlockSize, m.KeyID)
+	fmt.Fprintf(stdout, "%s: %s version %s, %d bytes -> %d (%d blocks of %d), key %s, format %d\n", out, m.Name,
+		formatVersion(m.Version), m.PayloadLen, m.BodyLen, m.BlockCount(), m.BlockSize, m.KeyID, m.FormatVersion())
 	return 0
 }
 
@@ -320,14 +322,15 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	m := file.Manifest
-	j := inspectJSON{File: pos[0], FormatVersion: mfz.FormatVersion, Kind: m.Kind.String(), Name: m.Name,
+	j := inspectJSON{File: pos[0], FormatVersion: m.FormatVersion(), Kind: m.Kind.String(), Name: m.Name,
 		Version: m.Version, VersionTime: formatVersion(m.Version), KeyID: m.KeyID.String(),
 		PayloadLen: m.PayloadLen, BodyLen: m.BodyLen, BlockSize: m.BlockSize, Blocks: m.BlockCount(),
 		PayloadSHA256: m.PayloadHash.String(), ManifestHash: m.Hash().String(),
 		ManifestLen: len(file.Signed) - mfz.SignatureLen, BodyOffset: file.BodyOffset, FileLen: file.Size(),
 		BlockSHA256: []string{}, Signature: "no"}
 	for _, h := range m.BlockHashes {
-		j.BlockSHA256 = append(j.BlockSHA256, h.String())
+		// Format 2 keeps the first 16 bytes of each block's SHA-256.
+		j.BlockSHA256 = append(j.BlockSHA256, hex.EncodeToString(h[:m.BlockHashLen()]))
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/t2tiles/itcd/services/mfz"
 )
 
 // runCapture runs an itcd subcommand in-process and captures its output.
@@ -89,6 +91,23 @@ func TestMFZCommands(t *testing.T) {
 	var j inspectJSON
 	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j.Name != "Demo.mfz" || j.Version != 1700000000_000000000 || j.PayloadLen != int64(len(payload)) {
 		t.Fatalf("inspect: %d %s", code, out)
+	}
+	if j.FormatVersion != mfz.FormatVersion || len(j.BlockSHA256) != j.Blocks || len(j.BlockSHA256[0]) != 2*mfz.BlockHashLen {
+		t.Fatalf("inspect: format %d, block hashes %q", j.FormatVersion, j.BlockSHA256)
+	}
+	// --format 1 packs for grids with tiles older than format 2.
+	if code, _, errs := runCapture(t, "pack", "--format", "1", "--key", at("alice.key"), at("in.bin"), at("old.mfz")); code != 0 {
+		t.Fatalf("pack --format 1: %s", errs)
+	}
+	code, out, _ = runCapture(t, "inspect", at("old.mfz"), "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j.FormatVersion != 1 || len(j.BlockSHA256[0]) != 2*mfz.HashLen {
+		t.Fatalf("inspect of format 1: %d %s", code, out)
+	}
+	if code, _, errs := runCapture(t, "verify", "--trust", at("trust"), at("old.mfz")); code != 0 {
+		t.Fatalf("verify of format 1: %s", errs)
+	}
+	if code, _, errs := runCapture(t, "pack", "--format", "3", "--key", at("alice.key"), at("in.bin"), at("new.mfz")); code != 1 || !strings.Contains(errs, "writes versions 1 to 2") {
+		t.Fatalf("pack --format 3: %d %s", code, errs)
 	}
 	if code, _, errs := runCapture(t, "unpack", "--trust", at("alice.pub"), at("out.mfz"), at("back")); code != 0 {
 		t.Fatalf("unpack: %s", errs)

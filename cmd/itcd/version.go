@@ -46,7 +46,8 @@ func wireFormats() []wireFormat {
 		{Name: "liveness hello", Key: "liveness_hello", Service: packet.ServiceLiveness, Version: daemon.ProtocolVersion},
 		// Framing version v is the magic byte 0x54+v-1 (notes/protocol.md).
 		{Name: "UDP link frames", Key: "udp_frames", Version: int(dev.FrameMagic) - 0x54 + 1},
-		{Name: "MFZ signed file", Key: "mfz_file", Version: mfz.FormatVersion},
+		{Name: "MFZ signed file", Key: "mfz_file", Version: mfz.FormatVersion,
+			Note: fmt.Sprintf("reads versions %d to %d", mfz.OldestFormat, mfz.FormatVersion)},
 		{Name: "signed-file distribution", Key: "mfz_dist", Service: packet.ServiceMFZ,
 			Note: "no version byte: message types 1..9, an unknown type is dropped and counted"},
 		{Name: "tubes", Key: "tubes", Service: packet.ServiceTube,
@@ -116,8 +117,11 @@ func writeVersion(w io.Writer, r versionReport) {
 			on = fmt.Sprintf("service %d", f.Service)
 		}
 		v := fmt.Sprintf("version %d", f.Version)
-		if f.Version == 0 {
+		switch {
+		case f.Version == 0:
 			v = f.Note
+		case f.Note != "":
+			v += " (" + f.Note + ")"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Name, on, v)
 	}

@@ -27,7 +27,7 @@ func TestVersionCommand(t *testing.T) {
 	for _, w := range r.Wire {
 		names[w.Name] = w.Version
 	}
-	if names["liveness hello"] != daemon.ProtocolVersion || names["UDP link frames"] != 3 || names["MFZ signed file"] != 1 {
+	if names["liveness hello"] != daemon.ProtocolVersion || names["UDP link frames"] != 3 || names["MFZ signed file"] != 2 {
 		t.Errorf("wire versions %v", names)
 	}
 	if _, ok := names["signed-file distribution"]; !ok {
@@ -52,7 +52,7 @@ func TestVersionCommand(t *testing.T) {
 func TestVersionLogAttrs(t *testing.T) {
 	r := versionReport{Info: buildinfo.Info{Version: "v1", Go: "go1.26.8"}, Target: "linux/arm/v7", Wire: wireFormats()}
 	got := r.logAttrs()
-	want := []any{"version", "v1", "go", "go1.26.8", "target", "linux/arm/v7", "liveness_hello", daemon.ProtocolVersion, "udp_frames", 3, "mfz_file", 1}
+	want := []any{"version", "v1", "go", "go1.26.8", "target", "linux/arm/v7", "liveness_hello", daemon.ProtocolVersion, "udp_frames", 3, "mfz_file", 2}
 	if len(got) != len(want) {
 		t.Fatalf("logAttrs = %v, want %v", got, want)
 	}

@@ -8,7 +8,9 @@
 // The manifest names the file (a safe name of at most MaxNameLen bytes),
 // its version (Unix nanoseconds; larger is newer), the signer's key id,
 // the payload and body lengths, the block size, the SHA-256 of the payload
-// and one SHA-256 per body block. The body is the payload compressed with
+// and one hash per body block (its SHA-256; in format 2, the version Pack
+// writes, the first 16 bytes of it, so the manifest a hop waits for is
+// half as long). The body is the payload compressed with
 // xz. The signature covers "itcd-mfz-v1\x00" followed by the manifest.
 // Because the manifest and its signature come first and hash every block,
 // a receiver verifies the signed manifest (VerifySignedManifest) and then

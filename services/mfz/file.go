@@ -28,10 +28,15 @@ func (f *File) Signature() []byte { return f.Signed[len(f.Signed)-SignatureLen:]
 // to b: everything of an MFZ file before its body. A tombstone file is
 // exactly this.
 func AppendFileHeader(b []byte, signed []byte) ([]byte, error) {
-	if _, _, err := SplitSignedManifest(signed); err != nil {
+	mb, _, err := SplitSignedManifest(signed)
+	if err != nil {
 		return b, err
 	}
-	b, _ = Header{Version: FormatVersion, ManifestLen: uint32(len(signed) - SignatureLen)}.AppendBinary(b)
+	format, err := manifestFormat(mb)
+	if err != nil {
+		return b, err
+	}
+	b, _ = Header{Version: uint16(format), ManifestLen: uint32(len(mb))}.AppendBinary(b)
 	return append(b, signed...), nil
 }
 
@@ -62,6 +67,9 @@ func ReadFile(r io.ReaderAt, size int64) (*File, error) {
 	m, err := ParseManifest(signed[:h.ManifestLen])
 	if err != nil {
 		return nil, err
+	}
+	if m.FormatVersion() != int(h.Version) {
+		return nil, fmt.Errorf("%w: header says format %d, manifest says %d", ErrMalformed, h.Version, m.FormatVersion())
 	}
 	f := &File{Manifest: m, Signed: signed, BodyOffset: HeaderLen + signedLen}
 	switch want := f.Size(); {

@@ -42,6 +42,37 @@ func TestPackVerifyRoundTrip(t *testing.T) {
 	}
 }
 
+// A file packed by an older itcd (format 1, whole block hashes) is still
+// read, verified block by block and whole; format 2 halves the manifest.
+func TestFormat1FileStillReads(t *testing.T) {
+	pub, priv := testKey(1)
+	payload := testPayload(8, 30_000)
+	v2 := packBytes(t, "old", 1, payload, priv, 1024)
+	v1 := asFormat1(t, v2, priv)
+	f1, err := ReadFile(bytes.NewReader(v1), int64(len(v1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, _ := ReadFile(bytes.NewReader(v2), int64(len(v2)))
+	if v1[9] != 1 || v2[9] != FormatVersion || f1.Manifest.FormatVersion() != 1 || f2.Manifest.FormatVersion() != FormatVersion {
+		t.Fatalf("header versions %d, %d; manifests %d, %d", v1[9], v2[9], f1.Manifest.FormatVersion(), f2.Manifest.FormatVersion())
+	}
+	n := f1.Manifest.BlockCount()
+	if d := len(f1.Signed) - len(f2.Signed); d != n*(HashLen-BlockHashLen) {
+		t.Fatalf("format 1 manifest %d bytes longer, want %d", d, n*(HashLen-BlockHashLen))
+	}
+	var out bytes.Buffer
+	if _, err := VerifyFile(bytes.NewReader(v1), int64(len(v1)), NewTrustSet(pub), &out); err != nil || !bytes.Equal(out.Bytes(), payload) {
+		t.Fatalf("VerifyFile of format 1: %v", err)
+	}
+	bad := append([]byte(nil), v1...)
+	bad[f1.BodyOffset+2*1024+5] ^= 1
+	var be *BlockError
+	if _, err := VerifyFile(bytes.NewReader(bad), int64(len(bad)), NewTrustSet(pub), nil); !errors.As(err, &be) || be.Index != 2 {
+		t.Fatalf("altered format 1 block: %v", err)
+	}
+}
+
 func TestVerifyErrors(t *testing.T) {
 	pub, priv := testKey(1)
 	other, _ := testKey(2)
@@ -68,7 +99,8 @@ func TestVerifyErrors(t *testing.T) {
 		{"truncated body", good[:len(good)-1], NewTrustSet(pub), ErrTruncated, -1},
 		{"trailing", append(append([]byte(nil), good...), 0), NewTrustSet(pub), ErrMalformed, -1},
 		{"magic", mod(func(b []byte) []byte { b[1] = 'X'; return b }), NewTrustSet(pub), ErrBadMagic, -1},
-		{"version", mod(func(b []byte) []byte { b[9] = 2; return b }), NewTrustSet(pub), ErrVersion, -1},
+		{"version", mod(func(b []byte) []byte { b[9] = 3; return b }), NewTrustSet(pub), ErrVersion, -1},
+		{"header and manifest formats differ", mod(func(b []byte) []byte { b[9] = 1; return b }), NewTrustSet(pub), ErrMalformed, -1},
 		{"manifest version bit", mod(func(b []byte) []byte { b[HeaderLen+10] ^= 1; return b }), NewTrustSet(pub), ErrSignature, -1},
 		{"manifest hash bit", mod(func(b []byte) []byte { b[HeaderLen+50] ^= 1; return b }), NewTrustSet(pub), ErrSignature, -1},
 		{"signature bit", mod(func(b []byte) []byte { b[body-1] ^= 1; return b }), NewTrustSet(pub), ErrSignature, -1},
@@ -138,9 +170,10 @@ func FuzzVerifyFile(f *testing.F) {
 	pub, priv := testKey(1)
 	trust := NewTrustSet(pub)
 	good := packBytes(f, "fz", 1, testPayload(3, 3000), priv, 1024)
-	tomb, _, _ := NewTombstone("fz", 2, priv)
+	tomb, _, _ := NewTombstone("fz", 2, priv, 0)
 	f.Add(good)
 	f.Add(tomb)
+	f.Add(asFormat1(f, good, priv))
 	f.Add(good[:100])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

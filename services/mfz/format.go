@@ -10,11 +10,20 @@ import (
 	"strings"
 )
 
-// Hard limits of format version 1. Parsers check them before allocating.
+// Hard limits of the format. Parsers check them before allocating.
 const (
-	// FormatVersion is the format version written by this package and the
-	// only one it reads.
-	FormatVersion = 1
+	// FormatVersion is the format version Pack writes. This package reads
+	// it and every version down to OldestFormat.
+	FormatVersion = 2
+	// OldestFormat is the oldest format version this package reads.
+	// Format 1 hashes each block with all 32 bytes of SHA-256; format 2
+	// keeps the first BlockHashLen of them, which halves the manifest a
+	// tile must receive before it can pass the first block on.
+	OldestFormat = 1
+	// BlockHashLen is the length of a block hash in a format-2 manifest:
+	// SHA-256 cut to 128 bits, still 2^128 work to forge a block for a
+	// given hash. The payload hash stays whole.
+	BlockHashLen = 16
 	// HeaderLen is the length of the fixed file header.
 	HeaderLen = 16
 	// SignatureLen is the length of the ed25519 signature after the manifest.
@@ -35,13 +44,15 @@ const (
 	// passed on only once verified whole, so its size is the delay each
 	// hop adds; 4 KiB beat 8 KiB on the simulated grid (issue 13,
 	// BENCHMARKS.md: 6x6 corner 1.19 vs 1.23x the multipath bound, 20%
-	// loss 1.9-2.15 vs 2.2-2.5x) for a manifest of 8 hash bytes per KiB.
+	// loss 1.9-2.15 vs 2.2-2.5x) for a manifest of 8 hash bytes per KiB
+	// in format 1, 4 in format 2.
 	DefaultBlockSize = 4 << 10
 	// MaxBlocks is the largest number of blocks in a body.
 	MaxBlocks = 4096
 	// manifestFixedLen is the manifest length without name and block hashes.
 	manifestFixedLen = 3 + 8 + 8 + 8 + 8 + 4 + 4 + HashLen
-	// MinManifestLen and MaxManifestLen bound the manifest length.
+	// MinManifestLen and MaxManifestLen bound the manifest length (the
+	// largest is format 1's, with whole block hashes).
 	MinManifestLen = manifestFixedLen + 1
 	MaxManifestLen = manifestFixedLen + MaxNameLen + MaxBlocks*HashLen
 	// MaxSignedManifestLen bounds a signed manifest (manifest+signature).
@@ -97,7 +108,7 @@ func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
 // Header is the fixed 16-byte header at the start of an MFZ file.
 type Header struct {
-	Version     uint16 // format version, FormatVersion
+	Version     uint16 // format version, OldestFormat..FormatVersion
 	ManifestLen uint32 // length of the manifest that follows
 }
 
@@ -114,8 +125,8 @@ func ParseHeader(b []byte) (Header, error) {
 		return h, fmt.Errorf("%w: header is %d bytes, need %d", ErrTruncated, len(b), HeaderLen)
 	}
 	h.Version = binary.BigEndian.Uint16(b[8:])
-	if h.Version != FormatVersion {
-		return h, fmt.Errorf("%w %d (this build reads version %d; upgrade itcd)", ErrVersion, h.Version, FormatVersion)
+	if h.Version < OldestFormat || h.Version > FormatVersion {
+		return h, fmt.Errorf("%w %d (this build reads versions %d to %d; upgrade itcd)", ErrVersion, h.Version, OldestFormat, FormatVersion)
 	}
 	if flags := binary.BigEndian.Uint16(b[10:]); flags != 0 {
 		return h, fmt.Errorf("%w: reserved header flags %#04x set", ErrMalformed, flags)
@@ -140,6 +151,9 @@ func (h Header) AppendBinary(b []byte) ([]byte, error) {
 
 // Manifest is the signed description of a file or tombstone.
 type Manifest struct {
+	// Format is the format version the manifest is written in; 0 means
+	// FormatVersion. It sets the length of a block hash.
+	Format      uint8
 	Kind        Kind
 	Name        string // safe name, see CheckName
 	Version     int64  // Unix nanoseconds; larger is newer for the same name
@@ -148,7 +162,54 @@ type Manifest struct {
 	BodyLen     int64  // compressed (xz) length
 	BlockSize   int    // body block size; power of two; 0 for a tombstone
 	PayloadHash Hash   // SHA-256 of the payload; zero for a tombstone
-	BlockHashes []Hash // SHA-256 of each body block
+	// BlockHashes holds the SHA-256 of each body block; in format 2 only
+	// the first BlockHashLen bytes of each, the rest zero.
+	BlockHashes []Hash
+}
+
+// FormatVersion returns the format version m is written in.
+func (m *Manifest) FormatVersion() int {
+	if m.Format == 0 {
+		return FormatVersion
+	}
+	return int(m.Format)
+}
+
+// BlockHashLen returns the length of one block hash in m's format.
+func (m *Manifest) BlockHashLen() int { return blockHashLen(m.FormatVersion()) }
+
+func blockHashLen(format int) int {
+	if format == 1 {
+		return HashLen
+	}
+	return BlockHashLen
+}
+
+// BlockHash returns the hash of data as m's format records it.
+func (m *Manifest) BlockHash(data []byte) Hash { return m.cut(sha256.Sum256(data)) }
+
+// formatByte is byte 1 of a manifest: 0 in format 1, where it was a
+// reserved byte that had to be 0, and the version itself after that.
+func formatByte(format int) byte {
+	if format == 1 {
+		return 0
+	}
+	return byte(format)
+}
+
+// manifestFormat reads the format version of the manifest b.
+func manifestFormat(b []byte) (int, error) {
+	if len(b) < 2 {
+		return 0, fmt.Errorf("%w: manifest is %d bytes", ErrTruncated, len(b))
+	}
+	switch f := b[1]; {
+	case f == 0:
+		return 1, nil
+	case f >= 2 && f <= FormatVersion:
+		return int(f), nil
+	default:
+		return 0, fmt.Errorf("%w: manifest format byte %d (this build reads versions %d to %d; upgrade itcd)", ErrVersion, f, OldestFormat, FormatVersion)
+	}
 }
 
 // CheckName reports whether name is a safe file name: 1 to MaxNameLen
@@ -197,6 +258,9 @@ func ChooseBlockSize(bodyLen int64) int {
 
 // Validate checks the manifest against the format's rules and limits.
 func (m *Manifest) Validate() error {
+	if f := m.FormatVersion(); f < OldestFormat || f > FormatVersion {
+		return fmt.Errorf("%w %d (this build writes versions %d to %d)", ErrVersion, f, OldestFormat, FormatVersion)
+	}
 	if err := CheckName(m.Name); err != nil {
 		return err
 	}
@@ -229,12 +293,23 @@ func (m *Manifest) Validate() error {
 	if int64(len(m.BlockHashes)) != n {
 		return fmt.Errorf("%w: %d block hashes for %d blocks", ErrMalformed, len(m.BlockHashes), n)
 	}
+	for i := range m.BlockHashes {
+		if m.BlockHashes[i] != m.cut(m.BlockHashes[i]) {
+			return fmt.Errorf("%w: block hash %d longer than format %d's %d bytes", ErrMalformed, i, m.FormatVersion(), m.BlockHashLen())
+		}
+	}
 	return nil
+}
+
+// cut returns h with the bytes past m's block hash length cleared.
+func (m *Manifest) cut(h Hash) Hash {
+	clear(h[m.BlockHashLen():])
+	return h
 }
 
 // BinaryLen returns the length of the marshaled manifest.
 func (m *Manifest) BinaryLen() int {
-	return manifestFixedLen + len(m.Name) + len(m.BlockHashes)*HashLen
+	return manifestFixedLen + len(m.Name) + len(m.BlockHashes)*m.BlockHashLen()
 }
 
 // AppendBinary validates m and appends its binary form to b
@@ -243,7 +318,7 @@ func (m *Manifest) AppendBinary(b []byte) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return b, err
 	}
-	b = append(b, byte(m.Kind), 0, byte(len(m.Name)))
+	b = append(b, byte(m.Kind), formatByte(m.FormatVersion()), byte(len(m.Name)))
 	b = append(b, m.Name...)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Version))
 	b = append(b, m.KeyID[:]...)
@@ -252,8 +327,9 @@ func (m *Manifest) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, uint32(m.BlockSize))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(m.BlockHashes)))
 	b = append(b, m.PayloadHash[:]...)
+	hl := m.BlockHashLen()
 	for i := range m.BlockHashes {
-		b = append(b, m.BlockHashes[i][:]...)
+		b = append(b, m.BlockHashes[i][:hl]...)
 	}
 	return b, nil
 }
@@ -272,10 +348,12 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if len(b) < 3 {
 		return nil, fmt.Errorf("%w: manifest is %d bytes", ErrTruncated, len(b))
 	}
-	m := &Manifest{Kind: Kind(b[0])}
-	if b[1] != 0 {
-		return nil, fmt.Errorf("%w: reserved manifest flags %#02x set", ErrMalformed, b[1])
+	format, err := manifestFormat(b)
+	if err != nil {
+		return nil, err
 	}
+	m := &Manifest{Format: uint8(format), Kind: Kind(b[0])}
+	hl := m.BlockHashLen()
 	nameLen := int(b[2])
 	if nameLen == 0 || nameLen > MaxNameLen {
 		return nil, fmt.Errorf("%w: name length %d, allowed 1..%d", ErrName, nameLen, MaxNameLen)
@@ -306,11 +384,11 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if count > MaxBlocks {
 		return nil, fmt.Errorf("%w: %d blocks exceed limit %d", ErrTooLarge, count, MaxBlocks)
 	}
-	if uint64(len(p)) != uint64(count)*HashLen {
-		if uint64(len(p)) < uint64(count)*HashLen {
-			return nil, fmt.Errorf("%w: manifest has %d bytes of block hashes, %d blocks need %d", ErrTruncated, len(p), count, count*HashLen)
+	if need := uint64(count) * uint64(hl); uint64(len(p)) != need {
+		if uint64(len(p)) < need {
+			return nil, fmt.Errorf("%w: manifest has %d bytes of block hashes, %d blocks need %d", ErrTruncated, len(p), count, need)
 		}
-		return nil, fmt.Errorf("%w: %d trailing bytes after %d block hashes", ErrMalformed, uint64(len(p))-uint64(count)*HashLen, count)
+		return nil, fmt.Errorf("%w: %d trailing bytes after %d block hashes", ErrMalformed, uint64(len(p))-need, count)
 	}
 	m.PayloadLen, m.BodyLen, m.BlockSize = int64(plen), int64(blen), int(bs)
 	if m.Kind == KindFile {
@@ -325,7 +403,7 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if count > 0 {
 		m.BlockHashes = make([]Hash, count)
 		for i := range m.BlockHashes {
-			copy(m.BlockHashes[i][:], p[i*HashLen:])
+			copy(m.BlockHashes[i][:hl], p[i*hl:])
 		}
 	}
 	if err := m.Validate(); err != nil {
@@ -361,7 +439,7 @@ func (m *Manifest) VerifyBlock(i int, data []byte) error {
 	if i < 0 || i >= len(m.BlockHashes) {
 		return fmt.Errorf("%w: block index %d out of range [0, %d)", ErrMalformed, i, len(m.BlockHashes))
 	}
-	if len(data) != m.BlockLen(i) || sha256.Sum256(data) != m.BlockHashes[i] {
+	if len(data) != m.BlockLen(i) || m.BlockHash(data) != m.BlockHashes[i] {
 		return &BlockError{Index: i}
 	}
 	return nil

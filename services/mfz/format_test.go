@@ -3,6 +3,7 @@ package mfz
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"strings"
@@ -44,24 +45,66 @@ func TestCheckName(t *testing.T) {
 }
 
 func TestManifestRoundTrip(t *testing.T) {
-	m := &Manifest{Kind: KindFile, Name: "x.mfz", Version: -5, KeyID: KeyID{1, 2, 3}, PayloadLen: 10,
-		BodyLen: 3000, BlockSize: 1024, PayloadHash: Hash{9}, BlockHashes: []Hash{{1}, {2}, {3}}}
-	b, err := m.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) != m.BinaryLen() {
-		t.Fatalf("len %d, BinaryLen %d", len(b), m.BinaryLen())
-	}
-	got, err := ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b2, _ := got.MarshalBinary()
-	if !bytes.Equal(b, b2) || got.BlockLen(2) != 3000-2048 || got.BlockLen(0) != 1024 || got.BlockLen(3) != 0 {
-		t.Fatalf("round trip differs: %+v", got)
+	for _, tc := range []struct {
+		format uint8
+		want   int // manifest length
+	}{
+		{0, 75 + 5 + 3*BlockHashLen}, // 0 is the current format
+		{1, 75 + 5 + 3*HashLen},
+		{2, 75 + 5 + 3*BlockHashLen},
+	} {
+		m := &Manifest{Format: tc.format, Kind: KindFile, Name: "x.mfz", Version: -5, KeyID: KeyID{1, 2, 3}, PayloadLen: 10,
+			BodyLen: 3000, BlockSize: 1024, PayloadHash: Hash{9}, BlockHashes: []Hash{{1}, {2}, {3, 15: 4}}}
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != m.BinaryLen() || len(b) != tc.want {
+			t.Fatalf("format %d: len %d, BinaryLen %d, want %d", tc.format, len(b), m.BinaryLen(), tc.want)
+		}
+		got, err := ParseManifest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b2, _ := got.MarshalBinary()
+		if !bytes.Equal(b, b2) || got.BlockLen(2) != 3000-2048 || got.BlockLen(0) != 1024 || got.BlockLen(3) != 0 ||
+			got.FormatVersion() != m.FormatVersion() || got.BlockHashes[2] != m.BlockHashes[2] {
+			t.Fatalf("format %d: round trip differs: %+v", tc.format, got)
+		}
 	}
 }
+
+// A block hash is all 32 bytes of SHA-256 in format 1 and the first 16 in
+// format 2; a manifest holding more than its format's length is invalid,
+// and a block is checked against exactly its format's hash.
+func TestBlockHashByFormat(t *testing.T) {
+	block := bytes.Repeat([]byte{7}, 1024)
+	whole := Hash(sha256.Sum256(block))
+	for _, format := range []uint8{1, 2} {
+		m := &Manifest{Format: format, Kind: KindFile, Name: "h", PayloadLen: 1, BodyLen: 1024, BlockSize: 1024}
+		m.BlockHashes = []Hash{m.BlockHash(block)}
+		if n := m.BlockHashLen(); !bytes.Equal(m.BlockHashes[0][:n], whole[:n]) || !isZero(m.BlockHashes[0][n:]) {
+			t.Fatalf("format %d: BlockHash %x, SHA-256 %x", format, m.BlockHashes[0], whole)
+		}
+		if err := m.VerifyBlock(0, block); err != nil {
+			t.Fatalf("format %d: %v", format, err)
+		}
+		other := append([]byte(nil), block...)
+		other[1000] ^= 1
+		if err := m.VerifyBlock(0, other); !errors.Is(err, ErrBlockHash) {
+			t.Fatalf("format %d: altered block: %v", format, err)
+		}
+	}
+	m := &Manifest{Format: 2, Kind: KindFile, Name: "h", PayloadLen: 1, BodyLen: 1024, BlockSize: 1024, BlockHashes: []Hash{whole}}
+	if err := m.Validate(); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("format 2 with a 32-byte block hash: %v", err)
+	}
+	if _, err := (&Manifest{Format: 3, Kind: KindTombstone, Name: "h"}).MarshalBinary(); !errors.Is(err, ErrVersion) {
+		t.Fatalf("format 3: %v", err)
+	}
+}
+
+func isZero(b []byte) bool { return bytes.Count(b, []byte{0}) == len(b) }
 
 func TestChooseBlockSize(t *testing.T) {
 	for _, tc := range []struct {
@@ -81,9 +124,15 @@ func TestChooseBlockSize(t *testing.T) {
 	}
 }
 
-// rawManifest builds manifest bytes field by field, bypassing Validate.
+// rawManifest builds manifest bytes of the current format field by
+// field, bypassing Validate.
 func rawManifest(kind byte, name string, plen, blen uint64, bs, count uint32, hashes int) []byte {
-	b := []byte{kind, 0, byte(len(name))}
+	return rawManifestFormat(FormatVersion, kind, name, plen, blen, bs, count, hashes)
+}
+
+// rawManifestFormat is rawManifest in the given format.
+func rawManifestFormat(format int, kind byte, name string, plen, blen uint64, bs, count uint32, hashes int) []byte {
+	b := []byte{kind, formatByte(format), byte(len(name))}
 	b = append(b, name...)
 	b = binary.BigEndian.AppendUint64(b, 1)
 	b = append(b, make([]byte, 8)...)
@@ -92,7 +141,7 @@ func rawManifest(kind byte, name string, plen, blen uint64, bs, count uint32, ha
 	b = binary.BigEndian.AppendUint32(b, bs)
 	b = binary.BigEndian.AppendUint32(b, count)
 	b = append(b, make([]byte, 32)...)
-	return append(b, make([]byte, 32*hashes)...)
+	return append(b, make([]byte, blockHashLen(format)*hashes)...)
 }
 
 func TestParseManifestErrors(t *testing.T) {
@@ -122,7 +171,12 @@ func TestParseManifestErrors(t *testing.T) {
 		{"name dotdot", rawManifest(1, "..", 5, 2048, 1024, 2, 2), ErrName},
 		{"name ctrl", rawManifest(1, "a\x01", 5, 2048, 1024, 2, 2), ErrName},
 		{"name long", rawManifest(1, strings.Repeat("n", 29), 5, 2048, 1024, 2, 2), ErrName},
-		{"flags", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 1; return b }(), ErrMalformed},
+		{"format 1", rawManifestFormat(1, 1, "a", 5, 2048, 1024, 2, 2), nil},
+		{"format 1 tombstone", rawManifestFormat(1, 2, "a", 0, 0, 0, 0, 0), nil},
+		{"format 1 with short hashes", rawManifestFormat(1, 1, "a", 5, 2048, 1024, 2, 1), ErrTruncated},
+		{"format 2 with whole hashes", rawManifestFormat(2, 1, "a", 5, 2048, 1024, 2, 4), ErrMalformed},
+		{"format byte 1", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 1; return b }(), ErrVersion},
+		{"format byte 3", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 3; return b }(), ErrVersion},
 		{"cut fixed", rawManifest(1, "a", 5, 2048, 1024, 2, 2)[:30], ErrTruncated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,7 +203,8 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"magic", mod(0, 'P'), ErrBadMagic},
 		{"zip", []byte("PK\x03\x04 this is a zip file"), ErrBadMagic},
 		{"version 0", mod(9, 0), ErrVersion},
-		{"version 2", mod(9, 2), ErrVersion},
+		{"version 2", mod(9, 2), nil},
+		{"version 3", mod(9, 3), ErrVersion},
 		{"flags", mod(11, 1), ErrMalformed},
 		{"manifest 4 GB", mod(12, 0xff), ErrTooLarge},
 		{"manifest tiny", mod(15, 3), ErrMalformed},
@@ -211,7 +266,7 @@ func FuzzParseHeader(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if h.ManifestLen > MaxManifestLen || h.ManifestLen < MinManifestLen || h.Version != FormatVersion {
+		if h.ManifestLen > MaxManifestLen || h.ManifestLen < MinManifestLen || h.Version < OldestFormat || h.Version > FormatVersion {
 			t.Fatalf("accepted %+v", h)
 		}
 		out, _ := h.AppendBinary(nil)
@@ -226,6 +281,7 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add(rawManifest(2, "tomb.mfz", 0, 0, 0, 0, 0))
 	f.Add(rawManifest(1, "a", 4<<30, 2048, 1024, 2, 2))
 	f.Add(rawManifest(1, "../x", 5, 2048, 1024, 2, 2))
+	f.Add(rawManifestFormat(1, 1, "a", 5, 2048, 1024, 2, 2))
 	f.Add([]byte{1, 0, 200})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)

@@ -3,7 +3,6 @@ package mfz
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/binary"
 	"hash/crc32"
 	"math/rand"
@@ -71,7 +70,7 @@ func buildFile(t testing.TB, m Manifest, body []byte, priv ed25519.PrivateKey) [
 	}
 	m.BlockHashes = make([]Hash, blockCountFor(m.BodyLen, m.BlockSize))
 	for i := range m.BlockHashes {
-		m.BlockHashes[i] = sha256.Sum256(body[m.BlockOffset(i) : m.BlockOffset(i)+int64(m.BlockLen(i))])
+		m.BlockHashes[i] = m.BlockHash(body[m.BlockOffset(i) : m.BlockOffset(i)+int64(m.BlockLen(i))])
 	}
 	signed, err := Sign(&m, priv)
 	if err != nil {
@@ -156,3 +155,29 @@ func rawXZ(payload []byte, dictByte byte) []byte {
 
 // dictByte returns the LZMA2 dictionary property byte for 2^k bytes.
 func dictByte(k int) byte { return byte(2 * (k - 12)) }
+
+// asFormat1 returns the MFZ file b signed again in format 1 (whole
+// SHA-256 block hashes), as a tile of an older itcd packed it.
+func asFormat1(t testing.TB, b []byte, priv ed25519.PrivateKey) []byte {
+	t.Helper()
+	f, err := ReadFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *f.Manifest
+	m.Format = 1
+	m.BlockHashes = make([]Hash, m.BlockCount())
+	body := b[f.BodyOffset:]
+	for i := range m.BlockHashes {
+		m.BlockHashes[i] = m.BlockHash(body[m.BlockOffset(i) : m.BlockOffset(i)+int64(m.BlockLen(i))])
+	}
+	signed, err := Sign(&m, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := AppendFileHeader(nil, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, body...)
+}

@@ -26,6 +26,10 @@ type PackOptions struct {
 	SizeHint int64
 	// TempDir holds the spooled body while packing ("" for os.TempDir).
 	TempDir string
+	// Format is the format version to write; 0 means FormatVersion.
+	// Format 1 is for grids that still run tiles older than format 2,
+	// which refuse it.
+	Format int
 }
 
 // Pack compresses src into an MFZ file written to dst. The body is spooled
@@ -37,6 +41,10 @@ func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
 	}
 	if len(opt.Key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: no ed25519 signing key", ErrKey)
+	}
+	format, err := packFormat(opt.Format)
+	if err != nil {
+		return nil, err
 	}
 	tmp, err := os.CreateTemp(opt.TempDir, ".mfz-pack-*")
 	if err != nil {
@@ -79,7 +87,7 @@ func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
 	if bs == 0 {
 		bs = ChooseBlockSize(bodyLen)
 	}
-	m := &Manifest{Kind: KindFile, Name: opt.Name, Version: opt.Version, PayloadLen: plen, BodyLen: bodyLen, BlockSize: bs}
+	m := &Manifest{Format: format, Kind: KindFile, Name: opt.Name, Version: opt.Version, PayloadLen: plen, BodyLen: bodyLen, BlockSize: bs}
 	copy(m.PayloadHash[:], ph.Sum(nil))
 	m.BlockHashes = make([]Hash, blockCountFor(bodyLen, bs))
 	buf := make([]byte, bs)
@@ -88,7 +96,7 @@ func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
 		if _, err := tmp.ReadAt(b, m.BlockOffset(i)); err != nil {
 			return nil, err
 		}
-		m.BlockHashes[i] = sha256.Sum256(b)
+		m.BlockHashes[i] = m.BlockHash(b)
 	}
 	signed, err := Sign(m, opt.Key)
 	if err != nil {
@@ -107,17 +115,34 @@ func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
 	return m, nil
 }
 
-// NewTombstone returns a whole signed tombstone file that deletes name and
-// every version of it older than version.
-func NewTombstone(name string, version int64, key ed25519.PrivateKey) ([]byte, *Manifest, error) {
+// NewTombstone returns a whole signed tombstone file, in format version
+// format (0 for FormatVersion), that deletes name and every version of it
+// older than version.
+func NewTombstone(name string, version int64, key ed25519.PrivateKey, format int) ([]byte, *Manifest, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, nil, fmt.Errorf("%w: no ed25519 signing key", ErrKey)
 	}
-	m := &Manifest{Kind: KindTombstone, Name: name, Version: version}
+	f, err := packFormat(format)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &Manifest{Format: f, Kind: KindTombstone, Name: name, Version: version}
 	signed, err := Sign(m, key)
 	if err != nil {
 		return nil, nil, err
 	}
 	b, err := AppendFileHeader(nil, signed)
 	return b, m, err
+}
+
+// packFormat checks the format version a caller asked to write; 0 is
+// FormatVersion.
+func packFormat(format int) (uint8, error) {
+	if format == 0 {
+		format = FormatVersion
+	}
+	if format < OldestFormat || format > FormatVersion {
+		return 0, fmt.Errorf("%w %d: this build writes versions %d to %d", ErrVersion, format, OldestFormat, FormatVersion)
+	}
+	return uint8(format), nil
 }

@@ -57,7 +57,7 @@ func (e *storeEnv) file(name string, version int64, seed int64, size int) (strin
 }
 
 func (e *storeEnv) tombstone(name string, version int64) string {
-	b, _, err := NewTombstone(name, version, e.priv)
+	b, _, err := NewTombstone(name, version, e.priv, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -352,6 +352,36 @@ func TestPartialReceive(t *testing.T) {
 	}
 	if _, err := s.Begin(mustSigned(t, old)); !errors.Is(err, ErrStale) {
 		t.Fatalf("Begin of older: %v", err)
+	}
+}
+
+// A format 1 file (from a tile of an older itcd) is received block by
+// block and installed as it was signed, header version 1.
+func TestPartialReceiveFormat1(t *testing.T) {
+	e := newStoreEnv(t)
+	s := e.open()
+	payload := testPayload(3, 20_000)
+	path := writeTemp(t, "f1.mfz", asFormat1(t, packBytes(t, "f1.bin", 7, payload, e.priv, 1024), e.priv))
+	file, blocks := blocksOf(t, path)
+	p, err := s.Begin(file.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range blocks {
+		if err := p.PutBlock(i, blocks[i]); err != nil {
+			t.Fatalf("block %d: %v", i, err)
+		}
+	}
+	if err := p.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	live, err := os.ReadFile(filepath.Join(e.dir, "live", "f1.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := VerifyFile(bytes.NewReader(live), int64(len(live)), s.Trust(), &out); err != nil || !bytes.Equal(out.Bytes(), payload) || live[9] != 1 {
+		t.Fatalf("live file: %v (header version %d)", err, live[9])
 	}
 }
 

@@ -41,17 +41,23 @@ func pack(t testing.TB, dir, name string, version int64, size int, priv ed25519.
 
 // packBlocks is pack with blocks of bs bytes (0: Pack's choice).
 func packBlocks(t testing.TB, dir, name string, version int64, size, bs int, priv ed25519.PrivateKey, seed int64) string {
+	return packOpts(t, dir, size, seed, mfz.PackOptions{Name: name, Version: version, Key: priv, BlockSize: bs})
+}
+
+// packOpts packs size seeded random bytes with opt, naming the file after
+// opt's name and version.
+func packOpts(t testing.TB, dir string, size int, seed int64, opt mfz.PackOptions) string {
 	t.Helper()
 	payload := make([]byte, size)
 	rand.New(rand.NewSource(seed)).Read(payload)
-	path := filepath.Join(dir, fmt.Sprintf("%s-%d.mfz", name, version))
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.mfz", opt.Name, opt.Version))
 	out, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	if _, err := mfz.Pack(out, bytes.NewReader(payload), mfz.PackOptions{Name: name, Version: version, Key: priv,
-		SizeHint: int64(size), TempDir: dir, BlockSize: bs}); err != nil {
+	opt.SizeHint, opt.TempDir = int64(size), dir
+	if _, err := mfz.Pack(out, bytes.NewReader(payload), opt); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -218,6 +224,22 @@ func TestTwoTiles(t *testing.T) {
 	}
 }
 
+// A file packed in format 1 (by an older itcd, or with --format 1 for a
+// grid that still has such tiles) spreads as it was signed.
+func TestFormat1FileSpreads(t *testing.T) {
+	fx := grid(t, 3, 1, fast, nil)
+	path := packOpts(t, fx.dir, 60<<10, 3, mfz.PackOptions{Name: "old.mfz", Version: 7, Key: fx.priv, Format: 1})
+	if _, err := fx.push(tilegrid.Coord{}, path); err != nil {
+		t.Fatal(err)
+	}
+	fx.waitAll("old.mfz", 7, 30*time.Second)
+	fx.checkIdentical("old.mfz", path)
+	f, _, err := mfz.ReadFileAt(fx.liveFile(tilegrid.Coord{X: 2}, "old.mfz"))
+	if err != nil || f.Manifest.FormatVersion() != 1 {
+		t.Fatalf("far tile's copy: %v", err)
+	}
+}
+
 func TestGrid3x3LossDupCorrupt(t *testing.T) {
 	prof := dev.LinkProfile{Rate: 1 << 20, Loss: 0.05, Duplicate: 0.02, Corrupt: 0.02}
 	fx := grid(t, 3, 3, prof, nil)
@@ -364,7 +386,7 @@ func TestTombstoneSpreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.waitAll("physics.mfz", 1000, 30*time.Second)
-	tomb, _, err := mfz.NewTombstone("physics.mfz", 1500, fx.priv)
+	tomb, _, err := mfz.NewTombstone("physics.mfz", 1500, fx.priv, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -584,7 +584,7 @@ func TestBogusNewerVersionsDoNotStarveName(t *testing.T) {
 // another neighbour that announced it.
 func TestSlowManifestAbandonedAtDeadline(t *testing.T) {
 	x := newHarness(t, packet.ET, packet.SE)
-	sf := x.pack("big.mfz", 1, 1<<20, 1024) // 1025 blocks: a 33 KB manifest
+	sf := x.pack("big.mfz", 1, 2<<20, 1024) // 2049 blocks: a 33 KB manifest
 	x.announceFile(packet.ET, 4, sf)
 	x.turn()
 	x.h.take(t, packet.ET)
@@ -808,7 +808,7 @@ func segmentsSent(ms []msg) (slots []int) {
 // ask sends exactly its segments, its last twice.
 func TestManifestSegmentsServed(t *testing.T) {
 	x := newHarness(t, packet.ET)
-	sf := x.pack("a.mfz", 1, 40000, 1024) // 40 blocks: a signed manifest of 6 segments
+	sf := x.pack("a.mfz", 1, 80000, 1024) // 79 blocks: a signed manifest of 6 segments
 	f := x.receiving(sf, packet.ET, 9)
 	segs := segCount(len(f.signed))
 	if segs != 6 {
