@@ -144,7 +144,7 @@ func cmdPack(args []string, stdout, stderr io.Writer) int {
 	del := fs.String("delete", "", "make a signed tombstone deleting `NAME`")
 	version := fs.String("version", "", "version: RFC 3339 time or Unix seconds (default now)")
 	blockSize := fs.Int("block-size", 0, "body block `size` in bytes, a power of two (default automatic)")
-	format := fs.Int("format", mfz.FormatVersion, "MFZ format `version` to write; 1 for grids with tiles older than format 2, which refuse it")
+	format := fs.Int("format", 0, "MFZ format `version` to write (default 2 for a file, 1 for a tombstone, which every itcd reads); 1 for grids with tiles older than format 2")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2

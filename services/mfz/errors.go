@@ -16,7 +16,8 @@ var (
 	// ErrBadMagic: the data does not start with the MFZ magic; it is not an
 	// itcd MFZ file.
 	ErrBadMagic = errors.New("bad magic: not an itcd MFZ file")
-	// ErrVersion: the header names a format version this build cannot read.
+	// ErrVersion: the header or the manifest names a format version this
+	// build cannot read (or a caller asked to write one it cannot).
 	ErrVersion = errors.New("unknown format version")
 	// ErrMalformed: a field has an impossible value (reserved bits set,
 	// inconsistent lengths, trailing bytes, a corrupt xz structure...).

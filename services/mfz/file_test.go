@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"os"
 	"testing"
 )
 
@@ -70,6 +71,47 @@ func TestFormat1FileStillReads(t *testing.T) {
 	var be *BlockError
 	if _, err := VerifyFile(bytes.NewReader(bad), int64(len(bad)), NewTrustSet(pub), nil); !errors.As(err, &be) || be.Index != 2 {
 		t.Fatalf("altered format 1 block: %v", err)
+	}
+}
+
+// testdata/format1*.mfz were packed by itcd before format 2 (8daab9f):
+// they still verify, and packing the same input in format 1 today gives
+// the same bytes, so the format-1 writer and reader did not drift with
+// the new code.
+func TestFormat1Golden(t *testing.T) {
+	pub, priv := testKey(1)
+	file, err := os.ReadFile("testdata/format1.mfz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tomb, err := os.ReadFile("testdata/format1-tombstone.mfz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := testPayload(21, 9000)
+	var out bytes.Buffer
+	if _, err := VerifyFile(bytes.NewReader(file), int64(len(file)), NewTrustSet(pub), &out); err != nil || !bytes.Equal(out.Bytes(), payload) {
+		t.Fatalf("golden format 1 file: %v", err)
+	}
+	if _, err := VerifyFile(bytes.NewReader(tomb), int64(len(tomb)), NewTrustSet(pub), nil); err != nil {
+		t.Fatalf("golden format 1 tombstone: %v", err)
+	}
+	var again bytes.Buffer
+	if _, err := Pack(&again, bytes.NewReader(payload), PackOptions{Name: "golden.bin", Version: 1700000000_000000000, Key: priv,
+		BlockSize: 1024, SizeHint: int64(len(payload)), TempDir: t.TempDir(), Format: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.Bytes(), file) {
+		t.Error("Pack with Format 1 no longer writes what itcd wrote before format 2")
+	}
+	if b, _, err := NewTombstone("golden.bin", 1700000001_000000000, priv, 0); err != nil || !bytes.Equal(b, tomb) {
+		t.Errorf("a tombstone (format 1 by default) differs from the one itcd wrote before format 2: %v", err)
+	}
+	// A header that names format 2 over a format 1 manifest is malformed.
+	bad := append([]byte(nil), file...)
+	bad[9] = 2
+	if _, err := ReadFile(bytes.NewReader(bad), int64(len(bad))); !errors.Is(err, ErrMalformed) {
+		t.Errorf("header 2 over a format 1 manifest: %v", err)
 	}
 }
 
@@ -174,6 +216,8 @@ func FuzzVerifyFile(f *testing.F) {
 	f.Add(good)
 	f.Add(tomb)
 	f.Add(asFormat1(f, good, priv))
+	tomb2, _, _ := NewTombstone("fz", 3, priv, 2)
+	f.Add(tomb2)
 	f.Add(good[:100])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

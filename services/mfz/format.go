@@ -51,8 +51,8 @@ const (
 	MaxBlocks = 4096
 	// manifestFixedLen is the manifest length without name and block hashes.
 	manifestFixedLen = 3 + 8 + 8 + 8 + 8 + 4 + 4 + HashLen
-	// MinManifestLen and MaxManifestLen bound the manifest length (the
-	// largest is format 1's, with whole block hashes).
+	// MinManifestLen and MaxManifestLen bound the manifest length in any
+	// format (the largest is format 1's, with whole block hashes).
 	MinManifestLen = manifestFixedLen + 1
 	MaxManifestLen = manifestFixedLen + MaxNameLen + MaxBlocks*HashLen
 	// MaxSignedManifestLen bounds a signed manifest (manifest+signature).
@@ -135,8 +135,8 @@ func ParseHeader(b []byte) (Header, error) {
 	if h.ManifestLen < MinManifestLen {
 		return h, fmt.Errorf("%w: manifest length %d below minimum %d", ErrMalformed, h.ManifestLen, MinManifestLen)
 	}
-	if h.ManifestLen > MaxManifestLen {
-		return h, fmt.Errorf("%w: manifest length %d exceeds limit %d", ErrTooLarge, h.ManifestLen, MaxManifestLen)
+	if limit := maxManifestLen(int(h.Version)); h.ManifestLen > uint32(limit) {
+		return h, fmt.Errorf("%w: manifest length %d exceeds format %d's limit %d", ErrTooLarge, h.ManifestLen, h.Version, limit)
 	}
 	return h, nil
 }
@@ -205,11 +205,18 @@ func manifestFormat(b []byte) (int, error) {
 	switch f := b[1]; {
 	case f == 0:
 		return 1, nil
-	case f >= 2 && f <= FormatVersion:
+	case f == 1:
+		return 0, fmt.Errorf("%w: manifest format byte 1 (format 1 writes 0 there)", ErrMalformed)
+	case f <= FormatVersion:
 		return int(f), nil
 	default:
-		return 0, fmt.Errorf("%w: manifest format byte %d (this build reads versions %d to %d; upgrade itcd)", ErrVersion, f, OldestFormat, FormatVersion)
+		return 0, fmt.Errorf("%w %d in the manifest (this build reads versions %d to %d; upgrade itcd)", ErrVersion, f, OldestFormat, FormatVersion)
 	}
+}
+
+// maxManifestLen is the longest manifest of a format version.
+func maxManifestLen(format int) int {
+	return manifestFixedLen + MaxNameLen + MaxBlocks*blockHashLen(format)
 }
 
 // CheckName reports whether name is a safe file name: 1 to MaxNameLen
@@ -434,7 +441,7 @@ func (m *Manifest) BlockLen(i int) int {
 }
 
 // VerifyBlock checks that data is body block i: the right length and the
-// right SHA-256. A mismatch returns a *BlockError (wrapping ErrBlockHash).
+// right hash (BlockHash: SHA-256, cut to the format's length). A mismatch returns a *BlockError (wrapping ErrBlockHash).
 func (m *Manifest) VerifyBlock(i int, data []byte) error {
 	if i < 0 || i >= len(m.BlockHashes) {
 		return fmt.Errorf("%w: block index %d out of range [0, %d)", ErrMalformed, i, len(m.BlockHashes))

@@ -175,7 +175,7 @@ func TestParseManifestErrors(t *testing.T) {
 		{"format 1 tombstone", rawManifestFormat(1, 2, "a", 0, 0, 0, 0, 0), nil},
 		{"format 1 with short hashes", rawManifestFormat(1, 1, "a", 5, 2048, 1024, 2, 1), ErrTruncated},
 		{"format 2 with whole hashes", rawManifestFormat(2, 1, "a", 5, 2048, 1024, 2, 4), ErrMalformed},
-		{"format byte 1", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 1; return b }(), ErrVersion},
+		{"format byte 1", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 1; return b }(), ErrMalformed},
 		{"format byte 3", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 3; return b }(), ErrVersion},
 		{"cut fixed", rawManifest(1, "a", 5, 2048, 1024, 2, 2)[:30], ErrTruncated},
 	} {
@@ -205,6 +205,14 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"version 0", mod(9, 0), ErrVersion},
 		{"version 2", mod(9, 2), nil},
 		{"version 3", mod(9, 3), ErrVersion},
+		{"format 2 manifest longer than format 2 allows", func() []byte {
+			b, _ := Header{Version: 2, ManifestLen: uint32(maxManifestLen(2) + 1)}.AppendBinary(nil)
+			return b
+		}(), ErrTooLarge},
+		{"format 1 manifest of that length", func() []byte {
+			b, _ := Header{Version: 1, ManifestLen: uint32(maxManifestLen(2) + 1)}.AppendBinary(nil)
+			return b
+		}(), nil},
 		{"flags", mod(11, 1), ErrMalformed},
 		{"manifest 4 GB", mod(12, 0xff), ErrTooLarge},
 		{"manifest tiny", mod(15, 3), ErrMalformed},
@@ -258,6 +266,8 @@ func TestSignedManifest(t *testing.T) {
 func FuzzParseHeader(f *testing.F) {
 	good, _ := Header{Version: 1, ManifestLen: 200}.AppendBinary(nil)
 	f.Add(good)
+	v2, _ := Header{Version: 2, ManifestLen: 200}.AppendBinary(nil)
+	f.Add(v2)
 	f.Add(good[:9])
 	f.Add([]byte{})
 	f.Add(append(append([]byte(nil), good[:12]...), 0xff, 0xff, 0xff, 0xff))

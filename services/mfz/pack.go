@@ -115,12 +115,16 @@ func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
 	return m, nil
 }
 
-// NewTombstone returns a whole signed tombstone file, in format version
-// format (0 for FormatVersion), that deletes name and every version of it
-// older than version.
+// NewTombstone returns a whole signed tombstone file that deletes name and
+// every version of it older than version, in format version format. 0
+// picks format 1: a tombstone has no block hashes, so format 2 would gain
+// nothing and only be refused by tiles older than it.
 func NewTombstone(name string, version int64, key ed25519.PrivateKey, format int) ([]byte, *Manifest, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, nil, fmt.Errorf("%w: no ed25519 signing key", ErrKey)
+	}
+	if format == 0 {
+		format = 1
 	}
 	f, err := packFormat(format)
 	if err != nil {

@@ -53,6 +53,10 @@ func partialKey(m *Manifest, h Hash) string {
 // Manifest returns the verified manifest of the file being received.
 func (p *Partial) Manifest() *Manifest { return p.m }
 
+// Hash returns the SHA-256 of the manifest bytes: the version's identity
+// (Manifest.Hash, without marshaling the manifest again).
+func (p *Partial) Hash() Hash { return p.hash }
+
 // Signed returns the signed manifest (manifest || signature).
 func (p *Partial) Signed() []byte { return p.signed }
 

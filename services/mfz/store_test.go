@@ -137,6 +137,18 @@ func TestStoreTieBreak(t *testing.T) {
 	e := newStoreEnv(t)
 	a, _ := e.file("tie", 5, 1, 3000)
 	b, _ := e.file("tie", 5, 2, 3000)
+	// The same content signed in format 1 is another version of equal
+	// number: the formats take part in the tie like any two manifests.
+	c := writeTemp(t, "tie-f1.mfz", asFormat1(t, packBytes(t, "tie", 5, testPayload(1, 3000), e.priv, 1024), e.priv))
+	for _, pair := range [][2]string{{a, b}, {a, c}} {
+		tieBreak(t, e, pair[0], pair[1])
+	}
+}
+
+// tieBreak installs a then b and b then a in fresh stores and checks that
+// the same version wins both ways.
+func tieBreak(t *testing.T, e *storeEnv, a, b string) {
+	t.Helper()
 	var winners []Hash
 	for _, order := range [][]string{{a, b}, {b, a}} {
 		e.dir = t.TempDir()
@@ -368,6 +380,15 @@ func TestPartialReceiveFormat1(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range blocks {
+		if i == len(blocks)/2 {
+			// A restart half-way: the partial resumes from disk.
+			s.Close()
+			s = e.open()
+			if ps := s.Partials(); len(ps) != 1 || ps[0].Missing() != len(blocks)-i {
+				t.Fatalf("after a restart: %d partials", len(ps))
+			}
+			p = s.Partials()[0]
+		}
 		if err := p.PutBlock(i, blocks[i]); err != nil {
 			t.Fatalf("block %d: %v", i, err)
 		}

@@ -62,8 +62,9 @@ func heldFile(e *mfz.Entry) *file {
 
 // newTransfer is the file of a partial the store holds, with the blocks
 // it verified already (after a restart, or a transfer begun before).
-func newTransfer(p *mfz.Partial, m *mfz.Manifest, h mfz.Hash, now time.Time) *file {
-	f := &file{id: fidOf(h), name: m.Name, version: m.Version, phase: phaseReceiving, m: m, signed: p.Signed(),
+func newTransfer(p *mfz.Partial, now time.Time) *file {
+	m := p.Manifest()
+	f := &file{id: fidOf(p.Hash()), name: m.Name, version: m.Version, phase: phaseReceiving, m: m, signed: p.Signed(),
 		blocks: m.BlockCount(), partial: p, started: now, handle: noHandle}
 	f.have = p.Have()
 	if len(f.have) != (f.blocks+7)/8 {

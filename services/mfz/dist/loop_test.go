@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"log/slog"
@@ -525,6 +526,42 @@ func TestManifestFetchSlotsPerNeighbour(t *testing.T) {
 	x.serveManifest(packet.SE, 3, honest, 0, -1)
 	if f := x.l.files.byID[honest.id]; f == nil || !f.receiving() {
 		t.Fatalf("no transfer of the honest file")
+	}
+}
+
+// A manifest in a format newer than this build reads comes from a newer
+// itcd, not a liar: it is refused (not fetched again) but not struck, so
+// an upgraded neighbour is never avoided for it, and its files in a
+// format this build reads still come.
+func TestNewerFormatRefusedNotStruck(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	n := x.l.nbrs[packet.ET]
+	for v := int64(10); v < 10+int64(x.l.t.strikes)+1; v++ {
+		sf := x.pack("next.mfz", v, 3000, 1024)
+		future := *sf
+		future.signed = append([]byte(nil), sf.signed...)
+		future.signed[1] = mfz.FormatVersion + 1
+		future.id = fidOf(sha256.Sum256(future.signed[:len(future.signed)-mfz.SignatureLen]))
+		x.announceFile(packet.ET, uint8(v), &future)
+		x.turn()
+		if len(getManifests(x.h.take(t, packet.ET))) == 0 {
+			t.Fatalf("version %d: the manifest is not asked for", v)
+		}
+		x.serveManifest(packet.ET, uint8(v), &future, 0, -1)
+		if !x.l.isRefused(future.id) || x.l.files.byID[future.id] != nil {
+			t.Fatalf("version %d: a manifest of format %d is not refused", v, mfz.FormatVersion+1)
+		}
+		if n.conduct.strikes != 0 || n.avoided(x.l.now) {
+			t.Fatalf("version %d: the neighbour has %d strikes (avoided %v)", v, n.conduct.strikes, n.avoided(x.l.now))
+		}
+		x.tick(100 * time.Millisecond)
+	}
+	sf := x.pack("now.mfz", 99, 3000, 1024)
+	x.announceFile(packet.ET, 99, sf)
+	x.turn()
+	x.serveManifest(packet.ET, 99, sf, 0, -1)
+	if f := x.l.files.byID[sf.id]; f == nil || !f.receiving() {
+		t.Fatal("a file this build reads is not received from the upgraded neighbour")
 	}
 }
 

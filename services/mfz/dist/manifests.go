@@ -174,7 +174,20 @@ func (l *loop) manifestFetched(n *nbr, rf *rfile, mf *mfetch) {
 		return
 	}
 	l.counters.ManifestsIn++
-	if pm, err := mfz.ParseManifest(man); err != nil || pm.Name != rf.name || pm.Version != rf.version ||
+	pm, err := mfz.ParseManifest(man)
+	if errors.Is(err, mfz.ErrVersion) {
+		// A format newer than this build reads: the neighbour runs a
+		// newer itcd, it does not lie. Refused (not fetched again while
+		// the refusal lasts), not struck: a strike would make this tile
+		// avoid every upgraded neighbour, all its files included, as
+		// tiles from before format 2 do with format-2 files. It costs
+		// what any announced file costs: one fetch in n's slot.
+		l.log.Info("mfz manifest in a format this itcd cannot read; upgrade itcd", "name", mf.name, "version", mf.version, "dir", n.dir.String(), "err", err)
+		l.refuse(mf.id, err.Error())
+		n.tokens.give(l.t)
+		return
+	}
+	if err != nil || pm.Name != rf.name || pm.Version != rf.version ||
 		pm.BlockCount() != rf.blocks || pm.IsTombstone() != rf.tomb {
 		// A manifest that does not parse, or is not what it announced.
 		why := "manifest does not match its announcement"
@@ -219,8 +232,7 @@ func (l *loop) manifestFetched(n *nbr, rf *rfile, mf *mfetch) {
 		l.resync()
 		return
 	}
-	pm := p.Manifest()
-	f := l.addTransfer(p, pm, pm.Hash())
+	f := l.addTransfer(p)
 	f.started = l.now
 	l.rebuildNames()
 }

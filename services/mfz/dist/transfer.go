@@ -47,9 +47,7 @@ func (l *loop) resync() {
 		l.files.add(f)
 	}
 	for _, p := range l.st.Partials() {
-		m := p.Manifest()
-		h := m.Hash()
-		id := fidOf(h)
+		id := fidOf(p.Hash())
 		present[id] = true
 		if f := l.files.byID[id]; f != nil {
 			if f.phase == phaseReceiving && f.partial != p {
@@ -62,7 +60,7 @@ func (l *loop) resync() {
 			// error): try again when the refusal ends, not at once.
 			continue
 		}
-		l.addTransfer(p, m, h)
+		l.addTransfer(p)
 	}
 	for id, f := range l.files.byID {
 		if !present[id] && f.phase != phaseVerifying {
@@ -73,8 +71,8 @@ func (l *loop) resync() {
 }
 
 // addTransfer starts (or resumes) receiving the partial p.
-func (l *loop) addTransfer(p *mfz.Partial, m *mfz.Manifest, h mfz.Hash) *file {
-	f := newTransfer(p, m, h, l.now)
+func (l *loop) addTransfer(p *mfz.Partial) *file {
+	f := newTransfer(p, l.now)
 	l.counters.BlocksResumed += uint64(f.nhave)
 	l.files.add(f)
 	l.log.Info("mfz transfer", "name", f.name, "version", f.version, "blocks", f.blocks, "held", f.nhave)
