@@ -35,6 +35,9 @@ type Options struct {
 	// Tube are the tube service's test options (a black-hole forwarder);
 	// the tile sets its Routes.
 	Tube tubes.Options
+	// RouteVerified, if not nil, is a cache of checked LSAs shared by the
+	// tiles of one process (routes.Verified): the simulator's.
+	RouteVerified *routes.Verified
 }
 
 // logKinds bounds the kinds of log line the rate limit tracks; the code
@@ -127,7 +130,7 @@ func standardServices(cfg Config, opt Options, key daemon.Key, log *slog.Logger)
 		return nil, fmt.Errorf("mfz store: %w", err)
 	}
 	// Routes to every tile of the grid, service 10.
-	rt, err := routes.New(cfg.Route, routes.Options{Key: key.Private})
+	rt, err := routes.New(cfg.Route, routes.Options{Key: key.Private, Verified: opt.RouteVerified})
 	if err != nil {
 		files.Close()
 		return nil, err

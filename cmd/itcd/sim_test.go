@@ -93,6 +93,11 @@ func TestSimPushUntilComplete(t *testing.T) {
 	if r.AllComplete == nil || r.Lower == nil || r.Ratio == nil || r.Multi == nil || *r.Lower <= 0 {
 		t.Fatalf("report lacks completion or bounds: %s", out.String())
 	}
+	// The push waited for the grid (and its routes) to settle, and the
+	// report says when it came.
+	if r.Pushed == nil || *r.Pushed <= 0 || *r.Pushed+*r.AllComplete > r.Duration+0.01 {
+		t.Errorf("pushed_s %v, all_complete_s %v, duration_s %v", r.Pushed, *r.AllComplete, r.Duration)
+	}
 	want, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +143,8 @@ type simReport struct {
 		LinkStates map[string]string `json:"link_states"`
 	} `json:"tiles"`
 	AllComplete *float64 `json:"all_complete_s"`
+	Pushed      *float64 `json:"pushed_s"`
+	Duration    float64  `json:"duration_s"`
 	Lower       *float64 `json:"lower_bound_s"`
 	Multi       *float64 `json:"multipath_bound_s"`
 	Ratio       *float64 `json:"ratio"`
@@ -167,8 +174,8 @@ func runSimJSON(t *testing.T, args ...string) simReport {
 			t.Errorf("%s: complete_s %v without a push", tl.Name, *tl.Complete)
 		}
 	}
-	if r.AllComplete != nil || r.Lower != nil {
-		t.Error("completion or bound without a push")
+	if r.AllComplete != nil || r.Lower != nil || r.Pushed != nil {
+		t.Error("completion, bound or push time without a push")
 	}
 	return r
 }

@@ -14,18 +14,22 @@ import (
 
 // simJSON is what --json prints at the end.
 type simJSON struct {
-	Grid     string    `json:"grid"`
-	Dir      string    `json:"dir"`
-	Procs    bool      `json:"procs"`
-	Seed     int64     `json:"seed"`
-	Rate     int       `json:"rate"`
-	Duration float64   `json:"duration_s"`
-	Source   *string   `json:"source"`
-	Size     *int64    `json:"size"`
-	Tiles    []simTile `json:"tiles"`
-	AllDone  *float64  `json:"all_complete_s"`
-	Lower    *float64  `json:"lower_bound_s"`
-	Multi    *float64  `json:"multipath_bound_s"`
+	Grid     string  `json:"grid"`
+	Dir      string  `json:"dir"`
+	Procs    bool    `json:"procs"`
+	Seed     int64   `json:"seed"`
+	Rate     int     `json:"rate"`
+	Duration float64 `json:"duration_s"`
+	Source   *string `json:"source"`
+	Size     *int64  `json:"size"`
+	// Pushed is when the push was made, in seconds since the simulator
+	// started (the clock of events' t_s): the events after it happened
+	// during the push.
+	Pushed  *float64  `json:"pushed_s,omitempty"`
+	Tiles   []simTile `json:"tiles"`
+	AllDone *float64  `json:"all_complete_s"`
+	Lower   *float64  `json:"lower_bound_s"`
+	Multi   *float64  `json:"multipath_bound_s"`
 	// LossAdjusted is multipath_bound_s / (1 - loss) when every link
 	// loses packets (--loss); absent without loss.
 	LossAdjusted *float64   `json:"loss_adjusted_bound_s,omitempty"`
@@ -175,6 +179,10 @@ func (r *simRun) reportJSON(end *simEnd) simJSON {
 	}
 	if o.push != nil {
 		o.push.fillJSON(&out, geo, o.profile, end.completeS)
+		if at := o.push.pushedAt; !at.IsZero() {
+			v := round3(at.Sub(r.start).Seconds())
+			out.Pushed = &v
+		}
 	}
 	for _, l := range end.links {
 		out.Links = append(out.Links, simLink{

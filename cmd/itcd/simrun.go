@@ -77,6 +77,12 @@ func (r *simRun) run(ctx context.Context, cfg tilegrid.Config) (*tilegrid.Grid, 
 			g.Close()
 			return nil, 1
 		}
+		// The push is measured on a settled grid: the routing service's
+		// flood of a grid's start (every tile's links, to every tile) is
+		// over, as it is long before anyone pushes on a real grid.
+		if err := g.WaitRoutesSettled(time.Minute, time.Second); err != nil {
+			fmt.Fprintf(r.stderr, "itcd sim: pushing before the routes settled: %v\n", err)
+		}
 		if err := pf.pushAt(g); err != nil {
 			fmt.Fprintf(r.stderr, "itcd sim: push at %s refused: %v\n", pf.src.Name(), err)
 			g.Close()

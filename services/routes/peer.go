@@ -20,6 +20,12 @@ type peer struct {
 	unacked map[p2p.TileID]waiting
 	due     time.Time // the earliest retransmission, zero for none
 	acks    []Ack
+	// summary acknowledges, once, every LSA this tile held when the link
+	// came up: the neighbour drops from what it owes us what we hold, so
+	// two tiles meeting with full tables trade a few ACKs instead of
+	// every LSA each (a grid's start used to flood each table once per
+	// link). At most one entry per origin: bounded by the table.
+	summary []Ack
 	blocked bool // its send queue is full: wait for Drained
 }
 
@@ -87,6 +93,16 @@ func (p *peer) holds(a Ack) {
 		if len(p.unacked) == 0 {
 			p.due = time.Time{} // nothing to wake for
 		}
+	}
+}
+
+// acked takes the neighbour's acknowledgement a, of its summary or of an
+// LSA sent; held is this tile's LSA of a.Origin (ok false: none). An LSA
+// it holds as new as ours is owed no more, queued or sent.
+func (p *peer) acked(a Ack, held *LSA, ok bool) {
+	p.holds(a)
+	if ok && !newer(held.Seq, a.Seq) {
+		p.drop(a.Origin)
 	}
 }
 

@@ -132,3 +132,26 @@ func TestPeerAckedNotDue(t *testing.T) {
 		t.Fatalf("due %v with every LSA acknowledged", p.due)
 	}
 }
+
+// An acknowledgement (of the neighbour's summary at connect, or of an LSA
+// it got from another tile) takes off the queue every LSA it holds as new
+// as ours, and only those.
+func TestPeerAckedDropsQueued(t *testing.T) {
+	p := newPeer(id(100))
+	held := map[p2p.TileID]*LSA{id(1): {Seq: 5}, id(2): {Seq: 5}, id(3): {Seq: 5}}
+	for _, o := range []p2p.TileID{id(1), id(2), id(3), id(4)} {
+		p.enqueue(o)
+	}
+	for _, a := range []Ack{
+		{id(1), 5}, // as new as ours: dropped
+		{id(2), 6}, // newer than ours: dropped (ours is no news to it)
+		{id(3), 4}, // older: it needs ours
+		{id(4), 9}, // an origin we do not hold: nothing to decide
+	} {
+		l, ok := held[a.Origin]
+		p.acked(a, l, ok)
+	}
+	if got := drain(p); !slices.Equal(got, []p2p.TileID{id(3), id(4)}) {
+		t.Fatalf("still owed %v, want %v", got, []p2p.TileID{id(3), id(4)})
+	}
+}

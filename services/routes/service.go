@@ -32,12 +32,17 @@ type Options struct {
 	// Key is the tile's signing key, whose identity (p2p.IdentityOf) must
 	// be the tile's: the service signs its LSAs with it.
 	Key ed25519.PrivateKey
+	// Verified, if not nil, is a cache of checked LSAs shared with the
+	// other tiles of this process (the simulator's); nil checks each LSA
+	// that is news, as a tile does.
+	Verified *Verified
 }
 
 // Service is the routing service. New makes one; the daemon runs Serve.
 type Service struct {
-	cfg Config
-	key ed25519.PrivateKey
+	cfg      Config
+	key      ed25519.PrivateKey
+	verified *Verified // nil: no cache
 
 	changed chan struct{} // a value when a new graph is published
 
@@ -60,11 +65,14 @@ type Service struct {
 	timer   *time.Timer
 	lastOwn time.Time // when this tile last made its LSA
 	ownDue  bool      // its neighbours changed since
-	spfDue  bool
-	lastSPF time.Time
-	expire  time.Time // when Expire next removes something, zero for never
-	refresh time.Time
-	scratch []byte
+	// ownFirst and ownLast are when the neighbours first and last changed
+	// since the last LSA: it waits for them to settle (ownAt).
+	ownFirst, ownLast time.Time
+	spfDue            bool
+	lastSPF           time.Time
+	expire            time.Time // when Expire next removes something, zero for never
+	refresh           time.Time
+	scratch           []byte
 	// clashFrom and clashes count LSAs of this tile it did not make.
 	clashFrom time.Time
 	clashes   int
@@ -98,7 +106,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if len(opt.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("routes: no signing key: the tile's LSAs must be signed")
 	}
-	return &Service{cfg: cfg, key: opt.Key, changed: make(chan struct{}, 1)}, nil
+	return &Service{cfg: cfg, key: opt.Key, verified: opt.Verified, changed: make(chan struct{}, 1)}, nil
 }
 
 // Number implements p2p.Service.
@@ -130,7 +138,9 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	for _, n := range h.Neighbours() {
 		s.connect(n.Dir, n.Tile)
 	}
-	s.ownDue = true
+	// The first LSA goes at once (a start is no change to settle), so
+	// the table has this tile and the graph exists from the start.
+	s.originate()
 	s.timer = time.NewTimer(time.Hour)
 	defer s.timer.Stop()
 	for {
@@ -173,11 +183,45 @@ func (s *Service) event(ev p2p.Event) {
 	default:
 		return
 	}
-	s.ownDue = true
+	s.linksChanged()
+}
+
+// Settling: a tile's links come up one by one (at a grid's start, over a
+// second or more), and each change used to make an LSA that flooded the
+// whole grid: 4.3 of them a tile at 20x20, 1.9 million LSA packets. An
+// LSA now waits until the links have not changed for ownSettle, or
+// ownSettleMax after the first change it reports, so a start or a
+// flapping link costs one or two floods; a lost neighbour is reported
+// ownSettle later, against the second its liveness takes to notice.
+const (
+	ownSettle    = 300 * time.Millisecond
+	ownSettleMax = 2 * time.Second
+)
+
+// linksChanged notes that this tile's neighbours changed: its LSA is due.
+func (s *Service) linksChanged() {
+	if !s.ownDue {
+		s.ownFirst = s.now
+	}
+	s.ownDue, s.ownLast = true, s.now
+}
+
+// ownAt is when this tile's LSA may go, once due: its links settled, and
+// MinInterval after the last one.
+func (s *Service) ownAt() time.Time {
+	at := s.ownLast.Add(ownSettle)
+	if capped := s.ownFirst.Add(ownSettleMax); capped.Before(at) {
+		at = capped
+	}
+	if gap := s.lastOwn.Add(s.cfg.MinInterval.D()); gap.After(at) {
+		at = gap
+	}
+	return at
 }
 
 // connect starts a neighbour off with the whole table, so a tile that
-// joins learns the grid at once.
+// joins learns the grid at once, and first with a summary of it (ACKs of
+// every LSA held), so that the neighbour sends us only what we lack.
 func (s *Service) connect(d packet.Dir, tile p2p.TileID) {
 	if !d.IsLink() {
 		return
@@ -185,6 +229,7 @@ func (s *Service) connect(d packet.Dir, tile p2p.TileID) {
 	p := newPeer(tile)
 	for _, l := range s.db.All() {
 		p.enqueue(l.Origin)
+		p.summary = append(p.summary, Ack{Origin: l.Origin, Seq: l.Seq})
 	}
 	s.peers[d] = p
 }
@@ -192,7 +237,7 @@ func (s *Service) connect(d packet.Dir, tile p2p.TileID) {
 // work does what is due: the tile's own LSA, expiry, the route
 // computation, retransmissions.
 func (s *Service) work() {
-	if s.ownDue && !s.now.Before(s.lastOwn.Add(s.cfg.MinInterval.D())) || !s.refresh.IsZero() && !s.now.Before(s.refresh) {
+	if s.ownDue && !s.now.Before(s.ownAt()) || !s.refresh.IsZero() && !s.now.Before(s.refresh) {
 		s.originate()
 	}
 	if !s.expire.IsZero() && !s.now.Before(s.expire) {
@@ -295,7 +340,8 @@ func (s *Service) packet(m *p2p.Message) {
 	case msgAck:
 		s.count(func(c *Counts) { c.AcksIn++ })
 		for _, a := range msg.Acks[:msg.N] {
-			p.holds(a)
+			l, ok := s.db.Get(a.Origin)
+			p.acked(a, l, ok)
 		}
 	case msgLSA:
 		s.count(func(c *Counts) { c.LSAsIn++ })
@@ -317,7 +363,7 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 		// Only news is checked: an Ed25519 check costs a 32-bit tile
 		// milliseconds, and the allowance bounds how many a neighbour
 		// can ask for.
-		if err := l.Verify(); err != nil {
+		if err := s.verify(l); err != nil {
 			s.count(func(c *Counts) { c.Forged++ })
 			s.log.Warn("LSA not signed by its origin; dropped", "dir", d, "origin", l.Origin.String(), "err", err)
 			return
@@ -366,6 +412,14 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 	}
 }
 
+// verify checks l's signature, through the shared cache if there is one.
+func (s *Service) verify(l *LSA) error {
+	if s.verified != nil {
+		return s.verified.Check(l)
+	}
+	return l.Verify()
+}
+
 // clashWindow and clashMany: more than clashMany LSAs of this tile that
 // it did not make within clashWindow mean another tile signs with its key
 // (a copied state dir). After a restart there is one.
@@ -393,14 +447,16 @@ func (s *Service) pump() {
 			continue
 		}
 		to := packet.Dir(d)
-		for len(p.acks) > 0 {
-			n := min(len(p.acks), maxAcks)
-			s.scratch = AppendAck(s.scratch[:0], p.acks[:n])
-			if !s.send(to, p) {
-				break
+		for _, acks := range []*[]Ack{&p.acks, &p.summary} {
+			for len(*acks) > 0 && !p.blocked {
+				n := min(len(*acks), maxAcks)
+				s.scratch = AppendAck(s.scratch[:0], (*acks)[:n])
+				if !s.send(to, p) {
+					break
+				}
+				*acks = (*acks)[n:]
+				s.count(func(c *Counts) { c.AcksOut++ })
 			}
-			p.acks = p.acks[n:]
-			s.count(func(c *Counts) { c.AcksOut++ })
 		}
 		for !p.blocked {
 			if s.h.Room(to) == 0 {
@@ -451,7 +507,7 @@ func (s *Service) arm() {
 		}
 	}
 	if s.ownDue {
-		soon(s.lastOwn.Add(s.cfg.MinInterval.D()))
+		soon(s.ownAt())
 	}
 	soon(s.refresh)
 	soon(s.expire)

@@ -281,7 +281,17 @@ func TestServiceRetransmits(t *testing.T) {
 	x := startService(t, cfg)
 	a := id(2)
 	x.connect(packet.ET, a)
-	x.waitFor("the LSA sent again", func() bool { return len(x.lsasTo(packet.ET, id(1))) >= 3 })
+	// The LSA that lists a (after the links settled), sent and sent again.
+	x.waitFor("the LSA sent again", func() bool {
+		own, ok := x.lastOwn(packet.ET)
+		n := 0
+		for _, l := range x.lsasTo(packet.ET, id(1)) {
+			if l.Seq == own.Seq {
+				n++
+			}
+		}
+		return ok && x.ownLists(packet.ET, Link{packet.ET, a}) && n >= 3
+	})
 	own, _ := x.lastOwn(packet.ET)
 	x.send(packet.ET, AppendAck(nil, []Ack{{id(1), own.Seq}}))
 	x.sync(packet.ET)
@@ -467,5 +477,61 @@ func TestServiceOwnClash(t *testing.T) {
 	}
 	if c := x.s.status().Counts; c.OwnClashes != 4 {
 		t.Errorf("counts %+v: want 4 clashes", c)
+	}
+}
+
+// A neighbour that connects gets, before any LSA, a summary of the table
+// (ACKs of every LSA held), so that it need not send us what we hold.
+func TestServiceSummaryAtConnect(t *testing.T) {
+	x := startService(t, testConfig())
+	a, b, far := id(2), id(3), id(9)
+	x.connect(packet.ET, a)
+	x.sendLSA(packet.ET, lsaOf(a, 1, Link{packet.WT, id(1)}, Link{packet.ET, far}))
+	x.sendLSA(packet.ET, lsaOf(far, 4, Link{packet.WT, a}))
+	x.waitFor("both held", func() bool { return x.s.status().Known == 3 })
+	x.connect(packet.NW, b)
+	ms := x.h.messages(t, packet.NW)
+	if len(ms) == 0 || ms[0].Type != msgAck {
+		t.Fatalf("the first message to a new neighbour is not a summary: %+v", ms)
+	}
+	got := map[Ack]bool{}
+	for _, m := range ms {
+		if m.Type != msgAck {
+			break
+		}
+		for _, ack := range m.Acks[:m.N] {
+			got[ack] = true
+		}
+	}
+	if !got[Ack{a, 1}] || !got[Ack{far, 4}] {
+		t.Fatalf("summary %v lacks a 1 or far 4", got)
+	}
+}
+
+// A tile's LSA waits for its links to settle: ownSettle after the last
+// change, and at most ownSettleMax after the first, so a link that flaps
+// floods the grid once in a while, not at every change.
+func TestServiceOwnLSASettles(t *testing.T) {
+	x := startService(t, testConfig())
+	x.waitFor("the first LSA", func() bool { return x.s.status().Seq > 0 })
+	start := time.Now()
+	x.tiles[packet.ET] = id(2)
+	x.ev <- p2p.Event{Kind: packet.EventConnect, Dir: packet.ET, Tile: id(2)}
+	x.waitFor("an LSA listing the link", func() bool { return x.ownLists(packet.ET, Link{packet.ET, id(2)}) })
+	if took := time.Since(start); took < ownSettle {
+		t.Fatalf("the LSA went %v after the link came up, before it settled (%v)", took, ownSettle)
+	}
+	// A second link flaps every 50 ms for 3 s: an LSA still goes (the
+	// cap), and only a few.
+	before := x.s.status().Counts.Originated
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		x.ev <- p2p.Event{Kind: packet.EventConnect, Dir: packet.SE, Tile: id(3)}
+		time.Sleep(25 * time.Millisecond)
+		x.ev <- p2p.Event{Kind: packet.EventDisconnect, Dir: packet.SE, Tile: id(3)}
+		time.Sleep(25 * time.Millisecond)
+	}
+	n := x.s.status().Counts.Originated - before
+	if n < 1 || n > 3 {
+		t.Fatalf("%d LSAs made while a link flapped for 3 s; want 1..3 (one per %v at most)", n, ownSettleMax)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"github.com/t2tiles/itcd/services/routes"
 )
 
 // Errors of the grid.
@@ -36,6 +38,10 @@ type Grid struct {
 	evMu   sync.Mutex
 	events []Event
 
+	// verified is the in-process tiles' shared cache of checked LSAs:
+	// each tile's LSA is checked once, not once by every tile.
+	verified *routes.Verified
+
 	// polling holds a token while a process tile's status is read: one
 	// at a time, so a hundred pollers on a busy machine slow down
 	// together instead of loading the tiles they watch (a poller whose
@@ -59,7 +65,8 @@ func New(cfg Config) (*Grid, error) {
 	if err := cfg.checkMFZID(); err != nil {
 		return nil, err
 	}
-	g := &Grid{cfg: cfg, dir: cfg.Dir, polling: make(chan struct{}, 1)}
+	g := &Grid{cfg: cfg, dir: cfg.Dir, polling: make(chan struct{}, 1),
+		verified: routes.NewVerified(4 * cfg.Geometry.Len())}
 	if g.dir == "" {
 		d, err := os.MkdirTemp("", "itcd-sim-")
 		if err != nil {

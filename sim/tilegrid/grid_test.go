@@ -89,6 +89,26 @@ func TestNeighboursGoLive(t *testing.T) {
 	}
 }
 
+// Once every tile's routing service knows every tile and no LSA has gone
+// for a while, the routes have settled; the in-process tiles checked
+// each tile's LSA once between them (the shared cache).
+func TestRoutesSettle(t *testing.T) {
+	g := newGrid(t, testConfig(t, 3, 2))
+	if err := g.WaitAllLive(patience); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.WaitRoutesSettled(patience, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	ok, out, why := g.RoutesSettled()
+	if !ok || out == 0 {
+		t.Fatalf("settled, then: ok %v, %d LSAs sent, %s", ok, out, why)
+	}
+	if n := g.verified.Len(); n == 0 || n > 4*g.Geometry().Len() {
+		t.Errorf("%d LSAs in the shared cache of checked ones", n)
+	}
+}
+
 func isEvent(tile Coord, kind packet.Event, d packet.Dir) func(Event) bool {
 	return func(e Event) bool { return e.Tile == tile && e.Kind == kind && e.Dir == d }
 }

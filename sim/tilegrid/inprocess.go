@@ -49,7 +49,7 @@ func startInProcess(t *Tile) (instance, error) {
 	if g.cfg.Services != nil {
 		extra = g.cfg.Services(t.Coord)
 	}
-	opt := tile.Options{Logger: log, UDPConn: conn, Extra: extra}
+	opt := tile.Options{Logger: log, UDPConn: conn, Extra: extra, RouteVerified: g.verified}
 	if g.cfg.Options != nil {
 		g.cfg.Options(t.Coord, &opt)
 	}
