@@ -138,9 +138,13 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	for _, n := range h.Neighbours() {
 		s.connect(n.Dir, n.Tile)
 	}
-	// The first LSA goes at once (a start is no change to settle), so
-	// the table has this tile and the graph exists from the start.
-	s.originate()
+	// The first LSA waits for the links to settle like any other (one
+	// made at once would flood the grid with a tile of no links, then
+	// again with its links); the graph of this tile alone exists meanwhile.
+	s.linksChanged()
+	s.mu.Lock()
+	s.graph = NewGraph(s.self, nil)
+	s.mu.Unlock()
 	s.timer = time.NewTimer(time.Hour)
 	defer s.timer.Stop()
 	for {
