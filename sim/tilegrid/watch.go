@@ -73,8 +73,13 @@ func (g *Grid) Snapshot() []TileState {
 // within timeout or the grid is closed. what names the condition in the
 // error.
 func (g *Grid) WaitFor(timeout time.Duration, what string, cond func() bool) error {
+	return g.waitEvery(timeout, 20*time.Millisecond, what, cond)
+}
+
+// waitEvery is WaitFor polling every every.
+func (g *Grid) waitEvery(timeout, every time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		if cond() {
@@ -171,31 +176,25 @@ func (g *Grid) RoutesSettled() (ok bool, lsasOut uint64, why string) {
 // It looks every 250 ms: reading 400 tiles' status costs CPU the flood
 // needs.
 func (g *Grid) WaitRoutesSettled(timeout, quiet time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
 	var last uint64
 	var since time.Time
-	for {
-		ok, out, why := g.RoutesSettled()
-		switch {
-		case !ok || out != last || since.IsZero():
+	why := ""
+	err := g.waitEvery(timeout, 250*time.Millisecond, "routes settled", func() bool {
+		ok, out, w := g.RoutesSettled()
+		why = w
+		if !ok || out != last || since.IsZero() {
 			last, since = out, time.Now()
 			if ok {
 				why = "LSAs still flooding"
 			}
-		case time.Since(since) >= quiet:
-			return nil
+			return false
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("tilegrid: routes settled: not within %v (%s)", timeout, why)
-		}
-		select {
-		case <-g.ctx.Done():
-			return ErrClosed
-		case <-tick.C:
-		}
+		return time.Since(since) >= quiet
+	})
+	if err != nil && why != "" {
+		return fmt.Errorf("%w (%s)", err, why)
 	}
+	return err
 }
 
 // decodeSection reads a routing status section, as the service made it
