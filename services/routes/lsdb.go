@@ -124,8 +124,14 @@ func (db *DB) evictFor(l *LSA, g *Graph) bool {
 
 // newer reports whether sequence number a is newer than b, in serial
 // arithmetic (RFC 1982): numbers wrap, so no LSA, forged or not, can
-// leave its origin without a newer number to send.
-func newer(a, b uint32) bool { return int32(a-b) > 0 }
+// leave its origin without a newer number to send. Two numbers exactly
+// half way round, which RFC 1982 leaves unordered, are ordered by value:
+// unordered, two tiles holding the two answered each other with their
+// own for ever (each "older" than the other).
+func newer(a, b uint32) bool {
+	d := a - b
+	return d != 0 && (d < 1<<31 || d == 1<<31 && a > b)
+}
 
 // Originate stores this tile's own LSA.
 func (db *DB) Originate(l *LSA, now time.Time) {

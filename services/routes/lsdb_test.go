@@ -18,7 +18,7 @@ func TestNewer(t *testing.T) {
 		{2, 1, true}, {1, 2, false}, {1, 1, false},
 		{1, 0xfffffff0, true}, {0xfffffff0, 1, false},
 		{0, 0xffffffff, true},
-		{0x80000001, 1, false}, // half way round is newer neither way
+		{0x80000001, 1, true}, // half way round: the larger value wins
 		{1, 0x80000001, false},
 		{0x7fffffff, 0, true},
 	}

@@ -106,16 +106,30 @@ func (p *peer) acked(a Ack, held *LSA, ok bool) {
 	}
 }
 
-// drop forgets a queued origin the neighbour turned out to hold.
+// drop forgets a queued origin the neighbour turned out to hold. The
+// queue keeps stale entries (next skips them) until they outnumber the
+// live ones; then it keeps the first entry of each origin still owed, so
+// it is no longer than the set, and an ACK's drops cost a lookup each on
+// average however a neighbour interleaves LSAs and ACKs.
 func (p *peer) drop(origin p2p.TileID) {
+	if _, ok := p.queued[origin]; !ok {
+		return
+	}
 	delete(p.queued, origin)
 	if len(p.queue) > 2*len(p.queued)+64 {
+		seen := make(map[p2p.TileID]struct{}, len(p.queued))
 		q := p.queue[:0]
 		for _, o := range p.queue {
-			if _, ok := p.queued[o]; ok {
-				q = append(q, o)
+			if _, ok := p.queued[o]; !ok {
+				continue
 			}
+			if _, dup := seen[o]; dup {
+				continue
+			}
+			seen[o] = struct{}{}
+			q = append(q, o)
 		}
+		clear(p.queue[len(q):])
 		p.queue = q
 	}
 }

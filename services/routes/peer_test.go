@@ -155,3 +155,32 @@ func TestPeerAckedDropsQueued(t *testing.T) {
 		t.Fatalf("still owed %v, want %v", got, []p2p.TileID{id(3), id(4)})
 	}
 }
+
+// A neighbour that replays old LSAs (each queues its origin again) and
+// acknowledges them (each drops it) leaves stale entries in the queue:
+// they are compacted to one per origin owed, so the queue never grows
+// past twice the set, and drops of origins not owed cost nothing.
+func TestPeerDropKeepsQueueShort(t *testing.T) {
+	p := newPeer(id(100))
+	for i := range 1000 {
+		p.enqueue(idN(i + 1))
+	}
+	for range 200 {
+		p.drop(idN(7))
+		p.enqueue(idN(7))
+	}
+	// It acknowledges all but ten of what it is owed.
+	for i := 11; i <= 1000; i++ {
+		p.drop(idN(i))
+	}
+	for i := 2000; i < 3000; i++ {
+		p.drop(idN(i)) // not owed
+	}
+	if len(p.queue) > 2*len(p.queued)+64 {
+		t.Fatalf("queue %d entries for %d owed", len(p.queue), len(p.queued))
+	}
+	got := drain(p)
+	if len(got) != 10 || slices.Index(got, idN(7)) < 0 {
+		t.Fatalf("drained %v", got)
+	}
+}

@@ -68,6 +68,7 @@ type Service struct {
 	// ownFirst and ownLast are when the neighbours first and last changed
 	// since the last LSA: it waits for them to settle (ownAt).
 	ownFirst, ownLast time.Time
+	ownForce          bool // an LSA must go even if it lists the links held (a clash)
 	spfDue            bool
 	lastSPF           time.Time
 	expire            time.Time // when Expire next removes something, zero for never
@@ -190,39 +191,6 @@ func (s *Service) event(ev p2p.Event) {
 	s.linksChanged()
 }
 
-// Settling: a tile's links come up one by one (at a grid's start, over a
-// second or more), and each change used to make an LSA that flooded the
-// whole grid: 4.3 of them a tile at 20x20, 1.9 million LSA packets. An
-// LSA now waits until the links have not changed for ownSettle, or
-// ownSettleMax after the first change it reports, so a start or a
-// flapping link costs one or two floods; a lost neighbour is reported
-// ownSettle later, against the second its liveness takes to notice.
-const (
-	ownSettle    = 300 * time.Millisecond
-	ownSettleMax = 2 * time.Second
-)
-
-// linksChanged notes that this tile's neighbours changed: its LSA is due.
-func (s *Service) linksChanged() {
-	if !s.ownDue {
-		s.ownFirst = s.now
-	}
-	s.ownDue, s.ownLast = true, s.now
-}
-
-// ownAt is when this tile's LSA may go, once due: its links settled, and
-// MinInterval after the last one.
-func (s *Service) ownAt() time.Time {
-	at := s.ownLast.Add(ownSettle)
-	if capped := s.ownFirst.Add(ownSettleMax); capped.Before(at) {
-		at = capped
-	}
-	if gap := s.lastOwn.Add(s.cfg.MinInterval.D()); gap.After(at) {
-		at = gap
-	}
-	return at
-}
-
 // connect starts a neighbour off with the whole table, so a tile that
 // joins learns the grid at once, and first with a summary of it (ACKs of
 // every LSA held), so that the neighbour sends us only what we lack.
@@ -241,8 +209,9 @@ func (s *Service) connect(d packet.Dir, tile p2p.TileID) {
 // work does what is due: the tile's own LSA, expiry, the route
 // computation, retransmissions.
 func (s *Service) work() {
-	if s.ownDue && !s.now.Before(s.ownAt()) || !s.refresh.IsZero() && !s.now.Before(s.refresh) {
-		s.originate()
+	refresh := !s.refresh.IsZero() && !s.now.Before(s.refresh)
+	if refresh || s.ownDue && !s.now.Before(s.ownAt()) {
+		s.originate(refresh || s.ownForce)
 	}
 	if !s.expire.IsZero() && !s.now.Before(s.expire) {
 		s.runExpire()
@@ -258,30 +227,6 @@ func (s *Service) work() {
 			s.count(func(c *Counts) { c.Retransmits += uint64(n) })
 		}
 	}
-}
-
-// originate makes and floods this tile's LSA: its live neighbours now.
-func (s *Service) originate() {
-	l := LSA{Origin: s.self}
-	for _, d := range packet.Links {
-		if p := s.peers[d]; p != nil { // one per link: MaxLinks at most
-			l.Links[l.N] = Link{Dir: d, Tile: p.tile}
-			l.N++
-		}
-	}
-	s.mu.Lock()
-	s.seq++
-	l.Seq = s.seq
-	s.counts.Originated++
-	s.mu.Unlock()
-	l.Sign(s.key)
-	prev, had := s.db.Get(s.self)
-	moved := !had || !sameLinks(prev, &l) // read before Originate overwrites it
-	s.db.Originate(&l, s.now)
-	s.flood(l.Origin, packet.Dir(255))
-	s.ownDue, s.lastOwn = false, s.now
-	s.spfDue = s.spfDue || moved
-	s.refresh = s.now.Add(s.cfg.Refresh.D())
 }
 
 // flood queues origin's LSA for every neighbour but the one it came from.
@@ -388,7 +333,9 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 			}
 			s.counts.OwnClashes++
 			s.mu.Unlock()
-			s.ownDue = true
+			// Not a change of links to settle: a newer one must go
+			// soon (MinInterval), even listing the same links.
+			s.ownDue, s.ownForce = true, true
 			s.clash()
 		case newer(own.Seq, l.Seq):
 			p.enqueue(s.self)

@@ -15,9 +15,11 @@ import (
 
 // fakeHost records what the service sends, per link.
 type fakeHost struct {
-	self p2p.TileID
-	mu   sync.Mutex
-	sent map[packet.Dir][][]byte
+	self    p2p.TileID
+	mu      sync.Mutex
+	sent    map[packet.Dir][][]byte
+	full    map[packet.Dir]bool // links whose queue is full
+	drained chan struct{}
 }
 
 func (f *fakeHost) Send(to packet.Dir, p []byte) error {
@@ -26,13 +28,33 @@ func (f *fakeHost) Send(to packet.Dir, p []byte) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.full[to] {
+		return p2p.ErrQueueFull
+	}
 	f.sent[to] = append(f.sent[to], append([]byte(nil), p...))
 	return nil
 }
 func (f *fakeHost) Broadcast(p []byte) []packet.Dir { panic("the routing service sends per link") }
-func (f *fakeHost) Room(packet.Dir) int             { return 1 << 20 }
-func (f *fakeHost) Drained() <-chan struct{}        { return nil }
-func (f *fakeHost) Neighbours() []p2p.Neighbour     { return nil }
+func (f *fakeHost) Room(d packet.Dir) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.full[d] {
+		return 0
+	}
+	return 1 << 20
+}
+func (f *fakeHost) Drained() <-chan struct{} { return f.drained }
+
+// setFull fills (or drains, and says so) the queue of link d.
+func (f *fakeHost) setFull(d packet.Dir, full bool) {
+	f.mu.Lock()
+	f.full[d] = full
+	f.mu.Unlock()
+	if !full {
+		f.drained <- struct{}{}
+	}
+}
+func (f *fakeHost) Neighbours() []p2p.Neighbour { return nil }
 func (f *fakeHost) Neighbour(d packet.Dir) (p2p.Neighbour, bool) {
 	return p2p.FindNeighbour(f.Neighbours(), d)
 }
@@ -72,7 +94,8 @@ func startService(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &harness{t: t, s: s, h: &fakeHost{self: id(1), sent: map[packet.Dir][][]byte{}},
+	x := &harness{t: t, s: s, h: &fakeHost{self: id(1), sent: map[packet.Dir][][]byte{},
+		full: map[packet.Dir]bool{}, drained: make(chan struct{}, 1)},
 		pk: make(chan p2p.Message, 256), ev: make(chan p2p.Event, 16)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -508,30 +531,99 @@ func TestServiceSummaryAtConnect(t *testing.T) {
 	}
 }
 
+// The summary a neighbour sends at connect takes off its queue what it
+// holds as new as we do: only the rest is sent.
+func TestServiceSummaryReceived(t *testing.T) {
+	x := startService(t, testConfig())
+	a, b := id(2), id(3)
+	x.connect(packet.ET, a)
+	old, same, newer := lsaOf(id(20), 5), lsaOf(id(21), 5), lsaOf(id(22), 5)
+	for _, l := range []*LSA{old, same, newer} {
+		x.sendLSA(packet.ET, l)
+	}
+	x.waitFor("the three held", func() bool { return x.s.status().Known == 4 })
+	// b connects while its link's queue is full: nothing goes yet.
+	x.h.setFull(packet.NW, true)
+	x.tiles[packet.NW] = b
+	x.ev <- p2p.Event{Kind: packet.EventConnect, Dir: packet.NW, Tile: b}
+	// Its summary: an older 20, the same 21, a newer 22.
+	x.send(packet.NW, AppendAck(nil, []Ack{{id(20), 4}, {id(21), 5}, {id(22), 6}}))
+	x.sync(packet.NW)
+	x.h.setFull(packet.NW, false)
+	x.waitFor("the table to b", func() bool { return len(x.lsasTo(packet.NW, id(20))) == 1 })
+	x.sync(packet.NW)
+	if n20, n21, n22 := len(x.lsasTo(packet.NW, id(20))), len(x.lsasTo(packet.NW, id(21))), len(x.lsasTo(packet.NW, id(22))); n20 != 1 || n21 != 0 || n22 != 0 {
+		t.Fatalf("sent b %d of 20 (it holds an older), %d of 21 (it holds it), %d of 22 (it holds a newer); want 1, 0, 0", n20, n21, n22)
+	}
+}
+
 // A tile's LSA waits for its links to settle: ownSettle after the last
 // change, and at most ownSettleMax after the first, so a link that flaps
 // floods the grid once in a while, not at every change.
 func TestServiceOwnLSASettles(t *testing.T) {
 	x := startService(t, testConfig())
-	x.waitFor("the first LSA", func() bool { return x.s.status().Seq > 0 })
+	x.connect(packet.NW, id(4)) // a neighbour to sync with throughout
 	start := time.Now()
 	x.tiles[packet.ET] = id(2)
 	x.ev <- p2p.Event{Kind: packet.EventConnect, Dir: packet.ET, Tile: id(2)}
-	x.waitFor("an LSA listing the link", func() bool { return x.ownLists(packet.ET, Link{packet.ET, id(2)}) })
+	x.waitFor("an LSA listing the link", func() bool {
+		return x.ownLists(packet.ET, Link{packet.ET, id(2)}, Link{packet.NW, id(4)})
+	})
 	if took := time.Since(start); took < ownSettle {
 		t.Fatalf("the LSA went %v after the link came up, before it settled (%v)", took, ownSettle)
 	}
-	// A second link flaps every 50 ms for 3 s: an LSA still goes (the
-	// cap), and only a few.
+	// A third link flaps every 50 ms for 4 s: few LSAs go (without
+	// settling, one a change: 160; when the links are as the last LSA
+	// listed them, none).
 	before := x.s.status().Counts.Originated
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
 		x.ev <- p2p.Event{Kind: packet.EventConnect, Dir: packet.SE, Tile: id(3)}
 		time.Sleep(25 * time.Millisecond)
 		x.ev <- p2p.Event{Kind: packet.EventDisconnect, Dir: packet.SE, Tile: id(3)}
 		time.Sleep(25 * time.Millisecond)
 	}
 	n := x.s.status().Counts.Originated - before
-	if n < 1 || n > 3 {
-		t.Fatalf("%d LSAs made while a link flapped for 3 s; want 1..3 (one per %v at most)", n, ownSettleMax)
+	if n > 10 {
+		t.Fatalf("%d LSAs made while a link flapped for 4 s; want 10 at most (one per %v, some more on a slow machine)", n, ownSettleMax)
+	}
+	// It ended down: the last LSA lists ET and NW.
+	both := []Link{{packet.ET, id(2)}, {packet.NW, id(4)}}
+	x.waitFor("an LSA of the links as they ended", func() bool { return x.ownLists(packet.NW, both...) })
+	// A link that goes and comes back before it settled changed nothing:
+	// no LSA (each floods the grid).
+	time.Sleep(ownSettleMax) // any LSA still due from the flapping goes
+	x.sync(packet.NW)
+	before = x.s.status().Counts.Originated
+	x.ev <- p2p.Event{Kind: packet.EventDisconnect, Dir: packet.ET, Tile: id(2)}
+	x.ev <- p2p.Event{Kind: packet.EventConnect, Dir: packet.ET, Tile: id(2)}
+	x.sync(packet.NW)
+	time.Sleep(3 * ownSettle)
+	x.sync(packet.NW)
+	if n := x.s.status().Counts.Originated - before; n != 0 {
+		t.Fatalf("%d LSAs after a link went and came back", n)
+	}
+}
+
+// ownAt: the LSA goes ownSettle after the last change, at most
+// ownSettleMax after the first, never within MinInterval of the last.
+func TestOwnAt(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		first, last, prev time.Duration // since t0; prev: the last LSA
+		min, want         time.Duration
+	}{
+		{0, 0, -time.Hour, 0, ownSettle},                                                          // one change
+		{0, 1000 * ms, -time.Hour, 0, 1000*ms + ownSettle},                                        // changes until 1 s
+		{0, 1900 * ms, -time.Hour, 0, ownSettleMax},                                               // still changing at the cap
+		{0, 5 * time.Second, -time.Hour, 0, ownSettleMax},                                         // the cap holds however long
+		{0, 0, 150 * ms, 100 * ms, ownSettle},                                                     // MinInterval passed by then
+		{0, 0, 250 * ms, 500 * ms, 750 * ms},                                                      // MinInterval later
+		{-10 * time.Second, -10 * time.Second, -time.Hour, 100 * ms, -10*time.Second + ownSettle}, // long due (a clash): at once
+	} {
+		s := &Service{cfg: Config{MinInterval: conf.Duration(c.min)},
+			ownFirst: t0.Add(c.first), ownLast: t0.Add(c.last), lastOwn: t0.Add(c.prev)}
+		if got := s.ownAt().Sub(t0); got != c.want {
+			t.Errorf("first %v last %v previous %v min %v: at %v, want %v", c.first, c.last, c.prev, c.min, got, c.want)
+		}
 	}
 }
