@@ -2,6 +2,7 @@ package tilegrid
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
+	"github.com/t2tiles/itcd/services/routes"
 )
 
 // Timings short enough for quick tests and long enough that a loaded
@@ -433,4 +435,28 @@ func measure(t testing.TB, g *Grid, d time.Duration) (cpu, rss float64) {
 		}
 	}
 	return cpu, rss
+}
+
+// decodeSection reads a routing status section as a process tile's
+// control socket gave it (JSON decoded into maps): any bytes give a
+// status or an error, never a panic, and a status survives the trip.
+func FuzzDecodeSection(f *testing.F) {
+	good, _ := json.Marshal(routes.Status{Known: 3, Reachable: 2, Counts: routes.Counts{LSAsOut: 9}})
+	f.Add(good)
+	f.Add([]byte(`{"known": "x"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var sec any
+		if json.Unmarshal(b, &sec) != nil {
+			return
+		}
+		var rs routes.Status
+		if decodeSection(sec, &rs) != nil {
+			return
+		}
+		var again routes.Status
+		if err := decodeSection(rs, &again); err != nil || again != rs {
+			t.Fatalf("a decoded status does not decode to itself: %v", err)
+		}
+	})
 }
