@@ -125,7 +125,7 @@ func ParseHeader(b []byte) (Header, error) {
 		return h, fmt.Errorf("%w: header is %d bytes, need %d", ErrTruncated, len(b), HeaderLen)
 	}
 	h.Version = binary.BigEndian.Uint16(b[8:])
-	if h.Version < OldestFormat || h.Version > FormatVersion {
+	if !knownFormat(int(h.Version)) {
 		return h, fmt.Errorf("%w %d (this build reads versions %d to %d; upgrade itcd)", ErrVersion, h.Version, OldestFormat, FormatVersion)
 	}
 	if flags := binary.BigEndian.Uint16(b[10:]); flags != 0 {
@@ -165,58 +165,6 @@ type Manifest struct {
 	// BlockHashes holds the SHA-256 of each body block; in format 2 only
 	// the first BlockHashLen bytes of each, the rest zero.
 	BlockHashes []Hash
-}
-
-// FormatVersion returns the format version m is written in.
-func (m *Manifest) FormatVersion() int {
-	if m.Format == 0 {
-		return FormatVersion
-	}
-	return int(m.Format)
-}
-
-// BlockHashLen returns the length of one block hash in m's format.
-func (m *Manifest) BlockHashLen() int { return blockHashLen(m.FormatVersion()) }
-
-func blockHashLen(format int) int {
-	if format == 1 {
-		return HashLen
-	}
-	return BlockHashLen
-}
-
-// BlockHash returns the hash of data as m's format records it.
-func (m *Manifest) BlockHash(data []byte) Hash { return m.cut(sha256.Sum256(data)) }
-
-// formatByte is byte 1 of a manifest: 0 in format 1, where it was a
-// reserved byte that had to be 0, and the version itself after that.
-func formatByte(format int) byte {
-	if format == 1 {
-		return 0
-	}
-	return byte(format)
-}
-
-// manifestFormat reads the format version of the manifest b.
-func manifestFormat(b []byte) (int, error) {
-	if len(b) < 2 {
-		return 0, fmt.Errorf("%w: manifest is %d bytes", ErrTruncated, len(b))
-	}
-	switch f := b[1]; {
-	case f == 0:
-		return 1, nil
-	case f == 1:
-		return 0, fmt.Errorf("%w: manifest format byte 1 (format 1 writes 0 there)", ErrMalformed)
-	case f <= FormatVersion:
-		return int(f), nil
-	default:
-		return 0, fmt.Errorf("%w %d in the manifest (this build reads versions %d to %d; upgrade itcd)", ErrVersion, f, OldestFormat, FormatVersion)
-	}
-}
-
-// maxManifestLen is the longest manifest of a format version.
-func maxManifestLen(format int) int {
-	return manifestFixedLen + MaxNameLen + MaxBlocks*blockHashLen(format)
 }
 
 // CheckName reports whether name is a safe file name: 1 to MaxNameLen
@@ -265,7 +213,7 @@ func ChooseBlockSize(bodyLen int64) int {
 
 // Validate checks the manifest against the format's rules and limits.
 func (m *Manifest) Validate() error {
-	if f := m.FormatVersion(); f < OldestFormat || f > FormatVersion {
+	if f := m.FormatVersion(); !knownFormat(f) {
 		return fmt.Errorf("%w %d (this build writes versions %d to %d)", ErrVersion, f, OldestFormat, FormatVersion)
 	}
 	if err := CheckName(m.Name); err != nil {
@@ -306,12 +254,6 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	return nil
-}
-
-// cut returns h with the bytes past m's block hash length cleared.
-func (m *Manifest) cut(h Hash) Hash {
-	clear(h[m.BlockHashLen():])
-	return h
 }
 
 // BinaryLen returns the length of the marshaled manifest.
@@ -441,7 +383,8 @@ func (m *Manifest) BlockLen(i int) int {
 }
 
 // VerifyBlock checks that data is body block i: the right length and the
-// right hash (BlockHash: SHA-256, cut to the format's length). A mismatch returns a *BlockError (wrapping ErrBlockHash).
+// right hash (BlockHash: SHA-256, cut to the format's length). A mismatch
+// returns a *BlockError (wrapping ErrBlockHash).
 func (m *Manifest) VerifyBlock(i int, data []byte) error {
 	if i < 0 || i >= len(m.BlockHashes) {
 		return fmt.Errorf("%w: block index %d out of range [0, %d)", ErrMalformed, i, len(m.BlockHashes))

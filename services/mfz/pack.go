@@ -145,7 +145,7 @@ func packFormat(format int) (uint8, error) {
 	if format == 0 {
 		format = FormatVersion
 	}
-	if format < OldestFormat || format > FormatVersion {
+	if !knownFormat(format) {
 		return 0, fmt.Errorf("%w %d: this build writes versions %d to %d", ErrVersion, format, OldestFormat, FormatVersion)
 	}
 	return uint8(format), nil

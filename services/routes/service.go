@@ -312,7 +312,7 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 		// Only news is checked: an Ed25519 check costs a 32-bit tile
 		// milliseconds, and the allowance bounds how many a neighbour
 		// can ask for.
-		if err := s.verify(l); err != nil {
+		if err := s.verified.Check(l); err != nil {
 			s.count(func(c *Counts) { c.Forged++ })
 			s.log.Warn("LSA not signed by its origin; dropped", "dir", d, "origin", l.Origin.String(), "err", err)
 			return
@@ -361,14 +361,6 @@ func (s *Service) lsa(d packet.Dir, p *peer, l *LSA) {
 	case Full:
 		s.count(func(c *Counts) { c.TableFull++ })
 	}
-}
-
-// verify checks l's signature, through the shared cache if there is one.
-func (s *Service) verify(l *LSA) error {
-	if s.verified != nil {
-		return s.verified.Check(l)
-	}
-	return l.Verify()
 }
 
 // clashWindow and clashMany: more than clashMany LSAs of this tile that

@@ -27,6 +27,11 @@ func TestVerifiedCache(t *testing.T) {
 			t.Fatalf("an altered LSA passed: %v", err)
 		}
 	}
+	// No cache (a tile's): every LSA is checked.
+	var none *Verified
+	if none.Check(good) != nil || !errors.Is(none.Check(&forged), ErrSignature) {
+		t.Fatal("a nil cache does not check")
+	}
 	// Full: it starts again rather than grow.
 	other := signed(lsaOf(id(5), 1))
 	third := signed(lsaOf(id(6), 1))

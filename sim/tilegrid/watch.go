@@ -170,7 +170,7 @@ func (g *Grid) RoutesSettled() (ok bool, lsasOut uint64, why string) {
 	return ok, lsasOut, why
 }
 
-// WaitRoutesSettled waits until every tile knows every tile and no tile
+// WaitRoutesSettled waits until every tile reaches every tile and no tile
 // has sent an LSA for quiet: the flood of a grid's start is over. A push
 // measured before it would compete with it for the links and, on a
 // machine simulating hundreds of tiles, for the CPU.
