@@ -60,6 +60,10 @@ type linkModel struct {
 	connectedAt     time.Time
 	identityRefused uint64
 	refusing        bool
+	// restarted: the live tile's hellos say its daemon started again
+	// (restartedSince) sooner than deadAfter after its last connect;
+	// the new connect waits until then (hello).
+	restarted bool
 	// MFM compatibility, the kernel's third state. mfm is what the last
 	// TEP 3 or 4 said (false: none, or a 4); statusMFM is whether the
 	// device's status reads LinkMFM; peerDigest is the physics identity
@@ -234,6 +238,19 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 		}
 		return
 	}
+	if verdict == helloRefresh && restartedSince(m.uptime, m.peerTS, h) {
+		m.restarted = true
+	}
+	if verdict == helloRefresh && m.restarted && now.Sub(m.connectedAt) >= r.deadAfter {
+		// Its daemon started again faster than the liveness deadline
+		// (a crash and systemd's restart, an upgrade): the same tile,
+		// but none of what it knew. A disconnect and a connect make
+		// every service here treat it as new and tell it everything
+		// again; the routing service sends its table only then. At
+		// most one a deadAfter: a neighbour faking restarts gets no
+		// more connects than one that falls silent and comes back.
+		verdict = helloReplace
+	}
 	m.lastHeard = now
 	m.peerTS, m.peerTSAt = h.TS, now
 	if h.EchoTS != 0 {
@@ -259,6 +276,7 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 		m.tile = h.Tile
 		m.srtt = 0
 		m.connectedAt = now
+		m.restarted = false
 		m.state, m.since = Live, now
 		m.connects++
 		fx.events = append(fx.events, p2p.Event{Kind: packet.EventConnect, Dir: m.dir, Tile: m.tile})
@@ -266,6 +284,20 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 	m.peerDigest = mfzDigest{b: h.MFZDigest, ok: h.HasMFZDigest}
 	m.peerBuild, m.peerHasBuild = h.Build, h.HasBuild
 	m.judgeMFM(fx, in.own)
+}
+
+// tsWrapSecs is the uptime at which a hello's TS (uint32 milliseconds
+// since its daemon started) wraps round: about 49.7 days.
+const tsWrapSecs = 1 << 32 / 1000
+
+// restartedSince reports whether hello h, from the tile whose last hello
+// said uptime and ts, comes from a daemon that started after that one:
+// its uptime or its millisecond clock went back. The clock catches a
+// restart within the first second, which the uptime (whole seconds) does
+// not; a clock that wraps (after tsWrapSecs of uptime) is not a restart.
+// Links keep order, so an older hello never arrives after a newer one.
+func restartedSince(uptime, ts uint32, h Hello) bool {
+	return h.Uptime < uptime || h.TS < ts && h.Uptime < tsWrapSecs
 }
 
 // readsHelloFlags reports whether the live tile's hellos say it reads the

@@ -215,6 +215,31 @@ func TestLinkModelStep(t *testing.T) {
 			},
 			effects{events: []p2p.Event{disconnect(a), connect(b)}}},
 
+		// The live tile's daemon started again within dead_after (its
+		// uptime or clock went back): a new connect of the same tile.
+		{"restart: uptime went back, past dead_after", func() linkModel { m := live; m.uptime = 3600; return m }(), hello(a), 3 * time.Second,
+			func(m *linkModel, now time.Time) {
+				heard(m, now)
+				m.since, m.srtt, m.connectedAt, m.connects = now, 0, now, 2
+			},
+			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
+		{"restart: clock went back in the first second", func() linkModel { m := live; m.uptime, m.peerTS = 9, 900; return m }(), hello(a), 3 * time.Second,
+			func(m *linkModel, now time.Time) {
+				heard(m, now)
+				m.since, m.srtt, m.connectedAt, m.connects = now, 0, now, 2
+			},
+			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
+		{"restart within dead_after of the connect waits", func() linkModel { m := live; m.uptime = 3600; return m }(), hello(a), time.Second,
+			func(m *linkModel, now time.Time) { heard(m, now); m.restarted = true },
+			effects{}},
+		{"a restart that waited connects once dead_after is over",
+			func() linkModel { m := live; m.restarted = true; return m }(), hello(a), 2 * time.Second,
+			func(m *linkModel, now time.Time) {
+				heard(m, now)
+				m.since, m.srtt, m.connectedAt, m.connects, m.restarted = now, 0, now, 2, false
+			},
+			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
+
 		// Refusals: counted, logged once per tile, nothing else changes.
 		{"other tile inside hold is refused and logged", live, hello(b), time.Second,
 			func(m *linkModel, _ time.Time) { m.hellos, m.identityRefused, m.refusing = 2, 1, true },
@@ -248,6 +273,29 @@ func TestLinkModelStep(t *testing.T) {
 				t.Errorf("effects\n got %+v\nwant %+v", fx, c.fx)
 			}
 		})
+	}
+}
+
+func TestRestartedSince(t *testing.T) {
+	cases := []struct {
+		name       string
+		uptime, ts uint32 // the last hello's
+		h          Hello
+		want       bool
+	}{
+		{"the same daemon, later", 9, 9000, Hello{Uptime: 9, TS: 9250}, false},
+		{"the same daemon, next second", 9, 9900, Hello{Uptime: 10, TS: 10150}, false},
+		{"the same hello again", 9, 9000, Hello{Uptime: 9, TS: 9000}, false},
+		{"uptime went back", 3600, 3600000, Hello{Uptime: 0, TS: 300}, true},
+		{"clock went back within the first second", 0, 800, Hello{Uptime: 0, TS: 150}, true},
+		{"clock wrapped after 49.7 days", tsWrapSecs, 1<<32 - 100, Hello{Uptime: tsWrapSecs, TS: 150}, false},
+		{"restart after the clock wrapped once", tsWrapSecs + 5, 4900, Hello{Uptime: 1, TS: 1200}, true},
+		{"first hello ever (nothing heard)", 0, 0, Hello{Uptime: 0, TS: 1}, false},
+	}
+	for _, c := range cases {
+		if got := restartedSince(c.uptime, c.ts, c.h); got != c.want {
+			t.Errorf("%s: restartedSince = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
 

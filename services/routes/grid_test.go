@@ -173,3 +173,29 @@ func TestGridRoutesRepairAfterCut(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestGridRoutesAfterQuickRestart: a tile whose daemon restarts faster
+// than its neighbours' liveness deadline (systemd's restart after a
+// crash, an upgrade) comes back with an empty table. Its neighbours see
+// the hello's uptime fall and count it a new connect, so they send it
+// their tables at once, not at the next refresh ten minutes later.
+func TestGridRoutesAfterQuickRestart(t *testing.T) {
+	g := startGrid(t, 3, 1)
+	waitConverged(t, g, 30*time.Second)
+	end := tilegrid.Coord{X: 2}
+	mark := g.Mark()
+	if err := g.Stop(end); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(end); err != nil {
+		t.Fatal(err)
+	}
+	mid := tilegrid.Coord{X: 1}
+	if _, err := g.WaitEvent(30*time.Second, mark, "the middle tile sees the restart as a connect",
+		func(e tilegrid.Event) bool {
+			return e.Tile == mid && e.Dir == packet.ET && e.Kind == packet.EventConnect
+		}); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, g, 30*time.Second)
+}
