@@ -38,6 +38,10 @@ type Status struct {
 	// UDP device counts datagrams from strangers and ones that do not
 	// decode, per-link queue drops and impairments).
 	DeviceStats *dev.UDPStats `json:"device_stats,omitempty"`
+	// KernelStats are the kernel backend's counters on a real tile:
+	// packets read and written per device, and how often the reader
+	// woke to poll the devices, which have no poll().
+	KernelStats *dev.KernelStats `json:"kernel_stats,omitempty"`
 	// Sections are the services' own reports (p2p.StatusReporter), by
 	// service name. Decoded by a Client, numbers in them are json.Number.
 	Sections map[string]any `json:"sections,omitempty"`

@@ -35,6 +35,10 @@ func (d *Daemon) Status() control.Status {
 		s := u.Stats()
 		st.DeviceStats = &s
 	}
+	if k, ok := d.dev.(interface{ Stats() dev.KernelStats }); ok {
+		s := k.Stats()
+		st.KernelStats = &s
+	}
 	d.mfm.mu.Lock()
 	st.MFMClient = d.mfm.client != nil
 	d.mfm.mu.Unlock()

@@ -40,7 +40,7 @@ type modelTile struct {
 
 // modelConfig is a tile's config with every kernel path in the model
 // tile's directory and short liveness timers.
-func modelConfig(t *testing.T, mt *itcmodel.Tile, mfzid string) tile.Config {
+func modelConfig(t testing.TB, mt *itcmodel.Tile, mfzid string) tile.Config {
 	dir := t.TempDir()
 	cfg := tile.DefaultConfig()
 	cfg.StateDir, cfg.RunDir = filepath.Join(dir, "state"), filepath.Join(dir, "run")
@@ -61,7 +61,7 @@ func modelConfig(t *testing.T, mt *itcmodel.Tile, mfzid string) tile.Config {
 // startTile builds the tile with tile.New and runs it until the test
 // ends; the cleanup stops it before the model's (registered earlier)
 // unmounts. Its log is shown if the test fails.
-func startTile(t *testing.T, mt *itcmodel.Tile, cfg tile.Config) *modelTile {
+func startTile(t testing.TB, mt *itcmodel.Tile, cfg tile.Config) *modelTile {
 	t.Helper()
 	log := &syncbuf.Buffer{}
 	tt, err := tile.New(cfg, tile.Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -131,7 +131,7 @@ func waitLive(t *testing.T, a, b *modelTile) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	end := time.Now().Add(deadline)
 	for !cond() {

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/t2tiles/itcd/internal/tick"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -48,6 +49,8 @@ type Kernel struct {
 	// Reader state: ReadPacket runs in one goroutine at a time.
 	next    int
 	timer   *time.Timer
+	backoff time.Duration // the reader's next sleep when no device has a packet (pollBackoff)
+	polls   atomic.Uint64 // KernelStats.Polls
 	scratch [packet.MaxLen]byte
 }
 
@@ -156,25 +159,39 @@ func (k *Kernel) SetMFZID(id []byte) error {
 type KernelStats struct {
 	// Devices: bulk, flash, then the six MFM devices when owned. MFM
 	// counts run on across reopens.
-	Devices []DeviceCounts
+	Devices []DeviceCounts `json:"devices"`
 	// MFMReopens counts attempts to reopen the MFM devices after ESTALE.
-	MFMReopens uint64
+	MFMReopens uint64 `json:"mfm_reopens"`
 	// MFZIDRewrites counts writes of this tile's mfzid back after
 	// another thread or process wrote its own.
-	MFZIDRewrites uint64
+	MFZIDRewrites uint64 `json:"mfzid_rewrites"`
+	// Polls counts the reader's wakeups to try the devices after it
+	// found none with a packet: an idle tile's cost of reading devices
+	// that have no poll().
+	Polls uint64 `json:"polls"`
+}
+
+// Read returns the packets read from all the devices.
+func (s KernelStats) Read() uint64 {
+	var n uint64
+	for _, d := range s.Devices {
+		n += d.Read
+	}
+	return n
 }
 
 // DeviceCounts are the packets read from and written to one device.
 type DeviceCounts struct {
-	Path          string
-	Read, Written uint64
+	Path    string `json:"path"`
+	Read    uint64 `json:"read"`
+	Written uint64 `json:"written"`
 }
 
 // Stats returns the packet counts per device.
 func (k *Kernel) Stats() KernelStats {
-	var s KernelStats
+	s := KernelStats{Polls: k.polls.Load()}
 	for _, f := range k.svc {
-		s.Devices = append(s.Devices, DeviceCounts{f.path, f.read.Load(), f.written.Load()})
+		s.Devices = append(s.Devices, DeviceCounts{Path: f.path, Read: f.read.Load(), Written: f.written.Load()})
 	}
 	if k.mfm != nil {
 		s.Devices = k.mfm.appendCounts(s.Devices)
@@ -196,7 +213,10 @@ func (k *Kernel) StatusChanges() <-chan struct{} { return k.changes }
 
 func (k *Kernel) statusLoop() {
 	defer k.wg.Done()
-	t := time.NewTicker(k.cfg.StatusInterval)
+	// On the wall-clock grid of StatusInterval, where the daemon's hellos
+	// fall too: one wakeup serves both.
+	next := func() time.Duration { now := time.Now(); return tick.Next(now, k.cfg.StatusInterval).Sub(now) }
+	t := time.NewTimer(next())
 	defer t.Stop()
 	for {
 		select {
@@ -204,6 +224,7 @@ func (k *Kernel) statusLoop() {
 			return
 		case <-t.C:
 			k.pollStatus()
+			t.Reset(next())
 		}
 	}
 }

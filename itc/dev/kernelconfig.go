@@ -31,12 +31,15 @@ type KernelConfig struct {
 	// /sys/class/itc_pkt/status.
 	StatusPath string `toml:"status_path"`
 	// PollInterval caps the read-poll backoff: the devices have no poll(),
-	// so an idle reader retries from 200µs, doubling, up to this; a
-	// packet read or written starts it from 200µs again. It is the most
-	// a packet that arrives after a quiet spell waits unread; replies to
-	// what the tile sent, and packets under load, are read sooner. Zero
-	// means 20ms: an idle tile polls its eight devices about 50 times a
-	// second instead of 500.
+	// so an idle reader retries from 200µs, doubling, up to this, and
+	// then on the wall-clock grid of it; a packet read or written other
+	// than a hello starts it from 200µs again. It is the most a packet
+	// that arrives after a quiet spell waits unread; replies to what the
+	// tile sent, and packets under load, are read sooner. Zero means
+	// 50ms: an idle tile with six neighbours wakes 20 times a second to
+	// poll its devices (it was 20ms, and every hello in or out restarted
+	// the backoff). A divisor of the hello interval (250ms) lets the two
+	// share wakeups.
 	PollInterval time.Duration `toml:"poll_interval"`
 	// StatusInterval is how often StatusPath is read. Zero means 250ms.
 	StatusInterval time.Duration `toml:"status_interval"`
@@ -64,7 +67,7 @@ func DefaultKernelConfig() KernelConfig {
 		MFMDir:         DefaultKernelMFMDir,
 		MFZIDPath:      DefaultKernelMFZIDPath,
 		StatusPath:     DefaultKernelStatusPath,
-		PollInterval:   20 * time.Millisecond,
+		PollInterval:   50 * time.Millisecond,
 		StatusInterval: 250 * time.Millisecond,
 	}
 }

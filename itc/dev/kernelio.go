@@ -3,40 +3,55 @@ package dev
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/t2tiles/itcd/internal/tick"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
 // ReadPacket implements Device. The devices have no poll(), so it polls
 // them all in turn (bulk, flash, then the open MFM devices), sleeping from
-// 200µs, doubling while they stay idle, up to PollInterval. A packet read
-// or written starts the backoff again from 200µs: under load the reader
-// polls at once, and a reply to what this tile just sent is read within
-// a few of its round trips rather than a whole PollInterval, which can
-// therefore be long enough for an idle tile to poll rarely. A buf shorter
-// than the packet gets its first len(buf) bytes and an error wrapping
-// io.ErrShortBuffer; give it packet.MaxLen bytes.
+// 200µs, doubling while they stay idle, up to PollInterval, and then on
+// the wall-clock grid of PollInterval, where the daemon's hellos and idle
+// ticks fall too (pollBackoff). A packet read or written starts the
+// backoff again from 200µs: under load the reader polls at once, and a
+// reply to what this tile just sent is read within a few of its round
+// trips rather than a whole PollInterval, which can therefore be long
+// enough for an idle tile to poll rarely. Hellos (service 1) are the
+// exception: an idle tile with six neighbours reads 24 and sends 24 a
+// second, and each one used to start the backoff again, eight polls
+// within 25 ms every time. A buf shorter than the packet gets its first
+// len(buf) bytes and an error wrapping io.ErrShortBuffer; give it
+// packet.MaxLen bytes.
 //
 // A blocking reader was rejected: every device opens exclusively, so
 // bulk and the MFM devices, which are also written, must stay
 // non-blocking (a full queue is EAGAIN, not a blocked writer), and a
 // thread blocked in read(2) on flash would hold Close until a packet came.
 func (k *Kernel) ReadPacket(buf []byte) (int, error) {
-	backoff := minReadBackoff
 	for {
-		n, err := k.tryRead(buf)
+		n, ev, err := k.tryRead(buf)
 		if n > 0 || err != nil {
+			k.backoff = pollBackoff(k.backoff, ev, k.cfg.PollInterval)
 			return n, err
 		}
-		k.timer.Reset(backoff)
+		k.backoff = max(k.backoff, minReadBackoff)
+		sleep := k.backoff
+		if sleep >= k.cfg.PollInterval {
+			now := time.Now()
+			sleep = tick.Next(now, k.cfg.PollInterval).Sub(now)
+		}
+		k.timer.Reset(sleep)
 		select {
 		case <-k.timer.C:
-			backoff = min(2*backoff, k.cfg.PollInterval)
+			k.polls.Add(1)
+			k.backoff = pollBackoff(k.backoff, pollEmpty, k.cfg.PollInterval)
 		case <-k.wrote:
 			k.timer.Stop()
-			backoff = minReadBackoff
+			k.polls.Add(1)
+			k.backoff = pollBackoff(k.backoff, pollWrote, k.cfg.PollInterval)
 		case <-k.done:
 			k.timer.Stop()
 			return 0, ErrClosed
@@ -44,15 +59,49 @@ func (k *Kernel) ReadPacket(buf []byte) (int, error) {
 	}
 }
 
+// pollEvent is what the reader met: it sets the next sleep (pollBackoff).
+type pollEvent uint8
+
+const (
+	pollEmpty pollEvent = iota // it slept and found no device with a packet
+	pollWrote                  // a packet other than a hello went out: a reply may follow
+	pollRead                   // it read a packet other than a hello
+	pollHello                  // it read a hello (service 1, four a second a neighbour)
+)
+
+// pollBackoff is the reader's next sleep after ev, from cur: from
+// minReadBackoff again after traffic, doubling after a sleep that found
+// nothing, at most limit; a hello changes nothing.
+func pollBackoff(cur time.Duration, ev pollEvent, limit time.Duration) time.Duration {
+	switch ev {
+	case pollRead, pollWrote:
+		return minReadBackoff
+	case pollHello:
+		return max(cur, minReadBackoff)
+	}
+	return min(max(2*cur, minReadBackoff), limit)
+}
+
+// pollEventOf classifies a packet read or written: hellos do not hurry
+// the reader, anything else (MFM traffic, every other service, a packet
+// that does not decode) does.
+func pollEventOf(p []byte, traffic pollEvent) pollEvent {
+	if pk, err := packet.Decode(p); err == nil && pk.Kind == packet.KindService && pk.Service == packet.ServiceLiveness {
+		return pollHello
+	}
+	return traffic
+}
+
 // tryRead reads one packet from the first device that has one, starting
-// after the one read last, so no device starves the others. It returns
-// 0, nil if none has a packet. Sources are the service devices, then one
-// slot per dir8 for the MFM devices.
-func (k *Kernel) tryRead(buf []byte) (int, error) {
+// after the one read last, so no device starves the others, and says
+// what it was (pollEventOf). It returns 0, nil if none has a packet.
+// Sources are the service devices, then one slot per dir8 for the MFM
+// devices.
+func (k *Kernel) tryRead(buf []byte) (int, pollEvent, error) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	if k.closed.Load() {
-		return 0, ErrClosed
+		return 0, pollEmpty, ErrClosed
 	}
 	dst := buf
 	if len(dst) < packet.MaxLen {
@@ -81,18 +130,19 @@ func (k *Kernel) tryRead(buf []byte) (int, error) {
 			continue // nothing there (0: end of file on a stand-in)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("itc device %s: read: %w", path, err)
+			return 0, pollEmpty, fmt.Errorf("itc device %s: read: %w", path, err)
 		}
 		k.next = i + 1
+		ev := pollEventOf(dst[:n], pollRead)
 		if len(buf) < packet.MaxLen {
 			c := copy(buf, dst[:n])
 			if c < n {
-				return c, fmt.Errorf("itc device %s: %d-byte packet in a %d-byte buffer: %w", path, n, len(buf), io.ErrShortBuffer)
+				return c, ev, fmt.Errorf("itc device %s: %d-byte packet in a %d-byte buffer: %w", path, n, len(buf), io.ErrShortBuffer)
 			}
 		}
-		return n, nil
+		return n, ev, nil
 	}
-	return 0, nil
+	return 0, pollEmpty, nil
 }
 
 func readRetry(fd int, b []byte) (int, error) {
@@ -137,7 +187,7 @@ func (k *Kernel) WritePacket(p []byte) error {
 		}
 		if sent, err := k.mfm.write(pk.Dir, p); sent {
 			if err == nil {
-				notify(k.wrote)
+				notify(k.wrote) // MFM traffic: never a hello
 			}
 			return err
 		}
@@ -149,7 +199,9 @@ func (k *Kernel) WritePacket(p []byte) error {
 	switch {
 	case err == nil && n == len(p):
 		f.written.Add(1)
-		notify(k.wrote)
+		if pk.Kind != packet.KindService || pk.Service != packet.ServiceLiveness {
+			notify(k.wrote)
+		}
 		return nil
 	case err == nil:
 		return fmt.Errorf("itc device %s: short write: %d of %d bytes", f.path, n, len(p))

@@ -392,3 +392,66 @@ func TestKernelModelPulledLink(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelModelHellosDoNotHurry: an idle reader polls on its
+// PollInterval grid however many hellos come. A neighbour's hello every
+// 50 ms used to start the backoff from 200µs each time: eight polls per
+// hello instead of one per interval.
+func TestKernelModelHellosDoNotHurry(t *testing.T) {
+	_, a, b := modelPair(t)
+	const every = 100 * time.Millisecond
+	log := &syncbuf.Buffer{}
+	cfg := modelConfig(a, false, log)
+	cfg.PollInterval = every
+	k, err := OpenKernel(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka := &modelKernel{Kernel: k, in: make(chan []byte, 1024), log: log}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		buf := make([]byte, packet.MaxLen)
+		for {
+			n, err := k.ReadPacket(buf)
+			if err != nil {
+				return
+			}
+			ka.in <- bytes.Clone(buf[:n])
+		}
+	}()
+	t.Cleanup(func() {
+		k.Close()
+		<-stopped
+	})
+	kb := openModelKernel(t, b, false)
+	hello, err := packet.AppendService(nil, packet.WT, packet.ServiceLiveness, []byte{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past the backoff's ramp (200µs doubling to 100 ms: ten polls).
+	end := time.Now().Add(15 * time.Second)
+	for k.Stats().Polls < 12 {
+		if time.Now().After(end) {
+			t.Fatal("the reader did not poll 12 times within 15s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p0, t0 := k.Stats().Polls, time.Now()
+	const hellos = 20
+	for range hellos {
+		if err := kb.WritePacket(hello); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(every / 2) // a neighbour saying hello twice an interval
+	}
+	for range hellos {
+		ka.next(t)
+	}
+	polls, elapsed := k.Stats().Polls-p0, time.Since(t0)
+	// One poll a grid point at most (fewer on a loaded machine); the old
+	// reader made about eight per hello here.
+	if limit := uint64(elapsed/every) + 3; polls > limit {
+		t.Fatalf("%d polls in %v with a hello every %v, want at most %d (one per %v)", polls, elapsed, every/2, limit, every)
+	}
+}
