@@ -61,9 +61,11 @@ type linkModel struct {
 	identityRefused uint64
 	refusing        bool
 	// restarted: the live tile's hellos say its daemon started again
-	// (restartedSince) sooner than deadAfter after its last connect;
-	// the new connect waits until then (hello).
-	restarted bool
+	// (restartedSince) sooner than deadAfter after the last restart
+	// this model acted on (restartedAt); the new connect waits until
+	// then (hello).
+	restarted   bool
+	restartedAt time.Time
 	// MFM compatibility, the kernel's third state. mfm is what the last
 	// TEP 3 or 4 said (false: none, or a 4); statusMFM is whether the
 	// device's status reads LinkMFM; peerDigest is the physics identity
@@ -241,7 +243,7 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 	if verdict == helloRefresh && restartedSince(m.uptime, m.peerTS, h) {
 		m.restarted = true
 	}
-	if verdict == helloRefresh && m.restarted && now.Sub(m.connectedAt) >= r.deadAfter {
+	if verdict == helloRefresh && m.restarted && (m.restartedAt.IsZero() || now.Sub(m.restartedAt) >= r.deadAfter) {
 		// Its daemon started again faster than the liveness deadline
 		// (a crash and systemd's restart, an upgrade): the same tile,
 		// but none of what it knew. A disconnect and a connect make
@@ -250,6 +252,7 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 		// most one a deadAfter: a neighbour faking restarts gets no
 		// more connects than one that falls silent and comes back.
 		verdict = helloReplace
+		m.restartedAt = now
 	}
 	m.lastHeard = now
 	m.peerTS, m.peerTSAt = h.TS, now
@@ -286,19 +289,22 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 	m.judgeMFM(fx, in.own)
 }
 
-// tsWrapSecs is the uptime at which a hello's TS (uint32 milliseconds
-// since its daemon started) wraps round: about 49.7 days.
-const tsWrapSecs = 1 << 32 / 1000
-
 // restartedSince reports whether hello h, from the tile whose last hello
 // said uptime and ts, comes from a daemon that started after that one:
-// its uptime or its millisecond clock went back. The clock catches a
-// restart within the first second, which the uptime (whole seconds) does
-// not; a clock that wraps (after tsWrapSecs of uptime) is not a restart.
-// Links keep order, so an older hello never arrives after a newer one.
+// its uptime went back two seconds or more, or, in its first second, its
+// millisecond clock went back more than restartSlack. Links keep order,
+// and this itcd times and queues its hellos in one order (helloMu), but
+// an older one may have queued two hellos the wrong way round, a second
+// apart at worst: that is not a restart. A clock that wraps (after 49.7
+// days) is not one either: its uptime is not 0.
 func restartedSince(uptime, ts uint32, h Hello) bool {
-	return h.Uptime < uptime || h.TS < ts && h.Uptime < tsWrapSecs
+	return h.Uptime+1 < uptime || h.Uptime == 0 && uint64(h.TS)+restartSlack < uint64(ts)
 }
+
+// restartSlack is how far a hello's ms clock may go back in its daemon's
+// first second without counting as a restart (two hellos queued the
+// wrong way round are microseconds apart).
+const restartSlack = 100
 
 // readsHelloFlags reports whether the live tile's hellos say it reads the
 // hello's flags byte (ExtHelloVersion), so a hello without a digest may
@@ -310,6 +316,7 @@ func (m *linkModel) readsHelloFlags() bool {
 // disconnect ends the live tile; the link stays up.
 func (m *linkModel) disconnect(fx *effects, now time.Time) {
 	m.state, m.since = LinkUp, now
+	m.restarted = false
 	m.srtt = 0
 	m.peerDigest = mfzDigest{} // a successor's hello says its own
 	m.peerBuild, m.peerHasBuild = "", false

@@ -216,29 +216,41 @@ func TestLinkModelStep(t *testing.T) {
 			effects{events: []p2p.Event{disconnect(a), connect(b)}}},
 
 		// The live tile's daemon started again within dead_after (its
-		// uptime or clock went back): a new connect of the same tile.
-		{"restart: uptime went back, past dead_after", func() linkModel { m := live; m.uptime = 3600; return m }(), hello(a), 3 * time.Second,
+		// uptime or clock went back): a new connect of the same tile,
+		// at most one a dead_after.
+		{"restart: uptime went back", func() linkModel { m := live; m.uptime = 3600; return m }(), hello(a), time.Second,
 			func(m *linkModel, now time.Time) {
 				heard(m, now)
-				m.since, m.srtt, m.connectedAt, m.connects = now, 0, now, 2
+				m.since, m.srtt, m.connectedAt, m.connects, m.restartedAt = now, 0, now, 2, now
 			},
 			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
-		{"restart: clock went back in the first second", func() linkModel { m := live; m.uptime, m.peerTS = 9, 900; return m }(), hello(a), 3 * time.Second,
+		{"restart: clock went back in the first second",
+			func() linkModel { m := live; m.uptime, m.peerTS = 0, 900; return m }(),
+			func() input { in := hello(a); in.hello.Uptime = 0; return in }(), time.Second,
 			func(m *linkModel, now time.Time) {
 				heard(m, now)
-				m.since, m.srtt, m.connectedAt, m.connects = now, 0, now, 2
+				m.uptime = 0
+				m.since, m.srtt, m.connectedAt, m.connects, m.restartedAt = now, 0, now, 2, now
 			},
 			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
-		{"restart within dead_after of the connect waits", func() linkModel { m := live; m.uptime = 3600; return m }(), hello(a), time.Second,
+		{"two hellos the wrong way round a second apart: no restart", func() linkModel { m := live; m.uptime, m.peerTS = 10, 10001; return m }(), hello(a), time.Second,
+			func(m *linkModel, now time.Time) { heard(m, now) },
+			effects{}},
+		{"a restart within dead_after of the last waits",
+			func() linkModel { m := live; m.uptime, m.restartedAt = 3600, t0; return m }(), hello(a), time.Second,
 			func(m *linkModel, now time.Time) { heard(m, now); m.restarted = true },
 			effects{}},
 		{"a restart that waited connects once dead_after is over",
-			func() linkModel { m := live; m.restarted = true; return m }(), hello(a), 2 * time.Second,
+			func() linkModel { m := live; m.restarted, m.restartedAt = true, t0; return m }(), hello(a), 2 * time.Second,
 			func(m *linkModel, now time.Time) {
 				heard(m, now)
-				m.since, m.srtt, m.connectedAt, m.connects, m.restarted = now, 0, now, 2, false
+				m.since, m.srtt, m.connectedAt, m.connects, m.restarted, m.restartedAt = now, 0, now, 2, false, now
 			},
 			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
+		{"a restart pending when the tile times out is forgotten",
+			func() linkModel { m := live; m.restarted, m.restartedAt = true, t0; return m }(), input{kind: inTick}, 2*time.Second + time.Nanosecond,
+			func(m *linkModel, now time.Time) { m.state, m.since, m.srtt, m.restarted = LinkUp, now, 0, false },
+			effects{events: []p2p.Event{disconnect(a)}}},
 
 		// Refusals: counted, logged once per tile, nothing else changes.
 		{"other tile inside hold is refused and logged", live, hello(b), time.Second,
@@ -287,9 +299,13 @@ func TestRestartedSince(t *testing.T) {
 		{"the same daemon, next second", 9, 9900, Hello{Uptime: 10, TS: 10150}, false},
 		{"the same hello again", 9, 9000, Hello{Uptime: 9, TS: 9000}, false},
 		{"uptime went back", 3600, 3600000, Hello{Uptime: 0, TS: 300}, true},
-		{"clock went back within the first second", 0, 800, Hello{Uptime: 0, TS: 150}, true},
-		{"clock wrapped after 49.7 days", tsWrapSecs, 1<<32 - 100, Hello{Uptime: tsWrapSecs, TS: 150}, false},
-		{"restart after the clock wrapped once", tsWrapSecs + 5, 4900, Hello{Uptime: 1, TS: 1200}, true},
+		{"uptime went back two seconds", 2, 2100, Hello{Uptime: 0, TS: 400}, true},
+		{"two hellos the wrong way round a second apart", 10, 10001, Hello{Uptime: 9, TS: 9999}, false},
+		{"clock went back in the first second", 0, 800, Hello{Uptime: 0, TS: 150}, true},
+		{"a restart after one second of uptime", 1, 1500, Hello{Uptime: 0, TS: 200}, true},
+		{"two hellos the wrong way round in the first second", 0, 800, Hello{Uptime: 0, TS: 799}, false},
+		{"clock went back by restartSlack only", 0, 300, Hello{Uptime: 0, TS: 200}, false},
+		{"clock wrapped after 49.7 days", 1<<32/1000 - 1, 1<<32 - 100, Hello{Uptime: 1 << 32 / 1000, TS: 150}, false},
 		{"first hello ever (nothing heard)", 0, 0, Hello{Uptime: 0, TS: 1}, false},
 	}
 	for _, c := range cases {

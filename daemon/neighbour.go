@@ -26,6 +26,12 @@ type neighbours struct {
 	epoch time.Time
 	rules linkRules
 
+	// helloMu orders this tile's hellos: each takes its time and is
+	// queued under it, so on every link their ts and uptime never go
+	// back, which a neighbour would read as a restart (restartedSince).
+	// Two goroutines say hello: the neighbour loop and setMFZID.
+	helloMu sync.Mutex
+
 	mu sync.Mutex
 	n  [8]linkModel // by packet.Dir; mu guards them
 	// peer holds the identity of the live tile on each link (0: none) for
@@ -255,25 +261,26 @@ func (dm *Daemon) followLinks() {
 	}
 	ns.mu.Unlock()
 	for _, d := range hi {
-		dm.helloTo(d, now)
+		dm.helloTo(d)
 	}
 }
 
 // sayHello says hello on every link that is up.
 func (dm *Daemon) sayHello() {
 	st := dm.dev.Status()
-	now := time.Now()
 	for _, d := range packet.Links {
 		if st.Up(d) {
-			dm.helloTo(d, now)
+			dm.helloTo(d)
 		}
 	}
 }
 
-// helloTo says hello on link d.
-func (dm *Daemon) helloTo(d packet.Dir, now time.Time) {
+// helloTo says hello on link d, timed and queued under helloMu.
+func (dm *Daemon) helloTo(d packet.Dir) {
 	var payload, buf [packet.MaxLen]byte
-	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], dm.helloFor(d, now)))
+	dm.nbr.helloMu.Lock()
+	defer dm.nbr.helloMu.Unlock()
+	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], dm.helloFor(d, time.Now())))
 	if err == nil {
 		dm.out.enqueueOwn(d, pkt)
 	}

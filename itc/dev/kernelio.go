@@ -33,8 +33,10 @@ import (
 func (k *Kernel) ReadPacket(buf []byte) (int, error) {
 	for {
 		n, ev, err := k.tryRead(buf)
-		if n > 0 || err != nil {
+		if n > 0 {
 			k.backoff = pollBackoff(k.backoff, ev, k.cfg.PollInterval)
+		}
+		if n > 0 || err != nil {
 			return n, err
 		}
 		k.backoff = max(k.backoff, minReadBackoff)

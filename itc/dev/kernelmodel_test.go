@@ -394,9 +394,9 @@ func TestKernelModelPulledLink(t *testing.T) {
 }
 
 // TestKernelModelHellosDoNotHurry: an idle reader polls on its
-// PollInterval grid however many hellos come. A neighbour's hello every
-// 50 ms used to start the backoff from 200µs each time: eight polls per
-// hello instead of one per interval.
+// PollInterval grid however many hellos come and go. A hello in or out
+// every 50 ms used to start the backoff from 200µs each time: eight polls
+// per hello instead of one per interval.
 func TestKernelModelHellosDoNotHurry(t *testing.T) {
 	_, a, b := modelPair(t)
 	const every = 100 * time.Millisecond
@@ -429,6 +429,10 @@ func TestKernelModelHellosDoNotHurry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ours, err := packet.AppendService(nil, packet.ET, packet.ServiceLiveness, []byte{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Past the backoff's ramp (200µs doubling to 100 ms: ten polls).
 	end := time.Now().Add(15 * time.Second)
 	for k.Stats().Polls < 12 {
@@ -443,10 +447,14 @@ func TestKernelModelHellosDoNotHurry(t *testing.T) {
 		if err := kb.WritePacket(hello); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(every / 2) // a neighbour saying hello twice an interval
+		if err := k.WritePacket(ours); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(every / 2) // hellos twice an interval, each way
 	}
 	for range hellos {
 		ka.next(t)
+		kb.next(t)
 	}
 	polls, elapsed := k.Stats().Polls-p0, time.Since(t0)
 	// One poll a grid point at most (fewer on a loaded machine); the old

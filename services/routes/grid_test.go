@@ -15,6 +15,12 @@ import (
 
 // startGrid starts a w x h grid of real daemons with quick liveness.
 func startGrid(t testing.TB, w, h int) *tilegrid.Grid {
+	return startGridWith(t, w, h, 1500*time.Millisecond, 1000*time.Millisecond)
+}
+
+// startGridWith starts a w x h grid whose tiles count a silent neighbour
+// gone after deadAfter and a silent link down after downAfter.
+func startGridWith(t testing.TB, w, h int, deadAfter, downAfter time.Duration) *tilegrid.Grid {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs real daemons (-short: the ARM run under emulation keeps the unit tests)")
@@ -22,8 +28,8 @@ func startGrid(t testing.TB, w, h int) *tilegrid.Grid {
 	cfg := tilegrid.DefaultConfig(w, h)
 	cfg.Dir = filepath.Join(t.TempDir(), "grid")
 	cfg.Seed = 7
-	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, 1500*time.Millisecond
-	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 1000*time.Millisecond
+	cfg.HelloInterval, cfg.DeadAfter = 100*time.Millisecond, deadAfter
+	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, downAfter
 	return gridtest.Start(t, cfg)
 }
 
@@ -177,10 +183,11 @@ func TestGridRoutesRepairAfterCut(t *testing.T) {
 // TestGridRoutesAfterQuickRestart: a tile whose daemon restarts faster
 // than its neighbours' liveness deadline (systemd's restart after a
 // crash, an upgrade) comes back with an empty table. Its neighbours see
-// the hello's uptime fall and count it a new connect, so they send it
-// their tables at once, not at the next refresh ten minutes later.
+// the hello's clock fall and count it a new connect, so they send it
+// their tables at once, not at the next refresh ten minutes later. The
+// deadlines here are a minute, so only the hellos can tell.
 func TestGridRoutesAfterQuickRestart(t *testing.T) {
-	g := startGrid(t, 3, 1)
+	g := startGridWith(t, 3, 1, time.Minute, time.Minute)
 	waitConverged(t, g, 30*time.Second)
 	end := tilegrid.Coord{X: 2}
 	mark := g.Mark()
