@@ -243,6 +243,31 @@ func TestSimProcs(t *testing.T) {
 	}
 }
 
+// TestSimDurationFromPush: with --push, --duration counts from the push,
+// so the wait for the grid and its routes to settle does not eat it.
+func TestSimDurationFromPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a grid")
+	}
+	dir := t.TempDir()
+	key, file := makeSignedFile(t, dir, "physics.mfz", 8<<10)
+	var out, errb bytes.Buffer
+	if code := runSim([]string{"--grid", "2x1", "--dir", filepath.Join(dir, "grid"), "--trust", key,
+		"--push", file, "--duration", "2s", "--json"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var r simReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v in %s", err, out.String())
+	}
+	if r.Pushed == nil || *r.Pushed <= 0 {
+		t.Fatalf("no pushed_s in the report: %+v", r)
+	}
+	if after := r.Duration - *r.Pushed; after < 1.99 {
+		t.Errorf("the run ended %.3f s after the push (pushed_s %.3f, duration_s %.3f), want 2 s", after, *r.Pushed, r.Duration)
+	}
+}
+
 // TestSimMFZID: two physics regions; the report gives each tile's
 // identity and each link's device state, "mfm" exactly between tiles of
 // one identity.

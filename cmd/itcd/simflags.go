@@ -59,7 +59,7 @@ func parseSim(args []string, stderr io.Writer) (*simOptions, int) {
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON report at the end instead of a live picture")
 	fs.StringVar(&o.report, "report", "", "draw the grid into `FILE.svg` at the end")
 	fs.StringVar(&o.capture, "capture", "", "capture every tile's packets into `DIR`/t-X-Y.pcapng (see itcd capture)")
-	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: run until ^C)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long, counted from the push with --push (default: run until ^C)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "tiles' log level (logs in DIR/t-X-Y/itcd.log)")
 	if pos, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

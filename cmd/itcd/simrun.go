@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -66,13 +67,13 @@ func (r *simRun) run(ctx context.Context, cfg tilegrid.Config) (*tilegrid.Grid, 
 			return nil, 1
 		}
 	}
-	if o.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.duration)
-		defer cancel()
-	}
 	if pf := o.push; pf != nil {
-		if err := g.WaitAllLive(time.Minute); err != nil {
+		// ^C while the grid comes up or settles ends the run there.
+		if err := g.WaitAllLiveContext(ctx, time.Minute); errors.Is(err, context.Canceled) {
+			fmt.Fprintf(r.stderr, "itcd sim: stopped before the push: %v\n", err)
+			g.Close()
+			return nil, 1
+		} else if err != nil {
 			fmt.Fprintf(r.stderr, "itcd sim: the grid did not come up: %v\n", err)
 			g.Close()
 			return nil, 1
@@ -80,7 +81,11 @@ func (r *simRun) run(ctx context.Context, cfg tilegrid.Config) (*tilegrid.Grid, 
 		// The push is measured on a settled grid: the routing service's
 		// flood of a grid's start (every tile's links, to every tile) is
 		// over, as it is long before anyone pushes on a real grid.
-		if err := g.WaitRoutesSettled(time.Minute, time.Second); err != nil {
+		if err := g.WaitRoutesSettledContext(ctx, time.Minute, time.Second); errors.Is(err, context.Canceled) {
+			fmt.Fprintf(r.stderr, "itcd sim: stopped before the push: %v\n", err)
+			g.Close()
+			return nil, 1
+		} else if err != nil {
 			fmt.Fprintf(r.stderr, "itcd sim: pushing before the routes settled: %v\n", err)
 		}
 		if err := pf.pushAt(g); err != nil {
@@ -96,6 +101,14 @@ func (r *simRun) run(ctx context.Context, cfg tilegrid.Config) (*tilegrid.Grid, 
 			ctx, cancel = context.WithTimeout(ctx, o.timeout)
 			defer cancel()
 		}
+	}
+	// --duration counts from the push, if any: waiting for a grid of
+	// 400 tiles to settle can take two minutes, and is not the user's
+	// to lose.
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
 	}
 	r.wait(ctx, g)
 	return g, 0

@@ -1,6 +1,7 @@
 package tilegrid
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,11 +74,12 @@ func (g *Grid) Snapshot() []TileState {
 // within timeout or the grid is closed. what names the condition in the
 // error.
 func (g *Grid) WaitFor(timeout time.Duration, what string, cond func() bool) error {
-	return g.waitEvery(timeout, 20*time.Millisecond, what, cond)
+	return g.waitEvery(context.Background(), timeout, 20*time.Millisecond, what, cond)
 }
 
-// waitEvery is WaitFor polling every every.
-func (g *Grid) waitEvery(timeout, every time.Duration, what string, cond func() bool) error {
+// waitEvery is WaitFor polling every every; it gives up early when ctx
+// ends (a user's ^C), with an error wrapping ctx.Err().
+func (g *Grid) waitEvery(ctx context.Context, timeout, every time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -91,6 +93,8 @@ func (g *Grid) waitEvery(timeout, every time.Duration, what string, cond func() 
 		select {
 		case <-g.ctx.Done():
 			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("tilegrid: %s: %w", what, ctx.Err())
 		case <-tick.C:
 		}
 	}
@@ -121,8 +125,13 @@ func (g *Grid) AllLive() (bool, string) {
 
 // WaitAllLive waits until AllLive holds.
 func (g *Grid) WaitAllLive(timeout time.Duration) error {
+	return g.WaitAllLiveContext(context.Background(), timeout)
+}
+
+// WaitAllLiveContext is WaitAllLive, given up when ctx ends.
+func (g *Grid) WaitAllLiveContext(ctx context.Context, timeout time.Duration) error {
 	why := ""
-	err := g.WaitFor(timeout, "every neighbour live", func() bool {
+	err := g.waitEvery(ctx, timeout, 20*time.Millisecond, "every neighbour live", func() bool {
 		var ok bool
 		ok, why = g.AllLive()
 		return ok
@@ -177,10 +186,15 @@ func (g *Grid) RoutesSettled() (ok bool, lsasOut uint64, why string) {
 // It looks every 250 ms: reading 400 tiles' status costs CPU the flood
 // needs.
 func (g *Grid) WaitRoutesSettled(timeout, quiet time.Duration) error {
+	return g.WaitRoutesSettledContext(context.Background(), timeout, quiet)
+}
+
+// WaitRoutesSettledContext is WaitRoutesSettled, given up when ctx ends.
+func (g *Grid) WaitRoutesSettledContext(ctx context.Context, timeout, quiet time.Duration) error {
 	var last uint64
 	var since time.Time
 	why := ""
-	err := g.waitEvery(timeout, 250*time.Millisecond, "routes settled", func() bool {
+	err := g.waitEvery(ctx, timeout, 250*time.Millisecond, "routes settled", func() bool {
 		ok, out, w := g.RoutesSettled()
 		why = w
 		if !ok || out != last || since.IsZero() {
