@@ -58,8 +58,19 @@ type modelKernel struct {
 
 func openModelKernel(t *testing.T, tile *itcmodel.Tile, mfm bool) *modelKernel {
 	t.Helper()
+	return openModelKernelWith(t, tile, mfm, nil)
+}
+
+// openModelKernelWith is openModelKernel with the config changed by set
+// (if not nil) first.
+func openModelKernelWith(t *testing.T, tile *itcmodel.Tile, mfm bool, set func(*KernelConfig)) *modelKernel {
+	t.Helper()
 	log := &syncbuf.Buffer{}
-	k, err := OpenKernel(modelConfig(tile, mfm, log))
+	cfg := modelConfig(tile, mfm, log)
+	if set != nil {
+		set(&cfg)
+	}
+	k, err := OpenKernel(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,30 +411,8 @@ func TestKernelModelPulledLink(t *testing.T) {
 func TestKernelModelHellosDoNotHurry(t *testing.T) {
 	_, a, b := modelPair(t)
 	const every = 100 * time.Millisecond
-	log := &syncbuf.Buffer{}
-	cfg := modelConfig(a, false, log)
-	cfg.PollInterval = every
-	k, err := OpenKernel(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ka := &modelKernel{Kernel: k, in: make(chan []byte, 1024), log: log}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		buf := make([]byte, packet.MaxLen)
-		for {
-			n, err := k.ReadPacket(buf)
-			if err != nil {
-				return
-			}
-			ka.in <- bytes.Clone(buf[:n])
-		}
-	}()
-	t.Cleanup(func() {
-		k.Close()
-		<-stopped
-	})
+	ka := openModelKernelWith(t, a, false, func(c *KernelConfig) { c.PollInterval = every })
+	k := ka.Kernel
 	kb := openModelKernel(t, b, false)
 	hello, err := packet.AppendService(nil, packet.WT, packet.ServiceLiveness, []byte{1, 2})
 	if err != nil {
