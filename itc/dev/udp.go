@@ -60,6 +60,10 @@ type UDPConfig struct {
 	// Seed seeds the impairment random sources. Link d uses sources
 	// derived from Seed and d, so a run is reproducible.
 	Seed int64 `toml:"seed"`
+	// InProcess hands frames to neighbours' devices in this process
+	// directly instead of over the socket (udpshort.go): a simulator's
+	// in-process tiles set it. Neighbours elsewhere are sent to as ever.
+	InProcess bool `toml:"-"`
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger `toml:"-"`
 }
@@ -190,6 +194,12 @@ type UDP struct {
 	kaTicks    uint64 // keepalive ticks so far; owned by the clock goroutine
 
 	rr int // ReadPacket's round-robin position: one reader at a time
+
+	// short takes frames from devices of this process directly
+	// (udpshort.go); nil unless cfg.InProcess. rxMu is held around
+	// receive, which readLoop and shortLoop both call.
+	short *shortcut
+	rxMu  sync.Mutex
 }
 
 var (
@@ -258,6 +268,9 @@ func OpenUDP(cfg UDPConfig) (*UDP, error) {
 	// Best effort: room for bursts from six neighbours.
 	_ = u.conn.SetReadBuffer(1 << 20)
 
+	if cfg.InProcess {
+		u.openShortcut()
+	}
 	u.wg.Add(2)
 	go u.readLoop()
 	go u.clock()
@@ -384,6 +397,9 @@ func (u *UDP) Stats() UDPStats {
 	}
 	s.UnknownSource = u.unknownSource.Load()
 	s.BadDatagram = u.badDatagram.Load()
+	if u.short != nil {
+		s.ShortcutDropped = u.short.dropped.Load()
+	}
 	return s
 }
 
@@ -394,6 +410,7 @@ func (u *UDP) Close() error {
 	var err error
 	u.once.Do(func() {
 		u.closed.Store(true)
+		u.closeShortcut()
 		close(u.done)
 		err = u.conn.Close()
 		u.wg.Wait()

@@ -225,7 +225,7 @@ func (u *UDP) send(l *udpLink, n int) {
 	putFrameSeq(l.frame[:], l.seq)
 	l.seq++
 	l.lastSent = u.now()
-	if _, err := u.conn.WriteToUDPAddrPort(l.frame[:FrameHeaderLen+n], l.addr); err != nil {
+	if err := u.writeFrame(l.frame[:FrameHeaderLen+n], l.addr); err != nil {
 		u.sendFailed(l, err)
 		return
 	}

@@ -33,13 +33,16 @@ func (u *UDP) readLoop() {
 			}
 			continue
 		}
+		u.rxMu.Lock()
 		u.receive(buf[:n], from)
+		u.rxMu.Unlock()
 	}
 }
 
 // receive handles one datagram. Nothing in it can make the reader fail:
-// every length is checked before use. It runs on the reader goroutine
-// alone, which owns the links' receive windows.
+// every length is checked before use. Its caller holds rxMu (readLoop,
+// or shortLoop for frames from this process): the holder owns the links'
+// receive windows.
 func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	l := u.linkFrom(from)

@@ -75,6 +75,10 @@ type UDPStats struct {
 	Links         [8]LinkStats
 	UnknownSource uint64 // datagrams from addresses that are no neighbour
 	BadDatagram   uint64 // datagrams from neighbours that do not decode (or speak another framing version)
+	// ShortcutDropped counts frames from devices of this process that
+	// found the shortcut's queue full (UDPConfig.InProcess), as a full
+	// socket buffer would drop datagrams.
+	ShortcutDropped uint64
 }
 
 // linkCounters are the atomic counters behind LinkStats.

@@ -40,6 +40,7 @@ func startInProcess(t *Tile) (instance, error) {
 	}
 	conn := pc.(*net.UDPConn)
 	cfg := g.tileConfig(t)
+	cfg.UDP.InProcess = true // frames to the other in-process tiles skip the sockets (itc/dev udpshort.go)
 	log, logf, err := g.tileLogger(t, cfg.LogLevel)
 	if err != nil {
 		conn.Close()
