@@ -969,3 +969,57 @@ func TestManifestLostSegmentAskedAlone(t *testing.T) {
 		t.Fatalf("the manifest did not complete its fetch")
 	}
 }
+
+// A block asked into an empty pipe of a lossy link is guarded even when
+// the window has no room for the next block: with its REQUEST lost, the
+// answer to a guard shows the loss at once. The window's minimum of 24
+// chunks leaves 7 after a 17-chunk block, less than a batch, so fill used
+// to stop there unguarded, and at 20% loss a third of such blocks waited
+// for a timeout.
+func TestShallowPipeGuarded(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 3*4096-512, 4096) // 3 blocks of 17 chunks
+	n := x.l.nbrs[packet.ET]
+	n.win.lossy = 0.2                      // as measured on earlier blocks
+	n.win.rtt.SRTT = 10 * time.Millisecond // a window of 24 chunks
+	x.receiving(sf, packet.ET, 9)
+	x.turn()
+	reqs := requests(x.h.take(t, packet.ET))
+	if len(reqs) != 3 || reqs[0].chunk != 0 || reqs[0].count != 17 {
+		t.Fatalf("requests %+v, want a block of 17 chunks and two guards", reqs)
+	}
+	b := int(reqs[0].block)
+	for _, g := range reqs[1:] {
+		if int(g.block) != b || g.chunk != 16 || g.count != 1 {
+			t.Fatalf("guard %+v, want chunk 16 of block %d", g, b)
+		}
+	}
+	// The block's REQUEST is lost; the first guard is served.
+	x.in(packet.ET, appendData(nil, 9, b, 16, sf.chunk(b, 16)))
+	x.turn()
+	asked := map[int]bool{}
+	for _, r := range requests(x.h.take(t, packet.ET)) {
+		if int(r.block) == b {
+			for c := int(r.chunk); c < int(r.chunk+r.count); c++ {
+				asked[c] = true
+			}
+		}
+	}
+	for c := 0; c < 16; c++ {
+		if !asked[c] {
+			t.Fatalf("chunk %d of block %d not asked again at once (asked again: %v)", c, b, asked)
+		}
+	}
+	if n.win.timeouts != 0 || n.win.inflight != liveOut(n) {
+		t.Fatalf("timeouts %d, inflight %d with %d outstanding", n.win.timeouts, n.win.inflight, liveOut(n))
+	}
+
+	// A lossless link asks no guard while more is to come.
+	y := newHarness(t, packet.ET)
+	y.l.nbrs[packet.ET].win.rtt.SRTT = 10 * time.Millisecond
+	y.receiving(sf, packet.ET, 9)
+	y.turn()
+	if reqs := requests(y.h.take(t, packet.ET)); len(reqs) != 1 {
+		t.Fatalf("lossless link: requests %+v, want the block alone", reqs)
+	}
+}

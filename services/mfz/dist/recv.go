@@ -17,10 +17,14 @@ func (l *loop) fill(n *nbr) {
 	}
 	var last *asm // the last run asked in this call, ending at chunk lastC
 	lastC := 0
+	// shallow: hardly anything outstanding, so nothing asked before
+	// this call will come after what it asks.
+	shallow := n.win.inflight < l.t.minBatch
+	drained := false // nothing more to ask of n
 	for {
 		room := n.win.room(n.win.size(l.t), l.t.minBatch)
 		if room == 0 {
-			return
+			break
 		}
 		if a, first, cnt := n.win.nextRun(room); a != nil {
 			if rf := n.byFid[a.f.id]; rf == nil {
@@ -32,18 +36,21 @@ func (l *loop) fill(n *nbr) {
 			continue
 		}
 		if !l.assignBlock(n) {
+			drained = true
 			break
 		}
 	}
-	if last != nil && !last.dead {
-		// Nothing more to ask of n: the pipe drains after this. Its last
-		// chunk is asked twice, so that if everything asked now is lost
-		// but the second copy, its arrival shows the loss at once (it
-		// answers the first ask: everything before is lost), where a
-		// silence would wait for the timeout. In a pipeline at 20% loss
-		// nearly every block's tail met a timeout. One chunk more a
-		// drained pipe; nothing while the window is full.
-		if rf := n.byFid[last.f.id]; rf != nil {
+	if last == nil || last.dead {
+		return
+	}
+	// What was asked last may be followed by nothing: the pipe drains, or
+	// it was (nearly) empty and the window has no room for the next
+	// block. Its last chunk is asked again (guards), so that if the
+	// REQUEST or the chunk is lost, a later copy's arrival shows it at
+	// once (it answers the first ask: everything before is lost), where
+	// a silence would wait for the timeout.
+	if rf := n.byFid[last.f.id]; rf != nil {
+		for range n.win.guards(drained, shallow) {
 			l.askChunks(n, rf, last, lastC, 1)
 		}
 	}
