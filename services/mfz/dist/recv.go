@@ -1,6 +1,10 @@
 package dist
 
-import "github.com/t2tiles/itcd/services/mfz"
+import (
+	"math/bits"
+
+	"github.com/t2tiles/itcd/services/mfz"
+)
 
 // Receiving blocks: which block to ask each neighbour for (a whole block
 // from one neighbour, the lowest or rarest it holds and nobody fetches),
@@ -136,30 +140,36 @@ func (l *loop) rarest(n *nbr, f *file, rf *rfile) int {
 			}
 		}
 	}
-	span := f.blocks - f.low
-	if span <= 0 {
+	if f.low >= f.blocks {
 		return -1
 	}
-	start := l.rng.Intn(span)
+	// A byte of bitmap at a time: late in a transfer most blocks are held
+	// here, and a neighbour at the front holds few, so most bytes have
+	// nothing to look at. (This ran for every neighbour after every
+	// packet: 15% of a 10x10 push's CPU.) The tie-break is a reservoir
+	// sample, uniform whatever the order of the pass.
 	best, bestN, ties := -1, 1<<30, 0
-	for i := 0; i < span; i++ {
-		b := f.low + (start+i)%span
-		if f.have.Has(b) || !rf.holds(b) || !l.free(n, f, b) {
-			continue
-		}
-		c := 0
-		for _, orf := range others[:k] {
-			if orf.holds(b) {
-				c++
+	for i := f.low / 8; i < len(f.have); i++ {
+		cand := rf.heldByte(i) &^ f.have[i]
+		for ; cand != 0; cand &= cand - 1 {
+			b := 8*i + bits.TrailingZeros8(cand)
+			if b < f.low || b >= f.blocks || !l.free(n, f, b) {
+				continue
 			}
-		}
-		switch {
-		case c < bestN:
-			best, bestN, ties = b, c, 1
-		case c == bestN:
-			ties++
-			if l.rng.Intn(ties) == 0 {
-				best = b
+			c := 0
+			for _, orf := range others[:k] {
+				if orf.holds(b) {
+					c++
+				}
+			}
+			switch {
+			case c < bestN:
+				best, bestN, ties = b, c, 1
+			case c == bestN:
+				ties++
+				if l.rng.Intn(ties) == 0 {
+					best = b
+				}
 			}
 		}
 	}

@@ -28,6 +28,18 @@ func (r *rfile) holds(b int) bool {
 	return r.complete || r.have.Has(b)
 }
 
+// heldByte returns which of blocks 8i..8i+7 r holds, as a byte of its
+// bitmap (bit j: block 8i+j).
+func (r *rfile) heldByte(i int) byte {
+	if r.complete {
+		return 0xFF
+	}
+	if i < len(r.have) {
+		return r.have[i]
+	}
+	return 0
+}
+
 // held counts the blocks it holds.
 func (r *rfile) held() int {
 	if r.complete {
