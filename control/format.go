@@ -96,6 +96,14 @@ func WriteStatus(w io.Writer, st Status) {
 	if st.LogSuppressed > 0 {
 		fmt.Fprintf(w, "log lines suppressed by the rate limit: %d\n", st.LogSuppressed)
 	}
+	if k := st.KernelStats; k != nil {
+		var devs []string
+		for _, d := range k.Devices {
+			devs = append(devs, fmt.Sprintf("%s %d/%d", d.Path, d.Read, d.Written))
+		}
+		fmt.Fprintf(w, "kernel devices, packets read/written: %s\n", strings.Join(devs, ", "))
+		fmt.Fprintf(w, "kernel reader: %d polls  %d MFM reopens  %d mfzid rewrites\n", k.Polls, k.MFMReopens, k.MFZIDRewrites)
+	}
 	names := make([]string, 0, len(st.Sections))
 	for n := range st.Sections {
 		names = append(names, n)

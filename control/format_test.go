@@ -3,6 +3,8 @@ package control
 import (
 	"strings"
 	"testing"
+
+	"github.com/t2tiles/itcd/itc/dev"
 )
 
 // WriteStatus is what `itcd status` and SIGUSR1 print: a status with
@@ -54,6 +56,26 @@ func TestFormatFigures(t *testing.T) {
 	} {
 		if got := fmtBytes(tc.n); got != tc.want {
 			t.Errorf("fmtBytes(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+// On a real tile the kernel backend's counters follow: each device's
+// packets and the reader's polls.
+func TestWriteStatusKernel(t *testing.T) {
+	st := sampleStatus()
+	st.KernelStats = &dev.KernelStats{
+		Devices: []dev.DeviceCounts{{Path: "/dev/itc/flash", Read: 7, Written: 9}, {Path: "/dev/itc/mfm/ET", Read: 1, Written: 2}},
+		Polls:   1200, MFMReopens: 1, MFZIDRewrites: 3,
+	}
+	var b strings.Builder
+	WriteStatus(&b, st)
+	for _, want := range []string{
+		"kernel devices, packets read/written: /dev/itc/flash 7/9, /dev/itc/mfm/ET 1/2\n",
+		"kernel reader: 1200 polls  1 MFM reopens  3 mfzid rewrites\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("WriteStatus lacks %q:\n%s", want, b.String())
 		}
 	}
 }
