@@ -18,9 +18,12 @@ import (
 // modelled: a bounded receive queue (shortFrames frames, as the 1 MiB
 // socket buffer holds about a thousand), dropped when full and counted
 // (UDPStats.ShortcutDropped). A device whose neighbour is another
-// process, or did not set InProcess, sends over its socket as before;
-// both kinds of frame to one neighbour go one way, so a link never
-// reorders.
+// process, or did not set InProcess, or is bound to no one address,
+// sends over its socket as before; while both ends run, all frames of
+// a link go one way, so it does not reorder. Frames sent to the socket
+// of a tile that was down, read after it restarted, may be overtaken by
+// frames through the shortcut: dropped as late (the link's Reordered), as
+// frames to a tile that was down are lost anyway.
 
 // shortFrames bounds the frames waiting for one device's shortcut
 // reader.
@@ -57,6 +60,11 @@ func (u *UDP) openShortcut() {
 	}
 	a := ua.AddrPort()
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	if a.Addr().IsUnspecified() {
+		// Bound to every address: neighbours name it by one of them,
+		// and frames from it would carry an address they do not know.
+		return
+	}
 	s := &shortcut{addr: a, ready: make(chan struct{}, 1)}
 	if _, taken := shortcuts.LoadOrStore(a, s); taken {
 		return

@@ -2,8 +2,12 @@ package dev
 
 import (
 	"bytes"
+	"errors"
+	"net"
 	"net/netip"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/t2tiles/itcd/itc/packet"
 )
@@ -67,6 +71,7 @@ func TestShortcutQueueBound(t *testing.T) {
 	from := netip.MustParseAddrPort("127.0.0.1:9")
 	frame := make([]byte, MaxFrameLen)
 	for i := range shortFrames {
+		frame[0], frame[1] = byte(i), byte(i>>8)
 		if !s.put(frame, from) {
 			t.Fatalf("frame %d refused below the bound", i)
 		}
@@ -74,9 +79,18 @@ func TestShortcutQueueBound(t *testing.T) {
 	if s.put(frame, from) {
 		t.Fatal("a frame past the bound was queued")
 	}
+	if n := s.dropped.Load(); n != 1 {
+		t.Fatalf("%d frames counted dropped, want 1", n)
+	}
 	batch := s.take(nil)
 	if len(batch) != shortFrames || len(s.q) != 0 {
 		t.Fatalf("took %d, %d left; want %d and none", len(batch), len(s.q), shortFrames)
+	}
+	// Each frame is a copy: the sender reuses its buffer at once.
+	for i, f := range batch {
+		if f.b[0] != byte(i) || f.b[1] != byte(i>>8) || f.from != from {
+			t.Fatalf("frame %d holds %d from %v: not the frame sent", i, int(f.b[0])|int(f.b[1])<<8, f.from)
+		}
 	}
 	s.recycle(batch)
 	if len(s.spare) != shortFrames {
@@ -84,5 +98,68 @@ func TestShortcutQueueBound(t *testing.T) {
 	}
 	if !s.put(frame[:10], from) || len(s.q[0].b) != 10 || len(s.spare) != shortFrames-1 {
 		t.Fatal("a frame after taking was not queued in a kept buffer")
+	}
+}
+
+// TestUDPShortcutBesideSocket: a device that takes frames through the
+// shortcut from one neighbour and over its socket from another receives
+// both at once, its two readers feeding one inbound queue: every packet
+// once and in order per link. (rxMu, which keeps the readers from
+// running receive together, matters only for frames of one link coming
+// both ways, around a neighbour's restart.)
+func TestUDPShortcutBesideSocket(t *testing.T) {
+	ca, cb, cc := listenLoopback(t), listenLoopback(t), listenLoopback(t)
+	open := func(conn *net.UDPConn, inProc bool, seed int64, links map[packet.Dir]string) *UDP {
+		d, err := OpenUDP(UDPConfig{Conn: conn, Links: links, Keepalive: 20 * time.Millisecond, DownAfter: 2 * time.Second,
+			Seed: seed, Logger: quietLog, InProcess: inProc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	c := open(cc, true, 3, map[packet.Dir]string{packet.ET: ca.LocalAddr().String(), packet.WT: cb.LocalAddr().String()})
+	a := open(ca, true, 1, map[packet.Dir]string{packet.WT: cc.LocalAddr().String()})  // through the shortcut
+	b := open(cb, false, 2, map[packet.Dir]string{packet.ET: cc.LocalAddr().String()}) // over its socket
+	waitFor(t, "links up", func() bool {
+		return a.Status().Up(packet.WT) && b.Status().Up(packet.ET) && c.Status().Up(packet.ET) && c.Status().Up(packet.WT)
+	})
+	const n = 200
+	var wg sync.WaitGroup
+	for _, s := range []struct {
+		d   *UDP
+		dir packet.Dir
+	}{{a, packet.WT}, {b, packet.ET}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				p, _ := packet.AppendService(nil, s.dir, 8, []byte{byte(i), byte(s.dir)})
+				for {
+					err := s.d.WritePacket(p)
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, ErrWouldBlock) {
+						t.Error(err)
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	next := map[byte]int{}
+	for range 2 * n {
+		p := readTimeout(t, c)
+		from, i := p[len(p)-1], int(p[len(p)-2])
+		if i != next[from]%256 {
+			t.Fatalf("from %v: packet %d, want %d", packet.Dir(from), i, next[from])
+		}
+		next[from]++
+	}
+	wg.Wait()
+	if c.short.taken.Load() < n {
+		t.Fatalf("the shortcut took %d frames, want at least %d", c.short.taken.Load(), n)
 	}
 }

@@ -33,12 +33,20 @@ type StoreConfig struct {
 	// SyncEvery is how many received blocks a Partial may hold unsynced
 	// before it fsyncs the data and records them; 0 means 32.
 	SyncEvery int
+	// PollEvery is how often a store that cannot watch live/ and the trust
+	// directory (no inotify instance left) looks at them instead; 0
+	// means 2s. It tries to watch again every 15 polls.
+	PollEvery time.Duration
 	// WriteFault is a test hook, nil in production: when set, it is called
 	// before every data write the store makes with the write's name
 	// ("block", "have", "partial", "install", "state", "tombstone",
 	// "reason"), and an error it returns fails that write, as a full disk
 	// would (return syscall.ENOSPC to play one).
 	WriteFault func(op string) error
+	// WatchFault is a test hook, nil in production: an error it returns
+	// fails the store's watch of live/ and the trust directory, as running
+	// out of inotify instances does.
+	WatchFault func() error
 }
 
 // Entry describes one name the store holds: a live file or, with Deleted
@@ -111,6 +119,9 @@ func Open(cfg StoreConfig) (*Store, error) {
 	}
 	if cfg.Settle <= 0 {
 		cfg.Settle = time.Second
+	}
+	if cfg.PollEvery <= 0 {
+		cfg.PollEvery = 2 * time.Second
 	}
 	if cfg.SyncEvery <= 0 {
 		cfg.SyncEvery = 32

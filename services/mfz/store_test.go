@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +27,9 @@ type storeEnv struct {
 	logs  *syncbuf.Buffer
 	hooks []Hook
 	sync  int
+	// noWatch: the store cannot watch (as with no inotify instance
+	// left) and polls every 20 ms.
+	noWatch bool
 }
 
 func newStoreEnv(t *testing.T) *storeEnv {
@@ -39,8 +44,13 @@ func newStoreEnv(t *testing.T) *storeEnv {
 
 func (e *storeEnv) open() *Store {
 	e.t.Helper()
-	s, err := Open(StoreConfig{Dir: e.dir, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
-		Hooks: e.hooks, Settle: 50 * time.Millisecond, SyncEvery: e.sync})
+	cfg := StoreConfig{Dir: e.dir, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
+		Hooks: e.hooks, Settle: 50 * time.Millisecond, SyncEvery: e.sync}
+	if e.noWatch {
+		cfg.PollEvery = 20 * time.Millisecond
+		cfg.WatchFault = func() error { return syscall.EMFILE }
+	}
+	s, err := Open(cfg)
 	if err != nil {
 		e.t.Fatalf("Open: %v", err)
 	}
@@ -668,8 +678,20 @@ func TestHooks(t *testing.T) {
 	}
 }
 
+// TestRunWatch: keys and files added to or removed from the trust
+// directory and live/ by hand take effect, whether the store can watch
+// them or, with no inotify instance left, polls.
 func TestRunWatch(t *testing.T) {
-	e := newStoreEnv(t)
+	for _, noWatch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "watched", true: "polled"}[noWatch], func(t *testing.T) {
+			e := newStoreEnv(t)
+			e.noWatch = noWatch
+			testRunWatch(t, e)
+		})
+	}
+}
+
+func testRunWatch(t *testing.T, e *storeEnv) {
 	s := e.open()
 	events, cancelSub := s.Subscribe(64)
 	defer cancelSub()
@@ -805,4 +827,50 @@ func TestCompleteCancelledKeepsBlocks(t *testing.T) {
 	if _, ok := s.Lookup("c.bin"); !ok {
 		t.Fatal("not installed after a whole check")
 	}
+}
+
+// pollLive, for a store that cannot watch: a file in live/ is queued only
+// once a poll finds it as the last one did (one being copied in is not
+// looked at half-written), and a live file removed by hand is queued so
+// that it is forgotten.
+func TestPollLive(t *testing.T) {
+	e := newStoreEnv(t)
+	s := e.open()
+	v1, _ := e.file("a.mfz", 1, 1, 3000)
+	if _, err := s.Install(v1); err != nil {
+		t.Fatal(err)
+	}
+	own, _ := s.Lookup("a.mfz")
+	copied := filepath.Join(e.dir, "live", "copied")
+	pending, seen := map[string]time.Time{}, map[string]fileIdent{}
+	now := time.Now()
+	poll := func(step string, want ...string) {
+		t.Helper()
+		clear(pending)
+		s.pollLive(pending, seen, now)
+		var got []string
+		for p := range pending {
+			got = append(got, filepath.Base(p))
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("%s: queued %v, want %v", step, got, want)
+		}
+	}
+	poll("first poll") // a.mfz is new to the poller
+	poll("nothing changed", "a.mfz")
+	if err := os.WriteFile(copied, []byte("half a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	poll("a copy begins", "a.mfz")
+	f, err := os.OpenFile(copied, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(" and the rest")
+	f.Close()
+	poll("the copy grew", "a.mfz")
+	poll("the copy is done", "a.mfz", "copied")
+	os.Remove(own.Path)
+	poll("a.mfz removed by hand", "a.mfz", "copied")
 }

@@ -2,6 +2,8 @@ package mfz
 
 import (
 	"context"
+	"maps"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,19 +16,35 @@ import (
 // delay), and a file put into live/ by hand is verified and installed, or
 // moved aside to rejected/ with a logged reason; a live file removed by
 // hand is forgotten (its version is still remembered). Run returns nil
-// when ctx is done, or an error if the watches cannot be set up. It starts
-// no goroutines of its own beyond the fsnotify watcher, which it closes.
+// when ctx is done. It starts no goroutines of its own beyond the
+// fsnotify watcher, which it closes.
+//
+// A store that cannot watch (inotify instances are 128 per user by
+// default: a simulator of a hundred tiles in one process ran out, and
+// the stores past it silently never saw live/ again) looks instead,
+// every StoreConfig.PollEvery, and tries to watch again every
+// watchRetry polls.
 func (s *Store) Run(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
+	w, err := s.newWatcher()
 	if err != nil {
-		return err
+		s.log.Warn("mfz cannot watch live/ and the trust directory; looking every few seconds instead",
+			"every", s.cfg.PollEvery, "err", err)
 	}
-	defer w.Close()
-	for _, d := range []string{s.live, s.trustDir} {
-		if err := w.Add(d); err != nil {
-			return err
+	defer func() {
+		if w != nil {
+			w.Close()
 		}
+	}()
+	var poll *time.Ticker
+	var pollC <-chan time.Time
+	if w == nil {
+		poll = time.NewTicker(s.cfg.PollEvery)
+		pollC = poll.C
+		defer poll.Stop()
 	}
+	polls := 0
+	seen := map[string]fileIdent{} // while polling: live/ as the last poll found it
+
 	settle := s.cfg.Settle
 	// The timer runs only while a key change or a file waits to settle:
 	// an idle store costs no wakeups.
@@ -44,10 +62,15 @@ func (s *Store) Run(ctx context.Context) error {
 			timer.Reset(every)
 			running = true
 		}
+		var evC <-chan fsnotify.Event
+		var errC <-chan error
+		if w != nil {
+			evC, errC = w.Events, w.Errors
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-evC:
 			if !ok {
 				return nil
 			}
@@ -62,13 +85,24 @@ func (s *Store) Run(ctx context.Context) error {
 					trustAt = now.Add(settle / 2)
 				}
 			}
-		case err, ok := <-w.Errors:
+		case err, ok := <-errC:
 			if !ok {
 				return nil
 			}
 			s.log.Warn("mfz watch error; rescanning", "err", err)
 			s.rescanLive(pending, time.Now())
 			trustAt = time.Now()
+		case now := <-pollC:
+			if polls++; polls%watchRetry == 0 {
+				if nw, err := s.newWatcher(); err == nil {
+					w = nw
+					poll.Stop()
+					pollC = nil
+					s.log.Info("mfz watching live/ and the trust directory again")
+				}
+			}
+			s.pollLive(pending, seen, now)
+			trustAt = now
 		case now := <-timer.C:
 			running = false
 			if !trustAt.IsZero() && !now.Before(trustAt) {
@@ -92,6 +126,61 @@ func (s *Store) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// watchRetry: a store that cannot watch tries again every watchRetry
+// polls.
+const watchRetry = 15
+
+// newWatcher watches live/ and the trust directory.
+func (s *Store) newWatcher() (*fsnotify.Watcher, error) {
+	if s.cfg.WatchFault != nil {
+		if err := s.cfg.WatchFault(); err != nil {
+			return nil, err
+		}
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{s.live, s.trustDir} {
+		if err := w.Add(d); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// pollLive queues, for a store that cannot watch, the files in live/
+// that are as the last poll found them: a file being copied in is looked
+// at only once it stopped changing for a poll, as a watch would wait for
+// it to settle (looked at half-written, it would be moved aside). The
+// store's files missing from live/ are queued too: removed by hand. seen
+// is replaced by what this poll found.
+func (s *Store) pollLive(pending map[string]time.Time, seen map[string]fileIdent, now time.Time) {
+	ents, _ := filepath.Glob(filepath.Join(s.live, "[^.]*"))
+	found := make(map[string]fileIdent, len(ents))
+	for _, p := range ents {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		id := identOf(fi)
+		if old, ok := seen[p]; ok && old == id {
+			pending[p] = now
+		}
+		found[p] = id
+	}
+	s.mu.Lock()
+	for _, e := range s.entries {
+		if _, ok := found[e.Path]; !ok && !e.Deleted {
+			pending[e.Path] = now
+		}
+	}
+	s.mu.Unlock()
+	clear(seen)
+	maps.Copy(seen, found)
 }
 
 // rescanLive queues every file in live/ for a look; adopt ignores the

@@ -66,7 +66,7 @@ func startInProcess(t *Tile) (instance, error) {
 		tt.UDP.SetProfile(l.dir, l.profile)
 	}
 	if err := setMFZID(tt, t); err != nil {
-		conn.Close()
+		tt.UDP.Close() // its conn, and its place in the in-process shortcut
 		closeFile(logf)
 		return nil, err
 	}
