@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
+
 	"github.com/t2tiles/itcd/internal/conf"
 )
 
@@ -47,5 +49,5 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if path == "" {
 		path = filepath.Join(opt.StateDir, "counter")
 	}
-	return &Service{path: path, interval: cfg.Interval.D()}, nil
+	return &Service{path: path, interval: cfg.Interval.D(), newWatcher: fsnotify.NewWatcher}, nil
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -35,8 +37,9 @@ var (
 
 // Service is the counter service. Make it with New; the daemon runs Serve.
 type Service struct {
-	path     string        // the counter file
-	interval time.Duration // advertise at least this often
+	path       string                            // the counter file
+	interval   time.Duration                     // advertise at least this often
+	newWatcher func() (*fsnotify.Watcher, error) // fsnotify.NewWatcher; tests make it fail
 
 	// mu guards everything below. Serve is the only writer; Status and
 	// Control read from the control socket's goroutine.
@@ -64,25 +67,37 @@ func (s *Service) Number() packet.Service { return packet.ServiceCounter }
 func (s *Service) Name() string { return "counter" }
 
 // Serve implements p2p.Service: it runs until ctx ends, and fails early
-// if the counter file's directory cannot be watched.
+// if the counter file's directory does not exist.
 func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	log := h.Logger()
 
 	// Watch the directory, not the file. An editor saves by renaming a new
 	// file over the old one, and a file deleted and created again is a new
 	// file: a watch on the old file would hear of neither.
-	watcher, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("counter: %w", err)
-	}
-	defer watcher.Close() // also stops the watcher's goroutine
 	dir, name := filepath.Dir(s.path), filepath.Base(s.path)
-	if err := watcher.Add(dir); err != nil {
-		return fmt.Errorf("counter: watch %s: %w (the counter file's directory must exist)", dir, err)
+	var changes <-chan fsnotify.Event
+	var watchErrs <-chan error
+	var poll <-chan time.Time // while there is no watch
+	watcher, err := s.newWatcher()
+	if err != nil {
+		// No inotify instance left (128 per user by default; a simulator
+		// of many tiles in one process runs out): look at the file every
+		// pollEvery instead, as a watch would see it change.
+		log.Warn("counter cannot watch its file; looking at it every second instead", "err", err)
+		t := time.NewTicker(pollEvery)
+		defer t.Stop()
+		poll = t.C
+	} else {
+		defer watcher.Close() // also stops the watcher's goroutine
+		if err := watcher.Add(dir); err != nil {
+			return fmt.Errorf("counter: watch %s: %w (the counter file's directory must exist)", dir, err)
+		}
+		changes, watchErrs = watcher.Events, watcher.Errors
 	}
 	// Read the file only now that the watch is in place, so that a change
 	// made in between is not missed. There is nobody to tell yet: each
 	// neighbour hears the value when its connect event comes in.
+	looked := stampOf(s.path) // before the read: a change after it is seen
 	s.reload(log)
 
 	tick := time.NewTicker(s.interval)
@@ -96,14 +111,14 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 		case <-ctx.Done():
 			return nil
 
-		case ev, ok := <-watcher.Events:
+		case ev, ok := <-changes:
 			if !ok {
 				return errors.New("counter: file watcher stopped")
 			}
 			if filepath.Base(ev.Name) == name && ev.Op&reloadOps != 0 && settle == nil {
 				settle = time.After(settleDelay)
 			}
-		case err, ok := <-watcher.Errors:
+		case err, ok := <-watchErrs:
 			if !ok {
 				return errors.New("counter: file watcher stopped")
 			}
@@ -111,6 +126,11 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 			// have gone unseen, so read the file again to be sure.
 			log.Warn("counter file watch error; reading the file again", "err", err)
 			if settle == nil {
+				settle = time.After(settleDelay)
+			}
+		case <-poll:
+			if st := stampOf(s.path); st != looked && settle == nil {
+				looked = st
 				settle = time.After(settleDelay)
 			}
 		case <-settle:
@@ -130,6 +150,29 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 			s.receive(h, &m)
 		}
 	}
+}
+
+// pollEvery is how often the counter file is looked at when it cannot be
+// watched.
+const pollEvery = time.Second
+
+// fileStamp is what changes when a file is written, replaced or removed.
+type fileStamp struct {
+	size, mtime int64
+	ino         uint64
+}
+
+// stampOf returns path's stamp; the zero stamp if it does not exist.
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	st := fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = uint64(sys.Ino)
+	}
+	return st
 }
 
 // reload reads the counter file and reports whether the value changed.

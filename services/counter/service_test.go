@@ -2,10 +2,16 @@ package counter
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -117,5 +123,46 @@ func TestConnectSendsValueAndAskDisconnectForgets(t *testing.T) {
 	st := s.Snapshot()
 	if len(st.Neighbours) != 1 || st.Neighbours[0].Dir != packet.ET || st.Neighbours[0].Value != 9 {
 		t.Fatalf("after disconnect: %+v", st.Neighbours)
+	}
+}
+
+// With no inotify instance left the service looks at its file every
+// second: a value written is still taken, and a file rewritten with the
+// same value is not read again (nothing logged or counted twice).
+func TestNoWatchLooksAtTheFile(t *testing.T) {
+	s := newTestService(t)
+	s.newWatcher = func() (*fsnotify.Watcher, error) { return nil, syscall.EMFILE }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, &fakeHost{}, p2p.Inbox{}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	for _, v := range []int64{7, -3} {
+		if err := os.WriteFile(s.path, []byte(strconv.FormatInt(v, 10)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for st := s.Snapshot(); st.Value == nil || *st.Value != v; st = s.Snapshot() {
+			if time.Now().After(deadline) {
+				t.Fatalf("value %d not taken within 10 s without a watch", v)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	os.WriteFile(s.path, []byte("bad"), 0o644)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Snapshot().BadContent == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("bad content not seen within 10 s without a watch")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(3 * pollEvery) // polls that find the file unchanged
+	if n := s.Snapshot().BadContent; n != 1 {
+		t.Fatalf("bad content counted %d times for one write", n)
 	}
 }
