@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -873,4 +874,40 @@ func TestPollLive(t *testing.T) {
 	poll("the copy is done", "a.mfz", "copied")
 	os.Remove(own.Path)
 	poll("a.mfz removed by hand", "a.mfz", "copied")
+}
+
+// A store that could not watch at first watches again once it can, and
+// a file dropped in meanwhile is not missed.
+func TestRunWatchesAgain(t *testing.T) {
+	e := newStoreEnv(t)
+	var fail atomic.Bool
+	fail.Store(true)
+	s, err := Open(StoreConfig{Dir: e.dir, Logger: slog.New(slog.NewTextHandler(e.logs, nil)), Settle: 50 * time.Millisecond,
+		PollEvery: 10 * time.Millisecond, WatchFault: func() error {
+			if fail.Load() {
+				return syscall.EMFILE
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "the store polling", func() bool { return strings.Contains(e.logs.String(), "cannot watch") })
+	good, _ := e.file("a.mfz", 3, 1, 2000)
+	b, _ := os.ReadFile(good)
+	fail.Store(false)
+	os.WriteFile(filepath.Join(e.dir, "live", "dropped"), b, 0o644)
+	waitFor(t, "watching again", func() bool { return strings.Contains(e.logs.String(), "watching live/ and the trust directory again") })
+	waitFor(t, "the dropped file installed", func() bool { return liveVersion(s, "a.mfz") == 3 })
+	b2, _ := os.ReadFile(func() string { p, _ := e.file("a.mfz", 4, 1, 2000); return p }())
+	os.WriteFile(filepath.Join(e.dir, "live", "dropped2"), b2, 0o644)
+	waitFor(t, "a file dropped once watched", func() bool { return liveVersion(s, "a.mfz") == 4 })
 }

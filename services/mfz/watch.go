@@ -93,16 +93,20 @@ func (s *Store) Run(ctx context.Context) error {
 			s.rescanLive(pending, time.Now())
 			trustAt = time.Now()
 		case now := <-pollC:
+			trustAt = now
 			if polls++; polls%watchRetry == 0 {
 				if nw, err := s.newWatcher(); err == nil {
 					w = nw
 					poll.Stop()
 					pollC = nil
 					s.log.Info("mfz watching live/ and the trust directory again")
+					// What changed since the last poll the watch did not
+					// see: everything is looked at, as if just written.
+					s.rescanLive(pending, now.Add(settle))
+					continue
 				}
 			}
 			s.pollLive(pending, seen, now)
-			trustAt = now
 		case now := <-timer.C:
 			running = false
 			if !trustAt.IsZero() && !now.Before(trustAt) {
