@@ -2,6 +2,7 @@ package mfz
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/binary"
 	"hash/crc32"
@@ -180,4 +181,18 @@ func asFormat1(t testing.TB, b []byte, priv ed25519.PrivateKey) []byte {
 		t.Fatal(err)
 	}
 	return append(out, body...)
+}
+
+// runStore runs s.Run until the test ends (before the store closes, if
+// the store's Close was registered first).
+func runStore(t testing.TB, s *Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }

@@ -232,13 +232,7 @@ func rejectedReason(t *testing.T, e *storeEnv, base string) string {
 func TestRunRejectsPipeInLive(t *testing.T) {
 	e := newStoreEnv(t)
 	s := e.open()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runStore(t, s)
 	mkfifo(t, filepath.Join(s.LiveDir(), "p.mfz"))
 	waitFor(t, "the pipe moved aside", func() bool {
 		m, _ := filepath.Glob(filepath.Join(e.dir, "rejected", "p.mfz.*.reason"))

@@ -1,7 +1,6 @@
 package mfz
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -68,13 +67,7 @@ func TestAdoptDropsPartialOfSameFile(t *testing.T) {
 	e := newStoreEnv(t)
 	s := e.open()
 	path, p, _, blocks := e.receiving(s, "x.mfz", 5, 1, 5000)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runStore(t, s)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -696,15 +696,7 @@ func testRunWatch(t *testing.T, e *storeEnv) {
 	s := e.open()
 	events, cancelSub := s.Subscribe(64)
 	defer cancelSub()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runStore(t, s)
 
 	// A key that is not trusted yet.
 	pub2, priv2 := testKey(2)
@@ -892,14 +884,8 @@ func TestRunWatchesAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	t.Cleanup(func() { s.Close() })
+	runStore(t, s)
 	waitFor(t, "the store polling", func() bool { return strings.Contains(e.logs.String(), "cannot watch") })
 	good, _ := e.file("a.mfz", 3, 1, 2000)
 	b, _ := os.ReadFile(good)
