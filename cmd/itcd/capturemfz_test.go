@@ -34,3 +34,31 @@ func TestCaptureDissectorGetManifest(t *testing.T) {
 			map[string]string{"itc.mfz.type": "2", "itc.mfz.segments": "0", "itc.mfz.crc.good": "1", "itc.malformed": "1"}},
 	})
 }
+
+// TestCaptureDissectorRequests reads numbered requests: the number, each
+// request carried (newest first) and flags bit 3 of an ANNOUNCE; a
+// REQUESTS with no request, or a request of 0 chunks, is malformed.
+func TestCaptureDissectorRequests(t *testing.T) {
+	needTshark(t)
+	mfzPacket := func(m dist.Message) []byte {
+		return dist.AppendMessage([]byte{0x82, 8}, &m)
+	}
+	entry := func(h byte, block, chunk, count uint16) []byte {
+		b := binary.BigEndian.AppendUint16([]byte{h}, block)
+		b = binary.BigEndian.AppendUint16(b, chunk)
+		return binary.BigEndian.AppendUint16(b, count)
+	}
+	two := append(entry(3, 12, 16, 1), entry(3, 12, 0, 17)...)
+	id := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	checkDissected(t, []dissectCase{
+		{"announce, numbered requests taken", mfzPacket(dist.Message{Type: dist.MsgAnnounce, Handle: 3, Flags: 13, Version: 9, Blocks: 4, Held: 4, ID: id, Name: "a.mfz"}),
+			map[string]string{"itc.mfz.type": "1", "itc.mfz.flags.requests": "1", "itc.malformed": ""}},
+		{"two requests", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 300, Data: two}),
+			map[string]string{"itc.mfz.type": "10", "itc.mfz.seq": "300", "itc.mfz.entries": "2", "itc.mfz.block": "12,12",
+				"itc.mfz.chunk": "16,0", "itc.mfz.count": "1,17", "itc.mfz.crc.good": "1", "itc.malformed": ""}},
+		{"no request", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1}),
+			map[string]string{"itc.mfz.type": "10", "itc.malformed": "1"}},
+		{"a request of no chunk", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1, Data: entry(3, 1, 0, 0)}),
+			map[string]string{"itc.mfz.type": "10", "itc.mfz.count": "0", "itc.malformed": "1"}},
+	})
+}

@@ -28,7 +28,7 @@ local LOCAL_TYPES = { [0] = "illegal", "debug", "labelled", "control", "tep" }
 local SERVICES = { [1] = "liveness", [2] = "counter", [8] = "mfz", [9] = "tube", [10] = "route" }
 local TEP_EVENTS = { [1] = "connect", [2] = "disconnect", [3] = "MFM-compatible", [4] = "MFM-incompatible" }
 local COUNTER_TYPES = { [1] = "value", [2] = "ask" }
-local MFZ_TYPES = { "ANNOUNCE", "GET_MANIFEST", "MANIFEST", "BITFIELD", "HAVE", "REQUEST", "DATA", "NOTHAVE", "SYNC" }
+local MFZ_TYPES = { "ANNOUNCE", "GET_MANIFEST", "MANIFEST", "BITFIELD", "HAVE", "REQUEST", "DATA", "NOTHAVE", "SYNC", "REQUESTS" }
 local TUBE_TYPES = { "OPEN", "ACCEPT", "DATA", "ACK", "RESET", "CANCEL", "ROUTED" }
 local TUBE_KINDS = { "stream", "message" }
 local TUBE_RESETS = { "refused", "aborted", "too many tubes", "unknown tube", "closed", "timed out", "protocol error" }
@@ -85,6 +85,9 @@ field("m_flags", ProtoField.uint8("itc.mfz.flags", "Flags", base.HEX))
 field("m_complete", ProtoField.uint8("itc.mfz.flags.complete", "Complete", base.DEC, BOOL, 0x01))
 field("m_tomb", ProtoField.uint8("itc.mfz.flags.tombstone", "Tombstone", base.DEC, BOOL, 0x02))
 field("m_counted", ProtoField.uint8("itc.mfz.flags.counted", "Serves counted GET_MANIFEST", base.DEC, BOOL, 0x04))
+field("m_numbered", ProtoField.uint8("itc.mfz.flags.requests", "Takes REQUESTS", base.DEC, BOOL, 0x08))
+field("m_seq", ProtoField.uint16("itc.mfz.seq", "Number of the newest request"))
+field("m_entries", ProtoField.uint8("itc.mfz.entries", "Requests carried"))
 field("m_version", ProtoField.int64("itc.mfz.version", "Version"))
 field("m_blocks", ProtoField.uint16("itc.mfz.blocks", "Blocks"))
 field("m_held", ProtoField.uint16("itc.mfz.held", "Blocks held"))
@@ -356,6 +359,7 @@ MFZ[1] = function(st, t, p, m)
 	fi:add(F.m_complete, st.tvb(p, 1))
 	fi:add(F.m_tomb, st.tvb(p, 1))
 	fi:add(F.m_counted, st.tvb(p, 1))
+	fi:add(F.m_numbered, st.tvb(p, 1))
 	t:add(F.m_version, st.tvb(p + 1, 8))
 	t:add(F.m_blocks, st.tvb(p + 9, 2))
 	t:add(F.m_held, st.tvb(p + 11, 2))
@@ -476,9 +480,34 @@ local function dissect_mfz(st, tree, o, n)
 		t:add(F.m_syncflags, st.tvb(o + 1, 1))
 		return
 	end
+	if typ == 10 then
+		-- REQUESTS: byte 1 starts a number, not a handle.
+		if m < 10 or (m - 3) % 7 ~= 0 or m > 3 + 4 * 7 then
+			malformed(st, ti, "REQUESTS of " .. m .. " bytes before the CRC, want 3 and 7 per request (1..4)")
+			return
+		end
+		t:add(F.m_seq, st.tvb(o + 1, 2))
+		local k, seq, list = (m - 3) / 7, st.tvb(o + 1, 2):uint(), {}
+		t:add(F.m_entries, k)
+		for i = 0, k - 1 do
+			local e = o + 3 + 7 * i
+			local et = t:add(st.tvb(e, 7), string.format("Request %d", (seq - i) % 65536))
+			local hi = et:add(F.m_handle, st.tvb(e, 1))
+			et:add(F.m_block, st.tvb(e + 1, 2))
+			et:add(F.m_chunk, st.tvb(e + 3, 2))
+			et:add(F.m_count, st.tvb(e + 5, 2))
+			local h, blk, cnt = st.tvb(e, 1):uint(), st.tvb(e + 1, 2):uint(), st.tvb(e + 5, 2):uint()
+			if h > 254 then malformed(st, hi, "handle 255 is never a handle") end
+			if cnt == 0 then malformed(st, et, "a request of 0 chunks") end
+			if blk >= 4096 then malformed(st, et, "block " .. blk .. " (blocks are below 4096)") end
+			list[#list + 1] = string.format("h%d block %d chunks %d+%d", h, blk, st.tvb(e + 3, 2):uint(), cnt)
+		end
+		st.info[#st.info + 1] = string.format("#%d %s", seq, table.concat(list, ", "))
+		return
+	end
 	local body = MFZ[typ]
 	if body == nil then
-		ti:add_proto_expert_info(E.unknown, "mfz message type " .. typ .. " is not defined (1..9)")
+		ti:add_proto_expert_info(E.unknown, "mfz message type " .. typ .. " is not defined (1..10)")
 		return
 	end
 	if m < 2 then

@@ -1,6 +1,7 @@
 package hostile
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -174,7 +175,7 @@ func RandomDist(r *rand.Rand) dist.Message {
 		return absurd32[r.IntN(len(absurd32))]
 	}
 	m := dist.Message{
-		Type:    byte(1 + r.IntN(dist.MsgSync)),
+		Type:    byte(1 + r.IntN(dist.MsgRequests)),
 		Handle:  []uint8{0, 1, 2, 127, 254, 255, uint8(r.Uint32())}[r.IntN(7)],
 		Flags:   byte(r.Uint32()),
 		Version: absurd64[r.IntN(len(absurd64))],
@@ -187,15 +188,16 @@ func RandomDist(r *rand.Rand) dist.Message {
 		Block:   pick16(),
 		Chunk:   pick16(),
 		Count:   pick16(),
+		Seq:     pick16(),
 	}
 	if r.IntN(8) == 0 {
-		m.Type = []byte{0, 10, 11, 0x7f, 0xff}[r.IntN(5)]
+		m.Type = []byte{0, 11, 12, 0x7f, 0xff}[r.IntN(5)]
 	}
 	if r.IntN(2) == 0 {
 		m.Version = int64(r.Uint64())
 	}
 	var data [packet.MaxServicePayload]byte
-	m.Data = randBytes(r, data[:0], []int{0, 1, 2, 3, 122, 241, 245, 246, 247, 248}[r.IntN(10)])
+	m.Data = randBytes(r, data[:0], []int{0, 1, 2, 3, 7, 14, 28, 35, 122, 241, 245, 246, 247, 248}[r.IntN(14)])
 	return m
 }
 
@@ -226,6 +228,18 @@ func AbsurdDistMessages(handle uint8) []dist.Message {
 			add(dist.Message{Type: dist.MsgHave, Handle: h, Block: b, Data: []byte{0x0f, 0xff, 0xff, 0xff}})
 			add(dist.Message{Type: dist.MsgHave, Handle: h, Block: b, Data: full[:245]})
 			add(dist.Message{Type: dist.MsgNotHave, Handle: h, Block: b})
+			// Numbered requests: four entries at the limits, under
+			// numbers that wrap, repeat and jump back.
+			var entries []byte
+			for range 4 {
+				entries = append(entries, h)
+				entries = binary.BigEndian.AppendUint16(entries, b)
+				entries = binary.BigEndian.AppendUint16(entries, b)
+				entries = binary.BigEndian.AppendUint16(entries, 0xffff-b)
+			}
+			for _, seq := range []uint16{0, 0xffff, 0x8000, 1} {
+				add(dist.Message{Type: dist.MsgRequests, Seq: seq, Data: entries})
+			}
 			for _, c := range absurd16 {
 				add(dist.Message{Type: dist.MsgRequest, Handle: h, Block: b, Chunk: c, Count: 0xffff - c})
 				add(dist.Message{Type: dist.MsgRequest, Handle: h, Block: b, Chunk: c, Count: 1})
@@ -239,7 +253,7 @@ func AbsurdDistMessages(handle uint8) []dist.Message {
 			}
 		}
 		add(dist.Message{Type: dist.MsgSync, Flags: 0xff})
-		for _, t := range []byte{0, 10, 0x80, 0xff} {
+		for _, t := range []byte{0, 11, 0x80, 0xff} {
 			add(dist.Message{Type: t, Handle: h, Data: full[:100]})
 		}
 	}

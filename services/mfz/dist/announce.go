@@ -105,7 +105,7 @@ func (l *loop) announce(n *nbr, f *file) {
 		l.announceSeeding(n, f)
 		return
 	}
-	flags := byte(flagCounted)
+	flags := byte(flagsServed)
 	if !f.receiving() {
 		flags |= flagComplete
 	}

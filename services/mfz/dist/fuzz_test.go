@@ -41,6 +41,17 @@ func FuzzParseBody(f *testing.F) {
 			if k := m.request; k.count == 0 || int(k.chunk)+int(k.count) > maxChunks || k.block >= 4096 {
 				t.Fatalf("request %d %d+%d", k.block, k.chunk, k.count)
 			}
+		case msgRequests:
+			n := 0
+			m.requests.entries(func(_ uint16, r requestMsg) {
+				n++
+				if r.handle > maxHandle || r.count == 0 || int(r.chunk)+int(r.count) > maxChunks || r.block >= 4096 {
+					t.Fatalf("requests entry %+v", r)
+				}
+			})
+			if n == 0 || n > maxRequestEntries {
+				t.Fatalf("requests of %d entries", n)
+			}
 		case msgData:
 			if k := m.data; k.block >= 4096 || int(k.chunk) >= maxChunks || len(k.data) == 0 {
 				t.Fatalf("data %d %d", k.block, k.chunk)
@@ -100,6 +111,9 @@ func FuzzLoop(f *testing.F) {
 	seed = op(seed, 0, appendNotHave(nil, 3, 1))
 	seed = op(seed, 1, appendRequest(nil, hh, 0, 0, 5))
 	seed = op(seed, 1, appendRequest(nil, hh, 4, 0, 1))
+	numbered := requestsMsg{seq: 2, list: appendRequestEntry(appendRequestEntry(nil, requestMsg{handle: hh, block: 1, count: 2}), requestMsg{handle: hh, block: 0, chunk: 1, count: 1})}
+	seed = op(seed, 1, numbered.append(nil))
+	seed = op(seed, 0, appendAnnounce(nil, 3, flagComplete|flagsServed, 9, recv.m.BlockCount(), recv.m.BlockCount(), recv.id, "recv.mfz"))
 	seed = op(seed, 0, appendGetManifest(nil, hh, 0, 0))
 	seed = op(seed, 1, appendSync(nil, 0))
 	seed = op(seed, 0, appendNotHave(nil, 3, blockGone))

@@ -256,6 +256,8 @@ func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 		l.have(n, &m.have)
 	case msgRequest:
 		l.request(n, &m.request)
+	case msgRequests:
+		l.requests(n, &m.requests)
 	case msgData:
 		l.data(n, &m.data)
 	case msgNotHave:

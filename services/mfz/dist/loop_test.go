@@ -902,8 +902,8 @@ func TestAnnounceSaysCounted(t *testing.T) {
 		t.Fatal("no ANNOUNCE")
 	}
 	for _, a := range as {
-		if a.flags&flagCounted == 0 {
-			t.Fatalf("ANNOUNCE flags %#x without flagCounted", a.flags)
+		if a.flags&flagsServed != flagsServed {
+			t.Fatalf("ANNOUNCE flags %#x without flagCounted and flagRequests", a.flags)
 		}
 	}
 }

@@ -21,13 +21,15 @@ const (
 	MsgData        = msgData
 	MsgNotHave     = msgNotHave
 	MsgSync        = msgSync
+	MsgRequests    = msgRequests
 )
 
 // Message is one service 8 message with its fields exported. Which fields
 // mean something depends on Type, as in notes/protocol.md ("Service 8").
 type Message struct {
 	Type    byte
-	Handle  uint8   // every type but SYNC
+	Handle  uint8   // every type but SYNC and REQUESTS
+	Seq     uint16  // REQUESTS: the number of its first (newest) entry
 	Flags   byte    // ANNOUNCE, SYNC
 	Version int64   // ANNOUNCE
 	Blocks  uint16  // ANNOUNCE
@@ -40,7 +42,8 @@ type Message struct {
 	Chunk   uint16  // REQUEST (first), DATA
 	Count   uint16  // REQUEST; GET_MANIFEST (segments; 0: to the end, the short form)
 	// Data is what follows a message's fixed fields: MANIFEST bytes,
-	// BITFIELD bits, HAVE's block list (2 bytes each), a DATA chunk; for
+	// BITFIELD bits, HAVE's block list (2 bytes each), a DATA chunk,
+	// REQUESTS' entries (7 bytes each: handle, block, chunk, count); for
 	// a type this version does not define, everything after the handle.
 	Data []byte
 }
@@ -92,6 +95,9 @@ func AppendMessage(dst []byte, m *Message) []byte {
 	case MsgSync:
 		k := syncMsg{flags: m.Flags}
 		return k.append(dst)
+	case MsgRequests:
+		k := requestsMsg{seq: m.Seq, list: m.Data}
+		return k.append(dst)
 	}
 	start := len(dst)
 	dst = append(dst, m.Type, m.Handle)
@@ -125,6 +131,8 @@ func (m *msg) export() Message {
 		x.Handle, x.Block = m.notHave.handle, m.notHave.block
 	case MsgSync:
 		x.Flags = m.sync.flags
+	case MsgRequests:
+		x.Seq, x.Data = m.requests.seq, m.requests.list
 	}
 	return x
 }

@@ -32,7 +32,10 @@ type nbr struct {
 	nextRefresh time.Time
 
 	// Receiving: what we asked of it (window.go).
-	win window
+	win    window
+	reqLog requestLog // our numbered requests to it (requests.go)
+
+	reqSeen requestSeen // the newest of its numbered requests we took
 
 	conduct conduct // strikes and avoidance: conduct.go
 
@@ -115,6 +118,7 @@ func (l *loop) disconnect(d packet.Dir) {
 func (l *loop) sync(n *nbr) {
 	l.cancelAsms(n, nil)
 	n.resetRemote()
+	n.reqSeen = requestSeen{} // it numbers its requests afresh
 	n.jobs = n.jobs[:0]
 	n.jobChunks = 0
 	l.dropFetchesFrom(n.dir)

@@ -73,9 +73,16 @@ func (l *loop) askMarker(n *nbr, rf *rfile, a *asm, c int) {
 	l.sendRequest(n, rf, a, c, 1)
 }
 
-// sendRequest sends the REQUEST the window recorded.
+// sendRequest sends the request the window recorded: numbered, with the
+// last few again on a lossy link (requests.go), to a neighbour that
+// takes that; else a REQUEST.
 func (l *loop) sendRequest(n *nbr, rf *rfile, a *asm, first, cnt int) {
-	l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, first, cnt))
+	if rf.numbered {
+		r := requestMsg{handle: rf.handle, block: uint16(a.block), chunk: uint16(first), count: uint16(cnt)}
+		l.sendCtrl(n, n.reqLog.next(l.buf[:0], r, requestRepeats(&n.win), n.win.rto(l.t), l.now))
+	} else {
+		l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, first, cnt))
+	}
 	l.counters.Requests++
 }
 

@@ -16,6 +16,7 @@ type rfile struct {
 	complete bool
 	tomb     bool
 	counted  bool // it serves GET_MANIFEST with a segment count (flagCounted)
+	numbered bool // it takes REQUESTS (flagRequests)
 	blocks   int
 	have     mfz.Bitmap // its blocks; nil when complete
 }
@@ -75,6 +76,7 @@ func (l *loop) announced(n *nbr, m *announceMsg) {
 	rf.tomb = m.flags&flagTombstone != 0
 	rf.complete = m.flags&flagComplete != 0
 	rf.counted = m.flags&flagCounted != 0
+	rf.numbered = m.flags&flagRequests != 0
 	if int(m.blocks) != rf.blocks {
 		rf.have = nil
 	}

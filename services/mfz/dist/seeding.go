@@ -169,7 +169,7 @@ func (l *loop) announceSeeding(n *nbr, f *file) {
 	if shown != nil {
 		held = shown.Count(f.blocks)
 	}
-	l.sendCtrl(n, appendAnnounce(l.buf[:0], f.handle, flagCounted, f.version, f.blocks, held, f.id, f.name))
+	l.sendCtrl(n, appendAnnounce(l.buf[:0], f.handle, flagsServed, f.version, f.blocks, held, f.id, f.name))
 	l.counters.AnnouncesOut++
 	if shown != nil {
 		l.sendBits(n, f, shown)

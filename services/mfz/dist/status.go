@@ -119,11 +119,12 @@ type Counters struct {
 	BlocksIn        uint64 `json:"blocks_in"`      // blocks fetched and verified
 	BlocksResumed   uint64 `json:"blocks_resumed"` // held already when a transfer resumed after a restart
 	Completed       uint64 `json:"completed"`
-	Requests        uint64 `json:"requests"`    // REQUESTs sent
-	RequestsIn      uint64 `json:"requests_in"` // REQUESTs received
-	Lost            uint64 `json:"lost"`        // chunks found lost by a later one arriving, asked again
-	Duplicates      uint64 `json:"duplicates"`  // chunks that came twice
-	Unexpected      uint64 `json:"unexpected"`  // DATA for nothing asked (late, or after a cancel)
+	Requests        uint64 `json:"requests"`        // REQUESTs sent
+	RequestsIn      uint64 `json:"requests_in"`     // requests received and taken (REQUEST, REQUESTS entries)
+	RequestRepeats  uint64 `json:"request_repeats"` // REQUESTS entries taken already (the repeats on a lossy link)
+	Lost            uint64 `json:"lost"`            // chunks found lost by a later one arriving, asked again
+	Duplicates      uint64 `json:"duplicates"`      // chunks that came twice
+	Unexpected      uint64 `json:"unexpected"`      // DATA for nothing asked (late, or after a cancel)
 	Timeouts        uint64 `json:"timeouts"`
 	NotHave         uint64 `json:"nothave"`     // NOTHAVEs received
 	NotHaveOut      uint64 `json:"nothave_out"` // NOTHAVEs sent

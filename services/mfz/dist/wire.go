@@ -25,6 +25,7 @@ const (
 	msgData        = 7
 	msgNotHave     = 8
 	msgSync        = 9
+	msgRequests    = 10
 
 	crcLen = 2
 	// maxMsg is the most payload one service packet carries.
@@ -50,6 +51,12 @@ const (
 	// malformed: a receiver sends that form only to a sender that sets
 	// it.
 	flagCounted = 1 << 2
+	// flagRequests: the sender takes REQUESTS (type 10). Tiles before it
+	// ignore the bit and count a REQUESTS as unknown: a receiver sends
+	// that form only to a sender that sets it.
+	flagRequests = 1 << 3
+	// flagsServed is what this version serves, set in every ANNOUNCE.
+	flagsServed = flagCounted | flagRequests
 
 	// noHandle is never a handle: handles are 0..254.
 	noHandle  = 255
@@ -84,6 +91,7 @@ type msg struct {
 	data        dataMsg
 	notHave     notHaveMsg
 	sync        syncMsg
+	requests    requestsMsg
 }
 
 var (
@@ -147,6 +155,12 @@ func parseMessage(b []byte) (msg, error) {
 		m.sync.flags = body[1]
 		return m, nil
 	}
+	if m.typ == msgRequests {
+		// Byte 1 is a sequence number, not a handle.
+		var err error
+		m.requests, err = parseRequests(body[1:])
+		return m, err
+	}
 	if m.typ < msgAnnounce || m.typ > msgSync {
 		return m, errUnknown
 	}
@@ -201,6 +215,8 @@ func (m *msg) append(dst []byte) []byte {
 		return m.notHave.append(dst)
 	case msgSync:
 		return m.sync.append(dst)
+	case msgRequests:
+		return m.requests.append(dst)
 	}
 	return dst
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/t2tiles/itcd/services/mfz"
@@ -24,6 +25,7 @@ func seeds() [][]byte {
 		appendNotHave(nil, 3, blockGone),
 		appendSync(nil, 0),
 		appendGetManifest(nil, 3, 482, 2),
+		(&requestsMsg{seq: 65535, list: appendRequestEntry(appendRequestEntry(nil, requestMsg{handle: 3, block: 12, chunk: 16, count: 1}), requestMsg{handle: 3, block: 12, count: 17})}).append(nil),
 	}
 }
 
@@ -60,8 +62,19 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Errorf("a full DATA message is %d bytes, want %d", len(s[7]), maxMsg)
 	}
 	m, _ = parseMessage(s[len(s)-1])
-	if g := m.getManifest; m.typ != msgGetManifest || g.offset != 482 || g.count != 2 || len(s[len(s)-1]) != 10 {
+	var rs []requestMsg
+	var seqs []uint16
+	m.requests.entries(func(seq uint16, r requestMsg) { seqs, rs = append(seqs, seq), append(rs, r) })
+	if m.typ != msgRequests || len(s[len(s)-1]) != 3+2*requestEntryLen+crcLen ||
+		!slices.Equal(seqs, []uint16{65534, 65535}) || !slices.Equal(rs, []requestMsg{{handle: 3, block: 12, count: 17}, {handle: 3, block: 12, chunk: 16, count: 1}}) {
+		t.Errorf("requests: numbers %v entries %+v, want the older first", seqs, rs)
+	}
+	m, _ = parseMessage(s[len(s)-2])
+	if g := m.getManifest; m.typ != msgGetManifest || g.offset != 482 || g.count != 2 {
 		t.Errorf("counted get manifest: %+v", m)
+	}
+	if len(s[len(s)-2]) != 10 {
+		t.Errorf("counted get manifest of %d bytes", len(s[len(s)-2]))
 	}
 	m, _ = parseMessage(s[2])
 	if g := m.getManifest; m.typ != msgGetManifest || g.offset != 486 || g.count != 0 || len(s[2]) != 8 {
@@ -93,10 +106,16 @@ func TestWireRoundTrip(t *testing.T) {
 		appendAnnounce(nil, 1, 0, 1, 10, 1, fileID{}, "../x"),
 		appendAnnounce(nil, 1, flagTombstone, 1, 10, 1, fileID{}, "x"),
 		appendBitfield(nil, 1, 3, []byte{1}),
-		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 0}),    // a count of 0 segments
-		appendGetManifest(nil, 1, 0, maxManifestSegs+1),      // more segments than a manifest has
-		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 1}),       // a count cut short
-		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 1, 0}), // a byte past the count
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 0}),       // a count of 0 segments
+		appendGetManifest(nil, 1, 0, maxManifestSegs+1),         // more segments than a manifest has
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 1}),          // a count cut short
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 1, 0}),    // a byte past the count
+		seal([]byte{msgRequests, 0, 1}),                         // REQUESTS with no entry
+		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 0, 0}),       // an entry cut short
+		seal([]byte{msgRequests, 0, 1, 255, 0, 1, 0, 0, 0, 1}),  // an entry's handle out of range
+		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 0, 0, 0}),    // an entry of no chunk
+		seal([]byte{msgRequests, 0, 1, 3, 0x10, 0, 0, 0, 0, 1}), // block 4096
+		(&requestsMsg{seq: 1, list: bytes.Repeat(appendRequestEntry(nil, requestMsg{handle: 1, count: 1}), maxRequestEntries+1)}).append(nil),
 	}
 	for i, b := range bad {
 		if _, err := parseMessage(b); err == nil {
@@ -151,6 +170,7 @@ func TestKindsRoundTrip(t *testing.T) {
 		{"nothave", msg{typ: msgNotHave, notHave: notHaveMsg{handle: 5, block: 4095}}},
 		{"nothave gone", msg{typ: msgNotHave, notHave: notHaveMsg{handle: 5, block: blockGone}}},
 		{"sync", msg{typ: msgSync, sync: syncMsg{flags: 0xA5}}},
+		{"requests", msg{typ: msgRequests, requests: requestsMsg{seq: 0xBEEF, list: bytes.Repeat([]byte{254, 0x0F, 0xFF, 0, 1, 0, 16}, maxRequestEntries)}}},
 	} {
 		b := c.m.append([]byte{0xEE})[1:]
 		if len(b) > maxMsg {

@@ -237,6 +237,71 @@ func parseRequest(h uint8, p []byte) (m requestMsg, err error) {
 	return m, nil
 }
 
+// requestsMsg (REQUESTS) carries the newest REQUEST sent to a neighbour
+// and, on a lossy link, the few sent just before it: seq(2), then 1 to
+// maxRequestEntries entries of handle(1) block(2) chunk(2) count(2),
+// newest first, entry i being request number seq - i (mod 65536). A lost
+// packet's requests arrive with the next one; the receiver takes each
+// number once (links keep order: one newer than the last it took).
+type requestsMsg struct {
+	seq  uint16
+	list []byte // the entries, requestEntryLen bytes each
+}
+
+const (
+	requestEntryLen = 7
+	// maxRequestEntries bounds the work one packet asks of the
+	// receiver: four requests, as four REQUESTs would.
+	maxRequestEntries = 4
+)
+
+func (m *requestsMsg) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, msgRequests)
+	dst = be.AppendUint16(dst, m.seq)
+	dst = append(dst, m.list...)
+	return sealFrom(dst, start)
+}
+
+// parseRequests reads a REQUESTS body from its sequence number on; every
+// entry must be a REQUEST parseRequest takes.
+func parseRequests(p []byte) (m requestsMsg, err error) {
+	if len(p) < 2+requestEntryLen {
+		return m, fmt.Errorf("%w: REQUESTS needs a number and an entry, has %d bytes", errShort, len(p))
+	}
+	m.seq, m.list = be.Uint16(p), p[2:]
+	if len(m.list)%requestEntryLen != 0 || len(m.list) > maxRequestEntries*requestEntryLen {
+		return m, fmt.Errorf("%w: %d bytes of request entries", errField, len(m.list))
+	}
+	for e := m.list; len(e) > 0; e = e[requestEntryLen:] {
+		if e[0] > maxHandle {
+			return m, fmt.Errorf("%w: handle %d", errField, e[0])
+		}
+		if _, err := parseRequest(e[0], e[1:requestEntryLen]); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
+// entries calls yield with each request and its number, oldest first.
+func (m *requestsMsg) entries(yield func(seq uint16, r requestMsg)) {
+	n := len(m.list) / requestEntryLen
+	for i := n - 1; i >= 0; i-- {
+		e := m.list[i*requestEntryLen:]
+		r, _ := parseRequest(e[0], e[1:requestEntryLen]) // checked by parseRequests
+		yield(m.seq-uint16(i), r)
+	}
+}
+
+// appendRequestEntry adds r to a REQUESTS list.
+func appendRequestEntry(list []byte, r requestMsg) []byte {
+	list = append(list, r.handle)
+	list = be.AppendUint16(list, r.block)
+	list = be.AppendUint16(list, r.chunk)
+	return be.AppendUint16(list, r.count)
+}
+
 // dataMsg (DATA) carries one chunk of a block: block(2) chunk(2) bytes.
 type dataMsg struct {
 	handle uint8

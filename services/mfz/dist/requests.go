@@ -1,0 +1,91 @@
+package dist
+
+import "time"
+
+// Numbered requests (REQUESTS, type 10). A lost REQUEST costs the asker a
+// recovery round at least: what it asked comes never, and only the
+// arrival of something asked later, or a silence, shows that. At 20%
+// loss that was a fifth of all requests, and on the 4x4 push about 0.4 s
+// of 4.6 (measured by sparing REQUESTs alone from the loss). So on a
+// lossy link each request goes out with the few sent just before it, and
+// the neighbour takes each number once: a lost packet's requests arrive
+// with the next one, in order, as if never lost.
+
+// requestLog is the asker's side for one neighbour: the last number used
+// and the requests sent most recently, to send again. Pure: time comes in
+// as an argument.
+type requestLog struct {
+	seq    uint16
+	recent [maxRequestEntries - 1]sentRequest // ring, the newest at recent[(head-1) mod len]
+	head   int
+	n      int
+}
+
+// sentRequest is one request sent, its number and when.
+type sentRequest struct {
+	r   requestMsg
+	seq uint16
+	at  time.Time
+}
+
+// next numbers r and appends the REQUESTS that carries it to b[:0], with
+// up to repeats of the requests sent within maxAge before now (those
+// older were answered or have been given up on: a repeat then would
+// only serve twice what was asked again since).
+func (g *requestLog) next(b []byte, r requestMsg, repeats int, maxAge time.Duration, now time.Time) []byte {
+	g.seq++
+	var entries [maxRequestEntries * requestEntryLen]byte
+	list := appendRequestEntry(entries[:0], r)
+	want := g.seq - 1
+	for i := range min(repeats, g.n) {
+		s := &g.recent[(g.head-1-i+2*len(g.recent))%len(g.recent)]
+		if s.seq != want || now.Sub(s.at) > maxAge {
+			break
+		}
+		list = appendRequestEntry(list, s.r)
+		want--
+	}
+	g.recent[g.head] = sentRequest{r: r, seq: g.seq, at: now}
+	g.head = (g.head + 1) % len(g.recent)
+	g.n = min(g.n+1, len(g.recent))
+	m := requestsMsg{seq: g.seq, list: list}
+	return m.append(b[:0])
+}
+
+// requestSeen is the server's side: the newest request number taken from
+// a neighbour. A neighbour's SYNC or a new link starts it afresh.
+type requestSeen struct {
+	last uint16
+	ok   bool
+}
+
+// take reports whether request number seq is new, and records it. Links
+// keep order, so a number no newer than the last taken (within half the
+// number space) is a repeat of one already taken.
+func (s *requestSeen) take(seq uint16) bool {
+	if s.ok && int16(seq-s.last) <= 0 {
+		return false
+	}
+	s.last, s.ok = seq, true
+	return true
+}
+
+// requests: n asks for chunks with numbered requests.
+func (l *loop) requests(n *nbr, m *requestsMsg) {
+	m.entries(func(seq uint16, r requestMsg) {
+		if !n.reqSeen.take(seq) {
+			l.counters.RequestRepeats++
+			return
+		}
+		l.request(n, &r)
+	})
+}
+
+// requestRepeats is how many earlier requests a REQUESTS to n carries:
+// none on a link that loses nothing, all it may from 1% measured loss.
+func requestRepeats(w *window) int {
+	if w.lossy < 0.01 {
+		return 0
+	}
+	return maxRequestEntries - 1
+}

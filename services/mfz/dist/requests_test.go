@@ -1,0 +1,187 @@
+package dist
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// entriesOf lists a REQUESTS message's requests, newest first as sent.
+func entriesOf(m *requestsMsg) (out []requestMsg) {
+	m.entries(func(_ uint16, r requestMsg) { out = append(out, r) })
+	slices.Reverse(out)
+	return out
+}
+
+// The asker numbers its requests one by one and repeats the last three
+// sent within maxAge, newest first; none when told none.
+func TestRequestLogRepeats(t *testing.T) {
+	r := func(b uint16) requestMsg { return requestMsg{handle: 1, block: b, chunk: 0, count: 17} }
+	at := time.Unix(1000, 0)
+	ms := time.Millisecond
+	var g requestLog
+	for _, c := range []struct {
+		block   uint16
+		repeats int
+		after   time.Duration
+		want    []uint16 // blocks carried, newest first
+		seq     uint16
+	}{
+		{1, 3, 0, []uint16{1}, 1},
+		{2, 3, 10 * ms, []uint16{2, 1}, 2},
+		{3, 0, 10 * ms, []uint16{3}, 3}, // a lossless link: no repeats
+		{4, 3, 10 * ms, []uint16{4, 3, 2, 1}, 4},
+		{5, 3, 10 * ms, []uint16{5, 4, 3, 2}, 5},
+		{6, 1, 10 * ms, []uint16{6, 5}, 6},
+		{7, 3, 250 * ms, []uint16{7}, 7}, // the rest too old
+		{8, 3, 150 * ms, []uint16{8, 7}, 8},
+	} {
+		at = at.Add(c.after)
+		b := g.next(nil, r(c.block), c.repeats, 200*ms, at)
+		m, err := parseMessage(b)
+		if err != nil || m.typ != msgRequests {
+			t.Fatalf("block %d: parse %v, type %d", c.block, err, m.typ)
+		}
+		var got []uint16
+		for _, e := range entriesOf(&m.requests) {
+			got = append(got, e.block)
+		}
+		if m.requests.seq != c.seq || !slices.Equal(got, c.want) {
+			t.Errorf("block %d: seq %d carrying %v, want seq %d carrying %v", c.block, m.requests.seq, got, c.seq, c.want)
+		}
+	}
+}
+
+// The server takes each number once: newer than the last taken, in the
+// half of the number space ahead of it, across the wrap.
+func TestRequestSeenTakesEachOnce(t *testing.T) {
+	var s requestSeen
+	for _, c := range []struct {
+		seq  uint16
+		want bool
+	}{
+		{7, true}, {7, false}, {6, false}, {8, true}, {10, true}, {9, false},
+		{10 + 32767, true}, {10, false}, // just under half the space on: newer, and 10 now behind
+		{65535, true}, {32768, false}, {11, true}, // across the wrap
+
+	} {
+		if got := s.take(c.seq); got != c.want {
+			t.Fatalf("take(%d) after %d = %v, want %v", c.seq, s.last, got, c.want)
+		}
+	}
+	s = requestSeen{last: 65534, ok: true}
+	if !s.take(65535) || !s.take(0) || !s.take(1) || s.take(65535) {
+		t.Fatalf("the wrap: %+v", s)
+	}
+}
+
+// held installs sf as a held file (not pushed here, so not super-seeded).
+func (x *harness) held(sf *signedFile) *file {
+	x.t.Helper()
+	path := filepath.Join(x.dir, sf.m.Name)
+	if err := os.WriteFile(path, sf.file, 0o644); err != nil {
+		x.t.Fatal(err)
+	}
+	if _, err := x.s.store.Install(path); err != nil {
+		x.t.Fatal(err)
+	}
+	x.l.resync()
+	f := x.l.files.byID[sf.id]
+	if f == nil || f.receiving() {
+		x.t.Fatalf("%s not held: %+v", sf.m.Name, f)
+	}
+	return f
+}
+
+// dataSent lists the (block, chunk) of the DATA in ms.
+func dataSent(ms []msg) (out [][2]int) {
+	for _, m := range ms {
+		if m.typ == msgData {
+			out = append(out, [2]int{int(m.data.block), int(m.data.chunk)})
+		}
+	}
+	return out
+}
+
+// A REQUESTS whose packet is lost is served from the repeat in the next
+// one, in the order asked; what was taken already is not served again;
+// the asker's SYNC starts its numbers afresh.
+func TestNumberedRequestsServedOnce(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	f := x.held(x.pack("a.mfz", 1, 8*1024, 1024))
+	x.h.take(t, packet.ET)
+	req := func(block, chunk, count int) requestMsg {
+		return requestMsg{handle: f.handle, block: uint16(block), chunk: uint16(chunk), count: uint16(count)}
+	}
+	send := func(seq uint16, rs ...requestMsg) {
+		var list []byte
+		for _, r := range rs {
+			list = appendRequestEntry(list, r)
+		}
+		m := requestsMsg{seq: seq, list: list}
+		x.in(packet.ET, m.append(nil))
+		x.turn()
+	}
+	// 1 is lost; 2 carries it.
+	send(2, req(1, 0, 2), req(0, 3, 1))
+	if got, want := dataSent(x.h.take(t, packet.ET)), [][2]int{{0, 3}, {1, 0}, {1, 1}}; !slices.Equal(got, want) {
+		t.Fatalf("served %v, want %v", got, want)
+	}
+	send(3, req(2, 0, 1), req(1, 0, 2), req(0, 3, 1))
+	if got, want := dataSent(x.h.take(t, packet.ET)), [][2]int{{2, 0}}; !slices.Equal(got, want) {
+		t.Fatalf("served %v, want %v: the repeats of what was taken served again", got, want)
+	}
+	if c := x.l.counters; c.RequestRepeats != 2 || c.RequestsIn != 3 {
+		t.Fatalf("repeats %d, requests in %d; want 2, 3", c.RequestRepeats, c.RequestsIn)
+	}
+	x.in(packet.ET, appendSync(nil, 0))
+	x.h.take(t, packet.ET)
+	send(1, req(3, 1, 1))
+	if got, want := dataSent(x.h.take(t, packet.ET)), [][2]int{{3, 1}}; !slices.Equal(got, want) {
+		t.Fatalf("after its SYNC: served %v, want %v", got, want)
+	}
+}
+
+// To a neighbour that announces flagRequests the asks are numbered, and
+// on a lossy link the guards after a block carry its request again: the
+// block's REQUEST lost, a guard brings it. To one that does not, they
+// are plain REQUESTs.
+func TestLossyLinkRequestsRepeated(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 4096-512, 4096) // 1 block of 15 chunks
+	n := x.l.nbrs[packet.ET]
+	n.win.lossy = 0.2
+	n.win.rtt.SRTT = 10 * time.Millisecond
+	x.receiving(sf, packet.ET, 9)
+	x.in(packet.ET, appendAnnounce(nil, 9, flagComplete|flagsServed, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
+	x.turn()
+	var got [][]requestMsg
+	for _, m := range x.h.take(t, packet.ET) {
+		switch m.typ {
+		case msgRequest:
+			t.Fatalf("a plain REQUEST to a neighbour that takes numbered ones")
+		case msgRequests:
+			got = append(got, entriesOf(&m.requests))
+		}
+	}
+	block := requestMsg{handle: 9, block: 0, chunk: 0, count: 15}
+	guard := requestMsg{handle: 9, block: 0, chunk: 14, count: 1}
+	want := [][]requestMsg{{block}, {guard, block}, {guard, guard, block}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("sent %+v, want %+v", got, want)
+	}
+
+	y := newHarness(t, packet.ET)
+	y.l.nbrs[packet.ET].win.lossy = 0.2
+	y.receiving(sf, packet.ET, 9) // announced without flagRequests
+	y.turn()
+	for _, m := range y.h.take(t, packet.ET) {
+		if m.typ == msgRequests {
+			t.Fatalf("a REQUESTS to a neighbour that did not say it takes them")
+		}
+	}
+}
