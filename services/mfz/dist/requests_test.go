@@ -1,8 +1,6 @@
 package dist
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -82,13 +80,7 @@ func TestRequestSeenTakesEachOnce(t *testing.T) {
 // held installs sf as a held file (not pushed here, so not super-seeded).
 func (x *harness) held(sf *signedFile) *file {
 	x.t.Helper()
-	path := filepath.Join(x.dir, sf.m.Name)
-	if err := os.WriteFile(path, sf.file, 0o644); err != nil {
-		x.t.Fatal(err)
-	}
-	if _, err := x.s.store.Install(path); err != nil {
-		x.t.Fatal(err)
-	}
+	x.install(sf)
 	x.l.resync()
 	f := x.l.files.byID[sf.id]
 	if f == nil || f.receiving() {

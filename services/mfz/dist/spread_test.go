@@ -20,13 +20,7 @@ import (
 // push does: the file is super-seeded.
 func (x *harness) pushHere(sf *signedFile) *file {
 	x.t.Helper()
-	path := filepath.Join(x.dir, sf.m.Name)
-	if err := os.WriteFile(path, sf.file, 0o644); err != nil {
-		x.t.Fatal(err)
-	}
-	if _, err := x.s.store.Install(path); err != nil {
-		x.t.Fatal(err)
-	}
+	x.install(sf)
 	x.l.running = true
 	x.l.resync()
 	f := x.l.files.byID[sf.id]
@@ -34,6 +28,18 @@ func (x *harness) pushHere(sf *signedFile) *file {
 		x.t.Fatalf("a file pushed while running is not super-seeded: %+v", f)
 	}
 	return f
+}
+
+// install puts sf into the store whole, as a push does.
+func (x *harness) install(sf *signedFile) {
+	x.t.Helper()
+	path := filepath.Join(x.dir, sf.m.Name)
+	if err := os.WriteFile(path, sf.file, 0o644); err != nil {
+		x.t.Fatal(err)
+	}
+	if _, err := x.s.store.Install(path); err != nil {
+		x.t.Fatal(err)
+	}
 }
 
 // seedView is what one neighbour of a super-seeding tile learns: the blocks
