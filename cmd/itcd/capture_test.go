@@ -167,7 +167,7 @@ func TestCaptureSimPushTshark(t *testing.T) {
 				t.Errorf("%s: no packet of service %s (saw %v)", tile, s, services)
 			}
 		}
-		for _, m := range []string{"1", "2", "3", "5", "10", "7"} { // ANNOUNCE, GET_MANIFEST, MANIFEST, HAVE, REQUESTS (numbered: every tile here takes them), DATA
+		for _, m := range []string{"1", "3", "5", "10", "7"} { // ANNOUNCE, MANIFEST, HAVE, REQUESTS (the manifest asks and the requests: every tile here takes them numbered), DATA
 			if !types[m] {
 				t.Errorf("%s: no mfz message of type %s (saw %v)", tile, m, types)
 			}

@@ -496,11 +496,18 @@ local function dissect_mfz(st, tree, o, n)
 			et:add(F.m_block, st.tvb(e + 1, 2))
 			et:add(F.m_chunk, st.tvb(e + 3, 2))
 			et:add(F.m_count, st.tvb(e + 5, 2))
-			local h, blk, cnt = st.tvb(e, 1):uint(), st.tvb(e + 1, 2):uint(), st.tvb(e + 5, 2):uint()
+			local h, blk, first, cnt = st.tvb(e, 1):uint(), st.tvb(e + 1, 2):uint(), st.tvb(e + 3, 2):uint(), st.tvb(e + 5, 2):uint()
 			if h > 254 then malformed(st, hi, "handle 255 is never a handle") end
-			if cnt == 0 then malformed(st, et, "a request of 0 chunks") end
-			if blk >= 4096 then malformed(st, et, "block " .. blk .. " (blocks are below 4096)") end
-			list[#list + 1] = string.format("h%d block %d chunks %d+%d", h, blk, st.tvb(e + 3, 2):uint(), cnt)
+			if blk == 0xFFFF then
+				-- A manifest ask: segments first..first+cnt-1.
+				et:append_text(" (manifest segments)")
+				if first >= 545 or cnt == 0 or cnt > 545 then malformed(st, et, string.format("manifest segments %d+%d (from 0..544, 1..545 of them)", first, cnt)) end
+				list[#list + 1] = string.format("h%d manifest segments %d+%d", h, first, cnt)
+			else
+				if cnt == 0 then malformed(st, et, "a request of 0 chunks") end
+				if blk >= 4096 then malformed(st, et, "block " .. blk .. " (blocks are below 4096)") end
+				list[#list + 1] = string.format("h%d block %d chunks %d+%d", h, blk, first, cnt)
+			end
 		end
 		st.info[#st.info + 1] = string.format("#%d %s", seq, table.concat(list, ", "))
 		return

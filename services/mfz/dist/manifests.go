@@ -131,6 +131,10 @@ func (l *loop) askManifest(n *nbr, rf *rfile, mf *mfetch) {
 // as rf.
 func (l *loop) sendAsks(n *nbr, rf *rfile, asks []segRange) {
 	for _, a := range asks {
+		if rf.numbered {
+			l.sendManifestAsk(n, rf, a.first, a.count)
+			continue
+		}
 		l.sendCtrl(n, appendGetManifest(l.buf[:0], rf.handle, a.first*manifestSeg, a.count))
 	}
 }

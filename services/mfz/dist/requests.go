@@ -70,15 +70,36 @@ func (s *requestSeen) take(seq uint16) bool {
 	return true
 }
 
-// requests: n asks for chunks with numbered requests.
+// requests: n asks for chunks, or manifest segments, with numbered
+// requests.
 func (l *loop) requests(n *nbr, m *requestsMsg) {
 	m.entries(func(seq uint16, r requestMsg) {
 		if !n.reqSeen.take(seq) {
 			l.counters.RequestRepeats++
 			return
 		}
+		if r.block == manifestAsk {
+			l.getManifest(n, &getManifestMsg{handle: r.handle, offset: uint32(r.chunk) * manifestSeg, count: r.count})
+			return
+		}
 		l.request(n, &r)
 	})
+}
+
+// sendManifestAsk sends n a numbered ask for count segments of the signed
+// manifest it announced as rf from segment first on (count 0: to the
+// end). The packet goes twice: a manifest fetch that starts knows
+// nothing yet of the link's loss, and a lost ask costs a silence (at
+// least 150 ms) while the tiles behind wait; the sender takes the
+// number once, so the copy costs 11-32 bytes and nothing more.
+func (l *loop) sendManifestAsk(n *nbr, rf *rfile, first, count int) {
+	if count == 0 {
+		count = maxManifestSegs - first
+	}
+	r := requestMsg{handle: rf.handle, block: manifestAsk, chunk: uint16(first), count: uint16(count)}
+	b := n.reqLog.next(l.buf[:0], r, requestRepeats(&n.win), n.win.rto(l.t), l.now)
+	l.sendCtrl(n, b)
+	l.sendCtrl(n, b)
 }
 
 // requestRepeats is how many earlier requests a REQUESTS to n carries:

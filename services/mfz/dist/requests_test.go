@@ -177,3 +177,44 @@ func TestLossyLinkRequestsRepeated(t *testing.T) {
 		}
 	}
 }
+
+// A manifest fetch from a neighbour that takes numbered requests asks in
+// a REQUESTS entry of block manifestAsk, and sends the packet twice; the
+// sender serves the segments once.
+func TestManifestAskNumberedAndSentTwice(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 40000, 1024)
+	if segCount(len(sf.signed)) < 3 {
+		t.Fatalf("a manifest of %d segments, want 3 or more", segCount(len(sf.signed)))
+	}
+	x.in(packet.ET, appendAnnounce(nil, 4, flagComplete|flagsServed, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
+	x.turn()
+	var asks []msg
+	for _, m := range x.h.take(t, packet.ET) {
+		switch m.typ {
+		case msgGetManifest:
+			t.Fatalf("a GET_MANIFEST to a neighbour that takes numbered asks")
+		case msgRequests:
+			asks = append(asks, m)
+		}
+	}
+	want := []requestMsg{{handle: 4, block: manifestAsk, chunk: 0, count: maxManifestSegs}}
+	if len(asks) != 2 || !slices.Equal(entriesOf(&asks[0].requests), want) || asks[1].requests.seq != asks[0].requests.seq ||
+		!slices.Equal(asks[1].requests.list, asks[0].requests.list) {
+		t.Fatalf("asks %+v, want two copies of %+v", asks, want)
+	}
+
+	// The serving side.
+	y := newHarness(t, packet.ET)
+	f := y.held(sf)
+	y.h.take(t, packet.ET)
+	ask := requestsMsg{seq: 1, list: appendRequestEntry(nil, requestMsg{handle: f.handle, block: manifestAsk, chunk: 1, count: 2})}
+	b := ask.append(nil)
+	y.in(packet.ET, b)
+	y.turn()
+	y.in(packet.ET, b) // the copy, after the segments went
+	y.turn()
+	if got, want := segmentsSent(y.h.take(t, packet.ET)), []int{1, 2, 2}; !slices.Equal(got, want) {
+		t.Fatalf("segments sent %v, want %v (the last one twice)", got, want)
+	}
+}

@@ -106,15 +106,18 @@ func TestWireRoundTrip(t *testing.T) {
 		appendAnnounce(nil, 1, 0, 1, 10, 1, fileID{}, "../x"),
 		appendAnnounce(nil, 1, flagTombstone, 1, 10, 1, fileID{}, "x"),
 		appendBitfield(nil, 1, 3, []byte{1}),
-		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 0}),       // a count of 0 segments
-		appendGetManifest(nil, 1, 0, maxManifestSegs+1),         // more segments than a manifest has
-		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 1}),          // a count cut short
-		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 1, 0}),    // a byte past the count
-		seal([]byte{msgRequests, 0, 1}),                         // REQUESTS with no entry
-		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 0, 0}),       // an entry cut short
-		seal([]byte{msgRequests, 0, 1, 255, 0, 1, 0, 0, 0, 1}),  // an entry's handle out of range
-		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 0, 0, 0}),    // an entry of no chunk
-		seal([]byte{msgRequests, 0, 1, 3, 0x10, 0, 0, 0, 0, 1}), // block 4096
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 0}),                // a count of 0 segments
+		appendGetManifest(nil, 1, 0, maxManifestSegs+1),                  // more segments than a manifest has
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 1}),                   // a count cut short
+		seal([]byte{msgGetManifest, 1, 0, 0, 0, 0, 0, 1, 0}),             // a byte past the count
+		seal([]byte{msgRequests, 0, 1}),                                  // REQUESTS with no entry
+		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 0, 0}),                // an entry cut short
+		seal([]byte{msgRequests, 0, 1, 255, 0, 1, 0, 0, 0, 1}),           // an entry's handle out of range
+		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 0, 0, 0}),             // an entry of no chunk
+		seal([]byte{msgRequests, 0, 1, 3, 0x10, 0, 0, 0, 0, 1}),          // block 4096
+		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0x02, 0x21, 0, 1}), // a manifest ask from segment 545
+		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0, 0, 0x02, 0x22}), // a manifest ask of 546 segments
+		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0, 0, 0, 0}),       // a manifest ask of none
 		(&requestsMsg{seq: 1, list: bytes.Repeat(appendRequestEntry(nil, requestMsg{handle: 1, count: 1}), maxRequestEntries+1)}).append(nil),
 	}
 	for i, b := range bad {
@@ -171,6 +174,7 @@ func TestKindsRoundTrip(t *testing.T) {
 		{"nothave gone", msg{typ: msgNotHave, notHave: notHaveMsg{handle: 5, block: blockGone}}},
 		{"sync", msg{typ: msgSync, sync: syncMsg{flags: 0xA5}}},
 		{"requests", msg{typ: msgRequests, requests: requestsMsg{seq: 0xBEEF, list: bytes.Repeat([]byte{254, 0x0F, 0xFF, 0, 1, 0, 16}, maxRequestEntries)}}},
+		{"manifest ask", msg{typ: msgRequests, requests: requestsMsg{seq: 0, list: []byte{9, 0xFF, 0xFF, 0x02, 0x20, 0x02, 0x21}}}},
 	} {
 		b := c.m.append([]byte{0xEE})[1:]
 		if len(b) > maxMsg {

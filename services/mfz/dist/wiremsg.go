@@ -242,7 +242,9 @@ func parseRequest(h uint8, p []byte) (m requestMsg, err error) {
 // maxRequestEntries entries of handle(1) block(2) chunk(2) count(2),
 // newest first, entry i being request number seq - i (mod 65536). A lost
 // packet's requests arrive with the next one; the receiver takes each
-// number once (links keep order: one newer than the last it took).
+// number once (links keep order: one newer than the last it took). An
+// entry of block manifestAsk asks for segments chunk..chunk+count-1 of
+// the signed manifest instead, as a counted GET_MANIFEST does.
 type requestsMsg struct {
 	seq  uint16
 	list []byte // the entries, requestEntryLen bytes each
@@ -253,6 +255,8 @@ const (
 	// maxRequestEntries bounds the work one packet asks of the
 	// receiver: four requests, as four REQUESTs would.
 	maxRequestEntries = 4
+	// manifestAsk in an entry's block field asks for manifest segments.
+	manifestAsk = 0xFFFF
 )
 
 func (m *requestsMsg) append(dst []byte) []byte {
@@ -277,11 +281,25 @@ func parseRequests(p []byte) (m requestsMsg, err error) {
 		if e[0] > maxHandle {
 			return m, fmt.Errorf("%w: handle %d", errField, e[0])
 		}
-		if _, err := parseRequest(e[0], e[1:requestEntryLen]); err != nil {
+		if _, err := parseEntry(e); err != nil {
 			return m, err
 		}
 	}
 	return m, nil
+}
+
+// parseEntry reads one REQUESTS entry: a REQUEST's fields, or a manifest
+// ask (block manifestAsk) of 1..maxManifestSegs segments from a segment
+// a manifest has.
+func parseEntry(e []byte) (requestMsg, error) {
+	if be.Uint16(e[1:]) != manifestAsk {
+		return parseRequest(e[0], e[1:requestEntryLen])
+	}
+	r := requestMsg{handle: e[0], block: manifestAsk, chunk: be.Uint16(e[3:]), count: be.Uint16(e[5:])}
+	if int(r.chunk) >= maxManifestSegs || r.count == 0 || int(r.count) > maxManifestSegs {
+		return r, fmt.Errorf("%w: manifest ask of segments %d+%d", errField, r.chunk, r.count)
+	}
+	return r, nil
 }
 
 // entries calls yield with each request and its number, oldest first.
@@ -289,7 +307,7 @@ func (m *requestsMsg) entries(yield func(seq uint16, r requestMsg)) {
 	n := len(m.list) / requestEntryLen
 	for i := n - 1; i >= 0; i-- {
 		e := m.list[i*requestEntryLen:]
-		r, _ := parseRequest(e[0], e[1:requestEntryLen]) // checked by parseRequests
+		r, _ := parseEntry(e) // checked by parseRequests
 		yield(m.seq-uint16(i), r)
 	}
 }
