@@ -382,6 +382,7 @@ func (l *loop) timeouts() {
 				continue
 			}
 		}
+		n.reqLog.forget()
 		k := 4
 		if a, c, ok := n.win.marker(); ok {
 			if rf := n.byFid[a.f.id]; rf != nil {

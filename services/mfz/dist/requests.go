@@ -52,6 +52,11 @@ func (g *requestLog) next(b []byte, r requestMsg, repeats int, maxAge time.Durat
 	return m.append(b[:0])
 }
 
+// forget drops the requests to repeat: after a timeout the probe asks
+// again for what is still outstanding, so a repeat of an older request
+// would only have its chunks served twice.
+func (g *requestLog) forget() { g.n = 0 }
+
 // requestSeen is the server's side: the newest request number taken from
 // a neighbour. A neighbour's SYNC or a new link starts it afresh.
 type requestSeen struct {

@@ -16,7 +16,8 @@ func entriesOf(m *requestsMsg) (out []requestMsg) {
 }
 
 // The asker numbers its requests one by one and repeats the last three
-// sent within maxAge, newest first; none when told none.
+// sent within maxAge, newest first; none when told none, and none sent
+// before a timeout.
 func TestRequestLogRepeats(t *testing.T) {
 	r := func(b uint16) requestMsg { return requestMsg{handle: 1, block: b, chunk: 0, count: 17} }
 	at := time.Unix(1000, 0)
@@ -37,7 +38,14 @@ func TestRequestLogRepeats(t *testing.T) {
 		{6, 1, 10 * ms, []uint16{6, 5}, 6},
 		{7, 3, 250 * ms, []uint16{7}, 7}, // the rest too old
 		{8, 3, 150 * ms, []uint16{8, 7}, 8},
+		{0, 0, 0, nil, 0}, // a timeout: forget
+		{9, 3, 10 * ms, []uint16{9}, 9},
+		{10, 3, 10 * ms, []uint16{10, 9}, 10},
 	} {
+		if c.block == 0 {
+			g.forget()
+			continue
+		}
 		at = at.Add(c.after)
 		b := g.next(nil, r(c.block), c.repeats, 200*ms, at)
 		m, err := parseMessage(b)
