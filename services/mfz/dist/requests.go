@@ -75,9 +75,22 @@ func (s *requestSeen) take(seq uint16) bool {
 	return true
 }
 
+// restartIf notes a packet whose newest request is numbered behind the
+// last taken. The newest entry of a packet is never a repeat (a copy of
+// the packet, the link's or ours, has it equal to the last taken), so
+// the neighbour numbers afresh: its service restarted and the SYNC that
+// said so was lost. All of the packet's entries are then taken; without
+// this, its requests would be ignored until its numbers passed ours.
+func (s *requestSeen) restartIf(newest uint16, entries int) {
+	if s.ok && int16(newest-s.last) < 0 {
+		s.last = newest - uint16(entries)
+	}
+}
+
 // requests: n asks for chunks, or manifest segments, with numbered
 // requests.
 func (l *loop) requests(n *nbr, m *requestsMsg) {
+	n.reqSeen.restartIf(m.seq, len(m.list)/requestEntryLen)
 	m.entries(func(seq uint16, r requestMsg) {
 		if !n.reqSeen.take(seq) {
 			l.counters.RequestRepeats++

@@ -138,11 +138,23 @@ func TestNumberedRequestsServedOnce(t *testing.T) {
 	if c := x.l.counters; c.RequestRepeats != 2 || c.RequestsIn != 3 {
 		t.Fatalf("repeats %d, requests in %d; want 2, 3", c.RequestRepeats, c.RequestsIn)
 	}
+	send(3, req(2, 0, 1), req(1, 0, 2)) // the link or the asker sent it twice
+	if got := dataSent(x.h.take(t, packet.ET)); len(got) != 0 {
+		t.Fatalf("a copy of a packet served again: %v", got)
+	}
 	x.in(packet.ET, appendSync(nil, 0))
 	x.h.take(t, packet.ET)
 	send(1, req(3, 1, 1))
 	if got, want := dataSent(x.h.take(t, packet.ET)), [][2]int{{3, 1}}; !slices.Equal(got, want) {
 		t.Fatalf("after its SYNC: served %v, want %v", got, want)
+	}
+	// Its numbers went on to 5; then it restarts, its SYNC is lost and
+	// so is its packet 1: its packets 2 and 3 are served all the same.
+	send(5, req(4, 0, 1))
+	send(2, req(5, 0, 1), req(4, 1, 1))
+	send(3, req(5, 1, 1), req(5, 0, 1), req(4, 1, 1))
+	if got, want := dataSent(x.h.take(t, packet.ET)), [][2]int{{4, 0}, {4, 1}, {5, 0}, {5, 1}}; !slices.Equal(got, want) {
+		t.Fatalf("after a restart whose SYNC was lost: served %v, want %v", got, want)
 	}
 }
 
