@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 	"time"
@@ -237,4 +238,40 @@ func TestManifestAskNumberedAndSentTwice(t *testing.T) {
 	if got, want := segmentsSent(y.h.take(t, packet.ET)), []int{1, 2, 2}; !slices.Equal(got, want) {
 		t.Fatalf("segments sent %v, want %v (the last one twice)", got, want)
 	}
+}
+
+// FuzzRequests: every REQUESTS body parseRequests takes is written back
+// byte for byte, holds 1..maxRequestEntries entries each within its
+// bounds, and numbers them seq, seq-1, ... newest first (entries yields
+// them oldest first).
+func FuzzRequests(f *testing.F) {
+	f.Add([]byte{0xFF, 0xFF, 3, 0, 12, 0, 16, 0, 1, 3, 0, 12, 0, 0, 0, 17})
+	f.Add([]byte{0, 0, 9, 0xFF, 0xFF, 0x02, 0x20, 0x02, 0x21})
+	f.Add([]byte{0, 1, 3, 0, 1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		m, err := parseRequests(p)
+		if err != nil {
+			return
+		}
+		if out := m.append(nil); !bytes.Equal(out, seal(append([]byte{msgRequests}, p...))) {
+			t.Fatalf("append(parseRequests(% x)) = % x", p, out)
+		}
+		var seqs []uint16
+		m.entries(func(seq uint16, r requestMsg) {
+			seqs = append(seqs, seq)
+			manifest := r.block == manifestAsk && int(r.chunk) < maxManifestSegs && int(r.count) <= maxManifestSegs
+			chunks := r.block < 4096 && int(r.chunk)+int(r.count) <= maxChunks
+			if r.handle > maxHandle || r.count == 0 || !manifest && !chunks {
+				t.Fatalf("entry %+v out of bounds", r)
+			}
+		})
+		if len(seqs) == 0 || len(seqs) > maxRequestEntries || seqs[len(seqs)-1] != m.seq {
+			t.Fatalf("numbers %v of a REQUESTS numbered %d", seqs, m.seq)
+		}
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] != seqs[i-1]+1 {
+				t.Fatalf("numbers %v not consecutive", seqs)
+			}
+		}
+	})
 }
