@@ -268,7 +268,7 @@ func (m *requestsMsg) append(dst []byte) []byte {
 }
 
 // parseRequests reads a REQUESTS body from its sequence number on; every
-// entry must be a REQUEST parseRequest takes.
+// entry must be one parseEntry takes.
 func parseRequests(p []byte) (m requestsMsg, err error) {
 	if len(p) < 2+requestEntryLen {
 		return m, fmt.Errorf("%w: REQUESTS needs a number and an entry, has %d bytes", errShort, len(p))
@@ -278,9 +278,6 @@ func parseRequests(p []byte) (m requestsMsg, err error) {
 		return m, fmt.Errorf("%w: %d bytes of request entries", errField, len(m.list))
 	}
 	for e := m.list; len(e) > 0; e = e[requestEntryLen:] {
-		if e[0] > maxHandle {
-			return m, fmt.Errorf("%w: handle %d", errField, e[0])
-		}
 		if _, err := parseEntry(e); err != nil {
 			return m, err
 		}
@@ -292,6 +289,9 @@ func parseRequests(p []byte) (m requestsMsg, err error) {
 // ask (block manifestAsk) of 1..maxManifestSegs segments from a segment
 // a manifest has.
 func parseEntry(e []byte) (requestMsg, error) {
+	if e[0] > maxHandle {
+		return requestMsg{}, fmt.Errorf("%w: handle %d", errField, e[0])
+	}
 	if be.Uint16(e[1:]) != manifestAsk {
 		return parseRequest(e[0], e[1:requestEntryLen])
 	}
