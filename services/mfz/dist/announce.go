@@ -37,11 +37,12 @@ func (l *loop) announceHeld(f *file) {
 }
 
 // reannounceSoon schedules f, just announced, to be announced again
-// 100 ms, 300 ms, 700 ms, 1.5 s and 3.1 s later: a lost ANNOUNCE of a
-// new transfer holds up every tile behind this one until the repeat (at
-// 20% loss a repeat a second later cost more than the push itself on
-// 4x4, and repeats on the 250 ms slow tick still cost the tiles two hops
-// out a quarter of a second each), and five repeats of ~50 bytes cost
+// 25 ms, 75 ms, 175 ms, 375 ms, 775 ms, 1.575 s and 3.175 s later: a
+// lost ANNOUNCE of a new transfer holds up every tile behind this one
+// until the repeat (at 20% loss a repeat a second later cost more than
+// the push itself on 4x4, repeats on the 250 ms slow tick still cost the
+// tiles two hops out a quarter of a second each, and a first repeat at
+// 100 ms 3% of the 4x4 push), and seven repeats of ~50 bytes cost
 // nothing. The loop's fast tick runs while repeats are due (busy).
 func (l *loop) reannounceSoon(f *file) {
 	f.reannounceGap = reannounceFirst
@@ -56,8 +57,8 @@ func (l *loop) reannounceSoon(f *file) {
 
 // reannounceFirst is the first gap of reannounceSoon; it doubles.
 const (
-	reannounceFirst = 100 * time.Millisecond
-	reannounces     = 5
+	reannounceFirst = 25 * time.Millisecond
+	reannounces     = 7
 )
 
 // reannounce sends the repeats reannounceSoon scheduled that are due, to

@@ -908,8 +908,9 @@ func TestAnnounceSaysCounted(t *testing.T) {
 	}
 }
 
-// A transfer that begins is announced at once and again 100 ms, 300 ms,
-// 700 ms, 1.5 s and 3.1 s later, on the fast tick, except to a neighbour
+// A transfer that begins is announced at once and again 25 ms, 75 ms,
+// 175 ms, 375 ms, 775 ms, 1.575 s and 3.175 s later, on the fast tick,
+// except to a neighbour
 // that announced the file whole itself.
 func TestNewTransferReannounced(t *testing.T) {
 	x := newHarness(t, packet.ET, packet.SE)
@@ -933,7 +934,7 @@ func TestNewTransferReannounced(t *testing.T) {
 		}
 	}
 	ms := time.Millisecond
-	if want := []time.Duration{100 * ms, 300 * ms, 700 * ms, 1500 * ms, 3100 * ms}; !slices.Equal(at, want) {
+	if want := []time.Duration{25 * ms, 75 * ms, 175 * ms, 375 * ms, 775 * ms, 1575 * ms, 3175 * ms}; !slices.Equal(at, want) {
 		t.Fatalf("repeats at %v, want %v", at, want)
 	}
 }
