@@ -58,7 +58,8 @@ func newNbr(d packet.Dir, tile p2p.TileID, l *loop) *nbr {
 		}
 	}
 	return &nbr{dir: d, tile: tile, byFid: map[fileID]*rfile{}, bfSent: map[fileID]time.Time{},
-		win: newWindow(newRTT(hello), l.now), conduct: newConduct(l.t), tokens: newTokenBucket(l.t)}
+		win: newWindow(newRTT(hello), l.now), conduct: newConduct(l.t), tokens: newTokenBucket(l.t),
+		reqLog: newRequestLog(l.rng)}
 }
 
 // resetRemote forgets everything n announced (it restarted).
@@ -119,6 +120,7 @@ func (l *loop) sync(n *nbr) {
 	l.cancelAsms(n, nil)
 	n.resetRemote()
 	n.reqSeen = requestSeen{} // it numbers its requests afresh
+	n.reqLog.forget()         // and dropped what we asked: repeat none of it
 	n.jobs = n.jobs[:0]
 	n.jobChunks = 0
 	l.dropFetchesFrom(n.dir)

@@ -1,6 +1,9 @@
 package dist
 
-import "time"
+import (
+	"math/rand"
+	"time"
+)
 
 // Numbered requests (REQUESTS, type 10). A lost REQUEST costs the asker a
 // recovery round at least: what it asked comes never, and only the
@@ -20,6 +23,12 @@ type requestLog struct {
 	head   int
 	n      int
 }
+
+// newRequestLog starts a neighbour's numbers at a random one: a tile that
+// restarts and whose SYNC is lost starts far from where it left off, so
+// its new numbers are behind the last the neighbour took (restartIf) or
+// well ahead of it, not among the few just taken.
+func newRequestLog(rng *rand.Rand) requestLog { return requestLog{seq: uint16(rng.Uint32())} }
 
 // sentRequest is one request sent, its number and when.
 type sentRequest struct {
@@ -109,7 +118,7 @@ func (l *loop) requests(n *nbr, m *requestsMsg) {
 // end). The packet goes twice: a manifest fetch that starts knows
 // nothing yet of the link's loss, and a lost ask costs a silence (at
 // least 150 ms) while the tiles behind wait; the sender takes the
-// number once, so the copy costs 11-32 bytes and nothing more.
+// number once, so the copy costs 12-33 bytes and nothing more.
 func (l *loop) sendManifestAsk(n *nbr, rf *rfile, first, count int) {
 	if count == 0 {
 		count = maxManifestSegs - first

@@ -2,6 +2,7 @@ package dist
 
 import (
 	"bytes"
+	"math/rand"
 	"slices"
 	"testing"
 	"time"
@@ -60,6 +61,21 @@ func TestRequestLogRepeats(t *testing.T) {
 		if m.requests.seq != c.seq || !slices.Equal(got, c.want) {
 			t.Errorf("block %d: seq %d carrying %v, want seq %d carrying %v", c.block, m.requests.seq, got, c.seq, c.want)
 		}
+	}
+}
+
+// Each neighbour's numbers start at a random one (the loop's seeded
+// generator here), so a tile that restarts with its SYNC lost does not
+// begin among the numbers its neighbour took last.
+func TestRequestNumbersStartAtRandom(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	seen := map[uint16]bool{}
+	for range 8 {
+		g := newRequestLog(rng)
+		seen[g.seq] = true
+	}
+	if len(seen) < 7 {
+		t.Fatalf("eight logs started at %d distinct numbers: %v", len(seen), seen)
 	}
 }
 
@@ -161,8 +177,9 @@ func TestNumberedRequestsServedOnce(t *testing.T) {
 
 // To a neighbour that announces flagRequests the asks are numbered, and
 // on a lossy link the guards after a block carry its request again: the
-// block's REQUEST lost, a guard brings it. To one that does not, they
-// are plain REQUESTs.
+// block's REQUEST lost, a guard brings it. After its SYNC nothing asked
+// before is repeated. To one that does not announce the flag, they are
+// plain REQUESTs.
 func TestLossyLinkRequestsRepeated(t *testing.T) {
 	x := newHarness(t, packet.ET)
 	sf := x.pack("a.mfz", 1, 4096-512, 4096) // 1 block of 15 chunks
@@ -186,6 +203,21 @@ func TestLossyLinkRequestsRepeated(t *testing.T) {
 	want := [][]requestMsg{{block}, {guard, block}, {guard, guard, block}}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("sent %+v, want %+v", got, want)
+	}
+
+	// Its SYNC drops what we asked of it: the first request after
+	// repeats none of that.
+	x.in(packet.ET, appendSync(nil, 0))
+	x.in(packet.ET, appendAnnounce(nil, 9, flagComplete|flagsServed, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
+	x.turn()
+	var after [][]requestMsg
+	for _, m := range x.h.take(t, packet.ET) {
+		if m.typ == msgRequests {
+			after = append(after, entriesOf(&m.requests))
+		}
+	}
+	if !slices.EqualFunc(after, want, slices.Equal) {
+		t.Fatalf("after its SYNC: sent %+v, want %+v", after, want)
 	}
 
 	y := newHarness(t, packet.ET)

@@ -120,7 +120,7 @@ type Counters struct {
 	BlocksResumed   uint64 `json:"blocks_resumed"` // held already when a transfer resumed after a restart
 	Completed       uint64 `json:"completed"`
 	Requests        uint64 `json:"requests"`        // REQUESTs sent
-	RequestsIn      uint64 `json:"requests_in"`     // requests received and taken (REQUEST, REQUESTS entries)
+	RequestsIn      uint64 `json:"requests_in"`     // chunk requests received and taken (REQUEST, REQUESTS entries; not manifest asks)
 	RequestRepeats  uint64 `json:"request_repeats"` // REQUESTS entries taken already (the repeats on a lossy link)
 	Lost            uint64 `json:"lost"`            // chunks found lost by a later one arriving, asked again
 	Duplicates      uint64 `json:"duplicates"`      // chunks that came twice
