@@ -78,8 +78,7 @@ func (l *loop) askMarker(n *nbr, rf *rfile, a *asm, c int) {
 // takes that; else a REQUEST.
 func (l *loop) sendRequest(n *nbr, rf *rfile, a *asm, first, cnt int) {
 	if rf.numbered {
-		r := requestMsg{handle: rf.handle, block: uint16(a.block), chunk: uint16(first), count: uint16(cnt)}
-		l.sendCtrl(n, n.reqLog.next(l.buf[:0], r, requestRepeats(&n.win), n.win.rto(l.t), l.now))
+		l.sendCtrl(n, l.numbered(n, requestMsg{handle: rf.handle, block: uint16(a.block), chunk: uint16(first), count: uint16(cnt)}))
 	} else {
 		l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, first, cnt))
 	}

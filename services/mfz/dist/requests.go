@@ -123,10 +123,15 @@ func (l *loop) sendManifestAsk(n *nbr, rf *rfile, first, count int) {
 	if count == 0 {
 		count = maxManifestSegs - first
 	}
-	r := requestMsg{handle: rf.handle, block: manifestAsk, chunk: uint16(first), count: uint16(count)}
-	b := n.reqLog.next(l.buf[:0], r, requestRepeats(&n.win), n.win.rto(l.t), l.now)
+	b := l.numbered(n, requestMsg{handle: rf.handle, block: manifestAsk, chunk: uint16(first), count: uint16(count)})
 	l.sendCtrl(n, b)
 	l.sendCtrl(n, b)
+}
+
+// numbered is the REQUESTS that carries r to n, with the repeats the
+// link's measured loss calls for, written into l.buf.
+func (l *loop) numbered(n *nbr, r requestMsg) []byte {
+	return n.reqLog.next(l.buf[:0], r, requestRepeats(&n.win), n.win.rto(l.t), l.now)
 }
 
 // requestRepeats is how many earlier requests a REQUESTS to n carries:

@@ -289,26 +289,30 @@ func parseRequests(p []byte) (m requestsMsg, err error) {
 // ask (block manifestAsk) of 1..maxManifestSegs segments from a segment
 // a manifest has.
 func parseEntry(e []byte) (requestMsg, error) {
-	if e[0] > maxHandle {
-		return requestMsg{}, fmt.Errorf("%w: handle %d", errField, e[0])
+	r := entryAt(e)
+	if r.handle > maxHandle {
+		return r, fmt.Errorf("%w: handle %d", errField, r.handle)
 	}
-	if be.Uint16(e[1:]) != manifestAsk {
-		return parseRequest(e[0], e[1:requestEntryLen])
+	if r.block != manifestAsk {
+		return parseRequest(r.handle, e[1:requestEntryLen])
 	}
-	r := requestMsg{handle: e[0], block: manifestAsk, chunk: be.Uint16(e[3:]), count: be.Uint16(e[5:])}
 	if int(r.chunk) >= maxManifestSegs || r.count == 0 || int(r.count) > maxManifestSegs {
 		return r, fmt.Errorf("%w: manifest ask of segments %d+%d", errField, r.chunk, r.count)
 	}
 	return r, nil
 }
 
+// entryAt reads the fields of the entry at e, unchecked.
+func entryAt(e []byte) requestMsg {
+	return requestMsg{handle: e[0], block: be.Uint16(e[1:]), chunk: be.Uint16(e[3:]), count: be.Uint16(e[5:])}
+}
+
 // entries calls yield with each request and its number, oldest first.
+// parseRequests checked every entry, so they are read, not checked again.
 func (m *requestsMsg) entries(yield func(seq uint16, r requestMsg)) {
 	n := len(m.list) / requestEntryLen
 	for i := n - 1; i >= 0; i-- {
-		e := m.list[i*requestEntryLen:]
-		r, _ := parseEntry(e) // checked by parseRequests
-		yield(m.seq-uint16(i), r)
+		yield(m.seq-uint16(i), entryAt(m.list[i*requestEntryLen:]))
 	}
 }
 
