@@ -288,6 +288,11 @@ func FuzzRequests(f *testing.F) {
 		if out := m.append(nil); !bytes.Equal(out, seal(append([]byte{msgRequests}, p...))) {
 			t.Fatalf("append(parseRequests(% x)) = % x", p, out)
 		}
+		for e := m.list; len(e) > 0; e = e[requestEntryLen:] {
+			if out := appendRequestEntry(nil, entryAt(e)); !bytes.Equal(out, e[:requestEntryLen]) {
+				t.Fatalf("appendRequestEntry(entryAt(% x)) = % x", e[:requestEntryLen], out)
+			}
+		}
 		var seqs []uint16
 		m.entries(func(seq uint16, r requestMsg) {
 			seqs = append(seqs, seq)
