@@ -1,6 +1,9 @@
 package dev
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // A UDP link's liveness: a link is up while the far end has been heard
 // within DownAfter. Every frame heard counts, so keepalives go only on a
@@ -73,7 +76,10 @@ func (u *UDP) sendKeepalive(l *udpLink) {
 	}
 	var buf [KeepaliveFrameLen]byte
 	f, _ := AppendFrame(buf[:0], Frame{Type: FrameKeepalive, Dir: l.dir, Epoch: u.epoch, MFZ: *u.mfz.Load()})
-	if err := u.writeFrame(f, l.addr); err != nil {
+	err := u.writeFrame(f, l.addr)
+	if errors.Is(err, errShortFull) {
+		l.c.bufDropped.Add(1)
+	} else if err != nil {
 		u.sendFailed(l, err)
 		return
 	}

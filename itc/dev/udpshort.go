@@ -1,6 +1,7 @@
 package dev
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -28,6 +29,10 @@ import (
 // shortFrames bounds the frames waiting for one device's shortcut
 // reader.
 const shortFrames = 1024
+
+// errShortFull: the frame went to the shortcut of a neighbour whose queue
+// was full, and was dropped there (counted on the link: BufferDropped).
+var errShortFull = errors.New("in-process neighbour's receive queue full")
 
 // shortcuts holds the receiving sides of the devices of this process
 // that take frames directly, by their local address.
@@ -87,7 +92,9 @@ func (u *UDP) closeShortcut() {
 func (u *UDP) writeFrame(b []byte, to netip.AddrPort) error {
 	if u.short != nil {
 		if v, ok := shortcuts.Load(to); ok {
-			v.(*shortcut).put(b, u.short.addr)
+			if !v.(*shortcut).put(b, u.short.addr) {
+				return errShortFull
+			}
 			return nil
 		}
 	}

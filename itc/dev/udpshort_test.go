@@ -101,6 +101,28 @@ func TestShortcutQueueBound(t *testing.T) {
 	}
 }
 
+// TestUDPShortcutFullCountedOnLink: a frame that finds the neighbour's
+// shortcut queue full is lost there, counted on the sender's link
+// (BufferDropped) as sent, and the link carries on once there is room.
+func TestUDPShortcutFullCountedOnLink(t *testing.T) {
+	a, b := udpPair(t, func(ca, cb *UDPConfig) { ca.InProcess, cb.InProcess = true, true })
+	waitUp(t, a, b)
+	full := &shortcut{addr: b.short.addr, ready: make(chan struct{}, 1), q: make([]shortFrame, shortFrames)}
+	shortcuts.Store(b.short.addr, full) // b's reader stops taking frames
+	sent := a.Stats().Links[packet.ET].SentPackets
+	p, _ := packet.AppendService(nil, packet.ET, 8, []byte("lost"))
+	writeAll(t, a, p)
+	waitFor(t, "the frame dropped at the full queue", func() bool { return a.Stats().Links[packet.ET].BufferDropped >= 1 })
+	if s := a.Stats().Links[packet.ET]; s.SentPackets <= sent || s.SendErrors != 0 {
+		t.Fatalf("sent %d (was %d), %d send errors: a frame lost at the far end is sent, not a failure", s.SentPackets, sent, s.SendErrors)
+	}
+	if s := a.Stats().Links[packet.WT].BufferDropped; s != 0 {
+		t.Fatalf("%d counted on another link", s)
+	}
+	shortcuts.Store(b.short.addr, b.short)
+	exchangeN(t, a, b, 5)
+}
+
 // TestUDPShortcutBesideSocket: a device that takes frames through the
 // shortcut from one neighbour and over its socket from another receives
 // both at once, its two readers feeding one inbound queue: every packet

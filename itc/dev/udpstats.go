@@ -15,12 +15,17 @@ type LinkStats struct {
 	Duplicated             uint64 // packets sent twice by the Duplicate impairment
 	Corrupted              uint64 // packets with bits flipped by the Corrupt impairment
 	CutDropped             uint64 // packets dropped, either way, because the link is cut
-	Idle                   uint64 // busy periods of a rate-limited link that ended with its queue empty
-	KeepalivesSent         uint64
-	KeepalivesRecv         uint64
-	KeepalivesLost         uint64 // keepalives dropped by the Loss impairment
-	Misrouted              uint64 // datagrams from this neighbour naming the wrong direction
-	SendErrors             uint64 // socket send failures
+	// BufferDropped counts frames sent through the in-process shortcut
+	// (UDPConfig.InProcess) that found the neighbour's receive queue
+	// full: lost there, as a full socket buffer loses datagrams (the
+	// neighbour's UDPStats.ShortcutDropped counts them from all links).
+	BufferDropped  uint64
+	Idle           uint64 // busy periods of a rate-limited link that ended with its queue empty
+	KeepalivesSent uint64
+	KeepalivesRecv uint64
+	KeepalivesLost uint64 // keepalives dropped by the Loss impairment
+	Misrouted      uint64 // datagrams from this neighbour naming the wrong direction
+	SendErrors     uint64 // socket send failures
 	// Reordered counts packet frames dropped because they were not newer
 	// than the newest already received on the link: late (reordered by
 	// the network) or duplicated by the network, or from the neighbour's
@@ -61,6 +66,7 @@ func (s LinkStats) Add(o LinkStats) LinkStats {
 		OutFull: s.OutFull + o.OutFull, InDropped: s.InDropped + o.InDropped,
 		Lost: s.Lost + o.Lost, Duplicated: s.Duplicated + o.Duplicated,
 		Corrupted: s.Corrupted + o.Corrupted, CutDropped: s.CutDropped + o.CutDropped,
+		BufferDropped:  s.BufferDropped + o.BufferDropped,
 		Idle:           s.Idle + o.Idle,
 		KeepalivesSent: s.KeepalivesSent + o.KeepalivesSent, KeepalivesRecv: s.KeepalivesRecv + o.KeepalivesRecv,
 		KeepalivesLost: s.KeepalivesLost + o.KeepalivesLost, Misrouted: s.Misrouted + o.Misrouted,
@@ -85,7 +91,7 @@ type UDPStats struct {
 type linkCounters struct {
 	sentPackets, sentBytes, recvPackets, recvBytes atomic.Uint64
 	outFull, inDropped, lost, duplicated           atomic.Uint64
-	corrupted, cutDropped, idle                    atomic.Uint64
+	corrupted, cutDropped, idle, bufDropped        atomic.Uint64
 	kaSent, kaRecv, kaLost, misrouted, sendErrors  atomic.Uint64
 	reordered, resynced, mfmIncompatible           atomic.Uint64
 	busyIdeal, busyActual                          atomic.Uint64
@@ -103,6 +109,7 @@ func (c *linkCounters) snapshot() LinkStats {
 		Duplicated:     c.duplicated.Load(),
 		Corrupted:      c.corrupted.Load(),
 		CutDropped:     c.cutDropped.Load(),
+		BufferDropped:  c.bufDropped.Load(),
 		Idle:           c.idle.Load(),
 		KeepalivesSent: c.kaSent.Load(),
 		KeepalivesRecv: c.kaRecv.Load(),
