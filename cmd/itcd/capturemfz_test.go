@@ -36,8 +36,8 @@ func TestCaptureDissectorGetManifest(t *testing.T) {
 }
 
 // TestCaptureDissectorRequests reads numbered requests: the number, each
-// request carried (newest first) and flags bit 3 of an ANNOUNCE; a
-// REQUESTS with no request, or a request of 0 chunks, is malformed.
+// request carried (newest first), a mark (an entry of 0 chunks) and flags
+// bits 3 and 4 of an ANNOUNCE; a REQUESTS with no request is malformed.
 func TestCaptureDissectorRequests(t *testing.T) {
 	needTshark(t)
 	mfzPacket := func(m dist.Message) []byte {
@@ -62,7 +62,13 @@ func TestCaptureDissectorRequests(t *testing.T) {
 			map[string]string{"itc.mfz.type": "10", "itc.malformed": "1"}},
 		{"no request", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1}),
 			map[string]string{"itc.mfz.type": "10", "itc.malformed": "1"}},
-		{"a request of no chunk", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1, Data: entry(3, 1, 0, 0)}),
-			map[string]string{"itc.mfz.type": "10", "itc.mfz.count": "0", "itc.malformed": "1"}},
+		{"a mark", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1, Data: entry(3, 1, 16, 0)}),
+			map[string]string{"itc.mfz.type": "10", "itc.mfz.count": "0", "itc.mfz.chunk": "16", "itc.malformed": ""}},
+		{"a mark's answer", mfzPacket(dist.Message{Type: dist.MsgData, Handle: 3, Block: 12, Chunk: 16}),
+			map[string]string{"itc.mfz.type": "7", "itc.mfz.chunk": "16", "itc.mfz.data": "", "itc.malformed": ""}},
+		{"a mark of block 4096", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1, Data: entry(3, 4096, 0, 0)}),
+			map[string]string{"itc.mfz.type": "10", "itc.malformed": "1"}},
+		{"announce, marks answered", mfzPacket(dist.Message{Type: dist.MsgAnnounce, Handle: 3, Flags: 0x1d, Version: 9, Blocks: 4, Held: 4, ID: id, Name: "a.mfz"}),
+			map[string]string{"itc.mfz.type": "1", "itc.mfz.flags.marks": "1", "itc.malformed": ""}},
 	})
 }

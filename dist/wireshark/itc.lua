@@ -86,6 +86,7 @@ field("m_complete", ProtoField.uint8("itc.mfz.flags.complete", "Complete", base.
 field("m_tomb", ProtoField.uint8("itc.mfz.flags.tombstone", "Tombstone", base.DEC, BOOL, 0x02))
 field("m_counted", ProtoField.uint8("itc.mfz.flags.counted", "Serves counted GET_MANIFEST", base.DEC, BOOL, 0x04))
 field("m_numbered", ProtoField.uint8("itc.mfz.flags.requests", "Takes REQUESTS", base.DEC, BOOL, 0x08))
+field("m_marks", ProtoField.uint8("itc.mfz.flags.marks", "Answers marks", base.DEC, BOOL, 0x10))
 field("m_seq", ProtoField.uint16("itc.mfz.seq", "Number of the newest request"))
 field("m_entries", ProtoField.uint8("itc.mfz.entries", "Requests carried"))
 field("m_version", ProtoField.int64("itc.mfz.version", "Version"))
@@ -360,6 +361,7 @@ MFZ[1] = function(st, t, p, m)
 	fi:add(F.m_tomb, st.tvb(p, 1))
 	fi:add(F.m_counted, st.tvb(p, 1))
 	fi:add(F.m_numbered, st.tvb(p, 1))
+	fi:add(F.m_marks, st.tvb(p, 1))
 	t:add(F.m_version, st.tvb(p + 1, 8))
 	t:add(F.m_blocks, st.tvb(p + 9, 2))
 	t:add(F.m_held, st.tvb(p + 11, 2))
@@ -434,11 +436,15 @@ MFZ[6] = function(st, t, p, m)
 end
 
 MFZ[7] = function(st, t, p, m)
-	if m < 5 then return nil, "DATA body of " .. m .. " bytes, shorter than 5" end
+	if m < 4 then return nil, "DATA body of " .. m .. " bytes, shorter than 4" end
 	t:add(F.m_block, st.tvb(p, 2))
 	t:add(F.m_chunk, st.tvb(p + 2, 2))
-	t:add(F.m_data, st.tvb(p + 4, m - 4))
+	if m > 4 then t:add(F.m_data, st.tvb(p + 4, m - 4)) end
 	if st.tvb(p, 2):uint() >= 4096 then return nil, "block " .. st.tvb(p, 2):uint() .. " (blocks are below 4096)" end
+	if m == 4 then
+		-- No bytes: the answer to a mark (a REQUESTS entry of count 0).
+		return string.format("block %d chunk %d mark answered", st.tvb(p, 2):uint(), st.tvb(p + 2, 2):uint())
+	end
 	return string.format("block %d chunk %d (%d bytes)", st.tvb(p, 2):uint(), st.tvb(p + 2, 2):uint(), m - 4)
 end
 
@@ -504,9 +510,14 @@ local function dissect_mfz(st, tree, o, n)
 				if first >= 545 or cnt == 0 or cnt > 545 then malformed(st, et, string.format("manifest segments %d+%d (from 0..544, 1..545 of them)", first, cnt)) end
 				list[#list + 1] = string.format("h%d manifest segments %d+%d", h, first, cnt)
 			else
-				if cnt == 0 then malformed(st, et, "a request of 0 chunks") end
 				if blk >= 4096 then malformed(st, et, "block " .. blk .. " (blocks are below 4096)") end
-				list[#list + 1] = string.format("h%d block %d chunks %d+%d", h, blk, first, cnt)
+				if cnt == 0 then
+					-- A mark: answered with an empty DATA for that chunk.
+					et:append_text(" (mark)")
+					list[#list + 1] = string.format("h%d block %d mark after chunk %d", h, blk, first)
+				else
+					list[#list + 1] = string.format("h%d block %d chunks %d+%d", h, blk, first, cnt)
+				end
 			end
 		end
 		st.info[#st.info + 1] = string.format("#%d %s", seq, table.concat(list, ", "))

@@ -45,8 +45,10 @@ func FuzzParseBody(f *testing.F) {
 			n := 0
 			m.requests.entries(func(_ uint16, r requestMsg) {
 				n++
-				manifest := r.block == manifestAsk && int(r.chunk) < maxManifestSegs && int(r.count) <= maxManifestSegs
-				if r.handle > maxHandle || r.count == 0 || !manifest && (int(r.chunk)+int(r.count) > maxChunks || r.block >= 4096) {
+				manifest := r.block == manifestAsk && int(r.chunk) < maxManifestSegs && r.count > 0 && int(r.count) <= maxManifestSegs
+				// count 0: a mark after chunk r.chunk.
+				chunks := r.block < 4096 && int(r.chunk)+max(int(r.count), 1) <= maxChunks
+				if r.handle > maxHandle || !manifest && !chunks {
 					t.Fatalf("requests entry %+v", r)
 				}
 			})
@@ -54,7 +56,7 @@ func FuzzParseBody(f *testing.F) {
 				t.Fatalf("requests of %d entries", n)
 			}
 		case msgData:
-			if k := m.data; k.block >= 4096 || int(k.chunk) >= maxChunks || len(k.data) == 0 {
+			if k := m.data; k.block >= 4096 || int(k.chunk) >= maxChunks || len(k.data) > ChunkLen {
 				t.Fatalf("data %d %d", k.block, k.chunk)
 			}
 		}

@@ -52,12 +52,27 @@ func (l *loop) fill(n *nbr) {
 	// block. Its last chunk is asked again (guards), so that if the
 	// REQUEST or the chunk is lost, a later copy's arrival shows it at
 	// once (it answers the first ask: everything before is lost), where
-	// a silence would wait for the timeout.
+	// a silence would wait for the timeout. Of a neighbour that answers
+	// marks, a guard is a mark: the same proof, without the chunk's bytes
+	// (6-12% of a source's links at 20% loss, where nearly every request
+	// ends a drained pipe).
 	if rf := n.byFid[last.f.id]; rf != nil {
 		for range n.win.guards(drained, shallow) {
-			l.askChunks(n, rf, last, lastC, 1)
+			if rf.marks {
+				l.askMark(n, rf, last, lastC)
+			} else {
+				l.askChunks(n, rf, last, lastC, 1)
+			}
 		}
 	}
+}
+
+// askMark sends n a mark after chunk c of a (window.askedMark): a
+// guard's proof for a few bytes, without the chunk.
+func (l *loop) askMark(n *nbr, rf *rfile, a *asm, c int) {
+	n.win.askedMark(a, c)
+	l.sendCtrl(n, l.numbered(n, requestMsg{handle: rf.handle, block: uint16(a.block), chunk: uint16(c)}))
+	l.counters.Marks++
 }
 
 // askChunks sends n one REQUEST for cnt chunks of a from first on.
@@ -255,6 +270,12 @@ func (l *loop) data(n *nbr, m *dataMsg) {
 	}
 	a := n.win.find(f, int(m.block))
 	c := int(m.chunk)
+	if a != nil && c < a.nch && len(m.data) == 0 {
+		// The answer to a mark.
+		r := n.win.deliverMark(a, c, l.now)
+		l.counters.Lost += uint64(r.lost)
+		return
+	}
 	if a == nil || c >= a.nch || len(m.data) != chunkSize(a.length, c) {
 		l.counters.Unexpected++
 		return

@@ -17,6 +17,7 @@ type rfile struct {
 	tomb     bool
 	counted  bool // it serves GET_MANIFEST with a segment count (flagCounted)
 	numbered bool // it takes REQUESTS (flagRequests)
+	marks    bool // it answers marks (flagMarks)
 	blocks   int
 	have     mfz.Bitmap // its blocks; nil when complete
 }
@@ -77,6 +78,7 @@ func (l *loop) announced(n *nbr, m *announceMsg) {
 	rf.complete = m.flags&flagComplete != 0
 	rf.counted = m.flags&flagCounted != 0
 	rf.numbered = m.flags&flagRequests != 0
+	rf.marks = rf.numbered && m.flags&flagMarks != 0
 	if int(m.blocks) != rf.blocks {
 		rf.have = nil
 	}

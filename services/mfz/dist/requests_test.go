@@ -2,6 +2,7 @@ package dist
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand"
 	"slices"
 	"testing"
@@ -199,7 +200,7 @@ func TestLossyLinkRequestsRepeated(t *testing.T) {
 		}
 	}
 	block := requestMsg{handle: 9, block: 0, chunk: 0, count: 15}
-	guard := requestMsg{handle: 9, block: 0, chunk: 14, count: 1}
+	guard := requestMsg{handle: 9, block: 0, chunk: 14} // a mark
 	want := [][]requestMsg{{block}, {guard, block}, {guard, guard, block}}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("sent %+v, want %+v", got, want)
@@ -296,9 +297,10 @@ func FuzzRequests(f *testing.F) {
 		var seqs []uint16
 		m.entries(func(seq uint16, r requestMsg) {
 			seqs = append(seqs, seq)
-			manifest := r.block == manifestAsk && int(r.chunk) < maxManifestSegs && int(r.count) <= maxManifestSegs
-			chunks := r.block < 4096 && int(r.chunk)+int(r.count) <= maxChunks
-			if r.handle > maxHandle || r.count == 0 || !manifest && !chunks {
+			manifest := r.block == manifestAsk && int(r.chunk) < maxManifestSegs && r.count > 0 && int(r.count) <= maxManifestSegs
+			// count 0: a mark after chunk r.chunk.
+			chunks := r.block < 4096 && int(r.chunk)+max(int(r.count), 1) <= maxChunks
+			if r.handle > maxHandle || !manifest && !chunks {
 				t.Fatalf("entry %+v out of bounds", r)
 			}
 		})
@@ -311,4 +313,78 @@ func FuzzRequests(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A mark is answered with an empty DATA in its turn, after what was
+// asked before it, whether or not the block is held; a mark past the
+// chunks of its block is malformed.
+func TestMarkAnsweredInTurn(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	f := x.held(x.pack("a.mfz", 1, 8*1024, 1024))
+	x.h.take(t, packet.ET)
+	send := func(seq uint16, r requestMsg) {
+		m := requestsMsg{seq: seq, list: appendRequestEntry(nil, r)}
+		x.in(packet.ET, m.append(nil))
+	}
+	send(1, requestMsg{handle: f.handle, block: 1, chunk: 0, count: 2})
+	send(2, requestMsg{handle: f.handle, block: 1, chunk: 1}) // the mark
+	x.turn()
+	var got []string
+	for _, m := range x.h.take(t, packet.ET) {
+		if m.typ == msgData {
+			got = append(got, fmt.Sprintf("%d/%d:%d", m.data.block, m.data.chunk, len(m.data.data)))
+		}
+	}
+	if want := []string{"1/0:245", "1/1:245", "1/1:0"}; !slices.Equal(got, want) {
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+	send(3, requestMsg{handle: f.handle, block: 1, chunk: 5}) // block 1 has 5 chunks
+	x.turn()
+	if got := dataSent(x.h.take(t, packet.ET)); len(got) != 0 || x.l.counters.Malformed != 1 {
+		t.Fatalf("a mark past its block's chunks: sent %v, %d malformed", got, x.l.counters.Malformed)
+	}
+}
+
+// Guards go as marks to a neighbour that answers them, as chunks to one
+// that does not say so; a mark's answer shows lost what came not before
+// it, and is asked again.
+func TestGuardsAsMarks(t *testing.T) {
+	sf := newHarness(t, packet.ET).pack("a.mfz", 1, 4096-512, 4096) // 1 block of 15 chunks
+	for _, c := range []struct {
+		flags byte
+		count uint16 // of the guard
+	}{{flagsServed, 0}, {flagCounted | flagRequests, 1}} {
+		x := newHarness(t, packet.ET)
+		x.receiving(sf, packet.ET, 9)
+		x.in(packet.ET, appendAnnounce(nil, 9, flagComplete|c.flags, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
+		x.turn()
+		var got []requestMsg
+		for _, m := range x.h.take(t, packet.ET) {
+			if m.typ == msgRequests {
+				got = append(got, entriesOf(&m.requests)[0])
+			}
+		}
+		want := []requestMsg{{handle: 9, count: 15}, {handle: 9, chunk: 14, count: c.count}}
+		if !slices.Equal(got, want) {
+			t.Fatalf("flags %#x: asked %+v, want %+v", c.flags, got, want)
+		}
+		if c.count != 0 {
+			continue
+		}
+		// Chunks 0..12 come, 13 and 14 are lost, the mark's answer comes.
+		for ch := range 13 {
+			x.in(packet.ET, appendData(nil, 9, 0, ch, sf.chunk(0, ch)))
+		}
+		x.in(packet.ET, appendData(nil, 9, 0, 14, nil))
+		x.turn()
+		got = got[:0]
+		for _, m := range x.h.take(t, packet.ET) {
+			if m.typ == msgRequests {
+				got = append(got, entriesOf(&m.requests)[0])
+			}
+		}
+		if len(got) == 0 || got[0] != (requestMsg{handle: 9, chunk: 13, count: 2}) || x.l.counters.Lost != 2 {
+			t.Fatalf("after the mark's answer: asked %+v, %d lost; want chunks 13+2 asked again", got, x.l.counters.Lost)
+		}
+	}
 }

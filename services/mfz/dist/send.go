@@ -25,6 +25,8 @@ type job struct {
 	// (-1: none, or sent twice).
 	want mfz.Bitmap
 	tail int
+	// mark: answer a mark after chunk next with an empty DATA.
+	mark bool
 }
 
 // manifestJob is a job sending n's asked segments of f's signed manifest.
@@ -142,6 +144,8 @@ func (l *loop) pump(n *nbr) {
 			off := seg * manifestSeg
 			b = appendManifest(l.buf[:0], j.f.handle, off, len(j.f.signed), j.f.signed[off:min(off+manifestSeg, len(j.f.signed))])
 			next = seg
+		} else if j.mark {
+			b = appendData(l.buf[:0], j.f.handle, j.block, j.next, nil)
 		} else {
 			if j.next >= j.end {
 				l.popJob(n)
@@ -171,9 +175,12 @@ func (l *loop) pump(n *nbr) {
 		switch {
 		case err == nil:
 			l.counters.PacketsOut++
-			if j.manifest {
+			switch {
+			case j.mark:
+				l.popJob(n)
+			case j.manifest:
 				j.sentSeg(next)
-			} else {
+			default:
 				n.jobChunks--
 				l.counters.ChunksOut++
 				j.next = next
@@ -269,8 +276,18 @@ func (l *loop) request(n *nbr, m *requestMsg) {
 		l.sendNotHave(n, m.handle, blockGone)
 		return
 	}
-	if b >= f.blocks || int(m.chunk)+int(m.count) > chunkCount(f.m.BlockLen(b)) {
+	if b >= f.blocks || int(m.chunk)+max(int(m.count), 1) > chunkCount(f.m.BlockLen(b)) {
 		l.counters.Malformed++
+		return
+	}
+	if m.count == 0 {
+		// A mark: answered in its turn, held or not (what was asked
+		// before it got its NOTHAVE).
+		if len(n.jobs) >= l.t.serveQueue {
+			l.counters.RequestsDropped++
+			return
+		}
+		n.jobs = append(n.jobs, job{f: f, block: b, next: int(m.chunk), end: int(m.chunk), mark: true})
 		return
 	}
 	if !f.holds(b) {

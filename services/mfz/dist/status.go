@@ -122,6 +122,7 @@ type Counters struct {
 	Requests        uint64 `json:"requests"`        // REQUESTs sent
 	RequestsIn      uint64 `json:"requests_in"`     // chunk requests received and taken (REQUEST, REQUESTS entries; not manifest asks)
 	RequestRepeats  uint64 `json:"request_repeats"` // REQUESTS entries taken already (the repeats on a lossy link)
+	Marks           uint64 `json:"marks"`           // marks asked: guards answered by an empty DATA
 	Lost            uint64 `json:"lost"`            // chunks found lost by a later one arriving, asked again
 	Duplicates      uint64 `json:"duplicates"`      // chunks that came twice
 	Unexpected      uint64 `json:"unexpected"`      // DATA for nothing asked (late, or after a cancel)

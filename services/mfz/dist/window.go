@@ -68,10 +68,12 @@ const (
 // probe does not ask again for a chunk already asked this often.
 const maxAsks = 16
 
-// pend is one chunk asked for: chunk c of block a.
+// pend is one chunk asked for: chunk c of block a; or, if mark, a mark
+// after it (askedMark).
 type pend struct {
-	a *asm
-	c int
+	a    *asm
+	c    int
+	mark bool
 }
 
 func chunkCount(blockLen int) int { return (blockLen + ChunkLen - 1) / ChunkLen }
@@ -111,11 +113,12 @@ func (w *window) size(t *tuning) int {
 // asked again, so that the loss of the REQUEST or of the chunk shows at
 // the arrival of a copy instead of after a silence: drained, nothing
 // more is asked until something comes; shallow, nothing asked before
-// is still coming. A guard costs a chunk time (4 ms at 64 KB/s), a
-// silence the timeout (at least 150 ms) with probability about twice
-// the loss rate for each copy lost, so guards pay from about 1% loss,
-// and a second from about 10%: below 1% measured loss only a drained
-// pipe is guarded, once.
+// is still coming. A guard costs a chunk time (4 ms at 64 KB/s; as a
+// mark, a 10-byte answer), a silence the timeout (at least 150 ms) with
+// probability about twice the loss rate for each copy lost, so guards
+// pay from about 1% loss, and a second from about 10%: below 1%
+// measured loss only a drained pipe is guarded, once. (The thresholds
+// were measured with guards that carried the chunk.)
 //
 // A single block asked into an empty pipe used to be unguarded (the
 // window's minimum of 24 chunks leaves 7 after a 17-chunk block, less
@@ -222,9 +225,19 @@ func (w *window) asked(a *asm, first, cnt int, now time.Time) {
 	for c := first; c < first+cnt; c++ {
 		a.state[c] = chAsked
 		a.oc[c]++
-		w.out = append(w.out, pend{a, c})
+		w.out = append(w.out, pend{a: a, c: c})
 	}
 	w.inflight += cnt
+}
+
+// askedMark records a mark asked after chunk c of a: a request answered
+// with an empty DATA in its turn, so its answer shows lost whatever was
+// asked before it and has not come, as a guard's copy of the chunk
+// would, for a few bytes instead of a chunk. A mark holds no room in the
+// window and keeps no timer: lost, it shows nothing, and a silence
+// still ends in a timeout.
+func (w *window) askedMark(a *asm, c int) {
+	w.out = append(w.out, pend{a: a, c: c, mark: true})
 }
 
 // arrival is what one chunk's arrival did.
@@ -244,26 +257,7 @@ type arrival struct {
 func (w *window) deliver(a *asm, c int, data []byte, now time.Time) (r arrival) {
 	asked := a.oc[c] > 0
 	if asked {
-		for w.outHead < len(w.out) {
-			e := w.out[w.outHead]
-			w.out[w.outHead] = pend{}
-			w.outHead++
-			if e.a.dead {
-				continue
-			}
-			e.a.oc[e.c]--
-			w.inflight--
-			if e.a == a && e.c == c {
-				break
-			}
-			if e.a.state[e.c] == chAsked && e.a.oc[e.c] == 0 {
-				e.a.state[e.c] = chNeed
-				e.a.next = min(e.a.next, e.c)
-				r.lost++
-			}
-		}
-		w.compact()
-		w.lossy += (float64(r.lost)/float64(r.lost+1) - w.lossy) / 16
+		w.popTo(a, c, false, &r)
 	}
 	if asked && a.state[c] != chGot {
 		// Progress: an answer to something asked that was not here. A
@@ -286,6 +280,61 @@ func (w *window) deliver(a *asm, c int, data []byte, now time.Time) (r arrival) 
 	w.rateBytes += int64(len(data))
 	r.done = a.ngot == a.nch
 	return r
+}
+
+// deliverMark takes the answer to a mark after chunk c of a, arrived at
+// now: everything asked before the mark and not come is lost. An answer
+// to no mark asked (late, or a replay) changes nothing.
+func (w *window) deliverMark(a *asm, c int, now time.Time) (r arrival) {
+	found := false
+	for _, e := range w.out[w.outHead:] {
+		if e.mark && e.a == a && e.c == c {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return r
+	}
+	w.popTo(a, c, true, &r)
+	// Progress, as a chunk's answer is: the neighbour answers what it is
+	// asked, each mark once.
+	w.lastProgress = now
+	w.backoff = 0
+	w.stalled = false
+	return r
+}
+
+// popTo takes the entries of out up to the oldest live one for chunk c
+// of a (a mark after it if mark, else an ask of it) off it: what was
+// asked before that and has not come is lost, needed again.
+func (w *window) popTo(a *asm, c int, mark bool, r *arrival) {
+	for w.outHead < len(w.out) {
+		e := w.out[w.outHead]
+		w.out[w.outHead] = pend{}
+		w.outHead++
+		if e.a.dead {
+			continue
+		}
+		if e.mark {
+			if mark && e.a == a && e.c == c {
+				break
+			}
+			continue // its answer was lost, or will not come before this
+		}
+		e.a.oc[e.c]--
+		w.inflight--
+		if !mark && e.a == a && e.c == c {
+			break
+		}
+		if e.a.state[e.c] == chAsked && e.a.oc[e.c] == 0 {
+			e.a.state[e.c] = chNeed
+			e.a.next = min(e.a.next, e.c)
+			r.lost++
+		}
+	}
+	w.compact()
+	w.lossy += (float64(r.lost)/float64(r.lost+1) - w.lossy) / 16
 }
 
 // release takes a finished or cancelled block off the window. Its chunks
@@ -353,7 +402,7 @@ func (w *window) probes(k int, ask func(a *asm, c int) bool) {
 	n, end := 0, len(w.out)
 	for i := w.outHead; i < end && n < k; i++ {
 		e := w.out[i]
-		if e.a.dead || e.a.state[e.c] != chAsked || e.a.oc[e.c] >= maxAsks {
+		if e.mark || e.a.dead || e.a.state[e.c] != chAsked || e.a.oc[e.c] >= maxAsks {
 			continue
 		}
 		if !ask(e.a, e.c) {
@@ -397,7 +446,7 @@ func (w *window) marker() (*asm, int, bool) {
 // already: it counts in the window like any ask, but c stays held.
 func (w *window) askedMarker(a *asm, c int) {
 	a.oc[c]++
-	w.out = append(w.out, pend{a, c})
+	w.out = append(w.out, pend{a: a, c: c})
 	w.inflight++
 }
 

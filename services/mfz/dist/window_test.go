@@ -13,7 +13,7 @@ import (
 
 // wop is one step of a window script.
 type wop struct {
-	op    string // ask, got, release, timeout
+	op    string // ask, got, mark, marked (a mark's answer), release, timeout
 	block int    // index into the script's blocks
 	a, b  int    // ask: first, count; got: chunk
 	want  arrival
@@ -32,7 +32,7 @@ func chunkStates(a *asm) string {
 func liveEntries(w *window) int {
 	k := 0
 	for _, e := range w.out[w.outHead:] {
-		if !e.a.dead {
+		if !e.a.dead && !e.mark {
 			k++
 		}
 	}
@@ -131,6 +131,20 @@ func TestWindowScripts(t *testing.T) {
 			{op: "release", block: 0},
 			{op: "got", block: 1, a: 0},
 		}, 1, []string{"GA"}},
+		{"a mark's answer proves what was asked before it lost", []int{three}, []wop{
+			{op: "ask", a: 0, b: 3},
+			{op: "mark", a: 2},
+			{op: "got", a: 0},
+			{op: "marked", a: 2, want: arrival{lost: 2}},
+		}, 0, []string{"GNN"}},
+		{"a mark whose answer was lost is passed by later chunks", []int{three, three}, []wop{
+			{op: "ask", block: 0, a: 0, b: 3},
+			{op: "mark", block: 0, a: 2},
+			{op: "ask", block: 1, a: 0, b: 1},
+			{op: "got", block: 0, a: 0}, {op: "got", block: 0, a: 1}, {op: "got", block: 0, a: 2, want: arrival{done: true}},
+			{op: "got", block: 1, a: 0},
+			{op: "marked", block: 1, a: 0}, // answers no mark: nothing changes
+		}, 0, []string{"GGG", "GNN"}},
 		{"a short last chunk", []int{ChunkLen + 10}, []wop{
 			{op: "ask", a: 0, b: 2},
 			{op: "got", a: 1, want: arrival{lost: 1}},
@@ -158,6 +172,12 @@ func TestWindowScripts(t *testing.T) {
 				}
 				if !bytes.Equal(a.buf[s.a*ChunkLen:s.a*ChunkLen+len(data)], data) {
 					t.Fatalf("%s, step %d: chunk %d not in its place", c.name, i, s.a)
+				}
+			case "mark":
+				w.askedMark(a, s.a)
+			case "marked":
+				if r := w.deliverMark(a, s.a, now); r != s.want {
+					t.Fatalf("%s, step %d: the answer to a mark after chunk %d of block %d: %+v, want %+v", c.name, i, s.a, s.block, r, s.want)
 				}
 			case "release":
 				w.release(a)
@@ -418,7 +438,11 @@ func TestWindowRandom(t *testing.T) {
 					if a, first, cnt := w.nextRun(room); a != nil {
 						w.asked(a, first, cnt, now)
 						for c := first; c < first+cnt; c++ {
-							sent = append(sent, pend{a, c})
+							sent = append(sent, pend{a: a, c: c})
+						}
+						if r.Intn(3) == 0 { // a guard's mark
+							w.askedMark(a, first+cnt-1)
+							sent = append(sent, pend{a: a, c: first + cnt - 1, mark: true})
 						}
 					}
 				}
@@ -427,6 +451,10 @@ func TestWindowRandom(t *testing.T) {
 				sent = sent[1:]
 				if r.Intn(5) == 0 || e.a.dead {
 					continue // lost on the link, or its block is gone
+				}
+				if e.mark {
+					w.deliverMark(e.a, e.c, now)
+					continue
 				}
 				res := w.deliver(e.a, e.c, make([]byte, chunkSize(e.a.length, e.c)), now)
 				if r.Intn(8) == 0 {
@@ -445,7 +473,7 @@ func TestWindowRandom(t *testing.T) {
 					w.timedOut(now)
 					w.probes(4, func(a *asm, c int) bool {
 						w.asked(a, c, 1, now)
-						sent = append(sent, pend{a, c})
+						sent = append(sent, pend{a: a, c: c})
 						return true
 					})
 				}

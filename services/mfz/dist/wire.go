@@ -55,8 +55,13 @@ const (
 	// ignore the bit and count a REQUESTS as unknown: a receiver sends
 	// that form only to a sender that sets it.
 	flagRequests = 1 << 3
+	// flagMarks: the sender answers a REQUESTS entry of count 0 (a mark)
+	// with an empty DATA. Tiles before it drop such an entry, and such a
+	// DATA, as malformed: a receiver asks for marks only of a sender
+	// that sets it.
+	flagMarks = 1 << 4
 	// flagsServed is what this version serves, set in every ANNOUNCE.
-	flagsServed = flagCounted | flagRequests
+	flagsServed = flagCounted | flagRequests | flagMarks
 
 	// noHandle is never a handle: handles are 0..254.
 	noHandle  = 255

@@ -113,7 +113,7 @@ func TestWireRoundTrip(t *testing.T) {
 		seal([]byte{msgRequests, 0, 1}),                                  // REQUESTS with no entry
 		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 0, 0}),                // an entry cut short
 		seal([]byte{msgRequests, 0, 1, 255, 0, 1, 0, 0, 0, 1}),           // an entry's handle out of range
-		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 0, 0, 0}),             // an entry of no chunk
+		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0xFF, 0xFF, 0, 0}),       // a mark past the chunks a block has
 		seal([]byte{msgRequests, 0, 1, 3, 0x10, 0, 0, 0, 0, 1}),          // block 4096
 		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0x02, 0x21, 0, 1}), // a manifest ask from segment 545
 		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0, 0, 0x02, 0x22}), // a manifest ask of 546 segments
@@ -174,6 +174,8 @@ func TestKindsRoundTrip(t *testing.T) {
 		{"nothave gone", msg{typ: msgNotHave, notHave: notHaveMsg{handle: 5, block: blockGone}}},
 		{"sync", msg{typ: msgSync, sync: syncMsg{flags: 0xA5}}},
 		{"requests", msg{typ: msgRequests, requests: requestsMsg{seq: 0xBEEF, list: bytes.Repeat([]byte{254, 0x0F, 0xFF, 0, 1, 0, 16}, maxRequestEntries)}}},
+		{"mark", msg{typ: msgRequests, requests: requestsMsg{seq: 7, list: []byte{3, 0x0F, 0xFF, 0, 16, 0, 0}}}},
+		{"mark's answer", msg{typ: msgData, data: dataMsg{handle: 4, block: 4095, chunk: 16, data: []byte{}}}},
 		{"manifest ask", msg{typ: msgRequests, requests: requestsMsg{seq: 0, list: []byte{9, 0xFF, 0xFF, 0x02, 0x20, 0x02, 0x21}}}},
 	} {
 		b := c.m.append([]byte{0xEE})[1:]

@@ -243,8 +243,11 @@ func parseRequest(h uint8, p []byte) (m requestMsg, err error) {
 // newest first, entry i being request number seq - i (mod 65536). A lost
 // packet's requests arrive with the next one; the receiver takes each
 // number once (links keep order: one newer than the last it took). An
-// entry of block manifestAsk asks for segments chunk..chunk+count-1 of
-// the signed manifest instead, as a counted GET_MANIFEST does.
+// entry of count 0 is a mark, asked only of a sender that announces
+// flagMarks: it is answered, in its turn, with an empty DATA for that
+// chunk (window.go). An entry of block manifestAsk asks for segments
+// chunk..chunk+count-1 of the signed manifest instead, as a counted
+// GET_MANIFEST does.
 type requestsMsg struct {
 	seq  uint16
 	list []byte // the entries, requestEntryLen bytes each
@@ -294,6 +297,13 @@ func parseEntry(e []byte) (requestMsg, error) {
 		return r, fmt.Errorf("%w: handle %d", errField, r.handle)
 	}
 	if r.block != manifestAsk {
+		if r.count == 0 {
+			// A mark: answered with an empty DATA for that chunk.
+			if r.block >= mfz.MaxBlocks || int(r.chunk) >= maxChunks {
+				return r, fmt.Errorf("%w: mark of block %d chunk %d", errField, r.block, r.chunk)
+			}
+			return r, nil
+		}
 		return parseRequest(r.handle, e[1:requestEntryLen])
 	}
 	if int(r.chunk) >= maxManifestSegs || r.count == 0 || int(r.count) > maxManifestSegs {
@@ -342,7 +352,8 @@ func (m *dataMsg) append(dst []byte) []byte {
 }
 
 func parseData(h uint8, p []byte) (m dataMsg, err error) {
-	if err := need(msgData, p, 5); err != nil {
+	// No bytes: the answer to a mark (a REQUESTS entry of count 0).
+	if err := need(msgData, p, 4); err != nil {
 		return m, err
 	}
 	m.handle, m.block, m.chunk, m.data = h, be.Uint16(p), be.Uint16(p[2:]), p[4:]
