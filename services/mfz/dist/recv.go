@@ -57,7 +57,7 @@ func (l *loop) fill(n *nbr) {
 	// (6-12% of a source's links at 20% loss, where nearly every request
 	// ends a drained pipe).
 	if rf := n.byFid[last.f.id]; rf != nil {
-		for range n.win.guards(drained, shallow) {
+		for range n.win.guards(drained, shallow, rf.marks) {
 			if rf.marks {
 				l.askMark(n, rf, last, lastC)
 			} else {

@@ -488,23 +488,28 @@ func TestWindowRandom(t *testing.T) {
 
 func TestWindowGuards(t *testing.T) {
 	cases := []struct {
-		drained, shallow bool
-		lossy            float64
-		want             int
+		drained, shallow, marks bool
+		lossy                   float64
+		want                    int
 	}{
-		{false, false, 0.3, 0}, // more is coming after it: its arrival shows a loss
-		{true, false, 0, 1},
-		{false, true, 0, 0},
-		{true, true, 0.005, 1},
-		{false, true, 0.01, 1},
-		{true, false, 0.05, 1},
-		{false, true, 0.1, 2},
-		{true, true, 0.4, 2},
+		{false, false, false, 0.3, 0}, // more is coming after it: its arrival shows a loss
+		{false, false, true, 0.3, 0},
+		{true, false, false, 0, 1},
+		{true, false, true, 0, 1},
+		{false, true, false, 0, 0},
+		{true, true, false, 0.005, 1},
+		{false, true, false, 0.01, 1},
+		{false, true, true, 0.01, 2}, // marks cost next to nothing
+		{true, false, false, 0.05, 1},
+		{true, false, true, 0.05, 2},
+		{false, true, false, 0.1, 2},
+		{true, true, false, 0.4, 2},
+		{true, true, true, 0.4, 2},
 	}
 	for _, c := range cases {
 		w := window{lossy: c.lossy}
-		if got := w.guards(c.drained, c.shallow); got != c.want {
-			t.Errorf("guards(drained %v, shallow %v) at loss %.3f = %d, want %d", c.drained, c.shallow, c.lossy, got, c.want)
+		if got := w.guards(c.drained, c.shallow, c.marks); got != c.want {
+			t.Errorf("guards(drained %v, shallow %v, marks %v) at loss %.3f = %d, want %d", c.drained, c.shallow, c.marks, c.lossy, got, c.want)
 		}
 	}
 }
