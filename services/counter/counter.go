@@ -130,11 +130,15 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 			}
 		case <-poll:
 			if st := stampOf(s.path); st != looked && settle == nil {
-				looked = st
 				settle = time.After(settleDelay)
 			}
 		case <-settle:
 			settle = nil
+			// The stamp of what is read, taken before the read: a poll
+			// that caught a write half done (truncated, not yet written)
+			// must not see the rest of that write as a new change and
+			// read it twice.
+			looked = stampOf(s.path)
 			if s.reload(log) {
 				s.advertise(h)
 			}
