@@ -272,7 +272,7 @@ func (l *loop) data(n *nbr, m *dataMsg) {
 	c := int(m.chunk)
 	if a != nil && c < a.nch && len(m.data) == 0 {
 		// The answer to a mark.
-		r := n.win.deliverMark(a, c, l.now)
+		r := n.win.deliverMark(a, c)
 		l.counters.Lost += uint64(r.lost)
 		return
 	}

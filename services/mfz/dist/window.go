@@ -31,6 +31,12 @@ type window struct {
 	sampleAt time.Time // a request sent into an empty pipe, for an RTT sample
 	backoff  uint      // timeouts in a row
 	timeouts uint64
+	// markEmptied: the answer to a mark emptied the pipe (all it asked
+	// lost), so asking again is no fresh pipe: the silence timer runs on
+	// from the last chunk that came, until one comes or every block is
+	// released. Else a neighbour answering marks and never a chunk would
+	// restart the timer with every ask, and keep its blocks for ever.
+	markEmptied bool
 
 	rateBytes int64 // new chunk bytes since rateAt
 	rateAt    time.Time
@@ -221,7 +227,7 @@ func (w *window) nextRun(room int) (a *asm, first, cnt int) {
 // A request into an empty pipe starts the silence timer afresh and is
 // timed for an RTT sample.
 func (w *window) asked(a *asm, first, cnt int, now time.Time) {
-	if w.inflight == 0 {
+	if w.inflight == 0 && !w.markEmptied {
 		w.lastProgress = now
 		w.sampleAt = now
 		w.stalled = false // a fresh pipe: silent only after a timeout of its own
@@ -273,6 +279,7 @@ func (w *window) deliver(a *asm, c int, data []byte, now time.Time) (r arrival) 
 		w.lastProgress = now
 		w.backoff = 0
 		w.stalled = false
+		w.markEmptied = false
 	}
 	if a.state[c] == chGot {
 		r.dup = true
@@ -286,10 +293,10 @@ func (w *window) deliver(a *asm, c int, data []byte, now time.Time) (r arrival) 
 	return r
 }
 
-// deliverMark takes the answer to a mark after chunk c of a, arrived at
-// now: everything asked before the mark and not come is lost. An answer
-// to no mark asked (late, or a replay) changes nothing.
-func (w *window) deliverMark(a *asm, c int, now time.Time) (r arrival) {
+// deliverMark takes the answer to a mark after chunk c of a: everything
+// asked before the mark and not come is lost. An answer to no mark asked
+// (late, or a replay) changes nothing.
+func (w *window) deliverMark(a *asm, c int) (r arrival) {
 	found := false
 	for _, e := range w.out[w.outHead:] {
 		if e.mark && e.a == a && e.c == c {
@@ -301,11 +308,8 @@ func (w *window) deliverMark(a *asm, c int, now time.Time) (r arrival) {
 		return r
 	}
 	w.popTo(a, c, true, &r)
-	// Progress, as a chunk's answer is: the neighbour answers what it is
-	// asked, each mark once.
-	w.lastProgress = now
-	w.backoff = 0
-	w.stalled = false
+	// Not progress: only a chunk that was asked for is (deliver).
+	w.markEmptied = w.markEmptied || w.inflight == 0
 	return r
 }
 
@@ -362,6 +366,9 @@ func (w *window) release(a *asm) {
 		w.free = append(w.free, a.buf[:0])
 	}
 	a.buf = nil
+	if len(w.asms) == 0 {
+		w.markEmptied = false // nothing left that marks showed lost
+	}
 }
 
 // compact drops the entries of dead blocks from the front of out and

@@ -176,7 +176,7 @@ func TestWindowScripts(t *testing.T) {
 			case "mark":
 				w.askedMark(a, s.a)
 			case "marked":
-				if r := w.deliverMark(a, s.a, now); r != s.want {
+				if r := w.deliverMark(a, s.a); r != s.want {
 					t.Fatalf("%s, step %d: the answer to a mark after chunk %d of block %d: %+v, want %+v", c.name, i, s.a, s.block, r, s.want)
 				}
 			case "release":
@@ -453,7 +453,7 @@ func TestWindowRandom(t *testing.T) {
 					continue // lost on the link, or its block is gone
 				}
 				if e.mark {
-					w.deliverMark(e.a, e.c, now)
+					w.deliverMark(e.a, e.c)
 					continue
 				}
 				res := w.deliver(e.a, e.c, make([]byte, chunkSize(e.a.length, e.c)), now)
@@ -511,5 +511,43 @@ func TestWindowGuards(t *testing.T) {
 		if got := w.guards(c.drained, c.shallow, c.marks); got != c.want {
 			t.Errorf("guards(drained %v, shallow %v, marks %v) at loss %.3f = %d, want %d", c.drained, c.shallow, c.marks, c.lossy, got, c.want)
 		}
+	}
+}
+
+// A neighbour that answers marks and never a chunk is silent: asking
+// again what a mark showed lost does not restart the timer, so it times
+// out as one that answers nothing does.
+func TestMarksAloneAreNoProgress(t *testing.T) {
+	tu := defaultTuning
+	w := newWindow(newRTT(0), time.Unix(0, 0))
+	a := w.add(&file{}, 0, 3*ChunkLen)
+	now := time.Unix(100, 0)
+	w.asked(a, 0, 3, now)
+	w.askedMark(a, 2)
+	start := now
+	for !w.silent(now, &tu) {
+		if now.Sub(start) > 10*w.rto(&tu) {
+			t.Fatalf("not silent %v after the last chunk, with only marks answered", now.Sub(start))
+		}
+		now = now.Add(10 * time.Millisecond)
+		if r := w.deliverMark(a, 2); r.lost != 3 {
+			t.Fatalf("the mark's answer showed %d lost, want 3", r.lost)
+		}
+		first, cnt := 0, 3
+		if x, f, k := w.nextRun(3); x == a {
+			first, cnt = f, k
+		}
+		w.asked(a, first, cnt, now) // asked again
+		w.askedMark(a, 2)
+	}
+	if got := now.Sub(start); got < w.rto(&tu) {
+		t.Fatalf("silent after %v, before the timeout %v", got, w.rto(&tu))
+	}
+	// A chunk that comes is progress again, and a pipe emptied by it is
+	// fresh.
+	w.timedOut(now)
+	w.deliver(a, 0, make([]byte, ChunkLen), now)
+	if w.markEmptied || w.stalled {
+		t.Fatal("a chunk's arrival left the window marked emptied or stalled")
 	}
 }
