@@ -276,7 +276,7 @@ func (l *loop) request(n *nbr, m *requestMsg) {
 		l.sendNotHave(n, m.handle, blockGone)
 		return
 	}
-	if b >= f.blocks || int(m.chunk)+max(int(m.count), 1) > chunkCount(f.m.BlockLen(b)) {
+	if b >= f.blocks || int(m.chunk)+m.span() > chunkCount(f.m.BlockLen(b)) {
 		l.counters.Malformed++
 		return
 	}

@@ -231,10 +231,22 @@ func parseRequest(h uint8, p []byte) (m requestMsg, err error) {
 		return m, err
 	}
 	m.handle, m.block, m.chunk, m.count = h, be.Uint16(p), be.Uint16(p[2:]), be.Uint16(p[4:])
-	if m.block >= mfz.MaxBlocks || m.count == 0 || int(m.chunk)+int(m.count) > maxChunks {
-		return m, fmt.Errorf("%w: request block %d chunks %d+%d", errField, m.block, m.chunk, m.count)
+	if m.count == 0 {
+		return m, fmt.Errorf("%w: request of no chunk (block %d chunk %d)", errField, m.block, m.chunk)
 	}
-	return m, nil
+	return m, m.checkChunks()
+}
+
+// span is how many chunks from chunk on r covers: count, or for a mark
+// (count 0, REQUESTS only) the one chunk it follows.
+func (r *requestMsg) span() int { return max(int(r.count), 1) }
+
+// checkChunks checks that the chunks r covers can be in a block.
+func (r *requestMsg) checkChunks() error {
+	if r.block >= mfz.MaxBlocks || int(r.chunk)+r.span() > maxChunks {
+		return fmt.Errorf("%w: request block %d chunks %d+%d", errField, r.block, r.chunk, r.count)
+	}
+	return nil
 }
 
 // requestsMsg (REQUESTS) carries the newest REQUEST sent to a neighbour
@@ -297,14 +309,7 @@ func parseEntry(e []byte) (requestMsg, error) {
 		return r, fmt.Errorf("%w: handle %d", errField, r.handle)
 	}
 	if r.block != manifestAsk {
-		if r.count == 0 {
-			// A mark: answered with an empty DATA for that chunk.
-			if r.block >= mfz.MaxBlocks || int(r.chunk) >= maxChunks {
-				return r, fmt.Errorf("%w: mark of block %d chunk %d", errField, r.block, r.chunk)
-			}
-			return r, nil
-		}
-		return parseRequest(r.handle, e[1:requestEntryLen])
+		return r, r.checkChunks() // count 0: a mark, answered with an empty DATA
 	}
 	if int(r.chunk) >= maxManifestSegs || r.count == 0 || int(r.count) > maxManifestSegs {
 		return r, fmt.Errorf("%w: manifest ask of segments %d+%d", errField, r.chunk, r.count)
