@@ -54,11 +54,20 @@ type loop struct {
 	begins     pause                  // the disk failed creating a transfer: no new one before begins.until
 	starts     map[fileID]*startPause // the store could not create the transfer of this file (pause.go)
 
-	running  bool // the first resync is done: a file found after it was pushed or dropped in
-	roomMax  int  // the most room the daemon's queue to a link ever had (pump)
-	rr       int  // round robin of transfers among blocks to assign
-	counters Counters
-	buf      [maxMsg]byte
+	running bool // the first resync is done: a file found after it was pushed or dropped in
+	roomMax int  // the most room the daemon's queue to a link ever had (pump)
+	rr      int  // round robin of transfers among blocks to assign
+	// assignGen counts the changes that may give a neighbour a block to
+	// fetch (recv.go tryAssign): a neighbour found with none is not
+	// searched again until it moves.
+	assignGen uint64
+	counters  Counters
+	buf       [maxMsg]byte
+	// pkt is the packet being handled. Received into a local, it went
+	// to the heap, one allocation a packet: parsed messages alias the
+	// payload, and escape analysis cannot tell that only copies of it
+	// are kept.
+	pkt      p2p.Message
 	lastSnap time.Time
 	// reannounceUntil: no announcement repeat is due after it (it bounds
 	// the fast tick and the scan of the files for due repeats).
@@ -77,6 +86,7 @@ func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 		done:       make(chan completion, 16),
 		haves:      map[*file][]int{},
 		starts:     map[fileID]*startPause{},
+		assignGen:  1, // past a new neighbour's zero noBlock
 	}
 }
 
@@ -102,14 +112,14 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-in.Packets:
+		case l.pkt = <-in.Packets:
 			l.now = time.Now()
-			l.receive(&m)
+			l.receive(&l.pkt)
 			// Take what else is waiting before pumping, so replies batch.
 			for i := 0; i < 64; i++ {
 				select {
-				case m := <-in.Packets:
-					l.receive(&m)
+				case l.pkt = <-in.Packets:
+					l.receive(&l.pkt)
 					continue
 				default:
 				}
@@ -117,6 +127,7 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 			}
 		case ev := <-in.Events:
 			l.now = time.Now()
+			l.assignGen++
 			switch ev.Kind {
 			case packet.EventConnect:
 				l.connect(ev.Dir, ev.Tile)
@@ -129,15 +140,18 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 				continue
 			}
 			l.now = time.Now()
+			l.assignGen++
 			if ev.Kind == mfz.EventTrust {
 				clear(l.refused) // a newly trusted key may make a refused file good
 			}
 			l.resync()
 		case c := <-l.done:
 			l.now = time.Now()
+			l.assignGen++
 			l.completed(c)
 		case <-l.s.wake:
 			l.now = time.Now()
+			l.assignGen++
 			l.resync()
 		case <-l.h.Drained():
 			l.now = time.Now()
@@ -242,6 +256,13 @@ func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 		return
 	}
 	switch m.typ {
+	case msgData, msgRequest, msgRequests, msgGetManifest:
+		// A chunk changes what may be assigned only when it ends a block
+		// (releaseAsm) or a stall (tryAssign); asks change nothing.
+	default:
+		l.assignGen++
+	}
+	switch m.typ {
 	case msgSync:
 		l.sync(n)
 	case msgAnnounce:
@@ -279,6 +300,7 @@ func (l *loop) fastTimers() {
 // run on every tick: a quarter of a second each cost the tiles a few hops
 // out most of their start at 20% loss.
 func (l *loop) slowTick() {
+	l.assignGen++ // a pause or an avoidance may have ended
 	l.refreshAnnouncements()
 	l.showStale()
 	l.retryPaused()

@@ -32,8 +32,9 @@ type nbr struct {
 	nextRefresh time.Time
 
 	// Receiving: what we asked of it (window.go).
-	win    window
-	reqLog requestLog // our numbered requests to it (requests.go)
+	win     window
+	reqLog  requestLog // our numbered requests to it (requests.go)
+	noBlock noBlock    // when it last had nothing to fetch (tryAssign)
 
 	reqSeen requestSeen // the newest of its numbered requests we took
 

@@ -108,26 +108,43 @@ var (
 
 // crc16 is CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xFFFF): it
 // detects every error of up to 3 bits and every burst of up to 16 bits in
-// a 253-byte message.
+// a 253-byte message. Eight bytes a step (slicing-by-8): every chunk
+// passes it twice, sealed and checked, and a byte at a time that was 5%
+// of a 20x20 push's CPU.
 func crc16(b []byte) uint16 {
 	c := uint16(0xFFFF)
+	t := &crcTables
+	for len(b) >= 8 {
+		x := uint64(c)<<48 ^ be.Uint64(b)
+		c = t[7][byte(x>>56)] ^ t[6][byte(x>>48)] ^ t[5][byte(x>>40)] ^ t[4][byte(x>>32)] ^
+			t[3][byte(x>>24)] ^ t[2][byte(x>>16)] ^ t[1][byte(x>>8)] ^ t[0][byte(x)]
+		b = b[8:]
+	}
 	for _, x := range b {
-		c = c<<8 ^ crcTable[byte(c>>8)^x]
+		c = c<<8 ^ t[0][byte(c>>8)^x]
 	}
 	return c
 }
 
-var crcTable = func() (t [256]uint16) {
-	for i := range t {
-		c := uint16(i) << 8
-		for k := 0; k < 8; k++ {
+// crcTables[k][v] is the CRC register, from zero, after byte v and k zero
+// bytes: what a byte contributes with k bytes after it in its step.
+var crcTables = func() (t [8][256]uint16) {
+	for v := range t[0] {
+		c := uint16(v) << 8
+		for range 8 {
 			if c&0x8000 != 0 {
 				c = c<<1 ^ 0x1021
 			} else {
 				c <<= 1
 			}
 		}
-		t[i] = c
+		t[0][v] = c
+	}
+	for k := 1; k < len(t); k++ {
+		for v := range t[k] {
+			c := t[k-1][v]
+			t[k][v] = c<<8 ^ t[0][byte(c>>8)]
+		}
 	}
 	return t
 }()

@@ -3,6 +3,7 @@ package dist
 import (
 	"bytes"
 	"errors"
+	"math/rand"
 	"reflect"
 	"slices"
 	"testing"
@@ -32,6 +33,42 @@ func seeds() [][]byte {
 func TestCRC16CheckValue(t *testing.T) {
 	if c := crc16([]byte("123456789")); c != 0x29B1 {
 		t.Fatalf("CRC-16/CCITT-FALSE of 123456789 = %#04x, want 0x29b1", c)
+	}
+}
+
+// TestCRC16Slicing checks the eight-byte steps against the definition,
+// a bit at a time, at every length a message can have and every offset
+// of the tail.
+func TestCRC16Slicing(t *testing.T) {
+	bitwise := func(b []byte) uint16 {
+		c := uint16(0xFFFF)
+		for _, x := range b {
+			c ^= uint16(x) << 8
+			for range 8 {
+				if c&0x8000 != 0 {
+					c = c<<1 ^ 0x1021
+				} else {
+					c <<= 1
+				}
+			}
+		}
+		return c
+	}
+	rng := rand.New(rand.NewSource(1))
+	b := make([]byte, 300)
+	for n := 0; n <= len(b); n++ {
+		rng.Read(b[:n])
+		if got, want := crc16(b[:n]), bitwise(b[:n]); got != want {
+			t.Fatalf("crc16 of %d bytes = %#04x, bit by bit %#04x", n, got, want)
+		}
+	}
+}
+
+func BenchmarkCRC16(b *testing.B) {
+	p := make([]byte, 253)
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		crc16(p)
 	}
 }
 
