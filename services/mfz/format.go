@@ -40,13 +40,6 @@ const (
 	// MinBlockSize and MaxBlockSize bound the block size, a power of two.
 	MinBlockSize = 1 << 10
 	MaxBlockSize = 1 << 20
-	// DefaultBlockSize is the smallest block size Pack picks. A block is
-	// passed on only once verified whole, so its size is the delay each
-	// hop adds; 4 KiB beat 8 KiB on the simulated grid (issue 13,
-	// BENCHMARKS.md: 6x6 corner 1.19 vs 1.23x the multipath bound, 20%
-	// loss 1.9-2.15 vs 2.2-2.5x) for a manifest of 8 hash bytes per KiB
-	// in format 1, 4 in format 2.
-	DefaultBlockSize = 4 << 10
 	// MaxBlocks is the largest number of blocks in a body.
 	MaxBlocks = 4096
 	// manifestFixedLen is the manifest length without name and block hashes.
@@ -202,10 +195,20 @@ func blockCountFor(bodyLen int64, blockSize int) int64 {
 }
 
 // ChooseBlockSize returns the block size Pack uses for a body of bodyLen
-// bytes: DefaultBlockSize, doubled until there are at most MaxBlocks.
+// bytes. Each hop of a grid waits for the whole signed manifest (no block
+// verifies before it: BlockHashLen bytes a block) and then for a whole
+// block (none is passed on before it verifies): about bodyLen/bs *
+// BlockHashLen + bs bytes on its link, least where the two are equal.
+// So the power of two nearest sqrt(BlockHashLen * bodyLen), within
+// MinBlockSize..MaxBlockSize and with at most MaxBlocks blocks: 1 KiB
+// for 64 KiB, 2 KiB for 256 KiB, 4 KiB for 1 MiB, 16 KiB for 16 MiB.
+// (Measured, issue 13: 4 KiB blocks beat 8 KiB on 1 MiB, and 2 KiB beat
+// 4 KiB on 256 KiB at 20% loss, 1.58 -> 1.42 x the loss-adjusted bound;
+// BENCHMARKS.md.)
 func ChooseBlockSize(bodyLen int64) int {
-	bs := DefaultBlockSize
-	for blockCountFor(bodyLen, bs) > MaxBlocks && bs < MaxBlockSize {
+	wait := func(bs int) int64 { return blockCountFor(bodyLen, bs)*BlockHashLen + int64(bs) }
+	bs := MinBlockSize
+	for bs < MaxBlockSize && (blockCountFor(bodyLen, bs) > MaxBlocks || wait(2*bs) < wait(bs)) {
 		bs *= 2
 	}
 	return bs

@@ -111,9 +111,12 @@ func TestChooseBlockSize(t *testing.T) {
 		body int64
 		want int
 	}{
-		{0, 4 << 10}, {1, 4 << 10}, {16 << 20, 4 << 10}, {16<<20 + 1, 8 << 10},
-		{32 << 20, 8 << 10}, {32<<20 + 1, 16 << 10},
-		{64 << 20, 16 << 10}, {MaxBodyLen, 512 << 10},
+		{0, 1 << 10}, {1, 1 << 10}, {64 << 10, 1 << 10}, {64<<10 + 200, 1 << 10},
+		{256 << 10, 2 << 10}, {256<<10 + 200, 2 << 10}, {512 << 10, 2 << 10},
+		{1 << 20, 4 << 10}, {1<<20 + 200, 4 << 10}, {4 << 20, 8 << 10},
+		{16 << 20, 16 << 10}, {64 << 20, 32 << 10},
+		// MaxBlocks, not the manifest, sets the size from 512 MiB on.
+		{512 << 20, 128 << 10}, {512<<20 + 1, 256 << 10}, {MaxBodyLen, 512 << 10},
 	} {
 		if got := ChooseBlockSize(tc.body); got != tc.want {
 			t.Errorf("ChooseBlockSize(%d) = %d, want %d", tc.body, got, tc.want)

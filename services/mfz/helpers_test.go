@@ -67,7 +67,7 @@ func buildFile(t testing.TB, m Manifest, body []byte, priv ed25519.PrivateKey) [
 	t.Helper()
 	m.BodyLen = int64(len(body))
 	if m.BlockSize == 0 {
-		m.BlockSize = DefaultBlockSize
+		m.BlockSize = 4 << 10
 	}
 	m.BlockHashes = make([]Hash, blockCountFor(m.BodyLen, m.BlockSize))
 	for i := range m.BlockHashes {

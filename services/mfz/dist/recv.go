@@ -296,10 +296,18 @@ func (l *loop) data(n *nbr, m *dataMsg) {
 	}
 	a := n.win.find(f, int(m.block))
 	c := int(m.chunk)
-	if a != nil && c < a.nch && len(m.data) == 0 {
-		// The answer to a mark.
-		r := n.win.deliverMark(a, c)
-		l.counters.Lost += uint64(r.lost)
+	if len(m.data) == 0 {
+		// The answer to a mark. On a clean link its block is whole before
+		// it comes, by the chunks asked before it: nothing to learn, and
+		// nothing unasked for.
+		switch {
+		case a == nil:
+		case c < a.nch:
+			r := n.win.deliverMark(a, c)
+			l.counters.Lost += uint64(r.lost)
+		default:
+			l.counters.Unexpected++
+		}
 		return
 	}
 	if a == nil || c >= a.nch || len(m.data) != chunkSize(a.length, c) {
