@@ -112,7 +112,7 @@ func TestCaptureSimPushTshark(t *testing.T) {
 	}
 	needTshark(t)
 	dir := t.TempDir()
-	key, file := makeSignedFile(t, dir, "cap.mfz", 10_000) // 3 blocks of 4 KiB
+	key, file := makeSignedFile(t, dir, "cap.mfz", 2_500) // 3 blocks of 1 KiB (mfz.ChooseBlockSize)
 	capDir := filepath.Join(dir, "cap")
 	var out, errb bytes.Buffer
 	code := runSim([]string{"--grid", "2x1", "--rate", "512KB/s", "--dir", filepath.Join(dir, "grid"), "--trust", key,
