@@ -497,6 +497,8 @@ func TestWindowGuards(t *testing.T) {
 		{true, false, false, 0, 1},
 		{true, false, true, 0, 1},
 		{false, true, false, 0, 0},
+		{false, true, true, 0, 1}, // a block into an empty pipe: a mark even with no loss seen
+		{false, true, true, 0.005, 1},
 		{true, true, false, 0.005, 1},
 		{false, true, false, 0.01, 1},
 		{false, true, true, 0.01, 2}, // marks cost next to nothing
