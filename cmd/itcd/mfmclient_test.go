@@ -94,6 +94,19 @@ func TestMFMClient(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- client.Wait() }()
+	// On a failure, what the client saw (TEPs, whether it sent) tells
+	// where its packet went; read once it has exited.
+	waited := false
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		if !waited {
+			client.Process.Kill()
+			<-exited
+		}
+		t.Logf("mfm_client:\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}()
 
 	// B's side: WT turns MFM-compatible, the client's packet arrives,
 	// and only then does B send the client one. Each tile learns of the
@@ -115,11 +128,12 @@ func TestMFMClient(t *testing.T) {
 
 	select {
 	case err := <-exited:
+		waited = true
 		if err != nil {
-			t.Fatalf("mfm_client: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+			t.Fatalf("mfm_client: %v", err)
 		}
 	case <-time.After(40 * time.Second):
-		t.Fatalf("mfm_client did not exit\nstdout:\n%s", stdout.String())
+		t.Fatal("mfm_client did not exit within 40 s")
 	}
 	out := stdout.String()
 	for _, want := range []string{
@@ -130,10 +144,10 @@ func TestMFMClient(t *testing.T) {
 		"mfm ET 4 a2 20 68 69\n",
 	} {
 		if !strings.Contains(out, want) {
-			t.Errorf("mfm_client printed no %q:\n%s", want, out)
+			t.Errorf("mfm_client printed no %q", want)
 		}
 	}
-	if t.Failed() || testing.Verbose() {
+	if testing.Verbose() && !t.Failed() {
 		t.Logf("mfm_client:\n%s", out)
 	}
 }
