@@ -108,18 +108,24 @@ func TestMFMClient(t *testing.T) {
 		t.Logf("mfm_client:\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}()
 
-	// B's side: WT turns MFM-compatible, the client's packet arrives,
+	// B's side: WT turns MFM-compatible and the client's packet arrives,
 	// and only then does B send the client one. Each tile learns of the
 	// compatibility on its own: a packet B sent the moment B saw it could
 	// reach A before A saw it, and A drops MFM on a link not compatible
-	// (a CI run lost it that way). The client sends only once A saw it.
-	readMessagesUntil(t, mb, "B's mfm_compatible for WT", func(m []byte) bool {
-		e, err := p2p.ParseEvent(m)
-		return err == nil && e.Kind == packet.EventMFMCompatible && e.Dir == packet.WT
-	})
-	readMessagesUntil(t, mb, "the client's MFM packet", func(m []byte) bool {
-		p, err := packet.Decode(m)
-		return err == nil && p.Kind == packet.KindMFM && p.Dir == packet.WT && string(p.Payload) == "\x20\x01\xff"
+	// (a CI run lost it that way). The client sends only once A saw it,
+	// so its packet may reach B before B's own TEP does: the two are
+	// awaited in either order (read one after the other, the packet went
+	// by unseen while the test waited for the TEP, and it failed so once
+	// under qemu-arm).
+	var compatible, arrived bool
+	readMessagesUntil(t, mb, "B's mfm_compatible for WT and the client's MFM packet", func(m []byte) bool {
+		if e, err := p2p.ParseEvent(m); err == nil && e.Kind == packet.EventMFMCompatible && e.Dir == packet.WT {
+			compatible = true
+		}
+		if p, err := packet.Decode(m); err == nil && p.Kind == packet.KindMFM && p.Dir == packet.WT && string(p.Payload) == "\x20\x01\xff" {
+			arrived = true
+		}
+		return compatible && arrived
 	})
 	pkt, _ := packet.AppendMFM(nil, packet.WT, false, false, []byte{0x20, 'h', 'i'})
 	if _, err := mb.Write(pkt); err != nil {
