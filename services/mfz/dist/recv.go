@@ -290,17 +290,16 @@ func (l *loop) data(n *nbr, m *dataMsg) {
 		return
 	}
 	f := l.files.byID[rf.id]
-	if f == nil || !f.receiving() {
-		l.counters.Unexpected++
-		return
-	}
-	a := n.win.find(f, int(m.block))
+	receiving := f != nil && f.receiving()
 	c := int(m.chunk)
 	if len(m.data) == 0 {
-		// The answer to a mark. On a clean link its block is whole before
-		// it comes, by the chunks asked before it: nothing to learn, and
-		// nothing unasked for.
-		switch {
+		// The answer to a mark. On a clean link its block, even its
+		// whole file, is done before it comes, by the chunks asked
+		// before it: nothing to learn, and nothing unasked for.
+		if !receiving {
+			return
+		}
+		switch a := n.win.find(f, int(m.block)); {
 		case a == nil:
 		case c < a.nch:
 			r := n.win.deliverMark(a, c)
@@ -310,6 +309,11 @@ func (l *loop) data(n *nbr, m *dataMsg) {
 		}
 		return
 	}
+	if !receiving {
+		l.counters.Unexpected++
+		return
+	}
+	a := n.win.find(f, int(m.block))
 	if a == nil || c >= a.nch || len(m.data) != chunkSize(a.length, c) {
 		l.counters.Unexpected++
 		return

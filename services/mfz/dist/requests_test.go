@@ -425,3 +425,39 @@ func TestMarkAnswerAfterItsBlock(t *testing.T) {
 		t.Fatalf("%d marks answered after their blocks: %d unexpected, %d lost, %d chunks in; want 0 and 0", marks, c.Unexpected, c.Lost, c.ChunksIn)
 	}
 }
+
+// A mark's answer may come after its file is complete: the chunks asked
+// before it completed the file, and the answer comes after them. It is
+// not "unexpected" either.
+func TestMarkAnswerAfterItsFile(t *testing.T) {
+	sf := newHarness(t, packet.ET).pack("a.mfz", 1, 3*1024-100, 1024) // 3 blocks of 5 chunks
+	x := newHarness(t, packet.ET)
+	f := x.receiving(sf, packet.ET, 9)
+	x.in(packet.ET, appendAnnounce(nil, 9, flagComplete|flagsServed, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
+	x.turn()
+	var marks []requestMsg
+	for _, m := range x.h.take(t, packet.ET) {
+		if m.typ != msgRequests {
+			continue
+		}
+		for _, e := range entriesOf(&m.requests) {
+			if e.count == 0 {
+				marks = append(marks, e)
+				continue
+			}
+			for ch := int(e.chunk); ch < int(e.chunk+e.count); ch++ {
+				x.in(packet.ET, appendData(nil, 9, int(e.block), ch, sf.chunk(int(e.block), ch)))
+			}
+		}
+	}
+	if len(marks) == 0 {
+		t.Fatal("no mark asked")
+	}
+	x.waitDone(f)
+	for _, e := range marks {
+		x.in(packet.ET, appendData(nil, 9, int(e.block), int(e.chunk), nil))
+	}
+	if c := x.l.counters; c.Unexpected != 0 {
+		t.Fatalf("%d marks answered after their file completed: %d unexpected; want 0", len(marks), c.Unexpected)
+	}
+}
