@@ -107,6 +107,9 @@ func (w *window) rto(t *tuning) time.Duration { return w.rtt.RTO(w.backoff, t.mi
 // added that wait to the block time (1.28-1.35x the multipath bound;
 // 1.22-1.23x with 24). A link with deep queues (the kernel's, which the
 // daemon cannot keep short) has a long srtt, and gets the whole window.
+// A floor of 4-16 chunks below 1% measured loss took the corner only from
+// 1.175 to 1.165x and cost the centre (1.12 -> 1.22x) and the chain
+// (1.138 -> 1.158x).
 func (w *window) size(t *tuning) int {
 	rate := max(w.rate, float64(t.linkRate))
 	// Chunks lost and not yet known lost hold room in the window: on a
