@@ -16,6 +16,17 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-30s}
 FUZZJOBS=${FUZZJOBS:-1}
+# FuzzLoop (services/mfz/dist) builds a store for every input, and a
+# store fsyncs: on a tmpfs that is 5x faster (about 450 inputs a second
+# instead of 80). TMPDIR is /dev/shm when it is writable, unless set.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  export TMPDIR=/dev/shm
+fi
+# go test spends up to a minute minimizing each input that finds new
+# coverage. An input of FuzzLoop takes 2-5 ms (its store), so that minute
+# was most of a run: 28,642 inputs in 5 minutes, in stretches of 0 a
+# second. FUZZMINIMIZE bounds it.
+FUZZMINIMIZE=${FUZZMINIMIZE:-5s}
 pattern=${1:-./...}
 only=${2:-.}
 out=$(mktemp -d /tmp/itcd-fuzz.XXXXXX)
@@ -39,7 +50,7 @@ run_one() {
   local start=$SECONDS td n0 n1
   td="$($GO list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$t"
   n0=$(ls "$td" 2>/dev/null | wc -l)
-  if $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -parallel 1 "$pkg" >"$log" 2>&1; then
+  if $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZE" -parallel 1 "$pkg" >"$log" 2>&1; then
     echo "ok $((SECONDS - start))" >>"$log"
   else
     n1=$(ls "$td" 2>/dev/null | wc -l)
@@ -51,7 +62,7 @@ run_one() {
   fi
 }
 export -f run_one
-export GO FUZZTIME out
+export GO FUZZTIME FUZZMINIMIZE out
 if [ -n "${FUZZLOGS:-}" ]; then
   out=$FUZZLOGS # summarise the logs of an earlier run
 else
