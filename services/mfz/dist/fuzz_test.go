@@ -78,18 +78,18 @@ func FuzzParseBody(f *testing.F) {
 // reconnects the neighbour on ET (o even) or SE (o odd), as the same tile
 // (o&2 clear) or as another one (o&2 set: tile o>>2&7); otherwise the next
 // byte k is a length and the k bytes after it a message body, sealed and
-// delivered from ET (o even) or SE (o odd). The loop lives on
-// across inputs (as a tile's does), so a failure found by fuzzing may need
-// the inputs before it to reproduce; the bounds checked hold regardless.
+// delivered from ET (o even) or SE (o odd).
+//
+// Every input starts from a loop of its own and waits for the whole-file
+// checks it starts, so it runs the same way every time and a failing input
+// fails again alone. A loop carried over from input to input made the
+// coverage of each depend on all before it: the fuzzer took nearly every
+// input for new and spent its time minimizing them (3 inputs a minute).
 func FuzzLoop(f *testing.F) {
-	maker := newHarness(f) // packs the files; each input gets a loop of its own
+	maker := newHarness(f) // packs the files
 	held := maker.pack("held.mfz", 5, 5000, 1024)
 	recv := maker.pack("recv.mfz", 9, 4000, 1024)
 	bogus := maker.packKey(untrusted, "recv.mfz", 10, 1500, 1024)
-	// Every input starts from a loop of its own: one carried over from
-	// input to input made the coverage of each depend on all before it,
-	// so the fuzzer took nearly every input for new and spent its time
-	// minimizing them (3 inputs a minute).
 	setup := func(t testing.TB) (*harness, uint8) {
 		x := newHarness(t, packet.ET, packet.SE)
 		path := filepath.Join(x.dir, "held.mfz")

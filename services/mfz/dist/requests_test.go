@@ -400,23 +400,12 @@ func TestMarkAnswerAfterItsBlock(t *testing.T) {
 	x.in(packet.ET, appendAnnounce(nil, 9, flagComplete|flagsServed, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
 	x.turn()
 	marks := 0
-	for _, m := range x.h.take(t, packet.ET) {
-		if m.typ != msgRequests {
-			continue
-		}
-		// Answered in turn, as a sender does: the chunks, or a mark's
-		// empty DATA.
-		for _, e := range entriesOf(&m.requests) {
-			if e.count == 0 {
-				marks++
-				x.in(packet.ET, appendData(nil, 9, int(e.block), int(e.chunk), nil))
-				continue
-			}
-			for ch := int(e.chunk); ch < int(e.chunk+e.count); ch++ {
-				x.in(packet.ET, appendData(nil, 9, int(e.block), ch, sf.chunk(int(e.block), ch)))
-			}
-		}
-	}
+	// Answered in turn, as a sender does: the chunks, or a mark's empty
+	// DATA.
+	x.answerRequests(t, sf, 9, func(e requestMsg) {
+		marks++
+		x.in(packet.ET, appendData(nil, 9, int(e.block), int(e.chunk), nil))
+	})
 	x.turn()
 	if marks == 0 {
 		t.Fatal("no mark asked")
@@ -436,20 +425,7 @@ func TestMarkAnswerAfterItsFile(t *testing.T) {
 	x.in(packet.ET, appendAnnounce(nil, 9, flagComplete|flagsServed, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
 	x.turn()
 	var marks []requestMsg
-	for _, m := range x.h.take(t, packet.ET) {
-		if m.typ != msgRequests {
-			continue
-		}
-		for _, e := range entriesOf(&m.requests) {
-			if e.count == 0 {
-				marks = append(marks, e)
-				continue
-			}
-			for ch := int(e.chunk); ch < int(e.chunk+e.count); ch++ {
-				x.in(packet.ET, appendData(nil, 9, int(e.block), ch, sf.chunk(int(e.block), ch)))
-			}
-		}
-	}
+	x.answerRequests(t, sf, 9, func(e requestMsg) { marks = append(marks, e) })
 	if len(marks) == 0 {
 		t.Fatal("no mark asked")
 	}
@@ -459,5 +435,25 @@ func TestMarkAnswerAfterItsFile(t *testing.T) {
 	}
 	if c := x.l.counters; c.Unexpected != 0 {
 		t.Fatalf("%d marks answered after their file completed: %d unexpected; want 0", len(marks), c.Unexpected)
+	}
+}
+
+// answerRequests answers, in turn as a sender does, every chunk asked of
+// the neighbour on ET (serving sf under handle hd), and calls mark for
+// each mark at its turn.
+func (x *harness) answerRequests(t *testing.T, sf *signedFile, hd uint8, mark func(requestMsg)) {
+	for _, m := range x.h.take(t, packet.ET) {
+		if m.typ != msgRequests {
+			continue
+		}
+		for _, e := range entriesOf(&m.requests) {
+			if e.count == 0 {
+				mark(e)
+				continue
+			}
+			for ch := int(e.chunk); ch < int(e.chunk+e.count); ch++ {
+				x.in(packet.ET, appendData(nil, hd, int(e.block), ch, sf.chunk(int(e.block), ch)))
+			}
+		}
 	}
 }
