@@ -20,8 +20,9 @@ import (
 
 // ProtocolVersion is the version of the liveness protocol this daemon
 // speaks. Version 2 daemons read the hello's flags byte (ExtHelloVersion);
-// every version reads the hellos of every other (notes/protocol.md).
-const ProtocolVersion = 2
+// version 3 daemons seal every hello that has one (Hello.Sealed); every
+// version reads the hellos of every other (notes/protocol.md).
+const ProtocolVersion = 3
 
 // Options are what the daemon is given rather than configured with.
 type Options struct {

@@ -33,6 +33,11 @@ func FuzzParseHello(f *testing.F) {
 	long := AppendHello(nil, h)
 	long[HelloMFZLen+1] = 200 // a length past the packet and the bound
 	f.Add(long)
+	h.Build, h.Sealed = "v1", true
+	f.Add(AppendHello(nil, h))
+	bad := AppendHello(nil, h)
+	bad[10] ^= 0x20 // the uptime damaged: the seal no longer matches
+	f.Add(bad)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, ok := ParseHello(b)
 		if !ok {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/t2tiles/itcd/internal/buildinfo"
+	"github.com/t2tiles/itcd/internal/crc32c"
 	"github.com/t2tiles/itcd/p2p"
 )
 
@@ -29,6 +30,12 @@ type Hello struct {
 	// leaves it empty otherwise; BuildLabel judges the rest.
 	Build    string
 	HasBuild bool
+	// Sealed, with HasBuild, ends the hello with a CRC-32C of every byte
+	// before it and sets the flag helloSealed. T2 links flip bits
+	// without saying so, and one flipped bit in an unsealed hello's
+	// uptime reads as a restart: a false disconnect of every service.
+	// ParseHello sets it only when the CRC matches.
+	Sealed bool
 }
 
 const helloType = 1
@@ -52,9 +59,13 @@ const HelloMFZLen = HelloLen + 4
 // the flag helloNoDigest (Daemon.helloTo).
 const HelloBuildLen = HelloMFZLen + 2
 
-// helloNoDigest, in the flags byte (38), says bytes 34..37 are not a
-// digest. The other bits are reserved: sent 0, ignored.
-const helloNoDigest = 1 << 0
+// The flags byte (38). helloNoDigest says bytes 34..37 are not a digest;
+// helloSealed says the hello's last 4 bytes are a CRC-32C of the rest.
+// The other bits are reserved: sent 0, ignored.
+const (
+	helloNoDigest = 1 << 0
+	helloSealed   = 1 << 1
+)
 
 // ExtHelloVersion is the first liveness protocol version whose daemons
 // read the flags byte: only such a neighbour gets a version without a
@@ -65,6 +76,7 @@ const ExtHelloVersion = 2
 // holds, version 0 or an all-zero tile too (which ParseHello refuses), so a
 // test can forge any hello.
 func AppendHello(dst []byte, h Hello) []byte {
+	start := len(dst)
 	dst = append(dst, helloType, h.Version)
 	dst = append(dst, h.Tile[:]...)
 	dst = binary.BigEndian.AppendUint32(dst, h.Uptime)
@@ -85,19 +97,35 @@ func AppendHello(dst []byte, h Hello) []byte {
 		if !h.HasMFZDigest {
 			flags |= helloNoDigest
 		}
+		if h.Sealed {
+			flags |= helloSealed
+		}
 		build := h.Build[:min(len(h.Build), 255)]
 		dst = append(dst, flags, byte(len(build)))
 		dst = append(dst, build...)
+		if h.Sealed {
+			dst = crc32c.Seal(dst, start)
+		}
 	}
 	return dst
 }
 
 // ParseHello reads a hello payload: false for one shorter than HelloLen,
-// of another type, of version 0 or from an all-zero tile.
+// of another type, of version 0, from an all-zero tile, or sealed with a
+// CRC that does not match.
 func ParseHello(b []byte) (Hello, bool) {
 	var h Hello
 	if len(b) < HelloLen || b[0] != helloType || b[1] == 0 {
 		return h, false
+	}
+	if len(b) >= HelloBuildLen && b[HelloMFZLen]&helloSealed != 0 {
+		// The seal covers every byte before it, the build's length too,
+		// so the fields are read from what it covers.
+		body, ok := crc32c.Open(b)
+		if !ok || len(body) < HelloBuildLen {
+			return Hello{}, false
+		}
+		b, h.Sealed = body, true
 	}
 	h.Version = b[1]
 	copy(h.Tile[:], b[2:10])

@@ -49,7 +49,7 @@ func TestHelloBuildPerNeighbour(t *testing.T) {
 			}
 		}
 		h := dm.helloFor(tc.dir, now)
-		if h.HasBuild != tc.gets || tc.gets && h.Build != sent || h.HasMFZDigest {
+		if h.HasBuild != tc.gets || tc.gets && h.Build != sent || h.HasMFZDigest || h.Sealed != tc.gets {
 			t.Errorf("%v: our hello %+v; want version %v", tc.dir, h, tc.gets)
 		}
 	}
@@ -60,15 +60,24 @@ func TestHelloBuildPerNeighbour(t *testing.T) {
 			t.Errorf("NE after disconnect: peer_itcd_version %q, want none", l.PeerBuild)
 		}
 	}
-	if h := dm.helloFor(packet.NE, now); h.HasBuild {
-		t.Errorf("hello to a link whose tile left carries the version: %+v", h)
+	// Its hellos to this tile may only have been lost: it still reads
+	// the flags, and takes only sealed hellos from this tile.
+	if h := dm.helloFor(packet.NE, now); !h.HasBuild || !h.Sealed {
+		t.Errorf("hello to a link whose tile timed out: %+v; want version and seal", h)
+	}
+	// Down: another tile, perhaps older, may come up on the link.
+	dm.nbr.mu.Lock()
+	dm.applyLocked(packet.NE, dm.nbr.n[packet.NE].step(input{kind: inLinkDown}, now, dm.nbr.rules))
+	dm.nbr.mu.Unlock()
+	if h := dm.helloFor(packet.NE, now); h.HasBuild || h.Sealed {
+		t.Errorf("hello to a link that went down carries the version: %+v", h)
 	}
 	// With a digest every hello carries the version: old daemons read
 	// bytes 34..37 as the digest they are.
 	dm.phys.mu.Lock()
 	dm.phys.digest = digestOf([]byte("physics"))
 	dm.phys.mu.Unlock()
-	if h := dm.helloFor(packet.ET, now); !h.HasBuild || !h.HasMFZDigest || h.Build != sent {
+	if h := dm.helloFor(packet.ET, now); !h.HasBuild || !h.HasMFZDigest || h.Build != sent || !h.Sealed {
 		t.Errorf("hello with a digest to an old daemon: %+v; want digest and version", h)
 	}
 }
@@ -88,4 +97,29 @@ func TestNeighboursShowVersion(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// The failure that made the seal: a neighbour's hello whose uptime a
+// flipped bit raised from 1 to 33, then its next true hello. Unsealed,
+// the pair reads as a restart (a disconnect and a connect of every
+// service); sealed, the damaged hello is bad and nothing happens.
+func TestDamagedHelloIsNoRestart(t *testing.T) {
+	dm, err := New(testConfig(t), Options{Device: newStuckDevice(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Hello{Version: ProtocolVersion, Tile: p2p.TileID{7}, Uptime: 1, TS: 1000, Build: "v1", HasBuild: true, Sealed: true}
+	first := AppendHello(nil, h)
+	damaged := append([]byte(nil), first...)
+	damaged[13] ^= 0x20 // uptime 1 -> 33
+	h.TS = 1250
+	next := AppendHello(nil, h)
+	for _, b := range [][]byte{first, damaged, next} {
+		dm.nbr.heard(dm, packet.ET, b)
+	}
+	for _, l := range dm.Status().Links {
+		if l.Dir == packet.ET && (l.Connects != 1 || l.BadHellos != 1 || l.Hellos != 2) {
+			t.Fatalf("ET: %d connects, %d bad hellos, %d hellos; want 1, 1, 2", l.Connects, l.BadHellos, l.Hellos)
+		}
+	}
 }

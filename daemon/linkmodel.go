@@ -77,6 +77,11 @@ type linkModel struct {
 	// HasBuild), for status.
 	peerBuild    string
 	peerHasBuild bool
+	// sealed: the live tile has sent a sealed hello (Hello.Sealed), so
+	// an unsealed one from it is a damaged one whose flag flipped and
+	// is taken for bad. A tile that starts again as an older itcd is
+	// heard once the liveness deadline has ended it.
+	sealed bool
 }
 
 // inputKind is what happened to a link.
@@ -189,6 +194,7 @@ func (m *linkModel) step(in input, now time.Time, r linkRules) effects {
 			m.state, m.since = Absent, now
 			fx.clearOwn = true
 		}
+		m.version = 0 // another tile may come up on the link
 	case inTick:
 		if m.state == Live && now.Sub(m.lastHeard) > r.deadAfter {
 			m.disconnect(&fx, now)
@@ -227,6 +233,10 @@ func (m *linkModel) judgeMFM(fx *effects, own mfzDigest) {
 // hello applies a valid hello.
 func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 	h := in.hello
+	if m.sealed && !h.Sealed {
+		m.badHellos++
+		return
+	}
 	m.hellos++
 	verdict := judgeHello(m.state, m.tile, m.connectedAt, h.Tile, in.elsewhere, now, r.identityHold)
 	if verdict == helloRefuse {
@@ -240,7 +250,10 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 		}
 		return
 	}
-	if verdict == helloRefresh && restartedSince(m.uptime, m.peerTS, h) {
+	// A restart is judged between two hellos both sealed or both not:
+	// a digest-less tile's first hellos are short, hence unsealed, and
+	// what they said may have been damaged on the link.
+	if verdict == helloRefresh && m.sealed == h.Sealed && restartedSince(m.uptime, m.peerTS, h) {
 		m.restarted = true
 	}
 	if verdict == helloRefresh && m.restarted && (m.restartedAt.IsZero() || now.Sub(m.restartedAt) >= r.deadAfter) {
@@ -286,6 +299,7 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 	}
 	m.peerDigest = mfzDigest{b: h.MFZDigest, ok: h.HasMFZDigest}
 	m.peerBuild, m.peerHasBuild = h.Build, h.HasBuild
+	m.sealed = m.sealed || h.Sealed
 	m.judgeMFM(fx, in.own)
 }
 
@@ -306,11 +320,15 @@ func restartedSince(uptime, ts uint32, h Hello) bool {
 // wrong way round are microseconds apart).
 const restartSlack = 100
 
-// readsHelloFlags reports whether the live tile's hellos say it reads the
-// hello's flags byte (ExtHelloVersion), so a hello without a digest may
-// carry the version. A tile not (yet) live is assumed older.
+// readsHelloFlags reports whether the last hello heard since the link
+// came up says its tile reads the hello's flags byte (ExtHelloVersion),
+// so a hello without a digest may carry the version and its seal. A tile
+// not yet heard is assumed older. A tile that timed out on a link still
+// up keeps it: if only its hellos to this tile were lost, it still takes
+// this tile's hellos for sealed ones, and an unsealed one would be
+// refused there.
 func (m *linkModel) readsHelloFlags() bool {
-	return m.state == Live && m.version >= ExtHelloVersion
+	return m.version >= ExtHelloVersion
 }
 
 // disconnect ends the live tile; the link stays up.
@@ -320,6 +338,7 @@ func (m *linkModel) disconnect(fx *effects, now time.Time) {
 	m.srtt = 0
 	m.peerDigest = mfzDigest{} // a successor's hello says its own
 	m.peerBuild, m.peerHasBuild = "", false
+	m.sealed = false
 	fx.events = append(fx.events, p2p.Event{Kind: packet.EventDisconnect, Dir: m.dir, Tile: m.tile})
 }
 

@@ -105,6 +105,11 @@ func TestLinkModelStep(t *testing.T) {
 	hello := func(id p2p.TileID) input {
 		return input{kind: inHello, hello: Hello{Version: 1, Tile: id, Uptime: 9, Services: 0b1010, TS: 200}, clock: 5000}
 	}
+	sealedHello := func(id p2p.TileID) input {
+		in := hello(id)
+		in.hello.Sealed = true
+		return in
+	}
 	echo := func(echoTS, held uint32, clock uint32) input {
 		in := hello(a)
 		in.hello.EchoTS, in.hello.EchoHold, in.clock = echoTS, held, clock
@@ -135,7 +140,13 @@ func TestLinkModelStep(t *testing.T) {
 			func(m *linkModel, now time.Time) { m.state, m.since = Absent, now },
 			effects{clearOwn: true}},
 		{"live link goes down: the tile leaves first", live, input{kind: inLinkDown}, time.Second,
-			func(m *linkModel, now time.Time) { m.state, m.since, m.srtt = Absent, now, 0 },
+			func(m *linkModel, now time.Time) { m.state, m.since, m.srtt, m.version = Absent, now, 0, 0 },
+			effects{events: []p2p.Event{disconnect(a)}, clearOwn: true}},
+		{"live sealed link goes down: the next tile may not seal",
+			func() linkModel { m := live; m.sealed = true; return m }(), input{kind: inLinkDown}, time.Second,
+			func(m *linkModel, now time.Time) {
+				m.state, m.since, m.srtt, m.version, m.sealed = Absent, now, 0, 0, false
+			},
 			effects{events: []p2p.Event{disconnect(a)}, clearOwn: true}},
 
 		// The liveness deadline.
@@ -143,6 +154,10 @@ func TestLinkModelStep(t *testing.T) {
 		{"live tile silent exactly dead_after", live, input{kind: inTick}, 2 * time.Second, nil, effects{}},
 		{"live tile silent past dead_after", live, input{kind: inTick}, 2*time.Second + time.Nanosecond,
 			func(m *linkModel, now time.Time) { m.state, m.since, m.srtt = LinkUp, now, 0 },
+			effects{events: []p2p.Event{disconnect(a)}}},
+		{"sealed tile silent past dead_after: it may come back unsealed",
+			func() linkModel { m := live; m.sealed = true; return m }(), input{kind: inTick}, 2*time.Second + time.Nanosecond,
+			func(m *linkModel, now time.Time) { m.state, m.since, m.srtt, m.sealed = LinkUp, now, 0, false },
 			effects{events: []p2p.Event{disconnect(a)}}},
 		{"tick on an up link", up, input{kind: inTick}, time.Hour, nil, effects{}},
 		{"tick on an absent link", absent, input{kind: inTick}, time.Hour, nil, effects{}},
@@ -251,6 +266,27 @@ func TestLinkModelStep(t *testing.T) {
 			func() linkModel { m := live; m.restarted, m.restartedAt = true, t0; return m }(), input{kind: inTick}, 2*time.Second + time.Nanosecond,
 			func(m *linkModel, now time.Time) { m.state, m.since, m.srtt, m.restarted = LinkUp, now, 0, false },
 			effects{events: []p2p.Event{disconnect(a)}}},
+
+		// Sealed hellos (damaged ones fail ParseHello): once the live
+		// tile has sealed one, an unsealed one is one whose flag flipped.
+		{"a sealed hello seals the link", live, sealedHello(a), time.Second,
+			func(m *linkModel, now time.Time) { heard(m, now); m.sealed = true },
+			effects{}},
+		{"an unsealed hello from a sealed tile is bad",
+			func() linkModel { m := live; m.sealed, m.uptime = true, 3600; return m }(), hello(a), time.Second,
+			func(m *linkModel, _ time.Time) { m.badHellos++ },
+			effects{}},
+		{"restart between sealed hellos",
+			func() linkModel { m := live; m.sealed, m.uptime = true, 3600; return m }(), sealedHello(a), time.Second,
+			func(m *linkModel, now time.Time) {
+				heard(m, now)
+				m.since, m.srtt, m.connectedAt, m.connects, m.restartedAt = now, 0, now, 2, now
+			},
+			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
+		{"no restart judged from an unsealed hello to a sealed one",
+			func() linkModel { m := live; m.uptime = 3600; return m }(), sealedHello(a), time.Second,
+			func(m *linkModel, now time.Time) { heard(m, now); m.sealed = true },
+			effects{}},
 
 		// Refusals: counted, logged once per tile, nothing else changes.
 		{"other tile inside hold is refused and logged", live, hello(b), time.Second,

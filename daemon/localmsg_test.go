@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
+	"math/rand"
 	"strings"
 	"testing"
 
@@ -102,6 +105,9 @@ func TestHelloBuild(t *testing.T) {
 	withDigest.MFZDigest, withDigest.HasMFZDigest, withDigest.Build, withDigest.HasBuild = [4]byte{9, 8, 7, 6}, true, "v1", true
 	noDigest.Build, noDigest.HasBuild = "v1", true
 	old.MFZDigest, old.HasMFZDigest = [4]byte{9, 8, 7, 6}, true
+	sealed := noDigest
+	sealed.Sealed = true
+	sealCRC := binary.BigEndian.AppendUint32(nil, crc32.Checksum(ext(0, 0, 0, 0, 3, 2, 'v', '1'), crc32.MakeTable(crc32.Castagnoli)))
 	tests := []struct {
 		name  string
 		h     Hello  // encoded, unless raw is set
@@ -114,7 +120,8 @@ func TestHelloBuild(t *testing.T) {
 		{name: "version without a digest", h: noDigest, want: []byte{0, 0, 0, 0, 1, 2, 'v', '1'}, got: noDigest, label: "v1"},
 		{name: "a daemon before the field", h: old, want: []byte{9, 8, 7, 6}, got: old, label: BuildUnknown},
 		{name: "no digest, no version", h: base, want: []byte{}, got: base, label: BuildUnknown},
-		{name: "reserved flags ignored", raw: ext(9, 8, 7, 6, 0xfe, 2, 'v', '1'), got: withDigest, label: "v1"},
+		{name: "reserved flags ignored", raw: ext(9, 8, 7, 6, 0xfc, 2, 'v', '1'), got: withDigest, label: "v1"},
+		{name: "sealed", h: sealed, want: append([]byte{0, 0, 0, 0, 3, 2, 'v', '1'}, sealCRC...), got: sealed, label: "v1"},
 		{name: "no-digest flag zeroes the digest", raw: ext(9, 8, 7, 6, 1, 2, 'v', '1'), got: noDigest, label: "v1"},
 		{name: "length past the packet", raw: ext(9, 8, 7, 6, 0, 3, 'v', '1'), got: Hello{Version: 2, Tile: base.Tile, TS: 1, MFZDigest: [4]byte{9, 8, 7, 6}, HasMFZDigest: true, HasBuild: true}, label: BuildInvalid},
 		{name: "length past the bound", raw: ext(append([]byte{9, 8, 7, 6, 0, 33}, bytes.Repeat([]byte{'v'}, 33)...)...), got: Hello{Version: 2, Tile: base.Tile, TS: 1, MFZDigest: [4]byte{9, 8, 7, 6}, HasMFZDigest: true, HasBuild: true}, label: BuildInvalid},
@@ -139,5 +146,37 @@ func TestHelloBuild(t *testing.T) {
 				t.Fatalf("BuildLabel = %q, want %q", l, tc.label)
 			}
 		})
+	}
+}
+
+// A sealed hello damaged on the link never parses as a sealed one that
+// says something else: 1 to 3 flipped bits, as the simulated links flip
+// them, either fail the CRC or clear the seal flag itself (which the link
+// model refuses from a tile whose hellos are sealed).
+func TestHelloSealCatchesFlippedBits(t *testing.T) {
+	h := Hello{Version: ProtocolVersion, Tile: p2p.TileID{1, 2, 3, 4, 5, 6, 7, 8}, Uptime: 1, Services: 1<<1 | 1<<9, TS: 998, EchoTS: 990, EchoHold: 3, Build: "v0.9-42-gdeadbee", HasBuild: true, Sealed: true}
+	for _, digest := range []bool{false, true} {
+		if h.HasMFZDigest = digest; digest {
+			h.MFZDigest = [4]byte{9, 8, 7, 6}
+		}
+		clean := AppendHello(nil, h)
+		if got, ok := ParseHello(clean); !ok || got != h {
+			t.Fatalf("ParseHello(sealed) = %+v, %v; want %+v", got, ok, h)
+		}
+		rng := rand.New(rand.NewSource(1))
+		bits := len(clean) * 8
+		for trial := range 20000 {
+			b := append([]byte(nil), clean...)
+			flips := map[int]bool{}
+			for len(flips) < 1+trial%3 {
+				flips[rng.Intn(bits)] = true
+			}
+			for pos := range flips {
+				b[pos/8] ^= 1 << (pos % 8)
+			}
+			if got, ok := ParseHello(b); ok && got.Sealed {
+				t.Fatalf("bits %v flipped: parses as sealed %+v", flips, got)
+			}
+		}
 	}
 }

@@ -308,6 +308,7 @@ func (dm *Daemon) helloFor(d packet.Dir, now time.Time) Hello {
 	// the flag that says so: an older one would take the zeros in its
 	// place for a digest and judge the link MFM-incompatible.
 	h.Build, h.HasBuild = dm.build, h.HasMFZDigest || ns.n[d].readsHelloFlags()
+	h.Sealed = h.HasBuild // older daemons ignore what follows the version
 	ns.mu.Unlock()
 	return h
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/internal/pcapng"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
@@ -124,18 +125,25 @@ func TestCaptureSimPushTshark(t *testing.T) {
 		t.Errorf("stderr does not sum up the captures: %s", errb.String())
 	}
 	fields := []string{"itc.capture.travel", "itc.capture.link", "itc.service", "itc.mfz.type", "itc.mfz.block",
-		"itc.tep.event", "itc.tep.dir", "frame.packet_flags_direction", "itc.mfz.crc.good", "itc.hello.tile"}
+		"itc.tep.event", "itc.tep.dir", "frame.packet_flags_direction", "itc.mfz.crc.good", "itc.hello.tile", "itc.hello.crc.good"}
 	type seen map[string]bool
 	check := func(tile string, dataTravel string) {
 		rows := fieldRows(t, filepath.Join(capDir, tile+".pcapng"), fields...)
 		services, types, dataBlocks, travels := seen{}, seen{}, seen{}, seen{}
 		tepConnectET := false
+		sealedHellos := 0
 		for _, r := range rows {
 			if len(r) != len(fields) {
 				t.Fatalf("%s: row %q", tile, r)
 			}
-			travel, link, svc, typ, block, ev, tdir, flags, crc := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]
+			travel, link, svc, typ, block, ev, tdir, flags, crc, helloCRC := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[10]
 			travels[travel] = true
+			if helloCRC != "" {
+				sealedHellos++
+				if helloCRC != "1" && helloCRC != "True" {
+					t.Errorf("%s: a sealed hello with crc.good %q", tile, helloCRC)
+				}
+			}
 			if svc != "" {
 				services[svc] = true
 			}
@@ -181,6 +189,9 @@ func TestCaptureSimPushTshark(t *testing.T) {
 		if !tepConnectET {
 			t.Errorf("%s: no TEP connect of its link", tile)
 		}
+		if sealedHellos == 0 {
+			t.Errorf("%s: no sealed hello", tile)
+		}
 	}
 	check("t-0-0", "1") // the source sends the blocks
 	check("t-1-0", "0") // its neighbour receives them
@@ -221,8 +232,11 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 			p = binary.BigEndian.AppendUint16(p, crc16(body))
 		case 4: // a local packet
 			p = append([]byte{0xC0 | byte(rng.Intn(64))}, rnd(rng.Intn(20))...)
-		case 5: // a short one
+		case 5: // a short one, or a sealed hello whose CRC is good or not
 			p = rnd(rng.Intn(4))
+			if rng.Intn(2) == 0 {
+				p = helloFuzzPacket(rng, rng.Intn(2) == 0)
+			}
 		case 6, 7: // a tube message: its CRC good (6) or not (7)
 			p = tubeFuzzPacket(rng, i%10 == 7)
 		case 8: // a route message: its CRC good or not
@@ -271,6 +285,14 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 	if crcs["1 "] < 200 || crcs["0 1"] < 200 {
 		t.Errorf("tube CRCs good, bad: %v; want 200 or more of each", crcs)
 	}
+	// So are sealed hellos.
+	crcs = map[string]int{}
+	for _, r := range fieldRows(t, file, "itc.hello.crc.good", "itc.hello.bad_crc") {
+		crcs[tsBool(r[0])+" "+r[1]]++
+	}
+	if crcs["1 "] < 50 || crcs["0 1"] < 50 {
+		t.Errorf("hello CRCs good, bad: %v; want 50 or more of each", crcs)
+	}
 	// So are route messages, and ROUTED ones.
 	crcs = map[string]int{}
 	routed := 0
@@ -283,6 +305,27 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 	if crcs["1 "] < 100 || crcs["0 1"] < 100 || routed < 300 {
 		t.Errorf("route CRCs good, bad: %v, %d ROUTED; want 100 or more of each, 300 ROUTED", crcs, routed)
 	}
+}
+
+// helloFuzzPacket is a sealed hello of random fields and a version of
+// 0..40 random bytes; bad flips one bit after the seal.
+func helloFuzzPacket(rng *mrand.Rand, bad bool) []byte {
+	h := daemon.Hello{Version: byte(rng.Intn(256)), Uptime: rng.Uint32(), Services: rng.Uint64(), TS: rng.Uint32(),
+		EchoTS: rng.Uint32(), EchoHold: rng.Uint32(), HasMFZDigest: rng.Intn(2) == 0, HasBuild: true, Sealed: true}
+	rng.Read(h.Tile[:])
+	rng.Read(h.MFZDigest[:])
+	build := make([]byte, rng.Intn(41))
+	rng.Read(build)
+	h.Build = string(build)
+	p := daemon.AppendHello([]byte{0x80 | byte(rng.Intn(32)), 1}, h)
+	if bad {
+		pos := 2 + rng.Intn(len(p)-2)
+		if pos == 2+daemon.HelloMFZLen {
+			pos++ // the flags byte: keep it sealed
+		}
+		p[pos] ^= 1 << rng.Intn(8)
+	}
+	return p
 }
 
 func pcapngPacket(raw []byte) pcapng.Packet {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/internal/buildinfo"
 	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -289,7 +290,7 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	}
 	// The first line says which build this is and what it speaks.
 	first, _, _ := strings.Cut(string(log), "\n")
-	for _, want := range []string{`msg="itcd starting"`, "version=" + buildinfo.Read().Version, "go=" + runtime.Version(), "liveness_hello=2", "udp_frames=3", "mfz_file=2"} {
+	for _, want := range []string{`msg="itcd starting"`, "version=" + buildinfo.Read().Version, "go=" + runtime.Version(), "liveness_hello=" + strconv.Itoa(daemon.ProtocolVersion), "udp_frames=3", "mfz_file=2"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("A's first log line lacks %s: %s", want, first)
 		}

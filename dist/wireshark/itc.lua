@@ -73,6 +73,13 @@ field("h_ts", ProtoField.uint32("itc.hello.ts", "Clock (ms)"))
 field("h_echo", ProtoField.uint32("itc.hello.echo_ts", "Echoed clock (ms)"))
 field("h_hold", ProtoField.uint32("itc.hello.echo_hold", "Echo hold (ms)"))
 field("h_digest", ProtoField.uint32("itc.hello.mfz_digest", "mfzid digest", base.HEX))
+field("h_flags", ProtoField.uint8("itc.hello.flags", "Flags", base.HEX))
+field("h_nodigest", ProtoField.bool("itc.hello.flags.no_digest", "No digest (bytes 34..37 are not one)", 8, nil, 0x01))
+field("h_sealed", ProtoField.bool("itc.hello.flags.sealed", "Sealed (ends with a CRC-32C)", 8, nil, 0x02))
+field("h_buildlen", ProtoField.uint8("itc.hello.build_len", "Version length"))
+field("h_build", ProtoField.string("itc.hello.build", "itcd version"))
+field("h_crc", ProtoField.uint32("itc.hello.crc", "CRC-32C", base.HEX))
+field("h_crcgood", ProtoField.bool("itc.hello.crc.good", "CRC good"))
 field("h_extra", ProtoField.bytes("itc.hello.extra", "Later fields"))
 
 field("c_type", ProtoField.uint8("itc.counter.type", "Type", base.DEC, COUNTER_TYPES))
@@ -166,9 +173,10 @@ local E = {
 	crc = ProtoExpert.new("itc.mfz.bad_crc", "CRC mismatch", expert.group.CHECKSUM, expert.severity.WARN),
 	tubecrc = ProtoExpert.new("itc.tube.bad_crc", "CRC-32C mismatch", expert.group.CHECKSUM, expert.severity.WARN),
 	routecrc = ProtoExpert.new("itc.route.bad_crc", "CRC-32C mismatch", expert.group.CHECKSUM, expert.severity.WARN),
+	hellocrc = ProtoExpert.new("itc.hello.bad_crc", "CRC-32C mismatch", expert.group.CHECKSUM, expert.severity.WARN),
 	unknown = ProtoExpert.new("itc.unknown", "Not defined", expert.group.UNDECODED, expert.severity.NOTE),
 }
-itc.experts = { E.malformed, E.suspect, E.crc, E.tubecrc, E.routecrc, E.unknown }
+itc.experts = { E.malformed, E.suspect, E.crc, E.tubecrc, E.routecrc, E.hellocrc, E.unknown }
 
 -- Bit arithmetic without a bit library.
 local function bit(v, mask) return math.floor(v / mask) % 2 == 1 end
@@ -312,13 +320,48 @@ local function dissect_hello(st, tree, o, n)
 	t:add(F.h_ts, st.tvb(o + 22, 4))
 	t:add(F.h_echo, st.tvb(o + 26, 4))
 	t:add(F.h_hold, st.tvb(o + 30, 4))
-	if n >= 38 then
+	st.info[#st.info + 1] = string.format("hello tile %s", st.tvb(o + 2, 8):bytes():tohex():lower())
+	if n < 38 then
+		if n > 34 then t:add(F.h_extra, st.tvb(o + 34, n - 34)) end
+		return
+	end
+	if n < 40 then
 		t:add(F.h_digest, st.tvb(o + 34, 4))
 		if n > 38 then t:add(F.h_extra, st.tvb(o + 38, n - 38)) end
-	elseif n > 34 then
-		t:add(F.h_extra, st.tvb(o + 34, n - 34))
+		return
 	end
-	st.info[#st.info + 1] = string.format("hello tile %s", st.tvb(o + 2, 8):bytes():tohex():lower())
+	local flags = st.tvb(o + 38, 1):uint()
+	local di = t:add(F.h_digest, st.tvb(o + 34, 4))
+	if bit(flags, 0x01) then di:append_text(" [not a digest: no_digest is set]") end
+	local fi = t:add(F.h_flags, st.tvb(o + 38, 1))
+	fi:add(F.h_nodigest, st.tvb(o + 38, 1))
+	fi:add(F.h_sealed, st.tvb(o + 38, 1))
+	-- A sealed hello's last 4 bytes are a CRC-32C of every byte before
+	-- them, the version's length too; the receiver drops it if they do
+	-- not match.
+	local m = n
+	if bit(flags, 0x02) then
+		if n < 44 then
+			malformed(st, fi, "sealed hello of " .. n .. " bytes, too short for its CRC")
+			return
+		end
+		m = n - 4
+		local good = crc32c(st.tvb, o, m) == st.tvb(o + m, 4):uint()
+		local ci = t:add(F.h_crc, st.tvb(o + m, 4))
+		ci:add(F.h_crcgood, good)
+		if not good then
+			ci:add_proto_expert_info(E.hellocrc, "CRC-32C mismatch: the receiver drops this hello")
+			st.info[#st.info + 1] = "[bad CRC]"
+		end
+	end
+	local bl = st.tvb(o + 39, 1):uint()
+	local li = t:add(F.h_buildlen, st.tvb(o + 39, 1))
+	if bl == 0 or bl > 32 or 40 + bl > m then
+		li:add_proto_expert_info(E.unknown, "version length " .. bl .. " is 0, over 32 or past the hello: status shows it as invalid")
+	else
+		t:add(F.h_build, st.tvb(o + 40, bl))
+		if m > 40 + bl then t:add(F.h_extra, st.tvb(o + 40 + bl, m - 40 - bl)) end
+	end
 end
 
 local function dissect_counter(st, tree, o, n)
