@@ -143,6 +143,7 @@ func TestPipeGridFarTile(t *testing.T) {
 		recv := startPipe(ctx, []string{"--listen", port, "--run-dir", east}, newTerminal(t), true, false)
 		send := startPipe(ctx, []string{"--run-dir", west, "--to", to, port}, bytes.NewReader(data), false, false)
 		if code := send.wait(t); code != pipeOK {
+			dumpTubes(t, g)
 			t.Fatalf("--to %s: exit %d, stderr %q", to, code, send.errs.String())
 		}
 		if code := recv.wait(t); code != pipeOK || !bytes.Equal([]byte(recv.out.String()), data) {
@@ -157,5 +158,25 @@ func TestPipeGridFarTile(t *testing.T) {
 	bad := startPipe(context.Background(), []string{"--run-dir", west, "--to", "ffffffff", "7"}, strings.NewReader(""), false, false)
 	if code := bad.wait(t); code != pipeFailed || !strings.Contains(bad.errs.String(), "no known tile") {
 		t.Errorf("--to ffffffff: exit %d, stderr %q", code, bad.errs.String())
+	}
+}
+
+// dumpTubes logs what each tile's tube service and log say, for a
+// failure seen once in about 40 runs under load (2026-12-02: "the tube
+// is unknown there" from the far tile) that did not come back since.
+func dumpTubes(t *testing.T, g *tilegrid.Grid) {
+	t.Helper()
+	for _, tl := range g.Tiles() {
+		if st, err := g.Status(tl.Coord); err == nil {
+			t.Logf("%s tube status: %+v", tl.Name, st.Sections["tube"])
+		}
+		log, _ := os.ReadFile(filepath.Join(tl.Dir, "itcd.log"))
+		var lines []string
+		for _, l := range strings.Split(string(log), "\n") {
+			if strings.Contains(l, "tube") || strings.Contains(l, "neighbour") {
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("%s log, tube and neighbour lines:\n%s", tl.Name, strings.Join(lines[max(len(lines)-40, 0):], "\n"))
 	}
 }
