@@ -144,7 +144,7 @@ func TestPipeGridFarTile(t *testing.T) {
 		send := startPipe(ctx, []string{"--run-dir", west, "--to", to, port}, bytes.NewReader(data), false, false)
 		if code := send.wait(t); code != pipeOK {
 			dumpTubes(t, g)
-			t.Fatalf("--to %s: exit %d, stderr %q", to, code, send.errs.String())
+			t.Fatalf("--to %s: exit %d, stderr %q; the receiver has %d bytes, stderr %q", to, code, send.errs.String(), len(recv.out.String()), recv.errs.String())
 		}
 		if code := recv.wait(t); code != pipeOK || !bytes.Equal([]byte(recv.out.String()), data) {
 			t.Fatalf("receiver: exit %d, %d bytes, stderr %q", code, len(recv.out.String()), recv.errs.String())
