@@ -34,7 +34,8 @@ type Hello struct {
 	// before it and sets the flag helloSealed. T2 links flip bits
 	// without saying so, and one flipped bit in an unsealed hello's
 	// uptime reads as a restart: a false disconnect of every service.
-	// ParseHello sets it only when the CRC matches.
+	// AppendHello ignores it without HasBuild (a short hello has no
+	// flags byte); ParseHello sets it only when the CRC matches.
 	Sealed bool
 }
 

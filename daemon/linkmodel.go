@@ -233,6 +233,8 @@ func (m *linkModel) judgeMFM(fx *effects, own mfzDigest) {
 // hello applies a valid hello.
 func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 	h := in.hello
+	// Whoever it claims to be: an impostor may seal its hellos too,
+	// and is then refused by identity below.
 	if m.sealed && !h.Sealed {
 		m.badHellos++
 		return
@@ -250,10 +252,12 @@ func (m *linkModel) hello(fx *effects, in input, now time.Time, r linkRules) {
 		}
 		return
 	}
-	// A restart is judged between two hellos both sealed or both not:
-	// a digest-less tile's first hellos are short, hence unsealed, and
-	// what they said may have been damaged on the link.
-	if verdict == helloRefresh && m.sealed == h.Sealed && restartedSince(m.uptime, m.peerTS, h) {
+	// An unsealed hello before a sealed one is judged too: it may be a
+	// version 2 daemon's last before its upgrade. A damaged first hello
+	// of a digest-less tile (short, so unsealed) may then cost a
+	// reconnect just after the link came up; a missed restart would
+	// leave every service here talking to a daemon that is gone.
+	if verdict == helloRefresh && restartedSince(m.uptime, m.peerTS, h) {
 		m.restarted = true
 	}
 	if verdict == helloRefresh && m.restarted && (m.restartedAt.IsZero() || now.Sub(m.restartedAt) >= r.deadAfter) {
@@ -320,8 +324,9 @@ func restartedSince(uptime, ts uint32, h Hello) bool {
 // wrong way round are microseconds apart).
 const restartSlack = 100
 
-// readsHelloFlags reports whether the last hello heard since the link
-// came up says its tile reads the hello's flags byte (ExtHelloVersion),
+// readsHelloFlags reports whether the last hello taken (not refused)
+// since the link came up says its tile reads the hello's flags byte
+// (ExtHelloVersion),
 // so a hello without a digest may carry the version and its seal. A tile
 // not yet heard is assumed older. A tile that timed out on a link still
 // up keeps it: if only its hellos to this tile were lost, it still takes

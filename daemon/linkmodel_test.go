@@ -283,9 +283,16 @@ func TestLinkModelStep(t *testing.T) {
 				m.since, m.srtt, m.connectedAt, m.connects, m.restartedAt = now, 0, now, 2, now
 			},
 			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
-		{"no restart judged from an unsealed hello to a sealed one",
+		{"restart from an unsealed hello to a sealed one: an upgrade from version 2",
 			func() linkModel { m := live; m.uptime = 3600; return m }(), sealedHello(a), time.Second,
-			func(m *linkModel, now time.Time) { heard(m, now); m.sealed = true },
+			func(m *linkModel, now time.Time) {
+				heard(m, now)
+				m.since, m.srtt, m.connectedAt, m.connects, m.restartedAt, m.sealed = now, 0, now, 2, now, true
+			},
+			effects{events: []p2p.Event{disconnect(a), connect(a)}}},
+		{"an unsealed hello from another tile while a sealed one is live is bad",
+			func() linkModel { m := live; m.sealed = true; return m }(), hello(b), time.Hour,
+			func(m *linkModel, _ time.Time) { m.badHellos++ },
 			effects{}},
 
 		// Refusals: counted, logged once per tile, nothing else changes.

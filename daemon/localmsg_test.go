@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/crc32c"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -122,6 +123,7 @@ func TestHelloBuild(t *testing.T) {
 		{name: "no digest, no version", h: base, want: []byte{}, got: base, label: BuildUnknown},
 		{name: "reserved flags ignored", raw: ext(9, 8, 7, 6, 0xfc, 2, 'v', '1'), got: withDigest, label: "v1"},
 		{name: "sealed", h: sealed, want: append([]byte{0, 0, 0, 0, 3, 2, 'v', '1'}, sealCRC...), got: sealed, label: "v1"},
+		{name: "sealed, length into the seal", raw: crc32c.Seal(ext(0, 0, 0, 0, 3, 4, 'v', '1'), 0), got: Hello{Version: 2, Tile: base.Tile, TS: 1, HasBuild: true, Sealed: true}, label: BuildInvalid},
 		{name: "no-digest flag zeroes the digest", raw: ext(9, 8, 7, 6, 1, 2, 'v', '1'), got: noDigest, label: "v1"},
 		{name: "length past the packet", raw: ext(9, 8, 7, 6, 0, 3, 'v', '1'), got: Hello{Version: 2, Tile: base.Tile, TS: 1, MFZDigest: [4]byte{9, 8, 7, 6}, HasMFZDigest: true, HasBuild: true}, label: BuildInvalid},
 		{name: "length past the bound", raw: ext(append([]byte{9, 8, 7, 6, 0, 33}, bytes.Repeat([]byte{'v'}, 33)...)...), got: Hello{Version: 2, Tile: base.Tile, TS: 1, MFZDigest: [4]byte{9, 8, 7, 6}, HasMFZDigest: true, HasBuild: true}, label: BuildInvalid},
