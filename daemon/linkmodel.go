@@ -326,12 +326,11 @@ const restartSlack = 100
 
 // readsHelloFlags reports whether the last hello taken (not refused)
 // since the link came up says its tile reads the hello's flags byte
-// (ExtHelloVersion),
-// so a hello without a digest may carry the version and its seal. A tile
-// not yet heard is assumed older. A tile that timed out on a link still
-// up keeps it: if only its hellos to this tile were lost, it still takes
-// this tile's hellos for sealed ones, and an unsealed one would be
-// refused there.
+// (ExtHelloVersion), so a hello without a digest may carry the version
+// and its seal. A tile not yet heard is assumed older. A tile that timed
+// out on a link still up keeps it: if only its hellos to this tile were
+// lost, it still expects sealed hellos from this tile and would refuse
+// an unsealed one.
 func (m *linkModel) readsHelloFlags() bool {
 	return m.version >= ExtHelloVersion
 }
