@@ -272,7 +272,8 @@ func (n *Neighbour) Tile() p2p.TileID {
 }
 
 // Hello returns the hello an honest tile with the Neighbour's identity
-// would send now: version 1, its uptime and clock, echoing the peer's last
+// would send now: the daemon's liveness version, short and unsealed (no
+// version string), its uptime and clock, echoing the peer's last
 // timestamp (so the daemon measures a round trip).
 func (n *Neighbour) Hello() daemon.Hello {
 	now := time.Now()
