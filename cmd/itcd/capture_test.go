@@ -308,7 +308,8 @@ func TestCaptureDissectorFuzz(t *testing.T) {
 }
 
 // helloFuzzPacket is a sealed hello of random fields and a version of
-// 0..40 random bytes; bad flips one bit after the seal.
+// 0..40 random bytes, after a packet header and the service byte; bad
+// flips one bit of the hello, never the flags byte (so it stays sealed).
 func helloFuzzPacket(rng *mrand.Rand, bad bool) []byte {
 	h := daemon.Hello{Version: byte(rng.Intn(256)), Uptime: rng.Uint32(), Services: rng.Uint64(), TS: rng.Uint32(),
 		EchoTS: rng.Uint32(), EchoHold: rng.Uint32(), HasMFZDigest: rng.Intn(2) == 0, HasBuild: true, Sealed: true}
