@@ -13,6 +13,7 @@ import (
 
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/internal/buildinfo"
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -43,6 +44,10 @@ type Options struct {
 	// cut to what a hello may carry (buildinfo.Wire); empty means this
 	// binary's (buildinfo.Read).
 	Build string
+	// Clock times the hellos, the liveness deadline and the pacing of
+	// the outbound queues; nil is the machine's time. A simulator slows
+	// it (internal/clock).
+	Clock *clock.Clock
 }
 
 // Daemon is one tile's itcd: it owns the packet device, keeps the model of
@@ -55,6 +60,7 @@ type Daemon struct {
 	self    p2p.TileID
 	build   string // buildinfo.Wire of this itcd's version, for hellos and status
 	started time.Time
+	clk     *clock.Clock // the time of the links' protocols: Options.Clock
 
 	svcRefused atomic.Uint64 // malformed or foreign packets written on service.sock
 	hub        *Hub
@@ -121,10 +127,11 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		hub:     NewHub(),
 		ready:   make(chan struct{}),
 		// Set here, not in Run, so Status is never without a start time.
-		started: time.Now(),
+		started: opt.Clock.Now(),
+		clk:     opt.Clock,
 	}
 	d.out.init(&cfg)
-	d.nbr.init(linkRules{deadAfter: cfg.DeadAfter.D(), identityHold: cfg.IdentityHold.D()})
+	d.nbr.init(d.started, linkRules{deadAfter: cfg.DeadAfter.D(), identityHold: cfg.IdentityHold.D()})
 	d.owners[packet.ServiceLiveness].Store(&owner{name: "itcd liveness"})
 	for _, s := range opt.Services {
 		n := s.Number()

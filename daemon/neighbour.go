@@ -68,9 +68,9 @@ func (ns *neighbours) livePeer(d packet.Dir) (p2p.TileID, bool) {
 	return id, v != 0
 }
 
-func (ns *neighbours) init(r linkRules) {
+func (ns *neighbours) init(now time.Time, r linkRules) {
 	ns.poked = make(chan struct{}, 1)
-	ns.epoch = time.Now()
+	ns.epoch = now
 	ns.rules = r
 	for d := range ns.n {
 		ns.n[d].dir = packet.Dir(d)
@@ -152,7 +152,7 @@ func (ns *neighbours) liveElsewhereLocked(tile p2p.TileID, d packet.Dir) bool {
 
 // heard handles a liveness packet from the tile on link d.
 func (ns *neighbours) heard(dm *Daemon, d packet.Dir, payload []byte) {
-	now := time.Now()
+	now := dm.clk.Now()
 	h, ok := ParseHello(payload)
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
@@ -215,8 +215,9 @@ func (dm *Daemon) applyLocked(d packet.Dir, fx effects) {
 func (dm *Daemon) neighbourLoop(ctx context.Context) {
 	ns := &dm.nbr
 	every, phase := dm.cfg.HelloInterval.D(), dm.cfg.TickPhase
-	next := func(t time.Time) time.Duration { return time.Until(tick.Next(t.Add(-phase), every).Add(phase)) }
-	timer := time.NewTimer(next(time.Now()))
+	clk := dm.clk
+	next := func(t time.Time) time.Duration { return clk.Until(tick.Next(t.Add(-phase), every).Add(phase)) }
+	timer := clk.NewTimer(next(clk.Now()))
 	defer timer.Stop()
 	dm.beat.Store(time.Now().UnixNano())
 	dm.followLinks()
@@ -229,8 +230,8 @@ func (dm *Daemon) neighbourLoop(ctx context.Context) {
 			dm.followLinks()
 		case <-ns.poked:
 			dm.followLinks()
-		case now := <-timer.C:
-			timer.Reset(next(now))
+		case <-timer.C:
+			timer.Reset(next(clk.Now()))
 			dm.beat.Store(time.Now().UnixNano())
 			dm.followLinks()
 			dm.sayHello()
@@ -242,7 +243,7 @@ func (dm *Daemon) neighbourLoop(ctx context.Context) {
 func (dm *Daemon) followLinks() {
 	st := dm.dev.Status()
 	ns := &dm.nbr
-	now := time.Now()
+	now := dm.clk.Now()
 	var hi []packet.Dir
 	ns.mu.Lock()
 	own := dm.ownDigest() // under the lock, as in heard
@@ -280,7 +281,7 @@ func (dm *Daemon) helloTo(d packet.Dir) {
 	var payload, buf [packet.MaxLen]byte
 	dm.nbr.helloMu.Lock()
 	defer dm.nbr.helloMu.Unlock()
-	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], dm.helloFor(d, time.Now())))
+	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], dm.helloFor(d, dm.clk.Now())))
 	if err == nil {
 		dm.out.enqueueOwn(d, pkt)
 	}

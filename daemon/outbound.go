@@ -188,7 +188,7 @@ func (l *linkOut) serviceRoom(bl dev.Backlogger, dir packet.Dir, o *outbound, no
 // that says when it has room (dev.RoomNotifier, the UDP device), when it
 // says so: a full link then costs no wakeups while it drains.
 func (d *Daemon) writeLoop(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
+	timer := d.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	var room <-chan struct{}
 	if rn, ok := d.dev.(dev.RoomNotifier); ok {
@@ -204,7 +204,7 @@ func (d *Daemon) writeLoop(ctx context.Context) {
 		}
 		var tc <-chan time.Time
 		if !retryAt.IsZero() {
-			timer.Reset(time.Until(retryAt))
+			timer.Reset(d.clk.Until(retryAt))
 			tc = timer.C
 		}
 		select {
@@ -241,7 +241,7 @@ func (d *Daemon) flush() (retryAt, svcAt time.Time) {
 	o := &d.out
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	now := time.Now()
+	now := d.clk.Now()
 	bl, _ := d.dev.(dev.Backlogger)
 	if o.backlog <= 0 {
 		bl = nil

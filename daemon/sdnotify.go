@@ -55,5 +55,5 @@ func (d *Daemon) watchdogLoop(ctx context.Context) {
 // every hello interval, so a stale beat means the daemon is stuck.
 func (d *Daemon) healthy() bool {
 	last := time.Unix(0, d.beat.Load())
-	return time.Since(last) < 10*d.cfg.HelloInterval.D()+time.Second
+	return time.Since(last) < d.clk.Machine(10*d.cfg.HelloInterval.D())+time.Second
 }

@@ -14,7 +14,7 @@ import (
 
 // Status returns a snapshot of the daemon's state and counters.
 func (d *Daemon) Status() control.Status {
-	now := time.Now()
+	now := d.clk.Now()
 	st := control.Status{
 		Tile:      d.self,
 		Version:   ProtocolVersion,

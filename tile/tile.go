@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/daemon"
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/internal/ratelog"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/p2p"
@@ -38,6 +39,11 @@ type Options struct {
 	// RouteVerified, if not nil, is a cache of checked LSAs shared by the
 	// tiles of one process (routes.Verified): the simulator's.
 	RouteVerified *routes.Verified
+	// Clock is the time of the tile's links and services: its device's
+	// pacing and keepalives, the daemon's hellos and liveness, every
+	// service's timers. nil is the machine's time; the simulator slows
+	// it for every tile of a grid at once (internal/clock).
+	Clock *clock.Clock
 }
 
 // logKinds bounds the kinds of log line the rate limit tracks; the code
@@ -83,7 +89,7 @@ func New(cfg Config, opt Options) (*Tile, error) {
 		device = k
 	case "udp":
 		uc := cfg.UDP
-		uc.Conn, uc.Logger = opt.UDPConn, log
+		uc.Conn, uc.Logger, uc.Clock = opt.UDPConn, log, opt.Clock
 		u, err := dev.OpenUDP(uc)
 		if err != nil {
 			return nil, err
@@ -103,7 +109,7 @@ func New(cfg Config, opt Options) (*Tile, error) {
 		return nil, err
 	}
 	services = append(services, opt.Extra...)
-	d, err := daemon.New(cfg.Config, daemon.Options{Device: device, DeviceName: cfg.Device, Services: services, Logger: log, Key: key})
+	d, err := daemon.New(cfg.Config, daemon.Options{Device: device, DeviceName: cfg.Device, Services: services, Logger: log, Key: key, Clock: opt.Clock})
 	if err != nil {
 		closeServices(services)
 		device.Close()
@@ -118,26 +124,26 @@ func (t *Tile) Run(ctx context.Context) error { return t.Daemon.Run(ctx) }
 
 // standardServices builds the in-process services every tile runs.
 func standardServices(cfg Config, opt Options, key daemon.Key, log *slog.Logger) ([]p2p.Service, error) {
-	cnt, err := counter.New(cfg.Counter, counter.Options{StateDir: cfg.StateDir})
+	cnt, err := counter.New(cfg.Counter, counter.Options{StateDir: cfg.StateDir, Clock: opt.Clock})
 	if err != nil {
 		return nil, err
 	}
 	// The signed-file store (STATE_DIR/mfz) and its distribution, service 8.
 	mo := opt.MFZ
-	mo.StateDir, mo.Logger = cfg.StateDir, log
+	mo.StateDir, mo.Logger, mo.Clock = cfg.StateDir, log, opt.Clock
 	files, err := dist.New(cfg.MFZ, mo)
 	if err != nil {
 		return nil, fmt.Errorf("mfz store: %w", err)
 	}
 	// Routes to every tile of the grid, service 10.
-	rt, err := routes.New(cfg.Route, routes.Options{Key: key.Private, Verified: opt.RouteVerified})
+	rt, err := routes.New(cfg.Route, routes.Options{Key: key.Private, Verified: opt.RouteVerified, Clock: opt.Clock})
 	if err != nil {
 		files.Close()
 		return nil, err
 	}
 	// Tubes between programs, to neighbours and by routes beyond, service 9.
 	to := opt.Tube
-	to.Routes = rt
+	to.Routes, to.Clock = rt, opt.Clock
 	tb, err := tubes.New(cfg.Tube, to)
 	if err != nil {
 		files.Close()

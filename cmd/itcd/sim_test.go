@@ -5,11 +5,13 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	mrand "math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/services/mfz"
@@ -41,13 +43,13 @@ func TestSimPushFlagErrors(t *testing.T) {
 // makeSignedFile writes a key pair and a signed file of size random bytes
 // (seeded, so runs repeat) into dir; it returns the public key's path and
 // the file's.
-func makeSignedFile(t *testing.T, dir, name string, size int) (pub, file string) {
+func makeSignedFile(t testing.TB, dir, name string, size int) (pub, file string) {
 	t.Helper()
 	return makeSignedFileWithSeed(t, dir, name, size, 1)
 }
 
 // makeSignedFileWithSeed is makeSignedFile with the key made from seed.
-func makeSignedFileWithSeed(t *testing.T, dir, name string, size int, seed int64) (pub, file string) {
+func makeSignedFileWithSeed(t testing.TB, dir, name string, size int, seed int64) (pub, file string) {
 	t.Helper()
 	pubKey, priv, err := ed25519.GenerateKey(mrand.New(mrand.NewSource(seed)))
 	if err != nil {
@@ -113,6 +115,53 @@ func TestSimPushUntilComplete(t *testing.T) {
 	}
 }
 
+// TestSimSlowdown runs a grid on a clock three times slower than the
+// machine's: the push keeps the links' rate in the grid's time, so it takes
+// no less than its bound there, and the grid's time passes slower than
+// the machine's by the factor asked.
+func TestSimSlowdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a grid")
+	}
+	const k = 3
+	dir := t.TempDir()
+	key, file := makeSignedFile(t, dir, "physics.mfz", 48<<10)
+	var out, errb bytes.Buffer
+	began := time.Now()
+	code := runSim([]string{"--grid", "2x1", "--rate", "256KB/s", "--slowdown", fmt.Sprint(k), "--dir", filepath.Join(dir, "grid"),
+		"--trust", key, "--push", file, "--until-complete", "--timeout", "60s", "--json"}, &out, &errb)
+	machine := time.Since(began)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", code, errb.String(), out.String())
+	}
+	var r simReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Slowdown != k || r.AllComplete == nil || r.Lower == nil {
+		t.Fatalf("report: slowdown %v, all_complete_s %v, lower_bound_s %v", r.Slowdown, r.AllComplete, r.Lower)
+	}
+	// Paced by the machine's time, the file would arrive in a third of
+	// its bound in the grid's time. Pacing sends a packet up to half a
+	// step (2.5 ms) early, hence the margin.
+	if *r.AllComplete < 0.95**r.Lower {
+		t.Errorf("all complete after %.3f s of the grid's time, under the bound %.3f s: the links ran faster than their rate", *r.AllComplete, *r.Lower)
+	}
+	if min := time.Duration(k * r.Duration * float64(time.Second)); machine < min {
+		t.Errorf("the run took %v of the machine's time for %.3f s of the grid's: want at least %v", machine, r.Duration, min)
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tile := range r.Tiles {
+		got, err := os.ReadFile(filepath.Join(tile.StateDir, "mfz", "live", "physics.mfz"))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: live copy differs from the pushed file (err %v)", tile.Name, err)
+		}
+	}
+}
+
 func TestSimBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--grid", "0x3"},
@@ -120,6 +169,9 @@ func TestSimBadFlags(t *testing.T) {
 		{"--rate", "fast"},
 		{"--loss", "2"},
 		{"--trust", "/nonexistent/key.pub"},
+		{"--slowdown", "0.5"},
+		{"--slowdown", "1000"},
+		{"--slowdown", "2", "--procs"},
 		{"stray"},
 	} {
 		var out, errb bytes.Buffer
@@ -145,6 +197,7 @@ type simReport struct {
 	AllComplete *float64 `json:"all_complete_s"`
 	Pushed      *float64 `json:"pushed_s"`
 	Duration    float64  `json:"duration_s"`
+	Slowdown    float64  `json:"slowdown"`
 	Lower       *float64 `json:"lower_bound_s"`
 	Multi       *float64 `json:"multipath_bound_s"`
 	Ratio       *float64 `json:"ratio"`

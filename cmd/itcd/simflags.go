@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 )
@@ -17,6 +18,7 @@ type simOptions struct {
 	geo      tilegrid.Geometry
 	dir      string // "" for a temporary one
 	procs    bool
+	clock    *clock.Clock    // the grid's time: nil is the machine's (--slowdown)
 	profile  dev.LinkProfile // of every link; its Rate is the figures' rate
 	seed     int64           // each tile's seed is derived from it
 	trust    []string
@@ -49,6 +51,9 @@ func parseSim(args []string, stderr io.Writer) (*simOptions, int) {
 	shape := addShapeFlags(fs, o.profile, o.seed)
 	fs.StringVar(&o.dir, "dir", "", "grid `dir`, kept afterwards (default: a temporary one, removed)")
 	fs.BoolVar(&o.procs, "procs", false, "run every tile as its own `itcd run` process")
+	slowdown := fs.Float64("slowdown", 1, "run the grid's time `K` times slower than this machine's (1 to 256): a grid too\n"+
+		"big for this machine's CPU then keeps its links' rates and liveness in its own time, in which\n"+
+		"every figure is reported. In-process tiles only")
 	var trust multiFlag
 	fs.Var(&trust, "trust", "public `KEY.pub` every tile trusts (repeatable)")
 	fs.Var(&o.mfzid, "mfzid", mfzidHelp)
@@ -98,6 +103,17 @@ func parseSim(args []string, stderr io.Writer) (*simOptions, int) {
 			fmt.Fprintln(stderr, "itcd sim: --push needs --trust KEY.pub: the tiles must trust the file's signer")
 			return nil, 2
 		}
+	}
+	if o.clock, err = clock.New(*slowdown); err != nil {
+		fmt.Fprintf(stderr, "itcd sim: --slowdown: %v\n", err)
+		return nil, 2
+	}
+	if o.clock != nil && o.procs {
+		fmt.Fprintln(stderr, "itcd sim: --slowdown needs in-process tiles: --procs tiles keep this machine's time")
+		return nil, 2
+	}
+	if o.push != nil {
+		o.push.clk = o.clock
 	}
 	if err := shape.apply(&o.profile, &o.seed); err != nil {
 		fmt.Fprintf(stderr, "itcd sim: %v\n", err)

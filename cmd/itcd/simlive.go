@@ -56,7 +56,7 @@ func (r *simRun) draw(g *tilegrid.Grid) {
 	o := r.o
 	var b bytes.Buffer
 	b.WriteString("\x1b[H\x1b[2J")
-	fmt.Fprintf(&b, "itcd sim %v  %s links  %.0fs  dir %s  (^C stops)\n", o.geo, rateName(o.profile.Rate), time.Since(r.start).Seconds(), g.Dir())
+	fmt.Fprintf(&b, "itcd sim %v  %s links  %.0fs  dir %s  (^C stops)\n", o.geo, rateName(o.profile.Rate), o.clock.Since(r.start).Seconds(), g.Dir())
 	if pf := o.push; pf != nil {
 		fmt.Fprintf(&b, "pushed %s (%d bytes) at %s: %s\n", pf.name, pf.size, pf.src.Name(), pf.summary(g.Snapshot()))
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/services/mfz/dist"
@@ -23,6 +24,7 @@ type pushFile struct {
 	size    int64 // bytes of the MFZ file: S in the lower bounds
 	body    int64 // bytes of its body, what the tiles' progress counts
 	src     tilegrid.Coord
+	clk     *clock.Clock // the grid's time
 
 	mu       sync.Mutex
 	pushedAt time.Time
@@ -60,7 +62,7 @@ func (p *pushFile) progressHook() func(tilegrid.Coord, *control.Status) *tilegri
 			if _, seen := p.doneAt[c]; !seen && !p.pushedAt.IsZero() {
 				at := pr.CompletedAt
 				if at.IsZero() || at.Before(p.pushedAt) {
-					at = time.Now() // first seen: at most a poll late
+					at = p.clk.Now() // first seen: at most a poll late
 				}
 				p.doneAt[c] = at
 			}
@@ -80,7 +82,7 @@ func (p *pushFile) pushAt(g *tilegrid.Grid) error {
 	}
 	defer c.Close()
 	p.mu.Lock()
-	p.pushedAt = time.Now()
+	p.pushedAt = p.clk.Now()
 	p.mu.Unlock()
 	var res dist.PushResult
 	return c.Call("push", dist.PushArgs{Path: p.path}, &res)

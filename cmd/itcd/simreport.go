@@ -14,11 +14,14 @@ import (
 
 // simJSON is what --json prints at the end.
 type simJSON struct {
-	Grid     string  `json:"grid"`
-	Dir      string  `json:"dir"`
-	Procs    bool    `json:"procs"`
-	Seed     int64   `json:"seed"`
-	Rate     int     `json:"rate"`
+	Grid  string `json:"grid"`
+	Dir   string `json:"dir"`
+	Procs bool   `json:"procs"`
+	Seed  int64  `json:"seed"`
+	Rate  int    `json:"rate"`
+	// Slowdown is how many seconds of this machine's time one second
+	// of the grid's lasted (--slowdown): every time here is the grid's.
+	Slowdown float64 `json:"slowdown"`
 	Duration float64 `json:"duration_s"`
 	Source   *string `json:"source"`
 	Size     *int64  `json:"size"`
@@ -101,7 +104,7 @@ type simEnd struct {
 // the SVG and JSON reports asked for. It returns the exit status.
 func (r *simRun) report(g *tilegrid.Grid) int {
 	o := r.o
-	end := simEnd{elapsed: time.Since(r.start), snap: g.Snapshot()}
+	end := simEnd{elapsed: r.o.clock.Since(r.start), snap: g.Snapshot()}
 	end.links = g.LinkReports(end.elapsed)
 	end.events, _ = g.Events(0)
 	end.tiles, end.dir = g.Tiles(), g.Dir()
@@ -151,7 +154,7 @@ func (r *simRun) report(g *tilegrid.Grid) int {
 // reportJSON is the --json report of a run that ended as end.
 func (r *simRun) reportJSON(end *simEnd) simJSON {
 	o, geo := r.o, r.o.geo
-	out := simJSON{Grid: geo.String(), Dir: end.dir, Procs: o.procs, Seed: o.seed, Rate: o.profile.Rate, Duration: end.elapsed.Seconds()}
+	out := simJSON{Grid: geo.String(), Dir: end.dir, Procs: o.procs, Seed: o.seed, Rate: o.profile.Rate, Slowdown: o.clock.Slowdown(), Duration: end.elapsed.Seconds()}
 	for i, s := range end.snap {
 		t := simTile{Name: s.Name, X: s.X, Y: s.Y, RunDir: end.tiles[i].RunDir, StateDir: end.tiles[i].StateDir,
 			Running: s.Running, Neighbours: map[string]string{}, MFZID: s.MFZID}

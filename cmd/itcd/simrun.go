@@ -25,7 +25,7 @@ type simRun struct {
 // configuration, with the push's progress and the events wired to what
 // the run shows.
 func buildSim(o *simOptions, stdout, stderr io.Writer) (*simRun, tilegrid.Config) {
-	r := &simRun{o: o, stdout: stdout, stderr: stderr, start: time.Now(), live: !o.asJSON && isTerminal(stdout)}
+	r := &simRun{o: o, stdout: stdout, stderr: stderr, start: o.clock.Now(), live: !o.asJSON && isTerminal(stdout)}
 	r.events = &simEvents{start: r.start, live: r.live, quiet: o.asJSON, w: stdout}
 	cfg := tilegrid.Config{
 		Geometry: o.geo,
@@ -33,6 +33,7 @@ func buildSim(o *simOptions, stdout, stderr io.Writer) (*simRun, tilegrid.Config
 		Profile:  o.profile,
 		Seed:     o.seed,
 		Procs:    o.procs,
+		Clock:    o.clock,
 		Trust:    o.trust,
 		LogLevel: o.logLevel,
 		Progress: o.push.progressHook(),
@@ -98,7 +99,7 @@ func (r *simRun) run(ctx context.Context, cfg tilegrid.Config) (*tilegrid.Grid, 
 		}
 		if o.untilComplete {
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, o.timeout)
+			ctx, cancel = o.clock.WithTimeout(ctx, o.timeout)
 			defer cancel()
 		}
 	}
@@ -107,7 +108,7 @@ func (r *simRun) run(ctx context.Context, cfg tilegrid.Config) (*tilegrid.Grid, 
 	// to lose.
 	if o.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		ctx, cancel = o.clock.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
 	r.wait(ctx, g)

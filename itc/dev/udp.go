@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -66,6 +67,9 @@ type UDPConfig struct {
 	InProcess bool `toml:"-"`
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger `toml:"-"`
+	// Clock paces the links and times keepalives and silence; nil is the
+	// machine's time. A simulator slows it (internal/clock).
+	Clock *clock.Clock `toml:"-"`
 }
 
 // DefaultUDPConfig returns the defaults: loopback, no links, 250ms
@@ -221,7 +225,7 @@ func OpenUDP(cfg UDPConfig) (*UDP, error) {
 	u := &UDP{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		base:    time.Now(),
+		base:    cfg.Clock.Now(),
 		ready:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		changes: make(chan struct{}, 1),
@@ -282,7 +286,7 @@ func (u *UDP) LocalAddr() net.Addr { return u.conn.LocalAddr() }
 
 // now returns the time in nanoseconds since the device opened; never 0
 // once the device runs, which the link state uses as "never heard".
-func (u *UDP) now() int64 { return int64(time.Since(u.base)) + 1 }
+func (u *UDP) now() int64 { return int64(u.cfg.Clock.Since(u.base)) + 1 }
 
 // ReadPacket implements Device. It takes packets from the links' inbound
 // queues in turn. A buf shorter than the packet gets its first len(buf)

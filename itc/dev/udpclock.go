@@ -50,13 +50,14 @@ const (
 // clock runs until the device closes.
 func (u *UDP) clock() {
 	defer u.wg.Done()
-	timer := time.NewTimer(time.Hour)
+	clk := u.cfg.Clock
+	timer := clk.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	kaAt := time.Now() // the first tick at once: the neighbours learn of this end
+	kaAt := clk.Now() // the first tick at once: the neighbours learn of this end
 	phase := time.Duration(u.epoch) % paceGranularity
 	for {
-		now := time.Now()
+		now := clk.Now()
 		if !now.Before(kaAt) {
 			u.keepaliveTick()
 			u.refreshStatus()
@@ -77,7 +78,7 @@ func (u *UDP) clock() {
 				at = p
 			}
 		}
-		timer.Reset(time.Until(at))
+		timer.Reset(clk.Until(at))
 		select {
 		case <-u.done:
 			return

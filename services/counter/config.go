@@ -7,6 +7,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/internal/conf"
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	// StateDir is the tile's state directory, home of the default
 	// counter file.
 	StateDir string
+	// Clock times the advertisements; nil is the machine's time. A
+	// simulator slows it (internal/clock).
+	Clock *clock.Clock
 }
 
 // New makes the counter service. The file's directory must exist by the
@@ -49,5 +53,5 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if path == "" {
 		path = filepath.Join(opt.StateDir, "counter")
 	}
-	return &Service{path: path, interval: cfg.Interval.D(), newWatcher: fsnotify.NewWatcher}, nil
+	return &Service{path: path, interval: cfg.Interval.D(), clk: opt.Clock, newWatcher: fsnotify.NewWatcher}, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -39,6 +40,7 @@ var (
 type Service struct {
 	path       string                            // the counter file
 	interval   time.Duration                     // advertise at least this often
+	clk        *clock.Clock                      // the grid's time: Options.Clock
 	newWatcher func() (*fsnotify.Watcher, error) // fsnotify.NewWatcher; tests make it fail
 
 	// mu guards everything below. Serve is the only writer; Status and
@@ -100,7 +102,7 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	looked := stampOf(s.path) // before the read: a change after it is seen
 	s.reload(log)
 
-	tick := time.NewTicker(s.interval)
+	tick := s.clk.NewTicker(s.interval)
 	defer tick.Stop()
 	// settle fires settleDelay after the first unread change; nil (which
 	// never fires) while there is none.
@@ -296,7 +298,7 @@ func (s *Service) receive(h p2p.Host, m *p2p.Message) {
 	switch msg.Kind {
 	case MsgValue:
 		s.mu.Lock()
-		s.heard[m.From] = &neighbourValue{tile: m.Tile, value: msg.Value, at: time.Now()}
+		s.heard[m.From] = &neighbourValue{tile: m.Tile, value: msg.Value, at: s.clk.Now()}
 		s.counts.Received++
 		s.mu.Unlock()
 	case MsgAsk:

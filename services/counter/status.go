@@ -2,7 +2,6 @@ package counter
 
 import (
 	"context"
-	"time"
 
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -46,7 +45,7 @@ type Counts struct {
 
 // Snapshot returns the service's state. It is safe from any goroutine.
 func (s *Service) Snapshot() Status {
-	now := time.Now()
+	now := s.clk.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{

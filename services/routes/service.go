@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/internal/tokens"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -36,6 +37,9 @@ type Options struct {
 	// other tiles of this process (the simulator's); nil checks each LSA
 	// that is news, as a tile does.
 	Verified *Verified
+	// Clock times LSAs, their refresh and their acknowledgements; nil is
+	// the machine's time. A simulator slows it (internal/clock).
+	Clock *clock.Clock
 }
 
 // Service is the routing service. New makes one; the daemon runs Serve.
@@ -43,6 +47,7 @@ type Service struct {
 	cfg      Config
 	key      ed25519.PrivateKey
 	verified *Verified // nil: no cache
+	clk      *clock.Clock
 
 	changed chan struct{} // a value when a new graph is published
 
@@ -62,7 +67,7 @@ type Service struct {
 	// second, up to MaxTiles saved. It belongs to the link, not the
 	// peer, so a neighbour that reconnects gets no fresh burst.
 	allow   [8]tokens.Bucket
-	timer   *time.Timer
+	timer   *clock.Timer
 	lastOwn time.Time // when this tile last made its LSA
 	ownDue  bool      // its neighbours changed since
 	// ownFirst and ownLast are when the neighbours first and last changed
@@ -107,7 +112,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if len(opt.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("routes: no signing key: the tile's LSAs must be signed")
 	}
-	return &Service{cfg: cfg, key: opt.Key, verified: opt.Verified, changed: make(chan struct{}, 1)}, nil
+	return &Service{cfg: cfg, key: opt.Key, verified: opt.Verified, clk: opt.Clock, changed: make(chan struct{}, 1)}, nil
 }
 
 // Number implements p2p.Service.
@@ -135,7 +140,7 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 		return fmt.Errorf("routes: the signing key is tile %v's, not this tile's (%v)", id, s.self)
 	}
 	s.db = NewDB(s.self, s.cfg.MaxTiles)
-	s.now = time.Now()
+	s.now = s.clk.Now()
 	for _, n := range h.Neighbours() {
 		s.connect(n.Dir, n.Tile)
 	}
@@ -146,10 +151,10 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	s.mu.Lock()
 	s.graph = NewGraph(s.self, nil)
 	s.mu.Unlock()
-	s.timer = time.NewTimer(time.Hour)
+	s.timer = s.clk.NewTimer(time.Hour)
 	defer s.timer.Stop()
 	for {
-		s.now = time.Now()
+		s.now = s.clk.Now()
 		s.work()
 		s.pump()
 		s.arm()
@@ -157,7 +162,7 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 		case <-ctx.Done():
 			return nil
 		case m := <-in.Packets:
-			s.now = time.Now()
+			s.now = s.clk.Now()
 			s.packet(&m)
 			// Take what else waits, so its acknowledgements share packets.
 			for i := 1; i < batch && len(in.Packets) > 0; i++ {
@@ -165,7 +170,7 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 				s.packet(&m)
 			}
 		case ev := <-in.Events:
-			s.now = time.Now()
+			s.now = s.clk.Now()
 			s.event(ev)
 		case <-h.Drained():
 			for _, p := range s.peers {
@@ -465,7 +470,7 @@ func (s *Service) arm() {
 	if at.IsZero() {
 		at = s.now.Add(time.Hour)
 	}
-	s.timer.Reset(max(at.Sub(time.Now()), 0))
+	s.timer.Reset(max(s.clk.Until(at), 0))
 }
 
 func (s *Service) count(f func(*Counts)) {

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/internal/tokens"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -30,6 +31,7 @@ type Service struct {
 	statusReq chan chan Status // from Status
 	stopped   chan struct{}    // closed when Serve returns
 	seed      int64
+	clk       *clock.Clock // Options.Clock
 
 	// Everything below belongs to Serve's goroutine.
 	h        p2p.Host
@@ -50,7 +52,7 @@ type Service struct {
 	routes   Router
 	dropFwd  bool
 	counters Counters
-	timer    *time.Timer
+	timer    *clock.Timer
 }
 
 // waitAccept is a program waiting on tube.sock for a tube to a port.
@@ -91,6 +93,10 @@ type Options struct {
 	// DropForwarded makes the tile a black hole for tests: it routes as
 	// usual but forwards nothing it is asked to.
 	DropForwarded bool
+	// Clock times the tubes' retransmissions, acknowledgements and
+	// deadlines; nil is the machine's time. A simulator slows it
+	// (internal/clock).
+	Clock *clock.Clock
 }
 
 // New makes the tube service.
@@ -102,7 +108,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	return &Service{cfg: cfg, events: make(chan cevent, 64), statusReq: make(chan chan Status), stopped: make(chan struct{}), seed: seed, routes: opt.Routes, dropFwd: opt.DropForwarded}, nil
+	return &Service{cfg: cfg, events: make(chan cevent, 64), statusReq: make(chan chan Status), stopped: make(chan struct{}), seed: seed, routes: opt.Routes, dropFwd: opt.DropForwarded, clk: opt.Clock}, nil
 }
 
 // Number implements p2p.Service.
@@ -125,7 +131,7 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 	// ids its neighbours still hold from before.
 	s.nextID = uint16(rng.Intn(1 << 16))
 	s.nextPort = ephemeralLo + uint16(rng.Intn(1<<16-ephemeralLo))
-	s.timer = time.NewTimer(time.Hour)
+	s.timer = s.clk.NewTimer(time.Hour)
 	defer s.timer.Stop()
 	defer close(s.stopped)
 	var changed <-chan struct{} // nil without routes: never ready
@@ -133,7 +139,7 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 		changed = s.routes.Changed()
 	}
 	for {
-		s.now = time.Now()
+		s.now = s.clk.Now()
 		s.pump()
 		s.arm()
 		select {
@@ -141,21 +147,21 @@ func (s *Service) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
 			s.stopAll("itcd is stopping")
 			return nil
 		case m := <-in.Packets:
-			s.now = time.Now()
+			s.now = s.clk.Now()
 			s.packet(&m)
 		case ev := <-in.Events:
-			s.now = time.Now()
+			s.now = s.clk.Now()
 			s.neighbourEvent(ev)
 		case ev := <-s.events:
-			s.now = time.Now()
+			s.now = s.clk.Now()
 			s.clientEvent(ev)
 		case <-h.Drained():
 			s.blocked = [8]bool{}
 		case <-changed:
-			s.now = time.Now()
+			s.now = s.clk.Now()
 			s.repath()
 		case <-s.timer.C:
-			s.now = time.Now()
+			s.now = s.clk.Now()
 			s.counters.Wakeups++
 			s.timers()
 		case r := <-s.statusReq:

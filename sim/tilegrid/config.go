@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/p2p"
@@ -39,6 +40,14 @@ type Config struct {
 	Itcd  string
 	// Env is added to the environment of process tiles.
 	Env []string
+
+	// Clock, when set, is the grid's time, slower than the machine's
+	// (internal/clock): every tile's links, hellos and timers run on it,
+	// and so do the events' times and the timeouts of the grid's waits.
+	// A machine with too little CPU for the grid then still honours the
+	// links' rates and the liveness deadlines in the grid's time. nil is
+	// the machine's time. In-process tiles only.
+	Clock *clock.Clock
 
 	// HelloInterval and DeadAfter, when not zero, replace the daemon's
 	// liveness timings; Keepalive and DownAfter replace the UDP links'

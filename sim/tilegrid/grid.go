@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/services/routes"
 )
 
@@ -38,6 +40,9 @@ type Grid struct {
 	evMu   sync.Mutex
 	events []Event
 
+	// clk is the grid's time (Config.Clock); nil is the machine's.
+	clk *clock.Clock
+
 	// verified is the in-process tiles' shared cache of checked LSAs:
 	// each tile's LSA is checked once, not once by every tile.
 	verified *routes.Verified
@@ -65,7 +70,10 @@ func New(cfg Config) (*Grid, error) {
 	if err := cfg.checkMFZID(); err != nil {
 		return nil, err
 	}
-	g := &Grid{cfg: cfg, dir: cfg.Dir, polling: make(chan struct{}, 1),
+	if cfg.Procs && cfg.Clock != nil {
+		return nil, errors.New("tilegrid: a slowed grid (Config.Clock) needs in-process tiles, not Procs: processes keep the machine's time")
+	}
+	g := &Grid{cfg: cfg, dir: cfg.Dir, polling: make(chan struct{}, 1), clk: cfg.Clock,
 		verified: routes.NewVerified(4 * cfg.Geometry.Len())}
 	if g.dir == "" {
 		d, err := os.MkdirTemp("", "itcd-sim-")
@@ -183,3 +191,10 @@ func (g *Grid) removeDir() {
 		os.RemoveAll(g.dir)
 	}
 }
+
+// Now is the grid's time: the machine's, or slower (Config.Clock).
+// Times of events and of a push are in it.
+func (g *Grid) Now() time.Time { return g.clk.Now() }
+
+// Clock is the grid's clock; nil is the machine's time.
+func (g *Grid) Clock() *clock.Clock { return g.clk }

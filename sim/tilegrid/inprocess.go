@@ -50,7 +50,7 @@ func startInProcess(t *Tile) (instance, error) {
 	if g.cfg.Services != nil {
 		extra = g.cfg.Services(t.Coord)
 	}
-	opt := tile.Options{Logger: log, UDPConn: conn, Extra: extra, RouteVerified: g.verified}
+	opt := tile.Options{Logger: log, UDPConn: conn, Extra: extra, RouteVerified: g.verified, Clock: g.clk}
 	if g.cfg.Options != nil {
 		g.cfg.Options(t.Coord, &opt)
 	}
@@ -83,7 +83,7 @@ func startInProcess(t *Tile) (instance, error) {
 	}()
 	go func() { // hands the daemon's Tile Events to the grid until the run ends
 		defer g.wg.Done()
-		note := func(e p2p.Event) { g.addEvent(Event{At: time.Now(), Tile: t.Coord, Event: e}) }
+		note := func(e p2p.Event) { g.addEvent(Event{At: g.clk.Now(), Tile: t.Coord, Event: e}) }
 		for {
 			select {
 			case e := <-sub.C():

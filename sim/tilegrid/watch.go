@@ -80,14 +80,14 @@ func (g *Grid) WaitFor(timeout time.Duration, what string, cond func() bool) err
 // waitEvery is WaitFor polling every every; it gives up early when ctx
 // ends (a user's ^C), with an error wrapping ctx.Err().
 func (g *Grid) waitEvery(ctx context.Context, timeout, every time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
+	deadline := g.clk.Now().Add(timeout) // the grid's time: a slowed grid comes up slower
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		if cond() {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if g.clk.Now().After(deadline) {
 			return fmt.Errorf("tilegrid: %s: not within %v", what, timeout)
 		}
 		select {
@@ -198,13 +198,13 @@ func (g *Grid) WaitRoutesSettledContext(ctx context.Context, timeout, quiet time
 		ok, out, w := g.RoutesSettled()
 		why = w
 		if !ok || out != last || since.IsZero() {
-			last, since = out, time.Now()
+			last, since = out, g.clk.Now()
 			if ok {
 				why = "LSAs still flooding"
 			}
 			return false
 		}
-		return time.Since(since) >= quiet
+		return g.clk.Since(since) >= quiet
 	})
 	if err != nil && why != "" {
 		return fmt.Errorf("%w (%s)", err, why)

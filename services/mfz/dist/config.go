@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/services/mfz"
 )
@@ -90,6 +91,9 @@ type Options struct {
 	// WriteFault becomes the store's StoreConfig.WriteFault: a disk that
 	// fails writes on demand.
 	WriteFault func(op string) error
+	// Clock times requests, retries and announcements; nil is the
+	// machine's time. A simulator slows it (internal/clock).
+	Clock *clock.Clock
 }
 
 // Tuning is the part of the protocol's tuning that tests and benchmarks

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/internal/tick"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -93,7 +94,7 @@ func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 // run serves until ctx ends.
 func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) error {
 	l.ctx = ctx
-	l.now = time.Now()
+	l.now = l.s.clk.Now()
 	l.resync()
 	l.running = true
 	for _, n := range l.h.Neighbours() {
@@ -104,7 +105,7 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 	// idle tile's CPU. Idle ticks fall on the wall-clock grid of idleTick
 	// (internal/tick), where the daemon's hellos fall too: one wakeup
 	// serves both.
-	timer := time.NewTimer(l.t.tick)
+	timer := l.s.clk.NewTimer(l.t.tick)
 	defer timer.Stop()
 	fast := true
 	var lastResync, lastSlow time.Time
@@ -113,7 +114,7 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 		case <-ctx.Done():
 			return nil
 		case l.pkt = <-in.Packets:
-			l.now = time.Now()
+			l.now = l.s.clk.Now()
 			l.receive(&l.pkt)
 			// Take what else is waiting before pumping, so replies batch.
 			for i := 0; i < 64; i++ {
@@ -126,7 +127,7 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 				break
 			}
 		case ev := <-in.Events:
-			l.now = time.Now()
+			l.now = l.s.clk.Now()
 			l.assignGen++
 			switch ev.Kind {
 			case packet.EventConnect:
@@ -139,24 +140,24 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 				events = nil
 				continue
 			}
-			l.now = time.Now()
+			l.now = l.s.clk.Now()
 			l.assignGen++
 			if ev.Kind == mfz.EventTrust {
 				clear(l.refused) // a newly trusted key may make a refused file good
 			}
 			l.resync()
 		case c := <-l.done:
-			l.now = time.Now()
+			l.now = l.s.clk.Now()
 			l.assignGen++
 			l.completed(c)
 		case <-l.s.wake:
-			l.now = time.Now()
+			l.now = l.s.clk.Now()
 			l.assignGen++
 			l.resync()
 		case <-l.h.Drained():
-			l.now = time.Now()
+			l.now = l.s.clk.Now()
 		case <-timer.C:
-			l.now = time.Now()
+			l.now = l.s.clk.Now()
 			l.armTick(timer, fast)
 			l.fastTimers()
 			// Ticks wobble around the grid: with no slack, one early by a
@@ -195,12 +196,12 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 
 // armTick sets timer to the next tick: t.tick from now while busy, else
 // the next multiple of t.idleTick on the wall clock.
-func (l *loop) armTick(timer *time.Timer, fast bool) {
+func (l *loop) armTick(timer *clock.Timer, fast bool) {
 	if fast {
 		timer.Reset(l.t.tick)
 		return
 	}
-	now := time.Now()
+	now := l.s.clk.Now()
 	timer.Reset(tick.Next(now, l.t.idleTick).Sub(now))
 }
 

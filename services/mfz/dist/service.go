@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 	"github.com/t2tiles/itcd/services/mfz"
@@ -142,6 +143,7 @@ type Service struct {
 	store   *mfz.Store
 	log     *slog.Logger
 	t       tuning
+	clk     *clock.Clock // Options.Clock
 	corrupt bool
 
 	served atomic.Bool // Serve ran: it closes the store
@@ -174,7 +176,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{store: st, log: log, t: t, corrupt: opt.CorruptSends, wake: make(chan struct{}, 1)}
+	s := &Service{store: st, log: log, t: t, clk: opt.Clock, corrupt: opt.CorruptSends, wake: make(chan struct{}, 1)}
 	s.snap = Status{Files: []FileStatus{}, Transfers: []TransferStatus{}, Neighbours: []NeighbourStatus{},
 		StartsPaused: []StartPause{}}
 	return s, nil
