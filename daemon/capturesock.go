@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -54,10 +55,10 @@ func (d *Daemon) serveCapture(ctx context.Context, lc *localConn, r *bufio.Reade
 			return
 		}
 		for _, n := range live {
-			tapEventTo(sub, p2p.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile})
+			tapEventTo(sub, p2p.Event{Kind: packet.EventConnect, Dir: n.Dir, Tile: n.Tile}, d.capture.clk)
 		}
 		for _, e := range d.nbr.compatLocked() {
-			tapEventTo(sub, e)
+			tapEventTo(sub, e, d.capture.clk)
 		}
 	})
 	if err != nil {
@@ -117,7 +118,7 @@ loop:
 			return true
 		}
 	}
-	end := control.Record{Type: control.RecordEnd, Link: control.NoLink, Time: time.Now(), Lost: sub.lost.Load()}
+	end := control.Record{Type: control.RecordEnd, Link: control.NoLink, Time: d.capture.clk.Now(), Lost: sub.lost.Load()}
 	buf, _ = control.AppendRecord(buf[:0], &end)
 	// A client that stopped reading must not hold the daemon's stop.
 	c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
@@ -129,9 +130,9 @@ loop:
 }
 
 // tapEventTo offers one TEP to a single capture (its start state).
-func tapEventTo(s *captureSub, e p2p.Event) {
+func tapEventTo(s *captureSub, e p2p.Event, clk *clock.Clock) {
 	var buf [p2p.EventPacketLen]byte
 	if b, err := p2p.AppendEvent(buf[:0], e); err == nil {
-		offer([]*captureSub{s}, control.TravelEvent, b)
+		offer([]*captureSub{s}, control.TravelEvent, b, clk)
 	}
 }

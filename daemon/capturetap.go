@@ -6,9 +6,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/t2tiles/itcd/control"
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
 )
@@ -33,6 +33,7 @@ var ErrTooManyCaptures = errors.New("capture: too many captures running")
 type captureTap struct {
 	mu   sync.Mutex                    // serialises changes of subs
 	subs atomic.Pointer[[]*captureSub] // nil when no capture runs
+	clk  *clock.Clock                  // stamps the records: the links' time (Options.Clock)
 }
 
 // captureRec is one packet offered to a capture.
@@ -124,13 +125,13 @@ func (t *captureTap) remove(s *captureSub) {
 // every packet: with no capture it returns after one atomic load.
 func (t *captureTap) tap(travel control.Travel, b []byte) {
 	if p := t.subs.Load(); p != nil {
-		offer(*p, travel, b)
+		offer(*p, travel, b, t.clk)
 	}
 }
 
 // offer copies b into a record for each capture that wants it, or counts
 // it lost for a capture whose queue is full.
-func offer(subs []*captureSub, travel control.Travel, b []byte) {
+func offer(subs []*captureSub, travel control.Travel, b []byte, clk *clock.Clock) {
 	link, kind := captureLink(b), captureKind(b)
 	var rec captureRec
 	made := false
@@ -139,7 +140,7 @@ func offer(subs []*captureSub, travel control.Travel, b []byte) {
 			continue
 		}
 		if !made {
-			rec.unixNano = time.Now().UnixNano()
+			rec.unixNano = clk.Now().UnixNano()
 			rec.travel, rec.link = travel, link
 			rec.n = uint8(copy(rec.b[:], b))
 			made = true

@@ -130,6 +130,7 @@ func New(cfg Config, opt Options) (*Daemon, error) {
 		started: opt.Clock.Now(),
 		clk:     opt.Clock,
 	}
+	d.capture.clk = opt.Clock
 	d.out.init(&cfg)
 	d.nbr.init(d.started, linkRules{deadAfter: cfg.DeadAfter.D(), identityHold: cfg.IdentityHold.D()})
 	d.owners[packet.ServiceLiveness].Store(&owner{name: "itcd liveness"})

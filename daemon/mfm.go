@@ -194,7 +194,7 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(d.cfg.WriteRetry.D()):
+			case <-d.clk.After(d.cfg.WriteRetry.D()):
 			}
 		}
 	}

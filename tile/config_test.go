@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/services/mfz/dist"
@@ -125,5 +126,19 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// A tile on the kernel's links cannot be slowed: they run at their own
+// pace. New says so before it opens any device.
+func TestSlowedClockNeedsUDP(t *testing.T) {
+	clk, err := clock.New(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.StateDir, cfg.RunDir = t.TempDir(), t.TempDir()
+	if _, err := New(cfg, Options{Clock: clk}); err == nil || !strings.Contains(err.Error(), "needs the udp device") {
+		t.Fatalf("New with a slowed clock on the kernel device: %v", err)
 	}
 }

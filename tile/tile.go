@@ -6,6 +6,7 @@ package tile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -80,6 +81,11 @@ func New(cfg Config, opt Options) (*Tile, error) {
 	var device dev.Device
 	switch cfg.Device {
 	case "kernel":
+		if opt.Clock != nil {
+			// The kernel's links run at their own pace: only simulated
+			// ones can be slowed with the rest of the tile.
+			return nil, errors.New("tile: a slowed clock (Options.Clock) needs the udp device, not the kernel's")
+		}
 		kc := cfg.Kernel
 		kc.Logger = log
 		k, err := dev.OpenKernel(kc)

@@ -129,7 +129,7 @@ func TestSimSlowdown(t *testing.T) {
 	var out, errb bytes.Buffer
 	began := time.Now()
 	code := runSim([]string{"--grid", "2x1", "--rate", "256KB/s", "--slowdown", fmt.Sprint(k), "--dir", filepath.Join(dir, "grid"),
-		"--trust", key, "--push", file, "--until-complete", "--timeout", "60s", "--json"}, &out, &errb)
+		"--trust", key, "--push", file, "--until-complete", "--timeout", "20s", "--json"}, &out, &errb)
 	machine := time.Since(began)
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", code, errb.String(), out.String())

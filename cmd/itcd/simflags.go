@@ -60,11 +60,11 @@ func parseSim(args []string, stderr io.Writer) (*simOptions, int) {
 	push := fs.String("push", "", "signed `FILE` to push once every tile is live (give --trust its key)")
 	at := fs.String("at", "t-0-0", "`TILE` to push at: t-X-Y or X,Y")
 	fs.BoolVar(&o.untilComplete, "until-complete", false, "with --push: stop once every tile holds the file (exit 0), or at --timeout (exit 1)")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --until-complete: give up after this long")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --until-complete: give up after this long (of the grid's time, with --slowdown)")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON report at the end instead of a live picture")
 	fs.StringVar(&o.report, "report", "", "draw the grid into `FILE.svg` at the end")
 	fs.StringVar(&o.capture, "capture", "", "capture every tile's packets into `DIR`/t-X-Y.pcapng (see itcd capture)")
-	fs.DurationVar(&o.duration, "duration", 0, "stop after this long, counted from the push with --push (default: run until ^C)")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long, counted from the push with --push (default: run until ^C); of the grid's time, with --slowdown")
 	fs.StringVar(&o.logLevel, "log-level", "info", "tiles' log level (logs in DIR/t-X-Y/itcd.log)")
 	if pos, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -25,6 +25,7 @@ package clock
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -85,8 +86,11 @@ func (c *Clock) Machine(d time.Duration) time.Duration {
 		return d
 	}
 	m := float64(d) * c.slowdown
-	if m >= float64(1<<63-1) {
-		return 1<<63 - 1
+	switch { // saturate: a float beyond int64 converts to anything
+	case m >= math.MaxInt64:
+		return math.MaxInt64
+	case m <= math.MinInt64:
+		return math.MinInt64
 	}
 	return time.Duration(m)
 }
@@ -120,11 +124,26 @@ func (t *Timer) Stop() bool { return t.t.Stop() }
 // returned.
 func (c *Clock) After(d time.Duration) <-chan time.Time { return time.After(c.Machine(d)) }
 
-// NewTicker returns a ticker that ticks every d of the clock's time.
-// d must be positive, as for time.NewTicker.
-func (c *Clock) NewTicker(d time.Duration) *time.Ticker {
-	return time.NewTicker(max(c.Machine(d), 1))
+// Ticker is time.Ticker on a Clock. C receives the machine's time.
+type Ticker struct {
+	C <-chan time.Time
+	t *time.Ticker
+	c *Clock
 }
+
+// NewTicker returns a ticker that ticks every d of the clock's time. d
+// must be positive, as for time.NewTicker.
+func (c *Clock) NewTicker(d time.Duration) *Ticker {
+	t := time.NewTicker(c.Machine(d))
+	return &Ticker{C: t.C, t: t, c: c}
+}
+
+// Reset makes the ticker tick every d of its clock's time, as
+// time.Ticker.Reset does.
+func (t *Ticker) Reset(d time.Duration) { t.t.Reset(t.c.Machine(d)) }
+
+// Stop stops the ticker, as time.Ticker.Stop does.
+func (t *Ticker) Stop() { t.t.Stop() }
 
 // WithTimeout is context.WithTimeout with d in the clock's time.
 func (c *Clock) WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {

@@ -45,6 +45,7 @@ func TestMachineScales(t *testing.T) {
 		{250 * time.Millisecond, time.Second},
 		{-time.Second, -4 * time.Second},
 		{math.MaxInt64, math.MaxInt64}, // saturates instead of wrapping
+		{math.MinInt64, math.MinInt64},
 	} {
 		if got := c.Machine(tc.in); got != tc.want {
 			t.Errorf("Machine(%v) = %v, want %v", tc.in, got, tc.want)
@@ -107,7 +108,8 @@ func TestTimersWaitTheClocksTime(t *testing.T) {
 	}
 
 	start = c.Now()
-	tk := c.NewTicker(d)
+	tk := c.NewTicker(time.Hour)
+	tk.Reset(d)
 	<-tk.C
 	tk.Stop()
 	if got := c.Since(start); got < d {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/t2tiles/itcd/internal/clock"
 	"github.com/t2tiles/itcd/services/routes"
@@ -191,10 +190,3 @@ func (g *Grid) removeDir() {
 		os.RemoveAll(g.dir)
 	}
 }
-
-// Now is the grid's time: the machine's, or slower (Config.Clock).
-// Times of events and of a push are in it.
-func (g *Grid) Now() time.Time { return g.clk.Now() }
-
-// Clock is the grid's clock; nil is the machine's time.
-func (g *Grid) Clock() *clock.Clock { return g.clk }
