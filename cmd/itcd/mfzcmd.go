@@ -144,7 +144,7 @@ func cmdPack(args []string, stdout, stderr io.Writer) int {
 	del := fs.String("delete", "", "make a signed tombstone deleting `NAME`")
 	version := fs.String("version", "", "version: RFC 3339 time or Unix seconds (default now)")
 	blockSize := fs.Int("block-size", 0, "body block `size` in bytes, a power of two (default automatic)")
-	format := fs.Int("format", 0, "MFZ format `version` to write (default 2 for a file, 1 for a tombstone, which every itcd reads); 1 for grids with tiles older than format 2")
+	format := fs.Int("format", 0, "MFZ format `version` to write (default 3 for a file, 1 for a tombstone, which every itcd reads); 2 for grids with tiles older than format 3, 1 for tiles older than format 2")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -285,24 +285,29 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 }
 
 type inspectJSON struct {
-	File          string   `json:"file"`
-	FormatVersion int      `json:"format_version"`
-	Kind          string   `json:"kind"`
-	Name          string   `json:"name"`
-	Version       int64    `json:"version"`
-	VersionTime   string   `json:"version_time"`
-	KeyID         string   `json:"key_id"`
-	PayloadLen    int64    `json:"payload_len"`
-	BodyLen       int64    `json:"body_len"`
-	BlockSize     int      `json:"block_size"`
-	Blocks        int      `json:"blocks"`
-	PayloadSHA256 string   `json:"payload_sha256"`
-	ManifestHash  string   `json:"manifest_sha256"`
-	ManifestLen   int      `json:"manifest_len"`
-	BodyOffset    int64    `json:"body_offset"`
-	FileLen       int64    `json:"file_len"`
-	BlockSHA256   []string `json:"block_sha256"`
-	Signature     string   `json:"signature_checked"`
+	File          string `json:"file"`
+	FormatVersion int    `json:"format_version"`
+	Kind          string `json:"kind"`
+	Name          string `json:"name"`
+	Version       int64  `json:"version"`
+	VersionTime   string `json:"version_time"`
+	KeyID         string `json:"key_id"`
+	PayloadLen    int64  `json:"payload_len"`
+	BodyLen       int64  `json:"body_len"`
+	BlockSize     int    `json:"block_size"`
+	Blocks        int    `json:"blocks"`
+	PayloadSHA256 string `json:"payload_sha256"`
+	ManifestHash  string `json:"manifest_sha256"`
+	ManifestLen   int    `json:"manifest_len"`
+	BodyOffset    int64  `json:"body_offset"`
+	FileLen       int64  `json:"file_len"`
+	// Format 3: the hash list between the manifest and the body, and the
+	// blocks it travels in (its pages, the file's first blocks), whose
+	// hashes are then what block_sha256 lists.
+	HashListLen int64    `json:"hash_list_len"`
+	Pages       int      `json:"pages"`
+	BlockSHA256 []string `json:"block_sha256"`
+	Signature   string   `json:"signature_checked"`
 }
 
 func cmdInspect(args []string, stdout, stderr io.Writer) int {
@@ -326,8 +331,8 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		Version: m.Version, VersionTime: formatVersion(m.Version), KeyID: m.KeyID.String(),
 		PayloadLen: m.PayloadLen, BodyLen: m.BodyLen, BlockSize: m.BlockSize, Blocks: m.BlockCount(),
 		PayloadSHA256: m.PayloadHash.String(), ManifestHash: m.Hash().String(),
-		ManifestLen: len(file.Signed) - mfz.SignatureLen, BodyOffset: file.BodyOffset, FileLen: file.Size(),
-		BlockSHA256: []string{}, Signature: "no"}
+		ManifestLen: len(file.Signed) - mfz.SignatureLen, BodyOffset: file.BodyOffset + m.HashListLen(), FileLen: file.Size(),
+		HashListLen: m.HashListLen(), Pages: m.Pages(), BlockSHA256: []string{}, Signature: "no"}
 	for _, h := range m.BlockHashes {
 		// Format 2 keeps the first 16 bytes of each block's SHA-256.
 		j.BlockSHA256 = append(j.BlockSHA256, hex.EncodeToString(h[:m.BlockHashLen()]))
@@ -347,7 +352,10 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "key id:      %s\n", j.KeyID)
 	if m.Kind == mfz.KindFile {
 		fmt.Fprintf(stdout, "payload:     %d bytes, sha256 %s\n", j.PayloadLen, j.PayloadSHA256)
-		fmt.Fprintf(stdout, "body:        %d bytes at offset %d, %d blocks of %d\n", j.BodyLen, j.BodyOffset, j.Blocks, j.BlockSize)
+		if j.Pages > 0 {
+			fmt.Fprintf(stdout, "hash list:   %d bytes at offset %d, in %d pages (blocks 0-%d)\n", j.HashListLen, file.BodyOffset, j.Pages, j.Pages-1)
+		}
+		fmt.Fprintf(stdout, "body:        %d bytes at offset %d, %d blocks of %d\n", j.BodyLen, j.BodyOffset, j.Blocks-j.Pages, j.BlockSize)
 	}
 	fmt.Fprintf(stdout, "manifest:    %d bytes, sha256 %s\n", j.ManifestLen, j.ManifestHash)
 	fmt.Fprintf(stdout, "signature:   not checked (run itcd verify)\n")

@@ -92,8 +92,12 @@ func TestMFZCommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j.Name != "Demo.mfz" || j.Version != 1700000000_000000000 || j.PayloadLen != int64(len(payload)) {
 		t.Fatalf("inspect: %d %s", code, out)
 	}
-	if j.FormatVersion != mfz.FormatVersion || len(j.BlockSHA256) != j.Blocks || len(j.BlockSHA256[0]) != 2*mfz.BlockHashLen {
-		t.Fatalf("inspect: format %d, block hashes %q", j.FormatVersion, j.BlockSHA256)
+	// Format 3: the manifest holds the hashes of the hash pages, the
+	// file's first blocks, which hold the body blocks' hashes.
+	if j.FormatVersion != mfz.FormatVersion || j.Pages < 1 || len(j.BlockSHA256) != j.Pages || len(j.BlockSHA256[0]) != 2*mfz.BlockHashLen ||
+		j.HashListLen != int64(j.Blocks-j.Pages)*mfz.BlockHashLen || j.BodyOffset+j.BodyLen != j.FileLen {
+		t.Fatalf("inspect: format %d, %d pages, %d blocks, hash list %d, body %d at %d of %d, hashes %q",
+			j.FormatVersion, j.Pages, j.Blocks, j.HashListLen, j.BodyLen, j.BodyOffset, j.FileLen, j.BlockSHA256)
 	}
 	// --format 1 packs for grids with tiles older than format 2.
 	if code, _, errs := runCapture(t, "pack", "--format", "1", "--key", at("alice.key"), at("in.bin"), at("old.mfz")); code != 0 {
@@ -106,8 +110,20 @@ func TestMFZCommands(t *testing.T) {
 	if code, _, errs := runCapture(t, "verify", "--trust", at("trust"), at("old.mfz")); code != 0 {
 		t.Fatalf("verify of format 1: %s", errs)
 	}
-	if code, _, errs := runCapture(t, "pack", "--format", "3", "--key", at("alice.key"), at("in.bin"), at("new.mfz")); code != 1 || !strings.Contains(errs, "writes versions 1 to 2") {
-		t.Fatalf("pack --format 3: %d %s", code, errs)
+	// --format 2 for grids with tiles older than format 3: every block's
+	// hash in the manifest, no pages.
+	if code, _, errs := runCapture(t, "pack", "--format", "2", "--key", at("alice.key"), at("in.bin"), at("two.mfz")); code != 0 {
+		t.Fatalf("pack --format 2: %s", errs)
+	}
+	code, out, _ = runCapture(t, "inspect", at("two.mfz"), "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j.FormatVersion != 2 || j.Pages != 0 || len(j.BlockSHA256) != j.Blocks {
+		t.Fatalf("inspect of format 2: %d %s", code, out)
+	}
+	if code, _, errs := runCapture(t, "verify", "--trust", at("trust"), at("two.mfz")); code != 0 {
+		t.Fatalf("verify of format 2: %s", errs)
+	}
+	if code, _, errs := runCapture(t, "pack", "--format", "4", "--key", at("alice.key"), at("in.bin"), at("new.mfz")); code != 1 || !strings.Contains(errs, "writes versions 1 to 3") {
+		t.Fatalf("pack --format 4: %d %s", code, errs)
 	}
 	if code, _, errs := runCapture(t, "unpack", "--trust", at("alice.pub"), at("out.mfz"), at("back")); code != 0 {
 		t.Fatalf("unpack: %s", errs)

@@ -20,6 +20,7 @@ import (
 	"github.com/t2tiles/itcd/internal/emulation"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
+	"github.com/t2tiles/itcd/services/mfz"
 )
 
 // proc is an `itcd run` process started by a test.
@@ -290,7 +291,7 @@ func TestRunTwoTilesOverUDP(t *testing.T) {
 	}
 	// The first line says which build this is and what it speaks.
 	first, _, _ := strings.Cut(string(log), "\n")
-	for _, want := range []string{`msg="itcd starting"`, "version=" + buildinfo.Read().Version, "go=" + runtime.Version(), "liveness_hello=" + strconv.Itoa(daemon.ProtocolVersion), "udp_frames=3", "mfz_file=2"} {
+	for _, want := range []string{`msg="itcd starting"`, "version=" + buildinfo.Read().Version, "go=" + runtime.Version(), "liveness_hello=" + strconv.Itoa(daemon.ProtocolVersion), "udp_frames=3", "mfz_file=" + strconv.Itoa(mfz.FormatVersion)} {
 		if !strings.Contains(first, want) {
 			t.Errorf("A's first log line lacks %s: %s", want, first)
 		}

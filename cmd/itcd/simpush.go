@@ -43,7 +43,7 @@ func readPushFile(path string) (*pushFile, error) {
 		return nil, err
 	}
 	return &pushFile{path: abs, name: mf.Manifest.Name, version: mf.Manifest.Version, size: size,
-		body: mf.Manifest.BodyLen, doneAt: map[tilegrid.Coord]time.Time{}}, nil
+		body: mf.Manifest.RegionLen(), doneAt: map[tilegrid.Coord]time.Time{}}, nil
 }
 
 // progressHook is the grid's Progress hook, nil without a push.

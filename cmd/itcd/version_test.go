@@ -27,7 +27,7 @@ func TestVersionCommand(t *testing.T) {
 	for _, w := range r.Wire {
 		names[w.Name] = w.Version
 	}
-	if names["liveness hello"] != daemon.ProtocolVersion || names["UDP link frames"] != 3 || names["MFZ signed file"] != 2 {
+	if names["liveness hello"] != daemon.ProtocolVersion || names["UDP link frames"] != 3 || names["MFZ signed file"] != 3 {
 		t.Errorf("wire versions %v", names)
 	}
 	if _, ok := names["signed-file distribution"]; !ok {
@@ -38,7 +38,7 @@ func TestVersionCommand(t *testing.T) {
 	if code := dispatch([]string{"version"}, &out, &errb); code != 0 {
 		t.Fatalf("itcd version: exit %d", code)
 	}
-	for _, s := range []string{"itcd " + want.Version, want.Go + " " + want.Target(), "liveness hello", "service 1", "version 2", "UDP link frames"} {
+	for _, s := range []string{"itcd " + want.Version, want.Go + " " + want.Target(), "liveness hello", "service 1", "version 3 (reads versions 1 to 3)", "UDP link frames"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("itcd version lacks %q:\n%s", s, out.String())
 		}
@@ -52,7 +52,7 @@ func TestVersionCommand(t *testing.T) {
 func TestVersionLogAttrs(t *testing.T) {
 	r := versionReport{Info: buildinfo.Info{Version: "v1", Go: "go1.26.8"}, Target: "linux/arm/v7", Wire: wireFormats()}
 	got := r.logAttrs()
-	want := []any{"version", "v1", "go", "go1.26.8", "target", "linux/arm/v7", "liveness_hello", daemon.ProtocolVersion, "udp_frames", 3, "mfz_file", 2}
+	want := []any{"version", "v1", "go", "go1.26.8", "target", "linux/arm/v7", "liveness_hello", daemon.ProtocolVersion, "udp_frames", 3, "mfz_file", 3}
 	if len(got) != len(want) {
 		t.Fatalf("logAttrs = %v, want %v", got, want)
 	}

@@ -12,16 +12,17 @@ import (
 // dropped into live/ may all ask for one at the same moment. Each check
 // holds at most MaxCheckMemory, and the store runs at most maxChecks at
 // once, so a tile's checks never hold more than maxChecks*MaxCheckMemory
-// (18.5 MiB) whatever files arrive.
+// (18.75 MiB) whatever files arrive.
 
 // MaxCheckMemory bounds the heap one check of a body holds at any moment:
 // first the blocks with the xz stream's head and tail (at most two
 // blocks), freed before the decoder exists; then the xz dictionary
 // (MaxDictCap), the block being decompressed, and the decoder's tables and
-// buffers (well under 256 KiB). What the decoder allocates and drops on
+// buffers (well under 256 KiB); in format 3 also the body's block hashes,
+// read from its pages (at most MaxBlocks of HashLen). What the decoder allocates and drops on
 // the way (32 KiB for each stored chunk of 64 KiB) is garbage the
 // collector takes back, not held memory. TestCheckMemoryBound measures it.
-const MaxCheckMemory = MaxDictCap + MaxBlockSize + 256<<10
+const MaxCheckMemory = MaxDictCap + MaxBlockSize + 256<<10 + MaxBlocks*HashLen
 
 // maxChecks bounds the whole-file checks that run at once. A tile has one
 // core, so more would not finish sooner; two let a small file complete
@@ -49,12 +50,12 @@ func (s *Store) checkFile(ctx context.Context, r io.ReaderAt, size int64) (*File
 	return verifyFile(ctx, r, size, s.trust, nil)
 }
 
-// checkBody is verifyBody in a check slot.
-func (s *Store) checkBody(ctx context.Context, body io.ReaderAt, m *Manifest) error {
+// checkRegion is verifyRegion, without the payload, in a check slot.
+func (s *Store) checkRegion(ctx context.Context, r io.ReaderAt, off int64, m *Manifest) error {
 	release, err := s.checkSlot(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	return verifyBody(ctx, body, m, nil)
+	return verifyRegion(ctx, r, off, m, nil)
 }

@@ -65,7 +65,9 @@ func (h *heldPeak) Write(p []byte) (int, error) {
 // dictionary and the largest blocks) hold at most MaxCheckMemory.
 func TestCheckMemoryBound(t *testing.T) {
 	_, priv := testKey(1)
-	manifest := func(t *testing.T, body, payload []byte, bs int) *Manifest {
+	// manifest returns the manifest of a file of body and what follows
+	// the manifest in it (in format 3 the hash list, then body).
+	manifest := func(t *testing.T, body, payload []byte, bs int) (*Manifest, []byte) {
 		m := Manifest{Kind: KindFile, Name: "mem", Version: 1, BlockSize: bs,
 			PayloadLen: int64(len(payload)), PayloadHash: sha256.Sum256(payload)}
 		file := buildFile(t, m, body, priv)
@@ -73,17 +75,17 @@ func TestCheckMemoryBound(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return f.Manifest
+		return f.Manifest, file[f.BodyOffset:]
 	}
 
 	t.Run("1 GiB dictionary refused unallocated", func(t *testing.T) {
 		payload := []byte("abcd")
 		body := rawXZ(payload, dictByte(30))
-		m := manifest(t, body, payload, MinBlockSize)
+		m, region := manifest(t, body, payload, MinBlockSize)
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		err := VerifyBody(bytes.NewReader(body), m, nil)
+		err := VerifyBody(bytes.NewReader(region), m, nil)
 		runtime.ReadMemStats(&after)
 		if !errors.Is(err, ErrTooLarge) || Classify(err) != FaultData {
 			t.Fatalf("err = %v (fault %v), want ErrTooLarge, the file's fault", err, Classify(err))
@@ -109,8 +111,8 @@ func TestCheckMemoryBound(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := tc.body(tc.payload)
-			m := manifest(t, body, tc.payload, MaxBlockSize)
-			h := newHeldPeak(bytes.NewReader(body))
+			m, region := manifest(t, body, tc.payload, MaxBlockSize)
+			h := newHeldPeak(bytes.NewReader(region))
 			if err := VerifyBody(h, m, h); err != nil {
 				t.Fatal(err)
 			}

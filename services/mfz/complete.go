@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 )
@@ -48,7 +47,7 @@ func (p *Partial) CompleteContext(ctx context.Context) error {
 	f := p.f
 	p.mu.Unlock()
 
-	verr := p.s.checkBody(ctx, io.NewSectionReader(f, p.bodyOff, p.m.BodyLen), p.m)
+	verr := p.s.checkRegion(ctx, f, p.bodyOff, p.m)
 
 	s := p.s
 	s.mu.Lock()

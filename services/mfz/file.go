@@ -13,13 +13,15 @@ import (
 // (manifest || signature, what travels first over the wire) and where the
 // body starts.
 type File struct {
-	Manifest   *Manifest
-	Signed     []byte // manifest bytes followed by the 64-byte signature
-	BodyOffset int64  // offset of the body in the file
+	Manifest *Manifest
+	Signed   []byte // manifest bytes followed by the 64-byte signature
+	// BodyOffset is where the blocks start in the file: the body, or in
+	// format 3 the hash list and then the body (Manifest.RegionLen).
+	BodyOffset int64
 }
 
 // Size returns the length of the whole file.
-func (f *File) Size() int64 { return f.BodyOffset + f.Manifest.BodyLen }
+func (f *File) Size() int64 { return f.BodyOffset + f.Manifest.RegionLen() }
 
 // Signature returns the 64-byte signature.
 func (f *File) Signature() []byte { return f.Signed[len(f.Signed)-SignatureLen:] }
@@ -74,7 +76,7 @@ func ReadFile(r io.ReaderAt, size int64) (*File, error) {
 	f := &File{Manifest: m, Signed: signed, BodyOffset: HeaderLen + signedLen}
 	switch want := f.Size(); {
 	case size < want:
-		return nil, fmt.Errorf("%w: file is %d bytes, manifest declares %d (%d of %d body bytes present)", ErrTruncated, size, want, size-f.BodyOffset, m.BodyLen)
+		return nil, fmt.Errorf("%w: file is %d bytes, manifest declares %d (%d of %d bytes after the manifest present)", ErrTruncated, size, want, size-f.BodyOffset, m.RegionLen())
 	case size > want:
 		return nil, fmt.Errorf("%w: %d bytes of trailing data after the %d-byte file", ErrMalformed, size-want, want)
 	}

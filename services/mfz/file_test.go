@@ -44,7 +44,8 @@ func TestPackVerifyRoundTrip(t *testing.T) {
 }
 
 // A file packed by an older itcd (format 1, whole block hashes) is still
-// read, verified block by block and whole; format 2 halves the manifest.
+// read, verified block by block and whole; format 2 halved the manifest,
+// and format 3 keeps only the hashes of its hash pages there.
 func TestFormat1FileStillReads(t *testing.T) {
 	pub, priv := testKey(1)
 	payload := testPayload(8, 30_000)
@@ -58,9 +59,9 @@ func TestFormat1FileStillReads(t *testing.T) {
 	if v1[9] != 1 || v2[9] != FormatVersion || f1.Manifest.FormatVersion() != 1 || f2.Manifest.FormatVersion() != FormatVersion {
 		t.Fatalf("header versions %d, %d; manifests %d, %d", v1[9], v2[9], f1.Manifest.FormatVersion(), f2.Manifest.FormatVersion())
 	}
-	n := f1.Manifest.BlockCount()
-	if d := len(f1.Signed) - len(f2.Signed); d != n*(HashLen-BlockHashLen) {
-		t.Fatalf("format 1 manifest %d bytes longer, want %d", d, n*(HashLen-BlockHashLen))
+	n, pages := f1.Manifest.BlockCount(), f2.Manifest.Pages()
+	if d := len(f1.Signed) - len(f2.Signed); pages != 1 || d != n*HashLen-pages*BlockHashLen {
+		t.Fatalf("format 1 manifest %d bytes longer, want %d (%d pages)", d, n*HashLen-pages*BlockHashLen, pages)
 	}
 	var out bytes.Buffer
 	if _, err := VerifyFile(bytes.NewReader(v1), int64(len(v1)), NewTrustSet(pub), &out); err != nil || !bytes.Equal(out.Bytes(), payload) {
@@ -141,7 +142,7 @@ func TestVerifyErrors(t *testing.T) {
 		{"truncated body", good[:len(good)-1], NewTrustSet(pub), ErrTruncated, -1},
 		{"trailing", append(append([]byte(nil), good...), 0), NewTrustSet(pub), ErrMalformed, -1},
 		{"magic", mod(func(b []byte) []byte { b[1] = 'X'; return b }), NewTrustSet(pub), ErrBadMagic, -1},
-		{"version", mod(func(b []byte) []byte { b[9] = 3; return b }), NewTrustSet(pub), ErrVersion, -1},
+		{"version", mod(func(b []byte) []byte { b[9] = 4; return b }), NewTrustSet(pub), ErrVersion, -1},
 		{"header and manifest formats differ", mod(func(b []byte) []byte { b[9] = 1; return b }), NewTrustSet(pub), ErrMalformed, -1},
 		{"manifest version bit", mod(func(b []byte) []byte { b[HeaderLen+10] ^= 1; return b }), NewTrustSet(pub), ErrSignature, -1},
 		{"manifest hash bit", mod(func(b []byte) []byte { b[HeaderLen+50] ^= 1; return b }), NewTrustSet(pub), ErrSignature, -1},

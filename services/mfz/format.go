@@ -14,11 +14,14 @@ import (
 const (
 	// FormatVersion is the format version Pack writes. This package reads
 	// it and every version down to OldestFormat.
-	FormatVersion = 2
+	FormatVersion = 3
 	// OldestFormat is the oldest format version this package reads.
 	// Format 1 hashes each block with all 32 bytes of SHA-256; format 2
 	// keeps the first BlockHashLen of them, which halves the manifest a
-	// tile must receive before it can pass the first block on.
+	// tile must receive before it can pass the first block on; format 3
+	// moves the block hashes out of the manifest into hash pages that
+	// travel as blocks (pages.go), so a tile starts after one packet of
+	// manifest and one page.
 	OldestFormat = 1
 	// BlockHashLen is the length of a block hash in a format-2 manifest:
 	// SHA-256 cut to 128 bits, still 2^128 work to forge a block for a
@@ -40,7 +43,8 @@ const (
 	// MinBlockSize and MaxBlockSize bound the block size, a power of two.
 	MinBlockSize = 1 << 10
 	MaxBlockSize = 1 << 20
-	// MaxBlocks is the largest number of blocks in a body.
+	// MaxBlocks is the largest number of blocks a file travels in (in
+	// format 3 its hash pages included).
 	MaxBlocks = 4096
 	// manifestFixedLen is the manifest length without name and block hashes.
 	manifestFixedLen = 3 + 8 + 8 + 8 + 8 + 4 + 4 + HashLen
@@ -155,8 +159,10 @@ type Manifest struct {
 	BodyLen     int64  // compressed (xz) length
 	BlockSize   int    // body block size; power of two; 0 for a tombstone
 	PayloadHash Hash   // SHA-256 of the payload; zero for a tombstone
-	// BlockHashes holds the SHA-256 of each body block; in format 2 only
-	// the first BlockHashLen bytes of each, the rest zero.
+	// BlockHashes holds the SHA-256 of each body block; from format 2
+	// only the first BlockHashLen bytes of each, the rest zero. In format
+	// 3 it holds the hashes of the hash pages (pages.go), which hold the
+	// body blocks' hashes.
 	BlockHashes []Hash
 }
 
@@ -194,26 +200,6 @@ func blockCountFor(bodyLen int64, blockSize int) int64 {
 	return (bodyLen + int64(blockSize) - 1) / int64(blockSize)
 }
 
-// ChooseBlockSize returns the block size Pack uses for a body of bodyLen
-// bytes. Each hop of a grid waits for the whole signed manifest (no block
-// verifies before it: BlockHashLen bytes a block) and then for a whole
-// block (none is passed on before it verifies): about bodyLen/bs *
-// BlockHashLen + bs bytes on its link, least where the two are equal.
-// So the power of two nearest sqrt(BlockHashLen * bodyLen), within
-// MinBlockSize..MaxBlockSize and with at most MaxBlocks blocks: 1 KiB
-// for 64 KiB, 2 KiB for 256 KiB, 4 KiB for 1 MiB, 16 KiB for 16 MiB.
-// (Measured, issue 13: 4 KiB blocks beat 8 KiB on 1 MiB, and 2 KiB beat
-// 4 KiB on 256 KiB at 20% loss, 1.58 -> 1.42 x the loss-adjusted bound;
-// BENCHMARKS.md.)
-func ChooseBlockSize(bodyLen int64) int {
-	wait := func(bs int) int64 { return blockCountFor(bodyLen, bs)*BlockHashLen + int64(bs) }
-	bs := MinBlockSize
-	for bs < MaxBlockSize && (blockCountFor(bodyLen, bs) > MaxBlocks || wait(2*bs) < wait(bs)) {
-		bs *= 2
-	}
-	return bs
-}
-
 // Validate checks the manifest against the format's rules and limits.
 func (m *Manifest) Validate() error {
 	if f := m.FormatVersion(); !knownFormat(f) {
@@ -244,12 +230,15 @@ func (m *Manifest) Validate() error {
 	if m.BlockSize < MinBlockSize || m.BlockSize > MaxBlockSize || bits.OnesCount(uint(m.BlockSize)) != 1 {
 		return fmt.Errorf("%w: block size %d is not a power of two in [%d, %d]", ErrMalformed, m.BlockSize, MinBlockSize, MaxBlockSize)
 	}
-	n := blockCountFor(m.BodyLen, m.BlockSize)
-	if n > MaxBlocks {
-		return fmt.Errorf("%w: %d blocks exceed limit %d", ErrTooLarge, n, MaxBlocks)
+	total, hashes := m.counts()
+	if total > MaxBlocks {
+		if m.paged() {
+			return fmt.Errorf("%w: %d blocks, %d of them hash pages, exceed limit %d; pick a larger block size", ErrTooLarge, total, hashes, MaxBlocks)
+		}
+		return fmt.Errorf("%w: %d blocks exceed limit %d", ErrTooLarge, total, MaxBlocks)
 	}
-	if int64(len(m.BlockHashes)) != n {
-		return fmt.Errorf("%w: %d block hashes for %d blocks", ErrMalformed, len(m.BlockHashes), n)
+	if int64(len(m.BlockHashes)) != hashes {
+		return fmt.Errorf("%w: %d block hashes for %d blocks", ErrMalformed, len(m.BlockHashes), hashes)
 	}
 	for i := range m.BlockHashes {
 		if m.BlockHashes[i] != m.cut(m.BlockHashes[i]) {
@@ -348,8 +337,8 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		if m.BlockSize < MinBlockSize || m.BlockSize > MaxBlockSize || bits.OnesCount(uint(m.BlockSize)) != 1 {
 			return nil, fmt.Errorf("%w: block size %d is not a power of two in [%d, %d]", ErrMalformed, m.BlockSize, MinBlockSize, MaxBlockSize)
 		}
-		if n := blockCountFor(m.BodyLen, m.BlockSize); n != int64(count) {
-			return nil, fmt.Errorf("%w: %d block hashes for a %d-byte body in %d-byte blocks (%d blocks)", ErrMalformed, count, m.BodyLen, m.BlockSize, n)
+		if total, n := m.counts(); n != int64(count) || total > MaxBlocks {
+			return nil, fmt.Errorf("%w: %d block hashes for a %d-byte body in %d-byte blocks (%d hashes, %d blocks, at most %d)", ErrMalformed, count, m.BodyLen, m.BlockSize, n, total, MaxBlocks)
 		}
 	}
 	if count > 0 {
@@ -367,30 +356,64 @@ func ParseManifest(b []byte) (*Manifest, error) {
 // IsTombstone reports whether m is a signed deletion.
 func (m *Manifest) IsTombstone() bool { return m.Kind == KindTombstone }
 
-// BlockCount returns the number of body blocks (0 for a tombstone).
-func (m *Manifest) BlockCount() int { return len(m.BlockHashes) }
+// counts returns how many blocks the file travels in and how many hashes
+// its manifest holds: one a body block before format 3; in format 3 one
+// a hash page, and the pages travel too.
+func (m *Manifest) counts() (total, hashes int64) {
+	n := blockCountFor(m.BodyLen, m.BlockSize)
+	if !m.paged() {
+		return n, n
+	}
+	p := pagesFor(n, m.BlockSize)
+	return n + p, p
+}
 
-// BlockOffset returns the offset of block i within the body.
-func (m *Manifest) BlockOffset(i int) int64 { return int64(i) * int64(m.BlockSize) }
+// BlockCount returns the number of blocks the file travels in (0 for a
+// tombstone): its body blocks, after its hash pages in format 3.
+func (m *Manifest) BlockCount() int {
+	if !m.paged() {
+		return len(m.BlockHashes)
+	}
+	return len(m.BlockHashes) + m.bodyBlocks()
+}
 
-// BlockLen returns the length of block i: BlockSize for all but the last,
-// which may be shorter. It returns 0 for an index out of range.
+// BlockOffset returns the offset of block i in the region after the
+// signed manifest (RegionLen): in the body, or in format 3 in the hash
+// list and then the body.
+func (m *Manifest) BlockOffset(i int) int64 {
+	if p := m.Pages(); i >= p && p > 0 {
+		return m.HashListLen() + int64(i-p)*int64(m.BlockSize)
+	}
+	return int64(i) * int64(m.BlockSize)
+}
+
+// BlockLen returns the length of block i: BlockSize for all but the last
+// (and in format 3 the last page), which may be shorter. It returns 0 for
+// an index out of range.
 func (m *Manifest) BlockLen(i int) int {
-	if i < 0 || i >= len(m.BlockHashes) {
+	if i < 0 || i >= m.BlockCount() {
 		return 0
 	}
-	if rest := m.BodyLen - m.BlockOffset(i); rest < int64(m.BlockSize) {
+	end := m.RegionLen()
+	if i < m.Pages() {
+		end = m.HashListLen()
+	}
+	if rest := end - m.BlockOffset(i); rest < int64(m.BlockSize) {
 		return int(rest)
 	}
 	return m.BlockSize
 }
 
-// VerifyBlock checks that data is body block i: the right length and the
+// VerifyBlock checks that data is block i: the right length and the
 // right hash (BlockHash: SHA-256, cut to the format's length). A mismatch
-// returns a *BlockError (wrapping ErrBlockHash).
+// returns a *BlockError (wrapping ErrBlockHash). A format-3 body block,
+// whose hash is in a page, needs VerifyBlockIn: here it is ErrNeedPage.
 func (m *Manifest) VerifyBlock(i int, data []byte) error {
-	if i < 0 || i >= len(m.BlockHashes) {
-		return fmt.Errorf("%w: block index %d out of range [0, %d)", ErrMalformed, i, len(m.BlockHashes))
+	if i < 0 || i >= m.BlockCount() {
+		return fmt.Errorf("%w: block index %d out of range [0, %d)", ErrMalformed, i, m.BlockCount())
+	}
+	if i >= len(m.BlockHashes) {
+		return fmt.Errorf("%w: block %d (page %d)", ErrNeedPage, i, m.PageOf(i))
 	}
 	if len(data) != m.BlockLen(i) || m.BlockHash(data) != m.BlockHashes[i] {
 		return &BlockError{Index: i}

@@ -47,14 +47,18 @@ func TestCheckName(t *testing.T) {
 func TestManifestRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		format uint8
-		want   int // manifest length
+		hashes []Hash
+		want   int   // manifest length
+		lens   []int // of each block, and 0 past the last
 	}{
-		{0, 75 + 5 + 3*BlockHashLen}, // 0 is the current format
-		{1, 75 + 5 + 3*HashLen},
-		{2, 75 + 5 + 3*BlockHashLen},
+		// Format 3 (0 is the current format): one hash, of the one page
+		// holding the hashes of the 3 body blocks, which follow it.
+		{0, []Hash{{3, 15: 4}}, 75 + 5 + BlockHashLen, []int{48, 1024, 1024, 3000 - 2048, 0}},
+		{1, []Hash{{1}, {2}, {3, 15: 4}}, 75 + 5 + 3*HashLen, []int{1024, 1024, 3000 - 2048, 0}},
+		{2, []Hash{{1}, {2}, {3, 15: 4}}, 75 + 5 + 3*BlockHashLen, []int{1024, 1024, 3000 - 2048, 0}},
 	} {
 		m := &Manifest{Format: tc.format, Kind: KindFile, Name: "x.mfz", Version: -5, KeyID: KeyID{1, 2, 3}, PayloadLen: 10,
-			BodyLen: 3000, BlockSize: 1024, PayloadHash: Hash{9}, BlockHashes: []Hash{{1}, {2}, {3, 15: 4}}}
+			BodyLen: 3000, BlockSize: 1024, PayloadHash: Hash{9}, BlockHashes: tc.hashes}
 		b, err := m.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)
@@ -67,9 +71,19 @@ func TestManifestRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		b2, _ := got.MarshalBinary()
-		if !bytes.Equal(b, b2) || got.BlockLen(2) != 3000-2048 || got.BlockLen(0) != 1024 || got.BlockLen(3) != 0 ||
-			got.FormatVersion() != m.FormatVersion() || got.BlockHashes[2] != m.BlockHashes[2] {
+		last := len(tc.hashes) - 1
+		if !bytes.Equal(b, b2) || got.FormatVersion() != m.FormatVersion() || got.BlockHashes[last] != m.BlockHashes[last] {
 			t.Fatalf("format %d: round trip differs: %+v", tc.format, got)
+		}
+		var off int64
+		for i, want := range tc.lens {
+			if got.BlockLen(i) != want || want > 0 && got.BlockOffset(i) != off {
+				t.Fatalf("format %d: block %d at %d of %d bytes, want %d at %d", tc.format, i, got.BlockOffset(i), got.BlockLen(i), want, off)
+			}
+			off += int64(want)
+		}
+		if got.BlockCount() != len(tc.lens)-1 || got.RegionLen() != off {
+			t.Fatalf("format %d: %d blocks, region %d; want %d, %d", tc.format, got.BlockCount(), got.RegionLen(), len(tc.lens)-1, off)
 		}
 	}
 }
@@ -99,8 +113,8 @@ func TestBlockHashByFormat(t *testing.T) {
 	if err := m.Validate(); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("format 2 with a 32-byte block hash: %v", err)
 	}
-	if _, err := (&Manifest{Format: 3, Kind: KindTombstone, Name: "h"}).MarshalBinary(); !errors.Is(err, ErrVersion) {
-		t.Fatalf("format 3: %v", err)
+	if _, err := (&Manifest{Format: 4, Kind: KindTombstone, Name: "h"}).MarshalBinary(); !errors.Is(err, ErrVersion) {
+		t.Fatalf("format 4: %v", err)
 	}
 }
 
@@ -118,19 +132,41 @@ func TestChooseBlockSize(t *testing.T) {
 		// MaxBlocks, not the manifest, sets the size from 512 MiB on.
 		{512 << 20, 128 << 10}, {512<<20 + 1, 256 << 10}, {MaxBodyLen, 512 << 10},
 	} {
-		if got := ChooseBlockSize(tc.body); got != tc.want {
-			t.Errorf("ChooseBlockSize(%d) = %d, want %d", tc.body, got, tc.want)
+		if got := ChooseBlockSize(tc.body, 2); got != tc.want {
+			t.Errorf("ChooseBlockSize(%d, 2) = %d, want %d", tc.body, got, tc.want)
 		}
-		if n := blockCountFor(tc.body, ChooseBlockSize(tc.body)); n > MaxBlocks {
+		if n := blockCountFor(tc.body, ChooseBlockSize(tc.body, 2)); n > MaxBlocks {
 			t.Errorf("body %d: %d blocks", tc.body, n)
 		}
 	}
 }
 
-// rawManifest builds manifest bytes of the current format field by
-// field, bypassing Validate.
+func TestChooseBlockSizePaged(t *testing.T) {
+	for _, tc := range []struct {
+		body int64
+		want int
+	}{
+		{0, 1 << 10}, {1, 1 << 10}, {64 << 10, 1 << 10}, {256<<10 + 200, 1 << 10}, {512 << 10, 1 << 10},
+		{1 << 20, 2 << 10}, {1<<20 + 200, 2 << 10}, {4 << 20, 4 << 10}, {16 << 20, 8 << 10},
+		// MaxBlocks, pages included, sets the size from 64 MiB on.
+		{64 << 20, 32 << 10}, {MaxBodyLen, 512 << 10},
+	} {
+		for _, format := range []int{0, 3} {
+			bs := ChooseBlockSize(tc.body, format)
+			if bs != tc.want {
+				t.Errorf("ChooseBlockSize(%d, %d) = %d, want %d", tc.body, format, bs, tc.want)
+			}
+			if n := blockCountFor(tc.body, bs); n+pagesFor(n, bs) > MaxBlocks {
+				t.Errorf("body %d: %d blocks and their pages", tc.body, n)
+			}
+		}
+	}
+}
+
+// rawManifest builds manifest bytes of format 2 (one hash a body block)
+// field by field, bypassing Validate.
 func rawManifest(kind byte, name string, plen, blen uint64, bs, count uint32, hashes int) []byte {
-	return rawManifestFormat(FormatVersion, kind, name, plen, blen, bs, count, hashes)
+	return rawManifestFormat(2, kind, name, plen, blen, bs, count, hashes)
 }
 
 // rawManifestFormat is rawManifest in the given format.
@@ -179,7 +215,13 @@ func TestParseManifestErrors(t *testing.T) {
 		{"format 1 with short hashes", rawManifestFormat(1, 1, "a", 5, 2048, 1024, 2, 1), ErrTruncated},
 		{"format 2 with whole hashes", rawManifestFormat(2, 1, "a", 5, 2048, 1024, 2, 4), ErrMalformed},
 		{"format byte 1", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 1; return b }(), ErrMalformed},
-		{"format byte 3", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 3; return b }(), ErrVersion},
+		{"format byte 4", func() []byte { b := rawManifest(1, "a", 5, 2048, 1024, 2, 2); b[1] = 4; return b }(), ErrVersion},
+		// Format 3: one hash a page of body block hashes.
+		{"format 3", rawManifestFormat(3, 1, "a", 5, 2048, 1024, 1, 1), nil},
+		{"format 3 with a hash a body block", rawManifestFormat(3, 1, "a", 5, 2048, 1024, 2, 2), ErrMalformed},
+		{"format 3, 2 pages", rawManifestFormat(3, 1, "a", 5, 65*1024, 1024, 2, 2), nil},
+		{"format 3, pages past MaxBlocks", rawManifestFormat(3, 1, "a", 5, 4090*1024, 1024, 64, 64), ErrMalformed},
+		{"format 3 tombstone", rawManifestFormat(3, 2, "a", 0, 0, 0, 0, 0), nil},
 		{"cut fixed", rawManifest(1, "a", 5, 2048, 1024, 2, 2)[:30], ErrTruncated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,7 +249,8 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"zip", []byte("PK\x03\x04 this is a zip file"), ErrBadMagic},
 		{"version 0", mod(9, 0), ErrVersion},
 		{"version 2", mod(9, 2), nil},
-		{"version 3", mod(9, 3), ErrVersion},
+		{"version 3", mod(9, 3), nil},
+		{"version 4", mod(9, 4), ErrVersion},
 		{"format 2 manifest longer than format 2 allows", func() []byte {
 			b, _ := Header{Version: 2, ManifestLen: uint32(maxManifestLen(2) + 1)}.AppendBinary(nil)
 			return b
@@ -295,6 +338,7 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add(rawManifest(1, "a", 4<<30, 2048, 1024, 2, 2))
 	f.Add(rawManifest(1, "../x", 5, 2048, 1024, 2, 2))
 	f.Add(rawManifestFormat(1, 1, "a", 5, 2048, 1024, 2, 2))
+	f.Add(rawManifestFormat(3, 1, "a", 5, 65*1024, 1024, 2, 2))
 	f.Add([]byte{1, 0, 200})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)
@@ -307,6 +351,19 @@ func FuzzParseManifest(f *testing.F) {
 		out, err := m.MarshalBinary()
 		if err != nil || !bytes.Equal(out, b) {
 			t.Fatalf("round trip differs: %v", err)
+		}
+		// The blocks tile the region, and in format 3 each body block's
+		// hash is in a page before it.
+		var off int64
+		for i := 0; i < m.BlockCount(); i++ {
+			pg := m.PageOf(i)
+			if m.BlockOffset(i) != off || m.BlockLen(i) <= 0 || pg >= m.Pages() || (pg >= 0) != (m.Pages() > 0 && i >= m.Pages()) {
+				t.Fatalf("block %d of %d: at %d (want %d), %d bytes, page %d of %d", i, m.BlockCount(), m.BlockOffset(i), off, m.BlockLen(i), pg, m.Pages())
+			}
+			off += int64(m.BlockLen(i))
+		}
+		if off != m.RegionLen() || m.BlockCount() > MaxBlocks {
+			t.Fatalf("blocks cover %d of a %d-byte region; %d blocks", off, m.RegionLen(), m.BlockCount())
 		}
 	})
 }

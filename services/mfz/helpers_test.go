@@ -62,18 +62,25 @@ func writeTemp(t testing.TB, name string, b []byte) string {
 }
 
 // buildFile makes a signed file from a manifest template and a body,
-// computing the block hashes (for hostile-but-signed files).
+// computing the block hashes (for hostile-but-signed files), and in
+// format 3 the hash list and its pages.
 func buildFile(t testing.TB, m Manifest, body []byte, priv ed25519.PrivateKey) []byte {
 	t.Helper()
 	m.BodyLen = int64(len(body))
 	if m.BlockSize == 0 {
 		m.BlockSize = 4 << 10
 	}
+	format := uint8(m.FormatVersion())
+	m.Format = min(format, 2)
 	m.BlockHashes = make([]Hash, blockCountFor(m.BodyLen, m.BlockSize))
 	for i := range m.BlockHashes {
 		m.BlockHashes[i] = m.BlockHash(body[m.BlockOffset(i) : m.BlockOffset(i)+int64(m.BlockLen(i))])
 	}
-	signed, err := Sign(&m, priv)
+	pm, list := &m, []byte(nil)
+	if format >= 3 {
+		pm, list = pageHashes(&m, format)
+	}
+	signed, err := Sign(pm, priv)
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}
@@ -81,7 +88,7 @@ func buildFile(t testing.TB, m Manifest, body []byte, priv ed25519.PrivateKey) [
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(b, body...)
+	return append(append(b, list...), body...)
 }
 
 // xzBytes compresses p with the given dictionary size.
@@ -166,9 +173,9 @@ func asFormat1(t testing.TB, b []byte, priv ed25519.PrivateKey) []byte {
 		t.Fatal(err)
 	}
 	m := *f.Manifest
+	body := b[f.BodyOffset+m.HashListLen():]
 	m.Format = 1
-	m.BlockHashes = make([]Hash, m.BlockCount())
-	body := b[f.BodyOffset:]
+	m.BlockHashes = make([]Hash, blockCountFor(m.BodyLen, m.BlockSize))
 	for i := range m.BlockHashes {
 		m.BlockHashes[i] = m.BlockHash(body[m.BlockOffset(i) : m.BlockOffset(i)+int64(m.BlockLen(i))])
 	}

@@ -37,9 +37,11 @@ func (s *Store) Lookup(name string) (Entry, bool) {
 	return e.Entry, true
 }
 
-// ReadBlock reads body block i of the live file name into buf (which must
-// hold the manifest's BlockSize) after checking it against its hash, and
-// returns its length.
+// ReadBlock reads block i of the live file name (in format 3 a hash page
+// or a body block after them) into buf (which must hold the manifest's
+// BlockSize) after checking it against its hash, and returns its length.
+// A format-3 body block's page is read and checked too: a live file's
+// pages are not kept in memory.
 func (s *Store) ReadBlock(name string, i int, buf []byte) (int, error) {
 	// e.f is read under s.mu: Close clears it, and Close or a newer
 	// install closes it; a read racing with them fails on the closed file.
@@ -57,22 +59,5 @@ func (s *Store) ReadBlock(name string, i int, buf []byte) (int, error) {
 	if _, ok := s.trust.Lookup(m.KeyID); !ok {
 		return 0, fmt.Errorf("%w %s: %s is no longer served", ErrUntrusted, m.KeyID, name)
 	}
-	return readBlockAt(f, int64(HeaderLen+len(e.Signed)), m, i, buf)
-}
-
-func readBlockAt(f *os.File, bodyOff int64, m *Manifest, i int, buf []byte) (int, error) {
-	n := m.BlockLen(i)
-	if n == 0 {
-		return 0, fmt.Errorf("%w: block index %d out of range [0, %d)", ErrMalformed, i, m.BlockCount())
-	}
-	if len(buf) < n {
-		return 0, fmt.Errorf("mfz: ReadBlock buffer of %d bytes, block %d needs %d", len(buf), i, n)
-	}
-	if _, err := f.ReadAt(buf[:n], bodyOff+m.BlockOffset(i)); err != nil {
-		return 0, err
-	}
-	if err := m.VerifyBlock(i, buf[:n]); err != nil {
-		return 0, err
-	}
-	return n, nil
+	return readBlockAt(f, int64(HeaderLen+len(e.Signed)), m, i, buf, nil)
 }

@@ -27,8 +27,8 @@ type PackOptions struct {
 	// TempDir holds the spooled body while packing ("" for os.TempDir).
 	TempDir string
 	// Format is the format version to write; 0 means FormatVersion.
-	// Format 1 is for grids that still run tiles older than format 2,
-	// which refuse it.
+	// Format 2 is for grids that still run tiles older than format 3,
+	// format 1 for tiles older than format 2; they refuse what is newer.
 	Format int
 }
 
@@ -85,18 +85,23 @@ func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
 	}
 	bs := opt.BlockSize
 	if bs == 0 {
-		bs = ChooseBlockSize(bodyLen)
+		bs = ChooseBlockSize(bodyLen, int(format))
 	}
-	m := &Manifest{Format: format, Kind: KindFile, Name: opt.Name, Version: opt.Version, PayloadLen: plen, BodyLen: bodyLen, BlockSize: bs}
-	copy(m.PayloadHash[:], ph.Sum(nil))
-	m.BlockHashes = make([]Hash, blockCountFor(bodyLen, bs))
+	// The body's block hashes, as a format-2 manifest holds them.
+	bm := &Manifest{Format: min(format, 2), Kind: KindFile, Name: opt.Name, Version: opt.Version, PayloadLen: plen, BodyLen: bodyLen, BlockSize: bs}
+	copy(bm.PayloadHash[:], ph.Sum(nil))
+	bm.BlockHashes = make([]Hash, blockCountFor(bodyLen, bs))
 	buf := make([]byte, bs)
-	for i := range m.BlockHashes {
-		b := buf[:m.BlockLen(i)]
-		if _, err := tmp.ReadAt(b, m.BlockOffset(i)); err != nil {
+	for i := range bm.BlockHashes {
+		b := buf[:bm.BlockLen(i)]
+		if _, err := tmp.ReadAt(b, bm.BlockOffset(i)); err != nil {
 			return nil, err
 		}
-		m.BlockHashes[i] = m.BlockHash(b)
+		bm.BlockHashes[i] = bm.BlockHash(b)
+	}
+	m, list := bm, []byte(nil)
+	if format >= 3 {
+		m, list = pageHashes(bm, format)
 	}
 	signed, err := Sign(m, opt.Key)
 	if err != nil {
@@ -106,7 +111,7 @@ func Pack(dst io.Writer, src io.Reader, opt PackOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dst.Write(head); err != nil {
+	if _, err := dst.Write(append(head, list...)); err != nil {
 		return nil, err
 	}
 	if _, err := io.CopyBuffer(dst, io.NewSectionReader(tmp, 0, bodyLen), buf); err != nil {

@@ -28,6 +28,10 @@ type Partial struct {
 	key     string
 	dir     string
 	bodyOff int64
+	// list is the hash list of a format-3 file: the pages held, checked,
+	// are copied into it when they arrive and when the partial resumes,
+	// and check the body blocks (at most MaxBlocks x BlockHashLen bytes).
+	list []byte
 
 	mu       sync.RWMutex
 	f        *os.File
@@ -93,9 +97,11 @@ func (p *Partial) Done() bool {
 	return p.state == partialDone
 }
 
-// PutBlock verifies block i against the manifest and, only if it matches,
-// writes it. A wrong block returns a *BlockError (ErrBlockHash) and
-// nothing is written; a block already held is accepted and ignored. Every
+// PutBlock verifies block i against the manifest (or, a format-3 body
+// block, against its hash page, which must be held: else ErrNeedPage)
+// and, only if it matches, writes it. A wrong block returns a *BlockError
+// (ErrBlockHash) and nothing is written; a block already held is accepted
+// and ignored. Every
 // SyncEvery blocks (and when the last block arrives) the data is fsynced
 // and then the bitmap is recorded.
 //
@@ -105,7 +111,7 @@ func (p *Partial) Done() bool {
 // reports it held and the next Sync, PutBlock or Complete that reaches
 // the disk records it; if the write itself failed, it is not held.
 func (p *Partial) PutBlock(i int, data []byte) error {
-	if err := p.m.VerifyBlock(i, data); err != nil {
+	if err := p.verify(i, data); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -119,6 +125,9 @@ func (p *Partial) PutBlock(i int, data []byte) error {
 	if _, err := (&faultWriter{w: &offsetWriter{p.f, p.bodyOff + p.m.BlockOffset(i)}, s: p.s, op: "block"}).Write(data); err != nil {
 		return storageErr(fmt.Sprintf("writing block %d of %s", i, p.key), filepath.Join(p.dir, "file"), err)
 	}
+	if i < p.m.Pages() {
+		copy(p.list[p.m.BlockOffset(i):], data)
+	}
 	p.have.Set(i)
 	p.nhave++
 	p.unsynced++
@@ -126,6 +135,24 @@ func (p *Partial) PutBlock(i int, data []byte) error {
 		return p.syncLocked()
 	}
 	return nil
+}
+
+// verify checks data as block i, against its hash page if it has one.
+// A page's bytes in p.list are written once, before its bit in p.have,
+// both under p.mu: once the bit is seen they are there and never change.
+func (p *Partial) verify(i int, data []byte) error {
+	pg := p.m.PageOf(i)
+	if pg < 0 {
+		return p.m.VerifyBlock(i, data)
+	}
+	p.mu.RLock()
+	held := p.hasLocked(pg)
+	p.mu.RUnlock()
+	if !held {
+		return fmt.Errorf("%w: block %d of %s needs page %d", ErrNeedPage, i, p.key, pg)
+	}
+	off := p.m.BlockOffset(pg)
+	return p.m.VerifyBlockIn(i, data, p.list[off:off+int64(p.m.BlockLen(pg))])
 }
 
 type offsetWriter struct {
@@ -172,7 +199,7 @@ func (p *Partial) ReadBlock(i int, buf []byte) (int, error) {
 	if !p.hasLocked(i) {
 		return 0, fmt.Errorf("%w: block %d of %s not held", ErrNotFound, i, p.key)
 	}
-	return readBlockAt(p.f, p.bodyOff, p.m, i, buf)
+	return readBlockAt(p.f, p.bodyOff, p.m, i, buf, p.list)
 }
 
 // endLocked sets p's final state and closes its file; the caller holds

@@ -37,7 +37,7 @@ func (s *Store) Begin(signed []byte) (*Partial, error) {
 	}
 	p := &Partial{s: s, m: m, signed: signed, hash: h, key: key,
 		dir: filepath.Join(s.partial, key), bodyOff: int64(HeaderLen + len(signed)),
-		have: NewBitmap(m.BlockCount())}
+		have: NewBitmap(m.BlockCount()), list: make([]byte, m.HashListLen())}
 	if m.IsTombstone() {
 		if err := s.installTombstoneLocked(m, signed); err != nil {
 			return nil, err
@@ -76,7 +76,7 @@ func (s *Store) createPartialLocked(p *Partial) error {
 	}
 	_, err = (&faultWriter{w: f, s: s, op: "partial"}).Write(head)
 	if err == nil {
-		err = f.Truncate(p.bodyOff + p.m.BodyLen) // sparse until blocks arrive
+		err = f.Truncate(p.bodyOff + p.m.RegionLen()) // sparse until blocks arrive
 	}
 	if err == nil {
 		err = f.Sync()
@@ -145,6 +145,7 @@ func (s *Store) loadPartial(dir string) (*Partial, error) {
 	p.m, p.signed, p.hash, p.bodyOff = file.Manifest, file.Signed, manifestHash(file.Signed), file.BodyOffset
 	p.key = partialKey(p.m, p.hash)
 	p.have = NewBitmap(p.m.BlockCount())
+	p.list = make([]byte, p.m.HashListLen())
 	rec, err := readOwn(filepath.Join(dir, "have"), int64(len(p.have)))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return p, err
@@ -154,9 +155,19 @@ func (s *Store) loadPartial(dir string) (*Partial, error) {
 		if !Bitmap(rec).Has(i) {
 			continue
 		}
-		if _, err := readBlockAt(f, p.bodyOff, p.m, i, buf); err != nil {
+		if pg := p.m.PageOf(i); pg >= 0 && !p.have.Has(pg) {
+			// Its page is not held (pages come first in this loop): it
+			// could not be checked, nor its page fetched for it.
+			s.log.Warn("mfz recorded block without its hash page; fetching it again", "dir", dir, "block", i, "page", pg)
+			continue
+		}
+		n, err := readBlockAt(f, p.bodyOff, p.m, i, buf, p.list)
+		if err != nil {
 			s.log.Warn("mfz recorded block is bad; fetching it again", "dir", dir, "block", i, "err", err)
 			continue
+		}
+		if i < p.m.Pages() {
+			copy(p.list[p.m.BlockOffset(i):], buf[:n])
 		}
 		p.have.Set(i)
 		p.nhave++

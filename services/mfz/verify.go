@@ -37,14 +37,35 @@ func verifyFile(ctx context.Context, r io.ReaderAt, size int64, trust *TrustSet,
 	if f.Manifest.IsTombstone() {
 		return f, nil
 	}
-	return f, verifyBody(ctx, io.NewSectionReader(r, f.BodyOffset, f.Manifest.BodyLen), f.Manifest, payload)
+	return f, verifyRegion(ctx, r, f.BodyOffset, f.Manifest, payload)
 }
 
-// VerifyBody checks a body against its (already verified) manifest: block
-// hashes, xz structure, bounded decompression, payload length and hash. The
-// payload goes to payload if it is not nil.
-func VerifyBody(body io.ReaderAt, m *Manifest, payload io.Writer) error {
-	return verifyBody(context.Background(), body, m, payload)
+// VerifyBody checks what follows a signed manifest in a file (the body,
+// or in format 3 the hash list and the body: RegionLen bytes) against the
+// already verified manifest: block hashes, xz structure, bounded
+// decompression, payload length and hash. The payload goes to payload if
+// it is not nil.
+func VerifyBody(region io.ReaderAt, m *Manifest, payload io.Writer) error {
+	return verifyRegion(context.Background(), region, 0, m, payload)
+}
+
+// verifyRegion is VerifyBody of the region r holds from off, stopping when
+// ctx ends. A bad body block is named by its index as the file travels,
+// after its pages.
+func verifyRegion(ctx context.Context, r io.ReaderAt, off int64, m *Manifest, payload io.Writer) error {
+	if m.IsTombstone() {
+		return nil
+	}
+	body, bm, err := bodyOf(r, off, m)
+	if err != nil {
+		return err
+	}
+	err = verifyBody(ctx, body, bm, payload)
+	var be *BlockError
+	if errors.As(err, &be) {
+		be.Index += m.Pages()
+	}
+	return err
 }
 
 // verifyBody is VerifyBody that stops, with ctx's error, when ctx ends.

@@ -27,6 +27,7 @@ type file struct {
 	have     mfz.Bitmap   // verified blocks
 	fetching []packet.Dir // per block: the neighbour fetching it, 0 none
 	low      int          // every block below low is held
+	pages    int          // format 3: blocks [0, pages) are hash pages (mfz.Manifest.Pages)
 	// recentHaves: the blocks last announced in HAVEs, repeated in the
 	// next ones (flushHaves).
 	recentHaves []int
@@ -56,7 +57,7 @@ func heldFile(e *mfz.Entry) *file {
 		f.phase = phaseTombstone
 	}
 	f.nhave = f.blocks
-	f.bytesHave = e.Manifest.BodyLen
+	f.bytesHave = e.Manifest.RegionLen()
 	return f
 }
 
@@ -65,7 +66,7 @@ func heldFile(e *mfz.Entry) *file {
 func newTransfer(p *mfz.Partial, now time.Time) *file {
 	m := p.Manifest()
 	f := &file{id: fidOf(p.Hash()), name: m.Name, version: m.Version, phase: phaseReceiving, m: m, signed: p.Signed(),
-		blocks: m.BlockCount(), partial: p, started: now, handle: noHandle}
+		blocks: m.BlockCount(), pages: m.Pages(), partial: p, started: now, handle: noHandle}
 	f.have = p.Have()
 	if len(f.have) != (f.blocks+7)/8 {
 		f.have = mfz.NewBitmap(f.blocks)
@@ -122,6 +123,13 @@ func (f *file) gotBlock(b, length int, now time.Time) bool {
 	return true
 }
 
+// checkable reports whether block b could be checked if it arrived now:
+// the signed manifest holds its hash, or (format 3) its hash page is held.
+func (f *file) checkable(b int) bool {
+	pg := f.m.PageOf(b)
+	return pg < 0 || f.have.Has(pg)
+}
+
 // advanceLow moves low past the blocks held.
 func (f *file) advanceLow() {
 	for f.low < f.blocks && f.have.Has(f.low) {
@@ -136,7 +144,7 @@ func (f *file) installed(now time.Time) bool {
 		return false
 	}
 	f.partial, f.have, f.fetching = nil, nil, nil
-	f.nhave, f.bytesHave = f.blocks, f.m.BodyLen
+	f.nhave, f.bytesHave = f.blocks, f.m.RegionLen()
 	f.completedAt = now
 	return true
 }

@@ -173,20 +173,29 @@ type signedFile struct {
 	id     fileID
 }
 
-// pack makes a signed file of size random bytes with block size bs.
+// pack makes a signed file of size random bytes with block size bs, in
+// format 2: the loop's tests count manifest segments and body blocks of
+// a manifest that holds every block's hash. Format 3's hash pages have
+// tests of their own (pages_test.go), and the grid tests spread it.
 func (x *harness) pack(name string, version int64, size, bs int) *signedFile {
 	x.t.Helper()
-	return x.packKey(x.priv, name, version, size, bs)
+	return x.packFormat(x.priv, name, version, size, bs, 2)
 }
 
 // packKey is pack signed with key (which the tile may not trust).
 func (x *harness) packKey(key ed25519.PrivateKey, name string, version int64, size, bs int) *signedFile {
 	x.t.Helper()
+	return x.packFormat(key, name, version, size, bs, 2)
+}
+
+// packFormat is packKey in format format.
+func (x *harness) packFormat(key ed25519.PrivateKey, name string, version int64, size, bs, format int) *signedFile {
+	x.t.Helper()
 	payload := make([]byte, size)
 	rand.New(rand.NewSource(version)).Read(payload)
 	var out bytes.Buffer
 	if _, err := mfz.Pack(&out, bytes.NewReader(payload), mfz.PackOptions{Name: name, Version: version, Key: key,
-		BlockSize: bs, SizeHint: int64(size), TempDir: x.dir}); err != nil {
+		BlockSize: bs, SizeHint: int64(size), TempDir: x.dir, Format: format}); err != nil {
 		x.t.Fatal(err)
 	}
 	f, err := mfz.ReadFile(bytes.NewReader(out.Bytes()), int64(out.Len()))

@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"errors"
 	"math/bits"
 
 	"github.com/t2tiles/itcd/services/mfz"
@@ -161,7 +162,7 @@ func (l *loop) assignBlock(n *nbr) bool {
 func (l *loop) pickBlock(n *nbr, f *file, rf *rfile) int {
 	if l.t.strategy == Sequential {
 		for b := f.low; b < f.blocks; b++ {
-			if !f.have.Has(b) && l.free(n, f, b) && rf.holds(b) {
+			if !f.have.Has(b) && l.free(n, f, b) && rf.holds(b) && f.checkable(b) {
 				return b
 			}
 		}
@@ -170,8 +171,9 @@ func (l *loop) pickBlock(n *nbr, f *file, rf *rfile) int {
 	return l.rarest(n, f, rf)
 }
 
-// rarest picks, of the blocks n could fetch, one that the fewest live
-// neighbours hold, at random among those: neighbours that pick this way
+// rarest picks, of the blocks n could fetch (and this tile could check:
+// in format 3 a body block only once its hash page is here), one that the
+// fewest live neighbours hold, at random among those: neighbours that pick this way
 // fetch different blocks, so each soon has something to give the others.
 // One pass over the blocks missing (at most 4096) and, for each, the
 // neighbours' bitmaps: no state to keep in step with announcements.
@@ -199,10 +201,19 @@ func (l *loop) rarest(n *nbr, f *file, rf *rfile) int {
 		cand := rf.heldByte(i) &^ f.have[i]
 		for ; cand != 0; cand &= cand - 1 {
 			b := 8*i + bits.TrailingZeros8(cand)
-			if b < f.low || b >= f.blocks || !l.free(n, f, b) {
+			if b < f.low || b >= f.blocks || !l.free(n, f, b) || !f.checkable(b) {
 				continue
 			}
 			c := 0
+			if b < f.pages {
+				// A hash page goes before any body block, once a
+				// neighbour holds a body block it would unlock: before,
+				// it would only delay the blocks that can be had now.
+				if !pageWanted(f, b, others[:k]) {
+					continue
+				}
+				c = -k - 1
+			}
 			for _, orf := range others[:k] {
 				if orf.holds(b) {
 					c++
@@ -220,6 +231,27 @@ func (l *loop) rarest(n *nbr, f *file, rf *rfile) int {
 		}
 	}
 	return best
+}
+
+// pageWanted reports whether some neighbour holds a body block of f that
+// hash page j checks and this tile lacks. The source shows its blocks
+// lowest first, so early in a push only the first page is wanted: a tile
+// starts after one page, not after all of them (6x6 corner, 1 MiB in 2
+// KiB blocks: all pages first 1.143-1.168 x the multipath bound).
+func pageWanted(f *file, j int, others []*rfile) bool {
+	per := f.m.BlockSize / mfz.BlockHashLen
+	lo := f.pages + j*per
+	for b := lo; b < min(lo+per, f.blocks); b++ {
+		if f.have.Has(b) {
+			continue
+		}
+		for _, orf := range others {
+			if orf.holds(b) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // free reports whether n may fetch block b of f: nobody fetches it, or a
@@ -343,6 +375,12 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 	err := f.partial.PutBlock(b, a.buf[:a.length])
 	l.releaseAsm(n, a)
 	n.win.compact()
+	if errors.Is(err, mfz.ErrNeedPage) {
+		// Asked before its hash page was here (pickBlock does not):
+		// not n's fault; the block is free to ask again.
+		l.counters.NoPage++
+		return
+	}
 	switch mfz.Classify(err) {
 	case mfz.FaultNone:
 		l.storeWorked(f)

@@ -255,7 +255,7 @@ type PushResult struct {
 	Version int64  `json:"version"`
 	Deleted bool   `json:"deleted"` // a tombstone
 	Size    int64  `json:"size"`    // bytes of the MFZ file
-	Body    int64  `json:"body"`    // bytes that travel (the compressed body)
+	Body    int64  `json:"body"`    // bytes that travel (the compressed body; in format 3 its hash list too)
 	Blocks  int    `json:"blocks"`
 	Hash    string `json:"hash"`
 	// Already is set when exactly this file was installed before; the
@@ -318,7 +318,7 @@ func (s *Service) Push(ctx context.Context, path string) (PushResult, error) {
 	r := PushResult{Name: e.Name, Version: e.Version, Deleted: e.Deleted, Size: e.Size,
 		Hash: e.Hash.String(), Already: already}
 	if e.Manifest != nil {
-		r.Body, r.Blocks = e.Manifest.BodyLen, e.Manifest.BlockCount()
+		r.Body, r.Blocks = e.Manifest.RegionLen(), e.Manifest.BlockCount()
 	}
 	return r, nil
 }

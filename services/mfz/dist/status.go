@@ -45,7 +45,7 @@ type StartPause struct {
 type FileStatus struct {
 	Name    string `json:"name"`
 	Version int64  `json:"version"`
-	Size    int64  `json:"size"` // body bytes (what travels)
+	Size    int64  `json:"size"` // bytes that travel: the body (and in format 3 its hash list)
 	Blocks  int    `json:"blocks"`
 	Deleted bool   `json:"deleted"`
 	ID      string `json:"id"` // the file id: 16 hex digits of the manifest hash
@@ -130,6 +130,7 @@ type Counters struct {
 	NotHave         uint64 `json:"nothave"`     // NOTHAVEs received
 	NotHaveOut      uint64 `json:"nothave_out"` // NOTHAVEs sent
 	BadBlocks       uint64 `json:"bad_blocks"`  // blocks that failed their hash
+	NoPage          uint64 `json:"no_page"`     // format-3 blocks that arrived before their hash page (dropped; never asked so)
 	BadManifests    uint64 `json:"bad_manifests"`
 	Avoided         uint64 `json:"avoided"` // times a neighbour was put aside
 	Refused         uint64 `json:"refused_manifests"`
@@ -169,7 +170,7 @@ func (l *loop) snapshot() {
 	for _, f := range l.files.byID {
 		if f.receiving() {
 			t := TransferStatus{Name: f.name, Version: f.version, ID: f.id.String(), BlocksHeld: f.nhave,
-				BlocksTotal: f.blocks, BytesHeld: f.bytesHave, BytesTotal: f.m.BodyLen, Resumed: f.resumed,
+				BlocksTotal: f.blocks, BytesHeld: f.bytesHave, BytesTotal: f.m.RegionLen(), Resumed: f.resumed,
 				Completing: f.phase == phaseVerifying, Seconds: l.now.Sub(f.started).Seconds(), Sources: []SourceStatus{},
 				State: "receiving"}
 			switch {
@@ -196,7 +197,7 @@ func (l *loop) snapshot() {
 		if l.files.byName[f.name] != f {
 			continue
 		}
-		fs := FileStatus{Name: f.name, Version: f.version, Size: f.m.BodyLen, Blocks: f.blocks,
+		fs := FileStatus{Name: f.name, Version: f.version, Size: f.m.RegionLen(), Blocks: f.blocks,
 			Deleted: f.phase == phaseTombstone, ID: f.id.String()}
 		if !f.completedAt.IsZero() {
 			fs.CompletedAt = f.completedAt.UnixNano()
@@ -259,8 +260,8 @@ func StatusFrom(sections map[string]any) (Status, bool) {
 // or receives.
 type Progress struct {
 	Version  int64
-	Have     int64 // verified body bytes held
-	Size     int64 // body bytes of the file
+	Have     int64 // verified bytes held of those
+	Size     int64 // bytes of the file that travel (RegionLen)
 	Complete bool  // holds the whole verified file (or its tombstone)
 	Deleted  bool  // the newest it knows is a tombstone
 	// CompletedAt is when it completed, if it did while running.
