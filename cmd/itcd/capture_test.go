@@ -17,6 +17,7 @@ import (
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/daemon"
 	"github.com/t2tiles/itcd/internal/pcapng"
+	"github.com/t2tiles/itcd/services/mfz"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 	"github.com/t2tiles/itcd/sim/tilegrid/gridtest"
 )
@@ -104,7 +105,8 @@ func fieldRows(t *testing.T, file string, fields ...string) [][]string {
 	return rows
 }
 
-// TestCaptureSimPushTshark pushes a file of 3 blocks across a 2x1 grid,
+// TestCaptureSimPushTshark pushes a file of 4 blocks (a hash page and 3
+// body blocks of 1 KiB, MFZ format 3) across a 2x1 grid,
 // captures both tiles (itcd sim --capture), and reads the captures with
 // tshark and the dissector: the fields must say what the tiles did.
 func TestCaptureSimPushTshark(t *testing.T) {
@@ -113,7 +115,11 @@ func TestCaptureSimPushTshark(t *testing.T) {
 	}
 	needTshark(t)
 	dir := t.TempDir()
-	key, file := makeSignedFile(t, dir, "cap.mfz", 2_500) // 3 blocks of 1 KiB (mfz.ChooseBlockSize)
+	key, file := makeSignedFile(t, dir, "cap.mfz", 2_500) // 3 body blocks of 1 KiB (mfz.ChooseBlockSize) after 1 page
+	mf, _, err := mfz.ReadFileAt(file)
+	if err != nil || mf.Manifest.BlockCount() != 4 {
+		t.Fatalf("the file: %v", err)
+	}
 	capDir := filepath.Join(dir, "cap")
 	var out, errb bytes.Buffer
 	code := runSim([]string{"--grid", "2x1", "--rate", "512KB/s", "--dir", filepath.Join(dir, "grid"), "--trust", key,
@@ -180,8 +186,8 @@ func TestCaptureSimPushTshark(t *testing.T) {
 				t.Errorf("%s: no mfz message of type %s (saw %v)", tile, m, types)
 			}
 		}
-		if !dataBlocks["0"] || !dataBlocks["1"] || !dataBlocks["2"] || len(dataBlocks) != 3 {
-			t.Errorf("%s: DATA (travel %s) of blocks %v, want 0, 1, 2", tile, dataTravel, dataBlocks)
+		if !dataBlocks["0"] || !dataBlocks["1"] || !dataBlocks["2"] || !dataBlocks["3"] || len(dataBlocks) != 4 {
+			t.Errorf("%s: DATA (travel %s) of blocks %v, want 0 (the page), 1, 2, 3", tile, dataTravel, dataBlocks)
 		}
 		if !travels["0"] || !travels["1"] || !travels["2"] {
 			t.Errorf("%s: travels %v, want in, out and event", tile, travels)
