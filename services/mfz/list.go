@@ -40,16 +40,17 @@ func (s *Store) Lookup(name string) (Entry, bool) {
 // ReadBlock reads block i of the live file name (in format 3 a hash page
 // or a body block after them) into buf (which must hold the manifest's
 // BlockSize) after checking it against its hash, and returns its length.
-// A format-3 body block's page is read and checked too: a live file's
-// pages are not kept in memory.
+// A format-3 file's pages are read and checked at the first block served
+// and kept with the entry.
 func (s *Store) ReadBlock(name string, i int, buf []byte) (int, error) {
 	// e.f is read under s.mu: Close clears it, and Close or a newer
 	// install closes it; a read racing with them fails on the closed file.
 	s.mu.Lock()
 	e, ok := s.entries[name]
 	var f *os.File
+	var list []byte
 	if ok {
-		f = e.f
+		f, list = e.f, e.list
 	}
 	s.mu.Unlock()
 	if f == nil {
@@ -59,5 +60,17 @@ func (s *Store) ReadBlock(name string, i int, buf []byte) (int, error) {
 	if _, ok := s.trust.Lookup(m.KeyID); !ok {
 		return 0, fmt.Errorf("%w %s: %s is no longer served", ErrUntrusted, m.KeyID, name)
 	}
-	return readBlockAt(f, int64(HeaderLen+len(e.Signed)), m, i, buf, nil)
+	off := int64(HeaderLen + len(e.Signed))
+	if m.Pages() > 0 && list == nil {
+		// A page damaged on disk leaves the list unkept: each block is
+		// then checked through its own page, and only the blocks of the
+		// damaged page fail.
+		if l, err := readHashList(f, off, m); err == nil {
+			s.mu.Lock()
+			e.list = l
+			s.mu.Unlock()
+			list = l
+		}
+	}
+	return readBlockAt(f, off, m, i, buf, list)
 }

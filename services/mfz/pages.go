@@ -107,18 +107,9 @@ func bodyOf(r io.ReaderAt, off int64, m *Manifest) (io.ReaderAt, *Manifest, erro
 	if !m.paged() {
 		return io.NewSectionReader(r, off, m.BodyLen), m, nil
 	}
-	list := make([]byte, m.HashListLen())
-	if _, err := r.ReadAt(list, off); err != nil {
-		if err == io.EOF {
-			err = fmt.Errorf("%w: file ends inside its hash list", ErrTruncated)
-		}
+	list, err := readHashList(r, off, m)
+	if err != nil {
 		return nil, nil, err
-	}
-	for j := 0; j < m.Pages(); j++ {
-		page := list[m.BlockOffset(j) : m.BlockOffset(j)+int64(m.BlockLen(j))]
-		if err := m.VerifyBlock(j, page); err != nil {
-			return nil, nil, err
-		}
 	}
 	bm := *m
 	bm.Format = 2
@@ -127,6 +118,24 @@ func bodyOf(r io.ReaderAt, off int64, m *Manifest) (io.ReaderAt, *Manifest, erro
 		copy(bm.BlockHashes[k][:], list[k*BlockHashLen:(k+1)*BlockHashLen])
 	}
 	return io.NewSectionReader(r, off+m.HashListLen(), m.BodyLen), &bm, nil
+}
+
+// readHashList reads the hash list of the format-3 file whose region r
+// holds from off and checks it page by page against m.
+func readHashList(r io.ReaderAt, off int64, m *Manifest) ([]byte, error) {
+	list := make([]byte, m.HashListLen())
+	if _, err := r.ReadAt(list, off); err != nil {
+		if err == io.EOF {
+			err = fmt.Errorf("%w: file ends inside its hash list", ErrTruncated)
+		}
+		return nil, err
+	}
+	for j := 0; j < m.Pages(); j++ {
+		if err := m.VerifyBlock(j, list[m.BlockOffset(j):m.BlockOffset(j)+int64(m.BlockLen(j))]); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
 }
 
 // readBlockAt reads block i of the file f, whose region starts at off,

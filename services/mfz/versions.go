@@ -22,6 +22,11 @@ type entry struct {
 	Entry
 	f     *os.File // open for reading blocks; nil for tombstones
 	ident fileIdent
+	// list is a format-3 file's hash list, checked, read at the first
+	// block served (ReadBlock), so a body block served is checked against
+	// it, not against its page read and hashed again each time. 16 bytes
+	// a body block: half what a format-2 manifest holds in memory.
+	list []byte
 }
 
 // seenRec is the persisted highest version seen per name, with the
