@@ -415,10 +415,7 @@ func (m *Manifest) VerifyBlock(i int, data []byte) error {
 	if i >= len(m.BlockHashes) {
 		return fmt.Errorf("%w: block %d (page %d)", ErrNeedPage, i, m.PageOf(i))
 	}
-	if len(data) != m.BlockLen(i) || m.BlockHash(data) != m.BlockHashes[i] {
-		return &BlockError{Index: i}
-	}
-	return nil
+	return m.checkHash(i, data, m.BlockHashes[i])
 }
 
 // Hash returns SHA-256 of the marshaled manifest, the identity of a signed

@@ -92,6 +92,12 @@ func (m *Manifest) VerifyBlockIn(i int, data, page []byte) error {
 	if err != nil {
 		return err
 	}
+	return m.checkHash(i, data, want)
+}
+
+// checkHash checks that data is block i, whose hash is want: its length
+// and its hash, else a *BlockError.
+func (m *Manifest) checkHash(i int, data []byte, want Hash) error {
 	if len(data) != m.BlockLen(i) || m.BlockHash(data) != want {
 		return &BlockError{Index: i}
 	}
@@ -155,31 +161,34 @@ func readBlockAt(f io.ReaderAt, off int64, m *Manifest, i int, buf, list []byte)
 	if len(buf) < need {
 		return 0, fmt.Errorf("mfz: ReadBlock buffer of %d bytes, block %d needs %d", len(buf), i, need)
 	}
-	var want Hash
-	if pg >= 0 {
-		page := buf[:m.BlockLen(pg)]
-		if list != nil {
-			page = list[m.BlockOffset(pg) : m.BlockOffset(pg)+int64(m.BlockLen(pg))]
-		} else {
-			if _, err := f.ReadAt(page, off+m.BlockOffset(pg)); err != nil {
-				return 0, err
-			}
-			if err := m.VerifyBlock(pg, page); err != nil {
-				return 0, err
-			}
+	if pg < 0 {
+		if _, err := f.ReadAt(buf[:n], off+m.BlockOffset(i)); err != nil {
+			return 0, err
 		}
-		want, _ = m.hashInPage(i, page)
+		if err := m.VerifyBlock(i, buf[:n]); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	page := buf[:m.BlockLen(pg)]
+	if list != nil {
+		page = list[m.BlockOffset(pg) : m.BlockOffset(pg)+int64(m.BlockLen(pg))]
+	} else {
+		if _, err := f.ReadAt(page, off+m.BlockOffset(pg)); err != nil {
+			return 0, err
+		}
+		if err := m.VerifyBlock(pg, page); err != nil {
+			return 0, err
+		}
+	}
+	want, err := m.hashInPage(i, page) // before buf, which may hold the page, is read over
+	if err != nil {
+		return 0, err
 	}
 	if _, err := f.ReadAt(buf[:n], off+m.BlockOffset(i)); err != nil {
 		return 0, err
 	}
-	if pg >= 0 {
-		if m.BlockHash(buf[:n]) != want {
-			return 0, &BlockError{Index: i}
-		}
-		return n, nil
-	}
-	if err := m.VerifyBlock(i, buf[:n]); err != nil {
+	if err := m.checkHash(i, buf[:n], want); err != nil {
 		return 0, err
 	}
 	return n, nil
