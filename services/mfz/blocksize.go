@@ -9,10 +9,10 @@ package mfz
 // bs bytes on its link, so blocks are small; but each block costs a
 // hash, a HAVE entry, requests and a write, about pagedBlockCost bytes
 // of the link's time for a body of bodyLen: bodyLen/bs * pagedBlockCost.
-// The power of two with the least sum: 1 KiB up to about 256 KiB, 2 KiB
-// for 1 MiB, 8 KiB for 16 MiB. (Measured, issue 13, 1 MiB: from the
-// corner of 6x6, 2 KiB blocks 1.125 x the multipath bound, 1 KiB 1.143;
-// format 2's 4 KiB 1.16; BENCHMARKS.md.)
+// The power of two with the least sum: 1 KiB up to 512 KiB, 2 KiB
+// for 1 MiB, 8 KiB for 16 MiB. (Measured, issue 13, 1 MiB from the
+// corner of 6x6 in format 3: 2 KiB blocks 1.144-1.148 x the multipath
+// bound, 1 KiB 1.163-1.168, 4 KiB 1.170-1.178; BENCHMARKS.md.)
 //
 // Formats 1 and 2: each hop of a grid waits for the whole signed manifest (no block
 // verifies before it: BlockHashLen bytes a block) and then for a whole
