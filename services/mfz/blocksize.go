@@ -25,18 +25,16 @@ package mfz
 // 4 KiB on 256 KiB at 20% loss, 1.58 -> 1.42 x the loss-adjusted bound;
 // BENCHMARKS.md.)
 func ChooseBlockSize(bodyLen int64, format int) int {
-	if format == 0 || format >= 3 {
-		wait := func(bs int) int64 { return 2*int64(bs) + blockCountFor(bodyLen, bs)*pagedBlockCost }
-		total := func(bs int) int64 { n := blockCountFor(bodyLen, bs); return n + pagesFor(n, bs) }
-		bs := MinBlockSize
-		for bs < MaxBlockSize && (total(bs) > MaxBlocks || wait(2*bs) < wait(bs)) {
-			bs *= 2
-		}
-		return bs
-	}
+	// wait is what a hop waits for, in bytes of its link; total the
+	// blocks the file travels in.
 	wait := func(bs int) int64 { return blockCountFor(bodyLen, bs)*BlockHashLen + int64(bs) }
+	total := func(bs int) int64 { return blockCountFor(bodyLen, bs) }
+	if format == 0 || format >= 3 {
+		wait = func(bs int) int64 { return 2*int64(bs) + blockCountFor(bodyLen, bs)*pagedBlockCost }
+		total = func(bs int) int64 { n := blockCountFor(bodyLen, bs); return n + pagesFor(n, bs) }
+	}
 	bs := MinBlockSize
-	for bs < MaxBlockSize && (blockCountFor(bodyLen, bs) > MaxBlocks || wait(2*bs) < wait(bs)) {
+	for bs < MaxBlockSize && (total(bs) > MaxBlocks || wait(2*bs) < wait(bs)) {
 		bs *= 2
 	}
 	return bs

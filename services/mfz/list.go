@@ -49,8 +49,9 @@ func (s *Store) ReadBlock(name string, i int, buf []byte) (int, error) {
 	e, ok := s.entries[name]
 	var f *os.File
 	var list []byte
+	listRead := false
 	if ok {
-		f, list = e.f, e.list
+		f, list, listRead = e.f, e.list, e.listRead
 	}
 	s.mu.Unlock()
 	if f == nil {
@@ -61,16 +62,16 @@ func (s *Store) ReadBlock(name string, i int, buf []byte) (int, error) {
 		return 0, fmt.Errorf("%w %s: %s is no longer served", ErrUntrusted, m.KeyID, name)
 	}
 	off := int64(HeaderLen + len(e.Signed))
-	if m.Pages() > 0 && list == nil {
-		// A page damaged on disk leaves the list unkept: each block is
-		// then checked through its own page, and only the blocks of the
-		// damaged page fail.
-		if l, err := readHashList(f, off, m); err == nil {
-			s.mu.Lock()
-			e.list = l
-			s.mu.Unlock()
-			list = l
-		}
+	if m.Pages() > 0 && !listRead {
+		// A page damaged on disk leaves the list unkept (nil, its error
+		// not needed here): each block is then checked through its own
+		// page, and only the blocks of the damaged page fail, with the
+		// page's error.
+		l, _ := readHashList(f, off, m)
+		s.mu.Lock()
+		e.list, e.listRead = l, true
+		s.mu.Unlock()
+		list = l
 	}
 	return readBlockAt(f, off, m, i, buf, list)
 }

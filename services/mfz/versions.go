@@ -26,7 +26,10 @@ type entry struct {
 	// block served (ReadBlock), so a body block served is checked against
 	// it, not against its page read and hashed again each time. 16 bytes
 	// a body block: half what a format-2 manifest holds in memory.
-	list []byte
+	// listRead says it was read, or tried: a list that failed its check
+	// is not read again for every block served.
+	list     []byte
+	listRead bool
 }
 
 // seenRec is the persisted highest version seen per name, with the

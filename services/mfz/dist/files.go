@@ -27,7 +27,6 @@ type file struct {
 	have     mfz.Bitmap   // verified blocks
 	fetching []packet.Dir // per block: the neighbour fetching it, 0 none
 	low      int          // every block below low is held
-	pages    int          // format 3: blocks [0, pages) are hash pages (mfz.Manifest.Pages)
 	// recentHaves: the blocks last announced in HAVEs, repeated in the
 	// next ones (flushHaves).
 	recentHaves []int
@@ -66,7 +65,7 @@ func heldFile(e *mfz.Entry) *file {
 func newTransfer(p *mfz.Partial, now time.Time) *file {
 	m := p.Manifest()
 	f := &file{id: fidOf(p.Hash()), name: m.Name, version: m.Version, phase: phaseReceiving, m: m, signed: p.Signed(),
-		blocks: m.BlockCount(), pages: m.Pages(), partial: p, started: now, handle: noHandle}
+		blocks: m.BlockCount(), partial: p, started: now, handle: noHandle}
 	f.have = p.Have()
 	if len(f.have) != (f.blocks+7)/8 {
 		f.have = mfz.NewBitmap(f.blocks)
@@ -121,13 +120,6 @@ func (f *file) gotBlock(b, length int, now time.Time) bool {
 	f.changedAt = now
 	f.advanceLow()
 	return true
-}
-
-// checkable reports whether block b could be checked if it arrived now:
-// the signed manifest holds its hash, or (format 3) its hash page is held.
-func (f *file) checkable(b int) bool {
-	pg := f.m.PageOf(b)
-	return pg < 0 || f.have.Has(pg)
 }
 
 // advanceLow moves low past the blocks held.

@@ -196,6 +196,7 @@ func (l *loop) rarest(n *nbr, f *file, rf *rfile) int {
 	// nothing to look at. (This ran for every neighbour after every
 	// packet: 15% of a 10x10 push's CPU.) The tie-break is a reservoir
 	// sample, uniform whatever the order of the pass.
+	pages := f.m.Pages() // format 3: blocks [0, pages) are hash pages
 	best, bestN, ties := -1, 1<<30, 0
 	for i := f.low / 8; i < len(f.have); i++ {
 		cand := rf.heldByte(i) &^ f.have[i]
@@ -205,11 +206,11 @@ func (l *loop) rarest(n *nbr, f *file, rf *rfile) int {
 				continue
 			}
 			c := 0
-			if b < f.pages {
+			if b < pages {
 				// A hash page goes before any body block, once a
 				// neighbour holds a body block it would unlock: before,
 				// it would only delay the blocks that can be had now.
-				if !pageWanted(f, b, others[:k]) {
+				if !pageWanted(f, pages, b, others[:k]) {
 					continue
 				}
 				c = -k - 1
@@ -231,27 +232,6 @@ func (l *loop) rarest(n *nbr, f *file, rf *rfile) int {
 		}
 	}
 	return best
-}
-
-// pageWanted reports whether some neighbour holds a body block of f that
-// hash page j checks and this tile lacks. The source shows its blocks
-// lowest first, so early in a push only the first page is wanted: a tile
-// starts after one page, not after all of them (6x6 corner, 1 MiB in 2
-// KiB blocks: all pages first 1.143-1.168 x the multipath bound).
-func pageWanted(f *file, j int, others []*rfile) bool {
-	per := f.m.BlockSize / mfz.BlockHashLen
-	lo := f.pages + j*per
-	for b := lo; b < min(lo+per, f.blocks); b++ {
-		if f.have.Has(b) {
-			continue
-		}
-		for _, orf := range others {
-			if orf.holds(b) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // free reports whether n may fetch block b of f: nobody fetches it, or a
