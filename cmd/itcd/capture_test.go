@@ -169,7 +169,7 @@ func TestCaptureSimPushTshark(t *testing.T) {
 					t.Errorf("%s: mfz message type %s with crc.good %q", tile, typ, crc)
 				}
 			}
-			if typ == "7" && travel == dataTravel {
+			if (typ == "7" || typ == "11") && travel == dataTravel {
 				dataBlocks[block] = true
 			}
 		}
@@ -181,7 +181,7 @@ func TestCaptureSimPushTshark(t *testing.T) {
 				t.Errorf("%s: no packet of service %s (saw %v)", tile, s, services)
 			}
 		}
-		for _, m := range []string{"1", "3", "5", "10", "7"} { // ANNOUNCE, MANIFEST, HAVE, REQUESTS (the manifest asks and the requests: every tile here takes them numbered), DATA
+		for _, m := range []string{"1", "3", "5", "10", "11"} { // ANNOUNCE, MANIFEST, HAVE, REQUESTS (the manifest asks and the requests: every tile here takes them numbered), SHORT DATA (every tile here asks for it)
 			if !types[m] {
 				t.Errorf("%s: no mfz message of type %s (saw %v)", tile, m, types)
 			}

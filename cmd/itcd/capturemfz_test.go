@@ -69,6 +69,14 @@ func TestCaptureDissectorRequests(t *testing.T) {
 		{"a mark of block 4096", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1, Data: entry(3, 4096, 0, 0)}),
 			map[string]string{"itc.mfz.type": "10", "itc.malformed": "1"}},
 		{"announce, marks answered", mfzPacket(dist.Message{Type: dist.MsgAnnounce, Handle: 3, Flags: 0x1d, Version: 9, Blocks: 4, Held: 4, ID: id, Name: "a.mfz"}),
-			map[string]string{"itc.mfz.type": "1", "itc.mfz.flags.marks": "1", "itc.malformed": ""}},
+			map[string]string{"itc.mfz.type": "1", "itc.mfz.flags.marks": "1", "itc.mfz.flags.short": "0", "itc.malformed": ""}},
+		{"announce, SHORT DATA served", mfzPacket(dist.Message{Type: dist.MsgAnnounce, Handle: 3, Flags: 0x3d, Version: 9, Blocks: 4, Held: 4, ID: id, Name: "a.mfz"}),
+			map[string]string{"itc.mfz.type": "1", "itc.mfz.flags.short": "1", "itc.malformed": ""}},
+		{"a request flagged short", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1, Data: entry(3, 12, 0, 0x8009)}),
+			map[string]string{"itc.mfz.type": "10", "itc.mfz.count": "9", "itc.mfz.short": "1", "itc.malformed": ""}},
+		{"a mark flagged short", mfzPacket(dist.Message{Type: dist.MsgRequests, Seq: 1, Data: entry(3, 12, 4, 0x8000)}),
+			map[string]string{"itc.mfz.type": "10", "itc.malformed": "1"}},
+		{"a SHORT DATA", mfzPacket(dist.Message{Type: dist.MsgShortData, Handle: 3, Block: 4095, Chunk: 15, Data: []byte{1, 2, 3}}),
+			map[string]string{"itc.mfz.type": "11", "itc.mfz.block": "4095", "itc.mfz.chunk": "15", "itc.mfz.crc.good": "1", "itc.malformed": ""}},
 	})
 }

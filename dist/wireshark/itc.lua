@@ -28,7 +28,7 @@ local LOCAL_TYPES = { [0] = "illegal", "debug", "labelled", "control", "tep" }
 local SERVICES = { [1] = "liveness", [2] = "counter", [8] = "mfz", [9] = "tube", [10] = "route" }
 local TEP_EVENTS = { [1] = "connect", [2] = "disconnect", [3] = "MFM-compatible", [4] = "MFM-incompatible" }
 local COUNTER_TYPES = { [1] = "value", [2] = "ask" }
-local MFZ_TYPES = { "ANNOUNCE", "GET_MANIFEST", "MANIFEST", "BITFIELD", "HAVE", "REQUEST", "DATA", "NOTHAVE", "SYNC", "REQUESTS" }
+local MFZ_TYPES = { "ANNOUNCE", "GET_MANIFEST", "MANIFEST", "BITFIELD", "HAVE", "REQUEST", "DATA", "NOTHAVE", "SYNC", "REQUESTS", "SHORT_DATA" }
 local TUBE_TYPES = { "OPEN", "ACCEPT", "DATA", "ACK", "RESET", "CANCEL", "ROUTED" }
 local TUBE_KINDS = { "stream", "message" }
 local TUBE_RESETS = { "refused", "aborted", "too many tubes", "unknown tube", "closed", "timed out", "protocol error" }
@@ -94,6 +94,8 @@ field("m_tomb", ProtoField.uint8("itc.mfz.flags.tombstone", "Tombstone", base.DE
 field("m_counted", ProtoField.uint8("itc.mfz.flags.counted", "Serves counted GET_MANIFEST", base.DEC, BOOL, 0x04))
 field("m_numbered", ProtoField.uint8("itc.mfz.flags.requests", "Takes REQUESTS", base.DEC, BOOL, 0x08))
 field("m_marks", ProtoField.uint8("itc.mfz.flags.marks", "Answers marks", base.DEC, BOOL, 0x10))
+field("m_shortf", ProtoField.uint8("itc.mfz.flags.short", "Answers in SHORT DATA", base.DEC, BOOL, 0x20))
+field("m_short", ProtoField.bool("itc.mfz.short", "Answer in SHORT DATA"))
 field("m_seq", ProtoField.uint16("itc.mfz.seq", "Number of the newest request"))
 field("m_entries", ProtoField.uint8("itc.mfz.entries", "Requests carried"))
 field("m_version", ProtoField.int64("itc.mfz.version", "Version"))
@@ -405,6 +407,7 @@ MFZ[1] = function(st, t, p, m)
 	fi:add(F.m_counted, st.tvb(p, 1))
 	fi:add(F.m_numbered, st.tvb(p, 1))
 	fi:add(F.m_marks, st.tvb(p, 1))
+	fi:add(F.m_shortf, st.tvb(p, 1))
 	t:add(F.m_version, st.tvb(p + 1, 8))
 	t:add(F.m_blocks, st.tvb(p + 9, 2))
 	t:add(F.m_held, st.tvb(p + 11, 2))
@@ -491,6 +494,17 @@ MFZ[7] = function(st, t, p, m)
 	return string.format("block %d chunk %d (%d bytes)", st.tvb(p, 2):uint(), st.tvb(p + 2, 2):uint(), m - 4)
 end
 
+-- SHORT DATA: chunk (4 bits) and block (12 bits) in one 16-bit field.
+MFZ[11] = function(st, t, p, m)
+	if m < 3 then return nil, "SHORT DATA body of " .. m .. " bytes, shorter than 3" end
+	local v = st.tvb(p, 2):uint()
+	local blk, ch = v % 4096, math.floor(v / 4096)
+	t:add(F.m_block, st.tvb(p, 2), blk)
+	t:add(F.m_chunk, st.tvb(p, 2), ch)
+	t:add(F.m_data, st.tvb(p + 2, m - 2))
+	return string.format("block %d chunk %d (%d bytes)", blk, ch, m - 2)
+end
+
 MFZ[8] = function(st, t, p, m)
 	if m ~= 2 then return nil, exact(m, 2, "NOTHAVE") end
 	local bi = t:add(F.m_block, st.tvb(p, 2))
@@ -544,9 +558,14 @@ local function dissect_mfz(st, tree, o, n)
 			local hi = et:add(F.m_handle, st.tvb(e, 1))
 			et:add(F.m_block, st.tvb(e + 1, 2))
 			et:add(F.m_chunk, st.tvb(e + 3, 2))
-			et:add(F.m_count, st.tvb(e + 5, 2))
 			local h, blk, first, cnt = st.tvb(e, 1):uint(), st.tvb(e + 1, 2):uint(), st.tvb(e + 3, 2):uint(), st.tvb(e + 5, 2):uint()
+			-- Bit 15 of the count flags the entry short: answer in SHORT DATA.
+			local short = cnt >= 0x8000
+			if short then cnt = cnt - 0x8000 end
+			et:add(F.m_count, st.tvb(e + 5, 2), cnt)
+			et:add(F.m_short, st.tvb(e + 5, 1), short)
 			if h > 254 then malformed(st, hi, "handle 255 is never a handle") end
+			if short and (cnt == 0 or blk == 0xFFFF) then malformed(st, et, "only a request for chunks is flagged short") end
 			if blk == 0xFFFF then
 				-- A manifest ask: segments first..first+cnt-1.
 				et:append_text(" (manifest segments)")
@@ -559,7 +578,7 @@ local function dissect_mfz(st, tree, o, n)
 					et:append_text(" (mark)")
 					list[#list + 1] = string.format("h%d block %d mark after chunk %d", h, blk, first)
 				else
-					list[#list + 1] = string.format("h%d block %d chunks %d+%d", h, blk, first, cnt)
+					list[#list + 1] = string.format("h%d block %d chunks %d+%d%s", h, blk, first, cnt, short and " short" or "")
 				end
 			end
 		end
@@ -568,7 +587,7 @@ local function dissect_mfz(st, tree, o, n)
 	end
 	local body = MFZ[typ]
 	if body == nil then
-		ti:add_proto_expert_info(E.unknown, "mfz message type " .. typ .. " is not defined (1..10)")
+		ti:add_proto_expert_info(E.unknown, "mfz message type " .. typ .. " is not defined (1..11)")
 		return
 	end
 	if m < 2 then

@@ -33,6 +33,7 @@ type spreadResult struct {
 	inDropped uint64    // packets dropped by a full inbound queue or receive buffer, all links
 	dups      uint64    // chunks that came twice or unasked, all tiles
 	chunks    uint64    // chunks taken, all tiles
+	timeouts  uint64    // request windows' silence timeouts, all tiles
 }
 
 // spread pushes a file at c.src once the grid is live and waits until every
@@ -96,6 +97,7 @@ func spread(b *testing.B, c spreadCase) spreadResult {
 		s := fx.status(cc).Counters
 		res.dups += s.Duplicates + s.Unexpected
 		res.chunks += s.ChunksIn
+		res.timeouts += s.Timeouts
 	}
 	return res
 }
@@ -132,6 +134,7 @@ func (res spreadResult) report(b *testing.B, c spreadCase) float64 {
 	// transfer begun, its manifest fetched), polled.
 	b.ReportMetric(maxOf(res.started), "last_start_s")
 	b.ReportMetric(float64(res.dups)/float64(max(res.chunks, 1)), "dup/chunk")
+	b.ReportMetric(float64(res.timeouts), "timeouts")
 	// CPU seconds per MiB spread per tile: the whole process's CPU (every
 	// tile's daemon and the simulated links) over MiB x tiles.
 	b.ReportMetric(res.cpu/(float64(res.body)/(1<<20))/float64(geo.Len()), "cpu_s/MiB/tile")

@@ -125,6 +125,9 @@ func FuzzLoop(f *testing.F) {
 	seed = op(seed, 1, appendRequest(nil, hh, 4, 0, 1))
 	numbered := requestsMsg{seq: 2, list: appendRequestEntry(appendRequestEntry(nil, requestMsg{handle: hh, block: 1, count: 2}), requestMsg{handle: hh, block: 0, chunk: 1, count: 1})}
 	seed = op(seed, 1, numbered.append(nil))
+	short := requestsMsg{seq: 3, list: appendRequestEntry(nil, requestMsg{handle: hh, block: 2, count: 5, short: true})}
+	seed = op(seed, 1, short.append(nil))
+	seed = op(seed, 0, appendChunk(nil, 3, 1, 0, recv.chunk(1, 0), true))
 	seed = op(seed, 0, appendAnnounce(nil, 3, flagComplete|flagsServed, 9, recv.m.BlockCount(), recv.m.BlockCount(), recv.id, "recv.mfz"))
 	seed = op(seed, 0, appendGetManifest(nil, hh, 0, 0))
 	seed = op(seed, 1, appendSync(nil, 0))

@@ -257,7 +257,7 @@ func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 		return
 	}
 	switch m.typ {
-	case msgData, msgRequest, msgRequests, msgGetManifest:
+	case msgData, msgShortData, msgRequest, msgRequests, msgGetManifest:
 		// A chunk changes what may be assigned only when it ends a block
 		// (releaseAsm) or a stall (tryAssign); asks change nothing.
 	default:
@@ -280,7 +280,7 @@ func (l *loop) handle(from packet.Dir, tile p2p.TileID, payload []byte) {
 		l.request(n, &m.request)
 	case msgRequests:
 		l.requests(n, &m.requests)
-	case msgData:
+	case msgData, msgShortData:
 		l.data(n, &m.data)
 	case msgNotHave:
 		l.notHave(n, &m.notHave)

@@ -376,7 +376,7 @@ func TestManifestStreamOfDroppedFileStops(t *testing.T) {
 // (notes/protocol.md: "Bytes after a known body are not allowed").
 func TestTrailingBytesRefused(t *testing.T) {
 	for _, b := range seeds() {
-		if b[0] == msgData || b[0] == msgManifest || b[0] == msgBitfield || b[0] == msgHave {
+		if b[0] == msgData || b[0] == msgShortData || b[0] == msgManifest || b[0] == msgBitfield || b[0] == msgHave {
 			continue // their last field runs to the CRC
 		}
 		body := append(bytes.Clone(b[:len(b)-crcLen]), 0)

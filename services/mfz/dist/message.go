@@ -22,6 +22,7 @@ const (
 	MsgNotHave     = msgNotHave
 	MsgSync        = msgSync
 	MsgRequests    = msgRequests
+	MsgShortData   = msgShortData
 )
 
 // Message is one service 8 message with its fields exported. Which fields
@@ -86,8 +87,8 @@ func AppendMessage(dst []byte, m *Message) []byte {
 	case MsgRequest:
 		k := requestMsg{handle: m.Handle, block: m.Block, chunk: m.Chunk, count: m.Count}
 		return k.append(dst)
-	case MsgData:
-		k := dataMsg{handle: m.Handle, block: m.Block, chunk: m.Chunk, data: m.Data}
+	case MsgData, MsgShortData:
+		k := dataMsg{handle: m.Handle, block: m.Block, chunk: m.Chunk, data: m.Data, short: m.Type == MsgShortData}
 		return k.append(dst)
 	case MsgNotHave:
 		k := notHaveMsg{handle: m.Handle, block: m.Block}
@@ -124,7 +125,7 @@ func (m *msg) export() Message {
 	case MsgRequest:
 		k := &m.request
 		x.Handle, x.Block, x.Chunk, x.Count = k.handle, k.block, k.chunk, k.count
-	case MsgData:
+	case MsgData, MsgShortData:
 		k := &m.data
 		x.Handle, x.Block, x.Chunk, x.Data = k.handle, k.block, k.chunk, k.data
 	case MsgNotHave:

@@ -71,6 +71,7 @@ func TestBuildersDoNotAllocate(t *testing.T) {
 		build func()
 	}{
 		{"DATA", func() { buf = appendData(buf[:0], 3, 17, 2, chunk) }},
+		{"SHORT DATA", func() { buf = appendChunk(buf[:0], 3, 17, 2, chunk, true) }},
 		{"REQUEST", func() { buf = appendRequest(buf[:0], 3, 17, 2, 9) }},
 		{"HAVE", func() { buf = appendHave(buf[:0], 3, 5, blocks) }},
 		{"NOTHAVE", func() { buf = appendNotHave(buf[:0], 3, 17) }},

@@ -2,6 +2,7 @@ package dist
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,5 +122,50 @@ func TestPageAskedWhenWanted(t *testing.T) {
 	}
 	if !asked[1] || f.have.Has(1) {
 		t.Fatalf("asked %v after a block of page 1 showed", asked)
+	}
+}
+
+// The source shows its hash pages to every neighbour from the start, and
+// its body blocks to one each: a neighbour can check what it is shown
+// without waiting for the page to come round through another. Its HAVE
+// repeats each page before the blocks it checks.
+func TestSeedingShowsPagesToAll(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	// 2 pages of 4 hashes each, then 6 body blocks (2..7): page 0 checks
+	// blocks 2..5, page 1 blocks 6..7.
+	s := newSeeding(8, 2, 4, t0)
+	if got := s.top(packet.ET, 3, t0, nil); !slices.Equal(got, []int{2, 3, 4}) {
+		t.Fatalf("ET shown %v, want body blocks [2 3 4]", got)
+	}
+	if got := s.top(packet.SE, 3, t0, nil); !slices.Equal(got, []int{5, 6, 7}) {
+		t.Fatalf("SE shown %v, want body blocks [5 6 7]", got)
+	}
+	for _, d := range []packet.Dir{packet.ET, packet.SE} {
+		for p := range 2 {
+			if !s.shownTo(d).Has(p) {
+				t.Errorf("page %d not shown to %v", p, d)
+			}
+		}
+	}
+	if got := s.pending(packet.SE, nil); !slices.Equal(got, []int{0, 5, 1, 6, 7}) {
+		t.Fatalf("SE's HAVE lists %v, want each page before its blocks [0 5 1 6 7]", got)
+	}
+	// A page asked holds no one's room: ET is not shown more for it.
+	s.ask(0, t0)
+	if got := s.top(packet.ET, 3, t0, nil); len(got) != 0 {
+		t.Fatalf("ET shown %v after asking a page", got)
+	}
+	s.ask(0, t0) // the second neighbour asks it too: counted once
+	if got := s.pending(packet.SE, nil); !slices.Equal(got, []int{0, 5, 1, 6, 7}) {
+		t.Fatalf("SE's HAVE lists %v after ET asked page 0, want [0 5 1 6 7]: SE may still need it", got)
+	}
+	for b := 1; b < 8; b++ {
+		if s.done() {
+			t.Fatalf("done before block %d was asked", b)
+		}
+		s.ask(b, t0)
+	}
+	if !s.done() {
+		t.Fatal("every block and page asked and not done")
 	}
 }

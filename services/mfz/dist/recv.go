@@ -94,7 +94,7 @@ func (l *loop) askMarker(n *nbr, rf *rfile, a *asm, c int) {
 // takes that; else a REQUEST.
 func (l *loop) sendRequest(n *nbr, rf *rfile, a *asm, first, cnt int) {
 	if rf.numbered {
-		l.sendCtrl(n, l.numbered(n, requestMsg{handle: rf.handle, block: uint16(a.block), chunk: uint16(first), count: uint16(cnt)}))
+		l.sendCtrl(n, l.numbered(n, requestMsg{handle: rf.handle, block: uint16(a.block), chunk: uint16(first), count: uint16(cnt), short: rf.short}))
 	} else {
 		l.sendCtrl(n, appendRequest(l.buf[:0], rf.handle, a.block, first, cnt))
 	}

@@ -18,6 +18,7 @@ type rfile struct {
 	counted  bool // it serves GET_MANIFEST with a segment count (flagCounted)
 	numbered bool // it takes REQUESTS (flagRequests)
 	marks    bool // it answers marks (flagMarks)
+	short    bool // it answers with SHORT DATA (flagShortData)
 	blocks   int
 	have     mfz.Bitmap // its blocks; nil when complete
 }
@@ -79,6 +80,7 @@ func (l *loop) announced(n *nbr, m *announceMsg) {
 	rf.counted = m.flags&flagCounted != 0
 	rf.numbered = m.flags&flagRequests != 0
 	rf.marks = rf.numbered && m.flags&flagMarks != 0
+	rf.short = rf.numbered && m.flags&flagShortData != 0
 	if int(m.blocks) != rf.blocks {
 		rf.have = nil
 	}

@@ -199,7 +199,7 @@ func TestLossyLinkRequestsRepeated(t *testing.T) {
 			got = append(got, entriesOf(&m.requests))
 		}
 	}
-	block := requestMsg{handle: 9, block: 0, chunk: 0, count: 15}
+	block := requestMsg{handle: 9, block: 0, chunk: 0, count: 15, short: true}
 	guard := requestMsg{handle: 9, block: 0, chunk: 14} // a mark
 	want := [][]requestMsg{{block}, {guard, block}, {guard, guard, block}}
 	if !slices.EqualFunc(got, want, slices.Equal) {
@@ -353,7 +353,8 @@ func TestGuardsAsMarks(t *testing.T) {
 	for _, c := range []struct {
 		flags byte
 		count uint16 // of the guard
-	}{{flagsServed, 0}, {flagCounted | flagRequests, 1}} {
+		short bool   // the block's entry
+	}{{flagsServed, 0, true}, {flagCounted | flagRequests, 1, false}} {
 		x := newHarness(t, packet.ET)
 		x.receiving(sf, packet.ET, 9)
 		x.in(packet.ET, appendAnnounce(nil, 9, flagComplete|c.flags, sf.m.Version, sf.m.BlockCount(), sf.m.BlockCount(), sf.id, sf.m.Name))
@@ -364,7 +365,7 @@ func TestGuardsAsMarks(t *testing.T) {
 				got = append(got, entriesOf(&m.requests)[0])
 			}
 		}
-		want := []requestMsg{{handle: 9, count: 15}, {handle: 9, chunk: 14, count: c.count}}
+		want := []requestMsg{{handle: 9, count: 15, short: c.short}, {handle: 9, chunk: 14, count: c.count}}
 		if !slices.Equal(got, want) {
 			t.Fatalf("flags %#x: asked %+v, want %+v", c.flags, got, want)
 		}
@@ -383,7 +384,7 @@ func TestGuardsAsMarks(t *testing.T) {
 				got = append(got, entriesOf(&m.requests)[0])
 			}
 		}
-		if len(got) == 0 || got[0] != (requestMsg{handle: 9, chunk: 13, count: 2}) || x.l.counters.Lost != 2 {
+		if len(got) == 0 || got[0] != (requestMsg{handle: 9, chunk: 13, count: 2, short: true}) || x.l.counters.Lost != 2 {
 			t.Fatalf("after the mark's answer: asked %+v, %d lost; want chunks 13+2 asked again", got, x.l.counters.Lost)
 		}
 	}

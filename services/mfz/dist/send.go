@@ -27,6 +27,8 @@ type job struct {
 	tail int
 	// mark: answer a mark after chunk next with an empty DATA.
 	mark bool
+	// short: send chunks 0..15 as SHORT DATA (the asker flagged it).
+	short bool
 }
 
 // manifestJob is a job sending n's asked segments of f's signed manifest.
@@ -163,10 +165,10 @@ func (l *loop) pump(n *nbr) {
 			}
 			off := j.next * ChunkLen
 			chunk := n.cache.buf[off:min(off+ChunkLen, n.cache.n)]
-			b = appendData(l.buf[:0], j.f.handle, j.block, j.next, chunk)
+			b = appendChunk(l.buf[:0], j.f.handle, j.block, j.next, chunk, j.short)
 			if l.s.corrupt {
 				b = b[:len(b)-crcLen]
-				b[6] ^= 0x40
+				b[len(b)-1] ^= 0x40 // the chunk's last byte
 				b = seal(b)
 			}
 			next = j.next + 1
@@ -299,7 +301,7 @@ func (l *loop) request(n *nbr, m *requestMsg) {
 		l.counters.RequestsDropped++
 		return
 	}
-	n.jobs = append(n.jobs, job{f: f, block: b, next: int(m.chunk), end: int(m.chunk) + int(m.count)})
+	n.jobs = append(n.jobs, job{f: f, block: b, next: int(m.chunk), end: int(m.chunk) + int(m.count), short: m.short})
 	n.jobChunks += int(m.count)
 	if f.seed != nil {
 		l.seedAsked(f, b)

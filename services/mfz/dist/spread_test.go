@@ -183,7 +183,7 @@ func TestSeedingStaleBlocksGoElsewhere(t *testing.T) {
 // forgotten link's blocks go to the others at once.
 func TestSeedingTop(t *testing.T) {
 	t0 := time.Unix(100, 0)
-	s := newSeeding(10, t0)
+	s := newSeeding(10, 0, 1, t0)
 	if got := s.top(packet.ET, 3, t0, nil); len(got) != 3 || got[0] != 0 || got[2] != 2 {
 		t.Fatalf("ET shown %v, want [0 1 2]", got)
 	}

@@ -41,7 +41,7 @@ func (l *loop) resync() {
 			if l.running && l.t.superSeed && f.phase == phaseHeld && f.blocks > 1 {
 				// Pushed (or dropped into live/) while we run: no other
 				// tile has it yet.
-				f.seed = newSeeding(f.blocks, l.now)
+				f.seed = newSeeding(f.blocks, f.m.Pages(), f.m.BlockSize/mfz.BlockHashLen, l.now)
 			}
 		}
 		l.files.add(f)

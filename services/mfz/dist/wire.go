@@ -26,6 +26,7 @@ const (
 	msgNotHave     = 8
 	msgSync        = 9
 	msgRequests    = 10
+	msgShortData   = 11
 
 	crcLen = 2
 	// maxMsg is the most payload one service packet carries.
@@ -60,8 +61,15 @@ const (
 	// DATA, as malformed: a receiver asks for marks only of a sender
 	// that sets it.
 	flagMarks = 1 << 4
+	// flagShortData: the sender answers REQUESTS entries flagged short
+	// (entryShort) with SHORT DATA (type 11) for chunks 0..15, two bytes
+	// shorter than a DATA: 0.8% of every link's time. Tiles before it
+	// drop such an entry as malformed and count a SHORT DATA as unknown:
+	// a receiver flags entries only to a sender that sets it (set only
+	// with flagRequests).
+	flagShortData = 1 << 5
 	// flagsServed is what this version serves, set in every ANNOUNCE.
-	flagsServed = flagCounted | flagRequests | flagMarks
+	flagsServed = flagCounted | flagRequests | flagMarks | flagShortData
 
 	// noHandle is never a handle: handles are 0..254.
 	noHandle  = 255
@@ -183,7 +191,7 @@ func parseMessage(b []byte) (msg, error) {
 		m.requests, err = parseRequests(body[1:])
 		return m, err
 	}
-	if m.typ < msgAnnounce || m.typ > msgSync {
+	if (m.typ < msgAnnounce || m.typ > msgSync) && m.typ != msgShortData {
 		return m, errUnknown
 	}
 	if len(body) < 2 {
@@ -210,6 +218,8 @@ func parseMessage(b []byte) (msg, error) {
 		m.request, err = parseRequest(h, p)
 	case msgData:
 		m.data, err = parseData(h, p)
+	case msgShortData:
+		m.data, err = parseShortData(h, p)
 	case msgNotHave:
 		m.notHave, err = parseNotHave(h, p)
 	}
@@ -231,7 +241,7 @@ func (m *msg) append(dst []byte) []byte {
 		return m.have.append(dst)
 	case msgRequest:
 		return m.request.append(dst)
-	case msgData:
+	case msgData, msgShortData:
 		return m.data.append(dst)
 	case msgNotHave:
 		return m.notHave.append(dst)
@@ -297,7 +307,13 @@ func appendRequest(b []byte, h uint8, block, first, count int) []byte {
 }
 
 func appendData(b []byte, h uint8, block, chunk int, data []byte) []byte {
-	m := dataMsg{handle: h, block: uint16(block), chunk: uint16(chunk), data: data}
+	return appendChunk(b, h, block, chunk, data, false)
+}
+
+// appendChunk is chunk of block, as a SHORT DATA if short and the form
+// can carry it (a chunk below maxShortChunk, with bytes), else as a DATA.
+func appendChunk(b []byte, h uint8, block, chunk int, data []byte, short bool) []byte {
+	m := dataMsg{handle: h, block: uint16(block), chunk: uint16(chunk), data: data, short: short && chunk < maxShortChunk && len(data) > 0}
 	return m.append(b[:0])
 }
 

@@ -22,6 +22,8 @@ func seeds() [][]byte {
 		appendHave(nil, 3, 7, []int{7, 9, 100}),
 		appendRequest(nil, 3, 12, 0, 34),
 		appendData(nil, 3, 12, 33, bytes.Repeat([]byte{1}, ChunkLen)),
+		appendChunk(nil, 3, 4095, 15, bytes.Repeat([]byte{2}, ChunkLen), true),
+		(&requestsMsg{seq: 9, list: appendRequestEntry(nil, requestMsg{handle: 3, block: 4095, chunk: 3, count: 6, short: true})}).append(nil),
 		appendNotHave(nil, 3, 12),
 		appendNotHave(nil, 3, blockGone),
 		appendSync(nil, 0),
@@ -98,6 +100,22 @@ func TestWireRoundTrip(t *testing.T) {
 	if len(s[7]) != maxMsg {
 		t.Errorf("a full DATA message is %d bytes, want %d", len(s[7]), maxMsg)
 	}
+	m, _ = parseMessage(s[8])
+	if d := m.data; m.typ != msgShortData || !d.short || d.block != 4095 || d.chunk != 15 || len(d.data) != ChunkLen || len(s[8]) != maxMsg-2 {
+		t.Errorf("short data of %d bytes: %+v", len(s[8]), m)
+	}
+	m, _ = parseMessage(s[9])
+	if rs := entriesOf(&m.requests); len(rs) != 1 || rs[0] != (requestMsg{handle: 3, block: 4095, chunk: 3, count: 6, short: true}) {
+		t.Errorf("an entry flagged short: %+v", rs)
+	}
+	// A SHORT DATA names only chunks 0..15: a DATA goes for the rest, and
+	// for a mark's answer.
+	if b := appendChunk(nil, 3, 1, 16, []byte{1}, true); b[0] != msgData {
+		t.Errorf("chunk 16 sent as type %d", b[0])
+	}
+	if b := appendChunk(nil, 3, 1, 2, nil, true); b[0] != msgData {
+		t.Errorf("a mark's answer sent as type %d", b[0])
+	}
 	m, _ = parseMessage(s[len(s)-1])
 	var rs []requestMsg
 	var seqs []uint16
@@ -155,6 +173,10 @@ func TestWireRoundTrip(t *testing.T) {
 		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0x02, 0x21, 0, 1}), // a manifest ask from segment 545
 		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0, 0, 0x02, 0x22}), // a manifest ask of 546 segments
 		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0, 0, 0, 0}),       // a manifest ask of none
+		seal([]byte{msgRequests, 0, 1, 3, 0, 1, 0, 2, 0x80, 0}),          // a mark flagged short
+		seal([]byte{msgRequests, 0, 1, 3, 0xFF, 0xFF, 0, 0, 0x80, 1}),    // a manifest ask flagged short
+		seal([]byte{msgRequest, 3, 0, 1, 0, 0, 0x80, 1}),                 // a REQUEST has no flag
+		seal([]byte{msgShortData, 3, 0, 1}),                              // a SHORT DATA without bytes
 		(&requestsMsg{seq: 1, list: bytes.Repeat(appendRequestEntry(nil, requestMsg{handle: 1, count: 1}), maxRequestEntries+1)}).append(nil),
 	}
 	for i, b := range bad {
@@ -213,6 +235,9 @@ func TestKindsRoundTrip(t *testing.T) {
 		{"requests", msg{typ: msgRequests, requests: requestsMsg{seq: 0xBEEF, list: bytes.Repeat([]byte{254, 0x0F, 0xFF, 0, 1, 0, 16}, maxRequestEntries)}}},
 		{"mark", msg{typ: msgRequests, requests: requestsMsg{seq: 7, list: []byte{3, 0x0F, 0xFF, 0, 16, 0, 0}}}},
 		{"mark's answer", msg{typ: msgData, data: dataMsg{handle: 4, block: 4095, chunk: 16, data: []byte{}}}},
+		{"short data", msg{typ: msgShortData, data: dataMsg{handle: 254, block: 4095, chunk: 15, data: bytes.Repeat([]byte{0xCE}, ChunkLen), short: true}}},
+		{"short data first", msg{typ: msgShortData, data: dataMsg{handle: 0, block: 0, chunk: 0, data: seg[:1], short: true}}},
+		{"short entry", msg{typ: msgRequests, requests: requestsMsg{seq: 3, list: []byte{3, 0x0F, 0xFF, 0, 15, 0x80, 1}}}},
 		{"manifest ask", msg{typ: msgRequests, requests: requestsMsg{seq: 0, list: []byte{9, 0xFF, 0xFF, 0x02, 0x20, 0x02, 0x21}}}},
 	} {
 		b := c.m.append([]byte{0xEE})[1:]

@@ -215,6 +215,8 @@ type requestMsg struct {
 	block  uint16
 	chunk  uint16
 	count  uint16
+	// short (REQUESTS entries only): answer chunks 0..15 with SHORT DATA.
+	short bool
 }
 
 func (m *requestMsg) append(dst []byte) []byte {
@@ -272,6 +274,8 @@ const (
 	maxRequestEntries = 4
 	// manifestAsk in an entry's block field asks for manifest segments.
 	manifestAsk = 0xFFFF
+	// entryShort in an entry's count field flags it short (requestMsg).
+	entryShort = 0x8000
 )
 
 func (m *requestsMsg) append(dst []byte) []byte {
@@ -308,6 +312,9 @@ func parseEntry(e []byte) (requestMsg, error) {
 	if r.handle > maxHandle {
 		return r, fmt.Errorf("%w: handle %d", errField, r.handle)
 	}
+	if r.short && (r.count == 0 || r.block == manifestAsk) {
+		return r, fmt.Errorf("%w: a mark or manifest ask flagged short (block %d count %d)", errField, r.block, r.count)
+	}
 	if r.block != manifestAsk {
 		return r, r.checkChunks() // count 0: a mark, answered with an empty DATA
 	}
@@ -319,7 +326,8 @@ func parseEntry(e []byte) (requestMsg, error) {
 
 // entryAt reads the fields of the entry at e, unchecked.
 func entryAt(e []byte) requestMsg {
-	return requestMsg{handle: e[0], block: be.Uint16(e[1:]), chunk: be.Uint16(e[3:]), count: be.Uint16(e[5:])}
+	count := be.Uint16(e[5:])
+	return requestMsg{handle: e[0], block: be.Uint16(e[1:]), chunk: be.Uint16(e[3:]), count: count &^ entryShort, short: count&entryShort != 0}
 }
 
 // entries calls yield with each request and its number, oldest first.
@@ -336,24 +344,51 @@ func appendRequestEntry(list []byte, r requestMsg) []byte {
 	list = append(list, r.handle)
 	list = be.AppendUint16(list, r.block)
 	list = be.AppendUint16(list, r.chunk)
+	if r.short {
+		return be.AppendUint16(list, r.count|entryShort)
+	}
 	return be.AppendUint16(list, r.count)
 }
 
 // dataMsg (DATA) carries one chunk of a block: block(2) chunk(2) bytes.
+// If short, it is a SHORT DATA (type 11) instead: chunk(4 bits)
+// block(12 bits) bytes, for a chunk below maxShortChunk and at least one
+// byte (the answer to a mark is always a DATA).
 type dataMsg struct {
 	handle uint8
 	block  uint16
 	chunk  uint16
 	data   []byte
+	short  bool
 }
+
+// maxShortChunk bounds the chunk numbers a SHORT DATA holds: 16 chunks,
+// a block of up to 3920 bytes (format 3 picks 1 or 2 KiB for files up to
+// 1 MiB).
+const maxShortChunk = 16
 
 func (m *dataMsg) append(dst []byte) []byte {
 	start := len(dst)
-	dst = append(dst, msgData, m.handle)
-	dst = be.AppendUint16(dst, m.block)
-	dst = be.AppendUint16(dst, m.chunk)
+	if m.short {
+		dst = append(dst, msgShortData, m.handle)
+		dst = be.AppendUint16(dst, m.chunk<<12|m.block&0xFFF)
+	} else {
+		dst = append(dst, msgData, m.handle)
+		dst = be.AppendUint16(dst, m.block)
+		dst = be.AppendUint16(dst, m.chunk)
+	}
 	dst = append(dst, m.data...)
 	return sealFrom(dst, start)
+}
+
+// parseShortData reads a SHORT DATA: its 16 bits hold every chunk and
+// block number it can name, so only the chunk's bytes can be missing.
+func parseShortData(h uint8, p []byte) (m dataMsg, err error) {
+	if err := need(msgShortData, p, 3); err != nil {
+		return m, err
+	}
+	v := be.Uint16(p)
+	return dataMsg{handle: h, block: v & 0xFFF, chunk: v >> 12, data: p[2:], short: true}, nil
 }
 
 func parseData(h uint8, p []byte) (m dataMsg, err error) {
