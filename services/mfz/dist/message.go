@@ -39,11 +39,11 @@ type Message struct {
 	Name    string  // ANNOUNCE
 	Offset  uint32  // GET_MANIFEST, MANIFEST
 	Total   uint32  // MANIFEST
-	Block   uint16  // BITFIELD (first), HAVE (low), REQUEST, DATA, NOTHAVE
-	Chunk   uint16  // REQUEST (first), DATA
+	Block   uint16  // BITFIELD (first), HAVE (low), REQUEST, DATA, SHORT DATA (its low 12 bits are written), NOTHAVE
+	Chunk   uint16  // REQUEST (first), DATA, SHORT DATA (its low 4 bits are written)
 	Count   uint16  // REQUEST; GET_MANIFEST (segments; 0: to the end, the short form)
 	// Data is what follows a message's fixed fields: MANIFEST bytes,
-	// BITFIELD bits, HAVE's block list (2 bytes each), a DATA chunk,
+	// BITFIELD bits, HAVE's block list (2 bytes each), a DATA or SHORT DATA chunk,
 	// REQUESTS' entries (7 bytes each: handle, block, chunk, count); for
 	// a type this version does not define, everything after the handle.
 	Data []byte
