@@ -206,6 +206,9 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatalf("manifest segment past its total")
 		}
 		m.have.blocks(func(int) {})
+		if d := m.data; m.typ == msgShortData && (d.chunk >= maxShortChunk || d.block >= mfz.MaxBlocks || len(d.data) == 0) {
+			t.Fatalf("SHORT DATA block %d chunk %d of %d bytes", d.block, d.chunk, len(d.data))
+		}
 	})
 }
 
