@@ -65,9 +65,8 @@ const (
 	// (entryShort) with SHORT DATA (type 11) for chunks 0..15, two bytes
 	// shorter than a DATA: 0.8% of every link's time. Tiles before it
 	// drop a REQUESTS carrying such an entry as malformed and count a
-	// SHORT DATA as unknown:
-	// a receiver flags entries only to a sender that sets it (set only
-	// with flagRequests).
+	// SHORT DATA as unknown: a receiver flags entries only to a sender
+	// that sets it (set only with flagRequests).
 	flagShortData = 1 << 5
 	// flagsServed is what this version serves, set in every ANNOUNCE.
 	flagsServed = flagCounted | flagRequests | flagMarks | flagShortData
