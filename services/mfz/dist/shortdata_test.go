@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -78,4 +79,41 @@ func TestShortDataReceived(t *testing.T) {
 	if e, ok := x.s.store.Lookup("a.mfz"); !ok || e.Version != 1 {
 		t.Fatal("the file received in SHORT DATA was not installed")
 	}
+}
+
+// FuzzShortData: parseShortData takes any body of at least three bytes,
+// and what it takes is written back byte for byte; fields a SHORT DATA
+// can carry come back from parse(append) unchanged.
+func FuzzShortData(f *testing.F) {
+	f.Add(uint8(3), []byte{0xF0, 0x0C, 1, 2, 3}, uint16(4095), uint16(15))
+	f.Add(uint8(0), []byte{0, 0}, uint16(0), uint16(0))
+	f.Fuzz(func(t *testing.T, h uint8, body []byte, block, chunk uint16) {
+		if len(body) > maxMsg {
+			return
+		}
+		if m, err := parseShortData(h, body); err == nil {
+			if m.chunk >= maxShortChunk || m.block >= 4096 || len(m.data) == 0 || !m.short {
+				t.Fatalf("parsed %+v", m)
+			}
+			want := seal(append([]byte{msgShortData, h}, body...))
+			if got := m.append(nil); !bytes.Equal(got, want) {
+				t.Fatalf("append(parse(% x)) = % x", body, got)
+			}
+		} else if len(body) >= 3 {
+			t.Fatalf("a body of %d bytes refused: %v", len(body), err)
+		}
+		h, block, chunk = min(h, maxHandle), block%4096, chunk%maxShortChunk
+		data := body[:min(len(body), ChunkLen)]
+		b := appendChunk(nil, h, int(block), int(chunk), data, true)
+		m, err := parseMessage(b)
+		if len(data) == 0 {
+			if err != nil || m.typ != msgData {
+				t.Fatalf("an empty chunk sent as type %d (%v), want a DATA", m.typ, err)
+			}
+			return
+		}
+		if err != nil || m.typ != msgShortData || m.data.block != block || m.data.chunk != chunk || !bytes.Equal(m.data.data, data) {
+			t.Fatalf("block %d chunk %d: parsed %+v, %v", block, chunk, m, err)
+		}
+	})
 }
