@@ -3,7 +3,9 @@
 # neighbours. Seven `itcd run` on loopback (unlimited UDP links), the centre
 # linked to six others; after 5 s, the centre's CPU from /proc (utime +
 # stime over SECONDS), the context switches of all its threads, then
-# `strace -f -c` for SECONDS (if strace is installed).
+# `strace -f -c` for SECONDS (if strace is installed). ONE_CPU=N runs the
+# centre on CPU N alone (taskset), as on the tile's one core: Go then runs
+# it with GOMAXPROCS=1 too.
 set -euo pipefail
 bin=${1:?usage: idle-six.sh ITCD [SECONDS]}
 secs=${2:-30}
@@ -16,7 +18,9 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 : >"$work/empty.toml"
 links=()
 for i in 0 1 2 3 4 5; do links+=(--link "${dirs[$i]}=127.0.0.1:$((port + 1 + i))"); done
-"$bin" run --config "$work/empty.toml" --state-dir "$work/c/state" --run-dir "$work/c/run" \
+pin=()
+[ -n "${ONE_CPU:-}" ] && pin=(taskset -c "$ONE_CPU")
+"${pin[@]}" "$bin" run --config "$work/empty.toml" --state-dir "$work/c/state" --run-dir "$work/c/run" \
 	--udp-listen "127.0.0.1:$port" "${links[@]}" >"$work/c.log" 2>&1 &
 centre=$!
 pids+=("$centre")

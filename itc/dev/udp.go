@@ -165,6 +165,7 @@ type UDP struct {
 	cfg  UDPConfig
 	log  *slog.Logger
 	conn *net.UDPConn
+	raw  *rawUDP   // conn's descriptor, for the datagrams themselves (udpraw.go)
 	base time.Time // time stamps are nanoseconds since base (monotonic)
 
 	links [8]*udpLink // nil where there is no neighbour
@@ -268,6 +269,16 @@ func OpenUDP(cfg UDPConfig) (*UDP, error) {
 		if err != nil {
 			return nil, fmt.Errorf("udp device: %w", err)
 		}
+	}
+	rc, err := u.conn.SyscallConn()
+	if err == nil {
+		u.raw, err = newRawUDP(rc)
+	}
+	if err != nil {
+		if cfg.Conn == nil {
+			u.conn.Close()
+		}
+		return nil, fmt.Errorf("udp device: %w", err)
 	}
 	// Best effort: room for bursts from six neighbours.
 	_ = u.conn.SetReadBuffer(1 << 20)

@@ -20,7 +20,7 @@ func (u *UDP) readLoop() {
 	defer u.wg.Done()
 	var buf [MaxFrameLen + 1]byte // one more, to see oversized datagrams
 	for {
-		n, from, err := u.conn.ReadFromUDPAddrPort(buf[:])
+		n, from, err := u.raw.read(buf[:])
 		if err != nil {
 			if u.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return

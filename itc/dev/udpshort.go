@@ -98,8 +98,7 @@ func (u *UDP) writeFrame(b []byte, to netip.AddrPort) error {
 			return nil
 		}
 	}
-	_, err := u.conn.WriteToUDPAddrPort(b, to)
-	return err
+	return u.raw.write(b, to)
 }
 
 // put queues a copy of frame b from from; false (and counted) if the
