@@ -48,7 +48,7 @@ type Kernel struct {
 
 	// Reader state: ReadPacket runs in one goroutine at a time.
 	next    int
-	timer   *time.Timer
+	sleep   *sleeper      // wakes the reader (kernelraw.go)
 	backoff time.Duration // the reader's next sleep when no device has a packet (pollBackoff)
 	polls   atomic.Uint64 // KernelStats.Polls
 	scratch [packet.MaxLen]byte
@@ -58,6 +58,7 @@ type Kernel struct {
 type kernelFD struct {
 	fd      int
 	path    string
+	raw     bool          // read and written by raw calls (rawSafe)
 	read    atomic.Uint64 // packets
 	written atomic.Uint64 // packets
 }
@@ -83,7 +84,13 @@ func OpenKernel(cfg KernelConfig) (*Kernel, error) {
 		}
 		svc = append(svc, &kernelFD{fd: fd, path: p})
 	}
-	k := newKernel(cfg, svc)
+	k, err := newKernel(cfg, svc)
+	if err != nil {
+		for _, f := range svc {
+			unix.Close(f.fd)
+		}
+		return nil, err
+	}
 	if cfg.MFMDevices {
 		k.mfm = newMFMSet(cfg)
 		k.wg.Add(1)
@@ -96,10 +103,18 @@ func OpenKernel(cfg KernelConfig) (*Kernel, error) {
 	return k, nil
 }
 
-// newKernel makes a Kernel on service devices already open. Tests use it
-// with socket pairs standing in for the devices.
-func newKernel(cfg KernelConfig, svc []*kernelFD) *Kernel {
+// newKernel makes a Kernel on service devices already open, which it
+// closes only on Close. Tests use it with socket pairs standing in for
+// the devices.
+func newKernel(cfg KernelConfig, svc []*kernelFD) (*Kernel, error) {
 	cfg = cfg.withDefaults()
+	sl, err := newSleeper()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range svc {
+		f.raw = rawSafe(f.fd)
+	}
 	k := &Kernel{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -107,13 +122,16 @@ func newKernel(cfg KernelConfig, svc []*kernelFD) *Kernel {
 		done:    make(chan struct{}),
 		changes: make(chan struct{}, 1),
 		wrote:   make(chan struct{}, 1),
-		timer:   time.NewTimer(time.Hour),
+		sleep:   sl,
 	}
-	k.timer.Stop()
 	k.pollStatus()
-	k.wg.Add(1)
+	k.wg.Add(2)
 	go k.statusLoop()
-	return k
+	go func() {
+		defer k.wg.Done()
+		sl.run()
+	}()
+	return k, nil
 }
 
 // openKernelDev opens a bulk or flash device, explaining a failure.
@@ -268,6 +286,7 @@ func (k *Kernel) Close() error {
 	k.once.Do(func() {
 		k.closed.Store(true)
 		close(k.done)
+		k.sleep.close()
 		k.wg.Wait()
 		k.mu.Lock()
 		for _, f := range k.svc {

@@ -76,7 +76,10 @@ func newStandInWith(t *testing.T, mod func(*KernelConfig)) *standIn {
 	if mod != nil {
 		mod(&cfg)
 	}
-	s.k = newKernel(cfg, []*kernelFD{{fd: fds[0], path: "standin"}})
+	s.k, err = newKernel(cfg, []*kernelFD{{fd: fds[0], path: "standin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		s.k.Close()
 		unix.Close(s.far)

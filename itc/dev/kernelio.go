@@ -45,17 +45,15 @@ func (k *Kernel) ReadPacket(buf []byte) (int, error) {
 			now := time.Now()
 			sleep = tick.Next(now, k.cfg.PollInterval).Sub(now)
 		}
-		k.timer.Reset(sleep)
+		k.sleep.arm(sleep)
 		select {
-		case <-k.timer.C:
+		case <-k.sleep.C:
 			k.polls.Add(1)
 			k.backoff = pollBackoff(k.backoff, pollEmpty, k.cfg.PollInterval)
 		case <-k.wrote:
-			k.timer.Stop()
 			k.polls.Add(1)
 			k.backoff = pollBackoff(k.backoff, pollWrote, k.cfg.PollInterval)
 		case <-k.done:
-			k.timer.Stop()
 			return 0, ErrClosed
 		}
 	}
@@ -121,7 +119,7 @@ func (k *Kernel) tryRead(buf []byte) (int, pollEvent, error) {
 		if i < len(k.svc) {
 			f := k.svc[i]
 			path = f.path
-			n, err = readRetry(f.fd, dst)
+			n, err = devRead(f.fd, dst, f.raw)
 			if err == nil && n > 0 {
 				f.read.Add(1)
 			}
@@ -197,7 +195,7 @@ func (k *Kernel) WritePacket(p []byte) error {
 		// MFM packets by DIR as well.
 	}
 	f := k.svc[0]
-	n, err := writeRetry(f.fd, p)
+	n, err := devWrite(f.fd, p, f.raw)
 	switch {
 	case err == nil && n == len(p):
 		f.written.Add(1)

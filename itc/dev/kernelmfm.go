@@ -290,6 +290,7 @@ func (s *mfmSet) openAll() error {
 	s.mu.Lock()
 	for d := range fds {
 		s.dev[d].fd = fds[d]
+		s.dev[d].raw = fds[d] >= 0 && rawSafe(fds[d])
 		s.stale[d].Store(false)
 	}
 	s.absent, s.why = absent, nil
@@ -369,7 +370,7 @@ func (s *mfmSet) read(d packet.Dir, dst []byte) (int, string, error) {
 	if f.fd < 0 {
 		return 0, f.path, unix.EAGAIN
 	}
-	n, err := readRetry(f.fd, dst)
+	n, err := devRead(f.fd, dst, f.raw)
 	switch {
 	case err == unix.ESTALE:
 		s.markStale(d)
@@ -395,7 +396,7 @@ func (s *mfmSet) write(d packet.Dir, p []byte) (sent bool, err error) {
 	if s.stale[d].Load() {
 		return true, fmt.Errorf("link %v: MFM packet not sent: mfm device %s: %w", d, f.path, errReopening)
 	}
-	n, err := writeRetry(f.fd, p)
+	n, err := devWrite(f.fd, p, f.raw)
 	switch {
 	case err == unix.ESTALE:
 		s.markStale(d)

@@ -181,6 +181,13 @@ func TestKernelModelServiceBothWays(t *testing.T) {
 	if n := len(ka.Stats().Devices); n != 2 {
 		t.Errorf("a counts %d devices without MFM, want bulk and flash", n)
 	}
+	// The model answers from a FUSE server in this process: a raw read
+	// would hold the P its server may need (kernelraw.go).
+	for _, f := range ka.svc {
+		if f.raw {
+			t.Errorf("%s on FUSE is read by raw calls", f.path)
+		}
+	}
 }
 
 // TestKernelModelMFMNotOwned: with mfm_devices = false neither mfzid nor

@@ -1,0 +1,133 @@
+package dev
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/t2tiles/itcd/itc/packet"
+)
+
+// BenchmarkKernelReaderIdle measures the idle kernel reader as a tile
+// runs it: on one CPU (the process pinned, GOMAXPROCS 1), bulk and flash
+// stood in for by non-blocking socket pairs (which, like itc_pkt, answer
+// an empty read with EAGAIN at once; the FUSE model of
+// BenchmarkKernelIdle turns every read into a round trip to its server),
+// no traffic, one goroutine in ReadPacket. It reports the reader's polls
+// and the thread context switches of the whole process (the benchmark's
+// own idle threads included) per second.
+func BenchmarkKernelReaderIdle(b *testing.B) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	pinToOneCPU(b)
+	var svc []*kernelFD
+	for _, name := range []string{"bulk", "flash"} {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, fd := range fds {
+			if err := unix.SetNonblock(fd, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Cleanup(func() { unix.Close(fds[1]) })
+		svc = append(svc, &kernelFD{fd: fds[0], path: name})
+	}
+	status := filepath.Join(b.TempDir(), "status")
+	if err := os.WriteFile(status, []byte("01111110\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	k, err := newKernel(KernelConfig{StatusPath: status, Logger: quietLog}, svc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, packet.MaxLen)
+		for {
+			if _, err := k.ReadPacket(buf); errors.Is(err, ErrClosed) {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // past the backoff to the cap
+	const span = 2 * time.Second
+	b.ResetTimer()
+	var polls, switches, wall float64
+	for i := 0; i < b.N; i++ {
+		p0, s0, w0 := k.polls.Load(), threadSwitches(b), time.Now()
+		time.Sleep(span)
+		polls += float64(k.polls.Load() - p0)
+		switches += float64(threadSwitches(b) - s0)
+		wall += time.Since(w0).Seconds()
+	}
+	b.StopTimer()
+	k.Close()
+	<-done
+	b.ReportMetric(polls/wall, "polls/s")
+	b.ReportMetric(switches/wall, "switches/s")
+}
+
+// pinToOneCPU puts every thread of the process on the first CPU it may
+// use, until the benchmark ends; threads made later inherit it.
+func pinToOneCPU(b *testing.B) {
+	var was unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &was); err != nil {
+		b.Skip("no CPU affinity here:", err)
+	}
+	var one unix.CPUSet
+	for c := 0; c < 1024; c++ {
+		if was.IsSet(c) {
+			one.Set(c)
+			break
+		}
+	}
+	set := func(s *unix.CPUSet) {
+		for _, tid := range threads(b) {
+			unix.SchedSetaffinity(tid, s) // a thread may have ended meanwhile
+		}
+	}
+	set(&one)
+	b.Cleanup(func() { set(&was) })
+}
+
+func threads(b *testing.B) []int {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		b.Skip("no /proc/self/task:", err)
+	}
+	var tids []int
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids
+}
+
+// threadSwitches is the context switches, voluntary and not, of every
+// thread of the process so far.
+func threadSwitches(b *testing.B) uint64 {
+	var n uint64
+	for _, tid := range threads(b) {
+		data, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/status")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && strings.HasSuffix(f[0], "ctxt_switches:") {
+				v, _ := strconv.ParseUint(f[1], 10, 64)
+				n += v
+			}
+		}
+	}
+	return n
+}

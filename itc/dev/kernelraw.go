@@ -1,0 +1,155 @@
+package dev
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// What an idle tile's reader costs in thread switches (BENCHMARKS.md,
+// "Idle cost"). The reader polls its devices 20 times a second; done
+// with a Go timer and the usual system calls, each poll cost about
+// seven thread switches:
+//   - a Go timer wakes through the network poller, whose epoll wait
+//     counts whole milliseconds: it wakes up to a millisecond early, then
+//     sleeps one more;
+//   - the runtime's monitor thread (sysmon) sleeps until the next timer,
+//     so it wakes at each one too, and then naps in 20 us steps until the
+//     process is idle;
+//   - every system call announced to the scheduler wakes sysmon from its
+//     idle sleep as well.
+// So the reader sleeps on a timerfd, which the poller waits on with no
+// timeout (one wakeup a poll), and reads and writes the devices by raw
+// system calls, which the scheduler never hears of. A raw call holds its
+// thread's P: safe only where it cannot block, on a non-blocking
+// descriptor of a real device. A FUSE file (the module's model in the
+// tests) answers from a server that may be in this very process, so it
+// keeps the announced calls.
+
+// rawSafe reports whether fd may be read and written by raw calls: it is
+// non-blocking and not on FUSE.
+func rawSafe(fd int) bool {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil || fl&unix.O_NONBLOCK == 0 {
+		return false
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return false
+	}
+	return int64(st.Type) != unix.FUSE_SUPER_MAGIC
+}
+
+// devRead reads one packet from fd, raw if raw.
+func devRead(fd int, b []byte, raw bool) (int, error) {
+	if !raw {
+		return readRetry(fd, b)
+	}
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(p), uintptr(len(b)))
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+		default:
+			return 0, e
+		}
+	}
+}
+
+// devWrite writes one packet to fd, raw if raw.
+func devWrite(fd int, b []byte, raw bool) (int, error) {
+	if !raw {
+		return writeRetry(fd, b)
+	}
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(p), uintptr(len(b)))
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+		default:
+			return 0, e
+		}
+	}
+}
+
+// sleeper wakes the reader after a while, by a timerfd (see above).
+type sleeper struct {
+	f  *os.File // the timerfd, CLOCK_MONOTONIC, non-blocking
+	rc syscall.RawConn
+	// C receives once the time set by arm has passed. A time set earlier
+	// and replaced may still deliver: the reader then polls once more.
+	C chan struct{}
+
+	its   unix.ItimerSpec // arm's, owned by the reader
+	afunc func(fd uintptr)
+	rbuf  [8]byte // run's
+	rfunc func(fd uintptr) bool
+}
+
+func newSleeper() (*sleeper, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("itc reader timer: timerfd_create: %w", err)
+	}
+	s := &sleeper{f: os.NewFile(uintptr(fd), "timerfd"), C: make(chan struct{}, 1)}
+	if s.rc, err = s.f.SyscallConn(); err != nil {
+		s.f.Close()
+		return nil, fmt.Errorf("itc reader timer: %w", err)
+	}
+	s.afunc, s.rfunc = s.settime, s.tryRead // made once: a method value allocates
+	return s, nil
+}
+
+// arm sets the timer to fire once, d from now, replacing any time set
+// before. Only the reader calls it. A wakeup of the time replaced is
+// taken off C first (settime then clears one the kernel holds); one that
+// run has read but not yet passed on still comes: an extra poll.
+func (s *sleeper) arm(d time.Duration) {
+	select {
+	case <-s.C:
+	default:
+	}
+	s.its = unix.ItimerSpec{Value: unix.NsecToTimespec(max(int64(d), 1))} // zero would disarm
+	_ = s.rc.Control(s.afunc)                                             // fails only once closed, and then the reader stops
+}
+
+func (s *sleeper) settime(fd uintptr) {
+	// settime clears expiries not yet read; it cannot fail on a valid
+	// relative time.
+	unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&s.its)), 0, 0, 0)
+}
+
+// run passes each expiry to C until close.
+func (s *sleeper) run() {
+	for {
+		if err := s.rc.Read(s.rfunc); err != nil {
+			return
+		}
+		select {
+		case s.C <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *sleeper) tryRead(fd uintptr) bool {
+	_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
+	return e != unix.EAGAIN && e != unix.EINTR
+}
+
+// close ends run.
+func (s *sleeper) close() { s.f.Close() }
