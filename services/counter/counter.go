@@ -203,6 +203,15 @@ func (s *Service) reload(log *slog.Logger) (changed bool) {
 		} else {
 			log.Info("no counter file yet: nothing to advertise until it holds a number", "path", s.path)
 		}
+	case errors.Is(err, errEmptyFile):
+		// Not bad content either: a write caught between its truncation
+		// and its bytes looks like this. The write's end is a change too.
+		s.problem = "file empty"
+		log.Info("counter file empty; keeping the last value", "path", s.path)
+	case err.Error() == s.problem:
+		// The same bad content read again: a read that raced a write
+		// takes the stamp from before it, so the next look reads the
+		// rest of that write once more. Nothing new to count or say.
 	default:
 		s.problem = err.Error()
 		s.counts.BadContent++

@@ -11,8 +11,9 @@
 // and reads it again whenever it changes, including when an editor renames
 // a new file over it and when it is deleted and created again. Content
 // that is not such a number is logged with the reason and counted
-// (bad_content), and the last good value stays; so does the value when the
-// file is deleted. Until the file has held a number there is no value, and
+// (bad_content), once for the same content read twice, and the last good
+// value stays; so does the value when the file is deleted or empty (as
+// it is between a write's truncation and its bytes). Until the file has held a number there is no value, and
 // the tile advertises nothing.
 //
 // The value goes to every live neighbour when it changes, every

@@ -42,12 +42,16 @@ func readCounter(path string) (int64, error) {
 	return parseCounter(b)
 }
 
+// errEmptyFile: the file holds nothing but whitespace, if anything. That is
+// also how a file looks between its truncation and its write.
+var errEmptyFile = errors.New("empty: want a whole number such as 42")
+
 // parseCounter accepts a signed decimal integer that fits in 64 bits, with
 // any whitespace around it, such as "42\n" or " -7 ".
 func parseCounter(b []byte) (int64, error) {
 	s := strings.TrimSpace(string(b))
 	if s == "" {
-		return 0, errors.New("empty: want a whole number such as 42")
+		return 0, errEmptyFile
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if errors.Is(err, strconv.ErrRange) {

@@ -166,3 +166,36 @@ func TestNoWatchLooksAtTheFile(t *testing.T) {
 		t.Fatalf("bad content counted %d times for one write", n)
 	}
 }
+
+// A file caught empty (between the truncation and the bytes of a write)
+// is no bad content, and the same bad content read twice in a row counts
+// once: the reads a racing write causes count nothing extra.
+func TestReloadCountsBadContentOnce(t *testing.T) {
+	s := newTestService(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, step := range []struct {
+		content string
+		bad     uint64
+		problem string
+	}{
+		{"bad", 1, `"bad" is not a whole number`},
+		{"bad", 1, `"bad" is not a whole number`},
+		{"", 1, "file empty"},
+		{" \n", 1, "file empty"},
+		{"bad", 2, `"bad" is not a whole number`},
+		{"42\n", 2, ""},
+		{"bad", 3, `"bad" is not a whole number`},
+	} {
+		if err := os.WriteFile(s.path, []byte(step.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.reload(log)
+		st := s.Snapshot()
+		if st.BadContent != step.bad || s.problem != step.problem {
+			t.Fatalf("after %q: bad_content %d, problem %q; want %d, %q", step.content, st.BadContent, s.problem, step.bad, step.problem)
+		}
+	}
+	if st := s.Snapshot(); st.Value == nil || *st.Value != 42 {
+		t.Fatalf("value %v, want the last good one, 42", st.Value)
+	}
+}

@@ -35,7 +35,7 @@ type NeighbourValue struct {
 
 // Counts are the service's counters since it started.
 type Counts struct {
-	BadContent uint64 `json:"bad_content"` // reads of the file that gave no number (a missing file is not counted)
+	BadContent uint64 `json:"bad_content"` // reads of the file that gave no number (a missing or empty file is not counted, nor the same bad content twice in a row)
 	Sent       uint64 `json:"sent"`        // packets queued for neighbours
 	QueueFull  uint64 `json:"queue_full"`  // packets not sent because the link's queue was full
 	Received   uint64 `json:"received"`    // values received from live neighbours
