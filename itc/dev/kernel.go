@@ -74,7 +74,14 @@ var (
 func OpenKernel(cfg KernelConfig) (*Kernel, error) {
 	cfg = cfg.withDefaults()
 	var svc []*kernelFD
-	for _, p := range []string{cfg.Path, cfg.FlashPath} {
+	for i, p := range []string{cfg.Path, cfg.FlashPath} {
+		if cfg.Open != nil {
+			if i >= len(cfg.Open) {
+				return nil, fmt.Errorf("itc devices: %d descriptors given open, want bulk and flash", len(cfg.Open))
+			}
+			svc = append(svc, &kernelFD{fd: cfg.Open[i], path: p})
+			continue
+		}
 		fd, err := openKernelDev(p)
 		if err != nil {
 			for _, f := range svc {
@@ -86,8 +93,10 @@ func OpenKernel(cfg KernelConfig) (*Kernel, error) {
 	}
 	k, err := newKernel(cfg, svc)
 	if err != nil {
-		for _, f := range svc {
-			unix.Close(f.fd)
+		if cfg.Open == nil {
+			for _, f := range svc {
+				unix.Close(f.fd)
+			}
 		}
 		return nil, err
 	}

@@ -43,6 +43,12 @@ type KernelConfig struct {
 	PollInterval time.Duration `toml:"poll_interval"`
 	// StatusInterval is how often StatusPath is read. Zero means 250ms.
 	StatusInterval time.Duration `toml:"status_interval"`
+	// Open, when set, holds bulk and flash already open, non-blocking,
+	// in that order: stand-ins with itc_pkt's packet semantics (socket
+	// pairs) for benchmarks of a whole tile. Path and FlashPath then only
+	// name them. Once OpenKernel succeeds the device owns them and Close
+	// closes them; if it fails the caller still does.
+	Open []int `toml:"-"`
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger `toml:"-"`
 }

@@ -5,13 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/t2tiles/itcd/internal/procstat"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -25,7 +24,11 @@ import (
 // own idle threads included) per second.
 func BenchmarkKernelReaderIdle(b *testing.B) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	pinToOneCPU(b)
+	restore, err := procstat.PinToOneCPU()
+	if err != nil {
+		b.Skip(err)
+	}
+	defer restore()
 	var svc []*kernelFD
 	for _, name := range []string{"bulk", "flash"} {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -76,58 +79,10 @@ func BenchmarkKernelReaderIdle(b *testing.B) {
 	b.ReportMetric(switches/wall, "switches/s")
 }
 
-// pinToOneCPU puts every thread of the process on the first CPU it may
-// use, until the benchmark ends; threads made later inherit it.
-func pinToOneCPU(b *testing.B) {
-	var was unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &was); err != nil {
-		b.Skip("no CPU affinity here:", err)
-	}
-	var one unix.CPUSet
-	for c := 0; c < 1024; c++ {
-		if was.IsSet(c) {
-			one.Set(c)
-			break
-		}
-	}
-	set := func(s *unix.CPUSet) {
-		for _, tid := range threads(b) {
-			unix.SchedSetaffinity(tid, s) // a thread may have ended meanwhile
-		}
-	}
-	set(&one)
-	b.Cleanup(func() { set(&was) })
-}
-
-func threads(b *testing.B) []int {
-	ents, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		b.Skip("no /proc/self/task:", err)
-	}
-	var tids []int
-	for _, e := range ents {
-		if tid, err := strconv.Atoi(e.Name()); err == nil {
-			tids = append(tids, tid)
-		}
-	}
-	return tids
-}
-
-// threadSwitches is the context switches, voluntary and not, of every
-// thread of the process so far.
 func threadSwitches(b *testing.B) uint64 {
-	var n uint64
-	for _, tid := range threads(b) {
-		data, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/status")
-		if err != nil {
-			continue // ended meanwhile
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if f := strings.Fields(line); len(f) == 2 && strings.HasSuffix(f[0], "ctxt_switches:") {
-				v, _ := strconv.ParseUint(f[1], 10, 64)
-				n += v
-			}
-		}
+	n, err := procstat.ThreadSwitches()
+	if err != nil {
+		b.Fatal(err)
 	}
 	return n
 }
