@@ -303,6 +303,20 @@ func TestOpenKernelErrors(t *testing.T) {
 	if _, err := openKernelDev(dir); err == nil { // a directory cannot be opened O_RDWR
 		t.Fatal("opened a directory")
 	}
+	// Descriptors given open: bulk and flash both, and a failed open
+	// leaves them to the caller.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	if _, err := OpenKernel(KernelConfig{Open: fds[:1], StatusPath: filepath.Join(dir, "status")}); err == nil || !strings.Contains(err.Error(), "want bulk and flash") {
+		t.Fatalf("one descriptor given open: %v", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFD, 0); err != nil {
+		t.Fatalf("a descriptor given open was closed by a failed OpenKernel: %v", err)
+	}
 	if DefaultKernelConfig().Path != "/dev/itc/bulk" || DefaultKernelConfig().StatusPath != "/sys/class/itc_pkt/status" {
 		t.Fatal("defaults changed")
 	}
