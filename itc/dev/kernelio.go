@@ -126,7 +126,7 @@ func (k *Kernel) tryRead(buf []byte) (int, pollEvent, error) {
 		} else {
 			n, path, err = k.mfm.read(packet.Dir(i-len(k.svc)), dst)
 		}
-		if err == unix.EAGAIN || n == 0 {
+		if err == unix.EAGAIN || err == nil && n == 0 {
 			continue // nothing there (0: end of file on a stand-in)
 		}
 		if err != nil {

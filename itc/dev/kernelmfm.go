@@ -287,10 +287,13 @@ func (s *mfmSet) openAll() error {
 		s.setWhy(firstMissing)
 		return firstMissing
 	}
+	var raw [8]bool
+	for d, fd := range fds {
+		raw[d] = fd >= 0 && rawSafe(fd) // before the lock: FUSE answers it from user space
+	}
 	s.mu.Lock()
 	for d := range fds {
-		s.dev[d].fd = fds[d]
-		s.dev[d].raw = fds[d] >= 0 && rawSafe(fds[d])
+		s.dev[d].fd, s.dev[d].raw = fds[d], raw[d]
 		s.stale[d].Store(false)
 	}
 	s.absent, s.why = absent, nil

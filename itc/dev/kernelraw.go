@@ -31,20 +31,31 @@ import (
 // keeps the announced calls.
 
 // rawSafe reports whether fd may be read and written by raw calls: it is
-// non-blocking and not on FUSE.
+// non-blocking, a character device (or a FIFO or socket, stand-ins in
+// tests), and not on FUSE, whose files a server in user space answers.
 func rawSafe(fd int) bool {
 	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 	if err != nil || fl&unix.O_NONBLOCK == 0 {
 		return false
 	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return false
 	}
-	return int64(st.Type) != unix.FUSE_SUPER_MAGIC
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR, unix.S_IFIFO, unix.S_IFSOCK:
+	default:
+		return false
+	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return false
+	}
+	return int64(fs.Type) != unix.FUSE_SUPER_MAGIC
 }
 
-// devRead reads one packet from fd, raw if raw.
+// devRead reads one packet from fd, raw if raw. Like read(2) it returns
+// -1 with an error.
 func devRead(fd int, b []byte, raw bool) (int, error) {
 	if !raw {
 		return readRetry(fd, b)
@@ -60,12 +71,12 @@ func devRead(fd int, b []byte, raw bool) (int, error) {
 			return int(n), nil
 		case unix.EINTR:
 		default:
-			return 0, e
+			return -1, e
 		}
 	}
 }
 
-// devWrite writes one packet to fd, raw if raw.
+// devWrite writes one packet to fd, raw if raw; -1 with an error.
 func devWrite(fd int, b []byte, raw bool) (int, error) {
 	if !raw {
 		return writeRetry(fd, b)
@@ -81,7 +92,7 @@ func devWrite(fd int, b []byte, raw bool) (int, error) {
 			return int(n), nil
 		case unix.EINTR:
 		default:
-			return 0, e
+			return -1, e
 		}
 	}
 }

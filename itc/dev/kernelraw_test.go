@@ -1,10 +1,16 @@
 package dev
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/t2tiles/itcd/itc/packet"
 )
 
 // TestRawSafe: raw calls only on a non-blocking descriptor off FUSE (the
@@ -86,4 +92,69 @@ func TestSleeper(t *testing.T) {
 		t.Fatal("run still going 10 s after close")
 	}
 	s.arm(time.Millisecond) // after close: harmless
+}
+
+// TestRawSafeKinds: a regular file is never read raw, a character device
+// is.
+func TestRawSafeKinds(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "regular")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	unix.SetNonblock(int(f.Fd()), true)
+	if rawSafe(int(f.Fd())) {
+		t.Error("a regular file taken as safe for raw calls")
+	}
+	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer unix.Close(null)
+	if !rawSafe(null) {
+		t.Error("/dev/null, non-blocking, not taken as safe for raw calls")
+	}
+}
+
+// TestKernelRawReadError: a device whose raw read fails is reported, not
+// polled forever as empty. The device is a FIFO's write end, which
+// cannot be read (EBADF).
+func TestKernelRawReadError(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	r, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(r)
+	w, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := filepath.Join(t.TempDir(), "status")
+	writeStatus(t, status, "00000000")
+	k, err := newKernel(KernelConfig{StatusPath: status, Logger: quietLog}, []*kernelFD{{fd: w, path: "write end"}})
+	if err != nil {
+		unix.Close(w)
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if !k.svc[0].raw {
+		t.Fatal("a FIFO taken as unsafe for raw calls")
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := k.ReadPacket(make([]byte, packet.MaxLen))
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if !errors.Is(err, unix.EBADF) || !strings.Contains(err.Error(), "write end") {
+			t.Fatalf("read of a write end: %v, want EBADF naming the device", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failing device is still polled as empty after 10 s")
+	}
 }

@@ -105,3 +105,50 @@ func TestRawUDPReadAfterClose(t *testing.T) {
 		t.Fatal("the reader still waits 10 s after the close")
 	}
 }
+
+// TestRawUDPWriteDetails: an IPv6 socket maps an IPv4 neighbour, a send
+// allocates nothing (the frame is copied, not kept), a frame over
+// MaxFrameLen is refused, and zones go to scope ids and back by the
+// interface's name.
+func TestRawUDPWriteDetails(t *testing.T) {
+	_, six := rawOn(t, "[::]:0")
+	c4, four := rawOn(t, "127.0.0.1:0")
+	if six.six {
+		if err := six.write([]byte("m"), addrOf(c4)); err != nil {
+			t.Fatal(err)
+		}
+		if got := netip.AddrFrom16(six.wsa6.Addr); !got.Is4In6() || got.Unmap() != addrOf(c4).Addr() {
+			t.Fatalf("IPv4 neighbour of an IPv6 socket sent to %v, want it v4-mapped", got)
+		}
+	}
+	to := addrOf(c4)
+	allocs := testing.AllocsPerRun(100, func() {
+		var frame [KeepaliveFrameLen]byte // as sendKeepalive's
+		if err := four.write(frame[:], to); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations a send", allocs)
+	}
+	if err := four.write(make([]byte, MaxFrameLen+1), to); err == nil {
+		t.Fatal("a datagram over MaxFrameLen sent")
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no lo:", err)
+	}
+	four.wmu.Lock()
+	id, err := four.zoneIndex("lo")
+	_, errNone := four.zoneIndex("no-such-interface0")
+	four.wmu.Unlock()
+	if err != nil || id != uint32(lo.Index) || errNone == nil {
+		t.Fatalf("zone lo: index %d, %v (want %d); no-such-interface0: %v", id, err, lo.Index, errNone)
+	}
+	if z := four.zoneName(uint32(lo.Index)); z != "lo" {
+		t.Fatalf("zone of index %d: %q, want lo", lo.Index, z)
+	}
+	if z := four.zoneName(999999); z != "999999" {
+		t.Fatalf("zone of an unknown index: %q, want its number", z)
+	}
+}
