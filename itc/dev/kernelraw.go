@@ -2,7 +2,9 @@ package dev
 
 import (
 	"fmt"
+	iofs "io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 	"unsafe"
@@ -164,3 +166,50 @@ func (s *sleeper) tryRead(fd uintptr) bool {
 
 // close ends run.
 func (s *sleeper) close() { s.f.Close() }
+
+// statusReader reads the link status file. On a filesystem held in
+// memory (sysfs on a tile; tmpfs, procfs) nothing can block, so it opens,
+// reads and closes by raw calls: os.ReadFile's six announced calls four
+// times a second kept sysmon busy on an idle tile. Elsewhere (the FUSE
+// model of the tests) it is os.ReadFile.
+type statusReader struct {
+	path  string
+	cpath *byte // path, NUL-terminated, for the raw open
+	raw   bool
+	buf   [64]byte // readers: statusLoop, and newKernel before it starts
+}
+
+func newStatusReader(path string) *statusReader {
+	r := &statusReader{path: path}
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return r // a NUL in the path: os.ReadFile says so
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(filepath.Dir(path), &fs) != nil {
+		return r
+	}
+	switch int64(fs.Type) {
+	case unix.SYSFS_MAGIC, unix.TMPFS_MAGIC, unix.PROC_SUPER_MAGIC:
+		r.cpath, r.raw = p, true
+	}
+	return r
+}
+
+// read returns the file's content (its first 64 bytes: a status is nine).
+func (r *statusReader) read() ([]byte, error) {
+	if !r.raw {
+		return os.ReadFile(r.path)
+	}
+	cwd := unix.AT_FDCWD
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(r.cpath)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
+		return nil, &iofs.PathError{Op: "open", Path: r.path, Err: e}
+	}
+	n, err := devRead(int(fd), r.buf[:], true)
+	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "read", Path: r.path, Err: err}
+	}
+	return r.buf[:n], nil
+}

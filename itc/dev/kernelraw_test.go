@@ -158,3 +158,33 @@ func TestKernelRawReadError(t *testing.T) {
 		t.Fatal("the failing device is still polled as empty after 10 s")
 	}
 }
+
+// TestStatusReader: in a filesystem held in memory the status file is
+// read by raw calls, and reads as os.ReadFile would: its content, its
+// change, and its absence (fs.ErrNotExist).
+func TestStatusReader(t *testing.T) {
+	dir, err := os.MkdirTemp("/dev/shm", "itcd-test")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "status")
+	r := newStatusReader(path)
+	if !r.raw {
+		t.Skip("/dev/shm is not held in memory here")
+	}
+	if _, err := r.read(); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("missing file: %v", err)
+	}
+	for _, want := range []string{"00000020\n", "11101110\n", ""} {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.read(); err != nil || string(got) != want {
+			t.Fatalf("read %q, %v; want %q", got, err, want)
+		}
+	}
+	if newStatusReader("/no/such/dir/status").raw {
+		t.Error("raw calls for a path whose filesystem is unknown")
+	}
+}

@@ -108,7 +108,32 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 	timer := l.s.clk.NewTimer(l.t.tick)
 	defer timer.Stop()
 	fast := true
+	// Idle ticks on the machine's time come from the process's tick grid
+	// (a timerfd): a Go timer costs an idle tile about six thread
+	// switches a tick (internal/tick).
+	var grid *tick.Sub
+	if l.s.clk == nil {
+		if sub, err := tick.Subscribe(l.t.idleTick); err == nil {
+			grid = sub
+			defer sub.Stop()
+		}
+	}
+	var idle <-chan struct{} // grid.C while idle on the grid, else nil
 	var lastResync, lastSlow time.Time
+	onTick := func() {
+		l.now = l.s.clk.Now()
+		l.fastTimers()
+		// Ticks wobble around the grid: with no slack, one early by a
+		// little skipped the slow timers to every 500 ms.
+		if l.now.Sub(lastSlow) >= 250*time.Millisecond-l.t.tick {
+			lastSlow = l.now
+			l.slowTick()
+		}
+		if l.now.Sub(lastResync) >= l.t.resyncEvery {
+			lastResync = l.now
+			l.resync()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -157,19 +182,12 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 		case <-l.h.Drained():
 			l.now = l.s.clk.Now()
 		case <-timer.C:
-			l.now = l.s.clk.Now()
-			l.armTick(timer, fast)
-			l.fastTimers()
-			// Ticks wobble around the grid: with no slack, one early by a
-			// little skipped the slow timers to every 500 ms.
-			if l.now.Sub(lastSlow) >= 250*time.Millisecond-l.t.tick {
-				lastSlow = l.now
-				l.slowTick()
+			if fast || grid == nil {
+				l.armTick(timer, fast)
 			}
-			if l.now.Sub(lastResync) >= l.t.resyncEvery {
-				lastResync = l.now
-				l.resync()
-			}
+			onTick()
+		case <-idle:
+			onTick()
 		}
 		l.flushHaves()
 		for _, n := range l.nbrs {
@@ -189,7 +207,12 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 				default:
 				}
 			}
-			l.armTick(timer, fast)
+			idle = nil
+			if fast || grid == nil {
+				l.armTick(timer, fast)
+			} else {
+				idle = grid.C
+			}
 		}
 	}
 }
