@@ -74,8 +74,9 @@ func BenchmarkTileIdleSix(b *testing.B) {
 	})
 
 	dir := b.TempDir()
-	status := filepath.Join(memDir(b), "status")                              // in memory, as sysfs is
-	if err := os.WriteFile(status, []byte("11101110\n"), 0o644); err != nil { // the six links up
+	// In memory, as sysfs is; the six links up.
+	status := filepath.Join(memDir(b), "status")
+	if err := os.WriteFile(status, []byte("11101110\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	cfg := tile.DefaultConfig()
