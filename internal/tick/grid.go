@@ -87,45 +87,73 @@ func (s *Sub) Stop() {
 	}
 }
 
-// startGrid arms a monotonic timerfd to the next multiple of period on
-// the wall clock, then every period. Monotonic, so a wall clock set at
-// boot cannot stall it; the grid then drifts from the wall clock only as
-// the clock is slewed (at most 0.05%), which changes nothing that
-// matters: every subscriber of the process ticks together.
+// startGrid arms a timerfd on the wall clock (CLOCK_REALTIME) to the
+// next multiple of period, then every period. A clock that is set (a
+// tile without a battery clock, set by NTP after the daemon started)
+// cancels it: run then re-arms it on the new grid, so the grid stays the
+// one every other timer of the process and of the neighbours counts.
 func startGrid(period time.Duration) (*Grid, error) {
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	fd, err := unix.TimerfdCreate(unix.CLOCK_REALTIME, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("tick: timerfd_create: %w", err)
 	}
-	now := time.Now()
-	its := unix.ItimerSpec{
-		Value:    unix.NsecToTimespec(max(int64(Next(now, period).Sub(now)), 1)),
-		Interval: unix.NsecToTimespec(int64(period)),
-	}
-	if err := unix.TimerfdSettime(fd, 0, &its, nil); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tick: timerfd_settime: %w", err)
-	}
 	g := &Grid{period: period, f: os.NewFile(uintptr(fd), "tick grid"), done: make(chan struct{}), subs: map[*Sub]struct{}{}}
+	// A deadline works only on a descriptor the poller took: without
+	// one, run would end at its first wait and nothing would tick.
+	if err := g.f.SetReadDeadline(time.Time{}); err != nil {
+		g.f.Close()
+		return nil, fmt.Errorf("tick: timerfd not pollable: %w", err)
+	}
 	if g.rc, err = g.f.SyscallConn(); err != nil {
 		g.f.Close()
 		return nil, fmt.Errorf("tick: %w", err)
+	}
+	if err := g.arm(fd); err != nil {
+		g.f.Close()
+		return nil, err
 	}
 	go g.run()
 	return g, nil
 }
 
+// arm sets the timer to the next multiple of period on the wall clock,
+// then every period, cancelled if the clock is set.
+func (g *Grid) arm(fd int) error {
+	next := Next(time.Now(), g.period)
+	its := unix.ItimerSpec{
+		Value:    unix.NsecToTimespec(next.UnixNano()),
+		Interval: unix.NsecToTimespec(int64(g.period)),
+	}
+	if err := unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME|unix.TFD_TIMER_CANCEL_ON_SET, &its, nil); err != nil {
+		return fmt.Errorf("tick: timerfd_settime: %w", err)
+	}
+	return nil
+}
+
 // run passes each expiry to every subscriber until the timerfd closes.
+// After the clock was set it re-arms the timer and ticks at once: a
+// tick late is better than one lost.
 func (g *Grid) run() {
 	defer close(g.done)
+	var set bool
 	read := func(fd uintptr) bool {
 		// Raw: an announced call would wake sysmon, what the grid is for.
 		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&g.buf[0])), uintptr(len(g.buf)))
-		return e != unix.EAGAIN && e != unix.EINTR
+		switch e {
+		case unix.EAGAIN, unix.EINTR:
+			return false
+		case unix.ECANCELED:
+			set = true
+		}
+		return true
 	}
 	for {
 		if err := g.rc.Read(read); err != nil {
 			return
+		}
+		if set {
+			set = false
+			_ = g.rc.Control(func(fd uintptr) { g.arm(int(fd)) }) // fails only once closed
 		}
 		g.mu.Lock()
 		for s := range g.subs {

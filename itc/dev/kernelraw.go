@@ -4,7 +4,6 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 	"unsafe"
@@ -173,36 +172,49 @@ func (s *sleeper) close() { s.f.Close() }
 // times a second kept sysmon busy on an idle tile. Elsewhere (the FUSE
 // model of the tests) it is os.ReadFile.
 type statusReader struct {
-	path  string
-	cpath *byte // path, NUL-terminated, for the raw open
-	raw   bool
-	buf   [64]byte // readers: statusLoop, and newKernel before it starts
+	path    string
+	cpath   *byte // path, NUL-terminated, for the raw open
+	decided bool  // the file's filesystem is known: raw says which way
+	raw     bool
+	buf     [64]byte // owned by the one reader at a time (statusLoop)
 }
 
 func newStatusReader(path string) *statusReader {
 	r := &statusReader{path: path}
-	p, err := unix.BytePtrFromString(path)
+	r.decide()
+	return r
+}
+
+// decide looks at the filesystem of the file itself (through a symlink),
+// until it can: a status file missing at the start (the module not yet
+// loaded) is looked at again at the next read.
+func (r *statusReader) decide() {
+	p, err := unix.BytePtrFromString(r.path)
 	if err != nil {
-		return r // a NUL in the path: os.ReadFile says so
+		r.decided = true // a NUL in the path: os.ReadFile says so
+		return
 	}
 	var fs unix.Statfs_t
-	if unix.Statfs(filepath.Dir(path), &fs) != nil {
-		return r
+	if unix.Statfs(r.path, &fs) != nil {
+		return
 	}
+	r.decided = true
 	switch int64(fs.Type) {
 	case unix.SYSFS_MAGIC, unix.TMPFS_MAGIC, unix.PROC_SUPER_MAGIC:
 		r.cpath, r.raw = p, true
 	}
-	return r
 }
 
 // read returns the file's content (its first 64 bytes: a status is nine).
 func (r *statusReader) read() ([]byte, error) {
+	if !r.decided {
+		r.decide()
+	}
 	if !r.raw {
 		return os.ReadFile(r.path)
 	}
 	cwd := unix.AT_FDCWD
-	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(r.cpath)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(r.cpath)), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
 		return nil, &iofs.PathError{Op: "open", Path: r.path, Err: e}
 	}
