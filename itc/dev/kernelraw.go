@@ -61,20 +61,7 @@ func devRead(fd int, b []byte, raw bool) (int, error) {
 	if !raw {
 		return readRetry(fd, b)
 	}
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	}
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(p), uintptr(len(b)))
-		switch e {
-		case 0:
-			return int(n), nil
-		case unix.EINTR:
-		default:
-			return -1, e
-		}
-	}
+	return rawIO(unix.SYS_READ, fd, b)
 }
 
 // devWrite writes one packet to fd, raw if raw; -1 with an error.
@@ -82,12 +69,18 @@ func devWrite(fd int, b []byte, raw bool) (int, error) {
 	if !raw {
 		return writeRetry(fd, b)
 	}
+	return rawIO(unix.SYS_WRITE, fd, b)
+}
+
+// rawIO makes the read or write call nr on fd and b, again if
+// interrupted.
+func rawIO(nr uintptr, fd int, b []byte) (int, error) {
 	var p unsafe.Pointer
 	if len(b) > 0 {
 		p = unsafe.Pointer(&b[0])
 	}
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(p), uintptr(len(b)))
+		n, _, e := unix.RawSyscall(nr, uintptr(fd), uintptr(p), uintptr(len(b)))
 		switch e {
 		case 0:
 			return int(n), nil
