@@ -75,7 +75,7 @@ func BenchmarkTileIdleSix(b *testing.B) {
 
 	dir := b.TempDir()
 	// In memory, as sysfs is; the six links up.
-	status := filepath.Join(memDir(b), "status")
+	status := filepath.Join(procstat.MemDir(b), "status")
 	if err := os.WriteFile(status, []byte("11101110\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -126,9 +126,9 @@ func BenchmarkTileIdleSix(b *testing.B) {
 	b.ResetTimer()
 	var switches, poll, wall float64
 	for i := 0; i < b.N; i++ {
-		s0, p0, w0 := switchesNow(b), polls(), time.Now()
+		s0, p0, w0 := procstat.Switches(b), polls(), time.Now()
 		time.Sleep(span)
-		switches += float64(switchesNow(b) - s0)
+		switches += float64(procstat.Switches(b) - s0)
 		poll += float64(polls() - p0)
 		wall += time.Since(w0).Seconds()
 		if n := live(); n != 6 {
@@ -138,14 +138,6 @@ func BenchmarkTileIdleSix(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(switches/wall, "switches/s")
 	b.ReportMetric(poll/wall, "polls/s")
-}
-
-func switchesNow(b *testing.B) uint64 {
-	n, err := procstat.ThreadSwitches()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n
 }
 
 // TestFakeNeighboursHelper is BenchmarkTileIdleSix's six neighbours, run
@@ -204,15 +196,4 @@ func TestFakeNeighboursHelper(t *testing.T) {
 			}
 		}
 	}
-}
-
-// memDir is a directory for the benchmark in a filesystem held in memory
-// (/dev/shm), as the tile's /sys is, or its temporary one if there is
-// none.
-func memDir(b *testing.B) string {
-	if d, err := os.MkdirTemp("/dev/shm", "itcd-bench"); err == nil {
-		b.Cleanup(func() { os.RemoveAll(d) })
-		return d
-	}
-	return b.TempDir()
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,4 +76,25 @@ func threads() ([]int, error) {
 		}
 	}
 	return tids, nil
+}
+
+// Switches is ThreadSwitches for a benchmark, which fails on an error.
+func Switches(tb testing.TB) uint64 {
+	tb.Helper()
+	n, err := ThreadSwitches()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// MemDir is a directory for a benchmark in a filesystem held in memory
+// (/dev/shm), as a tile's /sys is, removed when tb ends; tb's temporary
+// directory if there is none.
+func MemDir(tb testing.TB) string {
+	if d, err := os.MkdirTemp("/dev/shm", "itcd-bench"); err == nil {
+		tb.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
+	return tb.TempDir()
 }

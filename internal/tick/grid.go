@@ -153,7 +153,10 @@ func (g *Grid) run() {
 		}
 		if set {
 			set = false
-			_ = g.rc.Control(func(fd uintptr) { g.arm(int(fd)) }) // fails only once closed
+			// Control fails only once closed. arm cannot fail on a valid
+			// time; if it did, the timer keeps its old setting, off the
+			// new grid but ticking.
+			_ = g.rc.Control(func(fd uintptr) { _ = g.arm(int(fd)) })
 		}
 		g.mu.Lock()
 		for s := range g.subs {

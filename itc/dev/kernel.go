@@ -242,27 +242,24 @@ func (k *Kernel) StatusChanges() <-chan struct{} { return k.changes }
 func (k *Kernel) statusLoop() {
 	defer k.wg.Done()
 	// On the wall-clock grid of StatusInterval, where the daemon's hellos
-	// fall too: one wakeup serves both.
-	// The process's tick grid (a timerfd) if it can: a Go timer costs an
-	// idle tile about six thread switches a tick (internal/tick).
-	if sub, err := tick.Subscribe(k.cfg.StatusInterval); err == nil {
-		defer sub.Stop()
-		for {
-			select {
-			case <-k.done:
-				return
-			case <-sub.C:
-				k.pollStatus()
-			}
-		}
-	}
+	// fall too: one wakeup serves both. The process's tick grid (a
+	// timerfd) wakes it if it can, a Go timer otherwise: a Go timer costs
+	// an idle tile about six thread switches a tick (internal/tick).
 	next := func() time.Duration { now := time.Now(); return tick.Next(now, k.cfg.StatusInterval).Sub(now) }
 	t := time.NewTimer(next())
 	defer t.Stop()
+	var grid <-chan struct{}
+	if sub, err := tick.Subscribe(k.cfg.StatusInterval); err == nil {
+		defer sub.Stop()
+		t.Stop()
+		grid = sub.C
+	}
 	for {
 		select {
 		case <-k.done:
 			return
+		case <-grid:
+			k.pollStatus()
 		case <-t.C:
 			k.pollStatus()
 			t.Reset(next())

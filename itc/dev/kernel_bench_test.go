@@ -6,7 +6,6 @@
 package dev
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -85,16 +84,7 @@ func BenchmarkKernelIdle(b *testing.B) {
 	if err := k.SetMFZID([]byte("idle")); err != nil {
 		b.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, packet.MaxLen)
-		for {
-			if _, err := k.ReadPacket(buf); errors.Is(err, ErrClosed) {
-				return
-			}
-		}
-	}()
+	done := readUntilClosed(k)
 	time.Sleep(200 * time.Millisecond) // past start-up
 	const span = 2 * time.Second
 	b.ResetTimer()

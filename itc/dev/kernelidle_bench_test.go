@@ -43,7 +43,7 @@ func BenchmarkKernelReaderIdle(b *testing.B) {
 		b.Cleanup(func() { unix.Close(fds[1]) })
 		svc = append(svc, &kernelFD{fd: fds[0], path: name})
 	}
-	status := filepath.Join(memDir(b), "status") // in memory, as sysfs is
+	status := filepath.Join(procstat.MemDir(b), "status") // in memory, as sysfs is
 	if err := os.WriteFile(status, []byte("01111110\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -51,6 +51,28 @@ func BenchmarkKernelReaderIdle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	done := readUntilClosed(k)
+	time.Sleep(300 * time.Millisecond) // past the backoff to the cap
+	const span = 2 * time.Second
+	b.ResetTimer()
+	var polls, switches, wall float64
+	for i := 0; i < b.N; i++ {
+		p0, s0, w0 := k.polls.Load(), procstat.Switches(b), time.Now()
+		time.Sleep(span)
+		polls += float64(k.polls.Load() - p0)
+		switches += float64(procstat.Switches(b) - s0)
+		wall += time.Since(w0).Seconds()
+	}
+	b.StopTimer()
+	k.Close()
+	<-done
+	b.ReportMetric(polls/wall, "polls/s")
+	b.ReportMetric(switches/wall, "switches/s")
+}
+
+// readUntilClosed reads k as the daemon's reader does, until k closes;
+// the channel closes when it has stopped.
+func readUntilClosed(k *Kernel) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -61,39 +83,5 @@ func BenchmarkKernelReaderIdle(b *testing.B) {
 			}
 		}
 	}()
-	time.Sleep(300 * time.Millisecond) // past the backoff to the cap
-	const span = 2 * time.Second
-	b.ResetTimer()
-	var polls, switches, wall float64
-	for i := 0; i < b.N; i++ {
-		p0, s0, w0 := k.polls.Load(), threadSwitches(b), time.Now()
-		time.Sleep(span)
-		polls += float64(k.polls.Load() - p0)
-		switches += float64(threadSwitches(b) - s0)
-		wall += time.Since(w0).Seconds()
-	}
-	b.StopTimer()
-	k.Close()
-	<-done
-	b.ReportMetric(polls/wall, "polls/s")
-	b.ReportMetric(switches/wall, "switches/s")
-}
-
-func threadSwitches(b *testing.B) uint64 {
-	n, err := procstat.ThreadSwitches()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n
-}
-
-// memDir is a directory for the benchmark in a filesystem held in memory
-// (/dev/shm), as the tile's /sys is, or its temporary one if there is
-// none.
-func memDir(b *testing.B) string {
-	if d, err := os.MkdirTemp("/dev/shm", "itcd-bench"); err == nil {
-		b.Cleanup(func() { os.RemoveAll(d) })
-		return d
-	}
-	return b.TempDir()
+	return done
 }
