@@ -187,8 +187,9 @@ func cmdPack(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "itcd pack: %v (give --name)\n", err)
 		return 2
 	}
+	// Pack sizes the xz dictionary from a regular file's length, stdin
+	// redirected from one included.
 	var src io.Reader = os.Stdin
-	var hint int64
 	if in != "-" {
 		f, err := os.Open(in)
 		if err != nil {
@@ -196,16 +197,13 @@ func cmdPack(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer f.Close()
-		if fi, err := f.Stat(); err == nil {
-			hint = fi.Size()
-		}
 		src = f
 	}
 	var m *mfz.Manifest
 	err = writeFileAtomic(out, 0o644, func(w io.Writer) error {
 		var err error
 		m, err = mfz.Pack(w, src, mfz.PackOptions{Name: *name, Version: v, Key: key,
-			BlockSize: *blockSize, SizeHint: hint, TempDir: filepath.Dir(out), Format: *format})
+			BlockSize: *blockSize, TempDir: filepath.Dir(out), Format: *format})
 		return err
 	})
 	if err != nil {

@@ -109,6 +109,24 @@ func (p *pushFile) allComplete(snap []tilegrid.TileState) bool {
 	return len(p.doneAt) == len(snap)
 }
 
+// pollComplete asks each tile not yet seen holding the file for its
+// progress (the hook records completions), and reports whether every
+// tile holds it.
+func (p *pushFile) pollComplete(g *tilegrid.Grid) bool {
+	tiles := g.Tiles()
+	for _, t := range tiles {
+		p.mu.Lock()
+		_, done := p.doneAt[t.Coord]
+		p.mu.Unlock()
+		if !done {
+			g.ProgressOf(t.Coord)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.doneAt) == len(tiles)
+}
+
 // summary says how far the push has come.
 func (p *pushFile) summary(snap []tilegrid.TileState) string {
 	times := p.completeTimes(snap)

@@ -125,7 +125,7 @@ func (r *simRun) wait(ctx context.Context, g *tilegrid.Grid) {
 		if r.live {
 			r.draw(g)
 		}
-		if pf != nil && r.o.untilComplete && pf.allComplete(g.Snapshot()) {
+		if pf != nil && r.o.untilComplete && pf.pollComplete(g) {
 			break
 		}
 		select {
