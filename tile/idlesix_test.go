@@ -17,7 +17,6 @@ import (
 
 	"github.com/t2tiles/itcd/control"
 	"github.com/t2tiles/itcd/daemon"
-	"github.com/t2tiles/itcd/internal/conf"
 	"github.com/t2tiles/itcd/internal/procstat"
 	"github.com/t2tiles/itcd/internal/tick"
 	"github.com/t2tiles/itcd/itc/packet"
@@ -87,10 +86,8 @@ func BenchmarkTileIdleSix(b *testing.B) {
 	cfg.Kernel.MFMDevices = false
 	cfg.Kernel.StatusPath = status
 	cfg.LogLevel = "warn"
-	// The neighbours run no routing service, so they never acknowledge
-	// the tile's LSA; real ones do at once. Without this the LSA would go
-	// again every second on each link.
-	cfg.Route.Retransmit = conf.Duration(time.Hour)
+	// The neighbours' hellos offer no routing service, so the tile
+	// floods them nothing (routes.Service.connect).
 	tt, err := tile.New(cfg, tile.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		unix.Close(ours[0])

@@ -19,9 +19,8 @@ type simBenchReport struct {
 		Event string  `json:"event"`
 	} `json:"events"`
 	Links []struct {
-		InDropped  uint64  `json:"in_dropped"`
-		BufDropped uint64  `json:"buffer_dropped"`
-		RateKept   float64 `json:"rate_kept"`
+		InDropped uint64  `json:"in_dropped"`
+		RateKept  float64 `json:"rate_kept"`
 	} `json:"links"`
 }
 
@@ -62,7 +61,7 @@ func BenchmarkSimGrid20x20(b *testing.B) {
 					}
 				}
 				for _, l := range r.Links {
-					drops += l.InDropped + l.BufDropped
+					drops += l.InDropped
 					if l.RateKept > 0 {
 						kept = min(kept, l.RateKept)
 					}

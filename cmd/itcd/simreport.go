@@ -71,7 +71,6 @@ type simLink struct {
 	Lost       uint64  `json:"lost"`
 	CutDropped uint64  `json:"cut_dropped"`
 	InDropped  uint64  `json:"in_dropped"`
-	BufDropped uint64  `json:"buffer_dropped"`
 	OutFull    uint64  `json:"out_full"`
 	Duplicated uint64  `json:"duplicated"`
 	Corrupted  uint64  `json:"corrupted"`
@@ -192,7 +191,7 @@ func (r *simRun) reportJSON(end *simEnd) simJSON {
 		out.Links = append(out.Links, simLink{
 			From: l.From.Name(), Dir: l.Dir.String(), To: l.To.Name(), Rate: l.Profile.Rate,
 			Packets: l.Packets, Bytes: l.Bytes, Drops: l.Drops, Lost: l.Lost, CutDropped: l.CutDropped,
-			InDropped: l.InDropped, BufDropped: l.BufferDropped, OutFull: l.OutFull, Duplicated: l.Duplicated, Corrupted: l.Corrupted,
+			InDropped: l.InDropped, OutFull: l.OutFull, Duplicated: l.Duplicated, Corrupted: l.Corrupted,
 			Busy: math.Round(l.Busy*1e4) / 1e4, FromDaemon: l.FromDaemon,
 			RateKept: math.Round(l.RateKept*1e4) / 1e4,
 		})

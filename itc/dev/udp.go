@@ -202,7 +202,8 @@ type UDP struct {
 
 	// short takes frames from devices of this process directly
 	// (udpshort.go); nil unless cfg.InProcess. rxMu is held around
-	// receive, which readLoop and shortLoop both call.
+	// receive, which readLoop and the neighbours' clocks (through the
+	// shortcut) call.
 	short *shortcut
 	rxMu  sync.Mutex
 }
@@ -412,9 +413,6 @@ func (u *UDP) Stats() UDPStats {
 	}
 	s.UnknownSource = u.unknownSource.Load()
 	s.BadDatagram = u.badDatagram.Load()
-	if u.short != nil {
-		s.ShortcutDropped = u.short.dropped.Load()
-	}
 	return s
 }
 

@@ -1,7 +1,6 @@
 package dev
 
 import (
-	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -226,11 +225,7 @@ func (u *UDP) send(l *udpLink, n int) {
 	putFrameSeq(l.frame[:], l.seq)
 	l.seq++
 	l.lastSent = u.now()
-	err := u.writeFrame(l.frame[:FrameHeaderLen+n], l.addr)
-	if errors.Is(err, errShortFull) {
-		// Sent, and lost at the far end: the link's time is spent.
-		l.c.bufDropped.Add(1)
-	} else if err != nil {
+	if err := u.writeFrame(l.frame[:FrameHeaderLen+n], l.addr); err != nil {
 		u.sendFailed(l, err)
 		return
 	}

@@ -1,7 +1,6 @@
 package dev
 
 import (
-	"errors"
 	"time"
 )
 
@@ -76,10 +75,7 @@ func (u *UDP) sendKeepalive(l *udpLink) {
 	}
 	var buf [KeepaliveFrameLen]byte
 	f, _ := AppendFrame(buf[:0], Frame{Type: FrameKeepalive, Dir: l.dir, Epoch: u.epoch, MFZ: *u.mfz.Load()})
-	err := u.writeFrame(f, l.addr)
-	if errors.Is(err, errShortFull) {
-		l.c.bufDropped.Add(1)
-	} else if err != nil {
+	if err := u.writeFrame(f, l.addr); err != nil {
 		u.sendFailed(l, err)
 		return
 	}

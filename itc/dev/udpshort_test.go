@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -63,64 +62,56 @@ func TestUDPShortcutOneSide(t *testing.T) {
 	}
 }
 
-// TestShortcutQueueBound: the queue holds shortFrames frames, as a socket
-// buffer holds so many; one more is refused (the sender counts it
-// dropped), and taking them makes room and keeps their buffers.
-func TestShortcutQueueBound(t *testing.T) {
-	s := &shortcut{ready: make(chan struct{}, 1)}
-	from := netip.MustParseAddrPort("127.0.0.1:9")
-	frame := make([]byte, MaxFrameLen)
-	for i := range shortFrames {
-		frame[0], frame[1] = byte(i), byte(i>>8)
-		if !s.put(frame, from) {
-			t.Fatalf("frame %d refused below the bound", i)
-		}
+// TestUDPShortcutFullInboundQueue: with no receive buffer in front of it,
+// a frame through the shortcut that finds the receiver's inbound queue
+// full is dropped there and counted (InDropped), as the module drops a
+// packet at a full input FIFO; the link carries on once it is read.
+func TestUDPShortcutFullInboundQueue(t *testing.T) {
+	a, b := udpPair(t, func(ca, cb *UDPConfig) {
+		ca.InProcess, cb.InProcess = true, true
+		cb.InQueueBytes = 1024 // about four packets of 250 bytes
+	})
+	waitUp(t, a, b)
+	p, _ := packet.AppendService(nil, packet.ET, 8, bytes.Repeat([]byte{'x'}, 240))
+	written := uint64(0)
+	waitFor(t, "a packet dropped at b's full inbound queue", func() bool {
+		writeAll(t, a, p)
+		written++
+		return b.Stats().Links[packet.WT].InDropped > 0
+	})
+	waitFor(t, "every packet written sent", func() bool { return a.Stats().Links[packet.ET].SentPackets >= written })
+	if s := a.Stats().Links[packet.ET]; s.SendErrors != 0 {
+		t.Fatalf("%d send errors: a packet dropped at the far end is sent, not a failure", s.SendErrors)
 	}
-	if s.put(frame, from) {
-		t.Fatal("a frame past the bound was queued")
+	for range b.Stats().Links[packet.WT].RecvPackets { // each one queued, none read yet
+		readTimeout(t, b)
 	}
-	if n := s.dropped.Load(); n != 1 {
-		t.Fatalf("%d frames counted dropped, want 1", n)
-	}
-	batch := s.take(nil)
-	if len(batch) != shortFrames || len(s.q) != 0 {
-		t.Fatalf("took %d, %d left; want %d and none", len(batch), len(s.q), shortFrames)
-	}
-	// Each frame is a copy: the sender reuses its buffer at once.
-	for i, f := range batch {
-		if f.b[0] != byte(i) || f.b[1] != byte(i>>8) || f.from != from {
-			t.Fatalf("frame %d holds %d from %v: not the frame sent", i, int(f.b[0])|int(f.b[1])<<8, f.from)
-		}
-	}
-	s.recycle(batch)
-	if len(s.spare) != shortFrames {
-		t.Fatalf("%d buffers kept, want %d", len(s.spare), shortFrames)
-	}
-	if !s.put(frame[:10], from) || len(s.q[0].b) != 10 || len(s.spare) != shortFrames-1 {
-		t.Fatal("a frame after taking was not queued in a kept buffer")
-	}
+	exchangeN(t, a, b, 5)
 }
 
-// TestUDPShortcutFullCountedOnLink: a frame that finds the neighbour's
-// shortcut queue full is lost there, counted on the sender's link
-// (BufferDropped) as sent, and the link carries on once there is room.
-func TestUDPShortcutFullCountedOnLink(t *testing.T) {
+// TestShortcutLeavesTheSendersFrame: the receiver works on a copy. Its
+// receive rewrites the packet's direction to the arrival link, and the
+// sender still holds the frame (a duplicate goes out of the same buffer).
+func TestShortcutLeavesTheSendersFrame(t *testing.T) {
 	a, b := udpPair(t, func(ca, cb *UDPConfig) { ca.InProcess, cb.InProcess = true, true })
 	waitUp(t, a, b)
-	full := &shortcut{addr: b.short.addr, ready: make(chan struct{}, 1), q: make([]shortFrame, shortFrames)}
-	shortcuts.Store(b.short.addr, full) // b's reader stops taking frames
-	sent := a.Stats().Links[packet.ET].SentPackets
-	p, _ := packet.AppendService(nil, packet.ET, 8, []byte("lost"))
-	writeAll(t, a, p)
-	waitFor(t, "the frame dropped at the full queue", func() bool { return a.Stats().Links[packet.ET].BufferDropped >= 1 })
-	if s := a.Stats().Links[packet.ET]; s.SentPackets <= sent || s.SendErrors != 0 {
-		t.Fatalf("sent %d (was %d), %d send errors: a frame lost at the far end is sent, not a failure", s.SentPackets, sent, s.SendErrors)
+	p, _ := packet.AppendService(nil, packet.ET, 8, []byte("copy"))
+	frame := pktFrame(packet.ET, a.epoch, 60000, p...)
+	sent := append([]byte(nil), frame...)
+	b.short.receive(frame, a.short.addr)
+	if !bytes.Equal(frame, sent) {
+		t.Fatalf("the sender's frame became % x, was % x", frame, sent)
 	}
-	if s := a.Stats().Links[packet.WT].BufferDropped; s != 0 {
-		t.Fatalf("%d counted on another link", s)
+	got := readTimeout(t, b)
+	if !bytes.Equal(got[2:], p[2:]) {
+		t.Fatalf("b read % x, want payload % x", got, p[2:])
 	}
-	shortcuts.Store(b.short.addr, b.short)
-	exchangeN(t, a, b, 5)
+	b.Close()
+	before := b.short.taken.Load()
+	b.short.receive(frame, a.short.addr)
+	if b.short.taken.Load() != before {
+		t.Fatal("a closed device took a frame")
+	}
 }
 
 // TestUDPShortcutBesideSocket: a device that takes frames through the

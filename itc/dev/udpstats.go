@@ -15,17 +15,12 @@ type LinkStats struct {
 	Duplicated             uint64 // packets sent twice by the Duplicate impairment
 	Corrupted              uint64 // packets with bits flipped by the Corrupt impairment
 	CutDropped             uint64 // packets dropped, either way, because the link is cut
-	// BufferDropped counts frames sent through the in-process shortcut
-	// (UDPConfig.InProcess) that found the neighbour's receive queue
-	// full: lost there, as a full socket buffer loses datagrams (the
-	// neighbour's UDPStats.ShortcutDropped counts them from all links).
-	BufferDropped  uint64
-	Idle           uint64 // busy periods of a rate-limited link that ended with its queue empty
-	KeepalivesSent uint64
-	KeepalivesRecv uint64
-	KeepalivesLost uint64 // keepalives dropped by the Loss impairment
-	Misrouted      uint64 // datagrams from this neighbour naming the wrong direction
-	SendErrors     uint64 // socket send failures
+	Idle                   uint64 // busy periods of a rate-limited link that ended with its queue empty
+	KeepalivesSent         uint64
+	KeepalivesRecv         uint64
+	KeepalivesLost         uint64 // keepalives dropped by the Loss impairment
+	Misrouted              uint64 // datagrams from this neighbour naming the wrong direction
+	SendErrors             uint64 // socket send failures
 	// Reordered counts packet frames dropped because they were not newer
 	// than the newest already received on the link: late (reordered by
 	// the network) or duplicated by the network, or from the neighbour's
@@ -66,7 +61,6 @@ func (s LinkStats) Add(o LinkStats) LinkStats {
 		OutFull: s.OutFull + o.OutFull, InDropped: s.InDropped + o.InDropped,
 		Lost: s.Lost + o.Lost, Duplicated: s.Duplicated + o.Duplicated,
 		Corrupted: s.Corrupted + o.Corrupted, CutDropped: s.CutDropped + o.CutDropped,
-		BufferDropped:  s.BufferDropped + o.BufferDropped,
 		Idle:           s.Idle + o.Idle,
 		KeepalivesSent: s.KeepalivesSent + o.KeepalivesSent, KeepalivesRecv: s.KeepalivesRecv + o.KeepalivesRecv,
 		KeepalivesLost: s.KeepalivesLost + o.KeepalivesLost, Misrouted: s.Misrouted + o.Misrouted,
@@ -81,17 +75,13 @@ type UDPStats struct {
 	Links         [8]LinkStats
 	UnknownSource uint64 // datagrams from addresses that are no neighbour
 	BadDatagram   uint64 // datagrams from neighbours that do not decode (or speak another framing version)
-	// ShortcutDropped counts frames from devices of this process that
-	// found the shortcut's queue full (UDPConfig.InProcess), as a full
-	// socket buffer would drop datagrams.
-	ShortcutDropped uint64
 }
 
 // linkCounters are the atomic counters behind LinkStats.
 type linkCounters struct {
 	sentPackets, sentBytes, recvPackets, recvBytes atomic.Uint64
 	outFull, inDropped, lost, duplicated           atomic.Uint64
-	corrupted, cutDropped, idle, bufDropped        atomic.Uint64
+	corrupted, cutDropped, idle                    atomic.Uint64
 	kaSent, kaRecv, kaLost, misrouted, sendErrors  atomic.Uint64
 	reordered, resynced, mfmIncompatible           atomic.Uint64
 	busyIdeal, busyActual                          atomic.Uint64
@@ -109,7 +99,6 @@ func (c *linkCounters) snapshot() LinkStats {
 		Duplicated:     c.duplicated.Load(),
 		Corrupted:      c.corrupted.Load(),
 		CutDropped:     c.cutDropped.Load(),
-		BufferDropped:  c.bufDropped.Load(),
 		Idle:           c.idle.Load(),
 		KeepalivesSent: c.kaSent.Load(),
 		KeepalivesRecv: c.kaRecv.Load(),

@@ -102,6 +102,9 @@ type Counts struct {
 	// OwnClashes counts LSAs of this tile it did not make: one after a
 	// restart; more mean another tile has this tile's key.
 	OwnClashes uint64 `json:"own_clashes"`
+	// NoRouting counts connects of neighbours that run no routing
+	// service: nothing is flooded to them.
+	NoRouting uint64 `json:"no_routing"`
 }
 
 // New returns the service with cfg.
@@ -199,8 +202,20 @@ func (s *Service) event(ev p2p.Event) {
 // connect starts a neighbour off with the whole table, so a tile that
 // joins learns the grid at once, and first with a summary of it (ACKs of
 // every LSA held), so that the neighbour sends us only what we lack.
+//
+// A neighbour whose hellos say it runs no routing service (an itcd from
+// before it, or one configured without) gets nothing: it would never
+// acknowledge an LSA, and each would go again every Retransmit for as
+// long as the link lived. Nor does this tile's LSA list the link: the
+// graph takes a link only when both ends list it, and that neighbour
+// lists none.
 func (s *Service) connect(d packet.Dir, tile p2p.TileID) {
 	if !d.IsLink() {
+		return
+	}
+	if n, ok := s.h.Neighbour(d); ok && n.Tile == tile && !n.Offers(packet.ServiceRoute) {
+		s.peers[d] = nil
+		s.count(func(c *Counts) { c.NoRouting++ })
 		return
 	}
 	p := newPeer(tile)

@@ -20,6 +20,7 @@ type fakeHost struct {
 	sent    map[packet.Dir][][]byte
 	full    map[packet.Dir]bool // links whose queue is full
 	drained chan struct{}
+	nbrs    []p2p.Neighbour // what Neighbours says; empty: no neighbour is known
 }
 
 func (f *fakeHost) Send(to packet.Dir, p []byte) error {
@@ -54,7 +55,18 @@ func (f *fakeHost) setFull(d packet.Dir, full bool) {
 		f.drained <- struct{}{}
 	}
 }
-func (f *fakeHost) Neighbours() []p2p.Neighbour { return nil }
+func (f *fakeHost) Neighbours() []p2p.Neighbour {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]p2p.Neighbour(nil), f.nbrs...)
+}
+
+// setNeighbour makes Neighbours list tile on d, offering services.
+func (f *fakeHost) setNeighbour(d packet.Dir, tile p2p.TileID, services uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nbrs = append(f.nbrs, p2p.Neighbour{Dir: d, Tile: tile, Services: services})
+}
 func (f *fakeHost) Neighbour(d packet.Dir) (p2p.Neighbour, bool) {
 	return p2p.FindNeighbour(f.Neighbours(), d)
 }
@@ -326,6 +338,44 @@ func TestServiceRetransmits(t *testing.T) {
 	}
 	if c := x.s.status().Counts; c.Retransmits < 2 || c.AcksIn != 1 {
 		t.Fatalf("counts %+v", c)
+	}
+}
+
+// A neighbour whose hellos offer no routing service is sent nothing: it
+// would never acknowledge, and every LSA would go again each Retransmit
+// for as long as the link lived (one 170-byte packet a second a link).
+func TestServiceSendsNothingToANeighbourWithoutRouting(t *testing.T) {
+	cfg := testConfig()
+	cfg.Retransmit = conf.Duration(30 * time.Millisecond)
+	x := startService(t, cfg)
+	old, b := id(2), id(3)
+	x.h.setNeighbour(packet.ET, old, 1<<packet.ServiceMFZ)
+	x.h.setNeighbour(packet.NW, b, 1<<packet.ServiceRoute)
+	x.tiles[packet.ET] = old
+	x.ev <- p2p.Event{Kind: packet.EventConnect, Dir: packet.ET, Tile: old}
+	x.connect(packet.NW, b)
+	// b never acknowledges either: once its LSA has gone three times,
+	// the old neighbour's would have too.
+	x.waitFor("the LSA to b sent three times", func() bool {
+		own, ok := x.lastOwn(packet.NW)
+		n := 0
+		for _, l := range x.lsasTo(packet.NW, id(1)) {
+			if l.Seq == own.Seq {
+				n++
+			}
+		}
+		return ok && n >= 3
+	})
+	x.sync(packet.NW) // a probe from the old neighbour is not even read
+	if m := x.h.messages(t, packet.ET); len(m) != 0 {
+		t.Fatalf("sent %d messages to a neighbour that runs no routing", len(m))
+	}
+	if !x.ownLists(packet.NW, Link{packet.NW, b}) {
+		own, _ := x.lastOwn(packet.NW)
+		t.Fatalf("own LSA lists %v, want b alone", own.Links[:own.N])
+	}
+	if c := x.s.status().Counts; c.NoRouting == 0 {
+		t.Fatal("no_routing 0, want the connect counted")
 	}
 }
 

@@ -19,11 +19,7 @@ type LinkReport struct {
 	Lost, Duplicated, Corrupted, CutDropped, OutFull uint64
 	// InDropped arrived at To and were dropped: its inbound queue was full.
 	InDropped uint64
-	// BufferDropped went from From to an in-process To whose receive
-	// queue (the socket buffer's stand-in) was full: a simulation that
-	// starves its readers of CPU, not a link's doing.
-	BufferDropped uint64
-	// Drops is Lost + CutDropped + InDropped + BufferDropped.
+	// Drops is Lost + CutDropped + InDropped.
 	Drops uint64
 	// Busy is Bytes over what the link could carry at its current rate
 	// since the grid was built (0 for an unlimited link).
@@ -59,11 +55,11 @@ func (g *Grid) LinkReports(elapsed time.Duration) []LinkReport {
 			Link: l, Profile: p,
 			Packets: s.SentPackets, Bytes: s.SentBytes,
 			Lost: s.Lost, Duplicated: s.Duplicated, Corrupted: s.Corrupted, CutDropped: s.CutDropped, OutFull: s.OutFull,
-			InDropped: in.InDropped, BufferDropped: s.BufferDropped,
+			InDropped:  in.InDropped,
 			RateKept:   s.RateKept(),
 			FromDaemon: g.cfg.Procs,
 		}
-		r.Drops = r.Lost + r.CutDropped + r.InDropped + r.BufferDropped
+		r.Drops = r.Lost + r.CutDropped + r.InDropped
 		if p.Rate > 0 && elapsed > 0 {
 			r.Busy = min(1, float64(r.Bytes)/(float64(p.Rate)*elapsed.Seconds()))
 		}

@@ -34,6 +34,8 @@ type spreadResult struct {
 	dups      uint64    // chunks that came twice or unasked, all tiles
 	chunks    uint64    // chunks taken, all tiles
 	timeouts  uint64    // request windows' silence timeouts, all tiles
+	reads     uint64    // blocks read from a store to serve, all tiles
+	saved     uint64    // blocks served from the copies of the last verified (recent.go)
 }
 
 // spread pushes a file at c.src once the grid is live and waits until every
@@ -89,15 +91,16 @@ func spread(b *testing.B, c spreadCase) spreadResult {
 	}
 	fx.checkIdentical("physics.mfz", path)
 	for _, l := range fx.g.LinkReports(time.Since(built)) {
-		// Dropped by a full inbound queue, or by the full receive queue of
-		// an in-process neighbour (a socket buffer's stand-in).
-		res.inDropped += l.InDropped + l.BufferDropped
+		// Dropped by a full inbound queue.
+		res.inDropped += l.InDropped
 	}
 	for _, cc := range geo.Coords() {
 		s := fx.status(cc).Counters
 		res.dups += s.Duplicates + s.Unexpected
 		res.chunks += s.ChunksIn
 		res.timeouts += s.Timeouts
+		res.reads += s.BlockReads
+		res.saved += s.ReadsSaved
 	}
 	return res
 }
@@ -135,6 +138,7 @@ func (res spreadResult) report(b *testing.B, c spreadCase) float64 {
 	b.ReportMetric(maxOf(res.started), "last_start_s")
 	b.ReportMetric(float64(res.dups)/float64(max(res.chunks, 1)), "dup/chunk")
 	b.ReportMetric(float64(res.timeouts), "timeouts")
+	b.ReportMetric(float64(res.saved)/float64(max(res.saved+res.reads, 1)), "reads_saved")
 	// CPU seconds per MiB spread per tile: the whole process's CPU (every
 	// tile's daemon and the simulated links) over MiB x tiles.
 	b.ReportMetric(res.cpu/(float64(res.body)/(1<<20))/float64(geo.Len()), "cpu_s/MiB/tile")

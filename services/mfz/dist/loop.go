@@ -52,6 +52,7 @@ type loop struct {
 	remembered conductBook // the conduct of disconnected tiles
 	done       chan completion
 	haves      map[*file][]int        // blocks verified since the last HAVE flush
+	recent     recentBlocks           // the last blocks verified, to serve without a read
 	begins     pause                  // the disk failed creating a transfer: no new one before begins.until
 	starts     map[fileID]*startPause // the store could not create the transfer of this file (pause.go)
 

@@ -353,6 +353,9 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 		return
 	}
 	err := f.partial.PutBlock(b, a.buf[:a.length])
+	if err == nil {
+		l.recent.put(f, b, a.buf[:a.length]) // before a.buf is released
+	}
 	l.releaseAsm(n, a)
 	n.win.compact()
 	if errors.Is(err, mfz.ErrNeedPage) {

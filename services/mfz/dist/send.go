@@ -248,6 +248,12 @@ func (l *loop) cached(n *nbr, f *file, b int) bool {
 		c.buf = make([]byte, f.m.BlockSize)
 	}
 	c.buf = c.buf[:cap(c.buf)]
+	if k := l.recent.get(f, b, c.buf); k > 0 {
+		l.counters.ReadsSaved++
+		c.f, c.block, c.n = f, b, k
+		return true
+	}
+	l.counters.BlockReads++
 	var k int
 	var err error
 	if f.receiving() {

@@ -146,6 +146,8 @@ type Counters struct {
 	NotLive         uint64 `json:"not_live"`
 	SyncsDeferred   uint64 `json:"syncs_deferred"` // SYNCs within a second of the last one answered: one answer when the second ends
 	Reassigned      uint64 `json:"reassigned"`     // blocks taken from a neighbour silent past its timeout and asked of another
+	BlockReads      uint64 `json:"block_reads"`    // blocks read from the store to serve
+	ReadsSaved      uint64 `json:"reads_saved"`    // blocks served from the copies of the last ones verified (recent.go)
 	ReadErrors      uint64 `json:"read_errors"`
 	DiskErrors      uint64 `json:"disk_errors"`
 }

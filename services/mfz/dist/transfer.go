@@ -86,6 +86,7 @@ func (l *loop) addTransfer(p *mfz.Partial) *file {
 func (l *loop) removeFile(f *file) {
 	l.endTransfer(f)
 	l.files.remove(f)
+	l.recent.forget(f)
 	delete(l.haves, f)
 }
 
