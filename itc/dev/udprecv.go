@@ -41,8 +41,8 @@ func (u *UDP) readLoop() {
 
 // receive handles one datagram. Nothing in it can make the reader fail:
 // every length is checked before use. Its caller holds rxMu (readLoop,
-// or shortLoop for frames from this process): the holder owns the links'
-// receive windows.
+// or a neighbour's clock for frames from this process: shortcut.receive):
+// the holder owns the links' receive windows.
 func (u *UDP) receive(b []byte, from netip.AddrPort) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	l := u.linkFrom(from)

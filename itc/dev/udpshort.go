@@ -23,8 +23,9 @@ import (
 // that finds its input FIFO full.
 //
 // A first design queued frames for a reader goroutine of the receiver's
-// (a socket buffer's stand-in): that hand-off and copy were 7% of a
-// 400-tile push's CPU (notes/design.md, "The in-process shortcut").
+// (a socket buffer's stand-in): that queue and goroutine took 12% of a
+// 400-tile push's CPU, receiving directly takes 6.5% (notes/design.md,
+// "The in-process shortcut").
 //
 // A device whose neighbour is another process, or did not set InProcess,
 // or is bound to no one address, sends over its socket as before; while
