@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/t2tiles/itcd/internal/conf"
+	"github.com/t2tiles/itcd/internal/procstat"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/itc/packet"
 	"github.com/t2tiles/itcd/p2p"
@@ -114,4 +116,93 @@ func BenchmarkDemuxToService(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
 		})
 	}
+}
+
+// writeDevice is a device that takes every write and says so on wrote.
+type writeDevice struct {
+	creditDevice
+	wrote chan struct{}
+}
+
+func (w *writeDevice) WritePacket([]byte) error {
+	w.wrote <- struct{}{}
+	return nil
+}
+
+// sendService sends one packet on ET each time go says, b.N in all.
+type sendService struct {
+	pkt  []byte
+	next chan struct{}
+	errc chan error
+}
+
+func (s *sendService) Number() packet.Service { return 9 }
+func (s *sendService) Name() string           { return "send" }
+func (s *sendService) Serve(ctx context.Context, h p2p.Host, in p2p.Inbox) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.next:
+			if err := h.Send(packet.ET, s.pkt); err != nil {
+				s.errc <- err
+			}
+		case <-in.Events:
+		}
+	}
+}
+
+// BenchmarkServiceToDevice measures one packet at a time from a service,
+// through the daemon's outbound queues, to the device: as on a tile,
+// where a link of 64 KB/s takes a packet every 4 ms and each goes alone.
+// The service sends the next when the device has the last. One CPU, as
+// on a tile; switches/pkt are thread context switches (internal/procstat).
+func BenchmarkServiceToDevice(b *testing.B) {
+	restore, err := procstat.PinToOneCPU()
+	if err != nil {
+		b.Skip(err)
+	}
+	defer restore()
+	wd := &writeDevice{creditDevice: *newCreditDevice(nil, 0), wrote: make(chan struct{}, 1)}
+	svc := &sendService{pkt: make([]byte, 200), next: make(chan struct{}, 1), errc: make(chan error, 1)}
+	cfg := DefaultConfig()
+	cfg.StateDir, cfg.RunDir = b.TempDir(), b.TempDir()
+	cfg.DeadAfter = conf.Duration(2 * time.Hour) // the device sends no hellos
+	cfg.HelloInterval = conf.Duration(time.Hour) // nor does the daemon, after its first
+	d, err := New(cfg, Options{Device: wd, Services: []p2p.Service{svc}, Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: [8]byte{1}, TS: 1}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.Run(ctx)
+	<-d.Ready()
+	// The daemon's first hello on ET.
+	select {
+	case <-wd.wrote:
+	case <-time.After(10 * time.Second):
+		b.Fatal("no hello written")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	sw0, cpu0 := procstat.Switches(b), processCPU()
+	for i := 0; i < b.N; i++ {
+		svc.next <- struct{}{}
+		select {
+		case <-wd.wrote:
+		case err := <-svc.errc:
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(procstat.Switches(b)-sw0)/float64(b.N), "switches/pkt")
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu_ns/pkt")
+}
+
+// processCPU is the CPU time the process has used, every thread's.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -185,6 +185,7 @@ func (d *Daemon) serveMFM(ctx context.Context, lc *localConn) {
 		for {
 			queued, closed := d.out.enqueueMFM(p.Dir, buf[:n])
 			if queued {
+				d.writeNow(p.Dir)
 				break
 			}
 			if closed {

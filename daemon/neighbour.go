@@ -130,13 +130,16 @@ func (ns *neighbours) liveLocked() []p2p.Neighbour {
 func (dm *Daemon) enqueueLive(to packet.Dir, s packet.Service, pkt []byte) error {
 	ns := &dm.nbr
 	ns.mu.Lock()
-	defer ns.mu.Unlock()
 	if !to.IsLink() || ns.n[to].state != Live {
+		ns.mu.Unlock()
 		return p2p.ErrNotLive
 	}
-	if !dm.out.enqueueService(to, s, pkt) {
+	queued := dm.out.enqueueService(to, s, pkt)
+	ns.mu.Unlock()
+	if !queued {
 		return p2p.ErrQueueFull
 	}
+	dm.writeNow(to)
 	return nil
 }
 
@@ -299,8 +302,8 @@ func (dm *Daemon) helloTo(d packet.Dir) {
 	dm.nbr.helloMu.Lock()
 	defer dm.nbr.helloMu.Unlock()
 	pkt, err := packet.AppendService(buf[:0], d, packet.ServiceLiveness, AppendHello(payload[:0], dm.helloFor(d, dm.clk.Now())))
-	if err == nil {
-		dm.out.enqueueOwn(d, pkt)
+	if err == nil && dm.out.enqueueOwn(d, pkt) {
+		dm.writeNow(d) // now, while its timestamp is fresh
 	}
 }
 
