@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -186,7 +185,7 @@ func BenchmarkServiceToDevice(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	sw0, cpu0 := procstat.Switches(b), processCPU()
+	sw0, cpu0 := procstat.Switches(b), procstat.CPU()
 	for i := 0; i < b.N; i++ {
 		svc.next <- struct{}{}
 		select {
@@ -197,12 +196,5 @@ func BenchmarkServiceToDevice(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(procstat.Switches(b)-sw0)/float64(b.N), "switches/pkt")
-	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu_ns/pkt")
-}
-
-// processCPU is the CPU time the process has used, every thread's.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((procstat.CPU()-cpu0).Nanoseconds())/float64(b.N), "cpu_ns/pkt")
 }

@@ -1,6 +1,6 @@
-// Package procstat measures what an idle process costs the machine, for
-// benchmarks of a tile: the context switches of all its threads, and
-// running it on one CPU as a tile's one core runs it.
+// Package procstat measures what a process costs the machine, for
+// benchmarks of a tile: the context switches of all its threads, its CPU
+// time, and running it on one CPU as a tile's one core runs it.
 package procstat
 
 import (
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,6 +87,16 @@ func Switches(tb testing.TB) uint64 {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// CPU is the CPU time the process has used so far, every thread's, user
+// and system.
+func CPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // MemDir is a directory for a benchmark in a filesystem held in memory

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/procstat"
 	"github.com/t2tiles/itcd/itc/packet"
 )
 
@@ -67,7 +67,7 @@ func benchPacketFlow(b *testing.B, size int, from, to Device) {
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), procstat.CPU()
 	for i := 0; i < b.N; i++ {
 		window <- struct{}{}
 		for {
@@ -90,7 +90,7 @@ func benchPacketFlow(b *testing.B, size int, from, to Device) {
 		}
 	}
 	el := time.Since(start)
-	cpu := processCPU() - cpu0
+	cpu := procstat.CPU() - cpu0
 	b.StopTimer()
 	n := got.Load()
 	b.ReportMetric(float64(n)/el.Seconds(), "pkts/s")
@@ -109,11 +109,4 @@ func sizeName(n int) string {
 		return "255B"
 	}
 	return "16B"
-}
-
-// processCPU is the CPU time the process has used, every thread's.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

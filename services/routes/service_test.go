@@ -215,6 +215,22 @@ func (x *harness) lastOwn(d packet.Dir) (LSA, bool) {
 	return l[len(l)-1], true
 }
 
+// lastOwnSent counts the times the newest own LSA sent on d went there
+// (0 if none did).
+func (x *harness) lastOwnSent(d packet.Dir) int {
+	own, ok := x.lastOwn(d)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, l := range x.lsasTo(d, id(1)) {
+		if l.Seq == own.Seq {
+			n++
+		}
+	}
+	return n
+}
+
 // ownLists reports whether the newest own LSA sent on d lists exactly
 // links.
 func (x *harness) ownLists(d packet.Dir, links ...Link) bool {
@@ -318,14 +334,7 @@ func TestServiceRetransmits(t *testing.T) {
 	x.connect(packet.ET, a)
 	// The LSA that lists a (after the links settled), sent and sent again.
 	x.waitFor("the LSA sent again", func() bool {
-		own, ok := x.lastOwn(packet.ET)
-		n := 0
-		for _, l := range x.lsasTo(packet.ET, id(1)) {
-			if l.Seq == own.Seq {
-				n++
-			}
-		}
-		return ok && x.ownLists(packet.ET, Link{packet.ET, a}) && n >= 3
+		return x.ownLists(packet.ET, Link{packet.ET, a}) && x.lastOwnSent(packet.ET) >= 3
 	})
 	own, _ := x.lastOwn(packet.ET)
 	x.send(packet.ET, AppendAck(nil, []Ack{{id(1), own.Seq}}))
@@ -356,16 +365,7 @@ func TestServiceSendsNothingToANeighbourWithoutRouting(t *testing.T) {
 	x.connect(packet.NW, b)
 	// b never acknowledges either: once its LSA has gone three times,
 	// the old neighbour's would have too.
-	x.waitFor("the LSA to b sent three times", func() bool {
-		own, ok := x.lastOwn(packet.NW)
-		n := 0
-		for _, l := range x.lsasTo(packet.NW, id(1)) {
-			if l.Seq == own.Seq {
-				n++
-			}
-		}
-		return ok && n >= 3
-	})
+	x.waitFor("the LSA to b sent three times", func() bool { return x.lastOwnSent(packet.NW) >= 3 })
 	x.sync(packet.NW) // a probe from the old neighbour is not even read
 	if m := x.h.messages(t, packet.ET); len(m) != 0 {
 		t.Fatalf("sent %d messages to a neighbour that runs no routing", len(m))

@@ -3,10 +3,10 @@ package dist_test
 import (
 	"fmt"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/t2tiles/itcd/internal/procstat"
 	"github.com/t2tiles/itcd/itc/dev"
 	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
@@ -53,7 +53,7 @@ func spread(b *testing.B, c spreadCase) spreadResult {
 	}
 	time.Sleep(500 * time.Millisecond) // let the grid settle
 	built := time.Now()
-	cpu0 := cpuSeconds()
+	cpu0 := procstat.CPU()
 	start := time.Now()
 	r, err := fx.push(c.src, path)
 	if err != nil {
@@ -84,7 +84,7 @@ func spread(b *testing.B, c spreadCase) spreadResult {
 		}
 		return all
 	})
-	res.cpu = cpuSeconds() - cpu0
+	res.cpu = (procstat.CPU() - cpu0).Seconds()
 	if err != nil {
 		fx.dump()
 		b.Fatal(err)
@@ -103,12 +103,6 @@ func spread(b *testing.B, c spreadCase) spreadResult {
 		res.saved += s.ReadsSaved
 	}
 	return res
-}
-
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func maxOf(xs []float64) float64 {
