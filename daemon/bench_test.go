@@ -91,16 +91,7 @@ func BenchmarkDemuxToService(b *testing.B) {
 			cd := newCreditDevice(pkt, 1024)
 			svc := &countService{dev: cd, want: b.N, done: make(chan struct{})}
 			done := svc.done
-			cfg := DefaultConfig()
-			cfg.StateDir, cfg.RunDir = b.TempDir(), b.TempDir()
-			cfg.InboxLen = 2048
-			cfg.DeadAfter = conf.Duration(time.Hour) // the device sends no hellos
-			d, err := New(cfg, Options{Device: cd, Services: []p2p.Service{svc}, Logger: testLogger()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			// The tile on ET is live, as if its hello had been heard.
-			d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: [8]byte{1}, TS: 1}))
+			d := liveDaemon(b, cd, svc, func(cfg *Config) { cfg.InboxLen = 2048 })
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b.ReportAllocs()
@@ -115,6 +106,26 @@ func BenchmarkDemuxToService(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
 		})
 	}
+}
+
+// liveDaemon makes (and does not run) a daemon on device with service
+// svc, whose neighbour on ET is live as if its hello had been heard. The
+// device sends no hellos, so the neighbour is not declared dead for an
+// hour; mod changes the rest of the config.
+func liveDaemon(b *testing.B, device dev.Device, svc p2p.Service, mod func(*Config)) *Daemon {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.StateDir, cfg.RunDir = b.TempDir(), b.TempDir()
+	cfg.DeadAfter = conf.Duration(time.Hour)
+	if mod != nil {
+		mod(&cfg)
+	}
+	d, err := New(cfg, Options{Device: device, Services: []p2p.Service{svc}, Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: [8]byte{1}, TS: 1}))
+	return d
 }
 
 // writeDevice is a device that takes every write and says so on wrote.
@@ -164,15 +175,10 @@ func BenchmarkServiceToDevice(b *testing.B) {
 	defer restore()
 	wd := &writeDevice{creditDevice: *newCreditDevice(nil, 0), wrote: make(chan struct{}, 1)}
 	svc := &sendService{pkt: make([]byte, 200), next: make(chan struct{}, 1), errc: make(chan error, 1)}
-	cfg := DefaultConfig()
-	cfg.StateDir, cfg.RunDir = b.TempDir(), b.TempDir()
-	cfg.DeadAfter = conf.Duration(2 * time.Hour) // the device sends no hellos
-	cfg.HelloInterval = conf.Duration(time.Hour) // nor does the daemon, after its first
-	d, err := New(cfg, Options{Device: wd, Services: []p2p.Service{svc}, Logger: testLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.nbr.heard(d, packet.ET, AppendHello(nil, Hello{Version: 1, Tile: [8]byte{1}, TS: 1}))
+	d := liveDaemon(b, wd, svc, func(cfg *Config) {
+		cfg.DeadAfter = conf.Duration(2 * time.Hour)
+		cfg.HelloInterval = conf.Duration(time.Hour) // the daemon says hello once, then not again
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go d.Run(ctx)

@@ -282,11 +282,8 @@ func (d *Daemon) backlogger() dev.Backlogger {
 func (d *Daemon) flushLinkLocked(dir packet.Dir, now time.Time, bl dev.Backlogger, drained *uint64) (retryAt, svcAt time.Time) {
 	o := &d.out
 	l := &o.links[dir]
-	if l.pending == 0 {
-		return
-	}
-	if now.Before(l.blocked) {
-		return l.blocked, svcAt
+	if l.pending > 0 && now.Before(l.blocked) {
+		return l.blocked, time.Time{}
 	}
 	for l.pending > 0 {
 		q, s := l.head()
@@ -296,12 +293,12 @@ func (d *Daemon) flushLinkLocked(dir packet.Dir, now time.Time, bl dev.Backlogge
 		}
 		pkt := q.front()
 		if s != 0 && bl != nil && !l.serviceRoom(bl, dir, o, now) {
-			return retryAt, l.svcBlocked
+			return time.Time{}, l.svcBlocked
 		}
 		err := d.dev.WritePacket(pkt)
 		if errors.Is(err, dev.ErrWouldBlock) {
 			l.blocked = now.Add(o.retry)
-			return l.blocked, svcAt
+			return l.blocked, time.Time{}
 		}
 		ls := &d.stats.link[dir]
 		switch {
@@ -319,7 +316,7 @@ func (d *Daemon) flushLinkLocked(dir packet.Dir, now time.Time, bl dev.Backlogge
 		}
 		l.pending--
 	}
-	return retryAt, svcAt
+	return time.Time{}, time.Time{}
 }
 
 // earlier is the sooner of two times, a zero one being none.
