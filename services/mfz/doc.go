@@ -29,10 +29,10 @@
 //
 // Store is the store in a tile's state directory: live/ holds complete
 // verified files, moved in by atomic rename; partial/ holds files being
-// received block by block (Begin, Partial.PutBlock, Partial.Complete) with
-// enough state to resume after a power cut; tomb/ holds tombstones, which
-// keep spreading; state.json remembers the highest version seen per name so
-// that an older version never comes back. Store.Run watches the trust
-// directory and live/ with fsnotify. Hooks run after a new version is cut
-// over. See notes/design.md.
+// received block by block (Begin, Partial.PutBlock or WriteBlock and Sync,
+// Partial.Complete) with enough state to resume after a power cut; tomb/
+// holds tombstones, which keep spreading; state.json remembers the highest
+// version seen per name so that an older version never comes back.
+// Store.Run watches the trust directory and live/ with fsnotify. Hooks run
+// after a new version is cut over. See notes/design.md.
 package mfz

@@ -2,6 +2,7 @@ package mfz
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,7 +39,10 @@ type Partial struct {
 	have     Bitmap
 	nhave    int
 	unsynced int
+	recorded int // "have" files recorded: Sync renames its own only if none came since its snapshot
 	state    partialState
+
+	syncMu sync.Mutex // one Sync at a time
 }
 
 type partialState int
@@ -101,9 +105,8 @@ func (p *Partial) Done() bool {
 // block, against its hash page, which must be held: else ErrNeedPage)
 // and, only if it matches, writes it. A wrong block returns a *BlockError
 // (ErrBlockHash) and nothing is written; a block already held is accepted
-// and ignored. Every
-// SyncEvery blocks (and when the last block arrives) the data is fsynced
-// and then the bitmap is recorded.
+// and ignored. Every SyncEvery blocks (and when the last block arrives)
+// the data is fsynced and then the bitmap is recorded (Sync).
 //
 // A failure of the local file system (a full disk) returns a
 // *StorageError (ErrStorage) naming the path, and every block recorded
@@ -111,19 +114,32 @@ func (p *Partial) Done() bool {
 // reports it held and the next Sync, PutBlock or Complete that reaches
 // the disk records it; if the write itself failed, it is not held.
 func (p *Partial) PutBlock(i int, data []byte) error {
-	if err := p.verify(i, data); err != nil {
+	due, err := p.WriteBlock(i, data)
+	if err != nil || !due {
 		return err
+	}
+	return p.Sync()
+}
+
+// WriteBlock is PutBlock without the sync, for a caller that must not
+// wait for the disk: it reports whether a sync is due (SyncEvery blocks
+// unrecorded, or the last block), and the caller runs Sync elsewhere.
+// Blocks written and not yet recorded are held (Has, ReadBlock) but lost
+// at a power cut, to be fetched again.
+func (p *Partial) WriteBlock(i int, data []byte) (syncDue bool, err error) {
+	if err := p.verify(i, data); err != nil {
+		return false, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state != partialActive {
-		return fmt.Errorf("%w: %s", ErrDone, p.key)
+		return false, fmt.Errorf("%w: %s", ErrDone, p.key)
 	}
 	if p.hasLocked(i) {
-		return nil
+		return false, nil
 	}
 	if _, err := (&faultWriter{w: &offsetWriter{p.f, p.bodyOff + p.m.BlockOffset(i)}, s: p.s, op: "block"}).Write(data); err != nil {
-		return storageErr(fmt.Sprintf("writing block %d of %s", i, p.key), filepath.Join(p.dir, "file"), err)
+		return false, storageErr(fmt.Sprintf("writing block %d of %s", i, p.key), filepath.Join(p.dir, "file"), err)
 	}
 	if i < p.m.Pages() {
 		copy(p.list[p.m.BlockOffset(i):], data)
@@ -131,10 +147,7 @@ func (p *Partial) PutBlock(i int, data []byte) error {
 	p.have.Set(i)
 	p.nhave++
 	p.unsynced++
-	if p.unsynced >= p.s.cfg.SyncEvery || p.nhave == p.m.BlockCount() {
-		return p.syncLocked()
-	}
-	return nil
+	return p.unsynced >= p.s.cfg.SyncEvery || p.nhave == p.m.BlockCount(), nil
 }
 
 // verify checks data as block i, against its hash page if it has one.
@@ -162,27 +175,74 @@ type offsetWriter struct {
 
 func (w *offsetWriter) Write(b []byte) (int, error) { return w.f.WriteAt(b, w.off) }
 
-// Sync makes every block received so far durable and records it.
+// Sync makes every block written so far durable and records it in
+// "have": data first, then the record, so a recorded block is always on
+// disk. The fsyncs run without p.mu: blocks are written and read
+// meanwhile, and only the rename of the new record waits for them. A
+// record made meanwhile by Complete or Close (syncLocked, of every block)
+// stands, and this one's older snapshot is thrown away. A partial that
+// ends meanwhile is left to its end (nil).
 func (p *Partial) Sync() error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.state != partialActive && p.state != partialCompleting {
+	if !p.recordingLocked() || p.unsynced == 0 {
+		p.mu.Unlock()
 		return nil
 	}
-	return p.syncLocked()
+	f, have, n, gen := p.f, append(Bitmap(nil), p.have...), p.unsynced, p.recorded
+	p.mu.Unlock()
+
+	if err := f.Sync(); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return nil // ended meanwhile
+		}
+		return storageErr("syncing "+p.key, filepath.Join(p.dir, "file"), err)
+	}
+	path := filepath.Join(p.dir, "have")
+	tmp, err := p.s.spoolBytes(have, "have")
+	if err != nil {
+		return storageErr("recording the blocks of "+p.key, path, err)
+	}
+	p.mu.Lock()
+	if !p.recordingLocked() || p.recorded != gen {
+		p.mu.Unlock()
+		os.Remove(tmp)
+		return nil
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		p.mu.Unlock()
+		os.Remove(tmp)
+		return storageErr("recording the blocks of "+p.key, path, err)
+	}
+	p.recorded++
+	p.unsynced -= n
+	p.mu.Unlock()
+	if err := syncDir(p.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return storageErr("recording the blocks of "+p.key, path, err)
+	}
+	return nil
 }
 
+// recordingLocked reports whether p still records its blocks: neither
+// installed nor dropped.
+func (p *Partial) recordingLocked() bool {
+	return p.state == partialActive || p.state == partialCompleting
+}
+
+// syncLocked is Sync holding p.mu throughout, for the paths that end or
+// check the partial (Complete, Close).
 func (p *Partial) syncLocked() error {
 	if p.unsynced == 0 {
 		return nil
 	}
-	// Data first, then the record: a recorded block is always on disk.
 	if err := p.f.Sync(); err != nil {
 		return storageErr("syncing "+p.key, filepath.Join(p.dir, "file"), err)
 	}
 	if err := p.s.writeFileAtomic(filepath.Join(p.dir, "have"), p.have, "have"); err != nil {
 		return storageErr("recording the blocks of "+p.key, filepath.Join(p.dir, "have"), err)
 	}
+	p.recorded++
 	p.unsynced = 0
 	return nil
 }

@@ -35,23 +35,34 @@ func (s *Store) spool(pattern, op string, write func(w io.Writer) error) (*os.Fi
 // writeFileAtomic writes a small file through tmp/: write, fsync, rename,
 // fsync the directory.
 func (s *Store) writeFileAtomic(path string, b []byte, op string) error {
-	f, err := s.spool("w-*", op, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+	tmp, err := s.spoolBytes(b, op)
 	if err == nil {
-		err = f.Close()
-		if err == nil {
-			err = os.Rename(f.Name(), path)
-		}
-		if err != nil {
-			os.Remove(f.Name())
+		if err = os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("mfz: writing %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// spoolBytes writes b to a new file in tmp/, fsynced and closed, and
+// returns its path: the first half of writeFileAtomic, for a caller that
+// renames it under its own lock.
+func (s *Store) spoolBytes(b []byte, op string) (string, error) {
+	f, err := s.spool("w-*", op, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 func syncDir(dir string) error {

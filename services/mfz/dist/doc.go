@@ -11,9 +11,10 @@
 // MANIFEST), checks it against its trust directory (mfz.Store.Begin) and
 // then fetches the body block by block in chunks of ChunkLen bytes
 // (REQUEST, DATA). Each block is checked against the manifest before it is
-// stored (mfz.Partial.PutBlock) and again before it is served; a tile tells
-// its neighbours every block it verifies (HAVE), so a file being received
-// is served onward at once (pipelining). Every message ends with a CRC-16:
+// stored (mfz.Partial.WriteBlock; the store's sync runs off the loop) and
+// again before it is served; a tile tells each neighbour every block it
+// verifies that the neighbour does not hold (HAVE), so a file being
+// received is served onward at once (pipelining). Every message ends with a CRC-16:
 // T2 links may flip bits silently, and a damaged message is dropped like a
 // lost one. notes/protocol.md has the format byte by byte.
 //

@@ -35,6 +35,7 @@ type file struct {
 	changedAt   time.Time // a block verified
 	sources     [8]SourceStatus
 	pause       pause // a local store failure stopped it (a full disk): pause.go
+	syncing     bool  // a sync of partial runs (sync.go)
 
 	completedAt time.Time // completed by transfer or push in this run
 	// seed: a file pushed here is shown to the neighbours a few blocks

@@ -51,7 +51,9 @@ type loop struct {
 	refused    refusals    // files not fetched again for a while
 	remembered conductBook // the conduct of disconnected tiles
 	done       chan completion
+	synced     chan synced            // results of the syncs run off the loop (sync.go)
 	haves      map[*file][]int        // blocks verified since the last HAVE flush
+	haveList   []int                  // flushHaves: the blocks of one HAVE's list, reused
 	recent     recentBlocks           // the last blocks verified, to serve without a read
 	begins     pause                  // the disk failed creating a transfer: no new one before begins.until
 	starts     map[fileID]*startPause // the store could not create the transfer of this file (pause.go)
@@ -76,7 +78,8 @@ type loop struct {
 	reannounceUntil time.Time
 }
 
-// newLoop makes the loop of s on host h; its completion goroutines join wg.
+// newLoop makes the loop of s on host h; its completion and sync
+// goroutines join wg.
 func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 	return &loop{
 		s: s, h: h, st: s.store, log: h.Logger(), t: &s.t, wg: wg,
@@ -86,6 +89,7 @@ func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 		refused:    refusals{},
 		remembered: conductBook{},
 		done:       make(chan completion, 16),
+		synced:     make(chan synced, 16),
 		haves:      map[*file][]int{},
 		starts:     map[fileID]*startPause{},
 		assignGen:  1, // past a new neighbour's zero noBlock
@@ -102,7 +106,7 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 		l.connect(n.Dir, n.Tile)
 	}
 	// Tick fast only while something is in flight: everything else
-	// arrives as an event, and 200 wakeups a second would be most of an
+	// arrives as an event, and 50 wakeups a second would be most of an
 	// idle tile's CPU. Idle ticks fall on the wall-clock grid of idleTick
 	// (internal/tick), where the daemon's hellos fall too: one wakeup
 	// serves both.
@@ -176,6 +180,9 @@ func (l *loop) run(ctx context.Context, in p2p.Inbox, events <-chan mfz.Event) e
 			l.now = l.s.clk.Now()
 			l.assignGen++
 			l.completed(c)
+		case r := <-l.synced:
+			l.now = l.s.clk.Now()
+			l.syncDone(r)
 		case <-l.s.wake:
 			l.now = l.s.clk.Now()
 			l.assignGen++

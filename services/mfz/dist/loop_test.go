@@ -111,6 +111,9 @@ type harness struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	full   atomic.Bool // the store's writes fail with ENOSPC while set
+	// fullFor: the store's writes of this kind (mfz's fault op: "block",
+	// "have"...) fail with ENOSPC while set
+	fullFor atomic.Value
 }
 
 // newHarness makes a service whose store trusts one test key, and a loop
@@ -128,8 +131,8 @@ func newHarness(t testing.TB, dirs ...packet.Dir) *harness {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	x := &harness{t: t, priv: priv, dir: dir}
-	s, err := New(Config{TrustDir: trust}, Options{StateDir: filepath.Join(dir, "state"), Logger: log, WriteFault: func(string) error {
-		if x.full.Load() {
+	s, err := New(Config{TrustDir: trust}, Options{StateDir: filepath.Join(dir, "state"), Logger: log, WriteFault: func(op string) error {
+		if x.full.Load() || x.fullFor.Load() == op {
 			return syscall.ENOSPC
 		}
 		return nil
@@ -403,9 +406,9 @@ func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 	if err := os.RemoveAll(dirs[0]); err != nil {
 		t.Fatal(err)
 	}
-	x.serveAll(packet.ET, 9, sf) // stored but not recorded: a disk error
-	if x.l.counters.DiskErrors != 1 || f.nhave != 1 {
-		t.Fatalf("disk errors %d, blocks held %d; want 1, 1", x.l.counters.DiskErrors, f.nhave)
+	x.serveAll(packet.ET, 9, sf) // written; the check cannot record it: a disk error
+	if f.nhave != 1 || f.phase != phaseVerifying {
+		t.Fatalf("blocks held %d, phase %v; want 1, checking", f.nhave, f.phase)
 	}
 	attempts := 0
 	x.runFor(10*time.Second, func() bool {
@@ -421,9 +424,10 @@ func TestFailedCompletionNotRetriedAtOnce(t *testing.T) {
 		}
 		return true
 	})
-	// Paused 1 s, 2 s, 4 s: checks at 1 s, 3 s and 7 s.
-	if attempts < 1 || attempts > 3 {
-		t.Fatalf("%d final checks in 10 s, want one per backoff step", attempts)
+	// The first check at once, then paused 1 s, 2 s, 4 s: checks at 1 s,
+	// 3 s and 7 s.
+	if attempts < 2 || attempts > 4 || x.l.counters.DiskErrors != uint64(attempts) {
+		t.Fatalf("%d final checks in 10 s, %d disk errors: want one check per backoff step, each failing", attempts, x.l.counters.DiskErrors)
 	}
 	if x.l.isRefused(sf.id) || x.l.files.byID[sf.id] != f || f.nhave != 1 {
 		t.Fatal("a transfer whose disk failed was refused or lost its block")

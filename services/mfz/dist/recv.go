@@ -352,7 +352,8 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 		n.win.compact()
 		return
 	}
-	err := f.partial.PutBlock(b, a.buf[:a.length])
+	// The sync WriteBlock may ask for runs off the loop (sync.go).
+	syncDue, err := f.partial.WriteBlock(b, a.buf[:a.length])
 	if err == nil {
 		l.recent.put(f, b, a.buf[:a.length]) // before a.buf is released
 	}
@@ -368,6 +369,10 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 	case mfz.FaultNone:
 		l.storeWorked(f)
 		l.gotBlock(n, f, b, length)
+		if syncDue && f.receiving() && f.nhave < f.blocks {
+			// The last block's is the whole-file check's.
+			l.syncSoon(f)
+		}
 	case mfz.FaultData:
 		// It failed its hash (mfz.ErrBlockHash). Every chunk passed its
 		// CRC, so the link did not damage it: n sent a block that is
@@ -384,11 +389,6 @@ func (l *loop) blockDone(n *nbr, a *asm) {
 		// is not struck, and the block is not asked for again until
 		// the transfer's pause ends.
 		l.storeFailed(f, err)
-		if f.partial.Has(b) {
-			// Written but not yet recorded: held, and recorded by the
-			// store's next sync that works.
-			l.gotBlock(n, f, b, length)
-		}
 	}
 }
 

@@ -100,7 +100,11 @@ var defaultTuning = tuning{
 	bitfieldGap: time.Second,
 	minRTO:      150 * time.Millisecond,
 	maxRTO:      4 * time.Second,
-	tick:        5 * time.Millisecond,
+	// The fast tick refills the daemon's queue of DATA (dataDepth: 24
+	// packets, 96 ms of a 64 KB/s link) and runs the silence timers (150
+	// ms at least): 20 ms is soon enough for both, and a quarter of the
+	// wakeups of 5 ms (BENCHMARKS.md, "Syncs off the loop").
+	tick:        20 * time.Millisecond,
 	idleTick:    250 * time.Millisecond,
 	dataDepth:   24,
 	serveQueue:  64,
