@@ -80,3 +80,25 @@ func TestCaptureDissectorRequests(t *testing.T) {
 			map[string]string{"itc.mfz.type": "11", "itc.mfz.block": "4095", "itc.mfz.chunk": "15", "itc.mfz.crc.good": "1", "itc.malformed": ""}},
 	})
 }
+
+// TestCaptureDissectorHave reads a HAVE: the low mark and the blocks
+// listed; a block past the last a file may have is malformed.
+func TestCaptureDissectorHave(t *testing.T) {
+	needTshark(t)
+	have := func(low uint16, blocks ...uint16) []byte {
+		var list []byte
+		for _, b := range blocks {
+			list = binary.BigEndian.AppendUint16(list, b)
+		}
+		return dist.AppendMessage([]byte{0x82, 8}, &dist.Message{Type: dist.MsgHave, Handle: 3, Block: low, Data: list})
+	}
+	checkDissected(t, []dissectCase{
+		{"two blocks", have(4, 5, 7),
+			map[string]string{"itc.service": "8", "itc.mfz.type": "5", "itc.mfz.low": "4", "itc.mfz.block": "5,7",
+				"itc.mfz.crc.good": "1", "itc.malformed": ""}},
+		{"only the low mark", have(12),
+			map[string]string{"itc.mfz.type": "5", "itc.mfz.low": "12", "itc.mfz.block": "", "itc.malformed": ""}},
+		{"block 4096", have(0, 4096),
+			map[string]string{"itc.mfz.type": "5", "itc.malformed": "1"}},
+	})
+}
