@@ -34,6 +34,38 @@ func heldRecord(t *testing.T, s *Store, p *Partial) (release func(), result <-ch
 	return func() { close(hold) }, done
 }
 
+// beginUnsynced begins a partial of a file of a few blocks, in a store
+// that syncs only at the last block.
+func beginUnsynced(t *testing.T) (*Store, *Partial, [][]byte) {
+	t.Helper()
+	e := newStoreEnv(t)
+	e.sync = 1000
+	s := e.open()
+	path, _ := e.file("s.bin", 1, 1, 8000)
+	file, blocks := blocksOf(t, path)
+	p, err := s.Begin(file.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p, blocks
+}
+
+// writesBesideSync writes block 0, holds a Sync on the disk (heldRecord)
+// and writes every other block meanwhile.
+func writesBesideSync(t *testing.T, s *Store, p *Partial, blocks [][]byte) (release func(), result <-chan error) {
+	t.Helper()
+	if _, err := p.WriteBlock(0, blocks[0]); err != nil {
+		t.Fatal(err)
+	}
+	release, result = heldRecord(t, s, p)
+	for i := 1; i < len(blocks); i++ {
+		if _, err := p.WriteBlock(i, blocks[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return release, result
+}
+
 // returnsSoon fails the test if f does not return in a generous time: a Sync
 // that held the partial's lock while on the disk would block it.
 func returnsSoon(t *testing.T, what string, f func() error) {
@@ -54,15 +86,7 @@ func returnsSoon(t *testing.T, what string, f func() error) {
 // read meanwhile, and the record it makes lists what was written before
 // it began; the blocks after it stay unrecorded until the next.
 func TestSyncBesideWritesAndReads(t *testing.T) {
-	e := newStoreEnv(t)
-	e.sync = 1000
-	s := e.open()
-	path, _ := e.file("s.bin", 1, 1, 8000)
-	file, blocks := blocksOf(t, path)
-	p, err := s.Begin(file.Signed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, blocks := beginUnsynced(t)
 	for i := 0; i < 2; i++ {
 		if due, err := p.WriteBlock(i, blocks[i]); err != nil || due {
 			t.Fatalf("WriteBlock %d: due %v, %v", i, due, err)
@@ -95,24 +119,8 @@ func TestSyncBesideWritesAndReads(t *testing.T) {
 // snapshot: the Sync throws its own away instead of writing fewer blocks
 // over it.
 func TestSyncDoesNotRecordOverANewerRecord(t *testing.T) {
-	e := newStoreEnv(t)
-	e.sync = 1000
-	s := e.open()
-	path, _ := e.file("s.bin", 1, 1, 8000)
-	file, blocks := blocksOf(t, path)
-	p, err := s.Begin(file.Signed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.WriteBlock(0, blocks[0]); err != nil {
-		t.Fatal(err)
-	}
-	release, result := heldRecord(t, s, p)
-	for i := 1; i < len(blocks); i++ {
-		if _, err := p.WriteBlock(i, blocks[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, p, blocks := beginUnsynced(t)
+	release, result := writesBesideSync(t, s, p, blocks)
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := p.CompleteContext(cancelled); err == nil {
@@ -137,24 +145,8 @@ func TestSyncDoesNotRecordOverANewerRecord(t *testing.T) {
 // A partial installed while a Sync is on the disk ends that Sync quietly:
 // nothing is recorded after the install and nothing is left behind.
 func TestSyncEndedByTheInstall(t *testing.T) {
-	e := newStoreEnv(t)
-	e.sync = 1000
-	s := e.open()
-	path, _ := e.file("s.bin", 1, 1, 8000)
-	file, blocks := blocksOf(t, path)
-	p, err := s.Begin(file.Signed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.WriteBlock(0, blocks[0]); err != nil {
-		t.Fatal(err)
-	}
-	release, result := heldRecord(t, s, p)
-	for i := 1; i < len(blocks); i++ {
-		if _, err := p.WriteBlock(i, blocks[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, p, blocks := beginUnsynced(t)
+	release, result := writesBesideSync(t, s, p, blocks)
 	returnsSoon(t, "Complete", p.Complete)
 	release()
 	if err := <-result; err != nil {
