@@ -52,6 +52,7 @@ type loop struct {
 	remembered conductBook // the conduct of disconnected tiles
 	done       chan completion
 	synced     chan synced            // results of the syncs run off the loop (sync.go)
+	syncs      int                    // syncs running (sync.go)
 	haves      map[*file][]int        // blocks verified since the last HAVE flush
 	haveList   []int                  // flushHaves: the blocks of one HAVE's list, reused
 	recent     recentBlocks           // the last blocks verified, to serve without a read

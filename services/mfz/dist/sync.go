@@ -7,7 +7,12 @@ package dist
 // simulated grid share one disk. A loop waiting for it neither answers
 // nor sends, and its neighbours' silence timers run out. So the loop
 // writes each block (mfz.Partial.WriteBlock) and leaves the sync, when
-// one is due, to a goroutine of its own: one at a time per file.
+// one is due, to a goroutine of its own: one at a time per file, and at
+// most maxSyncs at once, however many files are received at once.
+
+// maxSyncs bounds the syncs running at once. A due sync that finds them
+// all busy is asked for again by the file's next block.
+const maxSyncs = 4
 
 // synced is the result of one sync of f's partial.
 type synced struct {
@@ -19,10 +24,11 @@ type synced struct {
 // written meanwhile wait for the next, which the next block written asks
 // for (WriteBlock says when) or the whole-file check makes.
 func (l *loop) syncSoon(f *file) {
-	if f.syncing {
+	if f.syncing || l.syncs >= maxSyncs {
 		return
 	}
 	f.syncing = true
+	l.syncs++
 	p, ctx := f.partial, l.ctx
 	l.wg.Add(1)
 	go func() {
@@ -42,6 +48,7 @@ func (l *loop) syncSoon(f *file) {
 func (l *loop) syncDone(r synced) {
 	f := r.f
 	f.syncing = false
+	l.syncs--
 	if r.err == nil || l.files.byID[f.id] != f || !f.receiving() {
 		return
 	}

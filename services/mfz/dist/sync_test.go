@@ -73,3 +73,32 @@ func TestSyncOffTheLoop(t *testing.T) {
 		t.Fatalf("after the disk came back: %d blocks recorded of %d held, paused %v", n, held, f.pause.paused())
 	}
 }
+
+// At most maxSyncs syncs run at once: a file whose sync is due while
+// they are all busy is synced at its next block after one ends.
+func TestSyncsBounded(t *testing.T) {
+	x := newHarness(t, packet.ET)
+	sf := x.pack("a.mfz", 1, 100*1024, 1024)
+	f := x.receiving(sf, packet.ET, 9)
+	x.l.syncs = maxSyncs // as if other files' syncs ran
+	for i := 0; f.nhave < x.l.t.syncEvery+2 && i < 100; i++ {
+		x.turn()
+		x.serveAll(packet.ET, 9, sf)
+	}
+	if f.syncing || x.l.syncs != maxSyncs {
+		t.Fatalf("a sync started with %d running (syncing %v)", maxSyncs, f.syncing)
+	}
+	x.l.syncs = 0
+	held := f.nhave
+	for i := 0; f.nhave == held && i < 100; i++ {
+		x.turn()
+		x.serveAll(packet.ET, 9, sf)
+	}
+	if !f.syncing {
+		t.Fatal("no sync at the next block once there was room")
+	}
+	x.takeSync()
+	if x.l.syncs != 0 || x.recorded(f.blocks) < held {
+		t.Fatalf("after the sync: %d running, %d blocks recorded of %d held", x.l.syncs, x.recorded(f.blocks), held)
+	}
+}
