@@ -2,7 +2,6 @@ package mfz
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -194,15 +193,14 @@ func (p *Partial) Sync() error {
 	p.mu.Unlock()
 
 	if err := f.Sync(); err != nil {
-		if errors.Is(err, os.ErrClosed) {
-			return nil // ended meanwhile
+		if !p.recording() {
+			return nil // ended meanwhile: its file was closed
 		}
-		return storageErr("syncing "+p.key, filepath.Join(p.dir, "file"), err)
+		return p.syncErr(err)
 	}
-	path := filepath.Join(p.dir, "have")
 	tmp, err := p.s.spoolBytes(have, "have")
 	if err != nil {
-		return storageErr("recording the blocks of "+p.key, path, err)
+		return p.recordErr(err)
 	}
 	p.mu.Lock()
 	if !p.recordingLocked() || p.recorded != gen {
@@ -210,18 +208,25 @@ func (p *Partial) Sync() error {
 		os.Remove(tmp)
 		return nil
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, p.recordPath()); err != nil {
 		p.mu.Unlock()
 		os.Remove(tmp)
-		return storageErr("recording the blocks of "+p.key, path, err)
+		return p.recordErr(err)
 	}
 	p.recorded++
 	p.unsynced -= n
 	p.mu.Unlock()
-	if err := syncDir(p.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return storageErr("recording the blocks of "+p.key, path, err)
+	if err := syncDir(p.dir); err != nil && p.recording() {
+		return p.recordErr(err) // else dropped meanwhile, its directory with it
 	}
 	return nil
+}
+
+// recording is recordingLocked for a caller without p.mu.
+func (p *Partial) recording() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.recordingLocked()
 }
 
 // recordingLocked reports whether p still records its blocks: neither
@@ -237,14 +242,26 @@ func (p *Partial) syncLocked() error {
 		return nil
 	}
 	if err := p.f.Sync(); err != nil {
-		return storageErr("syncing "+p.key, filepath.Join(p.dir, "file"), err)
+		return p.syncErr(err)
 	}
-	if err := p.s.writeFileAtomic(filepath.Join(p.dir, "have"), p.have, "have"); err != nil {
-		return storageErr("recording the blocks of "+p.key, filepath.Join(p.dir, "have"), err)
+	if err := p.s.writeFileAtomic(p.recordPath(), p.have, "have"); err != nil {
+		return p.recordErr(err)
 	}
 	p.recorded++
 	p.unsynced = 0
 	return nil
+}
+
+// recordPath is the file that records which blocks are on disk.
+func (p *Partial) recordPath() string { return filepath.Join(p.dir, "have") }
+
+// syncErr and recordErr are the storage errors of the two steps of a sync.
+func (p *Partial) syncErr(err error) error {
+	return storageErr("syncing "+p.key, filepath.Join(p.dir, "file"), err)
+}
+
+func (p *Partial) recordErr(err error) error {
+	return storageErr("recording the blocks of "+p.key, p.recordPath(), err)
 }
 
 // ReadBlock reads held block i into buf (at least BlockLen(i) bytes),

@@ -90,7 +90,7 @@ func newLoop(s *Service, h p2p.Host, wg *sync.WaitGroup) *loop {
 		refused:    refusals{},
 		remembered: conductBook{},
 		done:       make(chan completion, 16),
-		synced:     make(chan synced, 16),
+		synced:     make(chan synced, maxSyncs), // a sync's goroutine never waits to report
 		haves:      map[*file][]int{},
 		starts:     map[fileID]*startPause{},
 		assignGen:  1, // past a new neighbour's zero noBlock
