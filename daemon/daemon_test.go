@@ -372,6 +372,28 @@ func TestControlStatusKeepsLargeNumbersExact(t *testing.T) {
 	}
 }
 
+// TestSectionIsStatusSection: Section reads one service's section as
+// Status reports it, and says when no service of that name reports one.
+func TestSectionIsStatusSection(t *testing.T) {
+	a, _ := dev.Pipe(packet.ET, 4)
+	d, err := New(testConfig(t), Options{Device: a, Services: []p2p.Service{&sectionService{}}, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := d.Section("big")
+	if !ok {
+		t.Fatal(`Section("big"): no section`)
+	}
+	got, _ := json.Marshal(v)
+	want, _ := json.Marshal(d.Status().Sections["big"])
+	if string(got) != string(want) {
+		t.Fatalf("Section gave %s, Status %s", got, want)
+	}
+	if v, ok := d.Section("nobody"); ok {
+		t.Fatalf(`Section("nobody") gave %v`, v)
+	}
+}
+
 func TestSocketsAreRestrictive(t *testing.T) {
 	a, _ := dev.Pipe(packet.ET, 4)
 	cfg := testConfig(t)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"math/bits"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ type linkOut struct {
 	mfm     *pktQueue
 	own     *pktQueue
 	svc     [packet.MaxService + 1]*pktQueue
+	svcs    uint64         // bit s: svc[s] exists (head visits only these)
 	next    packet.Service // round-robin position
 	pending int            // packets queued on this link, all classes
 	// mfmOpen: the link is MFM-compatible, so MFM packets may be queued
@@ -91,6 +93,7 @@ func (o *outbound) enqueueService(to packet.Dir, s packet.Service, pkt []byte) b
 func (l *linkOut) serviceQueue(s packet.Service, limit int) *pktQueue {
 	if l.svc[s] == nil {
 		l.svc[s] = newPktQueue(limit)
+		l.svcs |= 1 << s
 	}
 	return l.svc[s]
 }
@@ -146,7 +149,9 @@ func (o *outbound) setMFMOpen(to packet.Dir, open bool) {
 	}
 }
 
-// head picks the next queue to send from on l, or nil.
+// head picks the next queue to send from on l, or nil. The services take
+// turns from l.next on (2..MaxService, then round again); only those with
+// a queue are looked at: a scan of all 62 was 2% of a busy grid's CPU.
 func (l *linkOut) head() (*pktQueue, packet.Service) {
 	if l.mfm.len() > 0 {
 		return l.mfm, 0
@@ -154,9 +159,11 @@ func (l *linkOut) head() (*pktQueue, packet.Service) {
 	if l.own.len() > 0 {
 		return l.own, 0
 	}
-	for i := 0; i < int(packet.MaxService)-1; i++ {
-		s := 2 + (l.next-2+packet.Service(i))%(packet.MaxService-1)
-		if q := l.svc[s]; q != nil && q.len() > 0 {
+	// Bit k of turn is service (l.next+k) mod 64; services 0 and 1 have
+	// no queue, so the order is l.next..63, then 2..l.next-1.
+	for turn := bits.RotateLeft64(l.svcs, -int(l.next)); turn != 0; turn &= turn - 1 {
+		s := (l.next + packet.Service(bits.TrailingZeros64(turn))) % 64
+		if q := l.svc[s]; q.len() > 0 {
 			l.next = 2 + (s-1)%(packet.MaxService-1)
 			return q, s
 		}

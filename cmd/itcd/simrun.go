@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/t2tiles/itcd/services/mfz/dist"
 	"github.com/t2tiles/itcd/sim/tilegrid"
 )
 
@@ -28,17 +29,18 @@ func buildSim(o *simOptions, stdout, stderr io.Writer) (*simRun, tilegrid.Config
 	r := &simRun{o: o, stdout: stdout, stderr: stderr, start: o.clock.Now(), live: !o.asJSON && isTerminal(stdout)}
 	r.events = &simEvents{start: r.start, live: r.live, quiet: o.asJSON, w: stdout}
 	cfg := tilegrid.Config{
-		Geometry: o.geo,
-		Dir:      o.dir,
-		Profile:  o.profile,
-		Seed:     o.seed,
-		Procs:    o.procs,
-		Clock:    o.clock,
-		Trust:    o.trust,
-		LogLevel: o.logLevel,
-		Progress: o.push.progressHook(),
-		OnEvent:  r.events.add,
-		MFZID:    o.mfzid.hook(),
+		Geometry:        o.geo,
+		Dir:             o.dir,
+		Profile:         o.profile,
+		Seed:            o.seed,
+		Procs:           o.procs,
+		Clock:           o.clock,
+		Trust:           o.trust,
+		LogLevel:        o.logLevel,
+		Progress:        o.push.progressHook(),
+		ProgressSection: dist.SectionName,
+		OnEvent:         r.events.add,
+		MFZID:           o.mfzid.hook(),
 	}
 	return r, cfg
 }

@@ -26,7 +26,10 @@ type udpLink struct {
 	lastHeard atomic.Int64              // UDP.now() of the last frame from the neighbour; 0 = not heard
 	up        atomic.Bool               // as last computed by refreshStatus
 	peerMFZ   atomic.Pointer[MFZDigest] // the neighbour's identity digest, from its keepalives; nil = not heard
-	c         linkCounters
+	// short: the neighbour's side of the in-process shortcut, as last
+	// looked up (udpshort.go); stale once its device closed.
+	short atomic.Pointer[shortPeer]
+	c     linkCounters
 
 	misroutedLogged, sendErrLogged, versionLogged atomic.Bool
 
@@ -81,15 +84,14 @@ func newUDPLink(d packet.Dir, addr netip.AddrPort, cfg UDPConfig, epoch uint32) 
 // work. The clock goroutine calls it for every link on each wakeup; since
 // it sends whatever fell due since the last, pacing stays exact on
 // average however coarse the wakeups are.
-func (u *UDP) step(l *udpLink) int64 {
+func (u *UDP) step(l *udpLink, now int64) int64 {
+	// A paced packet due within half a grid step is due now: wakeups on
+	// the grid then send each within half a step of its time, early or
+	// late, and a wakeup that comes a hair early (the grid is wall-clock,
+	// now is monotonic) does not leave it for a whole step. A delayed
+	// packet never leaves before its delay is over.
+	horizon := now + int64(paceGranularity/2)
 	for {
-		// A paced packet due within half a grid step is due now: wakeups
-		// on the grid then send each within half a step of its time, early
-		// or late, and a wakeup that comes a hair early (the grid is
-		// wall-clock, now is monotonic) does not leave it for a whole
-		// step. A delayed packet never leaves before its delay is over.
-		now := u.now()
-		horizon := now + int64(paceGranularity/2)
 		for l.delay.count > 0 {
 			_, due := l.delay.peek()
 			if due > now {
@@ -100,7 +102,7 @@ func (u *UDP) step(l *udpLink) int64 {
 				l.c.cutDropped.Add(1) // cut while on the wire
 				continue
 			}
-			u.send(l, n)
+			u.send(l, n, now)
 		}
 		wait := int64(-1)
 		if l.delay.count > 0 {
@@ -192,7 +194,7 @@ func (u *UDP) depart(l *udpLink, p *LinkProfile, n int, now int64, delayed bool)
 		if delayed {
 			l.delay.push(now+int64(p.Delay), b)
 		} else {
-			u.send(l, n)
+			u.send(l, n, now)
 		}
 	}
 }
@@ -221,11 +223,11 @@ func flipBits(r *rand.Rand, b []byte) {
 // number. Every datagram gets its own, the Duplicate impairment's second
 // copy too, so the receiver takes that for a packet the link really sent
 // twice rather than for a network duplicate.
-func (u *UDP) send(l *udpLink, n int) {
+func (u *UDP) send(l *udpLink, n int, now int64) {
 	putFrameSeq(l.frame[:], l.seq)
 	l.seq++
-	l.lastSent = u.now()
-	if err := u.writeFrame(l.frame[:FrameHeaderLen+n], l.addr); err != nil {
+	l.lastSent = now
+	if err := u.writeFrame(l.frame[:FrameHeaderLen+n], l); err != nil {
 		u.sendFailed(l, err)
 		return
 	}

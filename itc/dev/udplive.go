@@ -75,7 +75,7 @@ func (u *UDP) sendKeepalive(l *udpLink) {
 	}
 	var buf [KeepaliveFrameLen]byte
 	f, _ := AppendFrame(buf[:0], Frame{Type: FrameKeepalive, Dir: l.dir, Epoch: u.epoch, MFZ: *u.mfz.Load()})
-	if err := u.writeFrame(f, l.addr); err != nil {
+	if err := u.writeFrame(f, l); err != nil {
 		u.sendFailed(l, err)
 		return
 	}

@@ -53,6 +53,12 @@ func (u *UDP) receive(b []byte, from netip.AddrPort) {
 		}
 		return
 	}
+	u.receiveOn(l, b, from)
+}
+
+// receiveOn is receive of a datagram from from (unmapped), the neighbour
+// of link l.
+func (u *UDP) receiveOn(l *udpLink, b []byte, from netip.AddrPort) {
 	f, err := ParseFrame(b)
 	if err != nil {
 		u.badFrame(l, err, b)

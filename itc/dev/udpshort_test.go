@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestShortcutLeavesTheSendersFrame(t *testing.T) {
 	p, _ := packet.AppendService(nil, packet.ET, 8, []byte("copy"))
 	frame := pktFrame(packet.ET, a.epoch, 60000, p...)
 	sent := append([]byte(nil), frame...)
-	b.short.receive(frame, a.short.addr)
+	b.short.receive(frame, a.short.addr, b.linkFrom(a.short.addr))
 	if !bytes.Equal(frame, sent) {
 		t.Fatalf("the sender's frame became % x, was % x", frame, sent)
 	}
@@ -106,9 +107,15 @@ func TestShortcutLeavesTheSendersFrame(t *testing.T) {
 	if !bytes.Equal(got[2:], p[2:]) {
 		t.Fatalf("b read % x, want payload % x", got, p[2:])
 	}
+	// From a device b has no link to: dropped and counted, as a
+	// datagram from an address that is no neighbour.
+	b.short.receive(frame, netip.AddrPortFrom(a.short.addr.Addr(), 1), nil)
+	if n := b.unknownSource.Load(); n != 1 {
+		t.Fatalf("a frame from no neighbour: %d counted, want 1", n)
+	}
 	b.Close()
 	before := b.short.taken.Load()
-	b.short.receive(frame, a.short.addr)
+	b.short.receive(frame, a.short.addr, b.linkFrom(a.short.addr))
 	if b.short.taken.Load() != before {
 		t.Fatal("a closed device took a frame")
 	}
@@ -174,5 +181,33 @@ func TestUDPShortcutBesideSocket(t *testing.T) {
 	wg.Wait()
 	if c.short.taken.Load() < n {
 		t.Fatalf("the shortcut took %d frames, want at least %d", c.short.taken.Load(), n)
+	}
+}
+
+// TestUDPShortcutNeighbourReplaced: a neighbour that closes and comes
+// back at the same address (a tile restarted by the simulator) takes
+// frames through the shortcut again; the sender does not keep handing
+// them to the closed device it had looked up.
+func TestUDPShortcutNeighbourReplaced(t *testing.T) {
+	var cfgB UDPConfig
+	a, b := udpPair(t, func(ca, cb *UDPConfig) { ca.InProcess, cb.InProcess = true, true; cfgB = *cb })
+	waitUp(t, a, b)
+	exchangeN(t, a, b, 5)
+	addr := b.LocalAddr().(*net.UDPAddr)
+	b.Close()
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgB.Conn, cfgB.Seed = conn, 3
+	b2, err := OpenUDP(cfgB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b2.Close() })
+	waitUp(t, a, b2)
+	exchangeN(t, a, b2, 20)
+	if n := b2.short.taken.Load(); n < 20 {
+		t.Fatalf("the new device took %d frames through the shortcut, want at least 20", n)
 	}
 }

@@ -89,6 +89,11 @@ type Config struct {
 	// its status (a service reports it as a Status section). Snapshot
 	// and the simulator's display and report use it.
 	Progress func(c Coord, st *control.Status) *Progress
+	// ProgressSection, when set, is the one Status section Progress
+	// reads: ProgressOf then gives it a status holding only that section
+	// of an in-process tile, which costs far less to read than a whole
+	// status. A process tile's is its last polled status either way.
+	ProgressSection string
 	// OnEvent, when set, is called with every Tile Event as it is logged.
 	// It runs on the grid's goroutines and must not block.
 	OnEvent func(Event)

@@ -130,6 +130,14 @@ func (r *inProcess) lastStatus() *control.Status {
 	return &st
 }
 
+func (r *inProcess) sectionStatus(name string) *control.Status {
+	v, ok := r.tile.Section(name)
+	if !ok {
+		return nil
+	}
+	return &control.Status{Sections: map[string]any{name: v}}
+}
+
 func (r *inProcess) setProfile(d packet.Dir, p dev.LinkProfile) error {
 	return r.tile.UDP.SetProfile(d, p)
 }

@@ -193,6 +193,8 @@ func (p *process) lastStatus() *control.Status {
 	return p.last
 }
 
+func (p *process) sectionStatus(string) *control.Status { return p.lastStatus() }
+
 func (p *process) setProfile(d packet.Dir, prof dev.LinkProfile) error {
 	return callLink(p.runDir, d, &prof)
 }

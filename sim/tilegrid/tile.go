@@ -56,6 +56,10 @@ type instance interface {
 	// this process, the last one polled from a process (nil before the
 	// first poll).
 	lastStatus() *control.Status
+	// sectionStatus is a status holding at least the section name (all
+	// of lastStatus where reading one section costs the same), nil if
+	// there is none.
+	sectionStatus(name string) *control.Status
 	// setProfile sets the outbound profile of link d now.
 	setProfile(d packet.Dir, p dev.LinkProfile) error
 	// linkStats are the run's link counters (see LinkReport.FromDaemon

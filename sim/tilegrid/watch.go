@@ -83,11 +83,15 @@ func (g *Grid) ProgressOf(c Coord) *Progress {
 	if r == nil {
 		return nil
 	}
-	st := r.lastStatus()
-	if st == nil {
+	st := r.lastStatus
+	if g.cfg.ProgressSection != "" {
+		st = func() *control.Status { return r.sectionStatus(g.cfg.ProgressSection) }
+	}
+	s := st()
+	if s == nil {
 		return nil
 	}
-	return g.cfg.Progress(c, st)
+	return g.cfg.Progress(c, s)
 }
 
 // WaitFor polls cond every 20ms until it holds, and fails if it does not
