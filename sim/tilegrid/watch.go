@@ -83,15 +83,16 @@ func (g *Grid) ProgressOf(c Coord) *Progress {
 	if r == nil {
 		return nil
 	}
-	st := r.lastStatus
+	var st *control.Status
 	if g.cfg.ProgressSection != "" {
-		st = func() *control.Status { return r.sectionStatus(g.cfg.ProgressSection) }
+		st = r.sectionStatus(g.cfg.ProgressSection)
+	} else {
+		st = r.lastStatus()
 	}
-	s := st()
-	if s == nil {
+	if st == nil {
 		return nil
 	}
-	return g.cfg.Progress(c, s)
+	return g.cfg.Progress(c, st)
 }
 
 // WaitFor polls cond every 20ms until it holds, and fails if it does not
