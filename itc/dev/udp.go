@@ -298,7 +298,10 @@ func (u *UDP) LocalAddr() net.Addr { return u.conn.LocalAddr() }
 
 // now returns the time in nanoseconds since the device opened; never 0
 // once the device runs, which the link state uses as "never heard".
-func (u *UDP) now() int64 { return int64(u.cfg.Clock.Since(u.base)) + 1 }
+func (u *UDP) now() int64 { return u.stamp(u.cfg.Clock.Now()) }
+
+// stamp is now for t, a time of the device's clock already read.
+func (u *UDP) stamp(t time.Time) int64 { return int64(t.Sub(u.base)) + 1 }
 
 // ReadPacket implements Device. It takes packets from the links' inbound
 // queues in turn. A buf shorter than the packet gets its first len(buf)

@@ -65,9 +65,9 @@ func (u *UDP) clock() {
 		}
 		u.keepalivesWanted()
 		wait := int64(-1)
-		// One reading of the clock serves every link: a step takes
-		// microseconds, the pacing grid is paceGranularity.
-		stepAt := u.now()
+		// The wakeup's one reading of the clock serves every link: a
+		// step takes microseconds, the pacing grid is paceGranularity.
+		stepAt := u.stamp(now)
 		for _, l := range u.list {
 			if w := u.step(l, stepAt); w >= 0 {
 				wait = minWait(wait, w) // -1 (nothing to do) must not win
