@@ -311,7 +311,9 @@ func TestCaptureRouteTshark(t *testing.T) {
 	cfg.Keepalive, cfg.DownAfter = 100*time.Millisecond, 1000*time.Millisecond
 	g := gridtest.Start(t, cfg)
 	west, east := tilegrid.Coord{X: 0}, tilegrid.Coord{X: 1}
-	table := func(c tilegrid.Coord) routes.Table {
+	// tryTable asks the tile at c for its routes: an error until its
+	// routing service has started (routes.ErrNotStarted).
+	tryTable := func(c tilegrid.Coord) (routes.Table, error) {
 		t.Helper()
 		cl, err := control.Dial(g.Tile(c).RunDir)
 		if err != nil {
@@ -319,7 +321,12 @@ func TestCaptureRouteTshark(t *testing.T) {
 		}
 		defer cl.Close()
 		var tab routes.Table
-		if err := cl.Call("route", routes.Request{}, &tab); err != nil {
+		return tab, cl.Call("route", routes.Request{}, &tab)
+	}
+	table := func(c tilegrid.Coord) routes.Table {
+		t.Helper()
+		tab, err := tryTable(c)
+		if err != nil {
 			t.Fatal(err)
 		}
 		return tab
@@ -332,10 +339,17 @@ func TestCaptureRouteTshark(t *testing.T) {
 			}
 		}
 	}
-	ids := map[tilegrid.Coord]p2p.TileID{west: table(west).Self, east: table(east).Self}
-	// Converged first, so what the captures see comes of the cut.
+	// Converged first, so what the captures see comes of the cut. The
+	// routing services may not have started when the grid is up.
+	ids := map[tilegrid.Coord]p2p.TileID{}
 	wait("the tiles do not reach each other", func() bool {
-		return table(west).Reachable == 1 && table(east).Reachable == 1
+		w, errW := tryTable(west)
+		e, errE := tryTable(east)
+		if errW != nil || errE != nil {
+			return false
+		}
+		ids[west], ids[east] = w.Self, e.Self
+		return w.Reachable == 1 && e.Reachable == 1
 	})
 	capDir := filepath.Join(dir, "cap")
 	var capErr bytes.Buffer
